@@ -1,0 +1,391 @@
+/**
+ * A thin gRPC server on node:http2 streams (DESIGN §1).
+ *
+ * Why our own and not grpc-js's Server: etcd serves gRPC and plain HTTP (/health,
+ * /version, /metrics) on the same port, over HTTP/2 and HTTP/1.1. grpc-js only takes
+ * whole connections, so a curl h2 request for /health would reach grpc-js and get 415.
+ * Dispatching per HTTP/2 stream needs the gRPC framing ourselves; it is small (framing,
+ * status trailers, deadlines, cancellation) and it lets the hot path skip grpc-js's
+ * per-call machinery.
+ *
+ * Contract:
+ *  - `route(stream, headers)` takes any HTTP/2 stream whose content-type is
+ *    application/grpc*. Unknown services and methods answer UNIMPLEMENTED with grpc-go's
+ *    wording; a service registered without a handler for a method answers
+ *    UNIMPLEMENTED naming the RPC (never a silent hang).
+ *  - Handlers receive decoded requests and a CallContext whose `signal` aborts when the
+ *    client cancels, the deadline passes or the server closes.
+ *  - Every error leaves through `mapError` (server/v3rpc/errors.ts) exactly once.
+ *  - Unary responses are one DATA write plus trailers; streams respect back-pressure
+ *    through `writer.write()`'s return value and `writer.drained()`.
+ */
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants as h2 } from 'node:http2';
+import type { TLSSocket, PeerCertificate } from 'node:tls';
+import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
+import { GrpcError, Status, encodeGrpcMessage } from './status.js';
+
+export interface Codec<T> {
+  decode(bytes: Uint8Array): T;
+  encode(message: T): Uint8Array;
+}
+
+export interface CallContext {
+  /** '/package.Service/Method' */
+  readonly path: string;
+  readonly metadata: IncomingHttpHeaders;
+  readonly signal: AbortSignal;
+  /** The client's certificate when the connection is TLS with a client certificate. */
+  peerCertificate(): PeerCertificate | undefined;
+}
+
+export interface StreamWriter<Res> {
+  /** Queue one message; false means the peer is slow: wait for drained(). */
+  write(message: Res): boolean;
+  drained(): Promise<void>;
+  readonly closed: boolean;
+}
+
+export interface BidiCall<Req, Res> extends StreamWriter<Res> {
+  /** Messages from the client, in order; the iterator ends when the client half-closes. */
+  readonly messages: AsyncIterable<Req>;
+}
+
+export type UnaryHandler<Req, Res> = (req: Req, ctx: CallContext, rawBytes: number) => Promise<Res> | Res;
+export type ServerStreamHandler<Req, Res> = (
+  req: Req,
+  ctx: CallContext,
+  out: StreamWriter<Res>,
+) => Promise<void>;
+export type BidiHandler<Req, Res> = (call: BidiCall<Req, Res>, ctx: CallContext) => Promise<void>;
+
+type Route =
+  | { kind: 'unary'; req: Codec<unknown>; res: Codec<unknown>; fn: UnaryHandler<unknown, unknown> }
+  | { kind: 'server'; req: Codec<unknown>; res: Codec<unknown>; fn: ServerStreamHandler<unknown, unknown> }
+  | { kind: 'bidi'; req: Codec<unknown>; res: Codec<unknown>; fn: BidiHandler<unknown, unknown> };
+
+export interface GrpcServerOptions {
+  /** Largest message accepted (etcd: max-request-bytes + 512 KiB). */
+  maxRecvBytes: number;
+  /** Turns any thrown value into the status the client sees. */
+  mapError(err: unknown, path: string): GrpcError;
+}
+
+export class GrpcRouter {
+  private readonly routes = new Map<string, Route>();
+  /** Services known to exist (registered), to tell "unknown service" from "unknown method". */
+  private readonly services = new Set<string>();
+  private readonly closing = new AbortController();
+
+  constructor(private readonly opts: GrpcServerOptions) {}
+
+  addService(service: string): void {
+    this.services.add(service);
+  }
+
+  unary<Req, Res>(path: string, req: Codec<Req>, res: Codec<Res>, fn: UnaryHandler<Req, Res>): void {
+    this.add(path, { kind: 'unary', req, res, fn } as unknown as Route);
+  }
+
+  serverStream<Req, Res>(path: string, req: Codec<Req>, res: Codec<Res>, fn: ServerStreamHandler<Req, Res>): void {
+    this.add(path, { kind: 'server', req, res, fn } as unknown as Route);
+  }
+
+  bidi<Req, Res>(path: string, req: Codec<Req>, res: Codec<Res>, fn: BidiHandler<Req, Res>): void {
+    this.add(path, { kind: 'bidi', req, res, fn } as unknown as Route);
+  }
+
+  has(path: string): boolean {
+    return this.routes.has(path);
+  }
+
+  /** Abort every call in flight (server shutdown). */
+  close(): void {
+    this.closing.abort();
+  }
+
+  route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const path = headers[':path'] ?? '';
+    const route = this.routes.get(path);
+    if (route === undefined) {
+      const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
+      const service = m?.[1] ?? path;
+      const message = this.services.has(service)
+        ? `unknown method ${m?.[2] ?? ''} for service ${service}`
+        : `unknown service ${service}`;
+      respondTrailersOnly(stream, Status.UNIMPLEMENTED, message);
+      stream.resume();
+      return;
+    }
+    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal);
+    call.start();
+  }
+
+  private add(path: string, route: Route): void {
+    const service = /^\/([^/]+)\//.exec(path)?.[1];
+    if (service !== undefined) this.services.add(service);
+    this.routes.set(path, route);
+  }
+}
+
+function respondTrailersOnly(stream: ServerHttp2Stream, code: number, message: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(h2.NGHTTP2_CANCEL);
+    return;
+  }
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(code),
+      'grpc-message': encodeGrpcMessage(message),
+    },
+    { endStream: true },
+  );
+}
+
+/** One RPC on one HTTP/2 stream. */
+class Call implements CallContext {
+  private readonly abort = new AbortController();
+  private readonly reader: MessageReader;
+  private finished = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** For bidi calls: messages not yet taken by the handler, and a waiting consumer. */
+  private inbox: unknown[] = [];
+  private inboxEnded = false;
+  private wake: (() => void) | undefined;
+  private gotUnaryRequest = false;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    readonly metadata: IncomingHttpHeaders,
+    readonly path: string,
+    private readonly route: Route,
+    private readonly opts: GrpcServerOptions,
+    serverClosing: AbortSignal,
+  ) {
+    this.reader = new MessageReader(opts.maxRecvBytes);
+    const onClose = (): void => this.abort.abort();
+    serverClosing.addEventListener('abort', onClose, { once: true });
+    this.abort.signal.addEventListener('abort', () => serverClosing.removeEventListener('abort', onClose), {
+      once: true,
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    const socket = this.stream.session?.socket as TLSSocket | undefined;
+    if (socket === undefined || typeof socket.getPeerCertificate !== 'function') return undefined;
+    const cert = socket.getPeerCertificate();
+    return cert && Object.keys(cert).length > 0 ? cert : undefined;
+  }
+
+  start(): void {
+    const timeoutMs = parseGrpcTimeoutMs(headerString(this.metadata['grpc-timeout']));
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(() => {
+        this.fail(new GrpcError(Status.DEADLINE_EXCEEDED, 'context deadline exceeded'));
+      }, Math.max(1, timeoutMs));
+    }
+    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.stream.on('end', () => this.onEnd());
+    this.stream.on('close', () => {
+      this.clearTimer();
+      this.finished = true;
+      this.abort.abort();
+      this.wakeConsumer();
+    });
+    this.stream.on('error', () => {
+      /* the 'close' event follows; a reset by the client is not our error */
+    });
+    if (this.route.kind === 'bidi') this.runBidi();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished) return;
+    let messages: Buffer[];
+    try {
+      messages = this.reader.push(chunk);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    for (const bytes of messages) this.onMessage(bytes);
+  }
+
+  private onMessage(bytes: Buffer): void {
+    let decoded: unknown;
+    try {
+      decoded = this.route.req.decode(bytes);
+    } catch (err) {
+      // grpc-go's wording for an undecodable request.
+      this.fail(new GrpcError(Status.INTERNAL, `grpc: error unmarshalling request: ${errorText(err)}`));
+      return;
+    }
+    if (this.route.kind === 'bidi') {
+      this.inbox.push(decoded);
+      this.wakeConsumer();
+      return;
+    }
+    if (this.gotUnaryRequest) {
+      this.fail(new GrpcError(Status.INTERNAL, 'grpc: too many request messages for a unary or server-streaming RPC'));
+      return;
+    }
+    this.gotUnaryRequest = true;
+    if (this.route.kind === 'unary') void this.runUnary(this.route, decoded, bytes.length);
+    else void this.runServerStream(this.route, decoded);
+  }
+
+  private onEnd(): void {
+    if (this.route.kind === 'bidi') {
+      this.inboxEnded = true;
+      this.wakeConsumer();
+      return;
+    }
+    if (!this.gotUnaryRequest && !this.finished) {
+      if (this.reader.pendingBytes > 0) {
+        this.fail(new GrpcError(Status.INTERNAL, 'grpc: received an incomplete message'));
+      } else {
+        // An empty body decodes as the empty message, as grpc-go does for proto3.
+        this.onMessage(Buffer.alloc(0));
+      }
+    }
+  }
+
+  private async runUnary(route: Extract<Route, { kind: 'unary' }>, req: unknown, bytes: number): Promise<void> {
+    try {
+      const res = await route.fn(req, this, bytes);
+      if (this.finished) return;
+      const body = frameMessage(route.res.encode(res));
+      this.respondHeaders();
+      this.stream.end(body);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private async runServerStream(route: Extract<Route, { kind: 'server' }>, req: unknown): Promise<void> {
+    try {
+      await route.fn(req, this, this.writer(route.res));
+      this.succeed();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private runBidi(): void {
+    const route = this.route as Extract<Route, { kind: 'bidi' }>;
+    const call = Object.assign(this.writer(route.res), { messages: this.inboxIterator() });
+    route.fn(call, this).then(
+      () => this.succeed(),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  private async *inboxIterator(): AsyncGenerator<unknown> {
+    for (;;) {
+      if (this.inbox.length > 0) {
+        const batch = this.inbox;
+        this.inbox = [];
+        for (const m of batch) yield m;
+        continue;
+      }
+      if (this.inboxEnded || this.finished) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  private wakeConsumer(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private writer(codec: Codec<unknown>): StreamWriter<unknown> {
+    const stream = this.stream;
+    const self = this;
+    return {
+      write(message: unknown): boolean {
+        if (self.finished || stream.destroyed) return false;
+        self.respondHeaders();
+        return stream.write(frameMessage(codec.encode(message)));
+      },
+      drained(): Promise<void> {
+        if (self.finished || stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
+        return new Promise((resolve) => {
+          const done = (): void => {
+            stream.off('drain', done);
+            stream.off('close', done);
+            resolve();
+          };
+          stream.on('drain', done);
+          stream.on('close', done);
+        });
+      },
+      get closed(): boolean {
+        return self.finished || stream.destroyed;
+      },
+    };
+  }
+
+  private respondHeaders(): void {
+    if (this.stream.headersSent) return;
+    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    this.stream.once('wantTrailers', () => this.sendTrailers(Status.OK, ''));
+  }
+
+  private pendingStatus: { code: number; message: string } | undefined;
+
+  private sendTrailers(code: number, message: string): void {
+    const status = this.pendingStatus ?? { code, message };
+    const trailers: Record<string, string> = { 'grpc-status': String(status.code) };
+    if (status.message !== '') trailers['grpc-message'] = encodeGrpcMessage(status.message);
+    if (!this.stream.destroyed) this.stream.sendTrailers(trailers);
+  }
+
+  private succeed(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimer();
+    if (this.stream.destroyed) return;
+    this.respondHeaders();
+    this.stream.end();
+  }
+
+  private fail(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimer();
+    this.abort.abort();
+    this.wakeConsumer();
+    const status = err instanceof GrpcError ? err : this.opts.mapError(err, this.path);
+    if (this.stream.destroyed) return;
+    if (!this.stream.headersSent) {
+      respondTrailersOnly(this.stream, status.code, status.message);
+    } else {
+      this.pendingStatus = { code: status.code, message: status.message };
+      this.stream.end();
+    }
+    // Drain whatever the client still sends so flow control does not stall the session.
+    this.stream.resume();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
