@@ -143,10 +143,15 @@ export class ClientListener {
       if (isH2 && seen.length < H2_PREFACE.length) return;
       socket.off('data', onData);
       socket.pause();
+      // Hand the bytes back; both servers drain a socket's buffered bytes before
+      // reading from its handle (http2's setupHandle reads socket.readableLength).
       socket.unshift(seen);
-      if (isH2) this.h2.emit('connection', socket);
-      else this.h1.emit('connection', socket);
-      socket.resume();
+      if (isH2) {
+        this.h2.emit('connection', socket);
+      } else {
+        this.h1.emit('connection', socket);
+        socket.resume();
+      }
     };
     socket.on('data', onData);
   }

@@ -1,0 +1,150 @@
+// The one-port listener and the gRPC router, in process: gRPC (grpc-js client), HTTP/1.1
+// and HTTP/2 requests on the same plain port; etcd error mapping; UNIMPLEMENTED for RPCs
+// not served; the two regimes of oversized requests; malformed protobuf.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ClientListener } from '../../src/server/listener.js';
+import { GrpcRouter } from '../../src/server/grpc/server.js';
+import { registerServices, type AnyHandler } from '../../src/server/v3rpc/services.js';
+import { toGrpcError } from '../../src/server/v3rpc/errors.js';
+import { TsetcdError } from '../../src/shared/errors.js';
+import { nullLogger } from '../../src/shared/logger.js';
+import type { PutRequest, RangeRequest, RangeResponse } from '../../src/shared/pb.js';
+import { PROTO_DIR, PROTO_FILES } from '../proto/protos.js';
+
+const MAX_RECV = 64 * 1024;
+let listener: ClientListener;
+let kv: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+let lease: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+let port = 0;
+
+function unary<T>(client: Record<string, (...a: unknown[]) => unknown>, method: string, req: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    client[method]?.(req, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+beforeAll(async () => {
+  const router = new GrpcRouter({ maxRecvBytes: MAX_RECV, mapError: (e, p) => toGrpcError(e, p, nullLogger) });
+  const handlers = new Map<string, AnyHandler>([
+    [
+      '/etcdserverpb.KV/Range',
+      {
+        kind: 'unary',
+        fn: ((req: RangeRequest): RangeResponse => ({ count: req.key?.length ?? 0, more: true })) as never,
+      },
+    ],
+    [
+      '/etcdserverpb.KV/Put',
+      {
+        kind: 'unary',
+        fn: ((_req: PutRequest) => {
+          throw new TsetcdError('compacted');
+        }) as never,
+      },
+    ],
+  ]);
+  registerServices(router, handlers);
+  listener = new ClientListener({
+    url: new URL('http://127.0.0.1:0'),
+    onGrpc: (s, h) => router.route(s, h),
+    onHttp: async (req) => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: `${req.method} ${req.url}` }),
+    maxConcurrentStreams: 1000,
+    maxHttpBodyBytes: 1024,
+  });
+  await listener.listen();
+  port = listener.port();
+  const def = protoLoader.loadSync([...PROTO_FILES], { includeDirs: [PROTO_DIR], longs: String, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    etcdserverpb: { KV: grpc.ServiceClientConstructor; Lease: grpc.ServiceClientConstructor };
+  };
+  const opts = { 'grpc.max_send_message_length': 16 * 1024 * 1024 };
+  kv = new pkg.etcdserverpb.KV(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), opts) as never;
+  lease = new pkg.etcdserverpb.Lease(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), opts) as never;
+});
+
+afterAll(async () => {
+  kv?.close();
+  lease?.close();
+  await listener?.close();
+});
+
+describe('one port for gRPC and HTTP', () => {
+  it('serves a unary RPC', async () => {
+    const res = await unary<{ count: string; more: boolean }>(kv, 'Range', { key: Buffer.from('abc') });
+    expect(res.count).toBe('3');
+    expect(res.more).toBe(true);
+  });
+
+  it('maps typed errors to etcd code and message', async () => {
+    await expect(unary(kv, 'Put', { key: Buffer.from('a') })).rejects.toMatchObject({
+      code: grpc.status.OUT_OF_RANGE,
+      details: 'etcdserver: mvcc: required revision has been compacted',
+    });
+  });
+
+  it('answers UNIMPLEMENTED naming the RPC', async () => {
+    await expect(unary(lease, 'LeaseGrant', { TTL: 5 })).rejects.toMatchObject({
+      code: grpc.status.UNIMPLEMENTED,
+      details: 'tsetcd: etcdserverpb.Lease/LeaseGrant is not implemented yet',
+    });
+  });
+
+  it('refuses messages over the receive limit with grpc-go wording', async () => {
+    const big = Buffer.alloc(MAX_RECV + 10, 1);
+    const err = await unary(kv, 'Range', { key: big }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+    expect((err as grpc.ServiceError).details).toMatch(/^grpc: received message larger than max \(\d+ vs\. 65536\)$/);
+    // still serving
+    await expect(unary(kv, 'Range', { key: Buffer.from('x') })).resolves.toMatchObject({ count: '1' });
+  });
+
+  it('answers malformed protobuf without dying', async () => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    const frame = Buffer.from([0, 0, 0, 0, 3, 0x0a, 0xff, 0xff]); // key field with a bad length
+    const status = await new Promise<string>((resolve, reject) => {
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/etcdserverpb.KV/Range',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      let grpcStatus = '';
+      req.on('response', (h) => {
+        if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']);
+      });
+      req.on('trailers', (h) => {
+        grpcStatus = String(h['grpc-status']);
+      });
+      req.on('close', () => resolve(grpcStatus));
+      req.on('error', reject);
+      req.resume();
+      req.end(frame);
+    });
+    session.close();
+    expect(status).toBe('13');
+    await expect(unary(kv, 'Range', { key: Buffer.from('yy') })).resolves.toMatchObject({ count: '2' });
+  });
+
+  it('serves HTTP/1.1 on the same port', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('GET /health');
+  });
+
+  it('serves plain HTTP/2 requests on the same port', async () => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/version' });
+      let data = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (data += c));
+      req.on('end', () => resolve(data));
+      req.on('error', reject);
+    });
+    session.close();
+    expect(body).toBe('GET /version');
+  });
+});
