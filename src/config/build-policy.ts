@@ -8,13 +8,7 @@ import * as d from './defaults.js';
 import { DurationSyntaxError, parseGoDurationMs } from './duration.js';
 import { parseGoBool } from './flags.js';
 import { EXPERIMENTAL_GATE_FLAGS } from './keys.js';
-import type {
-  AuthTokenType,
-  AutoCompaction,
-  FeatureGates,
-  LogFormat,
-  LogLevel,
-} from './types.js';
+import type { AuthTokenType, AutoCompaction, FeatureGates, LogFormat, LogLevel } from './types.js';
 import type { Values } from './values.js';
 
 export function buildAutoCompaction(v: Values): {
@@ -26,16 +20,25 @@ export function buildAutoCompaction(v: Values): {
   if (mode !== 'periodic' && mode !== 'revision') {
     v.fail('auto-compaction-mode', `unknown auto-compaction-mode ${JSON.stringify(mode)}`);
   }
-  const retention = v.string('auto-compaction-retention', d.DEFAULT_AUTO_COMPACTION_RETENTION).trim();
+  const retention = v
+    .string('auto-compaction-retention', d.DEFAULT_AUTO_COMPACTION_RETENTION)
+    .trim();
   const count = /^\+?[0-9]+$/.test(retention) ? Number(retention) : undefined;
   if (count !== undefined && !Number.isSafeInteger(count)) {
     v.fail('auto-compaction-retention', `${retention} is too large`);
   }
   if (mode === 'revision') {
     if (count === undefined) {
-      v.fail('auto-compaction-retention', `revision mode takes a revision count, not ${JSON.stringify(retention)}`);
+      v.fail(
+        'auto-compaction-retention',
+        `revision mode takes a revision count, not ${JSON.stringify(retention)}`,
+      );
     }
-    return { autoCompactionMode: mode, autoCompactionRetention: retention, autoCompaction: { mode, retentionRevisions: count } };
+    return {
+      autoCompactionMode: mode,
+      autoCompactionRetention: retention,
+      autoCompaction: { mode, retentionRevisions: count },
+    };
   }
   // periodic: a bare number is hours, anything else a Go duration.
   let retentionMs: number;
@@ -45,17 +48,27 @@ export function buildAutoCompaction(v: Values): {
       retentionMs = parseGoDurationMs(retention);
     } catch (err) {
       if (!(err instanceof DurationSyntaxError)) throw err;
-      return v.fail('auto-compaction-retention', `error parsing CompactionRetention: ${err.message}`);
+      return v.fail(
+        'auto-compaction-retention',
+        `error parsing CompactionRetention: ${err.message}`,
+      );
     }
   }
   if (retentionMs < 0) v.fail('auto-compaction-retention', 'must not be negative');
-  return { autoCompactionMode: mode, autoCompactionRetention: retention, autoCompaction: { mode, retentionMs } };
+  return {
+    autoCompactionMode: mode,
+    autoCompactionRetention: retention,
+    autoCompaction: { mode, retentionMs },
+  };
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'panic', 'fatal'];
 const STREAM_OUTPUTS = new Set(['stderr', 'stdout', 'systemd/journal']);
 
-export function buildLogging(v: Values, notices: string[]): {
+export function buildLogging(
+  v: Values,
+  notices: string[],
+): {
   logger: 'zap';
   logLevel: LogLevel;
   logOutputs: string[];
@@ -65,12 +78,16 @@ export function buildLogging(v: Values, notices: string[]): {
 } {
   const logger = v.string('logger', 'zap');
   if (logger === 'capnslog') v.fail('logger', 'capnslog was removed in etcd 3.5; use zap');
-  if (logger !== 'zap') v.fail('logger', `unknown logger option ${JSON.stringify(logger)}; use zap`);
+  if (logger !== 'zap')
+    v.fail('logger', `unknown logger option ${JSON.stringify(logger)}; use zap`);
 
   const levelText = v.string('log-level', d.DEFAULT_LOG_LEVEL);
   const level = LOG_LEVELS.find((l) => l === levelText);
   if (level === undefined) {
-    v.fail('log-level', `unknown log level ${JSON.stringify(levelText)} (use one of ${LOG_LEVELS.join(', ')})`);
+    v.fail(
+      'log-level',
+      `unknown log level ${JSON.stringify(levelText)} (use one of ${LOG_LEVELS.join(', ')})`,
+    );
   }
   let logLevel: LogLevel = level;
   // etcd 3.4's `debug: true` (removed in 3.5) meant log level debug.
@@ -81,13 +98,21 @@ export function buildLogging(v: Values, notices: string[]): {
 
   const logFormat = v.string('log-format', d.DEFAULT_LOG_FORMAT);
   if (logFormat !== 'json' && logFormat !== 'console') {
-    v.fail('log-format', `unsupported log format ${JSON.stringify(logFormat)} (use json or console)`);
+    v.fail(
+      'log-format',
+      `unsupported log format ${JSON.stringify(logFormat)} (use json or console)`,
+    );
   }
-  const outputs = v.list('log-outputs', [d.DEFAULT_LOG_OUTPUT]).map((o) => (o === 'default' ? 'stderr' : o));
+  const outputs = v
+    .list('log-outputs', [d.DEFAULT_LOG_OUTPUT])
+    .map((o) => (o === 'default' ? 'stderr' : o));
   const logOutputs = [...new Set(outputs.length === 0 ? ['stderr'] : outputs)];
 
   const enableLogRotation = v.bool('enable-log-rotation', false);
-  const logRotationConfigJson = v.string('log-rotation-config-json', d.DEFAULT_LOG_ROTATION_CONFIG_JSON);
+  const logRotationConfigJson = v.string(
+    'log-rotation-config-json',
+    d.DEFAULT_LOG_ROTATION_CONFIG_JSON,
+  );
   if (enableLogRotation) {
     if (logOutputs.length !== 1 || STREAM_OUTPUTS.has(logOutputs[0] ?? '')) {
       v.fail('log-outputs', 'requires a single file path when log rotation is enabled');
@@ -127,12 +152,19 @@ export function buildAuth(v: Values): {
   if (type === 'jwt' && authTokenOptions['sign-method'] === undefined) {
     v.fail('auth-token', 'jwt needs sign-method=...');
   }
-  if (type === 'jwt' && authTokenOptions['pub-key'] === undefined && authTokenOptions['priv-key'] === undefined) {
+  if (
+    type === 'jwt' &&
+    authTokenOptions['pub-key'] === undefined &&
+    authTokenOptions['priv-key'] === undefined
+  ) {
     v.fail('auth-token', 'jwt needs pub-key=... and/or priv-key=...');
   }
   const bcryptCost = v.uint('bcrypt-cost', d.DEFAULT_BCRYPT_COST);
   if (bcryptCost < d.MIN_BCRYPT_COST || bcryptCost > d.MAX_BCRYPT_COST) {
-    v.fail('bcrypt-cost', `must be between ${d.MIN_BCRYPT_COST} and ${d.MAX_BCRYPT_COST}, not ${bcryptCost}`);
+    v.fail(
+      'bcrypt-cost',
+      `must be between ${d.MIN_BCRYPT_COST} and ${d.MAX_BCRYPT_COST}, not ${bcryptCost}`,
+    );
   }
   return {
     authToken,
@@ -183,14 +215,20 @@ export function buildFeatureGates(v: Values, notices: string[]): FeatureGates {
     const value = v.bool(flag, false);
     const gateValue = explicit.get(gate);
     if (gateValue !== undefined) {
-      v.fail(flag, `cannot be set together with feature-gates ${gate}=${gateValue}; use only feature-gates`);
+      v.fail(
+        flag,
+        `cannot be set together with feature-gates ${gate}=${gateValue}; use only feature-gates`,
+      );
     }
     notices.push(`${v.label(flag)} is deprecated; use feature-gates ${gate}=${value}`);
     const field = GATES.get(gate);
     if (field !== undefined) gates[field] = value;
   }
   if (gates.leaseCheckpointPersist && !gates.leaseCheckpoint) {
-    v.fail('feature-gates', 'enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint');
+    v.fail(
+      'feature-gates',
+      'enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint',
+    );
   }
   return gates;
 }

@@ -5,11 +5,7 @@
  * Contract: returns plain values; file existence and "https needs a certificate" are
  * checked in validate.ts once the URLs are known (a file only matters on a TLS side).
  */
-import {
-  lookupGoCipherSuite,
-  opensslCipherString,
-  opensslHasCipher,
-} from './cipher-suites.js';
+import { lookupGoCipherSuite, opensslCipherString, opensslHasCipher } from './cipher-suites.js';
 import type { TlsVersion, TransportSecurity } from './types.js';
 import type { Values } from './values.js';
 
@@ -27,7 +23,8 @@ export function tlsKeys(side: Side) {
     trustedCaFile: `${p}trusted-ca-file`,
     autoTls: `${p}auto-tls`,
     allowedCn: side === 'peer' ? 'peer-cert-allowed-cn' : 'client-cert-allowed-cn',
-    allowedHostname: side === 'peer' ? 'peer-cert-allowed-hostname' : 'client-cert-allowed-hostname',
+    allowedHostname:
+      side === 'peer' ? 'peer-cert-allowed-hostname' : 'client-cert-allowed-hostname',
     crlFile: `${side}-crl-file`,
   } as const;
 }
@@ -112,7 +109,8 @@ export function buildTlsPolicy(v: Values, notices: string[]): TlsPolicy {
   return {
     cipherSuites,
     opensslCipherSuites,
-    opensslCiphers: cipherSuites.length === 0 ? undefined : opensslCipherString(opensslCipherSuites),
+    opensslCiphers:
+      cipherSuites.length === 0 ? undefined : opensslCipherString(opensslCipherSuites),
     tlsMinVersion,
     tlsMaxVersion,
   };

@@ -60,7 +60,10 @@ export function buildConfig(v: Values, notices: string[]): Config {
   const compaction = buildAutoCompaction(v);
   const logging = buildLogging(v, notices);
   const auth = buildAuth(v);
-  const compactHashCheckTimeMs = v.durationMs('compact-hash-check-time', d.DEFAULT_COMPACT_HASH_CHECK_TIME_MS);
+  const compactHashCheckTimeMs = v.durationMs(
+    'compact-hash-check-time',
+    d.DEFAULT_COMPACT_HASH_CHECK_TIME_MS,
+  );
   if (compactHashCheckTimeMs <= 0) v.fail('compact-hash-check-time', 'must be > 0');
   const compactionSleepIntervalMs = v.durationMs('compaction-sleep-interval', 0);
 
@@ -78,18 +81,41 @@ export function buildConfig(v: Values, notices: string[]): Config {
     initialElectionTickAdvance: v.bool('initial-election-tick-advance', true),
     quotaBackendBytes,
     quotaBackendBytesLimit:
-      quotaBackendBytes < 0 ? undefined : quotaBackendBytes === 0 ? d.DEFAULT_QUOTA_BACKEND_BYTES : quotaBackendBytes,
+      quotaBackendBytes < 0
+        ? undefined
+        : quotaBackendBytes === 0
+          ? d.DEFAULT_QUOTA_BACKEND_BYTES
+          : quotaBackendBytes,
     maxTxnOps: v.uint('max-txn-ops', d.DEFAULT_MAX_TXN_OPS),
     maxRequestBytes: v.uint('max-request-bytes', d.DEFAULT_MAX_REQUEST_BYTES),
-    maxConcurrentStreams: v.uint('max-concurrent-streams', d.DEFAULT_MAX_CONCURRENT_STREAMS, 0xffff_ffff),
-    grpcKeepaliveMinTimeMs: v.durationMs('grpc-keepalive-min-time', d.DEFAULT_GRPC_KEEPALIVE_MIN_TIME_MS),
-    grpcKeepaliveIntervalMs: v.durationMs('grpc-keepalive-interval', d.DEFAULT_GRPC_KEEPALIVE_INTERVAL_MS),
-    grpcKeepaliveTimeoutMs: v.durationMs('grpc-keepalive-timeout', d.DEFAULT_GRPC_KEEPALIVE_TIMEOUT_MS),
+    maxConcurrentStreams: v.uint(
+      'max-concurrent-streams',
+      d.DEFAULT_MAX_CONCURRENT_STREAMS,
+      0xffff_ffff,
+    ),
+    grpcKeepaliveMinTimeMs: v.durationMs(
+      'grpc-keepalive-min-time',
+      d.DEFAULT_GRPC_KEEPALIVE_MIN_TIME_MS,
+    ),
+    grpcKeepaliveIntervalMs: v.durationMs(
+      'grpc-keepalive-interval',
+      d.DEFAULT_GRPC_KEEPALIVE_INTERVAL_MS,
+    ),
+    grpcKeepaliveTimeoutMs: v.durationMs(
+      'grpc-keepalive-timeout',
+      d.DEFAULT_GRPC_KEEPALIVE_TIMEOUT_MS,
+    ),
     socketReusePort: v.bool('socket-reuse-port', false),
     socketReuseAddress: v.bool('socket-reuse-address', false),
     // etcdmain raises both to their minimum (5s) when set lower.
-    raftReadTimeoutMs: Math.max(v.durationMs('raft-read-timeout', d.DEFAULT_RAFT_READ_TIMEOUT_MS), d.DEFAULT_RAFT_READ_TIMEOUT_MS),
-    raftWriteTimeoutMs: Math.max(v.durationMs('raft-write-timeout', d.DEFAULT_RAFT_WRITE_TIMEOUT_MS), d.DEFAULT_RAFT_WRITE_TIMEOUT_MS),
+    raftReadTimeoutMs: Math.max(
+      v.durationMs('raft-read-timeout', d.DEFAULT_RAFT_READ_TIMEOUT_MS),
+      d.DEFAULT_RAFT_READ_TIMEOUT_MS,
+    ),
+    raftWriteTimeoutMs: Math.max(
+      v.durationMs('raft-write-timeout', d.DEFAULT_RAFT_WRITE_TIMEOUT_MS),
+      d.DEFAULT_RAFT_WRITE_TIMEOUT_MS,
+    ),
 
     listenPeerUrls: v.urls('listen-peer-urls', [d.DEFAULT_LISTEN_PEER_URL]),
     listenClientUrls,
@@ -119,7 +145,9 @@ export function buildConfig(v: Values, notices: string[]): Config {
     compactionBatchLimit: v.int('compaction-batch-limit', d.DEFAULT_COMPACTION_BATCH_LIMIT),
     // 0 means mvcc's default pause between compaction batches (10ms).
     compactionSleepIntervalMs:
-      compactionSleepIntervalMs > 0 ? compactionSleepIntervalMs : d.DEFAULT_COMPACTION_SLEEP_INTERVAL_MS,
+      compactionSleepIntervalMs > 0
+        ? compactionSleepIntervalMs
+        : d.DEFAULT_COMPACTION_SLEEP_INTERVAL_MS,
 
     metrics: metricsLevel(v),
     enablePprof: v.bool('enable-pprof', false),
@@ -132,7 +160,10 @@ export function buildConfig(v: Values, notices: string[]): Config {
       'watch-progress-notify-interval',
       d.DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS,
     ),
-    warningApplyDurationMs: v.durationMs('warning-apply-duration', d.DEFAULT_WARNING_APPLY_DURATION_MS),
+    warningApplyDurationMs: v.durationMs(
+      'warning-apply-duration',
+      d.DEFAULT_WARNING_APPLY_DURATION_MS,
+    ),
     warningUnaryRequestDurationMs: v.durationMs(
       'warning-unary-request-duration',
       d.DEFAULT_WARNING_UNARY_REQUEST_DURATION_MS,
@@ -156,7 +187,10 @@ function checkTimers(v: Values, heartbeatMs: number, electionMs: number): void {
     );
   }
   if (electionMs > d.MAX_ELECTION_TIMEOUT_MS) {
-    v.fail('election-timeout', `${electionMs}ms is too long; it must be at most ${d.MAX_ELECTION_TIMEOUT_MS}ms`);
+    v.fail(
+      'election-timeout',
+      `${electionMs}ms is too long; it must be at most ${d.MAX_ELECTION_TIMEOUT_MS}ms`,
+    );
   }
 }
 
@@ -165,7 +199,10 @@ function clusterState(v: Values): ClusterState {
   if (state === 'new' || state === 'existing') return state;
   // A config file's empty value means "new" (embed.configFromFile).
   if (state === '' && v.source.mode === 'file') return 'new';
-  return v.fail('initial-cluster-state', `must be "new" or "existing", not ${JSON.stringify(state)}`);
+  return v.fail(
+    'initial-cluster-state',
+    `must be "new" or "existing", not ${JSON.stringify(state)}`,
+  );
 }
 
 function metricsLevel(v: Values): MetricsLevel {

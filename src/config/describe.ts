@@ -69,7 +69,12 @@ export function describeConfig(config: Config): string {
     ['listen-metrics-urls', formatUrls(config.listenMetricsUrls)],
     ['initial-advertise-peer-urls', formatUrls(config.initialAdvertisePeerUrls)],
     ['advertise-client-urls', formatUrls(config.advertiseClientUrls)],
-    ['initial-cluster', config.initialCluster.map((m) => m.peerUrls.map((u) => `${m.name}=${formatUrls([u])}`).join(',')).join(',')],
+    [
+      'initial-cluster',
+      config.initialCluster
+        .map((m) => m.peerUrls.map((u) => `${m.name}=${formatUrls([u])}`).join(','))
+        .join(','),
+    ],
     ['initial-cluster-token', config.initialClusterToken],
     ['initial-cluster-state', config.initialClusterState],
     ['strict-reconfig-check', config.strictReconfigCheck],

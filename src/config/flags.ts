@@ -62,7 +62,10 @@ export function parseGoFlags(args: readonly string[]): Map<string, string> {
     if (isBoolFlag(name)) {
       if (value === undefined) value = 'true';
       else if (KEY_SPECS.get(name)?.kind === 'bool' && parseGoBool(value) === undefined) {
-        throw new ConfigError(name, `invalid boolean value ${JSON.stringify(value)} for -${name}: parse error`);
+        throw new ConfigError(
+          name,
+          `invalid boolean value ${JSON.stringify(value)} for -${name}: parse error`,
+        );
       }
     } else if (value === undefined) {
       const next = args[i];

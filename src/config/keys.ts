@@ -16,7 +16,8 @@
  * when set, replaces the 3.6 name's (etcdmain.config.parse does the same).
  */
 
-export type Kind = 'string' | 'bool' | 'uint' | 'int' | 'duration' | 'urls' | 'list' | 'any' | 'legacy';
+export type Kind =
+  'string' | 'bool' | 'uint' | 'int' | 'duration' | 'urls' | 'list' | 'any' | 'legacy';
 export type Where = 'both' | 'flag' | 'yaml' | 'block';
 export type Use = 'carry' | 'ignore' | 'refuse';
 
@@ -40,45 +41,99 @@ function alias(kind: Kind, name: string, aliasOf: string): void {
 
 // --- carried settings -------------------------------------------------------------
 add('string', 'both', 'carry', [
-  'name', 'data-dir', 'wal-dir', 'initial-cluster', 'initial-cluster-token',
-  'initial-cluster-state', 'tls-min-version', 'tls-max-version', 'logger', 'log-level',
-  'log-format', 'log-rotation-config-json', 'auto-compaction-retention',
-  'auto-compaction-mode', 'metrics', 'auth-token', 'feature-gates',
+  'name',
+  'data-dir',
+  'wal-dir',
+  'initial-cluster',
+  'initial-cluster-token',
+  'initial-cluster-state',
+  'tls-min-version',
+  'tls-max-version',
+  'logger',
+  'log-level',
+  'log-format',
+  'log-rotation-config-json',
+  'auto-compaction-retention',
+  'auto-compaction-mode',
+  'metrics',
+  'auth-token',
+  'feature-gates',
 ]);
 add('string', 'flag', 'carry', [
-  'cert-file', 'key-file', 'client-cert-file', 'client-key-file', 'trusted-ca-file',
-  'client-crl-file', 'peer-cert-file', 'peer-key-file', 'peer-client-cert-file',
-  'peer-client-key-file', 'peer-trusted-ca-file', 'peer-crl-file', 'config-file',
+  'cert-file',
+  'key-file',
+  'client-cert-file',
+  'client-key-file',
+  'trusted-ca-file',
+  'client-crl-file',
+  'peer-cert-file',
+  'peer-key-file',
+  'peer-client-cert-file',
+  'peer-client-key-file',
+  'peer-trusted-ca-file',
+  'peer-crl-file',
+  'config-file',
 ]);
 add('bool', 'both', 'carry', [
-  'initial-election-tick-advance', 'strict-reconfig-check', 'pre-vote', 'enable-pprof',
-  'enable-grpc-gateway', 'enable-log-rotation', 'force-new-cluster', 'unsafe-no-fsync',
+  'initial-election-tick-advance',
+  'strict-reconfig-check',
+  'pre-vote',
+  'enable-pprof',
+  'enable-grpc-gateway',
+  'enable-log-rotation',
+  'force-new-cluster',
+  'unsafe-no-fsync',
   'debug',
 ]);
 add('bool', 'flag', 'carry', [
-  'client-cert-auth', 'auto-tls', 'peer-client-cert-auth', 'peer-auto-tls',
-  'peer-skip-client-san-verification', 'socket-reuse-port', 'socket-reuse-address',
+  'client-cert-auth',
+  'auto-tls',
+  'peer-client-cert-auth',
+  'peer-auto-tls',
+  'peer-skip-client-san-verification',
+  'socket-reuse-port',
+  'socket-reuse-address',
 ]);
 add('uint', 'both', 'carry', [
-  'snapshot-count', 'snapshot-catchup-entries', 'max-snapshots', 'max-wals',
-  'heartbeat-interval', 'election-timeout', 'max-txn-ops', 'max-request-bytes',
-  'max-concurrent-streams', 'self-signed-cert-validity', 'bcrypt-cost', 'auth-token-ttl',
+  'snapshot-count',
+  'snapshot-catchup-entries',
+  'max-snapshots',
+  'max-wals',
+  'heartbeat-interval',
+  'election-timeout',
+  'max-txn-ops',
+  'max-request-bytes',
+  'max-concurrent-streams',
+  'self-signed-cert-validity',
+  'bcrypt-cost',
+  'auth-token-ttl',
 ]);
 add('int', 'both', 'carry', ['quota-backend-bytes', 'max-learners', 'compaction-batch-limit']);
 add('duration', 'both', 'carry', [
-  'grpc-keepalive-min-time', 'grpc-keepalive-interval', 'grpc-keepalive-timeout',
-  'watch-progress-notify-interval', 'warning-apply-duration',
-  'warning-unary-request-duration', 'corrupt-check-time', 'compact-hash-check-time',
+  'grpc-keepalive-min-time',
+  'grpc-keepalive-interval',
+  'grpc-keepalive-timeout',
+  'watch-progress-notify-interval',
+  'warning-apply-duration',
+  'warning-unary-request-duration',
+  'corrupt-check-time',
+  'compact-hash-check-time',
   'compaction-sleep-interval',
 ]);
 add('duration', 'flag', 'carry', ['raft-read-timeout', 'raft-write-timeout']);
 add('urls', 'both', 'carry', [
-  'listen-peer-urls', 'listen-client-urls', 'listen-client-http-urls',
-  'listen-metrics-urls', 'initial-advertise-peer-urls', 'advertise-client-urls',
+  'listen-peer-urls',
+  'listen-client-urls',
+  'listen-client-http-urls',
+  'listen-metrics-urls',
+  'initial-advertise-peer-urls',
+  'advertise-client-urls',
 ]);
 add('list', 'both', 'carry', ['cipher-suites', 'log-outputs', 'cors', 'host-whitelist']);
 add('list', 'flag', 'carry', [
-  'client-cert-allowed-hostname', 'peer-cert-allowed-cn', 'peer-cert-allowed-hostname',
+  'client-cert-allowed-hostname',
+  'peer-cert-allowed-cn',
+  'peer-cert-allowed-hostname',
 ]);
 add('list', 'block', 'carry', ['client-cert-allowed-cn']);
 
@@ -105,45 +160,82 @@ add('bool', 'both', 'carry', [...EXPERIMENTAL_GATE_FLAGS.keys()]);
 
 // --- accepted, no effect in tsetcd ------------------------------------------------
 add('duration', 'both', 'ignore', [
-  'backend-batch-interval', 'downgrade-check-time', 'experimental-downgrade-check-time',
+  'backend-batch-interval',
+  'downgrade-check-time',
+  'experimental-downgrade-check-time',
 ]);
 add('int', 'both', 'ignore', [
-  'backend-batch-limit', 'distributed-tracing-sampling-rate',
+  'backend-batch-limit',
+  'distributed-tracing-sampling-rate',
   'experimental-distributed-tracing-sampling-rate',
 ]);
 add('string', 'both', 'ignore', [
-  'backend-bbolt-freelist-type', 'experimental-backend-bbolt-freelist-type',
-  'distributed-tracing-address', 'distributed-tracing-service-name',
-  'distributed-tracing-instance-id', 'experimental-distributed-tracing-address',
+  'backend-bbolt-freelist-type',
+  'experimental-backend-bbolt-freelist-type',
+  'distributed-tracing-address',
+  'distributed-tracing-service-name',
+  'distributed-tracing-instance-id',
+  'experimental-distributed-tracing-address',
   'experimental-distributed-tracing-service-name',
-  'experimental-distributed-tracing-instance-id', 'discovery-srv-name',
-  'discovery-fallback', 'discovery-proxy', 'v2-deprecation', 'log-package-levels',
-  'experimental-enable-v2v3', 'proxy',
+  'experimental-distributed-tracing-instance-id',
+  'discovery-srv-name',
+  'discovery-fallback',
+  'discovery-proxy',
+  'v2-deprecation',
+  'log-package-levels',
+  'experimental-enable-v2v3',
+  'proxy',
 ]);
 add('bool', 'both', 'ignore', [
-  'disable-log-sampling', 'memory-mlock', 'experimental-memory-mlock',
-  'enable-distributed-tracing', 'experimental-enable-distributed-tracing', 'enable-v2',
+  'disable-log-sampling',
+  'memory-mlock',
+  'experimental-memory-mlock',
+  'enable-distributed-tracing',
+  'experimental-enable-distributed-tracing',
+  'enable-v2',
 ]);
 add('uint', 'both', 'ignore', [
-  'bootstrap-defrag-threshold-megabytes', 'experimental-bootstrap-defrag-threshold-megabytes',
-  'proxy-failure-wait', 'proxy-refresh-interval', 'proxy-dial-timeout',
-  'proxy-write-timeout', 'proxy-read-timeout',
+  'bootstrap-defrag-threshold-megabytes',
+  'experimental-bootstrap-defrag-threshold-megabytes',
+  'proxy-failure-wait',
+  'proxy-refresh-interval',
+  'proxy-dial-timeout',
+  'proxy-write-timeout',
+  'proxy-read-timeout',
 ]);
 add('string', 'flag', 'ignore', [
-  'discovery-token', 'discovery-cert', 'discovery-key', 'discovery-cacert',
-  'discovery-user', 'discovery-password',
+  'discovery-token',
+  'discovery-cert',
+  'discovery-key',
+  'discovery-cacert',
+  'discovery-user',
+  'discovery-password',
 ]);
 add('duration', 'flag', 'ignore', [
-  'discovery-dial-timeout', 'discovery-request-timeout', 'discovery-keepalive-time',
+  'discovery-dial-timeout',
+  'discovery-request-timeout',
+  'discovery-keepalive-time',
   'discovery-keepalive-timeout',
 ]);
-add('bool', 'flag', 'ignore', ['discovery-insecure-transport', 'discovery-insecure-skip-tls-verify']);
+add('bool', 'flag', 'ignore', [
+  'discovery-insecure-transport',
+  'discovery-insecure-skip-tls-verify',
+]);
 add('any', 'yaml', 'ignore', ['discovery-config']);
 // etcdmain's `ignored` list: flags from etcd 0.4, accepted with or without a value.
 add('legacy', 'flag', 'ignore', [
-  'cluster-active-size', 'cluster-remove-delay', 'cluster-sync-interval', 'force',
-  'max-result-buffer', 'max-retry-attempts', 'peer-heartbeat-interval',
-  'peer-election-timeout', 'retry-interval', 'snapshot', 'v', 'vv',
+  'cluster-active-size',
+  'cluster-remove-delay',
+  'cluster-sync-interval',
+  'force',
+  'max-result-buffer',
+  'max-retry-attempts',
+  'peer-heartbeat-interval',
+  'peer-election-timeout',
+  'retry-interval',
+  'snapshot',
+  'v',
+  'vv',
 ]);
 
 // --- refused: tsetcd bootstraps from initial-cluster only -------------------------

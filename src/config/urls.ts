@@ -29,7 +29,8 @@ interface RawUrl {
 
 function splitRawUrl(text: string): RawUrl {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s.exec(text);
-  if (m === null) throw new UrlSyntaxError(`URL scheme must be http, https, unix, or unixs: ${text}`);
+  if (m === null)
+    throw new UrlSyntaxError(`URL scheme must be http, https, unix, or unixs: ${text}`);
   const scheme = (m[1] ?? '').toLowerCase();
   const authority = m[2] ?? '';
   const rest = m[3] ?? '';
@@ -38,7 +39,8 @@ function splitRawUrl(text: string): RawUrl {
   }
   if (authority.includes('@')) throw new UrlSyntaxError(`URL must not contain user info: ${text}`);
   const hp = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(authority);
-  if (hp === null) throw new UrlSyntaxError(`URL address does not have the form "host:port": ${text}`);
+  if (hp === null)
+    throw new UrlSyntaxError(`URL address does not have the form "host:port": ${text}`);
   const port = Number(hp[3]);
   if (!Number.isSafeInteger(port) || port > 65535) {
     throw new UrlSyntaxError(`URL port is out of range: ${text}`);
@@ -151,7 +153,9 @@ export function parseInitialCluster(text: string): InitialClusterMember[] {
 }
 
 /** A URL that appears more than once across members (etcd's checkDuplicateURL). */
-export function findDuplicateClusterUrl(members: readonly InitialClusterMember[]): string | undefined {
+export function findDuplicateClusterUrl(
+  members: readonly InitialClusterMember[],
+): string | undefined {
   const seen = new Set<string>();
   for (const member of members) {
     for (const url of member.peerUrls) {

@@ -40,7 +40,10 @@ export function validateConfig(config: Config, v: Values, io: ConfigIo, notices:
     if (bad !== undefined) v.fail(key, `expected IP in URL for binding (${bad})`);
   }
   for (const key of ['initial-advertise-peer-urls', 'advertise-client-urls'] as const) {
-    const urls = key === 'advertise-client-urls' ? config.advertiseClientUrls : config.initialAdvertisePeerUrls;
+    const urls =
+      key === 'advertise-client-urls'
+        ? config.advertiseClientUrls
+        : config.initialAdvertisePeerUrls;
     const bad = findHostlessUrl(urls);
     if (bad !== undefined) v.fail(key, `${bad} must be in the form "host:port"`);
   }
@@ -50,7 +53,15 @@ export function validateConfig(config: Config, v: Values, io: ConfigIo, notices:
     ...config.listenClientHttpUrls,
     ...config.listenMetricsUrls,
   ];
-  checkSide(v, io, notices, 'client', config.clientTls, clientListeners, clientListeners.some(isTlsScheme));
+  checkSide(
+    v,
+    io,
+    notices,
+    'client',
+    config.clientTls,
+    clientListeners,
+    clientListeners.some(isTlsScheme),
+  );
   const peerDialsTls = config.initialCluster.some((m) => m.peerUrls.some(isTlsScheme));
   checkSide(
     v,
@@ -76,8 +87,10 @@ function checkSide(
 ): void {
   const k = tlsKeys(side);
   const hasFiles = tls.certFile !== undefined || tls.keyFile !== undefined;
-  if (tls.certFile !== undefined && tls.keyFile === undefined) v.fail(k.keyFile, `required with ${v.label(k.certFile)}`);
-  if (tls.keyFile !== undefined && tls.certFile === undefined) v.fail(k.certFile, `required with ${v.label(k.keyFile)}`);
+  if (tls.certFile !== undefined && tls.keyFile === undefined)
+    v.fail(k.keyFile, `required with ${v.label(k.certFile)}`);
+  if (tls.keyFile !== undefined && tls.certFile === undefined)
+    v.fail(k.certFile, `required with ${v.label(k.keyFile)}`);
   for (const url of listeners) {
     if (isTlsScheme(url) && !hasFiles && !tls.autoTls) {
       v.fail(
@@ -90,10 +103,15 @@ function checkSide(
   if (tls.autoTls && hasFiles) notices.push(`ignoring ${side} auto TLS since certs given`);
   if (!usesTls) {
     if (hasFiles || tls.trustedCaFile !== undefined) {
-      notices.push(`${side} scheme is HTTP while key and cert files are present; ignoring key and cert files`);
+      notices.push(
+        `${side} scheme is HTTP while key and cert files are present; ignoring key and cert files`,
+      );
     }
     if (tls.clientCertAuth) {
-      notices.push(`${side} scheme is HTTP while ${v.label(k.clientCertAuth)} is enabled; ignoring client cert auth`);
+      notices.push(
+        `${side} scheme is HTTP while ${v.label(k.clientCertAuth)} is enabled; ` +
+          'ignoring client cert auth',
+      );
     }
     return;
   }
@@ -114,17 +132,23 @@ function checkJwtKeys(config: Config, v: Values, io: ConfigIo): void {
   if (config.authTokenType !== 'jwt') return;
   for (const option of ['pub-key', 'priv-key']) {
     const path = config.authTokenOptions[option];
-    if (path !== undefined && !io.fileExists(path)) v.fail('auth-token', `${option} file ${path} does not exist`);
+    if (path !== undefined && !io.fileExists(path))
+      v.fail('auth-token', `${option} file ${path} does not exist`);
   }
 }
 
 function checkInitialCluster(config: Config, v: Values, notices: string[]): void {
   if (config.initialCluster.length === 0) v.fail('initial-cluster', 'initial cluster unset');
   const duplicate = findDuplicateClusterUrl(config.initialCluster);
-  if (duplicate !== undefined) v.fail('initial-cluster', `initial cluster has duplicate url ${duplicate}`);
+  if (duplicate !== undefined)
+    v.fail('initial-cluster', `initial cluster has duplicate url ${duplicate}`);
   const self = config.initialCluster.find((m) => m.name === config.name);
   if (self === undefined) {
-    v.fail('name', `couldn't find local name ${JSON.stringify(config.name)} in the initial cluster configuration (${v.label('initial-cluster')})`);
+    v.fail(
+      'name',
+      `couldn't find local name ${JSON.stringify(config.name)} in the initial cluster ` +
+        `configuration (${v.label('initial-cluster')})`,
+    );
   }
   if (config.initialClusterState !== 'new') return;
   const listed = formatUrls(self.peerUrls);

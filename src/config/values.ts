@@ -24,7 +24,9 @@ const YAML11_BOOLS: ReadonlyMap<string, boolean> = new Map([
 
 /** strconv.ParseInt/ParseUint with base 0: 0x.., 0o.., 0b.., leading-0 octal, underscores. */
 export function parseGoInteger(text: string): bigint | undefined {
-  const m = /^([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[0-7_]*|[1-9][0-9_]*)$/.exec(text);
+  const m = /^([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[0-7_]*|[1-9][0-9_]*)$/.exec(
+    text,
+  );
   if (m === null) return undefined;
   const sign = m[1] === '-' ? -1n : 1n;
   let digits = m[2] ?? '';
@@ -81,13 +83,19 @@ export class Values {
     if (value === undefined) return fallback;
     if (typeof value === 'boolean') return value;
     if (typeof value === 'string') {
-      const parsed = parseGoBool(value) ?? (this.fromYaml(key) ? YAML11_BOOLS.get(value) : undefined);
+      const parsed =
+        parseGoBool(value) ?? (this.fromYaml(key) ? YAML11_BOOLS.get(value) : undefined);
       if (parsed !== undefined) return parsed;
     }
     return this.fail(key, `invalid boolean value ${JSON.stringify(value)}`);
   }
 
-  int(key: string, fallback: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  int(
+    key: string,
+    fallback: number,
+    min = Number.MIN_SAFE_INTEGER,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number {
     const value = this.raw(key);
     if (value === undefined) return fallback;
     let n: bigint | undefined;
@@ -134,7 +142,8 @@ export class Values {
    */
   urls(key: string, fallback: readonly string[]): ConfigUrl[] {
     const value = this.raw(key);
-    if (value === undefined || (value === '' && this.fromYaml(key))) return this.parseUrls(key, fallback);
+    if (value === undefined || (value === '' && this.fromYaml(key)))
+      return this.parseUrls(key, fallback);
     const items = this.items(key, value);
     if (items.length === 1 && items[0] === '') return [];
     return this.parseUrls(key, items);

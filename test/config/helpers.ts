@@ -25,6 +25,10 @@ export function makeTempDir(): TempDir {
   };
 }
 
+const CLUSTER = [1, 2, 3]
+  .map((n) => `kube-etcd-node0${n}=https://192.168.100.11${n}:2380`)
+  .join(',');
+
 /** The seed's member N config (N = 1..3), byte for byte except the cert directory. */
 export function seedYaml(member: 1 | 2 | 3, certDir: string): string {
   const ip = `192.168.100.11${member}`;
@@ -35,7 +39,7 @@ listen-peer-urls: https://${ip}:2380
 listen-client-urls: https://${ip}:2379,https://127.0.0.1:2379
 advertise-client-urls: https://${ip}:2379
 initial-advertise-peer-urls: https://${ip}:2380
-initial-cluster: kube-etcd-node01=https://192.168.100.111:2380,kube-etcd-node02=https://192.168.100.112:2380,kube-etcd-node03=https://192.168.100.113:2380
+initial-cluster: ${CLUSTER}
 initial-cluster-token: kube-etcd-cluster
 initial-cluster-state: new
 client-transport-security:

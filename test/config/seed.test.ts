@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeConfig, formatUrls, loadConfig } from '../../src/config/index.js';
 import { makeTempDir, seedCertDir, seedYaml } from './helpers.js';
@@ -13,6 +14,15 @@ describe('the seed deployment config', () => {
   afterEach(() => {
     certs.remove();
     cfgDir.remove();
+  });
+
+  it('the fixture is the seed deployment guide\'s member file, verbatim', () => {
+    // shared/ sits beside the repository (DESIGN; CI copies it there too).
+    const guide = new URL('../../../shared/ref/seed-deployment.md', import.meta.url);
+    if (!existsSync(guide)) return;
+    const text = readFileSync(guide, 'utf8');
+    const block = /## Member config[^\n]*\n```\n([\s\S]*?)```/.exec(text)?.[1];
+    expect(block).toBe(seedYaml(1, '/work/cert'));
   });
 
   it('member 1 passes and yields the expected values', () => {
@@ -71,7 +81,9 @@ describe('the seed deployment config', () => {
     for (const line of lines) expect(line).toMatch(/^[a-z][a-z0-9.-]*: /);
     const keys = lines.map((l) => l.slice(0, l.indexOf(':')));
     expect(new Set(keys).size).toBe(keys.length);
-    expect(lines).toContain('listen-client-urls: https://127.0.0.1:2379,https://192.168.100.111:2379');
+    expect(lines).toContain(
+      'listen-client-urls: https://127.0.0.1:2379,https://192.168.100.111:2379',
+    );
     expect(lines).toContain(`client-transport-security.cert-file: ${certs.path}/etcd.pem`);
     expect(lines).toContain('peer-transport-security.client-cert-auth: false');
     expect(lines).toContain('watch-progress-notify-interval: 10m0s');
