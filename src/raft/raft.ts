@@ -46,6 +46,7 @@ import {
   type SoftState,
 } from './types.js';
 
+const CONF_CHANGE_NAMES: readonly string[] = ['AddNode', 'RemoveNode', 'UpdateNode', 'AddLearnerNode'];
 const CAMPAIGN_TRANSFER = new TextEncoder().encode('CampaignTransfer');
 const CampaignType = { PreElection: 0, Election: 1, Transfer: 2 } as const;
 type CampaignType = (typeof CampaignType)[keyof typeof CampaignType];
@@ -635,7 +636,7 @@ export class Raft {
   private stepLeaderTransfer(m: Message, pr: Progress): void {
     const transferee = m.from;
     if (pr.isLearner) {
-      this.logger.debug({}, `${hex(this.id)} is learner. Ignored transferring leadership`);
+      this.logger.info({}, `${hex(this.id)} ignored transferring leadership to learner ${hex(transferee)}`);
       return;
     }
     if (this.leadTransferee !== NONE) {
@@ -852,7 +853,7 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     const refused = applyConfChangeToTracker(this.trk, cc, this.progressParams());
     if (refused !== undefined) {
-      this.logger.warn({}, `${hex(this.id)} refused conf change ${cc.type} ${hex(cc.nodeId)}: ${refused}`);
+      this.logger.warn({}, `${hex(this.id)} refused conf change ${CONF_CHANGE_NAMES[cc.type] ?? cc.type} ${hex(cc.nodeId)}: ${refused}`);
       return this.trk.confState();
     }
     this.logger.info({}, `${hex(this.id)} switched to configuration ${this.describeConfig()}`);
@@ -864,7 +865,10 @@ export class Raft {
     }
     if (this.state !== StateType.Leader || this.trk.voters.size === 0) return this.trk.confState();
     if (this.maybeCommit()) this.bcastAppend();
-    else for (const id of this.trk.ids()) if (id !== this.id) this.maybeSendAppend(id, false);
+    else {
+      // Probe members that are new (or still probing) at once, even with nothing new to send.
+      for (const [id, pr] of this.trk.progress) if (id !== this.id) this.maybeSendAppend(id, pr.state === ProgressState.Probe);
+    }
     if (this.leadTransferee !== NONE && !this.trk.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
     return this.trk.confState();
   }
