@@ -16,7 +16,7 @@ describe('the seed deployment config', () => {
     cfgDir.remove();
   });
 
-  it('the fixture is the seed deployment guide\'s member file, verbatim', () => {
+  it("the fixture is the seed deployment guide's member file, verbatim", () => {
     // shared/ sits beside the repository (DESIGN; CI copies it there too).
     const guide = new URL('../../../shared/ref/seed-deployment.md', import.meta.url);
     if (!existsSync(guide)) return;
