@@ -97,7 +97,9 @@ export class ClientListener {
   }
 
   listen(): Promise<void> {
-    const host = this.opts.url.hostname.replace(/^\[|\]$/g, '');
+    const raw = this.opts.url.hostname.replace(/^\[|\]$/g, '');
+    // Go binds "localhost" to IPv4 first; Node could pick ::1 alone (resolver order).
+    const host = raw === 'localhost' ? '127.0.0.1' : raw;
     const port = Number(this.opts.url.port || (this.opts.url.protocol === 'https:' ? 443 : 80));
     return new Promise((resolve, reject) => {
       this.outer.once('error', reject);

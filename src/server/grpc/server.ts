@@ -51,7 +51,8 @@ export interface BidiCall<Req, Res> extends StreamWriter<Res> {
   readonly messages: AsyncIterable<Req>;
 }
 
-export type UnaryHandler<Req, Res> = (req: Req, ctx: CallContext, rawBytes: number) => Promise<Res> | Res;
+/** `raw` is the request's protobuf encoding as received (writes log it as is). */
+export type UnaryHandler<Req, Res> = (req: Req, ctx: CallContext, raw: Buffer) => Promise<Res> | Res;
 export type ServerStreamHandler<Req, Res> = (
   req: Req,
   ctx: CallContext,
@@ -236,7 +237,7 @@ class Call implements CallContext {
       return;
     }
     this.gotUnaryRequest = true;
-    if (this.route.kind === 'unary') void this.runUnary(this.route, decoded, bytes.length);
+    if (this.route.kind === 'unary') void this.runUnary(this.route, decoded, bytes);
     else void this.runServerStream(this.route, decoded);
   }
 
@@ -256,7 +257,7 @@ class Call implements CallContext {
     }
   }
 
-  private async runUnary(route: Extract<Route, { kind: 'unary' }>, req: unknown, bytes: number): Promise<void> {
+  private async runUnary(route: Extract<Route, { kind: 'unary' }>, req: unknown, bytes: Buffer): Promise<void> {
     try {
       const res = await route.fn(req, this, bytes);
       if (this.finished) return;

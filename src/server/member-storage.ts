@@ -1,0 +1,216 @@
+/**
+ * A member's durable state on disk (DESIGN §3): the WAL (entries + hard state) and the
+ * state db (LevelDB: mvcc records, meta with the applied index). It opens both, checks
+ * that they agree, and offers the Ready loop its persistence steps.
+ *
+ *   <data-dir>/member/wal/ (or --wal-dir)   WAL segments
+ *   <data-dir>/member/db/                   LevelDB
+ *   <data-dir>/member/tsetcd                marker: this data dir is tsetcd's
+ *
+ * Start refuses, with one line saying what to do:
+ *  - a data dir holding etcd's own files (member/snap/db, or member/wal without our
+ *    marker): tsetcd never opens etcd's data; migrate with snapshot save/restore;
+ *  - a db whose applied index is past the WAL's last entry (db ahead of the log);
+ *  - a WAL that starts after applied index + 1 (a hole between db and log).
+ */
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from '../shared/logger.js';
+import { assert } from '../shared/assert.js';
+import { memberId, clusterId, type MemberId, type ClusterId } from '../shared/ids.js';
+import type { FileLayer } from '../storage/file-layer.js';
+import { LevelBackend } from '../storage/level-backend.js';
+import { BackendBatch, forEachInRange } from '../storage/backend.js';
+import { META_CONSISTENT_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
+import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
+import { MvccStore } from '../mvcc/index.js';
+import type { Entry, HardState } from '../raft/types.js';
+
+export class DataDirError extends Error {
+  override readonly name = 'DataDirError';
+}
+
+export interface MemberStorageOptions {
+  readonly dataDir: string;
+  readonly walDir: string | undefined;
+  readonly fs: FileLayer;
+  readonly logger: Logger;
+  /** Identity to record when the data dir is new (ignored for an existing one). */
+  readonly newIdentity: { memberId: MemberId; clusterId: ClusterId };
+  readonly unsafeNoFsync: boolean;
+}
+
+export interface RecoveredState {
+  readonly memberId: MemberId;
+  readonly clusterId: ClusterId;
+  /** True when this start created the data dir. */
+  readonly fresh: boolean;
+  readonly hardState: HardState | undefined;
+  /** The WAL's entries, all durable. */
+  readonly entries: readonly Entry[];
+  readonly appliedIndex: number;
+}
+
+const MARKER = 'tsetcd';
+
+export class MemberStorage {
+  private constructor(
+    private readonly wal: Wal,
+    readonly backend: LevelBackend,
+    readonly store: MvccStore,
+    readonly paths: { member: string; wal: string; db: string },
+  ) {}
+
+  static async open(opts: MemberStorageOptions): Promise<{ storage: MemberStorage; recovered: RecoveredState }> {
+    const member = join(opts.dataDir, 'member');
+    const paths = {
+      member,
+      wal: opts.walDir !== undefined && opts.walDir !== '' ? opts.walDir : join(member, 'wal'),
+      db: join(member, 'db'),
+    };
+    refuseEtcdDataDir(opts.dataDir, paths);
+    const fresh = !(await opts.fs.exists(join(member, MARKER)));
+    if (fresh) {
+      await mkdir(member, { recursive: true, mode: 0o700 });
+    }
+    const backend = await LevelBackend.open(paths.db);
+    try {
+      const appliedBuf = await backend.get(META_CONSISTENT_INDEX);
+      const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
+      const walOptions = { unsafeNoFsync: opts.unsafeNoFsync };
+      let wal: Wal;
+      let ids: { memberId: MemberId; clusterId: ClusterId };
+      let entries: readonly WalEntry[] = [];
+      let hardState: WalHardState | undefined;
+      if (await Wal.exists(opts.fs, paths.wal)) {
+        const opened = await Wal.open(opts.fs, paths.wal, walOptions);
+        wal = opened.wal;
+        ids = decodeMetadata(opened.recovered.metadata);
+        entries = opened.recovered.entries;
+        hardState = opened.recovered.hardState;
+      } else {
+        if (appliedIndex > 0) {
+          throw new DataDirError(
+            `data dir ${opts.dataDir}: the state db is at index ${appliedIndex} but the WAL in ${paths.wal} is missing; restore the WAL or start from a snapshot restore`,
+          );
+        }
+        ids = opts.newIdentity;
+        wal = await Wal.create(opts.fs, paths.wal, encodeMetadata(ids), walOptions);
+      }
+      checkAgreement(opts.dataDir, paths.wal, appliedIndex, entries);
+      if (fresh) {
+        await writeFile(join(member, MARKER), 'tsetcd data dir v1\n', { mode: 0o600 });
+        await opts.fs.syncDir(member);
+        await opts.fs.syncDir(dirname(member));
+      }
+      const store = await MvccStore.open(backend, { logger: opts.logger.child({ component: 'mvcc' }) });
+      const storage = new MemberStorage(wal, backend, store, paths);
+      return {
+        storage,
+        recovered: {
+          ...ids,
+          fresh,
+          hardState: hardState !== undefined && hardState.term > 0 ? hardState : undefined,
+          entries: entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
+          appliedIndex,
+        },
+      };
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+  }
+
+  /** Ready step 1: durable once this resolves (WAL fdatasync). */
+  save(hardState: HardState | undefined, entries: readonly Entry[], _mustSync: boolean): Promise<void> {
+    // The WAL syncs every batch; a hard-state-only save (commit moved) is cheap and
+    // keeps the WAL the single source of truth for restart.
+    return this.wal.save({
+      entries: entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
+      ...(hardState !== undefined ? { hardState } : {}),
+    });
+  }
+
+  newApplyBatch(): BackendBatch {
+    return this.backend.batch();
+  }
+
+  /** The applied index (etcd's consistent index) travels in the same batch as the changes. */
+  setAppliedIndex(batch: BackendBatch, index: number, term: number): void {
+    batch.put(META_CONSISTENT_INDEX, encodeUint64(index));
+    batch.put(META_TERM, encodeUint64(term));
+  }
+
+  async writeApplyBatch(batch: BackendBatch): Promise<void> {
+    await this.backend.write(batch, { sync: true });
+    this.store.batchDurable(batch);
+  }
+
+  async dbSizeBytes(): Promise<number> {
+    let total = 0;
+    for (const name of await readdir(this.paths.db)) {
+      try {
+        total += (await stat(join(this.paths.db, name))).size;
+      } catch {
+        /* a file LevelDB removed meanwhile */
+      }
+    }
+    return Math.max(total, 1);
+  }
+
+  async forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void> {
+    await forEachInRange(this.backend, {}, (k, v) => {
+      fn(k, v);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+    await this.store.close();
+    await this.backend.close();
+  }
+}
+
+function refuseEtcdDataDir(dataDir: string, paths: { member: string; wal: string }): void {
+  const marker = join(paths.member, MARKER);
+  const etcdDb = join(paths.member, 'snap', 'db');
+  const hasEtcdWal =
+    !existsSync(marker) && existsSync(paths.wal) && readdirSync(paths.wal).some((n) => n.endsWith('.wal'));
+  if (existsSync(etcdDb) || (hasEtcdWal && !existsSync(join(paths.member, 'db')))) {
+    throw new DataDirError(
+      `data dir ${dataDir} holds etcd's own data files (member/snap/db, member/wal); tsetcd does not open etcd's data dir. ` +
+        `Take a snapshot from the running etcd cluster with 'etcdctl snapshot save FILE' and restore it into a new data dir with 'tsetcd snapshot restore FILE --data-dir DIR'.`,
+    );
+  }
+}
+
+function checkAgreement(dataDir: string, walDir: string, appliedIndex: number, entries: readonly WalEntry[]): void {
+  const first = entries[0];
+  const last = entries[entries.length - 1];
+  const lastIndex = last?.index ?? 0;
+  if (appliedIndex > lastIndex) {
+    throw new DataDirError(
+      `data dir ${dataDir}: the state db has applied index ${appliedIndex} but the WAL in ${walDir} ends at ${lastIndex}; the WAL lost entries the db holds. Restore this member from a snapshot or remove it and re-add it to the cluster`,
+    );
+  }
+  if (first !== undefined && first.index > appliedIndex + 1) {
+    throw new DataDirError(
+      `data dir ${dataDir}: the WAL in ${walDir} starts at index ${first.index} but the state db is only at ${appliedIndex}; entries in between are missing. Restore this member from a snapshot or remove it and re-add it to the cluster`,
+    );
+  }
+}
+
+function encodeMetadata(ids: { memberId: MemberId; clusterId: ClusterId }): Uint8Array {
+  const b = Buffer.alloc(17);
+  b[0] = 1; // metadata version
+  b.writeBigUInt64BE(ids.memberId, 1);
+  b.writeBigUInt64BE(ids.clusterId, 9);
+  return b;
+}
+
+function decodeMetadata(data: Uint8Array): { memberId: MemberId; clusterId: ClusterId } {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  assert(b.length === 17 && b[0] === 1, `unknown WAL metadata (${b.length} bytes)`);
+  return { memberId: memberId(b.readBigUInt64BE(1)), clusterId: clusterId(b.readBigUInt64BE(9)) };
+}

@@ -1,0 +1,95 @@
+/**
+ * The KV service (etcd api/v3rpc/key.go + v3_server.go): thin handlers that validate,
+ * call the server, map errors (by throwing typed errors the router maps) and fill the
+ * header.
+ *
+ * - Range: linearizable by default (ReadIndex, then wait for apply), serializable
+ *   reads served locally at once. Header revision = the store's current revision.
+ * - Put, DeleteRange, write Txn, Compact: proposed through the log, answered from the
+ *   apply result on this member. The proposed payload is the request's own bytes.
+ * - A Txn with no writes anywhere (read-only) is served like a Range, without a log
+ *   entry, as etcd does.
+ */
+import type * as pb from '../../shared/pb.js';
+import { TsetcdError } from '../../shared/errors.js';
+import { RequestKind } from '../../apply/request.js';
+import { rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../../apply/convert.js';
+import type { ApplyOutcome } from '../../apply/applier.js';
+import type { CallContext } from '../grpc/server.js';
+import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn } from './validate.js';
+import type { HeaderFiller } from './header.js';
+import type { AnyHandler } from './services.js';
+import type { MvccStore } from '../../mvcc/index.js';
+
+/** What the KV handlers need from the member. */
+export interface KvBackend {
+  readonly store: MvccStore;
+  readonly maxTxnOps: number;
+  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome>;
+  linearizableReadPoint(signal?: AbortSignal): Promise<void>;
+}
+
+
+export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandler> {
+  async function write(kind: RequestKind, bytes: Uint8Array, ctx: CallContext): Promise<{ outcome: ApplyOutcome & { ok: true } }> {
+    const outcome = await s.propose(kind, bytes, ctx.signal);
+    if (!outcome.ok) throw outcome.error;
+    return { outcome };
+  }
+
+  const range = async (req: pb.RangeRequest, ctx: CallContext): Promise<pb.RangeResponse> => {
+    checkRangeRequest(req);
+    if (req.serializable !== true) await s.linearizableReadPoint(ctx.signal);
+    const res = await s.store.range(rangeFromPb(req));
+    return { header: h.header(res.revision), ...rangeToPb(res) };
+  };
+
+  const put = async (req: pb.PutRequest, ctx: CallContext, raw: Buffer): Promise<pb.PutResponse> => {
+    checkPutRequest(req);
+    const { outcome } = await write(RequestKind.Put, raw, ctx);
+    return { header: h.header(outcome.revision), ...(outcome.response as pb.PutResponse) };
+  };
+
+  const deleteRange = async (req: pb.DeleteRangeRequest, ctx: CallContext, raw: Buffer): Promise<pb.DeleteRangeResponse> => {
+    checkDeleteRequest(req);
+    const { outcome } = await write(RequestKind.DeleteRange, raw, ctx);
+    return { header: h.header(outcome.revision), ...(outcome.response as pb.DeleteRangeResponse) };
+  };
+
+  const txn = async (req: pb.TxnRequest, ctx: CallContext, raw: Buffer): Promise<pb.TxnResponse> => {
+    checkTxn(req, s.maxTxnOps);
+    if (isReadOnlyTxn(req)) {
+      await s.linearizableReadPoint(ctx.signal);
+      const res = await s.store.txnReadOnly(txnFromPb(req));
+      return { header: h.header(res.revision), ...txnToPb(res) };
+    }
+    const { outcome } = await write(RequestKind.Txn, raw, ctx);
+    return { header: h.header(outcome.revision), ...(outcome.response as pb.TxnResponse) };
+  };
+
+  const compact = async (req: pb.CompactionRequest, ctx: CallContext, raw: Buffer): Promise<pb.CompactionResponse> => {
+    const { outcome } = await write(RequestKind.Compaction, raw, ctx);
+    if (req.physical === true && outcome.physicalDone !== undefined) await outcome.physicalDone;
+    return { header: h.header(outcome.revision) };
+  };
+
+  return new Map<string, AnyHandler>([
+    ['/etcdserverpb.KV/Range', { kind: 'unary', fn: range as never }],
+    ['/etcdserverpb.KV/Put', { kind: 'unary', fn: put as never }],
+    ['/etcdserverpb.KV/DeleteRange', { kind: 'unary', fn: deleteRange as never }],
+    ['/etcdserverpb.KV/Txn', { kind: 'unary', fn: txn as never }],
+    ['/etcdserverpb.KV/Compact', { kind: 'unary', fn: compact as never }],
+  ]);
+}
+
+/** No Put or DeleteRange anywhere in either branch, recursively (etcd isTxnReadonly). */
+export function isReadOnlyTxn(r: pb.TxnRequest): boolean {
+  const ops = [...(r.success ?? []), ...(r.failure ?? [])];
+  return ops.every((op) => {
+    if (op.requestPut || op.requestDeleteRange) return false;
+    if (op.requestTxn) return isReadOnlyTxn(op.requestTxn);
+    return true;
+  });
+}
+
+export { TsetcdError };

@@ -1,0 +1,98 @@
+/**
+ * The Maintenance service (etcd api/v3rpc/maintenance.go), the parts a member serves
+ * locally without the log: Status, Hash, HashKV, Alarm GET, Defragment.
+ *
+ * Status reports a 3.5.x semver version (kube-apiserver enables watch progress
+ * requests only for >= 3.5.13) and dbSize > 0 (etcdctl 3.6 divides by it).
+ */
+import Long from 'long';
+import type * as pb from '../../shared/pb.js';
+import { toNumber } from '../../shared/pb-codec.js';
+import type { MvccStore } from '../../mvcc/index.js';
+import type { ConsensusStatus } from '../solo-node.js';
+import type { HeaderFiller } from './header.js';
+import type { AnyHandler } from './services.js';
+import { crc32c } from '../../wal/crc32c.js';
+
+export const SERVER_VERSION = '3.5.21';
+export const CLUSTER_VERSION = '3.5.0';
+
+export interface MaintenanceBackend {
+  readonly store: MvccStore;
+  raftStatus(): ConsensusStatus;
+  appliedIndex(): number;
+  /** Bytes the state db takes on disk. */
+  dbSizeBytes(): Promise<number>;
+  /** Active alarms as etcd's error strings (e.g. "etcdserver: mvcc: database space exceeded"). */
+  alarmErrors(): readonly string[];
+  /** Compacts the state db's files; Defragment stays UNIMPLEMENTED without it. */
+  defragment?: () => Promise<void>;
+  /** All state-db records in key order, for the whole-backend Hash. */
+  forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void>;
+}
+
+export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map<string, AnyHandler> {
+  const status = async (): Promise<pb.StatusResponse> => {
+    const st = s.raftStatus();
+    const dbSize = await s.dbSizeBytes();
+    const res: pb.StatusResponse = {
+      header: h.header(),
+      version: SERVER_VERSION,
+      dbSize,
+      leader: Long.fromBigInt(st.lead, true),
+      raftIndex: st.commit,
+      raftTerm: st.term,
+      raftAppliedIndex: s.appliedIndex(),
+      dbSizeInUse: dbSize,
+      isLearner: st.isLearner,
+    };
+    const errors = [...s.alarmErrors()];
+    if (st.lead === 0n) errors.push('etcdserver: no leader');
+    if (errors.length > 0) res.errors = errors;
+    return res;
+  };
+
+  const hashKV = async (req: pb.HashKVRequest): Promise<pb.HashKVResponse> => {
+    const r = await s.store.hashKV(toNumber(req.revision));
+    return {
+      header: h.header(r.revision),
+      hash: r.hash,
+      compactRevision: r.compactRevision,
+      hashRevision: r.hashRevision,
+    };
+  };
+
+  // Hash is over the whole backend and only meaningful between tsetcd members (etcd
+  // hashes its bbolt file); it exists for etcd's functional tests and `endpoint hash`.
+  const hash = async (): Promise<pb.HashResponse> => {
+    let crc = 0;
+    await s.forEachRecord((k, v) => {
+      crc = crc32c(v, crc32c(k, crc));
+    });
+    return { header: h.header(), hash: crc };
+  };
+
+  const alarm = async (req: pb.AlarmRequest): Promise<pb.AlarmResponse> => {
+    // GET with no alarm raised: an empty list. Raising and clearing alarms arrives with
+    // the space quota; until then ACTIVATE/DEACTIVATE change nothing and say so by
+    // returning the (empty) current list, as etcd does for an alarm that is not set.
+    void req;
+    return { header: h.header(), alarms: [] };
+  };
+
+  const defrag = s.defragment;
+  const defragment = async (): Promise<pb.DefragmentResponse> => {
+    await defrag?.();
+    return { header: h.header() };
+  };
+
+  return new Map<string, AnyHandler>([
+    ['/etcdserverpb.Maintenance/Status', { kind: 'unary', fn: status as never }],
+    ['/etcdserverpb.Maintenance/HashKV', { kind: 'unary', fn: hashKV as never }],
+    ['/etcdserverpb.Maintenance/Hash', { kind: 'unary', fn: hash as never }],
+    ['/etcdserverpb.Maintenance/Alarm', { kind: 'unary', fn: alarm as never }],
+    ...(defrag !== undefined
+      ? [['/etcdserverpb.Maintenance/Defragment', { kind: 'unary', fn: defragment as never }] as const]
+      : []),
+  ]);
+}
