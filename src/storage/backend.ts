@@ -45,6 +45,12 @@ export interface WriteOptions {
 
 export interface Backend {
   get(key: Buffer): Promise<Buffer | undefined>;
+  /**
+   * Synchronous point read. It blocks the event loop on a disk read, so it is only for
+   * rare paths that must finish in one call (a Range at an old revision inside an
+   * applied Txn); everything else uses get/getMany.
+   */
+  getSync(key: Buffer): Buffer | undefined;
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>>;
   iterator(range: BackendRange): BackendIterator;
   batch(): BackendBatch;

@@ -53,6 +53,11 @@ export class LevelBackend implements Backend {
     return this.db.get(key);
   }
 
+  getSync(key: Buffer): Buffer | undefined {
+    this.assertOpen();
+    return this.db.getSync(key);
+  }
+
   async getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
     this.assertOpen();
     if (keys.length === 0) return [];

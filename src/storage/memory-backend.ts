@@ -47,6 +47,12 @@ export class MemoryBackend implements Backend {
     return i >= 0 ? this.vals[i] : undefined;
   }
 
+  getSync(key: Buffer): Buffer | undefined {
+    this.assertOpen();
+    const i = this.find(key);
+    return i >= 0 ? this.vals[i] : undefined;
+  }
+
   async getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> {
     this.assertOpen();
     return keys.map((k) => {

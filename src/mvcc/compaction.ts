@@ -1,0 +1,209 @@
+/**
+ * Compaction (etcd mvcc/kvstore.go Compact + kvstore_compaction.go scheduleCompaction).
+ *
+ * Apply (synchronous, inside the caller's batch): check the revision, record
+ * scheduledCompactRev in the batch, compact the in-memory index (per key: the latest
+ * revision <= rev of the generation alive at rev, a tombstone exactly at rev included)
+ * and queue a job.
+ *
+ * Job (asynchronous, one at a time, FIFO): waits until the compaction's batch is durable
+ * (so every record it may delete is on disk and the scheduled revision is recorded) and
+ * until reads that started before the compaction are done; then scans the key bucket
+ * up to rev in chunks of `batchLimit` records, deletes every record the index no longer
+ * holds, hashes them like etcd (kvHasher with the kept set), and writes
+ * finishedCompactRev with the last chunk (synced). Between chunks it yields to the event
+ * loop. The hash is stored for HashKV (etcd hashStorage) only if the previous compaction
+ * had finished (etcd #15919). On open, a scheduled but unfinished compaction is resumed.
+ */
+import { assert } from '../shared/assert.js';
+import { fail, TsetcdError } from '../shared/errors.js';
+import type { Scheduler } from '../shared/scheduler.js';
+import { KEY_PREFIX, META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV, encodeUint64 } from '../storage/schema.js';
+import type { BackendBatch } from '../storage/backend.js';
+import { KvHasher, sortRevisions, type SortedRevisions } from './hash.js';
+import type { KeyIndex, RevisionList } from './key-index.js';
+import { parseRecordKey, recordKeyLowerBound } from './revision.js';
+import type { StoreState } from './store-state.js';
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+interface CompactionJob {
+  rev: number;
+  prevCompactRev: number;
+  prevCompleted: boolean;
+  kept: SortedRevisions;
+  epoch: number;
+  durable: Deferred;
+  done: Deferred;
+}
+
+export class Compactor {
+  private readonly queue: CompactionJob[] = [];
+  private readonly byBatch = new Map<BackendBatch, CompactionJob[]>();
+  private running: Promise<void> | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly state: StoreState,
+    private readonly scheduler: Scheduler,
+    private readonly batchLimit: number,
+  ) {
+    assert(batchLimit > 0, 'compaction batch limit must be positive');
+  }
+
+  /** Applies a compaction at rev; the caller writes `batch`. */
+  apply(rev: number, batch: BackendBatch | undefined): Promise<void> {
+    const state = this.state;
+    if (rev <= state.compactRev) fail('compacted');
+    if (rev > state.currentRev) fail('future-rev');
+    const prevCompleted = state.scheduledCompactRev === state.finishedCompactRev;
+    const prevCompactRev = state.compactRev;
+    state.compactRev = rev;
+    state.scheduledCompactRev = rev;
+    if (batch !== undefined) batch.put(META_SCHEDULED_COMPACT_REV, encodeUint64(rev));
+    const kept = sortRevisions(this.compactIndex(rev));
+    const job: CompactionJob = {
+      rev,
+      prevCompactRev,
+      prevCompleted,
+      kept,
+      epoch: state.fence.advance(),
+      durable: deferred(),
+      done: deferred(),
+    };
+    // Nobody may wait for physicalDone (physical=false): never leave a rejection unhandled.
+    job.done.promise.catch(() => {});
+    if (batch === undefined) {
+      job.durable.resolve(); // resumed at open: the schedule is already on disk
+    } else {
+      const jobs = this.byBatch.get(batch) ?? [];
+      jobs.push(job);
+      this.byBatch.set(batch, jobs);
+    }
+    this.queue.push(job);
+    this.kick();
+    return job.done.promise;
+  }
+
+  batchDurable(batch: BackendBatch): void {
+    const jobs = this.byBatch.get(batch);
+    if (jobs === undefined) return;
+    this.byBatch.delete(batch);
+    for (const j of jobs) j.durable.resolve();
+  }
+
+  /** Stops after the chunk in progress; unfinished jobs reject with 'stopped'. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const j of this.queue) j.durable.resolve();
+    await this.running;
+    for (const j of this.queue.splice(0)) j.done.reject(new TsetcdError('stopped', 'mvcc store closed'));
+  }
+
+  private compactIndex(rev: number): RevisionList {
+    const kept: RevisionList = { mains: [], subs: [] };
+    const empty: KeyIndex[] = [];
+    this.state.index.scan(Buffer.alloc(0), undefined, (_k, ki) => {
+      if (ki.compact(rev, kept)) empty.push(ki);
+    });
+    for (const ki of empty) this.state.index.delete(ki.key);
+    return kept;
+  }
+
+  private kick(): void {
+    if (this.running !== undefined) return;
+    this.running = this.runQueue().finally(() => {
+      this.running = undefined;
+      if (this.queue.length > 0 && !this.closing) this.kick();
+    });
+  }
+
+  private async runQueue(): Promise<void> {
+    while (this.queue.length > 0 && !this.closing) {
+      const job = this.queue[0] as CompactionJob;
+      await job.durable.promise;
+      if (this.closing) return;
+      await this.state.fence.waitBefore(job.epoch);
+      let finished: boolean;
+      try {
+        finished = await this.runJob(job);
+      } catch (err) {
+        this.state.logger.error({ err: String(err), revision: job.rev }, 'compaction failed');
+        this.queue.shift();
+        job.done.reject(err);
+        continue;
+      }
+      if (!finished) return; // closing; the job stays queued and is rejected by close()
+      this.queue.shift();
+      job.done.resolve();
+    }
+  }
+
+  private yieldNow(): Promise<void> {
+    return new Promise((resolve) => this.scheduler.soon(resolve));
+  }
+
+  /** Deletes the superseded records of one compaction. Returns false if stopped. */
+  private async runJob(job: CompactionJob): Promise<boolean> {
+    const { state } = this;
+    const hasher = new KvHasher(job.prevCompactRev, job.rev, job.kept.size > 0);
+    const keptCursor = job.kept.cursor();
+    const end = recordKeyLowerBound(job.rev + 1);
+    let last: Buffer | undefined;
+    let deleted = 0;
+    for (;;) {
+      if (this.closing) return false;
+      const it = state.backend.iterator(
+        last === undefined
+          ? { gte: Buffer.from([KEY_PREFIX]), lt: end, limit: this.batchLimit }
+          : { gt: last, lt: end, limit: this.batchLimit },
+      );
+      let entries;
+      try {
+        entries = await it.nextv(this.batchLimit);
+      } finally {
+        await it.close();
+      }
+      const batch = state.backend.batch();
+      for (const [k, v] of entries) {
+        const r = parseRecordKey(k);
+        const kept = keptCursor.contains(r.main, r.sub);
+        hasher.write(r.main, kept, k, v);
+        if (!kept) {
+          batch.del(k);
+          deleted++;
+        }
+      }
+      if (entries.length < this.batchLimit) {
+        batch.put(META_FINISHED_COMPACT_REV, encodeUint64(job.rev));
+        await state.backend.write(batch, { sync: true });
+        state.finishedCompactRev = job.rev;
+        break;
+      }
+      await state.backend.write(batch, { sync: false });
+      last = (entries[entries.length - 1] as [Buffer, Buffer])[0];
+      await this.yieldNow();
+    }
+    state.logger.info({ compactRevision: job.rev, deletedRecords: deleted }, 'finished scheduled compaction');
+    if (job.prevCompleted) {
+      state.storeHash({ hash: hasher.sum(), compactRevision: job.prevCompactRev, revision: job.rev });
+    } else {
+      state.logger.info({ compactRevision: job.rev }, 'previous compaction was interrupted, skip storing compaction hash value');
+    }
+    return true;
+  }
+}

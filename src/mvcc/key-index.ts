@@ -1,0 +1,298 @@
+/**
+ * keyIndex: the revisions of one key, in etcd's generations model
+ * (etcd server/storage/mvcc/key_index.go), plus the key's live value.
+ *
+ * A generation is one life of the key: from the put that created it to the tombstone
+ * that deleted it. A tombstone ends the current generation and opens a new, empty one,
+ * so the last generation is empty exactly when the key does not exist now.
+ *
+ * Example: put(2.0); put(3.0); tombstone(4.0); put(5.0); tombstone(6.0) on key "foo":
+ *
+ *   generations (oldest first):          get(atRev)
+ *     {created 2, ver 3, 2.0 3.0 4.0(t)}   get(3) = 3.0, version 2, created 2
+ *     {created 5, ver 2, 5.0 6.0(t)}       get(4) = none (deleted at 4)
+ *     {empty}                              get(5) = 5.0, version 1, created 5
+ *
+ * compact(atRev) keeps, per key, the latest revision <= atRev of the generation alive at
+ * atRev (or whose tombstone is exactly atRev: etcd #18089 / PR #18274) and drops older
+ * revisions and older generations:
+ *   compact(3): {2.0..} -> {3.0 4.0(t)} {5.0 6.0(t)} {empty}
+ *   compact(4): {4.0(t)} {5.0 6.0(t)} {empty}      (tombstone AT 4 kept)
+ *   compact(5): {5.0 6.0(t)} {empty}
+ *   compact(7): {empty}                            -> the key leaves the index
+ *
+ * Invariants: generations is never empty; every generation but the last ends with a
+ * tombstone and is non-empty; revisions strictly increase across the whole key;
+ * `live` is set exactly when the last generation is non-empty, and is the KeyValue of
+ * its last revision.
+ */
+import { assert } from '../shared/assert.js';
+import { compareRev } from './revision.js';
+import type { KeyValue } from './types.js';
+
+export class Generation {
+  /** Main revision of the put that created this generation; 0 if unknown (restored tombstone). */
+  created = 0;
+  /** Version of the key at the last revision in this generation (a tombstone counts). */
+  ver = 0;
+  readonly mains: number[] = [];
+  readonly subs: number[] = [];
+
+  get isEmpty(): boolean {
+    return this.mains.length === 0;
+  }
+
+  get lastMain(): number {
+    return this.mains[this.mains.length - 1] as number;
+  }
+
+  /** Index of the last revision with main <= atRev, or -1. */
+  findRevisionIndex(atRev: number): number {
+    let lo = 0;
+    let hi = this.mains.length - 1;
+    let result = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.mains[mid] as number) <= atRev) {
+        result = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return result;
+  }
+
+  /** Drops the revisions before index i. */
+  dropBefore(i: number): void {
+    if (i > 0) {
+      this.mains.splice(0, i);
+      this.subs.splice(0, i);
+    }
+  }
+}
+
+/** What a key looked like at some revision. */
+export interface KeyRevision {
+  main: number;
+  sub: number;
+  created: number;
+  version: number;
+}
+
+/** A flat list of revisions (parallel arrays), e.g. the revisions a compaction keeps. */
+export interface RevisionList {
+  mains: number[];
+  subs: number[];
+}
+
+export class KeyIndex {
+  generations: Generation[] = [new Generation()];
+  live: KeyValue | undefined = undefined;
+
+  constructor(readonly key: Buffer) {}
+
+  get isLive(): boolean {
+    return this.live !== undefined;
+  }
+
+  /** No revisions at all: the key can leave the index. */
+  get isEmpty(): boolean {
+    return this.generations.length === 1 && (this.generations[0] as Generation).isEmpty;
+  }
+
+  private get current(): Generation {
+    return this.generations[this.generations.length - 1] as Generation;
+  }
+
+  private assertAfterLast(main: number, sub: number): void {
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const g = this.generations[i] as Generation;
+      if (g.isEmpty) continue;
+      const last = g.mains.length - 1;
+      assert(
+        compareRev(main, sub, g.mains[last] as number, g.subs[last] as number) > 0,
+        `keyIndex: revision ${main}.${sub} not after ${g.mains[last]}.${g.subs[last]}`,
+      );
+      return;
+    }
+  }
+
+  /** Records a put at (main, sub) whose KeyValue is kv. */
+  put(main: number, sub: number, kv: KeyValue): void {
+    this.assertAfterLast(main, sub);
+    const g = this.current;
+    if (g.isEmpty) {
+      g.created = main;
+      g.ver = 0;
+    }
+    g.mains.push(main);
+    g.subs.push(sub);
+    g.ver++;
+    assert(kv.modRevision === main && kv.version === g.ver && kv.createRevision === g.created,
+      'keyIndex: put KeyValue does not match the index');
+    this.live = kv;
+  }
+
+  /** Records a tombstone at (main, sub); the key must be live. */
+  tombstone(main: number, sub: number): void {
+    assert(this.isLive, 'keyIndex: tombstone on a key that does not exist');
+    this.assertAfterLast(main, sub);
+    const g = this.current;
+    g.mains.push(main);
+    g.subs.push(sub);
+    g.ver++;
+    this.generations.push(new Generation());
+    this.live = undefined;
+  }
+
+  /**
+   * Rebuilds from a record read back from the key bucket, in revision order. Records
+   * before it may have been removed by compaction, so the first record of a generation
+   * takes created/version from the stored KeyValue (etcd keyIndex.restore), and a
+   * tombstone with nothing before it becomes a one-revision generation (etcd #19188).
+   * Returns false for a record that cannot apply (a tombstone on a deleted key).
+   */
+  restoreRecord(main: number, sub: number, tombstone: boolean, kv: KeyValue): boolean {
+    const g = this.current;
+    if (tombstone) {
+      if (g.isEmpty && !this.isEmpty) return false;
+      this.assertAfterLast(main, sub);
+      if (g.isEmpty) {
+        g.created = 0;
+        g.ver = 0;
+      }
+      g.mains.push(main);
+      g.subs.push(sub);
+      g.ver++;
+      this.generations.push(new Generation());
+      this.live = undefined;
+      return true;
+    }
+    this.assertAfterLast(main, sub);
+    assert(kv.modRevision === main, `restore: record ${main}.${sub} has mod_revision ${kv.modRevision}`);
+    if (g.isEmpty) {
+      g.created = kv.createRevision;
+      g.ver = kv.version;
+      if (!this.isEmptyBefore()) {
+        assert(kv.createRevision === main && kv.version === 1, `restore: re-created key at ${main} with version ${kv.version}`);
+      }
+    } else {
+      g.ver++;
+      assert(kv.version === g.ver && kv.createRevision === g.created,
+        `restore: record ${main}.${sub} version ${kv.version} does not follow ${g.ver - 1}`);
+    }
+    g.mains.push(main);
+    g.subs.push(sub);
+    this.live = kv;
+    return true;
+  }
+
+  private isEmptyBefore(): boolean {
+    return this.generations.length === 1;
+  }
+
+  /** The generation holding atRev, or undefined if the key did not exist at atRev. */
+  private findGeneration(atRev: number): Generation | undefined {
+    const last = this.generations.length - 1;
+    for (let i = last; i >= 0; i--) {
+      const g = this.generations[i] as Generation;
+      if (g.isEmpty) continue;
+      if (i !== last && g.lastMain <= atRev) return undefined; // deleted at or before atRev
+      if ((g.mains[0] as number) <= atRev) return g;
+    }
+    return undefined;
+  }
+
+  /** The revision of this key visible at atRev, or undefined if it did not exist then. */
+  get(atRev: number): KeyRevision | undefined {
+    const g = this.findGeneration(atRev);
+    if (g === undefined) return undefined;
+    const n = g.findRevisionIndex(atRev);
+    if (n === -1) return undefined;
+    return {
+      main: g.mains[n] as number,
+      sub: g.subs[n] as number,
+      created: g.created,
+      version: g.ver - (g.mains.length - n - 1),
+    };
+  }
+
+  /** Whether (main, sub) is the revision of the live value. */
+  isLiveRevision(main: number, sub: number): boolean {
+    if (this.live === undefined) return false;
+    const g = this.current;
+    const last = g.mains.length - 1;
+    return g.mains[last] === main && g.subs[last] === sub;
+  }
+
+  /** Whether the key existed at atRev (get without the allocation). */
+  existsAt(atRev: number): boolean {
+    const g = this.findGeneration(atRev);
+    return g !== undefined && g.findRevisionIndex(atRev) !== -1;
+  }
+
+  /** etcd's doCompact: the generation and revision index a compaction at atRev keeps. */
+  private doCompact(atRev: number): [genIdx: number, revIndex: number] {
+    let genIdx = 0;
+    let g = this.generations[0] as Generation;
+    while (genIdx < this.generations.length - 1) {
+      assert(!g.isEmpty, 'keyIndex: empty generation before the last');
+      if (g.lastMain >= atRev) break;
+      genIdx++;
+      g = this.generations[genIdx] as Generation;
+    }
+    return [genIdx, g.findRevisionIndex(atRev)];
+  }
+
+  /**
+   * Compacts at atRev and appends every revision <= atRev it keeps to `kept`.
+   * Returns true if the key has no revisions left.
+   */
+  compact(atRev: number, kept: RevisionList): boolean {
+    const [genIdx, revIndex] = this.doCompact(atRev);
+    const g = this.generations[genIdx] as Generation;
+    if (!g.isEmpty && revIndex !== -1) g.dropBefore(revIndex);
+    if (genIdx > 0) this.generations.splice(0, genIdx);
+    this.appendUpTo(atRev, kept);
+    return this.isEmpty;
+  }
+
+  /**
+   * etcd's keyIndex.keep, for HashKV: the revision a compaction at atRev would keep,
+   * except a tombstone exactly at atRev (kept by compaction since 3.5.16, but skipped
+   * by the hash so hashes stay equal to older versions').
+   */
+  keep(atRev: number, out: RevisionList): void {
+    if (this.isEmpty) return;
+    const [genIdx, revIndex] = this.doCompact(atRev);
+    const g = this.generations[genIdx] as Generation;
+    if (g.isEmpty || revIndex === -1) return;
+    if (revIndex === g.mains.length - 1 && genIdx !== this.generations.length - 1) return;
+    out.mains.push(g.mains[revIndex] as number);
+    out.subs.push(g.subs[revIndex] as number);
+  }
+
+  /** Appends every revision with main <= atRev still in the index. */
+  appendUpTo(atRev: number, out: RevisionList): void {
+    for (const g of this.generations) {
+      for (let i = 0; i < g.mains.length && (g.mains[i] as number) <= atRev; i++) {
+        out.mains.push(g.mains[i] as number);
+        out.subs.push(g.subs[i] as number);
+      }
+    }
+  }
+
+  /** Number of revisions held; for tests and metrics. */
+  revisionCount(): number {
+    let n = 0;
+    for (const g of this.generations) n += g.mains.length;
+    return n;
+  }
+
+  describe(): string {
+    return this.generations
+      .map((g) => `{${g.mains.map((m, i) => `${m}.${g.subs[i]}`).join(' ')}}`)
+      .join(' ');
+  }
+}
