@@ -104,7 +104,7 @@ export class MemberStorage {
         await opts.fs.syncDir(member);
         await opts.fs.syncDir(dirname(member));
       }
-      const store = await MvccStore.open(backend, { logger: opts.logger.child({ component: 'mvcc' }) });
+      const store = await MvccStore.open(backend, { logger: opts.logger });
       const storage = new MemberStorage(wal, backend, store, paths);
       return {
         storage,

@@ -40,7 +40,13 @@ export function inRange(key: Uint8Array, start: Uint8Array, end: Uint8Array): bo
   return isOpenEnd(end) || Buffer.compare(key, end) < 0;
 }
 
-export function toBuffer(b: Uint8Array | undefined | null): Buffer {
+/**
+ * A Buffer view of decoded bytes. protobufjs leaves an absent bytes field as its
+ * prototype default, an empty plain array, hence the ArrayLike case.
+ */
+export function toBuffer(b: Uint8Array | ArrayLike<number> | undefined | null): Buffer {
   if (b == null) return EMPTY;
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (Buffer.isBuffer(b)) return b;
+  if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return b.length === 0 ? EMPTY : Buffer.from(Array.from(b));
 }
