@@ -14,7 +14,8 @@ import type * as pb from '../shared/pb.js';
 import { codec, toNumber } from '../shared/pb-codec.js';
 import type { BackendBatch } from '../storage/backend.js';
 import type { MvccStore } from '../mvcc/index.js';
-import type { WriteContext, MvccEvent } from '../mvcc/types.js';
+import type { WriteContext, MvccEvent, LeaseChange } from '../mvcc/types.js';
+import type { LeaseId } from '../shared/ids.js';
 import { RequestKind, type DecodedRequest } from './request.js';
 import { deleteFromPb, deleteToPb, putFromPb, putToPb, txnFromPb, txnToPb } from './convert.js';
 
@@ -35,8 +36,28 @@ export interface EntryPosition {
   readonly term: number;
 }
 
-/** Receives the changes of every applied write, in order (the watch hub, later). */
+/** Receives the changes of every applied write, in order (the watch hub). */
 export type ChangeListener = (events: readonly MvccEvent[], revision: number) => void;
+
+/** What an extension's apply function gets (lease, auth, membership requests). */
+export interface ApplyContext {
+  readonly store: MvccStore;
+  readonly batch: BackendBatch;
+  /** Position of the entry being applied (lease expiry fencing compares terms). */
+  readonly position: EntryPosition;
+  /** Delete keys through mvcc in this same batch and notify the watch hub. */
+  deleteKeys(keys: readonly Buffer[]): { revision: number; deleted: number };
+}
+
+/** Applies one request kind owned by another module; throws TsetcdError to fail it. */
+export type KindApplier = (payload: Uint8Array, ctx: ApplyContext) => { response: object; revision: number };
+
+/** The lease module's view from apply: existence checks and key attachments. */
+export interface LeaseHooks {
+  leaseExists(id: LeaseId): boolean;
+  /** Called after every write with its lease attachment changes, in the same batch. */
+  onLeaseChanges(changes: readonly LeaseChange[], batch: BackendBatch): void;
+}
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
 const deleteCodec = codec<pb.DeleteRangeRequest>('etcdserverpb.DeleteRangeRequest');
@@ -44,46 +65,60 @@ const txnCodec = codec<pb.TxnRequest>('etcdserverpb.TxnRequest');
 const compactCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequest');
 
 export class Applier {
-  private readonly writeCtx: WriteContext;
   private readonly listeners: ChangeListener[] = [];
+  private readonly extensions = new Map<RequestKind, KindApplier>();
+  /** Until the lease module registers, no lease exists: a Put naming one fails with
+   * "requested lease not found", as etcd answers for an unknown lease. */
+  private leases: LeaseHooks = { leaseExists: () => false, onLeaseChanges: () => {} };
+  private readonly writeCtx: WriteContext = { leaseExists: (id) => this.leases.leaseExists(id) };
 
   constructor(
     private readonly store: MvccStore,
     private readonly logger: Logger,
-  ) {
-    // Leases arrive with the lease service; until then no lease exists, so a Put
-    // naming one fails with "requested lease not found", as etcd would answer.
-    this.writeCtx = { leaseExists: () => false };
-  }
+  ) {}
 
   onChanges(listener: ChangeListener): void {
     this.listeners.push(listener);
   }
 
-  apply(req: DecodedRequest, _pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+  /** Another module takes over applying one request kind (lease, auth, membership). */
+  registerKind(kind: RequestKind, fn: KindApplier): void {
+    this.extensions.set(kind, fn);
+  }
+
+  setLeaseHooks(hooks: LeaseHooks): void {
+    this.leases = hooks;
+  }
+
+  apply(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
     try {
-      return this.dispatch(req, batch);
+      return this.dispatch(req, pos, batch);
     } catch (err) {
       if (isTsetcdError(err)) return { ok: false, error: err };
       throw err;
     }
   }
 
-  private dispatch(req: DecodedRequest, batch: BackendBatch): ApplyOutcome {
+  private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+    const ext = this.extensions.get(req.kind);
+    if (ext !== undefined) {
+      const r = ext(req.payload, this.context(pos, batch));
+      return { ok: true, response: r.response, revision: r.revision };
+    }
     switch (req.kind) {
       case RequestKind.Put: {
         const r = this.store.applyPut(putFromPb(putCodec.decode(req.payload)), batch, this.writeCtx);
-        this.emit(r.events, r.revision);
+        this.wrote(r, batch);
         return { ok: true, response: putToPb(r.response), revision: r.revision };
       }
       case RequestKind.DeleteRange: {
         const r = this.store.applyDelete(deleteFromPb(deleteCodec.decode(req.payload)), batch, this.writeCtx);
-        this.emit(r.events, r.revision);
+        this.wrote(r, batch);
         return { ok: true, response: deleteToPb(r.response), revision: r.revision };
       }
       case RequestKind.Txn: {
         const r = this.store.applyTxn(txnFromPb(txnCodec.decode(req.payload)), batch, this.writeCtx);
-        this.emit(r.events, r.revision);
+        this.wrote(r, batch);
         return { ok: true, response: txnToPb(r.response), revision: r.revision };
       }
       case RequestKind.Compaction: {
@@ -97,6 +132,28 @@ export class Applier {
         this.logger.warn({ kind: req.kind }, 'request kind not applied by this version');
         throw new TsetcdError('unimplemented', `request kind ${req.kind} is not applied yet`);
     }
+  }
+
+  private context(position: EntryPosition, batch: BackendBatch): ApplyContext {
+    return {
+      store: this.store,
+      batch,
+      position,
+      deleteKeys: (keys) => {
+        // One DeleteRange per key inside one txn: a single revision for all of them,
+        // as etcd's lease revoke deletes every attached key at one revision.
+        const ops = keys.map((key) => ({ requestDeleteRange: { key, prevKv: false } }));
+        const r = this.store.applyTxn({ compare: [], success: ops, failure: [] }, batch, this.writeCtx);
+        this.wrote(r, batch);
+        const deleted = r.events.length;
+        return { revision: r.revision, deleted };
+      },
+    };
+  }
+
+  private wrote(r: { events: readonly MvccEvent[]; revision: number; leaseChanges: readonly LeaseChange[] }, batch: BackendBatch): void {
+    if (r.leaseChanges.length > 0) this.leases.onLeaseChanges(r.leaseChanges, batch);
+    this.emit(r.events, r.revision);
   }
 
   private emit(events: readonly MvccEvent[], revision: number): void {
