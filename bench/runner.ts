@@ -48,21 +48,35 @@ export interface BenchResult {
 
 interface Endpoint {
   post(msg: ToWorker): void;
-  onMessage(listener: (msg: FromWorker) => void): void;
-  onExit(listener: (why: string) => void): void;
+  /** One handler at a time: each run installs its own. */
+  setHandlers(onMessage: (msg: FromWorker) => void, onExit: (why: string) => void): void;
   dispose(): Promise<void>;
 }
 
 function threadEndpoint(): Endpoint {
   const w = new Worker(new URL('./worker-entry.js', import.meta.url));
+  let onMessage: (msg: FromWorker) => void = () => undefined;
+  let onExit: (why: string) => void = () => undefined;
+  let exited = false;
+  w.on('message', (m: FromWorker) => onMessage(m));
+  w.on('error', (e) => onExit(`worker error: ${e.message}`));
+  w.on('exit', (code) => {
+    exited = true;
+    onExit(`worker exited with code ${code}`);
+  });
+  // A worker idle in the pool must not keep the process alive.
+  w.unref();
   return {
-    post: (m) => w.postMessage(m),
-    onMessage: (l) => w.on('message', l),
-    onExit: (l) => {
-      w.on('error', (e) => l(`worker error: ${e.message}`));
-      w.on('exit', (code) => l(`worker exited with code ${code}`));
+    post: (m) => {
+      if (exited) onExit('worker is gone');
+      else w.postMessage(m);
+    },
+    setHandlers: (m, e) => {
+      onMessage = m;
+      onExit = e;
     },
     dispose: async () => {
+      onExit = () => undefined;
       await w.terminate();
     },
   };
@@ -74,10 +88,13 @@ function inlineEndpoint(): Endpoint {
     postMessage: (m) => port2.postMessage(m),
     on: (_e, l) => port2.on('message', (m: ToWorker) => l(m)),
   });
+  let onMessage: (msg: FromWorker) => void = () => undefined;
+  port1.on('message', (m: FromWorker) => onMessage(m));
   return {
     post: (m) => port1.postMessage(m),
-    onMessage: (l) => port1.on('message', l),
-    onExit: () => undefined,
+    setHandlers: (m) => {
+      onMessage = m;
+    },
     dispose: async () => {
       port1.close();
       port2.close();
@@ -91,11 +108,60 @@ export function defaultWorkerCount(opts: BenchOptions): number {
   return Math.max(1, Math.min(want, opts.conns));
 }
 
+/**
+ * Worker threads kept across runs (the comparison runs dozens of cases: spawning
+ * threads and loading the protos each time would cost more than some runs). A run
+ * uses the first N workers; a worker that failed or timed out is replaced.
+ */
+export class WorkerPool {
+  private readonly threads: Endpoint[] = [];
+
+  async run(opts: BenchOptions, timeoutMs?: number): Promise<BenchResult> {
+    const workerCount = defaultWorkerCount(opts);
+    if (opts.inline) {
+      const ep = inlineEndpoint();
+      try {
+        return await runOn([ep], opts, workerCount, timeoutMs);
+      } finally {
+        await ep.dispose();
+      }
+    }
+    while (this.threads.length < workerCount) this.threads.push(threadEndpoint());
+    const eps = this.threads.slice(0, workerCount);
+    try {
+      return await runOn(eps, opts, workerCount, timeoutMs);
+    } catch (err) {
+      // Workers of a failed run may still hold connections or pending work: replace them.
+      this.threads.splice(0, workerCount);
+      await Promise.all(eps.map((e) => e.dispose()));
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = this.threads.splice(0);
+    await Promise.all(all.map((e) => e.dispose()));
+  }
+}
+
+/** One run in fresh worker threads. */
 export async function runBench(opts: BenchOptions, timeoutMs?: number): Promise<BenchResult> {
+  const pool = new WorkerPool();
+  try {
+    return await pool.run(opts, timeoutMs);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function runOn(
+  endpoints: Endpoint[],
+  opts: BenchOptions,
+  workerCount: number,
+  timeoutMs: number | undefined,
+): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
-  const workerCount = defaultWorkerCount(opts);
   const specs = planShares(opts, workerCount);
-  const endpoints = specs.map(() => (opts.inline ? inlineEndpoint() : threadEndpoint()));
   const limitMs =
     timeoutMs ?? (opts.total > 0 ? 600_000 : (opts.warmupSec + opts.durationSec) * 1000 + 60_000);
 
@@ -104,20 +170,20 @@ export async function runBench(opts: BenchOptions, timeoutMs?: number): Promise<
   let wall0 = performance.now();
   let wallMs = 0;
   let cpuMs = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let ready = 0;
-      let settled = false;
-      const fail = (why: string): void => {
-        if (!settled) {
-          settled = true;
-          reject(new Error(why));
-        }
-      };
-      const timer = setTimeout(() => fail(`bench run did not finish within ${Math.round(limitMs / 1000)} s`), limitMs);
-      endpoints.forEach((ep, i) => {
-        ep.onExit((why) => fail(why));
-        ep.onMessage((msg) => {
+  await new Promise<void>((resolve, reject) => {
+    let ready = 0;
+    let settled = false;
+    const fail = (why: string): void => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        reject(new Error(why));
+      }
+    };
+    const timer = setTimeout(() => fail(`bench run did not finish within ${Math.round(limitMs / 1000)} s`), limitMs);
+    endpoints.forEach((ep, i) => {
+      ep.setHandlers(
+        (msg) => {
           if (msg.type === 'failed') fail(msg.error);
           else if (msg.type === 'ready') {
             ready++;
@@ -137,14 +203,13 @@ export async function runBench(opts: BenchOptions, timeoutMs?: number): Promise<
               resolve();
             }
           }
-        });
-        const spec = specs[i];
-        if (spec !== undefined) ep.post({ type: 'init', spec });
-      });
+        },
+        (why) => fail(why),
+      );
+      const spec = specs[i];
+      if (spec !== undefined) ep.post({ type: 'init', spec });
     });
-  } finally {
-    await Promise.all(endpoints.map((e) => e.dispose()));
-  }
+  });
   return aggregate(opts, startedAt, results, wallMs, cpuMs, workerCount);
 }
 

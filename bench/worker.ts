@@ -2,7 +2,8 @@
  * Runs one worker's share of a run (see share.ts for the protocol). The same function
  * serves a worker thread (worker-entry.ts) and the inline mode used by tests, so both
  * paths run identical code. The worker owns its connections: it opens them in `init`,
- * closes them after `result`, and never throws across the message boundary.
+ * closes them after `result`, and never throws across the message boundary. A worker
+ * serves any number of runs in sequence (the runner's pool reuses it).
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -66,6 +67,7 @@ export function serveShare(port: Port): void {
 
   const closeAll = (): void => {
     for (const c of conns) c.close();
+    conns.length = 0;
   };
 
   const init = async (spec: WorkerSpec): Promise<void> => {

@@ -1,0 +1,288 @@
+/**
+ * Real server processes for the comparison: an etcd or tsetcd cluster of 1 or 3
+ * members on 127.0.0.1, each started from a seed-style YAML config (mTLS on client and
+ * peer ports, ref/seed-deployment.md) in a fresh directory.
+ *
+ * Contract:
+ * - `start()` spawns every member (each in its own process group) and resolves with the
+ *   milliseconds from spawn until *every* member answered a linearizable Range
+ *   ("serving"). It rejects with ClusterStartError (with the tail of the member's log)
+ *   if a member exits or the timeout passes; the members are stopped before rejecting.
+ * - `stop()` sends SIGTERM to each process group, then SIGKILL after STOP_GRACE_MS,
+ *   and resolves when every member has exited. `killAllClusters()` does the same for
+ *   every cluster still running (used on exit and on signals).
+ * - Ports are picked free once per cluster and kept across restarts.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { EtcdClient } from './etcd-client.js';
+import { GrpcConn, type TlsFiles } from './grpc-h2.js';
+import type { Pki } from './pki.js';
+import { cpuSeconds, diskBytes, peakRssBytes } from './procfs.js';
+
+export type ServerKind = 'etcd' | 'tsetcd';
+
+const STOP_GRACE_MS = 10_000;
+const POLL_MS = 20;
+
+export class ClusterStartError extends Error {
+  override readonly name = 'ClusterStartError';
+}
+
+export interface ClusterOptions {
+  kind: ServerKind;
+  members: number;
+  /** Fresh directory the cluster owns (data, wal, configs, logs). */
+  dir: string;
+  pki: Pki;
+  /** The program and leading arguments; `--config-file <file>` is appended. */
+  command: { file: string; args: string[] };
+  startTimeoutMs: number;
+  /** Extra YAML keys for every member (e.g. quota-backend-bytes for big loads). */
+  extraConfig: Record<string, unknown>;
+}
+
+interface Member {
+  name: string;
+  dir: string;
+  configFile: string;
+  logFile: string;
+  clientUrl: string;
+  proc: ChildProcess | undefined;
+  exit: Promise<void> | undefined;
+  exitCode: number | null | undefined;
+}
+
+const live = new Set<Cluster>();
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export class Cluster {
+  private readonly members: Member[] = [];
+  private readonly tls: TlsFiles;
+
+  private constructor(readonly opts: ClusterOptions) {
+    this.tls = {
+      ca: readFileSync(opts.pki.caFile),
+      cert: readFileSync(opts.pki.certFile),
+      key: readFileSync(opts.pki.keyFile),
+    };
+  }
+
+  /** Writes the member configs (does not start anything). */
+  static async create(opts: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(opts);
+    const ports: Array<{ client: number; peer: number }> = [];
+    for (let i = 0; i < opts.members; i++) ports.push({ client: await freePort(), peer: await freePort() });
+    const names = ports.map((_, i) => `bench-${opts.kind}-${i + 1}`);
+    const initialCluster = names.map((n, i) => `${n}=https://127.0.0.1:${ports[i]?.peer ?? 0}`).join(',');
+    const security = {
+      'cert-file': opts.pki.certFile,
+      'key-file': opts.pki.keyFile,
+      'client-cert-auth': false,
+      'trusted-ca-file': opts.pki.caFile,
+      'auto-tls': false,
+    };
+    names.forEach((name, i) => {
+      const p = ports[i] ?? { client: 0, peer: 0 };
+      const dir = join(opts.dir, name);
+      mkdirSync(dir, { recursive: true });
+      const config = {
+        name,
+        'wal-dir': join(dir, 'wal'),
+        'data-dir': join(dir, 'data'),
+        'listen-peer-urls': `https://127.0.0.1:${p.peer}`,
+        'listen-client-urls': `https://127.0.0.1:${p.client}`,
+        'advertise-client-urls': `https://127.0.0.1:${p.client}`,
+        'initial-advertise-peer-urls': `https://127.0.0.1:${p.peer}`,
+        'initial-cluster': initialCluster,
+        'initial-cluster-token': `bench-${opts.kind}-cluster`,
+        'initial-cluster-state': 'new',
+        'client-transport-security': security,
+        'peer-transport-security': security,
+        debug: false,
+        logger: 'zap',
+        'log-outputs': ['stderr'],
+        ...opts.extraConfig,
+      };
+      const configFile = join(dir, 'member.yml');
+      writeFileSync(configFile, stringify(config));
+      c.members.push({
+        name,
+        dir,
+        configFile,
+        logFile: join(dir, 'member.log'),
+        clientUrl: `https://127.0.0.1:${p.client}`,
+        proc: undefined,
+        exit: undefined,
+        exitCode: undefined,
+      });
+    });
+    return c;
+  }
+
+  get clientUrls(): string[] {
+    return this.members.map((m) => m.clientUrl);
+  }
+
+  get tlsFiles(): TlsFiles {
+    return this.tls;
+  }
+
+  /** Spawns every member; resolves with ms until every member served a linearizable read. */
+  async start(): Promise<number> {
+    live.add(this);
+    const t0 = performance.now();
+    for (const m of this.members) {
+      const fd = openSync(m.logFile, 'a');
+      const proc = spawn(this.opts.command.file, [...this.opts.command.args, '--config-file', m.configFile], {
+        cwd: m.dir,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      closeSync(fd);
+      m.proc = proc;
+      m.exitCode = undefined;
+      m.exit = new Promise((resolve) => {
+        proc.once('exit', (code, signal) => {
+          m.exitCode = code ?? (signal === null ? -1 : -2);
+          resolve();
+        });
+        proc.once('error', (err) => {
+          writeFileSync(m.logFile, `spawn failed: ${err.message}\n`, { flag: 'a' });
+          m.exitCode = -1;
+          resolve();
+        });
+      });
+    }
+    try {
+      await Promise.all(this.members.map((m) => this.waitServing(m, t0)));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    return performance.now() - t0;
+  }
+
+  private async waitServing(m: Member, t0: number): Promise<void> {
+    let conn: GrpcConn | undefined;
+    let lastError = 'no answer yet';
+    try {
+      for (;;) {
+        if (m.exitCode !== undefined) {
+          throw new ClusterStartError(
+            `${this.opts.kind} member ${m.name} exited (code ${m.exitCode}) before serving; log tail:\n${tail(m.logFile)}`,
+          );
+        }
+        if (performance.now() - t0 > this.opts.startTimeoutMs) {
+          throw new ClusterStartError(
+            `${this.opts.kind} member ${m.name} not serving a linearizable read after ` +
+              `${Math.round(this.opts.startTimeoutMs / 1000)} s (last: ${lastError}); log tail:\n${tail(m.logFile)}`,
+          );
+        }
+        try {
+          if (conn === undefined || conn.isClosed) conn = await GrpcConn.connect(m.clientUrl, this.tls, 2_000);
+          await new EtcdClient(conn).range({ key: Buffer.from('bench-health') });
+          return;
+        } catch (err) {
+          lastError = err instanceof Error ? err.message : String(err);
+          await sleep(POLL_MS);
+        }
+      }
+    } finally {
+      conn?.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.members.map(async (m) => {
+        const proc = m.proc;
+        if (proc === undefined || proc.pid === undefined || m.exitCode !== undefined) return;
+        const pgid = proc.pid;
+        const signal = (sig: NodeJS.Signals): void => {
+          try {
+            process.kill(-pgid, sig);
+          } catch {
+            // already gone
+          }
+        };
+        signal('SIGTERM');
+        const killed = await Promise.race([m.exit?.then(() => false), sleep(STOP_GRACE_MS).then(() => true)]);
+        if (killed === true) {
+          signal('SIGKILL');
+          await m.exit;
+        }
+        // The launcher may have left children in the group: make sure none survive.
+        signal('SIGKILL');
+      }),
+    );
+    live.delete(this);
+  }
+
+  /** Stops and starts again on the same data; resolves with ms to serving. */
+  async restart(): Promise<number> {
+    await this.stop();
+    return this.start();
+  }
+
+  /** SIGKILL every member's process group now (exit handlers cannot wait). */
+  killSync(): void {
+    for (const m of this.members) {
+      if (m.proc?.pid === undefined || m.exitCode !== undefined) continue;
+      try {
+        process.kill(-m.proc.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  /** Largest per-member peak RSS (bytes), each member's process tree summed. */
+  peakRssBytes(): number {
+    return Math.max(0, ...this.members.map((m) => (m.proc?.pid === undefined ? 0 : peakRssBytes(m.proc.pid))));
+  }
+
+  /** CPU seconds used so far by all members together. */
+  cpuSeconds(): number {
+    return this.members.reduce((s, m) => s + (m.proc?.pid === undefined ? 0 : cpuSeconds(m.proc.pid)), 0);
+  }
+
+  /** Largest per-member on-disk size (data dir + wal dir), bytes. */
+  diskBytes(): number {
+    return Math.max(0, ...this.members.map((m) => diskBytes(join(m.dir, 'data')) + diskBytes(join(m.dir, 'wal'))));
+  }
+}
+
+/** Stops every cluster still running (SIGTERM, then SIGKILL). */
+export async function killAllClusters(): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop()));
+}
+
+/** Last-resort synchronous cleanup for process exit: SIGKILL every live group. */
+export function killAllClustersSync(): void {
+  for (const c of live) c.killSync();
+}

@@ -1,0 +1,140 @@
+/**
+ * What the comparison measures: the workload cases (generator options + the metrics
+ * read from each run) and the footprint measurements, for the quick and full profiles.
+ * The cases follow the issue's target table; nothing here is tuned per server: both
+ * servers get exactly the same options, in the same order, on fresh data.
+ */
+import type { BenchOptions, WorkloadName } from './options.js';
+import type { BenchResult } from './runner.js';
+import type { Target } from './stats.js';
+
+export interface MetricDef {
+  id: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  target?: Target;
+  extract(r: BenchResult): number;
+}
+
+export interface CaseDef {
+  id: string;
+  workload: WorkloadName;
+  options: Partial<BenchOptions>;
+  metrics: MetricDef[];
+}
+
+export interface Profile {
+  name: 'quick' | 'full';
+  rounds: number;
+  cases: CaseDef[];
+  /** Keys of 1 KiB stored before reading peak RSS and disk size. */
+  footprintKeys: number;
+  /** Keys of 1 KiB stored before the timed restart (>= footprintKeys). */
+  restartKeys: number;
+  /** quick: footprint measured at the end of the workload session; full: its own session. */
+  footprintSession: 'shared' | 'own';
+  startTimeoutMs: number;
+  restartTimeoutMs: number;
+}
+
+const throughput = (target?: Target): MetricDef => ({
+  id: 'ops_per_sec',
+  label: 'throughput',
+  unit: 'ops/s',
+  better: 'higher',
+  ...(target === undefined ? {} : { target }),
+  extract: (r) => r.throughputOpsPerSec,
+});
+
+const latency = (q: 'p50Ms' | 'p99Ms', kind?: string, target?: Target): MetricDef => ({
+  id: `${kind ?? 'all'}_${q}`,
+  label: `${q.replace('Ms', '')} latency${kind === undefined ? '' : ` (${kind})`}`,
+  unit: 'ms',
+  better: 'lower',
+  ...(target === undefined ? {} : { target }),
+  extract: (r) => (kind === undefined ? r.latency[q] : (r.byKind[kind]?.[q] ?? Number.NaN)),
+});
+
+function cases(quick: boolean): CaseDef[] {
+  const d = quick ? { durationSec: 1, warmupSec: 0.3 } : { durationSec: 5, warmupSec: 1 };
+  const rangeKeys = quick ? 100 : 1000;
+  const list: CaseDef[] = [
+    {
+      id: 'put 64c/8conn 256B',
+      workload: 'put',
+      options: { ...d, clients: 64, conns: 8, valSize: 256, keySize: 16, keySpaceSize: 100_000 },
+      metrics: [throughput({ op: '>=', value: 1.0 }), latency('p99Ms')],
+    },
+    {
+      id: 'put 1c sequential',
+      workload: 'put',
+      options: { ...d, clients: 1, conns: 1, valSize: 256, keySize: 16, keySpaceSize: 100_000, sequentialKeys: true },
+      metrics: [latency('p50Ms', undefined, { op: '<=', value: 1.2 }), throughput()],
+    },
+    {
+      id: 'range linearizable 64c',
+      workload: 'range',
+      options: { ...d, clients: 64, conns: 8, consistency: 'l', keySize: 16, valSize: 256, keySpaceSize: rangeKeys },
+      metrics: [throughput({ op: '>=', value: 1.0 }), latency('p99Ms')],
+    },
+    {
+      id: 'range serializable 64c',
+      workload: 'range',
+      options: { ...d, clients: 64, conns: 8, consistency: 's', keySize: 16, valSize: 256, keySpaceSize: rangeKeys },
+      metrics: [throughput({ op: '>=', value: 1.0 }), latency('p99Ms')],
+    },
+    {
+      id: quick ? 'watch 2,000 watchers' : 'watch 10,000 watchers',
+      workload: 'watch',
+      options: quick
+        ? { total: 200, watchers: 2000, watchStreams: 20, watchedKeys: 20, putRate: 200, clients: 2, conns: 2 }
+        : { total: 2000, watchers: 10_000, watchStreams: 100, watchedKeys: 20, putRate: 200, clients: 2, conns: 2 },
+      metrics: [
+        {
+          id: 'events_per_sec',
+          label: 'events delivered/s',
+          unit: 'ev/s',
+          better: 'higher',
+          target: { op: '>=', value: 1.0 },
+          extract: (r) => r.eventsPerSec ?? Number.NaN,
+        },
+        latency('p99Ms', 'watch-delivery', { op: '<=', value: 1.2 }),
+      ],
+    },
+    {
+      id: 'mixed (kube-apiserver)',
+      workload: 'mixed',
+      options: { ...d, clients: 16, conns: 4, keySpaceSize: quick ? 500 : 5000, valSize: 1024 },
+      metrics: [throughput(), latency('p99Ms'), latency('p99Ms', 'list')],
+    },
+  ];
+  if (!quick) {
+    list.push(
+      { id: 'txn-put 16c', workload: 'txn-put', options: { ...d, clients: 16, conns: 4, valSize: 256, keySpaceSize: 100_000 }, metrics: [throughput()] },
+      { id: 'txn-mixed 16c', workload: 'txn-mixed', options: { ...d, clients: 16, conns: 4, valSize: 256, keySpaceSize: 1000 }, metrics: [throughput()] },
+      { id: 'lease-keepalive 16c', workload: 'lease-keepalive', options: { ...d, clients: 16, conns: 4 }, metrics: [throughput()] },
+      {
+        id: 'watch-latency 100 watchers',
+        workload: 'watch-latency',
+        options: { total: 500 },
+        metrics: [latency('p50Ms', 'watch-delivery'), latency('p99Ms', 'watch-delivery')],
+      },
+    );
+  }
+  return list;
+}
+
+export function profile(name: 'quick' | 'full', rounds: number | undefined): Profile {
+  const quick = name === 'quick';
+  return {
+    name,
+    rounds: rounds ?? 5,
+    cases: cases(quick),
+    footprintKeys: quick ? 10_000 : 100_000,
+    restartKeys: quick ? 10_000 : 1_000_000,
+    footprintSession: quick ? 'shared' : 'own',
+    startTimeoutMs: 30_000,
+    restartTimeoutMs: quick ? 60_000 : 240_000,
+  };
+}

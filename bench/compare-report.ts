@@ -1,0 +1,165 @@
+/**
+ * Turns the sessions of a comparison into summary rows (medians, tsetcd/etcd ratio,
+ * A/A ratio and noise band, verdict against the issue's targets) and prints them, with
+ * a second table of what each side cost in CPU (server members and the generator).
+ * Rounds where a side has no value are left out of that side's ratios, never filled.
+ */
+import type { Profile } from './compare-plan.js';
+import type { CaseOutcome, SessionResult } from './compare-session.js';
+import { fmt, table } from './report.js';
+import { median, noiseBand, ratios, type Target, type Verdict, verdict } from './stats.js';
+
+export const LABEL_A = 'etcd';
+export const LABEL_B = 'tsetcd';
+export const LABEL_AA = 'etcd-AA';
+
+export interface SummaryRow {
+  section: string;
+  metric: string;
+  unit: string;
+  etcd: number;
+  tsetcd: number;
+  ratio: number;
+  aaRatio: number;
+  noiseBand: number;
+  target?: Target;
+  verdict: Verdict;
+  note: string;
+}
+
+export interface CostRow {
+  section: string;
+  etcdServerCores: number;
+  tsetcdServerCores: number;
+  generatorCores: number;
+  maxWorkerElu: number;
+  generatorSaturatedRuns: number;
+}
+
+function byRound(sessions: SessionResult[], label: string, rounds: number): Array<SessionResult | undefined> {
+  return Array.from({ length: rounds }, (_, r) => sessions.find((s) => s.label === label && s.round === r + 1));
+}
+
+function row(
+  section: string,
+  metric: string,
+  unit: string,
+  a: Array<number | undefined>,
+  b: Array<number | undefined>,
+  aa: Array<number | undefined>,
+  target: Target | undefined,
+  note: string,
+): SummaryRow {
+  const aaR = ratios(aa, a);
+  const ratio = median(ratios(b, a));
+  const band = noiseBand(aaR);
+  const defined = (xs: Array<number | undefined>): number[] => xs.filter((x): x is number => x !== undefined);
+  return {
+    section,
+    metric,
+    unit,
+    etcd: median(defined(a)),
+    tsetcd: median(defined(b)),
+    ratio,
+    aaRatio: median(aaR),
+    noiseBand: band,
+    ...(target === undefined ? {} : { target }),
+    verdict: verdict(ratio, band, target),
+    note,
+  };
+}
+
+function caseOf(s: SessionResult | undefined, id: string): CaseOutcome | undefined {
+  return s?.cases.find((c) => c.caseId === id);
+}
+
+export function summarize(
+  profile: Profile,
+  sessions: SessionResult[],
+  tsetcdUnavailable: string | undefined,
+): { rows: SummaryRow[]; costs: CostRow[] } {
+  const R = profile.rounds;
+  const A = byRound(sessions, LABEL_A, R);
+  const B = byRound(sessions, LABEL_B, R);
+  const AA = byRound(sessions, LABEL_AA, R);
+  const rows: SummaryRow[] = [];
+  const costs: CostRow[] = [];
+  const unavailable = tsetcdUnavailable === undefined ? '' : `tsetcd unavailable: ${tsetcdUnavailable.split('\n')[0] ?? ''}`;
+  for (const c of profile.cases) {
+    const ca = A.map((s) => caseOf(s, c.id));
+    const cb = B.map((s) => caseOf(s, c.id));
+    const caa = AA.map((s) => caseOf(s, c.id));
+    const notes: string[] = [];
+    if (unavailable !== '') notes.push(unavailable);
+    const failedB = cb.find((o) => o?.error !== undefined)?.error;
+    if (failedB !== undefined) notes.push(`tsetcd run failed: ${failedB.split('\n')[0] ?? ''}`);
+    const failedA = [...ca, ...caa].find((o) => o?.error !== undefined)?.error;
+    if (failedA !== undefined) notes.push(`etcd run failed: ${failedA.split('\n')[0] ?? ''}`);
+    const errs = (xs: Array<CaseOutcome | undefined>): number => xs.reduce((s, o) => s + (o?.result?.errorOps ?? 0), 0);
+    if (errs(ca) + errs(caa) > 0) notes.push(`etcd errors ${errs(ca) + errs(caa)}`);
+    if (errs(cb) > 0) notes.push(`tsetcd errors ${errs(cb)}`);
+    for (const m of c.metrics) {
+      const val = (o: CaseOutcome | undefined): number | undefined => o?.metrics[m.id];
+      rows.push(row(c.id, m.label, m.unit, ca.map(val), cb.map(val), caa.map(val), m.target, notes.join('; ')));
+    }
+    const all = [...ca, ...caa, ...cb].filter((o): o is CaseOutcome => o?.result !== undefined);
+    costs.push({
+      section: c.id,
+      etcdServerCores: median([...ca, ...caa].map((o) => o?.serverCpuCores ?? Number.NaN)),
+      tsetcdServerCores: median(cb.map((o) => o?.serverCpuCores ?? Number.NaN)),
+      generatorCores: median(all.map((o) => o.result?.generator.cpuCores ?? Number.NaN)),
+      maxWorkerElu: Math.max(0, ...all.flatMap((o) => o.result?.generator.workerEventLoopUtilization ?? [])),
+      generatorSaturatedRuns: all.filter((o) => o.result?.generator.saturated === true).length,
+    });
+  }
+  const fp = (s: SessionResult | undefined, f: (x: NonNullable<SessionResult['footprint']>) => number): number | undefined =>
+    s?.footprint === undefined ? undefined : f(s.footprint);
+  const MiB = 2 ** 20;
+  const fpNote = [unavailable, B.find((s) => s?.footprintError !== undefined)?.footprintError?.split('\n')[0] ?? '']
+    .filter((x) => x !== '')
+    .join('; ');
+  const fpRow = (metric: string, unit: string, f: (x: NonNullable<SessionResult['footprint']>) => number, target?: Target): void => {
+    rows.push(row('footprint', metric, unit, A.map((s) => fp(s, f)), B.map((s) => fp(s, f)), AA.map((s) => fp(s, f)), target, fpNote));
+  };
+  const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
+  fpRow(`peak RSS, ${k(profile.footprintKeys)} keys of 1 KiB${profile.footprintSession === 'shared' ? ' (after the workloads)' : ''}`, 'MiB', (x) => x.peakRssBytes / MiB, { op: '<=', value: 1.5 });
+  fpRow(`on-disk size, ${k(profile.footprintKeys)} keys`, 'MiB', (x) => x.diskBytes / MiB);
+  fpRow(`restart to serving, ${k(profile.restartKeys)} keys of 1 KiB`, 'ms', (x) => x.restartToServingMs, { op: '<=', value: 1.5 });
+  const start = (s: SessionResult | undefined): number | undefined =>
+    s === undefined || !Number.isFinite(s.startToServingMs) ? undefined : s.startToServingMs;
+  rows.push(row('startup', 'fresh start to serving (empty)', 'ms', A.map(start), B.map(start), AA.map(start), undefined, unavailable));
+  return { rows, costs };
+}
+
+export function formatSummary(rows: SummaryRow[], costs: CostRow[]): string {
+  const out: string[][] = [
+    ['case', 'metric', 'etcd', 'tsetcd', 'ratio', 'A/A', 'noise ±', 'target', 'verdict'],
+  ];
+  for (const r of rows) {
+    const v = (x: number): string => (Number.isFinite(x) ? `${fmt(x)} ${r.unit}` : 'n/a');
+    out.push([
+      r.section,
+      r.metric,
+      v(r.etcd),
+      v(r.tsetcd),
+      Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : 'n/a',
+      Number.isFinite(r.aaRatio) ? r.aaRatio.toFixed(2) : 'n/a',
+      Number.isFinite(r.noiseBand) ? r.noiseBand.toFixed(2) : 'n/a',
+      r.target === undefined ? '' : `${r.target.op} ${r.target.value}`,
+      r.verdict,
+    ]);
+  }
+  const notes = [...new Set(rows.filter((r) => r.note !== '').map((r) => `${r.section}: ${r.note}`))];
+  const cost: string[][] = [['case', 'etcd server cores', 'tsetcd server cores', 'generator cores', 'max worker ELU', 'saturated runs']];
+  for (const c of costs) {
+    const n = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+    cost.push([c.section, n(c.etcdServerCores), n(c.tsetcdServerCores), n(c.generatorCores), n(c.maxWorkerElu), String(c.generatorSaturatedRuns)]);
+  }
+  return [
+    table(out),
+    '',
+    notes.length > 0 ? `notes:\n${notes.map((n) => `  ${n}`).join('\n')}\n` : '',
+    'CPU (medians; cores = CPU seconds per wall second; ELU = worker event-loop utilization, 1.0 = generator saturated):',
+    table(cost),
+  ].join('\n');
+}

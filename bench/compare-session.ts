@@ -1,0 +1,166 @@
+/**
+ * One session of the comparison: start a fresh cluster of one server kind, run every
+ * case of the profile against it in order, measure the footprint, stop it, delete its
+ * data. A session never throws for a failed case (the failure is recorded in its
+ * result); it throws ClusterStartError only when the cluster does not come up, after
+ * the cluster is stopped. The cluster is always stopped before the session returns.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Cluster, type ServerKind } from './cluster.js';
+import type { CaseDef, Profile } from './compare-plan.js';
+import { loadKeys } from './loader.js';
+import { resolveOptions } from './options.js';
+import type { Pki } from './pki.js';
+import type { BenchResult, WorkerPool } from './runner.js';
+
+export interface CaseOutcome {
+  caseId: string;
+  /** Metric id → value, absent when the run failed. */
+  metrics: Record<string, number>;
+  /** The generator's result (without options), for the JSON file. */
+  result?: Omit<BenchResult, 'options'>;
+  /** CPU cores the server members used during the run. */
+  serverCpuCores?: number;
+  error?: string;
+}
+
+export interface Footprint {
+  keys: number;
+  peakRssBytes: number;
+  diskBytes: number;
+  restartKeys: number;
+  restartDiskBytes: number;
+  restartToServingMs: number;
+}
+
+export interface SessionResult {
+  label: string;
+  kind: ServerKind;
+  round: number;
+  startToServingMs: number;
+  cases: CaseOutcome[];
+  footprint?: Footprint;
+  footprintError?: string;
+}
+
+export interface SessionEnv {
+  workDir: string;
+  pki: Pki;
+  members: number;
+  profile: Profile;
+  command: (kind: ServerKind) => { file: string; args: string[] };
+  log: (line: string) => void;
+  /** Generator threads shared by every case of the comparison. */
+  pool: WorkerPool;
+}
+
+async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: number): Promise<CaseOutcome> {
+  const opts = resolveOptions(c.workload, cluster.clientUrls, {
+    ...c.options,
+    cacert: env.pki.caFile,
+    cert: env.pki.certFile,
+    key: env.pki.keyFile,
+    seed: round,
+  });
+  const cpu0 = cluster.cpuSeconds();
+  const t0 = performance.now();
+  try {
+    const result = await env.pool.run(opts, 180_000);
+    const wallSec = (performance.now() - t0) / 1000;
+    const metrics: Record<string, number> = {};
+    for (const m of c.metrics) metrics[m.id] = m.extract(result);
+    const { options: _omit, ...rest } = result;
+    return { caseId: c.id, metrics, result: rest, serverCpuCores: (cluster.cpuSeconds() - cpu0) / wallSec };
+  } catch (err) {
+    return { caseId: c.id, metrics: {}, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function makeCluster(env: SessionEnv, kind: ServerKind, dir: string, bigData: boolean): Promise<Cluster> {
+  return Cluster.create({
+    kind,
+    members: env.members,
+    dir,
+    pki: env.pki,
+    command: env.command(kind),
+    startTimeoutMs: env.profile.startTimeoutMs,
+    // The 1M-key restart stores ~1 GiB: raise etcd's 2 GiB default quota for both.
+    extraConfig: bigData ? { 'quota-backend-bytes': 8 * 1024 ** 3 } : {},
+  });
+}
+
+async function measureFootprint(env: SessionEnv, cluster: Cluster): Promise<Footprint> {
+  const p = env.profile;
+  await loadKeys(cluster.clientUrls, cluster.tlsFiles, 0, p.footprintKeys, 1024);
+  const peakRssBytes = cluster.peakRssBytes();
+  const diskBytes = cluster.diskBytes();
+  if (p.restartKeys > p.footprintKeys) {
+    env.log(`    loading ${p.restartKeys - p.footprintKeys} more keys for the restart`);
+    await loadKeys(cluster.clientUrls, cluster.tlsFiles, p.footprintKeys, p.restartKeys, 1024);
+  }
+  const restartDiskBytes = cluster.diskBytes();
+  const restartToServingMs = await cluster.restart();
+  return {
+    keys: p.footprintKeys,
+    peakRssBytes,
+    diskBytes,
+    restartKeys: p.restartKeys,
+    restartDiskBytes,
+    restartToServingMs,
+  };
+}
+
+export async function runSession(env: SessionEnv, kind: ServerKind, label: string, round: number): Promise<SessionResult> {
+  const dir = join(env.workDir, `round${round}-${label.replace(/[^a-z0-9]+/gi, '_')}`);
+  const own = env.profile.footprintSession === 'own';
+  const cluster = await makeCluster(env, kind, dir, false);
+  const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
+  try {
+    out.startToServingMs = await cluster.start();
+    env.log(`  ${label}: serving after ${Math.round(out.startToServingMs)} ms`);
+    for (const c of env.profile.cases) {
+      const caseStart = performance.now();
+      const outcome = await runCase(env, cluster, c, round);
+      out.cases.push(outcome);
+      const shown = Object.entries(outcome.metrics)
+        .map(([k, v]) => `${k}=${Number.isFinite(v) ? v.toFixed(2) : v}`)
+        .join(' ');
+      env.log(`    ${c.id} [${((performance.now() - caseStart) / 1000).toFixed(1)} s]: ${outcome.error ?? shown}${(outcome.result?.errorOps ?? 0) > 0 ? ` (${outcome.result?.errorOps} errors)` : ''}`);
+    }
+    if (!own) {
+      try {
+        out.footprint = await measureFootprint(env, cluster);
+      } catch (err) {
+        out.footprintError = err instanceof Error ? err.message : String(err);
+      }
+    }
+  } finally {
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (own) {
+    const fdir = `${dir}-footprint`;
+    const fc = await makeCluster(env, kind, fdir, env.profile.restartKeys > 200_000);
+    try {
+      await fc.start();
+      out.footprint = await measureFootprint(env, fc);
+    } catch (err) {
+      out.footprintError = err instanceof Error ? err.message : String(err);
+    } finally {
+      await fc.stop();
+      rmSync(fdir, { recursive: true, force: true });
+    }
+  }
+  if (out.footprint !== undefined) {
+    const f = out.footprint;
+    env.log(
+      `    footprint: peak RSS ${(f.peakRssBytes / 2 ** 20).toFixed(1)} MiB with ${f.keys} keys, disk ` +
+        `${(f.diskBytes / 2 ** 20).toFixed(1)} MiB, restart with ${f.restartKeys} keys ${Math.round(f.restartToServingMs)} ms`,
+    );
+  } else if (out.footprintError !== undefined) {
+    env.log(`    footprint failed: ${out.footprintError}`);
+  }
+  return out;
+}

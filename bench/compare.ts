@@ -1,0 +1,192 @@
+/**
+ * `npm run bench:compare -- [--quick] [--members 1|3] [--rounds N]`: tsetcd against
+ * Debian's etcd on this machine, in this run (issue 4, DESIGN §4).
+ *
+ * Each round runs three sessions in the order etcd, tsetcd, etcd again (A B A'): the
+ * second etcd session gives the A/A noise band each ratio is read against. Every session
+ * starts a fresh cluster (fresh data dirs, same seed-style mTLS configs for both kinds),
+ * runs every case, measures the footprint, and stops it (compare-session.ts).
+ * If tsetcd cannot start (not built yet, or no 3-member support yet), that is recorded
+ * once, shown on every row, and tsetcd is not retried; etcd and A/A still run.
+ * Output: the table on stdout and bench/results/<timestamp>.json.
+ * Cleanup: every server process group is killed on exit, SIGINT and SIGTERM; the temp
+ * directory (PKI, data) is removed unless --keep.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ClusterStartError, killAllClustersSync, type ServerKind } from './cluster.js';
+import { profile as makeProfile } from './compare-plan.js';
+import { formatSummary, LABEL_A, LABEL_AA, LABEL_B, summarize } from './compare-report.js';
+import { runSession, type SessionEnv, type SessionResult } from './compare-session.js';
+import { makePki } from './pki.js';
+import { WorkerPool } from './runner.js';
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bench'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the repository root above bench/');
+}
+
+function etcdVersion(bin: string): string | undefined {
+  try {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8' });
+    return /etcd Version: (\S+)/.exec(out)?.[1] ?? out.split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The issue allows installing Debian's etcd-server when it is missing. */
+function ensureEtcd(bin: string, log: (s: string) => void): string {
+  const v = etcdVersion(bin);
+  if (v !== undefined) return v;
+  if (bin === 'etcd' && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    log('etcd not found: installing Debian etcd-server with apt-get');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    const after = etcdVersion(bin);
+    if (after !== undefined) return after;
+  }
+  throw new Error(`etcd binary "${bin}" not found: apt-get install etcd-server, or pass --etcd-bin`);
+}
+
+/** bin/tsetcd is run as `node bin/tsetcd` unless it is a shell launcher. */
+function tsetcdCommand(launcher: string): { file: string; args: string[] } {
+  let first = '';
+  try {
+    first = readFileSync(launcher, 'utf8').split('\n')[0] ?? '';
+  } catch {
+    // missing: spawning `node <missing file>` fails fast and is reported as a start failure
+  }
+  if (first.startsWith('#!') && !first.includes('node')) return { file: launcher, args: [] };
+  return { file: process.execPath, args: [launcher] };
+}
+
+async function main(): Promise<number> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('npm run bench:compare --')
+    .option('quick', { type: 'boolean', default: false, describe: 'short profile (under 3 minutes)' })
+    .option('members', { type: 'number', default: 3, choices: [1, 3] })
+    .option('rounds', { type: 'number', describe: 'rounds of A B A (default 5)' })
+    .option('only', { type: 'string', describe: 'run only cases whose id contains this text' })
+    .option('etcd-bin', { type: 'string', default: 'etcd' })
+    .option('tsetcd-bin', { type: 'string', describe: 'tsetcd launcher (default <repo>/bin/tsetcd)' })
+    .option('out', { type: 'string', describe: 'JSON result file (default bench/results/<timestamp>.json)' })
+    .option('keep', { type: 'boolean', default: false, describe: 'keep the temp directory' })
+    .strict()
+    .help()
+    .parseAsync();
+
+  const log = (s: string): void => {
+    process.stderr.write(`${s}\n`);
+  };
+  const root = repoRoot();
+  const profile = makeProfile(argv.quick ? 'quick' : 'full', argv.rounds);
+  if (argv.only !== undefined) {
+    const only = argv.only;
+    profile.cases = profile.cases.filter((c) => c.id.includes(only));
+  }
+  const etcdBin = argv['etcd-bin'];
+  const etcdVer = ensureEtcd(etcdBin, log);
+  const tsetcdLauncher = argv['tsetcd-bin'] ?? join(root, 'bin', 'tsetcd');
+  const workDir = mkdtempSync(join(tmpdir(), 'tsetcd-bench-'));
+  const cleanup = (): void => {
+    killAllClustersSync();
+    if (!argv.keep) rmSync(workDir, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      log(`bench:compare: ${sig}, stopping servers`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+
+  const startedAt = new Date();
+  log(
+    `bench:compare ${profile.name}, ${argv.members} member(s), ${profile.rounds} rounds, etcd ${etcdVer}, ` +
+      `${availableParallelism()} cores, work dir ${workDir}`,
+  );
+  const env: SessionEnv = {
+    workDir,
+    pki: makePki(mkdirAndReturn(join(workDir, 'pki'))),
+    members: argv.members,
+    profile,
+    command: (kind: ServerKind) => (kind === 'etcd' ? { file: etcdBin, args: [] } : tsetcdCommand(tsetcdLauncher)),
+    log,
+    pool: new WorkerPool(),
+  };
+
+  const sessions: SessionResult[] = [];
+  let tsetcdUnavailable: string | undefined;
+  for (let round = 1; round <= profile.rounds; round++) {
+    log(`round ${round}/${profile.rounds}`);
+    for (const [label, kind] of [
+      [LABEL_A, 'etcd'],
+      [LABEL_B, 'tsetcd'],
+      [LABEL_AA, 'etcd'],
+    ] as const) {
+      if (kind === 'tsetcd' && tsetcdUnavailable !== undefined) continue;
+      try {
+        sessions.push(await runSession(env, kind, label, round));
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        if (!(err instanceof ClusterStartError) || kind === 'etcd') throw err;
+        tsetcdUnavailable = `${argv.members}-member tsetcd did not start (not retried): ${msg}`;
+        log(`  ${label}: ${tsetcdUnavailable}`);
+      }
+    }
+  }
+
+  await env.pool.close();
+  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable);
+  const title =
+    `tsetcd / etcd ${etcdVer}, ${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
+    `(A B A'), ${availableParallelism()} cores, ${startedAt.toISOString()}`;
+  process.stdout.write(`\n${title}\n\n${formatSummary(rows, costs)}\n`);
+  if (tsetcdUnavailable !== undefined) process.stdout.write(`\n${tsetcdUnavailable}\n`);
+
+  const outFile = argv.out ?? join(root, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(dirname(outFile), { recursive: true });
+  const json = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    profile,
+    members: argv.members,
+    machine: { cores: availableParallelism(), node: process.version, etcd: etcdVer },
+    tsetcdUnavailable: tsetcdUnavailable ?? null,
+    summary: rows,
+    costs,
+    sessions,
+  };
+  writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
+  log(`results written to ${outFile}`);
+  return 0;
+}
+
+function mkdirAndReturn(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench:compare failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
