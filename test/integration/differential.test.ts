@@ -1,0 +1,304 @@
+/**
+ * Differential test of the KV API (issue 2, "Checks"): fast-check generates sequences
+ * of KV operations (put with prev_kv / ignore_value / ignore_lease, delete ranges with
+ * prev_kv, ranges with every option, txns with nested txns and failing compares of
+ * every target and result, compactions, HashKV) over a tiny colliding key alphabet
+ * (diff/kv-ops.ts). Every operation goes to a real etcd 3.4.23 (the oracle) and to
+ * tsetcd (TSETCD_TARGET=etcd: a second real etcd, which must pass too), and the two
+ * normalised answers (test/helpers/kv-normalise.ts) must be equal, errors by gRPC
+ * code and message.
+ *
+ * One server pair serves all sequences (plain http on loopback; mTLS is the etcdctl
+ * test's business). Each sequence has its own key prefix d/<n>/ and compares
+ * revisions relative to the base revision it found on each server at its start, so
+ * sequences do not see each other. Compaction and HashKV are global: a sequence only
+ * compacts above its own base, and HashKV's hash is compared only while both servers
+ * have answered everything alike (so far they executed the same history from fresh
+ * data dirs) and no known difference applies. A sentinel key that is never deleted
+ * keeps etcd's HashKV "keep" set non-empty, which makes HashKV independent of when a
+ * non-physical compaction finishes its deletions.
+ *
+ * Knobs: DIFF_SEQUENCES (default 200), DIFF_OPS (default 50), DIFF_SEED and DIFF_PATH
+ * (replay one failing sequence), DIFF_SHRINK=1 (let fast-check shrink a failure).
+ * A failure prints `seed=... path=...` and a one-line replay command.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { EtcdGrpcClient, Reply } from '../helpers/grpc-client.js';
+import { connectMember, expectOk } from '../helpers/grpc-client.js';
+import type { RevisionFrame } from '../helpers/kv-normalise.js';
+import { normaliseReply } from '../helpers/kv-normalise.js';
+import type { Member, Target } from '../helpers/processes.js';
+import { dumpMemberLogsOnFailure, startMember, stopAllMembers, targetFromEnv } from '../helpers/processes.js';
+import type { KeyRef, KvOp, SequenceFrame } from './diff/kv-ops.js';
+import {
+  compactRequest,
+  compactRevision,
+  deleteRequest,
+  hasInvalidSort,
+  hashKVRequest,
+  putRequest,
+  rangeRequest,
+  sequenceArb,
+  txnRequest,
+} from './diff/kv-ops.js';
+
+const SEQUENCES = Number(process.env['DIFF_SEQUENCES'] ?? 200);
+const OPS_PER_SEQUENCE = Number(process.env['DIFF_OPS'] ?? 50);
+const SEED = process.env['DIFF_SEED'] === undefined ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0 : Number(process.env['DIFF_SEED']);
+const PATH = process.env['DIFF_PATH'];
+const SHRINK = process.env['DIFF_SHRINK'] === '1';
+const TEST_TIMEOUT_MS = Number(process.env['DIFF_TIMEOUT_MS'] ?? 240_000);
+const SHOWN_HISTORY = 8;
+const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ prefix
+
+/**
+ * Known etcd 3.4.23 vs 3.5 differences (tsetcd targets 3.5). These, and nothing else,
+ * are normalised; each entry says where it shows in this test and how it is handled.
+ *
+ * 1. Tombstone kept at exactly the compaction revision (etcd #18089, fixed by PR
+ *    #18274 in 3.5.16 and 3.4.34; 3.4.23 predates it). When a key's tombstone sits at
+ *    the compaction revision C, 3.5 keeps it (in the key index and the backend) until a
+ *    later compaction above C; 3.4.23 drops it at C. Range, Txn and counts do not show
+ *    it; HashKV's hash does (the tombstone is hashed, or kept in the hash's keep set).
+ *    Handled: the hash is not compared from such a compaction until the next
+ *    compaction at a revision that is not a tombstone revision.
+ * 2. HashKVResponse.hash_revision is a 3.6 field (3.4 and 3.5 leave it 0). Handled: if
+ *    the subject fills it, it must equal the revision hashed (the request's, or the
+ *    current one for 0); then it is dropped from both answers.
+ * 3. Unknown sort options. 3.4.23 validates neither enum: an unknown sort_order is
+ *    ignored (unsorted answer), an unknown sort_target crashes the member with a nil
+ *    sorter (etcd #13554, seen here: SIGSEGV in applierV3backend.Range). Later
+ *    releases validate them in v3rpc checkRangeRequest and answer InvalidArgument
+ *    "etcdserver: invalid sort option" (ref §1.2, §1.9), which tsetcd follows.
+ *    Handled: a top-level Range with an unknown sort option is not sent to the oracle;
+ *    the subject must answer that error ("key is not provided" first for an empty
+ *    key, as checkRangeRequest checks the key first). Txns only carry valid ones.
+ */
+const KNOWN_DIFFERENCES = [
+  'tombstone-at-compaction-revision (#18089)',
+  'hashkv-hash-revision (3.6 field)',
+  'invalid-sort-option (3.4.23 unvalidated, #13554)',
+] as const;
+
+interface Side {
+  readonly label: string;
+  readonly member: Member;
+  readonly client: EtcdGrpcClient;
+}
+
+const target: Target = targetFromEnv();
+let oracle: Side;
+let subject: Side;
+
+/** Global facts about the shared server pair, carried across sequences. */
+const pair = {
+  sequenceCounter: 0,
+  /** False after the first mismatch: from then on the histories may differ. */
+  inSync: true,
+  /** Revisions (oracle's numbering) at which some key got a tombstone. */
+  tombstoneRevisions: new Set<number>(),
+  /** Set while a tombstone at the last compaction revision exists (difference 1). */
+  tombstoneAtCompaction: undefined as number | undefined,
+  opsExecuted: 0,
+  /** Outcome counts per operation kind (printed, to judge what the sequences reach). */
+  outcomes: new Map<string, number>(),
+  hashesCompared: 0,
+};
+
+function countOutcome(op: KvOp, reply: Reply<unknown>): void {
+  let what: string;
+  if (!reply.ok) what = `${op.op} ${reply.error.details.replace(/^etcdserver: /, '')}`;
+  else if (op.op === 'txn') what = `txn ${(reply.value as { succeeded?: boolean }).succeeded === true ? 'succeeded' : 'failed'}`;
+  else if (op.op === 'range') what = `range ${(reply.value as { kvs?: unknown[] }).kvs?.length ? 'with kvs' : 'empty'}`;
+  else what = `${op.op} ok`;
+  pair.outcomes.set(what, (pair.outcomes.get(what) ?? 0) + 1);
+}
+
+beforeAll(async () => {
+  const [o, s] = await Promise.all([
+    startMember({ target: 'etcd', name: 'oracle' }),
+    startMember({ target, name: 'subject' }),
+  ]);
+  oracle = { label: 'etcd 3.4.23', member: o, client: connectMember(o) };
+  subject = { label: target === 'etcd' ? 'etcd 3.4.23 (as subject)' : 'tsetcd', member: s, client: connectMember(s) };
+  for (const side of [oracle, subject]) expectOk(await side.client.put({ key: SENTINEL_KEY, value: Buffer.from('x') }), `sentinel put on ${side.label}`);
+}, 60_000);
+afterAll(async () => {
+  oracle?.client.close();
+  subject?.client.close();
+  await stopAllMembers();
+}, 30_000);
+dumpMemberLogsOnFailure();
+
+function execute(client: EtcdGrpcClient, op: KvOp, frame: SequenceFrame): Promise<Reply<unknown>> {
+  switch (op.op) {
+    case 'put':
+      return client.put(putRequest(op, frame));
+    case 'delete':
+      return client.deleteRange(deleteRequest(op, frame));
+    case 'range':
+      return client.range(rangeRequest(op, frame));
+    case 'txn':
+      return client.txn(txnRequest(op, frame));
+    case 'compact':
+      return client.compact(compactRequest(op, frame));
+    case 'hashkv':
+      return client.hashKV(hashKVRequest(op, frame));
+  }
+}
+
+function requestFor(op: KvOp, frame: SequenceFrame): unknown {
+  switch (op.op) {
+    case 'put':
+      return putRequest(op, frame);
+    case 'delete':
+      return deleteRequest(op, frame);
+    case 'range':
+      return rangeRequest(op, frame);
+    case 'txn':
+      return txnRequest(op, frame);
+    case 'compact':
+      return compactRequest(op, frame);
+    case 'hashkv':
+      return hashKVRequest(op, frame);
+  }
+}
+
+/** Whether a decoded Txn/DeleteRange answer deleted at least one key (nested txns too). */
+function deletedSomething(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v['deleted'] === 'string' && v['deleted'] !== '0') return true;
+  for (const [k, child] of Object.entries(v)) {
+    if (k === 'prevKvs' || k === 'kvs' || k === 'header') continue;
+    if (Array.isArray(child) ? child.some(deletedSomething) : deletedSomething(child)) return true;
+  }
+  return false;
+}
+
+/** Updates the pair's global facts from the oracle's answer (its revision numbering). */
+function track(op: KvOp, reply: Reply<unknown>, frame: SequenceFrame): void {
+  if (!reply.ok) return;
+  const header = (reply.value as { header?: { revision?: string } }).header;
+  if ((op.op === 'delete' || op.op === 'txn') && deletedSomething(reply.value)) {
+    pair.tombstoneRevisions.add(Number(header?.revision));
+  }
+  if (op.op === 'compact') {
+    const at = compactRevision(op, frame);
+    pair.tombstoneAtCompaction = pair.tombstoneRevisions.has(at) ? at : undefined;
+  }
+}
+
+/** Applies KNOWN_DIFFERENCES to a HashKV pair of normalised answers. */
+function normaliseHashKV(op: KvOp, o: unknown, s: unknown, sFrame: SequenceFrame): string | undefined {
+  if (op.op !== 'hashkv') return undefined;
+  const oo = o as Record<string, unknown>;
+  const ss = s as Record<string, unknown>;
+  if ('error' in oo || 'error' in ss) return undefined;
+  const hashRevision = ss['hashRevision'];
+  if (hashRevision !== 0 && oo['hashRevision'] === 0) {
+    const expected = op.revision === 0 ? (ss['header'] as Record<string, unknown> | null)?.['revision'] : `@${hashKVRequest(op, sFrame).revision as number - sFrame.base}`;
+    if (hashRevision !== expected) return `hash_revision ${String(hashRevision)} is not the hashed revision ${String(expected)} (base ${sFrame.base})`;
+    ss['hashRevision'] = 0;
+  }
+  let skip: string | undefined;
+  if (!pair.inSync) skip = 'histories differ';
+  else if (pair.tombstoneAtCompaction !== undefined) skip = KNOWN_DIFFERENCES[0];
+  if (skip !== undefined) {
+    oo['hash'] = `<not compared: ${skip}>`;
+    ss['hash'] = `<not compared: ${skip}>`;
+  } else {
+    pair.hashesCompared++;
+  }
+  return undefined;
+}
+
+async function baseRevision(side: Side, prefix: Buffer): Promise<number> {
+  const r = expectOk(await side.client.range({ key: prefix }), `base revision on ${side.label}`);
+  return Number(r.header?.revision);
+}
+
+/** Known difference 3: what 3.5+ answers for a Range with an unknown sort option. */
+function expectedInvalidSortReply(key: KeyRef): Promise<Reply<unknown>> {
+  const details = key === 'empty' ? 'etcdserver: key is not provided' : 'etcdserver: invalid sort option';
+  return Promise.resolve({ ok: false, error: { code: 3, codeName: 'INVALID_ARGUMENT', details } });
+}
+
+class Mismatch extends Error {}
+
+async function runSequence(ops: readonly KvOp[]): Promise<void> {
+  const id = pair.sequenceCounter++;
+  const prefix = Buffer.from(`d/${String(id).padStart(6, '0')}/`);
+  const [oBase, sBase] = await Promise.all([baseRevision(oracle, prefix), baseRevision(subject, prefix)]);
+  let currentRel = 0; // revisions written by this sequence, from the oracle's headers
+  for (let i = 0; i < ops.length; i++) {
+    const oFrame: SequenceFrame & RevisionFrame = { prefix, base: oBase, currentRel };
+    const sFrame: SequenceFrame & RevisionFrame = { prefix, base: sBase, currentRel };
+    const op = ops[i];
+    if (op === undefined) continue;
+    // Known difference 3: a real etcd as the subject would crash too; nothing to compare.
+    if (target === 'etcd' && op.op === 'range' && hasInvalidSort(op)) continue;
+    const [oReply, sReply] = await Promise.all([
+      op.op === 'range' && hasInvalidSort(op) ? expectedInvalidSortReply(op.key) : execute(oracle.client, op, oFrame),
+      execute(subject.client, op, sFrame),
+    ]);
+    pair.opsExecuted++;
+    countOutcome(op, oReply);
+    if (oReply.ok) currentRel = Math.max(currentRel, Number((oReply.value as { header?: { revision?: string } }).header?.revision ?? oBase) - oBase);
+    track(op, oReply, oFrame);
+    const o = normaliseReply(oReply, oFrame);
+    const s = normaliseReply(sReply, sFrame);
+    const problem = normaliseHashKV(op, o, s, sFrame);
+    if (problem !== undefined || !isDeepStrictEqual(o, s)) {
+      pair.inSync = false;
+      const lines = [
+        `mismatch at step ${i} of sequence #${id} (prefix ${prefix.toString('latin1')}, base etcd=${oBase} ${subject.label}=${sBase})`,
+        problem ?? '',
+        `operation: ${JSON.stringify(op)}`,
+        `request (normalised): ${JSON.stringify(normaliseReply({ ok: true, value: requestFor(op, oFrame) }, oFrame))}`,
+        `${oracle.label}: ${JSON.stringify(o)}`,
+        `${subject.label}: ${JSON.stringify(s)}`,
+        `the ${Math.min(i, SHOWN_HISTORY)} operations before it (of ${i}; the replay command runs them all):`,
+        ...ops.slice(Math.max(0, i - SHOWN_HISTORY), i).map((h) => `  ${JSON.stringify(h)}`),
+      ];
+      throw new Mismatch(lines.filter((l) => l !== '').join('\n'));
+    }
+  }
+}
+
+it(
+  `${target} answers KV operations exactly like etcd 3.4.23 (${SEQUENCES} sequences x ${OPS_PER_SEQUENCE} ops)`,
+  async () => {
+    const started = Date.now();
+    const details = await fc.check(
+      fc.asyncProperty(sequenceArb(OPS_PER_SEQUENCE), async (ops) => {
+        await runSequence(ops);
+      }),
+      {
+        numRuns: SEQUENCES,
+        seed: SEED,
+        endOnFailure: !SHRINK,
+        ...(PATH === undefined ? {} : { path: PATH }),
+      },
+    );
+    const elapsedMs = Date.now() - started;
+    console.log(
+      `differential: ${details.numRuns} sequences, ${pair.opsExecuted} operations per server, ${elapsedMs} ms, seed=${SEED}` +
+        `, HashKV hashes compared: ${pair.hashesCompared}, known differences normalised: ${KNOWN_DIFFERENCES.join('; ')}\n` +
+        [...pair.outcomes.entries()].sort().map(([k, n]) => `  ${k}: ${n}`).join('\n'),
+    );
+    if (details.failed) {
+      const path = details.counterexamplePath ?? '';
+      const replay =
+        `DIFF_SEED=${details.seed} DIFF_PATH=${path} ${target === 'etcd' ? 'TSETCD_TARGET=etcd ' : ''}` +
+        'npx vitest run --config test/vitest.config.ts test/integration/differential.test.ts';
+      const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+      expect.fail(`seed=${details.seed} path=${path}\nreplay: ${replay}\n${cause}`);
+    }
+    expect(details.numRuns).toBeGreaterThan(0);
+    if (PATH === undefined) expect(details.numRuns).toBe(SEQUENCES);
+  },
+  TEST_TIMEOUT_MS,
+);
