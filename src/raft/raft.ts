@@ -605,6 +605,10 @@ export class Raft {
       this.logger.debug({}, `${hex(this.id)} recovered from needing snapshot, resumed sending replication messages to ${hex(m.from)} [${pr.describe()}]`);
       pr.becomeProbe();
       pr.becomeReplicate();
+    } else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) {
+      // The snapshot was installed but the log has since been compacted past it:
+      // probe again, which sends a newer snapshot.
+      pr.becomeProbe();
     } else if (pr.state === ProgressState.Replicate) {
       pr.inflights.freeLE(m.index);
     }
@@ -625,6 +629,9 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
+    // A full pipeline whose acks were lost would stall for ever: free one slot so the
+    // next append goes out, and its answer (ack or reject) resynchronizes us (etcd 3.5).
+    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex() || pr.state === ProgressState.Probe) this.maybeSendAppend(m.from, true);
     if (m.index === 0) return;
     const self = this.id;

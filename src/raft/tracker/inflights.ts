@@ -57,6 +57,12 @@ export class Inflights {
     if (this.count === 0) this.start = 0;
   }
 
+  /** Free the oldest inflight message (a heartbeat response proved the follower alive). */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.indexes[this.start] ?? 0);
+  }
+
   full(): boolean {
     return this.count === this.size || (this.maxBytes !== 0 && this.bytes >= this.maxBytes);
   }
