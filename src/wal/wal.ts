@@ -107,7 +107,7 @@ export class Wal {
     this.writtenLastIndex = state.lastIndex() ?? 0;
     const size = opts.preallocate ? opts.segmentBytes : 0;
     this.pipeline = new SegmentPipeline(fs, dir, size, !opts.unsafeNoFsync);
-    this.pipeline.start();
+    this.maybePrepareNext();
   }
 
   /** Whether `dir` holds a WAL (at least one segment). */
@@ -299,6 +299,7 @@ export class Wal {
     this.tail.offset += frame.bytes.length;
     this.tail.hasData = true;
     this.lastCrc = frame.crc;
+    this.maybePrepareNext();
     for (const q of batch) {
       if (q.snapshot !== undefined) this.writtenSnapshot = q.snapshot;
       if (q.hardState !== undefined) this.writtenHardState = q.hardState;
@@ -309,6 +310,11 @@ export class Wal {
     while (this.waiters.length > 0 && (this.waiters[0] as Waiter).seq <= this.durableSeq) {
       (this.waiters.shift() as Waiter).resolve();
     }
+  }
+
+  /** Preallocation of the next segment starts when the current one is half full. */
+  private maybePrepareNext(): void {
+    if (this.tail.offset >= this.opts.segmentBytes / 2) this.pipeline.start();
   }
 
   /** Seals the current segment and starts the next (see the module comment). */

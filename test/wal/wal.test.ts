@@ -106,6 +106,20 @@ describe('Wal', () => {
     expect(recovered.entries.at(-1)?.index).toBe(200);
   });
 
+  it('a batch larger than a whole segment gets a segment of its own, grown past the size', async () => {
+    const fs = new SimFileLayer();
+    const wal = await Wal.create(fs, DIR, META, small);
+    await wal.save({ entries: ents(1, 2, 1) });
+    const big = Buffer.alloc(5000, 0x5a);
+    await wal.save({ entries: [{ index: 3, term: 1, type: 0, data: big }] });
+    await wal.save({ entries: ents(4, 4, 1) });
+    expect(wal.stats().segments).toBe(3);
+    await wal.close();
+    const { recovered } = await reopen(fs);
+    expect(recovered.entries.map((e) => e.index)).toEqual([1, 2, 3, 4]);
+    expect(Buffer.from(recovered.entries[2]?.data ?? []).equals(big)).toBe(true);
+  });
+
   it('an installed snapshot replaces the log; entries go on after it', async () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, small);
