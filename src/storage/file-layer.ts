@@ -62,7 +62,8 @@ export interface FileLayer {
 }
 
 /** Codes the layers raise; the sim raises only these. */
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EBADF' | 'EIO';
+export type FsErrorCode =
+  'ENOENT' | 'EEXIST' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EBADF' | 'EIO';
 
 export function isFsError(err: unknown, code?: FsErrorCode): err is Error & { code: string } {
   if (!(err instanceof Error)) return false;
@@ -71,7 +72,11 @@ export function isFsError(err: unknown, code?: FsErrorCode): err is Error & { co
 }
 
 /** A Node-style error (used by the sim and by callers that wrap failures). */
-export function fsError(code: FsErrorCode, op: string, path: string): Error & { code: FsErrorCode } {
+export function fsError(
+  code: FsErrorCode,
+  op: string,
+  path: string,
+): Error & { code: FsErrorCode } {
   const err = new Error(`${code}: ${op} '${path}'`) as Error & { code: FsErrorCode };
   err.code = code;
   return err;

@@ -15,7 +15,10 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
 };
 
 class NodeFileHandle implements FileHandle {
-  constructor(readonly path: string, private readonly fh: fsp.FileHandle) {}
+  constructor(
+    readonly path: string,
+    private readonly fh: fsp.FileHandle,
+  ) {}
 
   async read(position: number, length: number): Promise<Uint8Array> {
     const buf = Buffer.alloc(length);

@@ -27,7 +27,12 @@ import type { FileHandle, FileLayer, FsErrorCode, OpenMode } from './file-layer.
 export type SimOp =
   | { readonly kind: 'open'; readonly path: string; readonly mode: OpenMode; readonly fd: number }
   | { readonly kind: 'close'; readonly fd: number }
-  | { readonly kind: 'write'; readonly fd: number; readonly offset: number; readonly data: Uint8Array }
+  | {
+      readonly kind: 'write';
+      readonly fd: number;
+      readonly offset: number;
+      readonly data: Uint8Array;
+    }
   | { readonly kind: 'datasync' | 'sync'; readonly fd: number }
   | { readonly kind: 'truncate'; readonly fd: number; readonly size: number }
   | { readonly kind: 'mkdirp' | 'unlink' | 'rmdir' | 'syncDir'; readonly path: string }
@@ -46,12 +51,16 @@ export interface SimFileLayerOptions {
   readonly beforeOp?: (kind: SimOpKind, path: string) => Promise<void> | void;
 }
 
-type FileChange = { kind: 'write'; offset: number; data: Uint8Array } | { kind: 'truncate'; size: number };
+type FileChange =
+  { kind: 'write'; offset: number; data: Uint8Array } | { kind: 'truncate'; size: number };
 /** Entry changes applied atomically to one directory: name -> inode, or null to remove. */
 type DirChange = ReadonlyArray<readonly [string, number | null]>;
 
 class Bytes {
-  constructor(public buf: Uint8Array = new Uint8Array(0), public size = 0) {}
+  constructor(
+    public buf: Uint8Array = new Uint8Array(0),
+    public size = 0,
+  ) {}
   clone(): Bytes {
     return new Bytes(this.buf.slice(0, this.size), this.size);
   }
@@ -83,7 +92,11 @@ class Bytes {
 
 class SimFile {
   readonly kind = 'file';
-  constructor(public cur = new Bytes(), public durable = new Bytes(), public pending: FileChange[] = []) {}
+  constructor(
+    public cur = new Bytes(),
+    public durable = new Bytes(),
+    public pending: FileChange[] = [],
+  ) {}
   clone(): SimFile {
     return new SimFile(this.cur.clone(), this.durable.clone(), [...this.pending]);
   }
@@ -132,7 +145,10 @@ export class SimFileLayer implements FileLayer {
   constructor(private readonly opts: SimFileLayerOptions = {}) {
     this.pageBytes = opts.pageBytes ?? 4096;
     this.sectorBytes = opts.sectorBytes ?? 512;
-    assert(this.pageBytes > 0 && this.pageBytes % this.sectorBytes === 0, 'pageBytes must be a multiple of sectorBytes');
+    assert(
+      this.pageBytes > 0 && this.pageBytes % this.sectorBytes === 0,
+      'pageBytes must be a multiple of sectorBytes',
+    );
   }
 
   /** State changes since construction, the last clone or the last crash. */
@@ -369,7 +385,11 @@ export class SimFileLayer implements FileLayer {
       if (dst.kind === 'dir' && dst.entries.size > 0) throw fsError('ENOTEMPTY', 'rename', to);
     }
     if (fromDir === toDir) {
-      if (fromName !== toName) fromDir.change([[fromName, null], [toName, ino]]);
+      if (fromName !== toName)
+        fromDir.change([
+          [fromName, null],
+          [toName, ino],
+        ]);
     } else {
       toDir.change([[toName, ino]]);
       fromDir.change([[fromName, null]]);
@@ -458,7 +478,8 @@ export class SimFileLayer implements FileLayer {
     walk(ROOT);
     for (const [ino, n] of this.nodes) {
       if (!seen.has(ino)) this.nodes.delete(ino);
-      else if (n.kind === 'dir') for (const [name, c] of n.entries) if (!this.nodes.has(c)) n.entries.delete(name);
+      else if (n.kind === 'dir')
+        for (const [name, c] of n.entries) if (!this.nodes.has(c)) n.entries.delete(name);
     }
     for (const n of this.nodes.values()) if (n.kind === 'dir') n.durable = new Map(n.entries);
   }
@@ -497,24 +518,38 @@ export class SimFileLayer implements FileLayer {
 }
 
 function split(path: string): string[] {
-  return posix.resolve('/', path).split('/').filter((p) => p.length > 0);
+  return posix
+    .resolve('/', path)
+    .split('/')
+    .filter((p) => p.length > 0);
 }
 
 /** Splits a write at multiples of `unit` (file offsets), so pieces are pages/sectors. */
-function pieces(w: { kind: 'write'; offset: number; data: Uint8Array }, unit: number): Array<FileChange & { kind: 'write' }> {
+function pieces(
+  w: { kind: 'write'; offset: number; data: Uint8Array },
+  unit: number,
+): Array<FileChange & { kind: 'write' }> {
   const out: Array<FileChange & { kind: 'write' }> = [];
   let pos = w.offset;
   const end = w.offset + w.data.length;
   while (pos < end) {
     const next = Math.min(end, (Math.floor(pos / unit) + 1) * unit);
-    out.push({ kind: 'write', offset: pos, data: w.data.subarray(pos - w.offset, next - w.offset) });
+    out.push({
+      kind: 'write',
+      offset: pos,
+      data: w.data.subarray(pos - w.offset, next - w.offset),
+    });
     pos = next;
   }
   return out;
 }
 
 class SimHandle implements FileHandle {
-  constructor(private readonly fs: SimFileLayer, private readonly fd: number, readonly path: string) {}
+  constructor(
+    private readonly fs: SimFileLayer,
+    private readonly fd: number,
+    readonly path: string,
+  ) {}
   read(position: number, length: number): Promise<Uint8Array> {
     return this.fs.readAt(this.fd, this.path, position, length);
   }

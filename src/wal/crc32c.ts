@@ -34,10 +34,9 @@ function buildTables(): Int32Array[] {
   return t;
 }
 
-const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES as [
-  Int32Array, Int32Array, Int32Array, Int32Array,
-  Int32Array, Int32Array, Int32Array, Int32Array,
-];
+const tab = (k: number): Int32Array => TABLES[k] as Int32Array;
+const [T0, T1, T2, T3] = [tab(0), tab(1), tab(2), tab(3)];
+const [T4, T5, T6, T7] = [tab(4), tab(5), tab(6), tab(7)];
 
 /**
  * CRC-32C of `data`, continuing from `seed` (a previous result; 0 to start).
@@ -50,8 +49,12 @@ export function crc32c(data: Uint8Array, seed = 0): number {
   const n = data.length;
   const d = data;
   for (; i + 8 <= n; i += 8) {
-    const lo = crc ^ ((d[i] as number) | ((d[i + 1] as number) << 8) |
-      ((d[i + 2] as number) << 16) | ((d[i + 3] as number) << 24));
+    const lo =
+      crc ^
+      ((d[i] as number) |
+        ((d[i + 1] as number) << 8) |
+        ((d[i + 2] as number) << 16) |
+        ((d[i + 3] as number) << 24));
     crc =
       (T7[lo & 0xff] as number) ^
       (T6[(lo >>> 8) & 0xff] as number) ^

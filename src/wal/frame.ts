@@ -41,7 +41,10 @@ export function chainCrc(prevCrc: number, payloadLength: number, payloadCrc: num
 
 /** Frames a payload after a frame whose chained CRC was `prevCrc`. */
 export function encodeFrame(payload: Uint8Array, prevCrc: number): { bytes: Buffer; crc: number } {
-  assert(payload.length > 0 && payload.length <= FRAME_PAYLOAD_BYTES_MAX, `frame payload of ${payload.length} bytes`);
+  assert(
+    payload.length > 0 && payload.length <= FRAME_PAYLOAD_BYTES_MAX,
+    `frame payload of ${payload.length} bytes`,
+  );
   const bytes = Buffer.alloc(frameBytes(payload.length)); // zeroed: the padding is zeros
   const payloadCrc = crc32c(payload);
   const crc = chainCrc(prevCrc, payload.length, payloadCrc);
@@ -56,7 +59,12 @@ export function encodeFrame(payload: Uint8Array, prevCrc: number): { bytes: Buff
 export type FrameHeader =
   | { readonly kind: 'zero' }
   | { readonly kind: 'bad' }
-  | { readonly kind: 'ok'; readonly payloadLength: number; readonly chainedCrc: number; readonly payloadCrc: number };
+  | {
+      readonly kind: 'ok';
+      readonly payloadLength: number;
+      readonly chainedCrc: number;
+      readonly payloadCrc: number;
+    };
 
 /** Reads the header at `off` of a segment image (`off + 16 <= buf.length`). */
 export function readFrameHeader(buf: Buffer, off: number): FrameHeader {
@@ -66,7 +74,12 @@ export function readFrameHeader(buf: Buffer, off: number): FrameHeader {
   if (crc32c(buf.subarray(off, off + 12)) !== buf.readUInt32LE(off + 12)) return { kind: 'bad' };
   const payloadLength = buf.readUInt32LE(off);
   if (payloadLength === 0 || payloadLength > FRAME_PAYLOAD_BYTES_MAX) return { kind: 'bad' };
-  return { kind: 'ok', payloadLength, chainedCrc: buf.readUInt32LE(off + 4), payloadCrc: buf.readUInt32LE(off + 8) };
+  return {
+    kind: 'ok',
+    payloadLength,
+    chainedCrc: buf.readUInt32LE(off + 4),
+    payloadCrc: buf.readUInt32LE(off + 8),
+  };
 }
 
 /** Whether an intact frame (header and payload CRCs good) starts at `off`. */

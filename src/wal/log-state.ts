@@ -65,10 +65,12 @@ export class LogState<T extends IndexTerm> {
   }
 
   appendEntry(e: T): string | null {
-    if (!Number.isSafeInteger(e.index) || e.index < 1) return `entry index ${e.index} is not a positive integer`;
+    if (!Number.isSafeInteger(e.index) || e.index < 1)
+      return `entry index ${e.index} is not a positive integer`;
     if (!Number.isSafeInteger(e.term) || e.term < 1) return `entry ${e.index} has term ${e.term}`;
     const snapIndex = this.snapshot?.index ?? 0;
-    if (e.index <= snapIndex) return `entry ${e.index} is at or below the snapshot index ${snapIndex}`;
+    if (e.index <= snapIndex)
+      return `entry ${e.index} is at or below the snapshot index ${snapIndex}`;
     const first = this.items[0]?.index ?? (this.base === null ? null : this.base.index + 1);
     if (first === null) {
       // Unanchored and empty: this entry starts what recovery can see.
@@ -92,13 +94,16 @@ export class LogState<T extends IndexTerm> {
   }
 
   applySnapshot(s: WalSnapshot): string | null {
-    if (!Number.isSafeInteger(s.index) || s.index < 1) return `snapshot index ${s.index} is not a positive integer`;
-    if (!Number.isSafeInteger(s.term) || s.term < 1) return `snapshot ${s.index} has term ${s.term}`;
+    if (!Number.isSafeInteger(s.index) || s.index < 1)
+      return `snapshot index ${s.index} is not a positive integer`;
+    if (!Number.isSafeInteger(s.term) || s.term < 1)
+      return `snapshot ${s.index} has term ${s.term}`;
     const cur = this.snapshot;
     if (cur !== null) {
       if (s.index < cur.index) return `snapshot index goes down from ${cur.index} to ${s.index}`;
       if (s.index === cur.index) {
-        if (s.term !== cur.term) return `snapshot ${s.index} has term ${s.term}, earlier ${cur.term}`;
+        if (s.term !== cur.term)
+          return `snapshot ${s.index} has term ${s.term}, earlier ${cur.term}`;
         this.snapshot = s;
         return null;
       }
@@ -129,17 +134,20 @@ export class LogState<T extends IndexTerm> {
 
   applyHardState(h: WalHardState): string | null {
     const p = this.hardState;
-    if (!Number.isSafeInteger(h.term) || h.term < p.term) return `hard state term goes from ${p.term} to ${h.term}`;
+    if (!Number.isSafeInteger(h.term) || h.term < p.term)
+      return `hard state term goes from ${p.term} to ${h.term}`;
     if (h.term === p.term && p.vote !== 0n && h.vote !== p.vote) {
       return `vote changes within term ${h.term} from ${p.vote} to ${h.vote}`;
     }
-    if (!Number.isSafeInteger(h.commit) || h.commit < p.commit) return `commit goes from ${p.commit} to ${h.commit}`;
+    if (!Number.isSafeInteger(h.commit) || h.commit < p.commit)
+      return `commit goes from ${p.commit} to ${h.commit}`;
     this.hardState = h;
     return null;
   }
 
   applyMetadata(m: Uint8Array): string | null {
-    if (this.metadata !== null && Buffer.compare(this.metadata, m) !== 0) return 'metadata differs from earlier copy';
+    if (this.metadata !== null && Buffer.compare(this.metadata, m) !== 0)
+      return 'metadata differs from earlier copy';
     this.metadata = m;
     return null;
   }
@@ -153,9 +161,13 @@ export class LogState<T extends IndexTerm> {
     const first = this.items[0];
     const snapIndex = this.snapshot?.index ?? 0;
     if (first !== undefined && first.index > snapIndex + 1) {
-      return `entries ${snapIndex + 1}..${first.index - 1} are missing (log starts at ${first.index}, snapshot at ${snapIndex})`;
+      const missing = `${snapIndex + 1}..${first.index - 1}`;
+      return `entries ${missing} are missing (log starts at ${first.index}, snapshot ${snapIndex})`;
     }
-    assert(first === undefined || first.index === snapIndex + 1, 'log state: entries at or below the snapshot');
+    assert(
+      first === undefined || first.index === snapIndex + 1,
+      'log state: entries at or below the snapshot',
+    );
     this.base = { index: snapIndex, term: this.snapshot?.term ?? 0 };
     return null;
   }

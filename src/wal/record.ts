@@ -27,7 +27,10 @@ export type WalRecord =
 const RECORD_HEADER_BYTES = 5;
 
 export class RecordError extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(message);
   }
 }
@@ -86,7 +89,10 @@ export function encodeRecord(buf: Buffer, off: number, r: WalRecord): number {
       break;
     case 'hardState':
       putU64(buf, p, r.hardState.term, 'hardState term');
-      assert(r.hardState.vote >= 0n && r.hardState.vote < 1n << 64n, 'hardState vote is not a uint64');
+      assert(
+        r.hardState.vote >= 0n && r.hardState.vote < 1n << 64n,
+        'hardState vote is not a uint64',
+      );
       buf.writeBigUInt64LE(r.hardState.vote, p + 8);
       putU64(buf, p + 16, r.hardState.commit, 'hardState commit');
       break;
@@ -119,11 +125,13 @@ export function decodeRecords(payload: Buffer): WalRecord[] {
   const out: WalRecord[] = [];
   let off = 0;
   while (off < payload.length) {
-    if (off + RECORD_HEADER_BYTES > payload.length) throw new RecordError('truncated record header', off);
+    if (off + RECORD_HEADER_BYTES > payload.length)
+      throw new RecordError('truncated record header', off);
     const kind = payload.readUInt8(off);
     const len = payload.readUInt32LE(off + 1);
     const p = off + RECORD_HEADER_BYTES;
-    if (p + len > payload.length) throw new RecordError(`record of ${len} bytes runs past its batch`, off);
+    if (p + len > payload.length)
+      throw new RecordError(`record of ${len} bytes runs past its batch`, off);
     out.push(decodeBody(payload, kind, p, len, off));
     off = p + len;
   }
@@ -132,7 +140,8 @@ export function decodeRecords(payload: Buffer): WalRecord[] {
 
 function decodeBody(b: Buffer, kind: number, p: number, len: number, at: number): WalRecord {
   const need = (n: number, exact: boolean): void => {
-    if (exact ? len !== n : len < n) throw new RecordError(`record kind ${kind} has bad length ${len}`, at);
+    if (exact ? len !== n : len < n)
+      throw new RecordError(`record kind ${kind} has bad length ${len}`, at);
   };
   switch (kind) {
     case RecordKind.crcSeed:
@@ -156,13 +165,21 @@ function decodeBody(b: Buffer, kind: number, p: number, len: number, at: number)
       need(24, true);
       return {
         kind: 'hardState',
-        hardState: { term: getU64(b, p, 'term'), vote: b.readBigUInt64LE(p + 8), commit: getU64(b, p + 16, 'commit') },
+        hardState: {
+          term: getU64(b, p, 'term'),
+          vote: b.readBigUInt64LE(p + 8),
+          commit: getU64(b, p + 16, 'commit'),
+        },
       };
     case RecordKind.snapshot: {
       need(17, false);
       const has = b.readUInt8(p + 16);
-      if (has > 1 || (has === 0 && len !== 17)) throw new RecordError('bad snapshot confState flag', at);
-      const base = { index: getU64(b, p, 'snapshot index'), term: getU64(b, p + 8, 'snapshot term') };
+      if (has > 1 || (has === 0 && len !== 17))
+        throw new RecordError('bad snapshot confState flag', at);
+      const base = {
+        index: getU64(b, p, 'snapshot index'),
+        term: getU64(b, p + 8, 'snapshot term'),
+      };
       const snapshot: WalSnapshot =
         has === 1 ? { ...base, confState: Buffer.from(b.subarray(p + 17, p + len)) } : base;
       return { kind: 'snapshot', snapshot };

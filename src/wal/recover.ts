@@ -21,7 +21,13 @@ import { fsError, isFsError, readWholeFile } from '../storage/file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import { crc32c } from './crc32c.js';
 import { WalCorruptError } from './errors.js';
-import { FRAME_HEADER_BYTES, chainCrc, frameBytes, isIntactFrameAt, readFrameHeader } from './frame.js';
+import {
+  FRAME_HEADER_BYTES,
+  chainCrc,
+  frameBytes,
+  isIntactFrameAt,
+  readFrameHeader,
+} from './frame.js';
 import { LogState } from './log-state.js';
 import { RecordError, decodeRecords } from './record.js';
 import type { WalRecord } from './record.js';
@@ -52,7 +58,10 @@ export interface RecoveredWal {
   readonly tmpNames: readonly string[];
 }
 
-export async function listSegments(fs: FileLayer, dir: string): Promise<{ segs: Array<{ name: string; seq: number }>; tmp: string[] }> {
+export async function listSegments(
+  fs: FileLayer,
+  dir: string,
+): Promise<{ segs: Array<{ name: string; seq: number }>; tmp: string[] }> {
   const names = await fs.readdir(dir);
   const segs: Array<{ name: string; seq: number }> = [];
   const tmp: string[] = [];
@@ -78,10 +87,21 @@ export async function recoverWal(fs: FileLayer, dir: string): Promise<RecoveredW
     const seg = segs[i] as { name: string; seq: number };
     const path = posix.join(dir, seg.name);
     if (i > 0 && seg.seq !== (segs[i - 1]?.seq ?? -1) + 1) {
-      throw new WalCorruptError(path, 0, `segment sequence jumps from ${segs[i - 1]?.seq} to ${seg.seq} (a segment is missing)`);
+      throw new WalCorruptError(
+        path,
+        0,
+        `segment sequence jumps from ${segs[i - 1]?.seq} to ${seg.seq} (a segment is missing)`,
+      );
     }
     const info: SegmentInfo = { name: seg.name, seq: seg.seq, maxEntryIndex: 0 };
-    const r = await readSegment(fs, path, state, info, i === 0 ? null : lastCrc, i === segs.length - 1);
+    const r = await readSegment(
+      fs,
+      path,
+      state,
+      info,
+      i === 0 ? null : lastCrc,
+      i === segs.length - 1,
+    );
     lastCrc = r.lastCrc;
     tail = { endOffset: r.endOffset, dirtyEnd: r.dirtyEnd, size: r.size, hasData: r.hasData };
     segments.push(info);
@@ -91,7 +111,12 @@ export async function recoverWal(fs: FileLayer, dir: string): Promise<RecoveredW
   if (err !== null) throw new WalCorruptError(firstPath, 0, err);
   if (state.metadata === null) throw new WalCorruptError(firstPath, 0, 'no metadata record');
   return {
-    recovered: { metadata: state.metadata, hardState: state.hardState, snapshot: state.snapshot, entries: state.entries() },
+    recovered: {
+      metadata: state.metadata,
+      hardState: state.hardState,
+      snapshot: state.snapshot,
+      entries: state.entries(),
+    },
     state,
     segments,
     lastCrc,
@@ -123,10 +148,12 @@ async function readSegment(
   try {
     buf = Buffer.from(await readWholeFile(fs, path));
   } catch (err) {
-    if (isFsError(err, 'ENOENT')) throw new WalCorruptError(path, 0, 'segment vanished while reading');
+    if (isFsError(err, 'ENOENT'))
+      throw new WalCorruptError(path, 0, 'segment vanished while reading');
     throw err;
   }
-  const corrupt = (off: number, why: string): WalCorruptError => new WalCorruptError(path, off, why);
+  const corrupt = (off: number, why: string): WalCorruptError =>
+    new WalCorruptError(path, off, why);
   let crc = prevCrc ?? 0;
   let off = 0;
   let frames = 0;
@@ -146,20 +173,30 @@ async function readSegment(
     if (off + FRAME_HEADER_BYTES + h.payloadLength > buf.length) {
       return damaged(off, end, `batch of ${h.payloadLength} bytes runs past the end of the file`);
     }
-    const payload = buf.subarray(off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + h.payloadLength);
+    const payload = buf.subarray(
+      off + FRAME_HEADER_BYTES,
+      off + FRAME_HEADER_BYTES + h.payloadLength,
+    );
     if (crc32c(payload) !== h.payloadCrc) return damaged(off, end, 'batch checksum mismatch');
     let records: WalRecord[];
     try {
       records = decodeRecords(payload);
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
-      throw corrupt(off + FRAME_HEADER_BYTES + err.offset, `intact batch does not decode: ${err.message}`);
+      throw corrupt(
+        off + FRAME_HEADER_BYTES + err.offset,
+        `intact batch does not decode: ${err.message}`,
+      );
     }
     if (frames === 0) {
       const seed = records[0];
-      if (seed?.kind !== 'crcSeed') throw corrupt(off, 'segment does not start with a crc seed record');
+      if (seed?.kind !== 'crcSeed')
+        throw corrupt(off, 'segment does not start with a crc seed record');
       if (prevCrc !== null && seed.seed !== prevCrc) {
-        throw corrupt(off, 'crc seed does not continue the previous segment (a batch or segment is missing)');
+        throw corrupt(
+          off,
+          'crc seed does not continue the previous segment (a batch or segment is missing)',
+        );
       }
       crc = seed.seed;
     }
@@ -200,7 +237,8 @@ async function readSegment(
 
   function done(endOffset: number, dirtyEnd: number): SegmentResult {
     if (frames === 0) throw corrupt(0, 'segment has no intact header batch');
-    if (!isLast && dirtyEnd > endOffset) throw corrupt(endOffset, 'data after the end of a closed segment');
+    if (!isLast && dirtyEnd > endOffset)
+      throw corrupt(endOffset, 'data after the end of a closed segment');
     return { lastCrc: crc, endOffset, dirtyEnd, size: buf.length, hasData: frames > 1 };
   }
 
@@ -213,10 +251,17 @@ async function readSegment(
       if (junkEnd > end) throw corrupt(at, `${why}, and data follows the damaged batch`);
     } else {
       for (let p = at + 8; p < junkEnd; p += 8) {
-        if (isIntactFrameAt(buf, p)) throw corrupt(at, `${why}, and an intact batch follows at offset ${p}`);
+        if (isIntactFrameAt(buf, p))
+          throw corrupt(at, `${why}, and an intact batch follows at offset ${p}`);
       }
     }
-    return { lastCrc: crc, endOffset: at, dirtyEnd: Math.max(at, junkEnd), size: buf.length, hasData: frames > 1 };
+    return {
+      lastCrc: crc,
+      endOffset: at,
+      dirtyEnd: Math.max(at, junkEnd),
+      size: buf.length,
+      hasData: frames > 1,
+    };
   }
 }
 

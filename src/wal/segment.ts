@@ -38,7 +38,12 @@ export interface PreparedFile {
 }
 
 /** Creates `path` and (if sizeBytes > 0) zero-fills it to sizeBytes, then fsyncs. */
-export async function prepareFile(fs: FileLayer, path: string, sizeBytes: number, sync: boolean): Promise<FileHandle> {
+export async function prepareFile(
+  fs: FileLayer,
+  path: string,
+  sizeBytes: number,
+  sync: boolean,
+): Promise<FileHandle> {
   const fh = await fs.open(path, 'create-exclusive');
   try {
     for (let off = 0; off < sizeBytes; off += ZERO_CHUNK.length) {

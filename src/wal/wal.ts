@@ -31,7 +31,15 @@ import type { WalRecord } from './record.js';
 import { listSegments, recoverWal } from './recover.js';
 import type { SegmentInfo } from './recover.js';
 import { SegmentPipeline, prepareFile, segmentName } from './segment.js';
-import type { WalEntry, WalHardState, WalOptions, WalRecovered, WalSaveRequest, WalSnapshot, WalStats } from './types.js';
+import type {
+  WalEntry,
+  WalHardState,
+  WalOptions,
+  WalRecovered,
+  WalSaveRequest,
+  WalSnapshot,
+  WalStats,
+} from './types.js';
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const BATCH_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
@@ -73,8 +81,14 @@ function resolveOptions(o: WalOptions): Resolved {
     preallocate: o.preallocate ?? true,
     logger: (o.logger ?? nullLogger).child({ component: 'wal' }),
   };
-  assert(Number.isSafeInteger(r.segmentBytes) && r.segmentBytes >= 1024, `segmentBytes ${r.segmentBytes}`);
-  assert(Number.isSafeInteger(r.batchBytesMax) && r.batchBytesMax > 0, `batchBytesMax ${r.batchBytesMax}`);
+  assert(
+    Number.isSafeInteger(r.segmentBytes) && r.segmentBytes >= 1024,
+    `segmentBytes ${r.segmentBytes}`,
+  );
+  assert(
+    Number.isSafeInteger(r.batchBytesMax) && r.batchBytesMax > 0,
+    `batchBytesMax ${r.batchBytesMax}`,
+  );
   return r;
 }
 
@@ -117,7 +131,12 @@ export class Wal {
   }
 
   /** Creates a WAL holding `metadata` in `dir` (created if needed; must hold no WAL). */
-  static async create(fs: FileLayer, dir: string, metadata: Uint8Array, options: WalOptions = {}): Promise<Wal> {
+  static async create(
+    fs: FileLayer,
+    dir: string,
+    metadata: Uint8Array,
+    options: WalOptions = {},
+  ): Promise<Wal> {
     const opts = resolveOptions(options);
     const sync = !opts.unsafeNoFsync;
     const created = await mkdirpDurable(fs, dir, sync);
@@ -129,14 +148,28 @@ export class Wal {
     const tmpPath = posix.join(dir, 'create.tmp');
     const fh = await prepareFile(fs, tmpPath, opts.preallocate ? opts.segmentBytes : 0, sync);
     const name = segmentName(0, 0);
-    const header = encodeFrame(encodeRecords([{ kind: 'crcSeed', seed: 0 }, { kind: 'metadata', data: metadata }]), 0);
+    const header = encodeFrame(
+      encodeRecords([
+        { kind: 'crcSeed', seed: 0 },
+        { kind: 'metadata', data: metadata },
+      ]),
+      0,
+    );
     await fh.write(header.bytes, 0);
     if (sync) await fh.datasync();
     await fs.rename(tmpPath, posix.join(dir, name));
     if (sync) for (const d of [dir, ...created]) await fs.syncDir(d);
     const info: SegmentInfo = { name, seq: 0, maxEntryIndex: 0 };
     opts.logger.info({ dir, segment: name }, 'created wal');
-    return new Wal(fs, dir, opts, state, [info], { fh, info, offset: header.bytes.length, hasData: false }, header.crc);
+    return new Wal(
+      fs,
+      dir,
+      opts,
+      state,
+      [info],
+      { fh, info, offset: header.bytes.length, hasData: false },
+      header.crc,
+    );
   }
 
   /**
@@ -144,7 +177,11 @@ export class Wal {
    * segment, cuts a torn last batch (zeroing it durably), and positions for appends.
    * Throws WalCorruptError on anything a crash cannot explain.
    */
-  static async open(fs: FileLayer, dir: string, options: WalOptions = {}): Promise<{ wal: Wal; recovered: WalRecovered }> {
+  static async open(
+    fs: FileLayer,
+    dir: string,
+    options: WalOptions = {},
+  ): Promise<{ wal: Wal; recovered: WalRecovered }> {
     const opts = resolveOptions(options);
     const sync = !opts.unsafeNoFsync;
     const r = await recoverWal(fs, dir);
@@ -165,7 +202,12 @@ export class Wal {
     const tail: Tail = { fh, info: last, offset: r.endOffset, hasData: r.lastHasData };
     const wal = new Wal(fs, dir, opts, r.state, r.segments, tail, r.lastCrc);
     opts.logger.info(
-      { dir, segments: r.segments.length, snapshotIndex: r.recovered.snapshot?.index ?? 0, entries: r.recovered.entries.length },
+      {
+        dir,
+        segments: r.segments.length,
+        snapshotIndex: r.recovered.snapshot?.index ?? 0,
+        entries: r.recovered.entries.length,
+      },
       'opened wal',
     );
     return { wal, recovered: r.recovered };
@@ -202,7 +244,13 @@ export class Wal {
     }
     if (records.length === 0) return this.barrier();
     const seq = ++this.issuedSeq;
-    this.queue.push({ payload: encodeRecords(records), snapshot: req.snapshot, hardState: req.hardState, maxEntryIndex, seq });
+    this.queue.push({
+      payload: encodeRecords(records),
+      snapshot: req.snapshot,
+      hardState: req.hardState,
+      maxEntryIndex,
+      seq,
+    });
     this.counters.saves++;
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
     this.kick();
@@ -286,8 +334,12 @@ export class Wal {
       bytes += next.payload.length;
       this.queue.shift();
     }
-    const payload = batch.length === 1 ? (batch[0] as Queued).payload : Buffer.concat(batch.map((q) => q.payload));
-    if (this.tail.hasData && this.tail.offset + frameBytes(payload.length) > this.opts.segmentBytes) await this.cut();
+    const payload =
+      batch.length === 1
+        ? (batch[0] as Queued).payload
+        : Buffer.concat(batch.map((q) => q.payload));
+    if (this.tail.hasData && this.tail.offset + frameBytes(payload.length) > this.opts.segmentBytes)
+      await this.cut();
     const frame = encodeFrame(payload, this.lastCrc);
     await this.tail.fh.write(frame.bytes, this.tail.offset);
     this.counters.writes++;
@@ -334,9 +386,11 @@ export class Wal {
       { kind: 'crcSeed', seed: this.lastCrc },
       { kind: 'metadata', data: metadata },
     ];
-    if (this.writtenSnapshot !== null) records.push({ kind: 'snapshot', snapshot: this.writtenSnapshot });
+    if (this.writtenSnapshot !== null)
+      records.push({ kind: 'snapshot', snapshot: this.writtenSnapshot });
     const hs = this.writtenHardState;
-    if (hs.term !== 0 || hs.vote !== 0n || hs.commit !== 0) records.push({ kind: 'hardState', hardState: hs });
+    if (hs.term !== 0 || hs.vote !== 0n || hs.commit !== 0)
+      records.push({ kind: 'hardState', hardState: hs });
     const header = encodeFrame(encodeRecords(records), this.lastCrc);
     await next.fh.write(header.bytes, 0);
     if (sync) {
@@ -344,7 +398,11 @@ export class Wal {
       this.counters.fsyncs++;
     }
     const seq = old.info.seq + 1;
-    const info: SegmentInfo = { name: segmentName(seq, this.writtenLastIndex + 1), seq, maxEntryIndex: 0 };
+    const info: SegmentInfo = {
+      name: segmentName(seq, this.writtenLastIndex + 1),
+      seq,
+      maxEntryIndex: 0,
+    };
     await this.fs.rename(next.path, posix.join(this.dir, info.name));
     if (sync) await this.fs.syncDir(this.dir);
     this.segments.push(info);
@@ -381,7 +439,12 @@ async function mkdirpDurable(fs: FileLayer, dir: string, sync: boolean): Promise
   return parents;
 }
 
-async function removeTemps(fs: FileLayer, dir: string, names: readonly string[], sync: boolean): Promise<void> {
+async function removeTemps(
+  fs: FileLayer,
+  dir: string,
+  names: readonly string[],
+  sync: boolean,
+): Promise<void> {
   for (const name of names) await fs.unlink(posix.join(dir, name));
   if (names.length > 0 && sync) await fs.syncDir(dir);
 }

@@ -6,7 +6,12 @@ import { SeededRng } from '../../src/shared/rng.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 
-async function writeFile(fs: SimFileLayer, path: string, data: string, sync: boolean): Promise<void> {
+async function writeFile(
+  fs: SimFileLayer,
+  path: string,
+  data: string,
+  sync: boolean,
+): Promise<void> {
   const fh = await fs.open(path, 'create-exclusive');
   await fh.write(Buffer.from(data), 0);
   if (sync) await fh.datasync();
@@ -48,7 +53,7 @@ describe('SimFileLayer crash model', () => {
     expect(text(await readWholeFile(fs, '/b'))).toBe('A');
   });
 
-  it("a file in a directory whose own name was never synced vanishes with it", async () => {
+  it('a file in a directory whose own name was never synced vanishes with it', async () => {
     const fs = new SimFileLayer();
     await fs.mkdirp('/x/y');
     await writeFile(fs, '/x/y/f', 'F', true);
@@ -99,7 +104,9 @@ describe('SimFileLayer crash model', () => {
     expect(has((s) => s === '.'.repeat(64))).toBe(true); // nothing kept
     expect(has((s) => s === 'A'.repeat(32) + 'B'.repeat(32))).toBe(true); // all kept
     // Reordered: a later page persisted while an earlier one did not.
-    expect(has((s) => s.slice(0, 16) === '.'.repeat(16) && s.slice(48) === 'B'.repeat(16))).toBe(true);
+    expect(has((s) => s.slice(0, 16) === '.'.repeat(16) && s.slice(48) === 'B'.repeat(16))).toBe(
+      true,
+    );
     // Torn inside the first write at a sector (8 bytes) boundary, nothing after.
     expect(has((s) => /^A{8}\.{56}$/.test(s) || /^A{24}\.{40}$/.test(s))).toBe(true);
     // Same seeds, same outcomes.
@@ -121,7 +128,15 @@ describe('SimFileLayer crash model', () => {
     await fs.rename('/w/1', '/w/2');
     const ops = fs.opLog;
     expect(ops.map((o) => o.kind)).toEqual([
-      'mkdirp', 'open', 'write', 'datasync', 'close', 'syncDir', 'open', 'write', 'rename',
+      'mkdirp',
+      'open',
+      'write',
+      'datasync',
+      'close',
+      'syncDir',
+      'open',
+      'write',
+      'rename',
     ]);
     const again = start.clone();
     again.replay(ops);

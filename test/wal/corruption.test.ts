@@ -15,15 +15,22 @@ const OPTS = { segmentBytes: 2048 };
 
 function ents(from: number, to: number): WalEntry[] {
   const out: WalEntry[] = [];
-  for (let i = from; i <= to; i++) out.push({ index: i, term: 1, type: 0, data: Buffer.from(`entry-${i}-`.repeat(3)) });
+  for (let i = from; i <= to; i++)
+    out.push({ index: i, term: 1, type: 0, data: Buffer.from(`entry-${i}-`.repeat(3)) });
   return out;
 }
 
 /** A closed WAL of two or more segments; returns the states before and after the last save. */
-async function build(): Promise<{ fs: SimFileLayer; segs: string[]; beforeLast: string; full: string }> {
+async function build(): Promise<{
+  fs: SimFileLayer;
+  segs: string[];
+  beforeLast: string;
+  full: string;
+}> {
   const fs = new SimFileLayer();
   const wal = await Wal.create(fs, DIR, META, OPTS);
-  for (let i = 1; i <= 100; i += 4) await wal.save({ entries: ents(i, i + 3), hardState: { term: 1, vote: 0n, commit: i } });
+  for (let i = 1; i <= 100; i += 4)
+    await wal.save({ entries: ents(i, i + 3), hardState: { term: 1, vote: 0n, commit: i } });
   await wal.close();
   const beforeLast = describeState(await Wal.readAll(fs, DIR));
   const w2 = (await Wal.open(fs, DIR, OPTS)).wal;
@@ -48,13 +55,22 @@ async function frames(fs: SimFileLayer, name: string): Promise<FrameAt[]> {
   while (off + FRAME_HEADER_BYTES <= buf.length) {
     const h = readFrameHeader(buf, off);
     if (h.kind !== 'ok') break;
-    out.push({ offset: off, payloadEnd: off + FRAME_HEADER_BYTES + h.payloadLength, end: off + frameBytes(h.payloadLength) });
+    out.push({
+      offset: off,
+      payloadEnd: off + FRAME_HEADER_BYTES + h.payloadLength,
+      end: off + frameBytes(h.payloadLength),
+    });
     off += frameBytes(h.payloadLength);
   }
   return out;
 }
 
-async function patch(fs: SimFileLayer, name: string, offset: number, f: (b: Buffer) => Uint8Array): Promise<void> {
+async function patch(
+  fs: SimFileLayer,
+  name: string,
+  offset: number,
+  f: (b: Buffer) => Uint8Array,
+): Promise<void> {
   const fh = await fs.open(`${DIR}/${name}`, 'rw');
   const size = await fh.size();
   const cur = Buffer.from(await fh.read(0, size));
@@ -64,11 +80,13 @@ async function patch(fs: SimFileLayer, name: string, offset: number, f: (b: Buff
   await fh.close();
 }
 
-const flipBit = (offset: number, bit: number) => (b: Buffer): Buffer => {
-  const c = Buffer.from(b);
-  c[offset] = (c[offset] ?? 0) ^ (1 << bit);
-  return c;
-};
+const flipBit =
+  (offset: number, bit: number) =>
+  (b: Buffer): Buffer => {
+    const c = Buffer.from(b);
+    c[offset] = (c[offset] ?? 0) ^ (1 << bit);
+    return c;
+  };
 
 async function openError(fs: SimFileLayer): Promise<WalCorruptError> {
   const err = await Wal.open(fs, DIR, OPTS).then(
@@ -80,12 +98,17 @@ async function openError(fs: SimFileLayer): Promise<WalCorruptError> {
 }
 
 describe('WAL damage', () => {
-  it('a bit flip inside an older batch refuses to start with one line naming file and offset', async () => {
+  it('a bit flip in an older batch: refused, one line naming file and offset', async () => {
     const { fs, segs } = await build();
     const last = segs.at(-1) as string;
     const fr = await frames(fs, last);
     const victim = fr[1] as FrameAt; // an older batch in the last segment
-    await patch(fs, last, victim.offset + FRAME_HEADER_BYTES + 5, flipBit(victim.offset + FRAME_HEADER_BYTES + 5, 3));
+    await patch(
+      fs,
+      last,
+      victim.offset + FRAME_HEADER_BYTES + 5,
+      flipBit(victim.offset + FRAME_HEADER_BYTES + 5, 3),
+    );
     const err = await openError(fs);
     expect(err.code).toBe('corrupt');
     expect(err.message).not.toContain('\n');
@@ -96,7 +119,7 @@ describe('WAL damage', () => {
     expect(err.offset).toBe(victim.offset);
   });
 
-  it('a bit flip at every other byte of any batch but the last is refused; in the last batch it is cut', async () => {
+  it('a bit flip at every other byte: refused, except in the last batch (cut)', async () => {
     const { fs, segs, beforeLast } = await build();
     let refused = 0;
     for (const name of segs) {
@@ -132,7 +155,10 @@ describe('WAL damage', () => {
     });
     const { wal, recovered } = await Wal.open(fs, DIR, OPTS);
     expect(describeState(recovered)).toBe(beforeLast);
-    const tail = Buffer.from(await readWholeFile(fs, `${DIR}/${last}`)).subarray(victim.offset, victim.end);
+    const tail = Buffer.from(await readWholeFile(fs, `${DIR}/${last}`)).subarray(
+      victim.offset,
+      victim.end,
+    );
     expect(tail.every((b) => b === 0)).toBe(true); // durably zeroed before going on
     await wal.save({ entries: ents(101, 103) });
     await wal.close();
@@ -140,7 +166,7 @@ describe('WAL damage', () => {
     expect(again.entries.at(-1)?.index).toBe(103);
   });
 
-  it('a lost header of an older batch (sector of zeros) is refused: intact batches follow', async () => {
+  it('a lost header of an older batch (zeros) is refused: intact batches follow', async () => {
     const { fs, segs } = await build();
     const last = segs.at(-1) as string;
     const victim = (await frames(fs, last))[1] as FrameAt;

@@ -65,14 +65,23 @@ interface Verdict {
   why?: string;
 }
 
-async function checkCrashState(run: Run, fs: SimFileLayer, k: number, opts: WalOptions): Promise<Verdict> {
+async function checkCrashState(
+  run: Run,
+  fs: SimFileLayer,
+  k: number,
+  opts: WalOptions,
+): Promise<Verdict> {
   const acked = run.resolvedAt.filter((at, s) => s > 0 && at <= k).length;
   if (!(await Wal.exists(fs, DIR))) {
     return k >= run.createdAt ? { ok: false, why: 'WAL gone after create resolved' } : { ok: true };
   }
   const pre = fs.clone();
   const cuts: string[] = [];
-  const logger = { ...nullLogger, warn: (_o: object, msg: string) => void cuts.push(msg), child: () => logger };
+  const logger = {
+    ...nullLogger,
+    warn: (_o: object, msg: string) => void cuts.push(msg),
+    child: () => logger,
+  };
   let opened: { wal: Wal; recovered: WalRecovered };
   try {
     opened = await Wal.open(fs, DIR, { ...opts, logger });
@@ -80,14 +89,18 @@ async function checkCrashState(run: Run, fs: SimFileLayer, k: number, opts: WalO
     return { ok: false, why: `recovery failed on a crash-only state: ${String(err)}` };
   }
   const { wal, recovered } = opened;
-  if (Buffer.from(recovered.metadata).toString() !== META.toString()) return { ok: false, why: 'metadata' };
+  if (Buffer.from(recovered.metadata).toString() !== META.toString())
+    return { ok: false, why: 'metadata' };
   const got = describeState(recovered);
   const match = run.states.findIndex((s, i) => i >= acked && s === got);
   if (match < 0) {
     const anyEarlier = run.states.findIndex((s) => s === got);
     return {
       ok: false,
-      why: anyEarlier >= 0 ? `lost acknowledged saves: state after save ${anyEarlier}, ${acked} acked` : `state never written: ${got}`,
+      why:
+        anyEarlier >= 0
+          ? `lost acknowledged saves: state after save ${anyEarlier}, ${acked} acked`
+          : `state never written: ${got}`,
     };
   }
   // The WAL goes on after recovery: two more saves (a small one, then a bigger one).
@@ -114,8 +127,11 @@ async function checkCrashState(run: Run, fs: SimFileLayer, k: number, opts: WalO
     } catch (err) {
       return { ok: false, why: `after a cut, crash at post-op ${k2}: ${String(err)}` };
     }
-    const has = r.entries.some((e) => e.index === index && Buffer.from(e.data).toString() === 'after');
-    if (k2 >= ackedAt && !has) return { ok: false, why: `after a cut, crash at post-op ${k2} lost an acked save` };
+    const has = r.entries.some(
+      (e) => e.index === index && Buffer.from(e.data).toString() === 'after',
+    );
+    if (k2 >= ackedAt && !has)
+      return { ok: false, why: `after a cut, crash at post-op ${k2} lost an acked save` };
     const op = post[k2];
     if (op !== undefined) at.replay([op]);
   }
@@ -134,7 +150,10 @@ async function explore(run: Run, opts: WalOptions, randomPerPoint: number): Prom
       const fs = at.clone();
       fs.crash(crashRng, mode);
       const v = await checkCrashState(run, fs, k, opts);
-      if (!v.ok) failures.push(`crash after op ${k}/${ops.length} (${ops[k - 1]?.kind ?? 'start'}), ${mode}: ${v.why}`);
+      if (!v.ok)
+        failures.push(
+          `crash after op ${k}/${ops.length} (${ops[k - 1]?.kind ?? 'start'}), ${mode}: ${v.why}`,
+        );
     }
     const op = ops[k];
     if (op !== undefined) at.replay([op]);
@@ -145,7 +164,7 @@ async function explore(run: Run, opts: WalOptions, randomPerPoint: number): Prom
 describe('WAL crash exploration', () => {
   const opts: WalOptions = { segmentBytes: 1024 };
 
-  it('recovers every crash state after every op: acked saves kept, nothing invented, no false corruption', async () => {
+  it('at every crash point: acked kept, nothing invented, no false damage', async () => {
     let points = 0;
     for (let seed = 1; seed <= 6; seed++) {
       const run = await runWorkload(seed, 40, opts);

@@ -2,7 +2,13 @@
 // raft-shaped save sequences (appends, conflict truncations, hard state changes,
 // local snapshots, installed snapshots). Shared by the WAL tests.
 import type { Rng } from '../../src/shared/rng.js';
-import type { WalEntry, WalHardState, WalRecovered, WalSaveRequest, WalSnapshot } from '../../src/wal/index.js';
+import type {
+  WalEntry,
+  WalHardState,
+  WalRecovered,
+  WalSaveRequest,
+  WalSnapshot,
+} from '../../src/wal/index.js';
 
 export interface ModelState {
   readonly entries: readonly WalEntry[]; // after the snapshot
@@ -52,7 +58,8 @@ export class WalModel {
 /** A comparable rendering (hex data, bigint as string). */
 export function describeState(s: ModelState | WalRecovered): string {
   return JSON.stringify({
-    snapshot: s.snapshot === null ? null : [s.snapshot.index, s.snapshot.term, hex(s.snapshot.confState)],
+    snapshot:
+      s.snapshot === null ? null : [s.snapshot.index, s.snapshot.term, hex(s.snapshot.confState)],
     hardState: [s.hardState.term, String(s.hardState.vote), s.hardState.commit],
     entries: s.entries.map((e) => `${e.index}/${e.term}/${e.type}/${hex(e.data)}`),
   });
@@ -73,7 +80,11 @@ function randomBytes(rng: Rng, max: number): Buffer {
  * commit, terms never go down, snapshots only at committed indexes (local) or beyond
  * the log (installed from a leader). Also says whether to release afterwards.
  */
-export function nextSave(model: WalModel, rng: Rng, dataBytesMax = 40): { req: WalSaveRequest; releaseTo?: number } {
+export function nextSave(
+  model: WalModel,
+  rng: Rng,
+  dataBytesMax = 40,
+): { req: WalSaveRequest; releaseTo?: number } {
   const hs = model.hardState;
   let term = Math.max(hs.term, 1);
   const snapIndex = model.snapshot?.index ?? 0;
@@ -81,7 +92,11 @@ export function nextSave(model: WalModel, rng: Rng, dataBytesMax = 40): { req: W
   if (roll === 0 && hs.commit > snapIndex) {
     // local snapshot at a committed index
     const at = snapIndex + 1 + rng.int(hs.commit - snapIndex);
-    const snapshot: WalSnapshot = { index: at, term: model.termAt(at), confState: randomBytes(rng, 6) };
+    const snapshot: WalSnapshot = {
+      index: at,
+      term: model.termAt(at),
+      confState: randomBytes(rng, 6),
+    };
     return { req: { snapshot }, releaseTo: Math.max(1, at - rng.int(4)) };
   }
   if (roll === 1) {
@@ -90,7 +105,9 @@ export function nextSave(model: WalModel, rng: Rng, dataBytesMax = 40): { req: W
     const at = model.lastIndex() + 1 + rng.int(5);
     const snapshot: WalSnapshot = { index: at, term };
     const hardState: WalHardState = { term, vote: hs.term === term ? hs.vote : 0n, commit: at };
-    const entries = [{ index: at + 1, term, type: 0 as const, data: randomBytes(rng, dataBytesMax) }];
+    const entries = [
+      { index: at + 1, term, type: 0 as const, data: randomBytes(rng, dataBytesMax) },
+    ];
     return { req: { snapshot, entries, hardState } };
   }
   if (roll < 4) {
@@ -107,10 +124,19 @@ export function nextSave(model: WalModel, rng: Rng, dataBytesMax = 40): { req: W
   const entryTerm = Math.max(term, model.termAt(start - 1));
   const entries: WalEntry[] = [];
   for (let i = 0; i < count; i++) {
-    entries.push({ index: start + i, term: entryTerm, type: rng.int(5) === 0 ? 1 : 0, data: randomBytes(rng, dataBytesMax) });
+    entries.push({
+      index: start + i,
+      term: entryTerm,
+      type: rng.int(5) === 0 ? 1 : 0,
+      data: randomBytes(rng, dataBytesMax),
+    });
   }
   const newLast = start + count - 1;
   const commit = Math.min(newLast, Math.max(hs.commit, hs.commit + rng.int(count + 1)));
-  const hardState: WalHardState = { term: Math.max(hs.term, entryTerm), vote: hs.term >= entryTerm ? hs.vote : 0n, commit };
+  const hardState: WalHardState = {
+    term: Math.max(hs.term, entryTerm),
+    vote: hs.term >= entryTerm ? hs.vote : 0n,
+    commit,
+  };
   return { req: { entries, hardState } };
 }

@@ -40,7 +40,9 @@ describe('Wal on the real file system', () => {
     await writeFile(join(dir, '3.tmp'), 'leftover');
     const { wal: w2, recovered } = await Wal.open(fs, dir, opts);
     expect(recovered.entries.length).toBe(500);
-    expect(Buffer.from(recovered.entries[499]?.data ?? []).equals(Buffer.alloc(256, 500 & 0xff))).toBe(true);
+    expect(
+      Buffer.from(recovered.entries[499]?.data ?? []).equals(Buffer.alloc(256, 500 & 0xff)),
+    ).toBe(true);
     expect(recovered.hardState).toEqual({ term: 1, vote: 2n, commit: 491 });
     expect((await readdir(dir)).includes('3.tmp')).toBe(false);
     await w2.close();
@@ -63,7 +65,7 @@ describe('Wal on the real file system', () => {
     expect((err as Error).message).toContain(seg);
   });
 
-  it('measures saves/s and fsyncs/s (1 client, 64 concurrent clients, 256-byte entries)', async () => {
+  it('measures saves/s and fsyncs/s (1 and 64 concurrent clients, 256-byte entries)', async () => {
     const durationMs = 1500;
     const results: string[] = [];
     {
@@ -77,18 +79,24 @@ describe('Wal on the real file system', () => {
         await fh.datasync();
       }
       await fh.close();
-      results.push(`raw write+fdatasync: ${(n / ((performance.now() - start) / 1000)).toFixed(0)}/s`);
+      results.push(
+        `raw write+fdatasync: ${(n / ((performance.now() - start) / 1000)).toFixed(0)}/s`,
+      );
     }
     for (const clients of [1, 64]) {
       const dir = await tempDir();
       const createStart = performance.now();
       const wal = await Wal.create(fs, dir, Buffer.from('meta'), {});
-      if (clients === 1) results.push(`Wal.create (64 MiB preallocated): ${(performance.now() - createStart).toFixed(0)} ms`);
+      if (clients === 1)
+        results.push(
+          `Wal.create (64 MiB preallocated): ${(performance.now() - createStart).toFixed(0)} ms`,
+        );
       let next = 1;
       const start = performance.now();
       const base = wal.stats();
       const worker = async (): Promise<void> => {
-        while (performance.now() - start < durationMs) await wal.save({ entries: [entry(next++, 256)] });
+        while (performance.now() - start < durationMs)
+          await wal.save({ entries: [entry(next++, 256)] });
       };
       await Promise.all(Array.from({ length: clients }, worker));
       const secs = (performance.now() - start) / 1000;
@@ -96,7 +104,8 @@ describe('Wal on the real file system', () => {
       const saves = st.saves - base.saves;
       const fsyncs = st.fsyncs - base.fsyncs;
       results.push(
-        `${clients} client(s): ${(saves / secs).toFixed(0)} saves/s, ${(fsyncs / secs).toFixed(0)} fsyncs/s, ` +
+        `${clients} client(s): ${(saves / secs).toFixed(0)} saves/s, ` +
+          `${(fsyncs / secs).toFixed(0)} fsyncs/s, ` +
           `${(saves / Math.max(1, st.writes - base.writes)).toFixed(1)} saves per write`,
       );
       expect(saves).toBeGreaterThan(0);

@@ -16,13 +16,18 @@ const small: WalOptions = { segmentBytes: 2048 };
 
 function ents(from: number, to: number, term: number, tag = ''): WalEntry[] {
   const out: WalEntry[] = [];
-  for (let i = from; i <= to; i++) out.push({ index: i, term, type: 0, data: Buffer.from(`e${i}t${term}${tag}`) });
+  for (let i = from; i <= to; i++)
+    out.push({ index: i, term, type: 0, data: Buffer.from(`e${i}t${term}${tag}`) });
   return out;
 }
 
-const brief = (es: readonly WalEntry[]): string[] => es.map((e) => `${e.index}/${e.term}/${Buffer.from(e.data).toString()}`);
+const brief = (es: readonly WalEntry[]): string[] =>
+  es.map((e) => `${e.index}/${e.term}/${Buffer.from(e.data).toString()}`);
 
-async function reopen(fs: SimFileLayer, opts: WalOptions = small): Promise<Awaited<ReturnType<typeof Wal.open>>> {
+async function reopen(
+  fs: SimFileLayer,
+  opts: WalOptions = small,
+): Promise<Awaited<ReturnType<typeof Wal.open>>> {
   return Wal.open(fs, DIR, opts);
 }
 
@@ -32,7 +37,10 @@ describe('Wal', () => {
     expect(await Wal.exists(fs, DIR)).toBe(false);
     const wal = await Wal.create(fs, DIR, META, small);
     expect(await Wal.exists(fs, DIR)).toBe(true);
-    await wal.save({ entries: ents(1, 3, 1), hardState: { term: 1, vote: 0xffff_ffff_ffff_fff1n, commit: 2 } });
+    await wal.save({
+      entries: ents(1, 3, 1),
+      hardState: { term: 1, vote: 0xffff_ffff_ffff_fff1n, commit: 2 },
+    });
     await wal.save({ entries: [{ index: 4, term: 2, type: 1, data: Buffer.alloc(0) }] });
     await wal.close();
     const { wal: w2, recovered } = await reopen(fs);
@@ -48,20 +56,27 @@ describe('Wal', () => {
     expect(brief(r3.entries)).toEqual(['4/2/']);
   });
 
-  it('a lower index truncates the log from there (raft conflict), across segments too', async () => {
+  it('a lower index truncates the log there (raft conflict), across segments too', async () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, small);
     await wal.save({ entries: ents(1, 40, 1), hardState: { term: 1, vote: 0n, commit: 5 } });
     await wal.save({ entries: ents(41, 60, 1, 'x'.repeat(40)) }); // forces a new segment
     expect(wal.stats().segments).toBeGreaterThan(1);
-    await wal.save({ entries: ents(30, 31, 2, 'new'), hardState: { term: 2, vote: 3n, commit: 5 } });
+    await wal.save({
+      entries: ents(30, 31, 2, 'new'),
+      hardState: { term: 2, vote: 3n, commit: 5 },
+    });
     await wal.close();
     const { recovered } = await reopen(fs);
     expect(recovered.entries.map((e) => e.index)).toEqual([...Array(31).keys()].map((i) => i + 1));
-    expect(brief(recovered.entries.slice(28))).toEqual(['29/1/e29t1', '30/2/e30t2new', '31/2/e31t2new']);
+    expect(brief(recovered.entries.slice(28))).toEqual([
+      '29/1/e29t1',
+      '30/2/e30t2new',
+      '31/2/e31t2new',
+    ]);
   });
 
-  it('group-commits concurrent saves into few writes, each resolving only after its fdatasync', async () => {
+  it('group-commits concurrent saves; each resolves only after its fdatasync', async () => {
     let syncsDone = 0;
     const fs = new SimFileLayer({
       beforeOp: async (kind) => {
@@ -75,7 +90,11 @@ describe('Wal', () => {
     const resolvedAfterSyncs: number[] = [];
     const saves = [];
     for (let i = 1; i <= 100; i++) {
-      saves.push(wal.save({ entries: ents(i, i, 1) }).then(() => resolvedAfterSyncs.push(countSyncs() - base)));
+      saves.push(
+        wal
+          .save({ entries: ents(i, i, 1) })
+          .then(() => resolvedAfterSyncs.push(countSyncs() - base)),
+      );
       if (i % 25 === 0) await new Promise((r) => setImmediate(r)); // a few event-loop turns
     }
     await Promise.all(saves);
@@ -93,7 +112,8 @@ describe('Wal', () => {
   it('rolls over into named, preallocated segments and reads them all back', async () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, small);
-    for (let i = 1; i <= 200; i += 5) await wal.save({ entries: ents(i, i + 4, 1, '-'.repeat(30)) });
+    for (let i = 1; i <= 200; i += 5)
+      await wal.save({ entries: ents(i, i + 4, 1, '-'.repeat(30)) });
     await wal.close();
     const names = (await fs.readdir(DIR)).filter((n) => n.endsWith('.wal'));
     expect(names.length).toBeGreaterThan(3);
@@ -106,7 +126,7 @@ describe('Wal', () => {
     expect(recovered.entries.at(-1)?.index).toBe(200);
   });
 
-  it('a batch larger than a whole segment gets a segment of its own, grown past the size', async () => {
+  it('a batch larger than a segment gets a segment of its own, grown past the size', async () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, small);
     await wal.save({ entries: ents(1, 2, 1) });
@@ -124,18 +144,25 @@ describe('Wal', () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, small);
     await wal.save({ entries: ents(1, 5, 1) });
-    await wal.save({ snapshot: { index: 100, term: 3 }, entries: ents(101, 102, 3), hardState: { term: 3, vote: 0n, commit: 100 } });
+    await wal.save({
+      snapshot: { index: 100, term: 3 },
+      entries: ents(101, 102, 3),
+      hardState: { term: 3, vote: 0n, commit: 100 },
+    });
     await wal.close();
     const { recovered } = await reopen(fs);
     expect(recovered.snapshot).toEqual({ index: 100, term: 3 });
     expect(brief(recovered.entries)).toEqual(['101/3/e101t3', '102/3/e102t3']);
   });
 
-  it('releaseTo deletes old segments below the durable snapshot only, and recovery still works', async () => {
+  it('releaseTo deletes old segments below the durable snapshot only; recovery works', async () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, small);
     for (let i = 1; i <= 300; i += 10) {
-      await wal.save({ entries: ents(i, i + 9, 1), hardState: { term: 1, vote: 0n, commit: i + 9 } });
+      await wal.save({
+        entries: ents(i, i + 9, 1),
+        hardState: { term: 1, vote: 0n, commit: i + 9 },
+      });
     }
     const segs = wal.stats().segments;
     expect(segs).toBeGreaterThan(4);
@@ -211,7 +238,9 @@ describe('Wal', () => {
     const fs = new SimFileLayer();
     const wal = await Wal.create(fs, DIR, META, { ...small, unsafeNoFsync: true });
     await wal.save({ entries: ents(1, 3, 1) });
-    expect(fs.opLog.some((o) => o.kind === 'datasync' || o.kind === 'sync' || o.kind === 'syncDir')).toBe(false);
+    expect(
+      fs.opLog.some((o) => o.kind === 'datasync' || o.kind === 'sync' || o.kind === 'syncDir'),
+    ).toBe(false);
     fs.crash(new SeededRng(1), 'drop');
     expect(await Wal.exists(fs, DIR)).toBe(false);
   });
@@ -230,7 +259,9 @@ describe('Wal', () => {
         if (rng.int(30) === 0) {
           await wal.close();
           const r = await reopen(fs);
-          expect(describeState(r.recovered), `seed ${seed} step ${step}`).toBe(describeState(model.state()));
+          expect(describeState(r.recovered), `seed ${seed} step ${step}`).toBe(
+            describeState(model.state()),
+          );
           wal = r.wal;
         }
       }
