@@ -1,0 +1,58 @@
+/**
+ * lease: etcd's leases (server/lease), without its cycle through mvcc (DESIGN §2).
+ *
+ * Owns: the lessor (leases, their attached keys, the 'l' records in the state db),
+ * the leader's expiry and checkpoint queues, the apply functions of the four lease
+ * request kinds, and the LeaseDriver that proposes expiries and checkpoints.
+ *
+ * How a member uses it (the wiring lives in server/member.ts):
+ *   const lessor = await Lessor.open(backend, { minTtlSeconds, clock, logger });
+ *   for each live key k in mvcc with k.lease != 0: lessor.attach(k.lease, k.key);   // before WAL replay
+ *   const a = leaseAppliers(lessor);
+ *   applier.setLeaseHooks(a.hooks); applier.registerKind(RequestKind.LeaseGrant, a.grant); ...
+ *   leader applies the first entry of its own term -> lessor.promote(electionTimeoutMs, term)
+ *   leadership lost                                 -> lessor.demote()
+ *   new LeaseDriver({ lessor, scheduler, logger, proposeLocal }).start();
+ *
+ * Safety (DESIGN §1, issue 6): only a primary lessor computes expiries; an expiry
+ * entry carries the term of the promotion and apply runs it only in an entry of that
+ * term; followers hold leases forever; keep-alives are refused until promotion.
+ */
+export {
+  Lessor,
+  minLeaseTtlSeconds,
+  MAX_LEASE_TTL_SECONDS,
+  LEASE_REVOKE_RATE_PER_SECOND,
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  EXPIRED_RETRY_MS,
+  type LessorOptions,
+  type LeaseInfo,
+  type RenewResult,
+  type LeaseAttachmentChange,
+} from './lessor.js';
+export { LeaseQueue, type QueueItem } from './lease-queue.js';
+export { LeaseDriver, type LeaseDriverDeps, type LeaseEntryKind, type ProposalOutcome } from './driver.js';
+export {
+  leaseAppliers,
+  type LeaseAppliers,
+  type LeaseApplyContext,
+  type LeaseKindApplier,
+  type LeaseGrantResult,
+  type LeaseRevokeResult,
+} from './lease-apply.js';
+export type { GoneReason } from './waiters.js';
+export {
+  encodeGrantRequest,
+  encodeRevokeRequest,
+  encodeCheckpoint,
+  encodeExpire,
+  encodeFenced,
+  decodeFenced,
+  encodeCheckpointRequest,
+  decodeCheckpointRequest,
+  encodeLeaseRecord,
+  decodeLeaseRecord,
+  leaseRecordKey,
+  type CheckpointEntry,
+  type LeaseRecord,
+} from './wire.js';
