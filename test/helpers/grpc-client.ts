@@ -12,6 +12,14 @@
  *   compare equal, as they are on the wire); oneofs: true (ResponseOp.response names
  *   the member that is set).
  *
+ * Requests go on the wire the way Go clients (etcdctl, client/v3, kube-apiserver)
+ * send them: empty bytes fields are left out. protobufjs would encode an empty Buffer
+ * as a present, zero-length field, and etcd does not treat that like an absent one: on
+ * its read path (Range, read-only Txn; served without a raft round trip, so the
+ * request is not re-marshalled) a present empty range_end means "from key" (the same
+ * as "\0"), while writes, re-marshalled into the raft log, lose it and act on a
+ * single key. unary(..., { rawEmptyBytes: true }) sends requests exactly as given.
+ *
  * Contract: every call resolves, never rejects: { ok: true, value } with the decoded
  * response as a plain object, or { ok: false, error: { code, codeName, details } }
  * with the gRPC status. Each call has a deadline (default 10 s).
@@ -111,14 +119,21 @@ export class EtcdGrpcClient {
   }
 
   /** Any unary RPC of the etcd API by service and method name ('KV', 'Range'). */
-  unary<Res = unknown>(service: EtcdService, method: string, request: object, deadlineMs = this.deadlineMs): Promise<Reply<Res>> {
+  unary<Res = unknown>(
+    service: EtcdService,
+    method: string,
+    request: object,
+    options: { deadlineMs?: number; rawEmptyBytes?: boolean } = {},
+  ): Promise<Reply<Res>> {
     const def = methodDefinition(service, method);
+    const deadlineMs = options.deadlineMs ?? this.deadlineMs;
+    const wire = options.rawEmptyBytes === true ? request : withoutEmptyBytes(request);
     return new Promise((resolve) => {
       this.client.makeUnaryRequest(
         def.path,
         def.requestSerialize,
         def.responseDeserialize,
-        request,
+        wire,
         new grpc.Metadata(),
         { deadline: Date.now() + deadlineMs },
         (err, value) => {
@@ -157,6 +172,18 @@ export class EtcdGrpcClient {
   close(): void {
     this.client.close();
   }
+}
+
+/** A copy of a request without empty bytes fields (at any depth), as Go would send it. */
+export function withoutEmptyBytes<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => withoutEmptyBytes(v)) as T;
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v instanceof Uint8Array && v.length === 0) continue;
+    out[k] = withoutEmptyBytes(v);
+  }
+  return out as T;
 }
 
 export function seedGrpcTls(pki: TestPki): ClientTls {

@@ -25,7 +25,18 @@ export interface RevisionFrame {
   readonly prefix?: Buffer;
 }
 
-const REVISION_FIELDS = new Set(['revision', 'createRevision', 'modRevision', 'compactRevision', 'hashRevision']);
+const REVISION_FIELDS = new Set([
+  'revision',
+  'createRevision',
+  'modRevision',
+  'compactRevision',
+  'hashRevision',
+  // request fields, so that printed requests read like the answers
+  'minModRevision',
+  'maxModRevision',
+  'minCreateRevision',
+  'maxCreateRevision',
+]);
 const ID_FIELDS = new Set(['clusterId', 'memberId']);
 
 export function showBytes(bytes: Uint8Array, prefix?: Buffer): string {
@@ -70,6 +81,21 @@ export function normaliseValue(value: unknown, frame: RevisionFrame): unknown {
     else out[k] = normaliseValue(v, frame);
   }
   return out;
+}
+
+/** The path of the first difference between two normalised values ('' if equal). */
+export function firstDifference(a: unknown, b: unknown, path = '$'): string {
+  if (Object.is(a, b)) return '';
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return path;
+  if (Array.isArray(a) !== Array.isArray(b)) return path;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  if (Array.isArray(a) && (a as unknown[]).length !== (b as unknown[]).length) return `${path}.length`;
+  for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) {
+    const d = firstDifference(ra[k], rb[k], `${path}.${k}`);
+    if (d !== '') return d;
+  }
+  return '';
 }
 
 export function normaliseReply(reply: Reply<unknown>, frame: RevisionFrame): unknown {

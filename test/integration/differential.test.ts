@@ -19,7 +19,8 @@
  * non-physical compaction finishes its deletions.
  *
  * Knobs: DIFF_SEQUENCES (default 200), DIFF_OPS (default 50), DIFF_SEED and DIFF_PATH
- * (replay one failing sequence), DIFF_SHRINK=1 (let fast-check shrink a failure).
+ * (replay one failing sequence), DIFF_SHRINK=1 (let fast-check shrink a failure),
+ * DIFF_KEEP_GOING=1 (collect every kind of mismatch instead of stopping at the first).
  * A failure prints `seed=... path=...` and a one-line replay command.
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -28,7 +29,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { EtcdGrpcClient, Reply } from '../helpers/grpc-client.js';
 import { connectMember, expectOk } from '../helpers/grpc-client.js';
 import type { RevisionFrame } from '../helpers/kv-normalise.js';
-import { normaliseReply } from '../helpers/kv-normalise.js';
+import { firstDifference, normaliseReply, relRevision } from '../helpers/kv-normalise.js';
 import type { Member, Target } from '../helpers/processes.js';
 import { dumpMemberLogsOnFailure, startMember, stopAllMembers, targetFromEnv } from '../helpers/processes.js';
 import type { KeyRef, KvOp, SequenceFrame } from './diff/kv-ops.js';
@@ -49,6 +50,8 @@ const OPS_PER_SEQUENCE = Number(process.env['DIFF_OPS'] ?? 50);
 const SEED = process.env['DIFF_SEED'] === undefined ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0 : Number(process.env['DIFF_SEED']);
 const PATH = process.env['DIFF_PATH'];
 const SHRINK = process.env['DIFF_SHRINK'] === '1';
+/** Development aid: record mismatches and go on (the test still fails), to list many at once. */
+const KEEP_GOING = process.env['DIFF_KEEP_GOING'] === '1';
 const TEST_TIMEOUT_MS = Number(process.env['DIFF_TIMEOUT_MS'] ?? 240_000);
 const SHOWN_HISTORY = 8;
 const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ prefix
@@ -75,12 +78,19 @@ const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ pr
  *    Handled: a top-level Range with an unknown sort option is not sent to the oracle;
  *    the subject must answer that error ("key is not provided" first for an empty
  *    key, as checkRangeRequest checks the key first). Txns only carry valid ones.
+ * 4. HashKV at exactly the compaction revision: 3.4.23 answers ErrCompacted
+ *    (HashByRev: rev <= compactRev); 3.5 hashes it (etcd #14325, PR #14457: only
+ *    rev < compactRev is compacted). Handled: where the oracle answers ErrCompacted
+ *    for the compaction revision itself, the subject must answer successfully with
+ *    compact_revision = that revision; its hash is not compared (no oracle hash).
  */
 const KNOWN_DIFFERENCES = [
   'tombstone-at-compaction-revision (#18089)',
   'hashkv-hash-revision (3.6 field)',
   'invalid-sort-option (3.4.23 unvalidated, #13554)',
+  'hashkv-at-compaction-revision (#14325)',
 ] as const;
+const COMPACTED = 'etcdserver: mvcc: required revision has been compacted';
 
 interface Side {
   readonly label: string;
@@ -101,10 +111,14 @@ const pair = {
   tombstoneRevisions: new Set<number>(),
   /** Set while a tombstone at the last compaction revision exists (difference 1). */
   tombstoneAtCompaction: undefined as number | undefined,
+  /** The last compaction revision (oracle's numbering; 0: none yet). */
+  lastCompaction: 0,
   opsExecuted: 0,
   /** Outcome counts per operation kind (printed, to judge what the sequences reach). */
   outcomes: new Map<string, number>(),
   hashesCompared: 0,
+  /** DIFF_KEEP_GOING: first mismatch report per signature, and how often each was seen. */
+  mismatches: new Map<string, { count: number; report: string }>(),
 };
 
 function countOutcome(op: KvOp, reply: Reply<unknown>): void {
@@ -188,31 +202,50 @@ function track(op: KvOp, reply: Reply<unknown>, frame: SequenceFrame): void {
   if (op.op === 'compact') {
     const at = compactRevision(op, frame);
     pair.tombstoneAtCompaction = pair.tombstoneRevisions.has(at) ? at : undefined;
+    pair.lastCompaction = at;
   }
 }
 
-/** Applies KNOWN_DIFFERENCES to a HashKV pair of normalised answers. */
-function normaliseHashKV(op: KvOp, o: unknown, s: unknown, sFrame: SequenceFrame): string | undefined {
-  if (op.op !== 'hashkv') return undefined;
+interface Compared {
+  readonly o: unknown;
+  readonly s: unknown;
+  /** Set when the subject broke a rule that a known difference still imposes. */
+  readonly problem?: string;
+}
+
+/** Applies KNOWN_DIFFERENCES 1, 2 and 4 to the normalised answers of a HashKV. */
+function applyKnownDifferences(op: KvOp, o: unknown, s: unknown, oFrame: SequenceFrame, sFrame: SequenceFrame): Compared {
+  if (op.op !== 'hashkv') return { o, s };
   const oo = o as Record<string, unknown>;
   const ss = s as Record<string, unknown>;
-  if ('error' in oo || 'error' in ss) return undefined;
+  const hashedAt = hashKVRequest(op, oFrame).revision as number;
+  if (target !== 'etcd' && hashedAt !== 0 && hashedAt === pair.lastCompaction && oo['details'] === COMPACTED) {
+    // Difference 4: 3.5 hashes at exactly the compaction revision.
+    if ('error' in ss) return { o, s, problem: `${KNOWN_DIFFERENCES[3]}: 3.5 answers HashKV at the compaction revision` };
+    const expected = relRevision(pair.lastCompaction, oFrame.base);
+    if (ss['compactRevision'] !== expected) {
+      return { o, s, problem: `HashKV compact_revision ${String(ss['compactRevision'])} is not the compaction revision ${String(expected)}` };
+    }
+    return { o, s: o };
+  }
+  if ('error' in oo || 'error' in ss) return { o, s };
   const hashRevision = ss['hashRevision'];
   if (hashRevision !== 0 && oo['hashRevision'] === 0) {
-    const expected = op.revision === 0 ? (ss['header'] as Record<string, unknown> | null)?.['revision'] : `@${hashKVRequest(op, sFrame).revision as number - sFrame.base}`;
-    if (hashRevision !== expected) return `hash_revision ${String(hashRevision)} is not the hashed revision ${String(expected)} (base ${sFrame.base})`;
+    // Difference 2: a 3.6 field; if filled, it must name the revision hashed.
+    const expected = op.revision === 0 ? (ss['header'] as Record<string, unknown> | null)?.['revision'] : relRevision(hashKVRequest(op, sFrame).revision, sFrame.base);
+    if (hashRevision !== expected) return { o, s, problem: `hash_revision ${String(hashRevision)} is not the hashed revision ${String(expected)}` };
     ss['hashRevision'] = 0;
   }
   let skip: string | undefined;
   if (!pair.inSync) skip = 'histories differ';
-  else if (pair.tombstoneAtCompaction !== undefined) skip = KNOWN_DIFFERENCES[0];
+  else if (pair.tombstoneAtCompaction !== undefined) skip = KNOWN_DIFFERENCES[0]; // difference 1
   if (skip !== undefined) {
     oo['hash'] = `<not compared: ${skip}>`;
     ss['hash'] = `<not compared: ${skip}>`;
   } else {
     pair.hashesCompared++;
   }
-  return undefined;
+  return { o, s };
 }
 
 async function baseRevision(side: Side, prefix: Buffer): Promise<number> {
@@ -227,6 +260,11 @@ function expectedInvalidSortReply(key: KeyRef): Promise<Reply<unknown>> {
 }
 
 class Mismatch extends Error {}
+
+function shortError(v: unknown): string {
+  const details = (v as { details?: unknown } | null)?.['details'];
+  return typeof details === 'string' ? details : 'ok';
+}
 
 async function runSequence(ops: readonly KvOp[]): Promise<void> {
   const id = pair.sequenceCounter++;
@@ -250,8 +288,8 @@ async function runSequence(ops: readonly KvOp[]): Promise<void> {
     track(op, oReply, oFrame);
     const o = normaliseReply(oReply, oFrame);
     const s = normaliseReply(sReply, sFrame);
-    const problem = normaliseHashKV(op, o, s, sFrame);
-    if (problem !== undefined || !isDeepStrictEqual(o, s)) {
+    const { o: oCompared, s: sCompared, problem } = applyKnownDifferences(op, o, s, oFrame, sFrame);
+    if (problem !== undefined || !isDeepStrictEqual(oCompared, sCompared)) {
       pair.inSync = false;
       const lines = [
         `mismatch at step ${i} of sequence #${id} (prefix ${prefix.toString('latin1')}, base etcd=${oBase} ${subject.label}=${sBase})`,
@@ -263,7 +301,11 @@ async function runSequence(ops: readonly KvOp[]): Promise<void> {
         `the ${Math.min(i, SHOWN_HISTORY)} operations before it (of ${i}; the replay command runs them all):`,
         ...ops.slice(Math.max(0, i - SHOWN_HISTORY), i).map((h) => `  ${JSON.stringify(h)}`),
       ];
-      throw new Mismatch(lines.filter((l) => l !== '').join('\n'));
+      const report = lines.filter((l) => l !== '').join('\n');
+      if (!KEEP_GOING) throw new Mismatch(report);
+      const signature = `${op.op} at ${firstDifference(oCompared, sCompared)}: ${problem ?? shortError(oCompared)} / ${shortError(sCompared)}`;
+      const seen = pair.mismatches.get(signature);
+      pair.mismatches.set(signature, { count: (seen?.count ?? 0) + 1, report: seen?.report ?? report });
     }
   }
 }
@@ -289,6 +331,10 @@ it(
         `, HashKV hashes compared: ${pair.hashesCompared}, known differences normalised: ${KNOWN_DIFFERENCES.join('; ')}\n` +
         [...pair.outcomes.entries()].sort().map(([k, n]) => `  ${k}: ${n}`).join('\n'),
     );
+    if (pair.mismatches.size > 0) {
+      const groups = [...pair.mismatches.entries()].map(([sig, m]) => `=== ${m.count}x ${sig}\n${m.report}`);
+      expect.fail(`${pair.mismatches.size} kinds of mismatch (DIFF_KEEP_GOING, seed=${SEED}):\n${groups.join('\n\n')}`);
+    }
     if (details.failed) {
       const path = details.counterexamplePath ?? '';
       const replay =
