@@ -16,6 +16,9 @@ import type { BackendBatch } from '../storage/backend.js';
 import type { MvccStore } from '../mvcc/index.js';
 import type { WriteContext, MvccEvent, LeaseChange } from '../mvcc/types.js';
 import type { LeaseId } from '../shared/ids.js';
+import { memberId } from '../shared/ids.js';
+import { ConfChangeType, type ConfChange } from '../raft/types.js';
+import type { Member, Membership } from '../cluster/membership.js';
 import { RequestKind, type DecodedRequest } from './request.js';
 import { deleteFromPb, deleteToPb, putFromPb, putToPb, txnFromPb, txnToPb } from './convert.js';
 
@@ -74,8 +77,34 @@ export class Applier {
 
   constructor(
     private readonly store: MvccStore,
+    readonly membership: Membership,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * A committed ConfChange: the membership record changes in the same batch. Raft's
+   * own configuration is changed by the server (RawNode.applyConfChange).
+   */
+  applyMembership(cc: ConfChange, member: Member | undefined, batch: BackendBatch): void {
+    const id = memberId(cc.nodeId);
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        if (this.membership.get(id)?.isLearner === true) this.membership.promote(id, batch);
+        else if (member !== undefined) this.membership.add({ ...member, isLearner: false }, batch);
+        break;
+      case ConfChangeType.AddLearnerNode:
+        if (member !== undefined) this.membership.add({ ...member, isLearner: true }, batch);
+        break;
+      case ConfChangeType.RemoveNode:
+        this.membership.remove(id, batch);
+        break;
+      case ConfChangeType.UpdateNode:
+        if (member !== undefined) this.membership.updatePeerUrls(id, member.peerUrls, batch);
+        break;
+      default:
+        this.logger.warn({ type: cc.type }, 'unknown ConfChange type ignored');
+    }
+  }
 
   onChanges(listener: ChangeListener): void {
     this.listeners.push(listener);
@@ -125,6 +154,11 @@ export class Applier {
         const c = compactCodec.decode(req.payload);
         const r = this.store.applyCompact(toNumber(c.revision), batch);
         return { ok: true, response: {}, revision: r.revision, physicalDone: r.physicalDone };
+      }
+      case RequestKind.MemberAttributes: {
+        const a = JSON.parse(Buffer.from(req.payload).toString('utf8')) as { id: string; name: string; clientURLs: string[] };
+        this.membership.setAttributes(memberId(BigInt(`0x${a.id}`)), a.name, a.clientURLs, batch);
+        return { ok: true, response: {}, revision: this.store.currentRevision };
       }
       case RequestKind.Noop:
         return { ok: true, response: {}, revision: this.store.currentRevision };

@@ -1,39 +1,41 @@
 /**
- * EtcdServer: one member. It owns the consensus node, the WAL, the state store and
- * the Ready loop, and offers the v3rpc layer three things: propose a write and get its
- * apply result, wait for a linearizable read point, and fill response headers.
+ * EtcdServer: one member. It owns the Raft node, the WAL, the state db and the Ready
+ * loop, and offers the v3rpc layer: propose a request and get its apply result, take a
+ * linearizable read point, change membership, move leadership, fill headers.
  *
- * The Ready loop follows the Raft core's contract (src/raft/index.ts; etcd-io/raft
- * doc.go), one named step each:
- *   1. persist: WAL append of entries + hard state, fdatasync (resolves only then);
- *      then node.persisted(last) — nothing is applied or acknowledged before this.
- *   2. send messages (peers; none for a single member).
- *   3. apply committed entries in log order, synchronously, into one state-db batch that
- *      carries the applied index (DESIGN §3); answer waiting callers from the results.
- *   4. advance.
+ * The Ready loop follows the Raft core's contract (src/raft/index.ts), one named step
+ * each:
+ *   1. send the messages raft allows before persisting (the leader's appends,
+ *      heartbeats: Raft thesis §10.2.1 — the leader writes its log in parallel);
+ *   2. persist: WAL append of entries + hard state, fdatasync; mirror into raft's
+ *      Storage; report persisted — nothing is acked, voted or applied before this;
+ *   3. send the remaining messages (votes and acks vouch for the persisted state);
+ *   4. apply committed entries in log order, synchronously, into one state-db batch
+ *      that carries the applied index (DESIGN §3); ConfChange entries change the
+ *      membership and raft's configuration before the next entry; answer waiters;
+ *   5. advance.
  * Every proposal that arrives during one event-loop turn (or while a WAL write is in
  * flight) lands in the same Ready: one WAL write, one fsync (group commit, DESIGN §4).
+ * Linearizable reads that arrive together share one ReadIndex round.
  *
  * State-db batches are written in order, one at a time, each synced, without holding
  * up the answer: the WAL already made the entries durable, and a restart replays the
- * WAL from the db's applied index. Reads of the latest state are served from memory,
- * so they see an apply whose batch is still being written.
+ * WAL from the db's applied index. Reads of the latest state are served from memory.
  */
-import { join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
-import { assert } from '../shared/assert.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
-import type { Entry, Ready } from '../raft/types.js';
-import { EntryType } from '../raft/types.js';
+import { EntryType, RawNode, ConfChangeType, type Entry, type Message, type Ready, type ConfChange } from '../raft/index.js';
+import { canSendBeforePersist } from '../raft/index.js';
 import { RequestIdGenerator, decodeRequest, encodeRequest, etcdRequestSize, type RequestKind } from '../apply/request.js';
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
-import { RequestWaiters, AppliedWaiters } from './waiters.js';
-import type { ConsensusNode } from './solo-node.js';
-import type { MemberStorage } from './member-storage.js';
 import type { BackendBatch } from '../storage/backend.js';
+import { decodeConfChangeContext, encodeConfChangeContext, type Member } from '../cluster/membership.js';
+import { RequestWaiters, AppliedWaiters } from './waiters.js';
+import type { RaftNode } from './raft-node.js';
+import type { MemberStorage } from './member-storage.js';
 
 export interface ServerLimits {
   readonly maxRequestBytes: number;
@@ -41,6 +43,7 @@ export interface ServerLimits {
   readonly requestTimeoutMs: number;
   /** etcd refuses new proposals when committed - applied exceeds this (5000). */
   readonly maxCommittedMinusApplied: number;
+  readonly electionTimeoutMs: number;
 }
 
 export interface ServerIdentity {
@@ -49,39 +52,67 @@ export interface ServerIdentity {
   readonly clusterId: ClusterId;
 }
 
+/** Where raft messages go (the peer transport; nothing for a single member). */
+export interface MessageSink {
+  send(messages: readonly Message[]): void;
+}
+
+export interface ServerHooks {
+  /** A ConfChange was applied: update peers. `member` is absent for removals. */
+  onMembershipApplied?(cc: ConfChange, member: Member | undefined): void;
+  /** This member saw a new leader (or lost it: lead 0n). */
+  onLeaderChange?(lead: bigint, term: number, isLeader: boolean): void;
+  /** This member was removed from the cluster. */
+  onRemoved?(): void;
+}
+
 export interface EtcdServerDeps {
   readonly identity: ServerIdentity;
-  readonly node: ConsensusNode;
+  readonly node: RaftNode;
   readonly storage: MemberStorage;
   readonly applier: Applier;
   readonly limits: ServerLimits;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
+  readonly sink: MessageSink;
+  readonly hooks?: ServerHooks;
   /** Applied index of the state db at open. */
   readonly appliedIndex: number;
 }
 
-export interface ResponseHeaderFields {
-  clusterId: bigint;
-  memberId: bigint;
-  revision: number;
-  raftTerm: number;
+export interface ConsensusStatus {
+  readonly id: bigint;
+  readonly lead: bigint;
+  readonly term: number;
+  readonly commit: number;
+  readonly isLeader: boolean;
+  readonly isLearner: boolean;
+}
+
+/** A read point shared by every linearizable read that arrived in one turn. */
+interface ReadBatch {
+  readonly id: bigint;
+  readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
 }
 
 export class EtcdServer {
   readonly identity: ServerIdentity;
-  private readonly node: ConsensusNode;
+  private readonly node: RaftNode;
   private readonly storage: MemberStorage;
   private readonly applier: Applier;
   private readonly limits: ServerLimits;
   private readonly scheduler: Scheduler;
   private readonly logger: Logger;
+  private readonly sink: MessageSink;
+  private readonly hooks: ServerHooks;
   private readonly ids: RequestIdGenerator;
   private readonly results = new RequestWaiters<ApplyOutcome>();
   private readonly applied: AppliedWaiters;
-  /** Linearizable reads waiting for their ReadIndex, keyed by the request context. */
-  private readonly readIndexWaiters = new RequestWaiters<number>();
+  /** Reads waiting to join the next ReadIndex round. */
+  private nextReads: ReadBatch['waiters'] = [];
+  /** Rounds issued, by request context id. */
+  private readonly readRounds = new Map<bigint, ReadBatch>();
   private loopWake: (() => void) | undefined;
   private wakeScheduled = false;
   private stopped = false;
@@ -89,6 +120,10 @@ export class EtcdServer {
   private dbWrites: Promise<void> = Promise.resolve();
   private dbWriteError: unknown;
   private tickTimer: Cancelable | undefined;
+  private lead = 0n;
+  /** Whether this leader applied an entry of its own term (safe to serve leases). */
+  private appliedOwnTerm = false;
+  private leaderWaiters: Array<() => void> = [];
 
   constructor(deps: EtcdServerDeps) {
     this.identity = deps.identity;
@@ -98,6 +133,8 @@ export class EtcdServer {
     this.limits = deps.limits;
     this.scheduler = deps.scheduler;
     this.logger = deps.logger.child({ component: 'etcdserver' });
+    this.sink = deps.sink;
+    this.hooks = deps.hooks ?? {};
     this.ids = new RequestIdGenerator(deps.identity.memberId, deps.clock.wallMs());
     this.applied = new AppliedWaiters(deps.appliedIndex);
   }
@@ -124,7 +161,7 @@ export class EtcdServer {
     this.wake();
     await this.loopDone;
     this.results.failAll('stopped');
-    this.readIndexWaiters.failAll('stopped');
+    this.failReads('stopped');
     this.applied.failAll('stopped');
     await this.dbWrites;
     await this.storage.close();
@@ -134,18 +171,36 @@ export class EtcdServer {
     return this.applied.appliedIndex;
   }
 
-  /** Term, leader and commit index as the consensus node sees them. */
-  raftStatus(): ReturnType<ConsensusNode['status']> {
+  raftStatus(): ConsensusStatus {
     return this.node.status();
   }
 
-  header(revision: number): ResponseHeaderFields {
-    return {
-      clusterId: this.identity.clusterId,
-      memberId: this.identity.memberId,
-      revision,
-      raftTerm: this.node.status().term,
-    };
+  /** A leader that applied an entry of its own term (etcd serves lease renewals only then). */
+  isReadyLeader(): boolean {
+    return this.node.status().isLeader && this.appliedOwnTerm;
+  }
+
+  /** Hand a message from a peer to raft. */
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.node.step(m);
+    this.wake();
+  }
+
+  reportUnreachable(id: bigint): void {
+    this.node.reportUnreachable(id);
+    this.wake();
+  }
+
+  reportSnapshot(id: bigint, ok: boolean): void {
+    this.node.reportSnapshot(id, ok);
+    this.wake();
+  }
+
+  /** Start an election now (a single-member cluster does this at start). */
+  campaign(): void {
+    this.node.campaign();
+    this.wake();
   }
 
   /**
@@ -159,37 +214,74 @@ export class EtcdServer {
       throw new TsetcdError('request-too-large');
     }
     const result = this.withTimeout(this.results.wait(id, signal), id);
-    this.node.propose(encodeRequest(kind, id, payload));
+    try {
+      this.node.propose(encodeRequest(kind, id, payload));
+    } catch (err) {
+      this.results.reject(id, err);
+    }
+    this.wake();
+    return result;
+  }
+
+  /** Propose a membership change; resolves when it is applied on this member. */
+  async proposeConfChange(type: ConfChange['type'], member: Member, signal?: AbortSignal): Promise<ApplyOutcome> {
+    this.checkAcceptingWrites();
+    const id = this.ids.nextId();
+    const result = this.withTimeout(this.results.wait(id, signal), id);
+    try {
+      this.node.proposeConfChange({ type, nodeId: member.id, context: encodeConfChangeContext(id, member) });
+    } catch (err) {
+      this.results.reject(id, err);
+    }
     this.wake();
     return result;
   }
 
   /**
    * Wait until this member has applied everything committed before the call: the
-   * linearizable read point (ReadIndex, then applied >= index; DESIGN §1).
+   * linearizable read point (ReadIndex confirmed by a quorum, then applied >= index).
+   * Reads arriving in the same turn share one round (etcd's linearizableReadLoop).
    */
-  async linearizableReadPoint(signal?: AbortSignal): Promise<void> {
-    if (this.stopped) throw new TsetcdError('stopped');
-    const id = this.ids.nextId();
-    const ctx = Buffer.allocUnsafe(8);
-    ctx.writeBigUInt64BE(id);
-    const index = this.withTimeout(this.readIndexWaiters.wait(id, signal), id);
-    this.node.readIndex(ctx);
+  linearizableReadPoint(signal?: AbortSignal): Promise<void> {
+    if (this.stopped) return Promise.reject(new TsetcdError('stopped'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => reject(new TsetcdError('timeout')));
+      const done = { resolve: () => (timer.cancel(), resolve()), reject: (e: unknown) => (timer.cancel(), reject(e)) };
+      signal?.addEventListener('abort', () => done.reject(new TsetcdError('canceled')), { once: true });
+      this.nextReads.push(done);
+      this.wake();
+    });
+  }
+
+  /** Ask raft to hand leadership to `target`; resolves when it is the leader. */
+  async transferLeadership(target: bigint, timeoutMs: number): Promise<void> {
+    if (!this.node.status().isLeader) throw new TsetcdError('not-leader');
+    this.node.transferLeader(target);
     this.wake();
-    await this.applied.wait(await index);
+    const deadline = performance.now() + timeoutMs;
+    while (this.node.status().lead !== target) {
+      if (performance.now() > deadline) throw new TsetcdError('timeout');
+      await new Promise<void>((r) => {
+        this.leaderWaiters.push(r);
+        this.scheduler.after(50, r);
+      });
+    }
+  }
+
+  /** The leader's view of each member's match index (empty on followers). */
+  progress(): ReadonlyMap<bigint, { match: number }> {
+    return this.node.progress();
   }
 
   private withTimeout<T>(p: Promise<T>, id: bigint): Promise<T> {
     const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => {
-      this.results.reject(id, new TsetcdError('timeout'));
-      this.readIndexWaiters.reject(id, new TsetcdError('timeout'));
+      this.results.reject(id, new TsetcdError(this.lead === 0n ? 'no-leader' : 'timeout'));
     });
     return p.finally(() => timer.cancel());
   }
 
   private checkAcceptingWrites(): void {
-    if (this.stopped) throw new TsetcdError('stopped');
-    if (this.dbWriteError !== undefined) throw new TsetcdError('stopped');
+    if (this.stopped || this.dbWriteError !== undefined) throw new TsetcdError('stopped');
     const st = this.node.status();
     if (st.commit - this.applied.appliedIndex > this.limits.maxCommittedMinusApplied) {
       throw new TsetcdError('too-many-requests');
@@ -209,8 +301,31 @@ export class EtcdServer {
     });
   }
 
+  private issueReadRound(): void {
+    if (this.nextReads.length === 0) return;
+    const batch: ReadBatch = { id: this.ids.nextId(), waiters: this.nextReads };
+    this.nextReads = [];
+    const ctx = Buffer.allocUnsafe(8);
+    ctx.writeBigUInt64BE(batch.id);
+    try {
+      this.node.readIndex(ctx);
+      this.readRounds.set(batch.id, batch);
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+    }
+  }
+
+  private failReads(code: 'stopped' | 'leader-changed'): void {
+    const err = new TsetcdError(code);
+    for (const w of this.nextReads) w.reject(err);
+    this.nextReads = [];
+    for (const b of this.readRounds.values()) for (const w of b.waiters) w.reject(err);
+    this.readRounds.clear();
+  }
+
   private async runReadyLoop(): Promise<void> {
     while (!this.stopped) {
+      this.issueReadRound();
       if (!this.node.hasReady()) {
         await new Promise<void>((resolve) => {
           this.loopWake = resolve;
@@ -218,44 +333,104 @@ export class EtcdServer {
         continue;
       }
       const rd = this.node.ready();
+      this.noteSoftState(rd);
+      const early = rd.messages.filter(canSendBeforePersist);
+      if (early.length > 0) this.sink.send(early);
       await this.persist(rd);
+      const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !canSendBeforePersist(m));
+      if (late.length > 0) this.sink.send(late);
       this.apply(rd);
-      this.node.advance(rd);
+      this.node.advance();
     }
   }
 
-  /** Step 1: WAL append + fsync, then tell the node what is durable. */
-  private async persist(rd: Ready): Promise<void> {
-    if (rd.entries.length === 0 && rd.hardState === undefined) return;
-    await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
-    const last = rd.entries[rd.entries.length - 1];
-    if (last !== undefined) this.node.persisted(last.index, last.term);
+  private noteSoftState(rd: Ready): void {
+    const ss = rd.softState;
+    if (ss === undefined || ss.lead === this.lead) return;
+    const previous = this.lead;
+    this.lead = ss.lead;
+    this.appliedOwnTerm = false;
+    const st = this.node.status();
+    this.logger.info(
+      { lead: ss.lead.toString(16), previous: previous.toString(16), term: st.term },
+      ss.lead === 0n ? 'lost the leader' : 'leader elected',
+    );
+    // Reads in flight may have been confirmed by the old leader's round: etcd fails
+    // them with "leader changed" and the client retries.
+    if (previous !== 0n) this.failReads('leader-changed');
+    for (const w of this.leaderWaiters.splice(0)) w();
+    this.hooks.onLeaderChange?.(ss.lead, st.term, ss.lead === this.identity.memberId);
   }
 
-  /** Step 3: apply committed entries into one db batch; release read points. */
+  /** Step 2: WAL append + fsync, then Storage and raft learn what is durable. */
+  private async persist(rd: Ready): Promise<void> {
+    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
+    }
+    this.node.onPersisted(rd);
+  }
+
+  /** Step 4: apply committed entries into one db batch; release read points. */
   private apply(rd: Ready): void {
     for (const rs of rd.readStates) {
-      this.readIndexWaiters.resolve(Buffer.from(rs.requestCtx).readBigUInt64BE(0), rs.index);
+      const id = Buffer.from(rs.requestCtx).readBigUInt64BE(0);
+      const batch = this.readRounds.get(id);
+      if (batch === undefined) continue;
+      this.readRounds.delete(id);
+      void this.applied.wait(rs.index).then(
+        () => batch.waiters.forEach((w) => w.resolve()),
+        (err: unknown) => batch.waiters.forEach((w) => w.reject(err)),
+      );
     }
     const entries = rd.committedEntries;
     const last = entries[entries.length - 1];
     if (last === undefined) return;
     const batch = this.storage.newApplyBatch();
     const settled: Array<[bigint, ApplyOutcome]> = [];
-    for (const entry of entries) this.applyEntry(entry, batch, settled);
+    let removedSelf = false;
+    for (const entry of entries) {
+      if (entry.type === EntryType.ConfChange) removedSelf = this.applyConfChange(entry, batch, settled) || removedSelf;
+      else this.applyEntry(entry, batch, settled);
+      if (entry.term === this.node.status().term && this.node.status().isLeader) this.appliedOwnTerm = true;
+    }
     this.storage.setAppliedIndex(batch, last.index, last.term);
     this.applied.advance(last.index);
     for (const [id, outcome] of settled) this.results.resolve(id, outcome);
     this.writeDb(batch);
+    if (removedSelf) this.hooks.onRemoved?.();
+    this.campaignIfSoleVoter();
+  }
+
+  /** A one-voter cluster need not wait an election timeout to elect itself. */
+  private campaignIfSoleVoter(): void {
+    const st = this.node.status();
+    if (st.isLeader || st.lead !== 0n) return;
+    const { voters } = this.node.confState();
+    if (voters.length === 1 && voters[0] === this.identity.memberId) this.node.campaign();
   }
 
   private applyEntry(entry: Entry, batch: BackendBatch, settled: Array<[bigint, ApplyOutcome]>): void {
     if (entry.index <= this.applied.appliedIndex) return; // already in the db (restart replay)
-    if (entry.type === EntryType.ConfChange) return; // membership arrives with the cluster issue
     if (entry.data.length === 0) return; // a new leader's empty entry
     const req = decodeRequest(entry.data);
     const outcome = this.applier.apply(req, { index: entry.index, term: entry.term }, batch);
     if (req.id !== 0n && this.results.has(req.id)) settled.push([req.id, outcome]);
+  }
+
+  /** Returns true when the change removed this member. */
+  private applyConfChange(entry: Entry, batch: BackendBatch, settled: Array<[bigint, ApplyOutcome]>): boolean {
+    const cc = RawNode.confChangeOf(entry);
+    // Raft's configuration is not in the db: it is rebuilt from the log on every start,
+    // so ConfChanges are handed to raft even when the db already holds their effect.
+    this.node.applyConfChange(cc);
+    if (entry.index <= this.applied.appliedIndex) return false;
+    const { requestId, member } = decodeConfChangeContext(cc.context);
+    this.applier.applyMembership(cc, member, batch);
+    this.hooks.onMembershipApplied?.(cc, member);
+    if (requestId !== 0n && this.results.has(requestId)) {
+      settled.push([requestId, { ok: true, response: {}, revision: 0 }]);
+    }
+    return cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.identity.memberId;
   }
 
   private writeDb(batch: BackendBatch): void {
@@ -276,10 +451,3 @@ export class EtcdServer {
     this.onFatal(err);
   }
 }
-
-export function dataPaths(dataDir: string, walDir: string | undefined): { member: string; wal: string; db: string } {
-  const member = join(dataDir, 'member');
-  return { member, wal: walDir !== undefined && walDir !== '' ? walDir : join(member, 'wal'), db: join(member, 'db') };
-}
-
-export { assert };

@@ -25,7 +25,8 @@ import { BackendBatch, forEachInRange } from '../storage/backend.js';
 import { META_CONSISTENT_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
 import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
-import type { Entry, HardState } from '../raft/types.js';
+import type { Entry, HardState, Snapshot } from '../raft/types.js';
+import { decodeConfState, encodeConfState } from '../raft/codec.js';
 
 export class DataDirError extends Error {
   override readonly name = 'DataDirError';
@@ -47,8 +48,10 @@ export interface RecoveredState {
   /** True when this start created the data dir. */
   readonly fresh: boolean;
   readonly hardState: HardState | undefined;
-  /** The WAL's entries, all durable. */
+  /** The WAL's entries after its last snapshot marker, all durable. */
   readonly entries: readonly Entry[];
+  /** The last snapshot marker (data lives in the state db), if any. */
+  readonly snapshot: Snapshot | undefined;
   readonly appliedIndex: number;
 }
 
@@ -83,12 +86,20 @@ export class MemberStorage {
       let ids: { memberId: MemberId; clusterId: ClusterId };
       let entries: readonly WalEntry[] = [];
       let hardState: WalHardState | undefined;
+      let snapshot: Snapshot | undefined;
       if (await Wal.exists(opts.fs, paths.wal)) {
         const opened = await Wal.open(opts.fs, paths.wal, walOptions);
         wal = opened.wal;
         ids = decodeMetadata(opened.recovered.metadata);
         entries = opened.recovered.entries;
         hardState = opened.recovered.hardState;
+        const marker = opened.recovered.snapshot;
+        if (marker !== null && marker.confState !== undefined) {
+          snapshot = {
+            metadata: { index: marker.index, term: marker.term, confState: decodeConfState(marker.confState) },
+            data: new Uint8Array(0),
+          };
+        }
       } else {
         if (appliedIndex > 0) {
           throw new DataDirError(
@@ -98,7 +109,7 @@ export class MemberStorage {
         ids = opts.newIdentity;
         wal = await Wal.create(opts.fs, paths.wal, encodeMetadata(ids), walOptions);
       }
-      checkAgreement(opts.dataDir, paths.wal, appliedIndex, entries);
+      checkAgreement(opts.dataDir, paths.wal, appliedIndex, entries, snapshot?.metadata.index ?? 0);
       if (fresh) {
         await writeFile(join(member, MARKER), 'tsetcd data dir v1\n', { mode: 0o600 });
         await opts.fs.syncDir(member);
@@ -113,6 +124,7 @@ export class MemberStorage {
           fresh,
           hardState: hardState !== undefined && hardState.term > 0 ? hardState : undefined,
           entries: entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
+          snapshot,
           appliedIndex,
         },
       };
@@ -122,7 +134,7 @@ export class MemberStorage {
     }
   }
 
-  /** Ready step 1: durable once this resolves (WAL fdatasync). */
+  /** Ready step 2: durable once this resolves (WAL fdatasync). */
   save(hardState: HardState | undefined, entries: readonly Entry[], _mustSync: boolean): Promise<void> {
     // The WAL syncs every batch; a hard-state-only save (commit moved) is cheap and
     // keeps the WAL the single source of truth for restart.
@@ -130,6 +142,17 @@ export class MemberStorage {
       entries: entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
       ...(hardState !== undefined ? { hardState } : {}),
     });
+  }
+
+  /** Records a snapshot marker (the state db holds the data up to index). */
+  saveSnapshotMarker(snap: Snapshot): Promise<void> {
+    const { index, term, confState } = snap.metadata;
+    return this.wal.save({ snapshot: { index, term, confState: encodeConfState(confState) } });
+  }
+
+  /** Deletes WAL segments whose entries are all below `index`. */
+  releaseWalTo(index: number): Promise<void> {
+    return this.wal.releaseTo(index);
   }
 
   newApplyBatch(): BackendBatch {
@@ -185,10 +208,16 @@ function refuseEtcdDataDir(dataDir: string, paths: { member: string; wal: string
   }
 }
 
-function checkAgreement(dataDir: string, walDir: string, appliedIndex: number, entries: readonly WalEntry[]): void {
+function checkAgreement(
+  dataDir: string,
+  walDir: string,
+  appliedIndex: number,
+  entries: readonly WalEntry[],
+  snapshotIndex: number,
+): void {
   const first = entries[0];
   const last = entries[entries.length - 1];
-  const lastIndex = last?.index ?? 0;
+  const lastIndex = last?.index ?? snapshotIndex;
   if (appliedIndex > lastIndex) {
     throw new DataDirError(
       `data dir ${dataDir}: the state db has applied index ${appliedIndex} but the WAL in ${walDir} ends at ${lastIndex}; the WAL lost entries the db holds. Restore this member from a snapshot or remove it and re-add it to the cluster`,

@@ -17,7 +17,13 @@ import { Applier } from '../apply/applier.js';
 import { serveHealthEndpoints, type HealthSource } from '../http/health.js';
 import { EtcdServer } from './etcd-server.js';
 import { MemberStorage } from './member-storage.js';
-import { SoloNode } from './solo-node.js';
+import { RaftNode } from './raft-node.js';
+import { bootstrapEntries } from './bootstrap.js';
+import { Membership, type Member } from '../cluster/membership.js';
+import { ConfChangeType } from '../raft/index.js';
+import { systemRng } from '../shared/rng.js';
+import { RequestKind } from '../apply/request.js';
+import type { MessageSink } from './etcd-server.js';
 import { GrpcRouter } from './grpc/server.js';
 import { ClientListener, type HttpHandler } from './listener.js';
 import { TlsContextSource } from './tls-context.js';
@@ -27,7 +33,7 @@ import { HeaderFiller } from './v3rpc/header.js';
 import { registerServices, type AnyHandler } from './v3rpc/services.js';
 import { kvHandlers } from './v3rpc/kv.js';
 import { maintenanceHandlers, SERVER_VERSION, CLUSTER_VERSION } from './v3rpc/maintenance.js';
-import { clusterHandlers, type MemberInfo } from './v3rpc/cluster.js';
+import { clusterHandlers } from './v3rpc/cluster.js';
 import type { MemberId } from '../shared/ids.js';
 import type { TransportSecurity } from '../config/index.js';
 
@@ -39,42 +45,125 @@ export interface RunningMember {
   readonly memberId: MemberId;
   /** Bound client ports, in listen-client-urls order (useful with port 0). */
   readonly clientPorts: readonly number[];
-  /** Resolves once the member has applied its own first entry and serves. */
+  /** Resolves once the member has published its name and client URLs (it joined). */
   readonly ready: Promise<void>;
+  stop(): Promise<void>;
+  /** Called when the member learns it was removed from the cluster. */
+  onRemoved(fn: () => void): void;
+}
+
+/**
+ * etcd's publish: a started member proposes its name and client URLs through the log;
+ * once applied it has joined the cluster (the point etcd tells systemd it is ready).
+ * Retried until it succeeds or the server stops.
+ */
+async function publishAttributes(
+  server: EtcdServer,
+  id: MemberId,
+  name: string,
+  clientUrls: readonly string[],
+  log: Logger,
+): Promise<void> {
+  const payload = Buffer.from(JSON.stringify({ id: id.toString(16), name, clientURLs: clientUrls }), 'utf8');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const outcome = await server.propose(RequestKind.MemberAttributes, payload);
+      if (outcome.ok) return;
+      throw outcome.error;
+    } catch (err) {
+      if (err instanceof TsetcdError && err.code === 'stopped') throw err;
+      if (attempt % 10 === 9) log.warn({ err }, 'cannot publish member attributes yet; retrying');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export interface MemberOptions {
+  /** Builds the peer network for multi-member clusters (the cluster transport). */
+  readonly network?: PeerNetworkFactory;
+}
+
+/** What the member needs from the peer transport. */
+export interface PeerNetwork extends MessageSink {
+  start(): Promise<void>;
+  addPeer(id: bigint, urls: readonly string[]): void;
+  removePeer(id: bigint): void;
   stop(): Promise<void>;
 }
 
-export async function startMember(config: Config, logger: Logger): Promise<RunningMember> {
+export type PeerNetworkFactory = (args: {
+  memberId: MemberId;
+  clusterId: bigint;
+  server: () => EtcdServer;
+  membership: Membership;
+}) => PeerNetwork;
+
+export async function startMember(config: Config, logger: Logger, options: MemberOptions = {}): Promise<RunningMember> {
   const log = logger.child({ component: 'member' });
-  if (config.initialCluster.length > 1) {
-    throw new TsetcdError(
-      'not-capable',
-      'this tsetcd build serves single-member clusters only; multi-member clusters arrive with the cluster issue',
-    );
-  }
   const token = config.initialClusterToken;
-  const ids = config.initialCluster.map((m) => computeMemberId(m.peerUrls.map(formatUrl), token));
-  const me = config.initialCluster.findIndex((m) => m.name === config.name);
-  const newMemberId = ids[me] ?? computeMemberId(config.initialAdvertisePeerUrls.map(formatUrl), token);
+  const initialMembers: Member[] = config.initialCluster.map((m) => {
+    const peerUrls = m.peerUrls.map(formatUrl);
+    return { id: computeMemberId(peerUrls, token), name: m.name, peerUrls, clientUrls: [], isLearner: false };
+  });
+  const selfInitial = initialMembers.find((m) => m.name === config.name);
+  const newMemberId = selfInitial?.id ?? computeMemberId(config.initialAdvertisePeerUrls.map(formatUrl), token);
   const { storage, recovered } = await MemberStorage.open({
     dataDir: config.dataDir,
     walDir: config.walDir,
     fs: nodeFileLayer,
     logger,
-    newIdentity: { memberId: newMemberId, clusterId: computeClusterId(ids) },
+    newIdentity: { memberId: newMemberId, clusterId: computeClusterId(initialMembers.map((m) => m.id)) },
     unsafeNoFsync: config.unsafeNoFsync,
   });
+  let entries = recovered.entries;
+  let hardState = recovered.hardState;
+  if (recovered.fresh && config.initialClusterState === 'new' && entries.length === 0) {
+    const boot = bootstrapEntries(initialMembers);
+    await storage.save(boot.hardState, boot.entries, true);
+    entries = boot.entries;
+    hardState = boot.hardState;
+  }
   log.info(
     { memberId: recovered.memberId.toString(16), clusterId: recovered.clusterId.toString(16), fresh: recovered.fresh },
     recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
   );
-  const node = new SoloNode({
+  const membership = await Membership.load(storage.backend);
+  const applier = new Applier(storage.store, membership, logger);
+  const electionTick = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
+  const node = new RaftNode({
     id: recovered.memberId,
-    entries: recovered.entries,
-    hardState: recovered.hardState,
-    applied: recovered.appliedIndex,
+    electionTick,
+    heartbeatTick: 1,
+    preVote: config.preVote,
+    checkQuorum: true,
+    rng: systemRng(),
+    logger,
+    snapshot: recovered.snapshot,
+    entries,
+    hardState,
+    maxSizePerMsg: 1024 * 1024,
+    maxInflightMsgs: 4096 / 8,
+    maxUncommittedEntriesSize: 1 << 30,
   });
-  const applier = new Applier(storage.store, logger);
+  let serverRef: EtcdServer | undefined;
+  const needsNetwork = initialMembers.length > 1 || config.initialClusterState === 'existing' || membership.size > 1;
+  if (needsNetwork && options.network === undefined) {
+    await storage.close();
+    throw new TsetcdError('not-capable', 'this member needs the peer transport for a multi-member cluster');
+  }
+  const network =
+    needsNetwork && options.network !== undefined
+      ? options.network({
+          memberId: recovered.memberId,
+          clusterId: recovered.clusterId,
+          server: () => {
+            if (serverRef === undefined) throw new Error('server not started');
+            return serverRef;
+          },
+          membership,
+        })
+      : undefined;
+  let removed: (() => void) | undefined;
   const server = new EtcdServer({
     identity: { name: config.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
     node,
@@ -84,12 +173,30 @@ export async function startMember(config: Config, logger: Logger): Promise<Runni
       maxRequestBytes: config.maxRequestBytes,
       requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
       maxCommittedMinusApplied: 5000,
+      electionTimeoutMs: config.electionTimeoutMs,
     },
     clock: systemClock,
     scheduler: systemScheduler,
     logger,
+    sink: network ?? { send: () => {} },
+    hooks: {
+      onMembershipApplied: (cc, m) => {
+        if (network === undefined || cc.nodeId === recovered.memberId) return;
+        if (cc.type === ConfChangeType.RemoveNode) network.removePeer(cc.nodeId);
+        else if (m !== undefined) network.addPeer(cc.nodeId, m.peerUrls);
+      },
+      onRemoved: () => {
+        log.warn({}, 'this member was removed from the cluster; stopping');
+        removed?.();
+      },
+    },
     appliedIndex: recovered.appliedIndex,
   });
+  serverRef = server;
+  if (network !== undefined) {
+    for (const m of membership.members()) if (m.id !== recovered.memberId) network.addPeer(m.id, m.peerUrls);
+    await network.start();
+  }
   server.start(config.heartbeatIntervalMs);
 
   const headers = new HeaderFiller({
@@ -98,13 +205,6 @@ export async function startMember(config: Config, logger: Logger): Promise<Runni
     raftTerm: () => server.raftStatus().term,
     currentRevision: () => storage.store.currentRevision,
   });
-  const self: MemberInfo = {
-    id: recovered.memberId,
-    name: config.name,
-    peerUrls: config.initialAdvertisePeerUrls.map(formatUrl),
-    clientUrls: config.advertiseClientUrls.map(formatUrl),
-    isLearner: false,
-  };
   const handlers = new Map<string, AnyHandler>([
     ...kvHandlers(
       {
@@ -127,7 +227,7 @@ export async function startMember(config: Config, logger: Logger): Promise<Runni
       headers,
     ),
     ...clusterHandlers(
-      { members: () => [self], linearizableReadPoint: (signal) => server.linearizableReadPoint(signal) },
+      { members: () => membership.members(), linearizableReadPoint: (signal) => server.linearizableReadPoint(signal) },
       headers,
     ),
   ]);
@@ -195,16 +295,21 @@ export async function startMember(config: Config, logger: Logger): Promise<Runni
   }
   for (const url of config.listenClientUrls) log.info({ url: formatUrl(url) }, 'serving client traffic');
 
-  const ready = server.linearizableReadPoint();
+  const ready = publishAttributes(server, recovered.memberId, config.name, config.advertiseClientUrls.map(formatUrl), log);
+  const stop = async (): Promise<void> => {
+    router.close();
+    await Promise.all(listeners.map((l) => l.close()));
+    await network?.stop();
+    await server.stop();
+  };
   return {
     server,
     memberId: recovered.memberId,
     clientPorts: listeners.slice(0, config.listenClientUrls.length).map((l) => l.port()),
     ready,
-    async stop() {
-      router.close();
-      await Promise.all(listeners.map((l) => l.close()));
-      await server.stop();
+    stop,
+    onRemoved: (fn) => {
+      removed = fn;
     },
   };
 }

@@ -9,7 +9,7 @@ import Long from 'long';
 import type * as pb from '../../shared/pb.js';
 import { toNumber } from '../../shared/pb-codec.js';
 import type { MvccStore } from '../../mvcc/index.js';
-import type { ConsensusStatus } from '../solo-node.js';
+import type { ConsensusStatus } from '../etcd-server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 import { crc32c } from '../../wal/crc32c.js';
