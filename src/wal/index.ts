@@ -18,6 +18,11 @@
  *   3. After a snapshot is durable (its marker saved), `wal.releaseTo(index)` deletes
  *      segments whose entries are all below index (never past the marker).
  *   4. `wal.close()` on shutdown (waits for queued saves).
+ * Also: `Wal.readAll(fs, dir)` reads without writing (tools, Jepsen's committed-log
+ * dump; a torn tail reads as absent), `wal.stats()` counts saves/writes/fsyncs,
+ * `wal.lastIndex()`. `crc32c(data, seed?)` / `Crc32c` are shared with mvcc's HashKV.
+ * Options: segmentBytes (64 MiB), batchBytesMax (16 MiB), preallocate (true),
+ * unsafeNoFsync (false; test only, like etcd's --unsafe-no-fsync), logger.
  * Invariants: at most one write + fdatasync in flight, at explicit offsets; a batch is
  * acknowledged only after its fdatasync; segments appear via temp file + fsync +
  * rename + directory fsync; a save breaking the log rules (gap, term going down,

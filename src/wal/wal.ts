@@ -264,14 +264,20 @@ export class Wal {
    * crash leaves a contiguous run of segments.
    */
   releaseTo(index: number): Promise<void> {
+    if (this.closed) return Promise.reject(new TsetcdError('stopped', 'wal: closed'));
     const run = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       const limit = Math.min(index, this.writtenSnapshot?.index ?? 0);
       while (this.segments.length > 1) {
         const oldest = this.segments[0] as SegmentInfo;
         if (oldest.maxEntryIndex >= limit || oldest === this.tail.info) break;
-        await this.fs.unlink(posix.join(this.dir, oldest.name));
-        if (!this.opts.unsafeNoFsync) await this.fs.syncDir(this.dir);
+        try {
+          await this.fs.unlink(posix.join(this.dir, oldest.name));
+          if (!this.opts.unsafeNoFsync) await this.fs.syncDir(this.dir);
+        } catch (err) {
+          this.fail(err); // a failed directory fsync leaves the directory unknown
+          throw err;
+        }
         this.segments.shift();
         this.opts.logger.info({ segment: oldest.name, index: limit }, 'released wal segment');
       }
@@ -284,8 +290,8 @@ export class Wal {
   /** Waits for queued saves to become durable, then closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closed = true; // later saves and releases reject; queued ones still complete
     await this.barrier().catch(() => undefined);
-    this.closed = true;
     await this.releasing;
     await this.pipeline.close();
     await this.tail.fh.close().catch(() => undefined);
