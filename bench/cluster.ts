@@ -12,6 +12,7 @@
  *   and resolves when every member has exited. `killAllClusters()` does the same for
  *   every cluster still running (used on exit and on signals).
  * - Ports are picked free once per cluster and kept across restarts.
+ * - A watchdog per member kills its group if the bench process itself is killed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -70,6 +71,19 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * If this process dies without cleaning up (SIGKILL, OOM), a tiny shell loop kills the
+ * member's process group within a second, so no server outlives the bench.
+ */
+export function watchdog(memberPid: number): void {
+  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -9 -"$2" 2>/dev/null';
+  const w = spawn('sh', ['-c', script, 'tsetcd-bench-watchdog', String(process.pid), String(memberPid)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  w.unref();
 }
 
 function tail(file: string, lines = 15): string {
@@ -164,6 +178,7 @@ export class Cluster {
         stdio: ['ignore', fd, fd],
       });
       closeSync(fd);
+      if (proc.pid !== undefined) watchdog(proc.pid);
       m.proc = proc;
       m.exitCode = undefined;
       m.exit = new Promise((resolve) => {
@@ -247,6 +262,13 @@ export class Cluster {
   async restart(): Promise<number> {
     await this.stop();
     return this.start();
+  }
+
+  /** Members that exited on their own since start, with their log tails (undefined when all live). */
+  deadMembers(): string | undefined {
+    const dead = this.members.filter((m) => m.proc !== undefined && m.exitCode !== undefined);
+    if (dead.length === 0) return undefined;
+    return dead.map((m) => `${this.opts.kind} member ${m.name} exited (code ${m.exitCode}); log tail:\n${tail(m.logFile)}`).join('\n');
   }
 
   /** SIGKILL every member's process group now (exit handlers cannot wait). */

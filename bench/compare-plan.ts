@@ -85,10 +85,10 @@ function cases(quick: boolean): CaseDef[] {
       metrics: [throughput({ op: '>=', value: 1.0 }), latency('p99Ms')],
     },
     {
-      id: quick ? 'watch 2,000 watchers' : 'watch 10,000 watchers',
+      id: quick ? 'watch 1,000 watchers' : 'watch 10,000 watchers',
       workload: 'watch',
       options: quick
-        ? { total: 200, watchers: 2000, watchStreams: 20, watchedKeys: 20, putRate: 200, clients: 2, conns: 2 }
+        ? { total: 150, watchers: 1000, watchStreams: 10, watchedKeys: 10, putRate: 200, clients: 2, conns: 2 }
         : { total: 2000, watchers: 10_000, watchStreams: 100, watchedKeys: 20, putRate: 200, clients: 2, conns: 2 },
       metrics: [
         {

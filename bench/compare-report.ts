@@ -49,6 +49,7 @@ function row(
   aa: Array<number | undefined>,
   target: Target | undefined,
   note: string,
+  failed: 'tsetcd errors' | 'etcd errors' | undefined = undefined,
 ): SummaryRow {
   const aaR = ratios(aa, a);
   const ratio = median(ratios(b, a));
@@ -64,7 +65,7 @@ function row(
     aaRatio: median(aaR),
     noiseBand: band,
     ...(target === undefined ? {} : { target }),
-    verdict: verdict(ratio, band, target),
+    verdict: failed !== undefined && target !== undefined ? failed : verdict(ratio, band, target),
     note,
   };
 }
@@ -98,9 +99,15 @@ export function summarize(
     const errs = (xs: Array<CaseOutcome | undefined>): number => xs.reduce((s, o) => s + (o?.result?.errorOps ?? 0), 0);
     if (errs(ca) + errs(caa) > 0) notes.push(`etcd errors ${errs(ca) + errs(caa)}`);
     if (errs(cb) > 0) notes.push(`tsetcd errors ${errs(cb)}`);
+    const failed =
+      failedA !== undefined || errs(ca) + errs(caa) > 0
+        ? 'etcd errors'
+        : failedB !== undefined || errs(cb) > 0
+          ? 'tsetcd errors'
+          : undefined;
     for (const m of c.metrics) {
       const val = (o: CaseOutcome | undefined): number | undefined => o?.metrics[m.id];
-      rows.push(row(c.id, m.label, m.unit, ca.map(val), cb.map(val), caa.map(val), m.target, notes.join('; ')));
+      rows.push(row(c.id, m.label, m.unit, ca.map(val), cb.map(val), caa.map(val), m.target, notes.join('; '), failed));
     }
     const all = [...ca, ...caa, ...cb].filter((o): o is CaseOutcome => o?.result !== undefined);
     costs.push({

@@ -54,6 +54,8 @@ export interface SessionEnv {
   log: (line: string) => void;
   /** Generator threads shared by every case of the comparison. */
   pool: WorkerPool;
+  /** Keep each session's configs, data and logs (for debugging). */
+  keep: boolean;
 }
 
 async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: number): Promise<CaseOutcome> {
@@ -72,7 +74,9 @@ async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: num
     const metrics: Record<string, number> = {};
     for (const m of c.metrics) metrics[m.id] = m.extract(result);
     const { options: _omit, ...rest } = result;
-    return { caseId: c.id, metrics, result: rest, serverCpuCores: (cluster.cpuSeconds() - cpu0) / wallSec };
+    // A member that exited took its CPU time with it: no server CPU figure then.
+    const cores = (cluster.cpuSeconds() - cpu0) / wallSec;
+    return { caseId: c.id, metrics, result: rest, ...(cores >= 0 && cluster.deadMembers() === undefined ? { serverCpuCores: cores } : {}) };
   } catch (err) {
     return { caseId: c.id, metrics: {}, error: err instanceof Error ? err.message : String(err) };
   }
@@ -117,30 +121,45 @@ export async function runSession(env: SessionEnv, kind: ServerKind, label: strin
   const own = env.profile.footprintSession === 'own';
   const cluster = await makeCluster(env, kind, dir, false);
   const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
+  let died: string | undefined;
   try {
     out.startToServingMs = await cluster.start();
     env.log(`  ${label}: serving after ${Math.round(out.startToServingMs)} ms`);
     for (const c of env.profile.cases) {
+      if (died !== undefined) {
+        out.cases.push({ caseId: c.id, metrics: {}, error: `not run: ${died.split('\n')[0] ?? ''}` });
+        continue;
+      }
       const caseStart = performance.now();
       const outcome = await runCase(env, cluster, c, round);
       out.cases.push(outcome);
       const shown = Object.entries(outcome.metrics)
         .map(([k, v]) => `${k}=${Number.isFinite(v) ? v.toFixed(2) : v}`)
         .join(' ');
+      const dead = cluster.deadMembers();
+      if (dead !== undefined) {
+        died = `server died during "${c.id}": ${dead}`;
+        outcome.error = died;
+        outcome.metrics = {};
+        delete outcome.serverCpuCores;
+        env.log(`    ${died}`);
+      }
       env.log(`    ${c.id} [${((performance.now() - caseStart) / 1000).toFixed(1)} s]: ${outcome.error ?? shown}${(outcome.result?.errorOps ?? 0) > 0 ? ` (${outcome.result?.errorOps} errors)` : ''}`);
     }
-    if (!own) {
+    if (!own && died === undefined) {
       try {
         out.footprint = await measureFootprint(env, cluster);
       } catch (err) {
         out.footprintError = err instanceof Error ? err.message : String(err);
       }
+    } else if (died !== undefined) {
+      out.footprintError = `not measured: ${died.split('\n')[0] ?? ''}`;
     }
   } finally {
     await cluster.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!env.keep) rmSync(dir, { recursive: true, force: true });
   }
-  if (own) {
+  if (own && died === undefined) {
     const fdir = `${dir}-footprint`;
     const fc = await makeCluster(env, kind, fdir, env.profile.restartKeys > 200_000);
     try {
@@ -150,7 +169,7 @@ export async function runSession(env: SessionEnv, kind: ServerKind, label: strin
       out.footprintError = err instanceof Error ? err.message : String(err);
     } finally {
       await fc.stop();
-      rmSync(fdir, { recursive: true, force: true });
+      if (!env.keep) rmSync(fdir, { recursive: true, force: true });
     }
   }
   if (out.footprint !== undefined) {

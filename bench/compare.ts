@@ -23,7 +23,9 @@ import { ClusterStartError, killAllClustersSync, type ServerKind } from './clust
 import { profile as makeProfile } from './compare-plan.js';
 import { formatSummary, LABEL_A, LABEL_AA, LABEL_B, summarize } from './compare-report.js';
 import { runSession, type SessionEnv, type SessionResult } from './compare-session.js';
+import { type Ceiling, measureCeiling } from './ceiling.js';
 import { makePki } from './pki.js';
+import { median } from './stats.js';
 import { WorkerPool } from './runner.js';
 
 function repoRoot(): string {
@@ -127,12 +129,26 @@ async function main(): Promise<number> {
     command: (kind: ServerKind) => (kind === 'etcd' ? { file: etcdBin, args: [] } : tsetcdCommand(tsetcdLauncher)),
     log,
     pool: new WorkerPool(),
+    keep: argv.keep,
   };
+
+  // The generator's own ceiling: the multi-client put case against a do-nothing server,
+  // once per round (like the servers, so a busy moment does not decide it).
+  const putCase = profile.cases.find((c) => c.workload === 'put' && (c.options.clients ?? 1) > 1);
+  const ceilings: Ceiling[] = [];
 
   const sessions: SessionResult[] = [];
   let tsetcdUnavailable: string | undefined;
   for (let round = 1; round <= profile.rounds; round++) {
     log(`round ${round}/${profile.rounds}`);
+    if (putCase !== undefined) {
+      const c = await measureCeiling(env.pool, env.pki, putCase.id, putCase.options);
+      ceilings.push(c);
+      log(
+        `  generator ceiling (null server, ${putCase.id}): ` +
+          (c.error ?? `${Math.round(c.throughputOpsPerSec)} ops/s using ${c.generatorCores.toFixed(2)} cores`),
+      );
+    }
     for (const [label, kind] of [
       [LABEL_A, 'etcd'],
       [LABEL_B, 'tsetcd'],
@@ -156,6 +172,21 @@ async function main(): Promise<number> {
     `tsetcd / etcd ${etcdVer}, ${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
     `(A B A'), ${availableParallelism()} cores, ${startedAt.toISOString()}`;
   process.stdout.write(`\n${title}\n\n${formatSummary(rows, costs)}\n`);
+  if (putCase !== undefined) {
+    const etcdRow = rows.find((r) => r.section === putCase.id && r.unit === 'ops/s');
+    const ceilingOps = median(ceilings.map((c) => c.throughputOpsPerSec));
+    const failedCeiling = ceilings.find((c) => c.error !== undefined)?.error;
+    process.stdout.write(
+      `\ngenerator ceiling (${putCase.id} against a null gRPC server, same mTLS, same machine, median of ` +
+        `${ceilings.length}): ${Math.round(ceilingOps)} ops/s, generator ` +
+        `${median(ceilings.map((c) => c.generatorCores)).toFixed(2)} cores` +
+        (etcdRow !== undefined && Number.isFinite(etcdRow.etcd)
+          ? ` = ${(ceilingOps / etcdRow.etcd).toFixed(1)}x the etcd median on that case`
+          : '') +
+        (failedCeiling !== undefined ? `; a ceiling run failed: ${failedCeiling}` : '') +
+        '\n',
+    );
+  }
   if (tsetcdUnavailable !== undefined) process.stdout.write(`\n${tsetcdUnavailable}\n`);
 
   const outFile = argv.out ?? join(root, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -167,6 +198,7 @@ async function main(): Promise<number> {
     members: argv.members,
     machine: { cores: availableParallelism(), node: process.version, etcd: etcdVer },
     tsetcdUnavailable: tsetcdUnavailable ?? null,
+    generatorCeiling: ceilings,
     summary: rows,
     costs,
     sessions,

@@ -38,7 +38,8 @@ export interface Target {
   value: number;
 }
 
-export type Verdict = 'met' | 'not met' | 'within noise' | 'n/a';
+/** 'tsetcd errors' / 'etcd errors': a side failed requests, so its number is no verdict. */
+export type Verdict = 'met' | 'not met' | 'within noise' | 'n/a' | 'tsetcd errors' | 'etcd errors';
 
 export function verdict(ratio: number, band: number, target: Target | undefined): Verdict {
   if (target === undefined || !Number.isFinite(ratio) || !Number.isFinite(band)) return 'n/a';

@@ -20,7 +20,7 @@ import { toNumber, type WatchStream } from './etcd-client.js';
 import { epochMs, nowMs } from './recorder.js';
 import { makeKey, runClients, type Workload, type WorkerContext } from './context.js';
 
-const QUIET_MS = 500;
+const QUIET_MS = 300;
 const MAX_DRAIN_MS = 10_000;
 const CREATE_TIMEOUT_MS = 60_000;
 
