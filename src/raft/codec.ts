@@ -10,7 +10,7 @@
  * A Message may be encoded with its snapshot's data left out (`omitSnapshotData`):
  * the transport streams large snapshot data separately and puts it back in place.
  */
-import { assert } from '../shared/assert.js';
+import { AssertionError } from '../shared/assert.js';
 import {
   ConfChangeType,
   EntryType,
@@ -63,7 +63,7 @@ export class Writer {
   }
 
   uvarint(v: number): void {
-    assert(Number.isSafeInteger(v) && v >= 0, `uvarint: ${v} is not a non-negative safe integer`);
+    if (!(Number.isSafeInteger(v) && v >= 0)) throw new AssertionError(`uvarint: ${v} is not a non-negative safe integer`);
     this.ensure(8);
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;

@@ -9,7 +9,7 @@
  *   offsetInProgress were handed out in a Ready and are being written.
  * - snapshotInProgress implies snapshot !== undefined.
  */
-import { assert } from '../shared/assert.js';
+import { AssertionError } from '../shared/assert.js';
 import type { Entry, Snapshot } from './types.js';
 
 export class Unstable {
@@ -107,7 +107,7 @@ export class Unstable {
   }
 
   slice(lo: number, hi: number): Entry[] {
-    assert(lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length, `unstable.slice(${lo}, ${hi}) out of [${this.offset}, ${this.offset + this.entries.length}]`);
+    if (!(lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length)) throw new AssertionError(`unstable.slice(${lo}, ${hi}) out of [${this.offset}, ${this.offset + this.entries.length}]`);
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }

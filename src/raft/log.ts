@@ -9,7 +9,7 @@
  *   entry (DESIGN §3: nothing is applied before it is durable locally), nor past an
  *   unstable snapshot that is not yet durable.
  */
-import { assert } from '../shared/assert.js';
+import { AssertionError, assert } from '../shared/assert.js';
 import { isRaftError } from './errors.js';
 import { Unstable } from './log-unstable.js';
 import type { Storage } from './storage.js';
@@ -89,7 +89,7 @@ export class RaftLog {
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
-      assert(ci > this.committed, `entry ${ci} conflicts with committed entry (committed ${this.committed})`);
+      if (!(ci > this.committed)) throw new AssertionError(`entry ${ci} conflicts with committed entry (committed ${this.committed})`);
       const head = ents[0];
       assert(head !== undefined, 'maybeAppend: conflict without entries');
       this.append(ents.slice(ci - head.index));
@@ -101,7 +101,7 @@ export class RaftLog {
   append(ents: readonly Entry[]): number {
     const head = ents[0];
     if (head === undefined) return this.lastIndex();
-    assert(head.index - 1 >= this.committed, `append after ${head.index - 1} is below committed ${this.committed}`);
+    if (!(head.index - 1 >= this.committed)) throw new AssertionError(`append after ${head.index - 1} is below committed ${this.committed}`);
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -139,11 +139,11 @@ export class RaftLog {
 
   /** Entries in [lo, hi) from Storage and Unstable, bounded by maxSizeBytes (at least one). */
   slice(lo: number, hi: number, maxSizeBytes: number): Entry[] {
-    assert(lo <= hi, `slice(${lo}, ${hi})`);
+    if (!(lo <= hi)) throw new AssertionError(`slice(${lo}, ${hi})`);
     if (lo === hi) return [];
     const fi = this.firstIndex();
     if (lo < fi) throw this.compacted(lo);
-    assert(hi <= this.lastIndex() + 1, `slice(${lo}, ${hi}) past lastIndex ${this.lastIndex()}`);
+    if (!(hi <= this.lastIndex() + 1)) throw new AssertionError(`slice(${lo}, ${hi}) past lastIndex ${this.lastIndex()}`);
     const uOff = this.unstable.offset;
     let out: Entry[] = [];
     if (lo < uOff) {
@@ -156,7 +156,7 @@ export class RaftLog {
       for (const e of out) size += entrySize(e);
       for (let k = from; k < hi; k++) {
         const e = this.unstable.entries[k - uOff];
-        assert(e !== undefined, `unstable hole at ${k}`);
+        if (!(e !== undefined)) throw new AssertionError(`unstable hole at ${k}`);
         size += entrySize(e);
         if (out.length > 0 && size > maxSizeBytes) break;
         out.push(e);
@@ -190,7 +190,7 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (this.committed >= index) return;
-    assert(index <= this.lastIndex(), `commit ${index} out of range [lastIndex ${this.lastIndex()}]: was the log lost?`);
+    if (!(index <= this.lastIndex())) throw new AssertionError(`commit ${index} out of range [lastIndex ${this.lastIndex()}]: was the log lost?`);
     this.committed = index;
   }
 
@@ -211,13 +211,13 @@ export class RaftLog {
   }
 
   acceptApplying(i: number): void {
-    assert(i <= this.committed && i >= this.applying, `applying ${i} outside [${this.applying}, ${this.committed}]`);
+    if (!(i <= this.committed && i >= this.applying)) throw new AssertionError(`applying ${i} outside [${this.applying}, ${this.committed}]`);
     this.applying = i;
   }
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    assert(i <= this.committed && i >= this.applied, `applied(${i}) out of range [applied(${this.applied}), committed(${this.committed})]`);
+    if (!(i <= this.committed && i >= this.applied)) throw new AssertionError(`applied(${i}) out of range [applied(${this.applied}), committed(${this.committed})]`);
     this.applied = i;
     if (this.applying < i) this.applying = i;
   }

@@ -12,7 +12,7 @@
  * answer only through Ready.messages, which the server sends after persisting the
  * Ready that carries the state they acknowledge (see index.ts).
  */
-import { assert } from '../shared/assert.js';
+import { AssertionError, assert } from '../shared/assert.js';
 import type { Logger } from '../shared/logger.js';
 import { applyConfChangeToTracker, restoreTracker, type ProgressParams } from './confchange.js';
 import type { ResolvedConfig, RaftBugs } from './config.js';
@@ -99,7 +99,7 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    assert(hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(), `hardState commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
+    if (!(hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex())) throw new AssertionError(`hardState commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
     this.log.committed = hs.commit;
     this.term = hs.term;
     this.vote = hs.vote;
@@ -129,9 +129,9 @@ export class Raft {
     const t = m.type;
     if (t === MessageType.Vote || t === MessageType.VoteResp || t === MessageType.PreVote || t === MessageType.PreVoteResp) {
       // Vote messages carry the term they are for, not necessarily ours (pre-vote).
-      assert(m.term !== 0, `term should be set when sending ${mname(t)}`);
+      if (!(m.term !== 0)) throw new AssertionError(`term should be set when sending ${mname(t)}`);
     } else {
-      assert(m.term === 0, `term should not be set when sending ${mname(t)} (was ${m.term})`);
+      if (!(m.term === 0)) throw new AssertionError(`term should not be set when sending ${mname(t)} (was ${m.term})`);
       // Proposals, forwarded reads and transfers are local-ish and carry no term.
       if (t !== MessageType.Prop && t !== MessageType.ReadIndex && t !== MessageType.TransferLeader) m.term = this.term;
     }
@@ -517,7 +517,7 @@ export class Raft {
   }
 
   private stepLeaderProp(m: Message): void {
-    assert(m.entries.length > 0, `${hex(this.id)} stepped empty MsgProp`);
+    if (!(m.entries.length > 0)) throw new AssertionError(`${hex(this.id)} stepped empty MsgProp`);
     if (!this.trk.progress.has(this.id)) return this.drop(m, 'leader was removed from the configuration');
     if (this.leadTransferee !== NONE) return this.drop(m, `leadership is being transferred to ${hex(this.leadTransferee)}`);
     const ents = m.entries;

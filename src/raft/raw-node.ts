@@ -146,9 +146,10 @@ export class RawNode {
     if (this.outstanding !== undefined) return false;
     const r = this.raft;
     if (r.pendingBcast || r.msgs.length > 0 || r.readStates.length > 0) return true;
-    const ss = r.softState();
-    if (ss.lead !== this.prevSoft.lead || ss.raftState !== this.prevSoft.raftState) return true;
-    if (!hardStateEqual(r.hardState(), this.prevHard)) return true;
+    // Field by field: hasReady runs on every loop turn and must not allocate.
+    if (r.lead !== this.prevSoft.lead || r.state !== this.prevSoft.raftState) return true;
+    const hs = this.prevHard;
+    if (r.term !== hs.term || r.vote !== hs.vote || r.log.committed !== hs.commit) return true;
     const u = r.log.unstable;
     if (u.nextSnapshot() !== undefined) return true;
     if (u.offsetInProgress < u.offset + u.entries.length) return true;

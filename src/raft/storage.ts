@@ -11,7 +11,7 @@
  * last compacted entry (the snapshot point); `ents[i]` has index `ents[0].index + i`.
  * Invariant: indexes in `ents` are contiguous; firstIndex() = ents[0].index + 1.
  */
-import { assert } from '../shared/assert.js';
+import { AssertionError, assert } from '../shared/assert.js';
 import { RaftError } from './errors.js';
 import {
   EMPTY_BYTES,
@@ -127,7 +127,7 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: number, confState: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw new RaftError('raft/snap-out-of-date', `${i}`);
-    assert(i <= this.lastIndex(), `createSnapshot(${i}) past lastIndex ${this.lastIndex()}`);
+    if (!(i <= this.lastIndex())) throw new AssertionError(`createSnapshot(${i}) past lastIndex ${this.lastIndex()}`);
     this.snap = { metadata: { index: i, term: this.term(i), confState }, data };
     return this.snap;
   }
@@ -136,7 +136,7 @@ export class MemoryStorage implements Storage {
   compact(compactIndex: number): void {
     const offset = this.offset();
     if (compactIndex <= offset) throw new RaftError('raft/compacted', `compact(${compactIndex})`);
-    assert(compactIndex <= this.lastIndex(), `compact(${compactIndex}) past lastIndex ${this.lastIndex()}`);
+    if (!(compactIndex <= this.lastIndex())) throw new AssertionError(`compact(${compactIndex}) past lastIndex ${this.lastIndex()}`);
     const i = compactIndex - offset;
     const term = this.term(compactIndex);
     const rest = this.ents.slice(i + 1);
@@ -158,7 +158,7 @@ export class MemoryStorage implements Storage {
     const skip = first > head.index ? first - head.index : 0;
     const fromIndex = head.index + skip;
     const at = fromIndex - this.offset();
-    assert(at <= this.ents.length, `append: gap, last ${this.lastIndex()}, appending ${fromIndex}`);
+    if (!(at <= this.ents.length)) throw new AssertionError(`append: gap, last ${this.lastIndex()}, appending ${fromIndex}`);
     if (at < this.ents.length) this.ents.length = at;
     for (let k = skip; k < entries.length; k++) {
       const e = entries[k];

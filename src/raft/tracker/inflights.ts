@@ -5,7 +5,7 @@
  *
  * Invariant: indexes in the ring increase strictly from start to the end; 0 <= count <= size.
  */
-import { assert } from '../../shared/assert.js';
+import { AssertionError, assert } from '../../shared/assert.js';
 
 export class Inflights {
   private start = 0;
@@ -36,7 +36,7 @@ export class Inflights {
     assert(!this.full(), 'inflights: add to a full window');
     if (this.count > 0) {
       const lastAt = (this.start + this.count - 1) % this.size;
-      assert((this.indexes[lastAt] ?? 0) < index, `inflights: index ${index} not increasing`);
+      if (!((this.indexes[lastAt] ?? 0) < index)) throw new AssertionError(`inflights: index ${index} not increasing`);
     }
     const at = (this.start + this.count) % this.size;
     this.indexes[at] = index;

@@ -16,7 +16,7 @@
  *
  * Invariant: 0 <= match < next. In state Snapshot, pendingSnapshot > 0.
  */
-import { assert } from '../../shared/assert.js';
+import { AssertionError, assert } from '../../shared/assert.js';
 import { Inflights } from './inflights.js';
 
 export const ProgressState = { Probe: 0, Replicate: 1, Snapshot: 2 } as const;
@@ -86,7 +86,7 @@ export class Progress {
     } else if (this.state === ProgressState.Probe) {
       this.msgAppFlowPaused = true;
     } else {
-      assert(false, `sending append in state ${PROGRESS_STATE_NAMES[this.state]}`);
+      throw new AssertionError(`sending append in state ${PROGRESS_STATE_NAMES[this.state]}`);
     }
   }
 

@@ -7,7 +7,7 @@
  * Invariant: voters and learners are disjoint; every voter and learner has a Progress
  * and nothing else does.
  */
-import { assert } from '../../shared/assert.js';
+import { AssertionError } from '../../shared/assert.js';
 import type { ConfState, NodeId } from '../types.js';
 import type { Progress } from './progress.js';
 
@@ -88,7 +88,7 @@ export class ProgressTracker {
 
   mustGet(id: NodeId): Progress {
     const pr = this.progress.get(id);
-    assert(pr !== undefined, `no progress for ${id.toString(16)}`);
+    if (!(pr !== undefined)) throw new AssertionError(`no progress for ${id.toString(16)}`);
     return pr;
   }
 
