@@ -73,7 +73,8 @@ export class LeaseDriver {
     this.intervalMs = deps.intervalMs ?? 500;
     this.revokeLimit = deps.revokeLimit ?? LEASE_REVOKE_RATE_PER_SECOND / 2;
     this.checkpointBatchMax = deps.checkpointBatchMax ?? 1000;
-    this.checkpointBatchesPerRound = deps.checkpointBatchesPerRound ?? LEASE_REVOKE_RATE_PER_SECOND / 2;
+    this.checkpointBatchesPerRound =
+      deps.checkpointBatchesPerRound ?? LEASE_REVOKE_RATE_PER_SECOND / 2;
     this.logger = deps.logger.child({ component: 'lease-driver' });
   }
 

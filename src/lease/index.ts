@@ -7,7 +7,8 @@
  *
  * How a member uses it (the wiring lives in server/member.ts):
  *   const lessor = await Lessor.open(backend, { minTtlSeconds, clock, logger });
- *   for each live key k in mvcc with k.lease != 0: lessor.attach(k.lease, k.key);   // before WAL replay
+ *   // before the WAL replay, for each live key k in mvcc with k.lease != 0:
+ *   lessor.attach(k.lease, k.key);
  *   const a = leaseAppliers(lessor);
  *   applier.setLeaseHooks(a.hooks); applier.registerKind(RequestKind.LeaseGrant, a.grant); ...
  *   leader applies the first entry of its own term -> lessor.promote(electionTimeoutMs, term)
@@ -31,7 +32,12 @@ export {
   type LeaseAttachmentChange,
 } from './lessor.js';
 export { LeaseQueue, type QueueItem } from './lease-queue.js';
-export { LeaseDriver, type LeaseDriverDeps, type LeaseEntryKind, type ProposalOutcome } from './driver.js';
+export {
+  LeaseDriver,
+  type LeaseDriverDeps,
+  type LeaseEntryKind,
+  type ProposalOutcome,
+} from './driver.js';
 export {
   leaseAppliers,
   type LeaseAppliers,

@@ -21,7 +21,12 @@ import type { BackendBatch } from '../storage/backend.js';
 import type { LeaseId } from '../shared/ids.js';
 import { fail } from '../shared/errors.js';
 import type { LeaseAttachmentChange, Lessor } from './lessor.js';
-import { decodeCheckpointRequest, decodeFenced, decodeGrantRequest, decodeRevokeRequest } from './wire.js';
+import {
+  decodeCheckpointRequest,
+  decodeFenced,
+  decodeGrantRequest,
+  decodeRevokeRequest,
+} from './wire.js';
 
 /** What a lease applier needs of apply's ApplyContext (a structural subset of it). */
 export interface LeaseApplyContext {
@@ -32,7 +37,10 @@ export interface LeaseApplyContext {
   deleteKeys(keys: readonly Buffer[]): { revision: number; deleted: number };
 }
 
-export type LeaseKindApplier = (payload: Uint8Array, ctx: LeaseApplyContext) => { response: object; revision: number };
+export type LeaseKindApplier = (
+  payload: Uint8Array,
+  ctx: LeaseApplyContext,
+) => { response: object; revision: number };
 
 /** The apply response of a LeaseGrant (the handler turns it into LeaseGrantResponse). */
 export interface LeaseGrantResult {
@@ -58,16 +66,21 @@ export interface LeaseAppliers {
 }
 
 export function leaseAppliers(lessor: Lessor): LeaseAppliers {
-  const revokeNow = (id: LeaseId, ctx: LeaseApplyContext): { response: LeaseRevokeResult; revision: number } => {
+  const revokeNow = (
+    id: LeaseId,
+    ctx: LeaseApplyContext,
+  ): { response: LeaseRevokeResult; revision: number } => {
     const keys = lessor.keysOf(id); // throws lease-not-found
-    const r = keys.length > 0 ? ctx.deleteKeys(keys) : { revision: ctx.store.currentRevision, deleted: 0 };
+    const r =
+      keys.length > 0 ? ctx.deleteKeys(keys) : { revision: ctx.store.currentRevision, deleted: 0 };
     lessor.removeRevoked(id, ctx.batch);
     return { response: { deleted: r.deleted }, revision: r.revision };
   };
 
   const fenced = (payload: Uint8Array, ctx: LeaseApplyContext): Uint8Array => {
     const { term, body } = decodeFenced(payload);
-    if (term !== ctx.position.term) fail('leader-changed', `proposed in term ${term}, entry of term ${ctx.position.term}`);
+    if (term !== ctx.position.term)
+      fail('leader-changed', `proposed in term ${term}, entry of term ${ctx.position.term}`);
     return body;
   };
 
@@ -80,7 +93,8 @@ export function leaseAppliers(lessor: Lessor): LeaseAppliers {
     revoke: (payload, ctx) => revokeNow(decodeRevokeRequest(payload), ctx),
     expire: (payload, ctx) => revokeNow(decodeRevokeRequest(fenced(payload, ctx)), ctx),
     checkpoint: (payload, ctx) => {
-      for (const cp of decodeCheckpointRequest(fenced(payload, ctx))) lessor.checkpoint(cp, ctx.batch);
+      for (const cp of decodeCheckpointRequest(fenced(payload, ctx)))
+        lessor.checkpoint(cp, ctx.batch);
       return { response: {}, revision: ctx.store.currentRevision };
     },
     hooks: {

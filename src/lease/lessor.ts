@@ -27,7 +27,12 @@ import type { Clock } from '../shared/clock.js';
 import { fail } from '../shared/errors.js';
 import type { LeaseId } from '../shared/ids.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
-import { forEachInRange, prefixRange, type Backend, type BackendBatch } from '../storage/backend.js';
+import {
+  forEachInRange,
+  prefixRange,
+  type Backend,
+  type BackendBatch,
+} from '../storage/backend.js';
 import { LEASE_PREFIX } from '../storage/schema.js';
 import { LeaseQueue } from './lease-queue.js';
 import { ExpiryWaiters, type GoneReason } from './waiters.js';
@@ -117,7 +122,11 @@ class Lease implements LeaseInfo {
   }
 
   record(): LeaseRecord {
-    return { id: this.id, ttlSeconds: this.ttlSeconds, remainingTtlSeconds: this.remainingTtlSeconds };
+    return {
+      id: this.id,
+      ttlSeconds: this.ttlSeconds,
+      remainingTtlSeconds: this.remainingTtlSeconds,
+    };
   }
 }
 
@@ -135,7 +144,10 @@ export class Lessor {
   private readonly revokeRate: number;
 
   constructor(opts: LessorOptions) {
-    assert(Number.isSafeInteger(opts.minTtlSeconds) && opts.minTtlSeconds >= 0, 'bad minimum lease TTL');
+    assert(
+      Number.isSafeInteger(opts.minTtlSeconds) && opts.minTtlSeconds >= 0,
+      'bad minimum lease TTL',
+    );
     this.clock = opts.clock;
     this.logger = (opts.logger ?? nullLogger).child({ component: 'lessor' });
     this.minTtlSeconds = opts.minTtlSeconds;
@@ -239,7 +251,10 @@ export class Lessor {
   attach(id: LeaseId, key: Buffer): boolean {
     const l = this.leaseMap.get(id);
     if (l === undefined) {
-      this.logger.warn({ lease: id.toString(16), key: key.toString('latin1') }, 'key names a lease that does not exist');
+      this.logger.warn(
+        { lease: id.toString(16), key: key.toString('latin1') },
+        'key names a lease that does not exist',
+      );
       return false;
     }
     l.attached.set(key.toString('latin1'), key);
@@ -259,14 +274,18 @@ export class Lessor {
   onLeaseChanges(changes: readonly LeaseAttachmentChange[]): void {
     for (const c of changes) {
       if (c.oldLease !== 0n) this.detach(c.oldLease, c.key);
-      if (c.newLease !== 0n) assert(this.attach(c.newLease, c.key), `attach to missing lease ${c.newLease}`);
+      if (c.newLease !== 0n)
+        assert(this.attach(c.newLease, c.key), `attach to missing lease ${c.newLease}`);
     }
   }
 
   // ---- leader-only state ----
 
   promote(extendMs: number, term: number): void {
-    assert(extendMs >= 0 && Number.isSafeInteger(term) && term > 0, `promote(${extendMs}, ${term})`);
+    assert(
+      extendMs >= 0 && Number.isSafeInteger(term) && term > 0,
+      `promote(${extendMs}, ${term})`,
+    );
     // Re-promotion in a new term: renewals waiting on the old term's expiries retry.
     if (this.primary !== undefined) this.waiters.settleAll('demoted');
     this.expiryQueue.clear();
@@ -381,7 +400,9 @@ export class Lessor {
    */
   private spreadPileUps(extendMs: number, now: number): void {
     if (this.leaseMap.size < this.revokeRate) return;
-    const sorted = [...this.leaseMap.values()].sort((a, b) => a.expiryMs - b.expiryMs || (a.id < b.id ? -1 : 1));
+    const sorted = [...this.leaseMap.values()].sort(
+      (a, b) => a.expiryMs - b.expiryMs || (a.id < b.id ? -1 : 1),
+    );
     const targetPerSecond = Math.floor((3 * this.revokeRate) / 4);
     let baseWindowMs = (sorted[0] as Lease).expiryMs - now;
     let nextWindowMs = baseWindowMs + 1000;

@@ -65,7 +65,9 @@ class Writer {
   }
 }
 
-type Field = { readonly no: number; readonly varint: bigint } | { readonly no: number; readonly bytes: Uint8Array };
+type Field =
+  | { readonly no: number; readonly varint: bigint }
+  | { readonly no: number; readonly bytes: Uint8Array };
 
 function readFields(buf: Uint8Array, what: string): Field[] {
   const out: Field[] = [];
@@ -103,7 +105,8 @@ function readFields(buf: Uint8Array, what: string): Field[] {
 
 function int64Of(fields: readonly Field[], no: number): bigint {
   let v = 0n;
-  for (const f of fields) if (f.no === no && 'varint' in f) v = BigInt.asIntN(64, f.varint); // last one wins
+  // The last occurrence wins, as protobuf requires.
+  for (const f of fields) if (f.no === no && 'varint' in f) v = BigInt.asIntN(64, f.varint);
   return v;
 }
 
@@ -124,7 +127,10 @@ export function leaseRecordKey(id: LeaseId): Buffer {
 }
 
 export function leaseIdFromRecordKey(key: Buffer): LeaseId {
-  assert(key.length === 9 && key[0] === LEASE_PREFIX, `not a lease record key (${key.length} bytes)`);
+  assert(
+    key.length === 9 && key[0] === LEASE_PREFIX,
+    `not a lease record key (${key.length} bytes)`,
+  );
   return leaseId(key.readBigUInt64BE(1));
 }
 

@@ -21,7 +21,10 @@ import { LeaseHarness, type LeaseKind, type Outcome } from './harness.js';
 const L = (n: number | bigint): LeaseId => leaseId(BigInt(n));
 const NO_LEASE = L(0);
 
-async function harness(backend = new MemoryBackend(), clock = new ManualClock()): Promise<LeaseHarness> {
+async function harness(
+  backend = new MemoryBackend(),
+  clock = new ManualClock(),
+): Promise<LeaseHarness> {
   return LeaseHarness.open(backend, { minTtlSeconds: 2, clock });
 }
 
@@ -38,11 +41,15 @@ describe('lease apply', () => {
     expect(o.response as LeaseGrantResult).toEqual({ id: 5n, ttlSeconds: 2 });
     expect(o.revision).toBe(h.store.currentRevision);
     expect(o.ops).toEqual([{ type: 'put', key: leaseRecordKey(L(5)), value: expect.any(Buffer) }]);
-    expect(errorCode(await h.apply('grant', encodeGrantRequest(L(5), 10n), 1))).toBe('lease-exists');
-    expect(errorCode(await h.apply('grant', encodeGrantRequest(L(6), 9_000_000_001n), 1))).toBe('lease-ttl-too-large');
+    expect(errorCode(await h.apply('grant', encodeGrantRequest(L(5), 10n), 1))).toBe(
+      'lease-exists',
+    );
+    expect(errorCode(await h.apply('grant', encodeGrantRequest(L(6), 9_000_000_001n), 1))).toBe(
+      'lease-ttl-too-large',
+    );
   });
 
-  it('attachments follow puts, lease changes and deletes; unknown leases are refused by mvcc', async () => {
+  it('attachments follow puts, lease moves and deletes; mvcc refuses unknown leases', async () => {
     const h = await harness();
     await h.apply('grant', encodeGrantRequest(L(1), 60n), 1);
     await h.apply('grant', encodeGrantRequest(L(2), 60n), 1);
@@ -55,10 +62,12 @@ describe('lease apply', () => {
     expect(h.lessor.keysOf(L(2)).map(String)).toEqual(['k1']);
     await h.del('k1');
     expect(h.lessor.keysOf(L(2))).toEqual([]);
-    await expect(h.put('k3', 'v', L(77))).rejects.toSatisfy((e: unknown) => isTsetcdError(e, 'lease-not-found'));
+    await expect(h.put('k3', 'v', L(77))).rejects.toSatisfy((e: unknown) =>
+      isTsetcdError(e, 'lease-not-found'),
+    );
   });
 
-  it('revoke deletes every attached key in ONE revision, with DELETE events carrying prev_kv', async () => {
+  it('revoke deletes every attached key in ONE revision, DELETE events with prev_kv', async () => {
     const h = await harness();
     await h.apply('grant', encodeGrantRequest(L(1), 60n), 1);
     for (const k of ['b', 'a', 'c']) await h.put(k, `v-${k}`, L(1));
@@ -71,14 +80,18 @@ describe('lease apply', () => {
     expect(await h.liveKeys()).toEqual(['other']);
     expect(h.events).toHaveLength(1);
     const evs = h.events[0]?.events ?? [];
-    expect(evs.map((e) => [e.type, e.kv.key.toString(), e.kv.modRevision, e.prevKv?.value.toString()])).toEqual([
+    expect(
+      evs.map((e) => [e.type, e.kv.key.toString(), e.kv.modRevision, e.prevKv?.value.toString()]),
+    ).toEqual([
       ['delete', 'a', before + 1, 'v-a'],
       ['delete', 'b', before + 1, 'v-b'],
       ['delete', 'c', before + 1, 'v-c'],
     ]);
     expect(h.lessor.has(L(1))).toBe(false);
     expect(await h.backend.get(leaseRecordKey(L(1)))).toBeUndefined();
-    expect(errorCode(await h.apply('revoke', encodeRevokeRequest(L(1)), 1))).toBe('lease-not-found');
+    expect(errorCode(await h.apply('revoke', encodeRevokeRequest(L(1)), 1))).toBe(
+      'lease-not-found',
+    );
   });
 
   it('revoking a lease without keys leaves the revision alone', async () => {
@@ -90,7 +103,7 @@ describe('lease apply', () => {
     expect(h.store.currentRevision).toBe(rev);
   });
 
-  it('an expiry proposed in term 5 does nothing in an entry of term 6, and revokes in term 5', async () => {
+  it('an expiry proposed in term 5 is void in a term-6 entry, revokes in term 5', async () => {
     const h = await harness();
     await h.apply('grant', encodeGrantRequest(L(1), 60n), 5);
     await h.put('k', 'v', L(1));
@@ -112,10 +125,21 @@ describe('lease apply', () => {
   it('checkpoints are fenced by term and persisted when they apply', async () => {
     const h = await harness();
     await h.apply('grant', encodeGrantRequest(L(1), 3600n), 2);
-    const stale = await h.apply('checkpoint', encodeCheckpoint(2, [{ id: L(1), remainingTtlSeconds: 10 }]), 3);
+    const stale = await h.apply(
+      'checkpoint',
+      encodeCheckpoint(2, [{ id: L(1), remainingTtlSeconds: 10 }]),
+      3,
+    );
     expect(errorCode(stale)).toBe('leader-changed');
     expect(h.lessor.lookup(L(1))?.remainingTtlSeconds).toBe(0);
-    const ok = await h.apply('checkpoint', encodeCheckpoint(3, [{ id: L(1), remainingTtlSeconds: 10 }, { id: L(9), remainingTtlSeconds: 4 }]), 3);
+    const ok = await h.apply(
+      'checkpoint',
+      encodeCheckpoint(3, [
+        { id: L(1), remainingTtlSeconds: 10 },
+        { id: L(9), remainingTtlSeconds: 4 },
+      ]),
+      3,
+    );
     expect(ok.ok).toBe(true);
     expect(ok.ops).toHaveLength(1); // the unknown lease 9 is ignored
     expect(h.lessor.lookup(L(1))?.remainingTtlSeconds).toBe(10);
@@ -152,14 +176,35 @@ describe('deterministic apply', () => {
     | { t: 'put'; key: number; id: number };
 
   const step: fc.Arbitrary<Step> = fc.oneof(
-    fc.record({ t: fc.constant('grant' as const), id: fc.integer({ min: 0, max: 6 }), ttl: fc.bigInt({ min: -3n, max: 9_000_000_005n }) }),
+    fc.record({
+      t: fc.constant('grant' as const),
+      id: fc.integer({ min: 0, max: 6 }),
+      ttl: fc.bigInt({ min: -3n, max: 9_000_000_005n }),
+    }),
     fc.record({ t: fc.constant('revoke' as const), id: fc.integer({ min: 1, max: 6 }) }),
-    fc.record({ t: fc.constant('expire' as const), id: fc.integer({ min: 1, max: 6 }), term: fc.integer({ min: 1, max: 3 }) }),
-    fc.record({ t: fc.constant('checkpoint' as const), id: fc.integer({ min: 1, max: 6 }), rem: fc.nat(5000), term: fc.integer({ min: 1, max: 3 }) }),
-    fc.record({ t: fc.constant('put' as const), key: fc.integer({ min: 0, max: 8 }), id: fc.integer({ min: 0, max: 6 }) }),
+    fc.record({
+      t: fc.constant('expire' as const),
+      id: fc.integer({ min: 1, max: 6 }),
+      term: fc.integer({ min: 1, max: 3 }),
+    }),
+    fc.record({
+      t: fc.constant('checkpoint' as const),
+      id: fc.integer({ min: 1, max: 6 }),
+      rem: fc.nat(5000),
+      term: fc.integer({ min: 1, max: 3 }),
+    }),
+    fc.record({
+      t: fc.constant('put' as const),
+      key: fc.integer({ min: 0, max: 8 }),
+      id: fc.integer({ min: 0, max: 6 }),
+    }),
   );
 
-  async function run(h: LeaseHarness, steps: readonly Step[], entryTerm: number): Promise<unknown[]> {
+  async function run(
+    h: LeaseHarness,
+    steps: readonly Step[],
+    entryTerm: number,
+  ): Promise<unknown[]> {
     const trace: unknown[] = [];
     for (const s of steps) {
       if (s.t === 'put') {
@@ -177,7 +222,10 @@ describe('deterministic apply', () => {
             ? ['revoke', encodeRevokeRequest(L(s.id))]
             : s.t === 'expire'
               ? ['expire', encodeExpire(s.term, L(s.id))]
-              : ['checkpoint', encodeCheckpoint(s.term, [{ id: L(s.id), remainingTtlSeconds: s.rem }])];
+              : [
+                  'checkpoint',
+                  encodeCheckpoint(s.term, [{ id: L(s.id), remainingTtlSeconds: s.rem }]),
+                ];
       const o = await h.apply(kind, payload, entryTerm);
       trace.push(o.ok ? [kind, o.response, o.revision, o.ops] : [kind, o.error.code, o.ops]);
     }

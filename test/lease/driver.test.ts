@@ -3,7 +3,14 @@
 // fenced expiry per expired lease (bounded per round and in flight), and proposes due
 // checkpoints; a round on a follower proposes nothing.
 import { describe, expect, it } from 'vitest';
-import { LeaseDriver, Lessor, decodeCheckpointRequest, decodeFenced, type LeaseEntryKind, type ProposalOutcome } from '../../src/lease/index.js';
+import {
+  LeaseDriver,
+  Lessor,
+  decodeCheckpointRequest,
+  decodeFenced,
+  type LeaseEntryKind,
+  type ProposalOutcome,
+} from '../../src/lease/index.js';
 import { decodeRevokeRequest } from '../../src/lease/wire.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { TsetcdError } from '../../src/shared/errors.js';
@@ -47,19 +54,24 @@ function setup(opts: { revokeLimit?: number } = {}) {
     electionTimeoutMs: 1000,
     leadership: () => state,
     proposeLocal: (kind, payload) =>
-      new Promise<ProposalOutcome>((settle, fail) => proposals.push({ kind, payload, settle, fail })),
+      new Promise<ProposalOutcome>((settle, fail) =>
+        proposals.push({ kind, payload, settle, fail }),
+      ),
     ...(opts.revokeLimit !== undefined ? { revokeLimit: opts.revokeLimit } : {}),
   });
   const backend = new MemoryBackend();
-  const grant = (id: number, ttl: number): void => void lessor.grant(leaseId(BigInt(id)), BigInt(ttl), backend.batch());
+  const grant = (id: number, ttl: number): void =>
+    void lessor.grant(leaseId(BigInt(id)), BigInt(ttl), backend.batch());
   return { clock, scheduler, lessor, proposals, state, driver, grant };
 }
 
 const expiredIds = (ps: readonly Proposal[]): Array<[number, bigint]> =>
-  ps.filter((p) => p.kind === 'expire').map((p) => {
-    const f = decodeFenced(p.payload);
-    return [f.term, decodeRevokeRequest(f.body)];
-  });
+  ps
+    .filter((p) => p.kind === 'expire')
+    .map((p) => {
+      const f = decodeFenced(p.payload);
+      return [f.term, decodeRevokeRequest(f.body)];
+    });
 
 describe('LeaseDriver', () => {
   it('runs every 500 ms once started and stops', () => {
@@ -70,7 +82,7 @@ describe('LeaseDriver', () => {
     expect(scheduler.periodic[0]?.cancelled).toBe(true);
   });
 
-  it('follows leadership: promotes a ready leader with the election timeout, demotes otherwise', () => {
+  it('promotes a ready leader (extension: election timeout), demotes otherwise', () => {
     const { driver, lessor, state, grant, clock } = setup();
     grant(1, 10);
     driver.tick();
@@ -87,7 +99,7 @@ describe('LeaseDriver', () => {
     expect(lessor.isPrimary).toBe(false);
   });
 
-  it('proposes one expiry per expired lease, carrying the promotion term; none on a follower', async () => {
+  it('proposes an expiry per expired lease, in the promotion term; none on followers', async () => {
     const { driver, state, grant, clock, proposals } = setup();
     grant(1, 2);
     grant(2, 5);
@@ -102,7 +114,11 @@ describe('LeaseDriver', () => {
     expect(expiredIds(proposals)).toEqual([[4, 1n]]);
     clock.advance(3_000);
     driver.tick(); // lease 1 not revoked yet: offered again after 3 s, with lease 2
-    expect(expiredIds(proposals)).toEqual([[4, 1n], [4, 1n], [4, 2n]]);
+    expect(expiredIds(proposals)).toEqual([
+      [4, 1n],
+      [4, 1n],
+      [4, 2n],
+    ]);
     for (const p of proposals) p.settle({ ok: false, error: new TsetcdError('leader-changed') });
     await Promise.resolve();
   });

@@ -2,7 +2,13 @@
 // composed the way src/apply/applier.ts composes them (lease kinds through the
 // appliers, mvcc writes report attachment changes to the hooks, a revoke deletes its
 // keys in one txn), one backend batch per applied entry.
-import { Lessor, leaseAppliers, type LeaseAppliers, type LeaseApplyContext, type LessorOptions } from '../../src/lease/index.js';
+import {
+  Lessor,
+  leaseAppliers,
+  type LeaseAppliers,
+  type LeaseApplyContext,
+  type LessorOptions,
+} from '../../src/lease/index.js';
 import { MvccStore, type MvccEvent, type WriteResult } from '../../src/mvcc/index.js';
 import { isTsetcdError, type TsetcdError } from '../../src/shared/errors.js';
 import type { LeaseId } from '../../src/shared/ids.js';
@@ -45,7 +51,11 @@ export class LeaseHarness {
       store: this.store,
       deleteKeys: (keys) => {
         const ops = keys.map((key) => ({ requestDeleteRange: { key, prevKv: false } }));
-        const r = this.store.applyTxn({ compare: [], success: ops, failure: [] }, batch, this.writeCtx());
+        const r = this.store.applyTxn(
+          { compare: [], success: ops, failure: [] },
+          batch,
+          this.writeCtx(),
+        );
         this.wrote(r, batch);
         return { revision: r.revision, deleted: r.events.length };
       },
@@ -64,7 +74,11 @@ export class LeaseHarness {
 
   async put(key: string, value: string, lease: LeaseId): Promise<number> {
     const batch = this.backend.batch();
-    const r = this.store.applyPut({ key: Buffer.from(key), value: Buffer.from(value), lease }, batch, this.writeCtx());
+    const r = this.store.applyPut(
+      { key: Buffer.from(key), value: Buffer.from(value), lease },
+      batch,
+      this.writeCtx(),
+    );
     this.wrote(r, batch);
     await this.flush(batch);
     return r.revision;

@@ -29,7 +29,11 @@ describe('LeaseQueue', () => {
 
   it('agrees with a sorted model for random operations', () => {
     const op = fc.oneof(
-      fc.record({ t: fc.constant('set' as const), id: fc.integer({ min: 1, max: 20 }), time: fc.integer({ min: 0, max: 50 }) }),
+      fc.record({
+        t: fc.constant('set' as const),
+        id: fc.integer({ min: 1, max: 20 }),
+        time: fc.integer({ min: 0, max: 50 }),
+      }),
       fc.record({ t: fc.constant('remove' as const), id: fc.integer({ min: 1, max: 20 }) }),
       fc.record({ t: fc.constant('pop' as const) }),
     );
@@ -58,7 +62,9 @@ describe('LeaseQueue', () => {
         }
         const drained: number[] = [];
         for (let item = q.pop(); item !== undefined; item = q.pop()) drained.push(Number(item.id));
-        const want = [...model.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0]).map(([k]) => k);
+        const want = [...model.entries()]
+          .sort((a, b) => a[1] - b[1] || a[0] - b[0])
+          .map(([k]) => k);
         expect(drained).toEqual(want);
       }),
     );

@@ -11,7 +11,12 @@ import type { BackendBatch } from '../../src/storage/backend.js';
 
 const L = (n: number | bigint): LeaseId => leaseId(BigInt(n));
 
-function setup(extra: Partial<LessorOptions> = {}): { lessor: Lessor; clock: ManualClock; backend: MemoryBackend; batch: () => BackendBatch } {
+function setup(extra: Partial<LessorOptions> = {}): {
+  lessor: Lessor;
+  clock: ManualClock;
+  backend: MemoryBackend;
+  batch: () => BackendBatch;
+} {
   const clock = new ManualClock(1_000);
   const backend = new MemoryBackend();
   const lessor = new Lessor({ minTtlSeconds: 2, clock, ...extra });
@@ -85,14 +90,15 @@ describe('leader-only expiry', () => {
     expect(lessor.expired(100)).toEqual([]);
     clock.advance(1);
     expect(lessor.expired(100)).toEqual([3n]);
-    // t = 12000: lease 1 is due; lease 3, not revoked, is offered again (its retry was due at 10000).
+    // t = 12000: lease 1 is due; lease 3, not revoked, is offered again (retry due at
+    // 10000).
     clock.advance(5_000);
     expect(lessor.expired(100)).toEqual([3n, 1n]);
     clock.advance(10_000);
     expect(lessor.expired(100)).toEqual([1n, 3n, 2n]);
   });
 
-  it('offers at most `limit` per call and re-offers an unrevoked lease after the retry interval', () => {
+  it('offers at most `limit` per call; re-offers an unrevoked lease after the retry', () => {
     const { lessor, clock, batch } = setup({ expiredRetryMs: 3000 });
     const b = batch();
     for (let i = 1; i <= 5; i++) lessor.grant(L(i), 2n, b);
@@ -151,7 +157,11 @@ describe('promote, checkpoints and demote', () => {
     expect(lessor.dueCheckpoints(10)).toEqual([{ id: 1n, remainingTtlSeconds: 3300 }]);
     expect(lessor.dueCheckpoints(10)).toEqual([]);
     lessor.checkpoint({ id: L(1), remainingTtlSeconds: 3300 }, batch());
-    expect(lessor.renew(L(1))).toEqual({ kind: 'renewed', ttlSeconds: 3600, clearCheckpoint: true });
+    expect(lessor.renew(L(1))).toEqual({
+      kind: 'renewed',
+      ttlSeconds: 3600,
+      clearCheckpoint: true,
+    });
     clock.advance(300_000);
     expect(lessor.dueCheckpoints(10)).toEqual([{ id: 1n, remainingTtlSeconds: 3300 }]);
     // A new leader starts from the last checkpoint, not from the full TTL.
@@ -175,7 +185,7 @@ describe('promote, checkpoints and demote', () => {
     expect(lessor.expired(10)).toEqual([]);
   });
 
-  it('a revoke wakes renewals waiting on the lease; an abort rejects only that waiter', async () => {
+  it('a revoke wakes renewals waiting on it; an abort rejects only that waiter', async () => {
     const { lessor, clock, batch } = setup();
     lessor.grant(L(1), 2n, batch());
     lessor.promote(0, 1);
@@ -201,7 +211,8 @@ describe('promote, checkpoints and demote', () => {
     expect(first).toBe(1_000 + 11_000);
     // Sliding one-second windows starting at every expiry.
     let worst = 0;
-    for (const start of expiries) worst = Math.max(worst, expiries.filter((e) => e >= start && e < start + 1000).length);
+    for (const start of expiries)
+      worst = Math.max(worst, expiries.filter((e) => e >= start && e < start + 1000).length);
     expect(worst).toBeLessThanOrEqual(76);
     expect(Math.max(...expiries)).toBeLessThan(first + 6_000);
   });
@@ -220,7 +231,9 @@ describe('attachments and persistence', () => {
     lessor.onLeaseChanges([{ key: Buffer.from('b'), oldLease: L(1), newLease: L(0) }]);
     expect(lessor.keysOf(L(1)).map((k) => k.toString())).toEqual(['a', '\ufffd']);
     expect(lessor.attach(L(99), Buffer.from('x'))).toBe(false);
-    expect(() => lessor.onLeaseChanges([{ key: Buffer.from('x'), oldLease: L(0), newLease: L(99) }])).toThrow(/missing lease/);
+    expect(() =>
+      lessor.onLeaseChanges([{ key: Buffer.from('x'), oldLease: L(0), newLease: L(99) }]),
+    ).toThrow(/missing lease/);
   });
 
   it('a revoke that left keys attached is a broken invariant', () => {

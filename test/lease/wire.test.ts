@@ -49,9 +49,9 @@ describe('lease wire formats', () => {
     ];
     const ours = encodeCheckpointRequest(cps);
     const decoded = checkpointCodec.decode(ours);
-    expect(decoded.checkpoints?.map((c) => [BigInt(String(c.ID)), Number(String(c.remaining_TTL))])).toEqual(
-      cps.map((c) => [c.id, c.remainingTtlSeconds]),
-    );
+    expect(
+      decoded.checkpoints?.map((c) => [BigInt(String(c.ID)), Number(String(c.remaining_TTL))]),
+    ).toEqual(cps.map((c) => [c.id, c.remainingTtlSeconds]));
     expect(decodeCheckpointRequest(checkpointCodec.encode(decoded))).toEqual(cps);
   });
 
@@ -64,7 +64,9 @@ describe('lease wire formats', () => {
     );
     expect(leaseRecordKey(leaseId(0x0102n))).toEqual(Buffer.from([0x6c, 0, 0, 0, 0, 0, 0, 1, 2]));
     // leasepb.Lease{ID: 1, TTL: 10} as etcd's gogo-proto writes it.
-    expect(encodeLeaseRecord({ id: leaseId(1n), ttlSeconds: 10, remainingTtlSeconds: 0 })).toEqual(Buffer.from([8, 1, 16, 10]));
+    expect(encodeLeaseRecord({ id: leaseId(1n), ttlSeconds: 10, remainingTtlSeconds: 0 })).toEqual(
+      Buffer.from([8, 1, 16, 10]),
+    );
   });
 
   it('fenced payloads carry the proposer term before the body', () => {

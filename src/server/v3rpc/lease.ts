@@ -94,10 +94,38 @@ export class LeaseService {
 
   handlers(): Map<string, AnyHandler> {
     return new Map<string, AnyHandler>([
-      ['/etcdserverpb.Lease/LeaseGrant', { kind: 'unary', fn: ((r: pb.LeaseGrantRequest, c: CallContext) => this.grant(r, c)) as never }],
-      ['/etcdserverpb.Lease/LeaseRevoke', { kind: 'unary', fn: ((r: pb.LeaseRevokeRequest, c: CallContext, raw: Buffer) => this.revoke(r, c, raw)) as never }],
-      ['/etcdserverpb.Lease/LeaseKeepAlive', { kind: 'bidi', fn: ((call: BidiCall<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>, c: CallContext) => this.keepAlive(call, c)) as never }],
-      ['/etcdserverpb.Lease/LeaseTimeToLive', { kind: 'unary', fn: ((r: pb.LeaseTimeToLiveRequest, c: CallContext) => this.timeToLive(r, c)) as never }],
+      [
+        '/etcdserverpb.Lease/LeaseGrant',
+        {
+          kind: 'unary',
+          fn: ((r: pb.LeaseGrantRequest, c: CallContext) => this.grant(r, c)) as never,
+        },
+      ],
+      [
+        '/etcdserverpb.Lease/LeaseRevoke',
+        {
+          kind: 'unary',
+          fn: ((r: pb.LeaseRevokeRequest, c: CallContext, raw: Buffer) =>
+            this.revoke(r, c, raw)) as never,
+        },
+      ],
+      [
+        '/etcdserverpb.Lease/LeaseKeepAlive',
+        {
+          kind: 'bidi',
+          fn: ((
+            call: BidiCall<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>,
+            c: CallContext,
+          ) => this.keepAlive(call, c)) as never,
+        },
+      ],
+      [
+        '/etcdserverpb.Lease/LeaseTimeToLive',
+        {
+          kind: 'unary',
+          fn: ((r: pb.LeaseTimeToLiveRequest, c: CallContext) => this.timeToLive(r, c)) as never,
+        },
+      ],
       ['/etcdserverpb.Lease/LeaseLeases', { kind: 'unary', fn: (() => this.leases()) as never }],
     ]);
   }
@@ -107,33 +135,66 @@ export class LeaseService {
     if (ttl > BigInt(MAX_LEASE_TTL_SECONDS)) fail('lease-ttl-too-large');
     let id = leaseId(toBigInt(req.ID, false));
     while (id === 0n) id = leaseId(this.deps.rng.uint64() & INT63_MASK);
-    const outcome = await this.deps.propose(RequestKind.LeaseGrant, encodeGrantRequest(id, ttl), ctx.signal);
+    const outcome = await this.deps.propose(
+      RequestKind.LeaseGrant,
+      encodeGrantRequest(id, ttl),
+      ctx.signal,
+    );
     if (!outcome.ok) throw outcome.error;
     const granted = outcome.response as LeaseGrantResult;
-    return { header: this.h.header(outcome.revision), ID: fromBigInt(granted.id, false), TTL: granted.ttlSeconds, error: '' };
+    return {
+      header: this.h.header(outcome.revision),
+      ID: fromBigInt(granted.id, false),
+      TTL: granted.ttlSeconds,
+      error: '',
+    };
   }
 
-  async revoke(_req: pb.LeaseRevokeRequest, ctx: CallContext, raw: Buffer): Promise<pb.LeaseRevokeResponse> {
+  async revoke(
+    _req: pb.LeaseRevokeRequest,
+    ctx: CallContext,
+    raw: Buffer,
+  ): Promise<pb.LeaseRevokeResponse> {
     const outcome = await this.deps.propose(RequestKind.LeaseRevoke, raw, ctx.signal);
     if (!outcome.ok) throw outcome.error;
     return { header: this.h.header(outcome.revision) };
   }
 
-  async keepAlive(call: BidiCall<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>, ctx: CallContext): Promise<void> {
+  async keepAlive(
+    call: BidiCall<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>,
+    ctx: CallContext,
+  ): Promise<void> {
     for await (const req of call.messages) {
       const id = leaseId(toBigInt(req.ID, false));
       const ttl = await this.onLeader(
         () => this.renewHere(id, ctx.signal),
-        async () => toBigInt((await this.deps.forwardToLeader('keepalive', { ID: fromBigInt(id, false) }, ctx.signal)).TTL, false),
+        async () =>
+          toBigInt(
+            (
+              await this.deps.forwardToLeader(
+                'keepalive',
+                { ID: fromBigInt(id, false) },
+                ctx.signal,
+              )
+            ).TTL,
+            false,
+          ),
         ctx.signal,
       );
       if (call.closed) return;
-      const res: pb.LeaseKeepAliveResponse = { header: this.h.header(), ID: fromBigInt(id, false), TTL: fromBigInt(ttl, false) };
+      const res: pb.LeaseKeepAliveResponse = {
+        header: this.h.header(),
+        ID: fromBigInt(id, false),
+        TTL: fromBigInt(ttl, false),
+      };
       if (!call.write(res)) await call.drained();
     }
   }
 
-  async timeToLive(req: pb.LeaseTimeToLiveRequest, ctx: CallContext): Promise<pb.LeaseTimeToLiveResponse> {
+  async timeToLive(
+    req: pb.LeaseTimeToLiveRequest,
+    ctx: CallContext,
+  ): Promise<pb.LeaseTimeToLiveResponse> {
     const id = leaseId(toBigInt(req.ID, false));
     const keys = req.keys === true;
     const body = await this.onLeader(
@@ -145,7 +206,10 @@ export class LeaseService {
   }
 
   leases(): pb.LeaseLeasesResponse {
-    return { header: this.h.header(), leases: this.deps.lessor.leases().map((id) => ({ ID: fromBigInt(id, false) })) };
+    return {
+      header: this.h.header(),
+      leases: this.deps.lessor.leases().map((id) => ({ ID: fromBigInt(id, false) })),
+    };
   }
 
   /** The leader's side of a follower's forwarded request. */
@@ -190,7 +254,10 @@ export class LeaseService {
           // the older remaining TTL, never that the lease outlives its holder's TTL.
           const cp = encodeCheckpoint(term, [{ id, remainingTtlSeconds: 0 }]);
           await this.deps.propose(RequestKind.LeaseCheckpoint, cp, signal).catch((err: unknown) => {
-            this.logger.debug({ err, lease: id.toString(16) }, 'clearing a lease checkpoint failed');
+            this.logger.debug(
+              { err, lease: id.toString(16) },
+              'clearing a lease checkpoint failed',
+            );
           });
         }
         return BigInt(r.ttlSeconds);
@@ -217,7 +284,11 @@ export class LeaseService {
    * leader; retries every 50 ms (leader changes, a leader not yet ready) until the
    * request timeout, as etcd's LeaseRenew / LeaseTimeToLive loops do.
    */
-  private async onLeader<T>(local: () => Promise<T>, forward: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  private async onLeader<T>(
+    local: () => Promise<T>,
+    forward: () => Promise<T>,
+    signal: AbortSignal,
+  ): Promise<T> {
     const deadline = this.deps.clock.nowMs() + this.deps.requestTimeoutMs;
     let lastErr: unknown;
     for (;;) {
@@ -253,7 +324,10 @@ export class LeaseService {
 }
 
 /** The Lease service's handlers, and the service for the peer hop's leader side. */
-export function leaseHandlers(deps: LeaseServerDeps, h: HeaderFiller): { handlers: Map<string, AnyHandler>; service: LeaseService } {
+export function leaseHandlers(
+  deps: LeaseServerDeps,
+  h: HeaderFiller,
+): { handlers: Map<string, AnyHandler>; service: LeaseService } {
   const service = new LeaseService(deps, h);
   return { handlers: service.handlers(), service };
 }
