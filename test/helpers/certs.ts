@@ -8,7 +8,8 @@
  *
  * Contract: makeTestPki() returns absolute paths to PEM files in one temp dir. The
  * result is cached per test process (one vitest worker = one test file), because
- * RSA key generation costs about a second; the dir is removed at process exit.
+ * RSA key generation costs about a second; the dir is removed when the test process
+ * exits (an 'exit' hook, and a watchdog for workers ended by a signal).
  * Files are named like the seed's /work/cert/ (ca-etcd.pem, etcd.pem, etcd-key.pem).
  */
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { removeWhenTestProcessExits } from './cleanup.js';
 
 const execFileAsync = promisify(execFile);
 const OPENSSL_TIMEOUT_MS = 30_000;
@@ -90,6 +92,7 @@ async function makeLeaf(dir: string, ca: string, base: string, cn: string): Prom
 async function generate(): Promise<TestPki> {
   const dir = mkdtempSync(join(tmpdir(), 'tsetcd-test-pki-'));
   cachedDir = dir;
+  removeWhenTestProcessExits(dir);
   await Promise.all([makeCa(dir, 'ca-etcd', 'etcd'), makeCa(dir, 'ca-other', 'other-ca')]);
   await Promise.all([
     makeLeaf(dir, 'ca-etcd', 'etcd', 'etcd'),

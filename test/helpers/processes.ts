@@ -14,8 +14,8 @@
  *   start() starts it again on the same dirs and ports (restart tests).
  * - Cleanup never depends on a test passing: stopAllMembers() (call it in afterAll)
  *   stops and removes everything, a process 'exit' hook SIGKILLs what is left and
- *   removes the dirs, and a tiny shell watchdog SIGKILLs the member if the test
- *   process itself dies without running its hooks.
+ *   removes the dirs, and watchdogs (cleanup.ts) SIGKILL the member and remove its
+ *   dir if the test process itself dies without running its hooks.
  * - dumpMemberLogsOnFailure() prints the stderr tails of the live members when a test
  *   of the calling file fails.
  *
@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeEach, onTestFailed } from 'vitest';
 import YAML from 'yaml';
 import type { TestPki } from './certs.js';
+import { killWhenTestProcessExits, removeWhenTestProcessExits } from './cleanup.js';
 import { freePort } from './ports.js';
 
 export type Target = 'etcd' | 'tsetcd';
@@ -138,7 +139,7 @@ export class Member {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     this.exitPromise = exited;
     child.once('error', () => undefined); // spawn failures surface as an exit below
-    this.watchdog = startWatchdog(child.pid);
+    this.watchdog = child.pid === undefined ? undefined : killWhenTestProcessExits(child.pid);
     void exited.then(() => this.watchdog?.kill('SIGKILL'));
     live.add(this);
     await this.waitReady(exited);
@@ -227,21 +228,6 @@ function commandFor(target: Target, configPath: string): [string, string[]] {
 }
 
 /**
- * SIGKILLs `pid` once the test process (our pid) is gone, so a crashed or killed test
- * run leaves no member behind. Killed by us when the member exits normally.
- */
-function startWatchdog(pid: number | undefined): ChildProcess | undefined {
-  if (pid === undefined) return undefined;
-  const script = 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null';
-  const dog = spawn('sh', ['-c', script, 'tsetcd-test-watchdog', String(process.pid), String(pid)], {
-    stdio: 'ignore',
-    detached: true,
-  });
-  dog.unref();
-  return dog;
-}
-
-/**
  * The seed's member config (ref/seed-deployment.md) with addresses on 127.0.0.1 ports
  * and paths in `dir`. Keys keep the seed's order and spelling, including `debug`,
  * `logger: zap`, `log-outputs: [stderr]` and, with TLS, `client-cert-auth: false`
@@ -293,6 +279,7 @@ export async function startMember(spec: MemberSpec): Promise<Member> {
   const clientPorts = spec.clientPorts ?? (await Promise.all(Array.from({ length: listenerCount }, () => freePort())));
   const peerPort = spec.peerPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), `tsetcd-test-${spec.target}-`));
+  removeWhenTestProcessExits(dir);
   mkdirSync(join(dir, 'dat'));
   const config = {
     ...seedStyleConfig({ name, dir, clientPorts, peerPort, pki: spec.pki, initialCluster: spec.initialCluster }),
