@@ -20,7 +20,7 @@ import { RaftError, isRaftError } from './errors.js';
 import { RaftLog } from './log.js';
 import { ReadOnly, type ReadRequest } from './read-only.js';
 import { ProgressState, type Progress } from './tracker/progress.js';
-import { ProgressTracker, VoteResult, sortIds } from './tracker/tracker.js';
+import { ProgressTracker, VoteResult } from './tracker/tracker.js';
 import {
   EMPTY_BYTES,
   EntryType,
@@ -878,10 +878,6 @@ export class Raft {
     }
     if (this.leadTransferee !== NONE && !this.trk.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
     return this.trk.confState();
-  }
-
-  voterIdsSorted(): NodeId[] {
-    return sortIds(this.trk.voters);
   }
 
   stateName(): string {

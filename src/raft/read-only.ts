@@ -97,10 +97,4 @@ export class ReadOnly {
     this.rounds = [];
     this.acked.clear();
   }
-
-  pendingCount(): number {
-    let n = this.waitingForCommit.length + this.waiting.length;
-    for (const r of this.rounds) n += r.requests.length;
-    return n;
-  }
 }

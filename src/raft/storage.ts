@@ -70,10 +70,6 @@ export class MemoryStorage implements Storage {
     this.hardState = hs;
   }
 
-  hardStateForTest(): HardState {
-    return this.hardState;
-  }
-
   private offset(): number {
     return this.dummy().index;
   }

@@ -7,7 +7,6 @@
  * payloads are `Uint8Array`, never Buffer or string. Numeric enum values follow
  * etcd's raftpb so logs and dumps read the same.
  */
-import { assertSafeInteger } from '../shared/assert.js';
 
 /** A member id. 0n is "no node" (etcd's raft.None). */
 export type NodeId = bigint;
@@ -180,11 +179,6 @@ export function entrySize(e: Entry): number {
 
 export function payloadSize(e: Entry): number {
   return e.data.length;
-}
-
-export function assertIndex(n: number, what: string): void {
-  assertSafeInteger(n, what);
-  if (n < 0) throw new RangeError(`${what} is negative: ${n}`);
 }
 
 /** Whether the message is local to a node (never crosses the network). */

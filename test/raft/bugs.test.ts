@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { RaftBugs } from '../../src/raft/index.js';
+import { runSeed } from '../sim/raft/run.js';
 import { runGolden, testdataDir } from './golden.js';
 
 const CASES: ReadonlyArray<{ bug: keyof RaftBugs; scenario: string }> = [
@@ -34,4 +35,19 @@ describe('each bug switch makes a golden scenario fail', () => {
     expect(CASES.map((c) => c.bug).sort()).toEqual([...all].sort());
     expect(readdirSync(testdataDir)).toEqual(expect.arrayContaining(CASES.map((c) => c.scenario)));
   });
+});
+
+describe('the simulation catches the read bugs on its own', () => {
+  // The first failing seed is searched for (bounded): the run is deterministic, so
+  // this passes or fails the same way every time.
+  for (const bug of ['readJoinsInflightRound', 'readIndexWithoutQuorum'] as const) {
+    it(`${bug} breaks linearizable reads in some seed`, () => {
+      let failing: string | undefined;
+      for (let seed = 1; seed <= 120 && failing === undefined; seed++) {
+        const r = runSeed(seed, 3000, { [bug]: true });
+        if (!r.ok) failing = `seed=${seed} ${r.error}`;
+      }
+      expect(failing).toMatch(/stale read/);
+    });
+  }
 });

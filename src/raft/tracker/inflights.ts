@@ -23,15 +23,6 @@ export class Inflights {
     this.sizes = new Array<number>(size).fill(0);
   }
 
-  clone(): Inflights {
-    const c = new Inflights(this.size, this.maxBytes);
-    for (let k = 0; k < this.count; k++) {
-      const at = (this.start + k) % this.size;
-      c.add(this.indexes[at] ?? 0, this.sizes[at] ?? 0);
-    }
-    return c;
-  }
-
   add(index: number, bytes: number): void {
     assert(!this.full(), 'inflights: add to a full window');
     if (this.count > 0) {

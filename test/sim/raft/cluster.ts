@@ -419,7 +419,6 @@ export class SimCluster {
     this.net.params = { ...this.net.params, dropRate: 0, dupRate: 0 };
     while (this.pendingRestart.length > 0) this.restartOne();
     for (const n of this.nodes.values()) if (!n.removed && n.rn === undefined) this.start(n);
-    this.faultsOff = true;
     const start = this.now;
     const deadline = this.now + maxTicks * TICK;
     this.liveMarker = `live${this.counter++}`;
@@ -448,7 +447,6 @@ export class SimCluster {
     throw new Error(`liveness: no leader committed a new entry within ${maxTicks} ticks after healing (leader=${this.leader()?.id ?? 'none'})\n${this.dump()}`);
   }
 
-  faultsOff = false;
   private liveMarker = '';
   private liveMarkerApplied = false;
 
