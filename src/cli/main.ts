@@ -14,6 +14,7 @@ import yargs from 'yargs';
 import { loadConfig, describeConfig, ConfigError } from '../config/index.js';
 import { createRootLogger } from './logger.js';
 import { startMember } from '../server/member.js';
+import { notifySystemdReady } from '../server/notify.js';
 import { SERVER_VERSION } from '../server/v3rpc/maintenance.js';
 import { DataDirError } from '../server/member-storage.js';
 import { WalCorruptError } from '../wal/index.js';
@@ -64,8 +65,10 @@ async function runMember(args: readonly string[]): Promise<void> {
   };
   await member.ready;
   logger.info({ memberId: member.memberId.toString(16) }, 'ready to serve client requests');
+  await notifySystemdReady(logger);
+  member.onRemoved(() => stop('removed from the cluster'));
   let stopping = false;
-  const stop = (signal: string): void => {
+  function stop(signal: string): void {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'received signal; shutting down');
@@ -78,7 +81,7 @@ async function runMember(args: readonly string[]): Promise<void> {
         process.exit(1);
       },
     );
-  };
+  }
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

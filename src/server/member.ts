@@ -52,6 +52,46 @@ export interface RunningMember {
   onRemoved(fn: () => void): void;
 }
 
+/** MoveLeader: only the leader can move leadership, and only to a voter. */
+async function moveLeader(server: EtcdServer, membership: Membership, target: bigint, electionTimeoutMs: number): Promise<void> {
+  const st = server.raftStatus();
+  if (!st.isLeader) throw new TsetcdError('not-leader');
+  const m = membership.get(target);
+  if (m === undefined || m.isLearner || target === st.id) throw new TsetcdError('bad-leader-transferee');
+  await server.transferLeadership(target, 5000 + 2 * electionTimeoutMs);
+}
+
+/** Picks the voter with the highest match index and transfers leadership to it. */
+async function handOverLeadership(server: EtcdServer, membership: Membership, electionTimeoutMs: number, log: Logger): Promise<void> {
+  const st = server.raftStatus();
+  if (!st.isLeader) return;
+  let best: { id: bigint; match: number } | undefined;
+  for (const [id, pr] of server.progress()) {
+    if (id === st.id || membership.get(id)?.isLearner !== false) continue;
+    if (best === undefined || pr.match > best.match) best = { id, match: pr.match };
+  }
+  if (best === undefined) return;
+  try {
+    await server.transferLeadership(best.id, 2 * electionTimeoutMs);
+    log.info({ to: best.id.toString(16) }, 'transferred leadership before stopping');
+  } catch (err) {
+    log.warn({ err }, 'leadership transfer before stopping failed; stopping anyway');
+  }
+}
+
+/**
+ * etcd's rule for promoting a learner: its match index is at least 90% of the
+ * leader's. Only the leader knows the progress of each member.
+ */
+function learnerInSync(server: EtcdServer, id: bigint): boolean {
+  const st = server.raftStatus();
+  if (!st.isLeader) throw new TsetcdError('not-leader');
+  const progress = server.progress();
+  const leaderMatch = progress.get(st.id)?.match ?? 0;
+  const learnerMatch = progress.get(id)?.match ?? 0;
+  return learnerMatch >= leaderMatch * 0.9;
+}
+
 /**
  * etcd's publish: a started member proposes its name and client URLs through the log;
  * once applied it has joined the cluster (the point etcd tells systemd it is ready).
@@ -223,11 +263,23 @@ export async function startMember(config: Config, logger: Logger, options: Membe
         dbSizeBytes: () => storage.dbSizeBytes(),
         alarmErrors: () => [],
         forEachRecord: (fn) => storage.forEachRecord(fn),
+        moveLeader: (target) => moveLeader(server, membership, target, config.electionTimeoutMs),
       },
       headers,
     ),
     ...clusterHandlers(
-      { members: () => membership.members(), linearizableReadPoint: (signal) => server.linearizableReadPoint(signal) },
+      {
+        members: () => membership.members(),
+        member: (id) => membership.get(id),
+        isRemoved: (id) => membership.isRemoved(id),
+        linearizableReadPoint: (signal) => server.linearizableReadPoint(signal),
+        proposeConfChange: (type, m, signal) => server.proposeConfChange(type, m, signal),
+        clusterToken: config.initialClusterToken,
+        strictReconfigCheck: config.strictReconfigCheck,
+        maxLearners: config.maxLearners,
+        nowSeconds: () => Math.floor(systemClock.wallMs() / 1000),
+        learnerReady: async (id) => learnerInSync(server, id),
+      },
       headers,
     ),
   ]);
@@ -297,6 +349,9 @@ export async function startMember(config: Config, logger: Logger, options: Membe
 
   const ready = publishAttributes(server, recovered.memberId, config.name, config.advertiseClientUrls.map(formatUrl), log);
   const stop = async (): Promise<void> => {
+    // Like etcd on SIGTERM: a leader hands over to a caught-up voter first, so a
+    // restart under systemd does not cost the cluster an election timeout.
+    await handOverLeadership(server, membership, config.electionTimeoutMs, log);
     router.close();
     await Promise.all(listeners.map((l) => l.close()));
     await network?.stop();

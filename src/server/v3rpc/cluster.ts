@@ -1,28 +1,41 @@
 /**
- * The Cluster service (etcd api/v3rpc/member.go). MemberList answers from the
- * member's view of the membership; with `linearizable` (the Go client >= 3.5 default)
- * it first takes a linearizable read point, as etcd does.
+ * The Cluster service (etcd api/v3rpc/member.go, etcdserver/server.go AddMember,
+ * RemoveMember, UpdateMember, PromoteMember; api/membership/cluster.go checks).
+ *
+ * Membership changes go through the log as Raft ConfChanges, one at a time; the
+ * answer comes after the change is applied on this member. With strict-reconfig-check
+ * (the default) a change that would leave fewer started voters than a quorum is
+ * refused, as etcd refuses it. MemberList with `linearizable` (the Go client >= 3.5
+ * default) first takes a linearizable read point.
  */
 import Long from 'long';
 import type * as pb from '../../shared/pb.js';
+import { toBigInt } from '../../shared/pb-codec.js';
+import { TsetcdError } from '../../shared/errors.js';
+import { memberId, type MemberId } from '../../shared/ids.js';
+import { ConfChangeType, type ConfChange } from '../../raft/types.js';
+import type { ApplyOutcome } from '../../apply/applier.js';
+import type { Member } from '../../cluster/membership.js';
+import { computeMemberId, etcdUrlString } from '../../cluster/ids.js';
 import type { CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
-export interface MemberInfo {
-  readonly id: bigint;
-  readonly name: string;
-  readonly peerUrls: readonly string[];
-  readonly clientUrls: readonly string[];
-  readonly isLearner: boolean;
-}
-
 export interface ClusterBackend {
-  members(): readonly MemberInfo[];
+  members(): readonly Member[];
+  member(id: bigint): Member | undefined;
+  isRemoved(id: bigint): boolean;
   linearizableReadPoint(signal?: AbortSignal): Promise<void>;
+  proposeConfChange(type: ConfChange['type'], member: Member, signal?: AbortSignal): Promise<ApplyOutcome>;
+  readonly clusterToken: string;
+  readonly strictReconfigCheck: boolean;
+  readonly maxLearners: number;
+  nowSeconds(): number;
+  /** Whether a learner is caught up (>= 90% of the leader's log); asks the leader if needed. */
+  learnerReady(id: bigint): Promise<boolean>;
 }
 
-export function memberToPb(m: MemberInfo): pb.Member {
+export function memberToPb(m: Member): pb.Member {
   const out: pb.Member = {
     ID: Long.fromBigInt(m.id, true),
     name: m.name,
@@ -33,10 +46,99 @@ export function memberToPb(m: MemberInfo): pb.Member {
   return out;
 }
 
+/** Started voters must still form a quorum after the change (etcd IsReadyTo*VotingMember). */
+function startedQuorumAfter(members: readonly Member[], delta: 1 | -1, removing?: bigint): boolean {
+  const voters = members.filter((m) => !m.isLearner && m.id !== removing);
+  const started = voters.filter((m) => m.name !== '').length;
+  const total = delta === 1 ? voters.length + 1 : voters.length;
+  if (delta === 1 && started === 1 && total === 2) return true; // growing a one-member cluster
+  return started >= Math.floor(total / 2) + 1;
+}
+
+function parsePeerUrls(urls: readonly string[] | undefined): string[] {
+  const list = urls ?? [];
+  if (list.length === 0) throw new TsetcdError('member-bad-urls');
+  return list.map((u) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new TsetcdError('member-bad-urls');
+    }
+    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.port === '' || parsed.pathname.length > 1) {
+      throw new TsetcdError('member-bad-urls');
+    }
+    return etcdUrlString(u);
+  });
+}
+
 export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string, AnyHandler> {
+  const list = (): pb.Member[] => s.members().map(memberToPb);
+
+  async function change(type: ConfChange['type'], member: Member, ctx: CallContext): Promise<void> {
+    const outcome = await s.proposeConfChange(type, member, ctx.signal);
+    if (!outcome.ok) throw outcome.error;
+  }
+
   const memberList = async (req: pb.MemberListRequest, ctx: CallContext): Promise<pb.MemberListResponse> => {
     if (req.linearizable === true) await s.linearizableReadPoint(ctx.signal);
-    return { header: h.header(), members: s.members().map(memberToPb) };
+    return { header: h.header(), members: list() };
   };
-  return new Map<string, AnyHandler>([['/etcdserverpb.Cluster/MemberList', { kind: 'unary', fn: memberList as never }]]);
+
+  const memberAdd = async (req: pb.MemberAddRequest, ctx: CallContext): Promise<pb.MemberAddResponse> => {
+    const peerUrls = parsePeerUrls(req.peerURLs);
+    const isLearner = req.isLearner === true;
+    const members = s.members();
+    if (members.some((m) => m.peerUrls.some((u) => peerUrls.includes(u)))) throw new TsetcdError('peer-url-exist');
+    if (isLearner && members.filter((m) => m.isLearner).length >= s.maxLearners) {
+      throw new TsetcdError('too-many-learners');
+    }
+    if (!isLearner && s.strictReconfigCheck && !startedQuorumAfter(members, 1)) {
+      throw new TsetcdError('unhealthy-reconfig');
+    }
+    const id = computeMemberId(peerUrls, s.clusterToken, s.nowSeconds());
+    if (s.member(id) !== undefined || s.isRemoved(id)) throw new TsetcdError('member-exist');
+    const member: Member = { id, name: '', peerUrls, clientUrls: [], isLearner };
+    await change(isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode, member, ctx);
+    return { header: h.header(), member: memberToPb(member), members: list() };
+  };
+
+  const target = (id: pb.MemberRemoveRequest['ID']): { id: MemberId; member: Member } => {
+    const mid = memberId(toBigInt(id, true));
+    const member = s.member(mid);
+    if (member === undefined) throw new TsetcdError('member-not-found');
+    return { id: mid, member };
+  };
+
+  const memberRemove = async (req: pb.MemberRemoveRequest, ctx: CallContext): Promise<pb.MemberRemoveResponse> => {
+    const { id, member } = target(req.ID);
+    if (!member.isLearner && s.strictReconfigCheck && !startedQuorumAfter(s.members(), -1, id)) {
+      throw new TsetcdError('unhealthy-reconfig');
+    }
+    await change(ConfChangeType.RemoveNode, member, ctx);
+    return { header: h.header(), members: list() };
+  };
+
+  const memberUpdate = async (req: pb.MemberUpdateRequest, ctx: CallContext): Promise<pb.MemberUpdateResponse> => {
+    const { member } = target(req.ID);
+    const peerUrls = parsePeerUrls(req.peerURLs);
+    await change(ConfChangeType.UpdateNode, { ...member, peerUrls }, ctx);
+    return { header: h.header(), members: list() };
+  };
+
+  const memberPromote = async (req: pb.MemberPromoteRequest, ctx: CallContext): Promise<pb.MemberPromoteResponse> => {
+    const { id, member } = target(req.ID);
+    if (!member.isLearner) throw new TsetcdError('member-not-learner');
+    if (!(await s.learnerReady(id))) throw new TsetcdError('learner-not-ready');
+    await change(ConfChangeType.AddNode, { ...member, isLearner: false }, ctx);
+    return { header: h.header(), members: list() };
+  };
+
+  return new Map<string, AnyHandler>([
+    ['/etcdserverpb.Cluster/MemberList', { kind: 'unary', fn: memberList as never }],
+    ['/etcdserverpb.Cluster/MemberAdd', { kind: 'unary', fn: memberAdd as never }],
+    ['/etcdserverpb.Cluster/MemberRemove', { kind: 'unary', fn: memberRemove as never }],
+    ['/etcdserverpb.Cluster/MemberUpdate', { kind: 'unary', fn: memberUpdate as never }],
+    ['/etcdserverpb.Cluster/MemberPromote', { kind: 'unary', fn: memberPromote as never }],
+  ]);
 }

@@ -7,7 +7,7 @@
  */
 import Long from 'long';
 import type * as pb from '../../shared/pb.js';
-import { toNumber } from '../../shared/pb-codec.js';
+import { toBigInt, toNumber } from '../../shared/pb-codec.js';
 import type { MvccStore } from '../../mvcc/index.js';
 import type { ConsensusStatus } from '../etcd-server.js';
 import type { HeaderFiller } from './header.js';
@@ -25,6 +25,8 @@ export interface MaintenanceBackend {
   dbSizeBytes(): Promise<number>;
   /** Active alarms as etcd's error strings (e.g. "etcdserver: mvcc: database space exceeded"). */
   alarmErrors(): readonly string[];
+  /** Hands leadership to `target` (this member must be the leader). */
+  moveLeader(target: bigint): Promise<void>;
   /** Compacts the state db's files; Defragment stays UNIMPLEMENTED without it. */
   defragment?: () => Promise<void>;
   /** All state-db records in key order, for the whole-backend Hash. */
@@ -80,6 +82,11 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
     return { header: h.header(), alarms: [] };
   };
 
+  const moveLeader = async (req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> => {
+    await s.moveLeader(toBigInt(req.targetID, true));
+    return { header: h.header() };
+  };
+
   const defrag = s.defragment;
   const defragment = async (): Promise<pb.DefragmentResponse> => {
     await defrag?.();
@@ -91,6 +98,7 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
     ['/etcdserverpb.Maintenance/HashKV', { kind: 'unary', fn: hashKV as never }],
     ['/etcdserverpb.Maintenance/Hash', { kind: 'unary', fn: hash as never }],
     ['/etcdserverpb.Maintenance/Alarm', { kind: 'unary', fn: alarm as never }],
+    ['/etcdserverpb.Maintenance/MoveLeader', { kind: 'unary', fn: moveLeader as never }],
     ...(defrag !== undefined
       ? [['/etcdserverpb.Maintenance/Defragment', { kind: 'unary', fn: defragment as never }] as const]
       : []),
