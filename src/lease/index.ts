@@ -7,13 +7,14 @@
  *
  * How a member uses it (the wiring lives in server/member.ts):
  *   const lessor = await Lessor.open(backend, { minTtlSeconds, clock, logger });
- *   // before the WAL replay, for each live key k in mvcc with k.lease != 0:
- *   lessor.attach(k.lease, k.key);
+ *   await recoverAttachments(lessor, store);            // before the WAL replay
  *   const a = leaseAppliers(lessor);
  *   applier.setLeaseHooks(a.hooks); applier.registerKind(RequestKind.LeaseGrant, a.grant); ...
- *   leader applies the first entry of its own term -> lessor.promote(electionTimeoutMs, term)
- *   leadership lost                                 -> lessor.demote()
- *   new LeaseDriver({ lessor, scheduler, logger, proposeLocal }).start();
+ *   const driver = new LeaseDriver({ lessor, scheduler, logger, proposeLocal, leadership,
+ *     electionTimeoutMs });
+ *   driver.start();   // every 500 ms: syncLeadership(), expiries, checkpoints
+ *   on a leader change, and when the leader applied its first own-term entry:
+ *   driver.syncLeadership()   // promote(electionTimeoutMs, term) or demote()
  *
  * Safety (DESIGN §1, issue 6): only a primary lessor computes expiries; an expiry
  * entry carries the term of the promotion and apply runs it only in an entry of that
@@ -47,6 +48,7 @@ export {
   type LeaseRevokeResult,
 } from './lease-apply.js';
 export type { GoneReason } from './waiters.js';
+export { recoverAttachments, type LiveKeySource, type RecoveredAttachments } from './recover.js';
 export {
   encodeGrantRequest,
   encodeRevokeRequest,

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  Lessor,
+  recoverAttachments,
   encodeCheckpoint,
   encodeExpire,
   encodeGrantRequest,
@@ -164,6 +166,20 @@ describe('lease apply', () => {
     await again.apply('revoke', encodeRevokeRequest(L(1)), 1);
     expect(await again.liveKeys()).toEqual(['b']);
     await again.store.close();
+  });
+});
+
+describe('recoverAttachments', () => {
+  it('walks live keys in pages; keys naming unknown leases are orphans', async () => {
+    const h = await harness();
+    await h.apply('grant', encodeGrantRequest(L(1), 60n), 1);
+    for (let i = 0; i < 7; i++) await h.put(`k${i}`, 'v', i % 2 === 0 ? L(1) : NO_LEASE);
+    const fresh = new Lessor({ minTtlSeconds: 2, clock: new ManualClock() });
+    expect(await recoverAttachments(fresh, h.store, 3)).toEqual({ keys: 0, orphans: 4 });
+    const b = h.backend.batch();
+    fresh.grant(L(1), 60n, b);
+    expect(await recoverAttachments(fresh, h.store, 3)).toEqual({ keys: 4, orphans: 0 });
+    expect(fresh.keysOf(L(1)).map(String)).toEqual(['k0', 'k2', 'k4', 'k6']);
   });
 });
 

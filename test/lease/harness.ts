@@ -4,6 +4,7 @@
 // keys in one txn), one backend batch per applied entry.
 import {
   Lessor,
+  recoverAttachments,
   leaseAppliers,
   type LeaseAppliers,
   type LeaseApplyContext,
@@ -38,8 +39,7 @@ export class LeaseHarness {
   static async open(backend: Backend, opts: LessorOptions): Promise<LeaseHarness> {
     const store = await MvccStore.open(backend);
     const lessor = await Lessor.open(backend, opts);
-    const all = await store.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
-    for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
+    await recoverAttachments(lessor, store, 2); // small pages: the walk crosses pages
     return new LeaseHarness(backend, store, lessor);
   }
 
