@@ -88,7 +88,13 @@ export function watchdog(memberPid: number): void {
 
 function tail(file: string, lines = 15): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    // Servers may log whole requests: keep each line short enough to read.
+    return readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => (l.length > 300 ? `${l.slice(0, 297)}...` : l))
+      .join('\n');
   } catch {
     return '(no log)';
   }
@@ -167,7 +173,7 @@ export class Cluster {
   }
 
   /** Spawns every member; resolves with ms until every member served a linearizable read. */
-  async start(): Promise<number> {
+  async start(timeoutMs = this.opts.startTimeoutMs): Promise<number> {
     live.add(this);
     const t0 = performance.now();
     for (const m of this.members) {
@@ -194,7 +200,7 @@ export class Cluster {
       });
     }
     try {
-      await Promise.all(this.members.map((m) => this.waitServing(m, t0)));
+      await Promise.all(this.members.map((m) => this.waitServing(m, t0, timeoutMs)));
     } catch (err) {
       await this.stop();
       throw err;
@@ -202,7 +208,7 @@ export class Cluster {
     return performance.now() - t0;
   }
 
-  private async waitServing(m: Member, t0: number): Promise<void> {
+  private async waitServing(m: Member, t0: number, timeoutMs: number): Promise<void> {
     let conn: GrpcConn | undefined;
     let lastError = 'no answer yet';
     try {
@@ -212,10 +218,10 @@ export class Cluster {
             `${this.opts.kind} member ${m.name} exited (code ${m.exitCode}) before serving; log tail:\n${tail(m.logFile)}`,
           );
         }
-        if (performance.now() - t0 > this.opts.startTimeoutMs) {
+        if (performance.now() - t0 > timeoutMs) {
           throw new ClusterStartError(
             `${this.opts.kind} member ${m.name} not serving a linearizable read after ` +
-              `${Math.round(this.opts.startTimeoutMs / 1000)} s (last: ${lastError}); log tail:\n${tail(m.logFile)}`,
+              `${Math.round(timeoutMs / 1000)} s (last: ${lastError}); log tail:\n${tail(m.logFile)}`,
           );
         }
         try {
@@ -259,9 +265,9 @@ export class Cluster {
   }
 
   /** Stops and starts again on the same data; resolves with ms to serving. */
-  async restart(): Promise<number> {
+  async restart(timeoutMs?: number): Promise<number> {
     await this.stop();
-    return this.start();
+    return this.start(timeoutMs);
   }
 
   /** Members that exited on their own since start, with their log tails (undefined when all live). */

@@ -30,8 +30,11 @@ export interface Profile {
   cases: CaseDef[];
   /** Keys of 1 KiB stored before reading peak RSS and disk size. */
   footprintKeys: number;
-  /** Keys of 1 KiB stored before the timed restart (>= footprintKeys). */
-  restartKeys: number;
+  /**
+   * Keys of 1 KiB for the big-restart phase (0 = none): one cluster per side is loaded
+   * once, then restarted in A B A' order once per round (restart-phase.ts).
+   */
+  bigRestartKeys: number;
   /** quick: footprint measured at the end of the workload session; full: its own session. */
   footprintSession: 'shared' | 'own';
   startTimeoutMs: number;
@@ -57,7 +60,7 @@ const latency = (q: 'p50Ms' | 'p99Ms', kind?: string, target?: Target): MetricDe
 });
 
 function cases(quick: boolean): CaseDef[] {
-  const d = quick ? { durationSec: 1, warmupSec: 0.3 } : { durationSec: 5, warmupSec: 1 };
+  const d = quick ? { durationSec: 1, warmupSec: 0.3 } : { durationSec: 2, warmupSec: 0.5 };
   const rangeKeys = quick ? 100 : 1000;
   const list: CaseDef[] = [
     {
@@ -132,7 +135,7 @@ export function profile(name: 'quick' | 'full', rounds: number | undefined): Pro
     rounds: rounds ?? 5,
     cases: cases(quick),
     footprintKeys: quick ? 10_000 : 100_000,
-    restartKeys: quick ? 10_000 : 1_000_000,
+    bigRestartKeys: quick ? 0 : 1_000_000,
     footprintSession: quick ? 'shared' : 'own',
     startTimeoutMs: 30_000,
     restartTimeoutMs: quick ? 60_000 : 240_000,

@@ -7,6 +7,7 @@
 import type { Profile } from './compare-plan.js';
 import type { CaseOutcome, SessionResult } from './compare-session.js';
 import { fmt, table } from './report.js';
+import type { RestartPhaseResult } from './restart-phase.js';
 import { median, noiseBand, ratios, type Target, type Verdict, verdict } from './stats.js';
 
 export const LABEL_A = 'etcd';
@@ -34,6 +35,18 @@ export interface CostRow {
   generatorCores: number;
   maxWorkerElu: number;
   generatorSaturatedRuns: number;
+}
+
+/**
+ * One line for a multi-line failure: the first line, plus the last line of a log tail
+ * (where a server states why it stopped), cut to a readable length.
+ */
+export function shortReason(msg: string): string {
+  const lines = msg.split('\n').filter((l) => l.trim() !== '');
+  const first = lines[0] ?? '';
+  const last = lines.length > 1 ? lines[lines.length - 1] ?? '' : '';
+  const s = last === '' ? first : `${first.replace(/; log tail:$/, '')} — ${last.trim()}`;
+  return s.length > 240 ? `${s.slice(0, 237)}...` : s;
 }
 
 function byRound(sessions: SessionResult[], label: string, rounds: number): Array<SessionResult | undefined> {
@@ -78,6 +91,7 @@ export function summarize(
   profile: Profile,
   sessions: SessionResult[],
   tsetcdUnavailable: string | undefined,
+  restart?: RestartPhaseResult,
 ): { rows: SummaryRow[]; costs: CostRow[] } {
   const R = profile.rounds;
   const A = byRound(sessions, LABEL_A, R);
@@ -85,7 +99,7 @@ export function summarize(
   const AA = byRound(sessions, LABEL_AA, R);
   const rows: SummaryRow[] = [];
   const costs: CostRow[] = [];
-  const unavailable = tsetcdUnavailable === undefined ? '' : `tsetcd unavailable: ${tsetcdUnavailable.split('\n')[0] ?? ''}`;
+  const unavailable = tsetcdUnavailable === undefined ? '' : `tsetcd did not start: ${shortReason(tsetcdUnavailable)}`;
   for (const c of profile.cases) {
     const ca = A.map((s) => caseOf(s, c.id));
     const cb = B.map((s) => caseOf(s, c.id));
@@ -93,9 +107,9 @@ export function summarize(
     const notes: string[] = [];
     if (unavailable !== '') notes.push(unavailable);
     const failedB = cb.find((o) => o?.error !== undefined)?.error;
-    if (failedB !== undefined) notes.push(`tsetcd run failed: ${failedB.split('\n')[0] ?? ''}`);
+    if (failedB !== undefined) notes.push(`tsetcd run failed: ${shortReason(failedB)}`);
     const failedA = [...ca, ...caa].find((o) => o?.error !== undefined)?.error;
-    if (failedA !== undefined) notes.push(`etcd run failed: ${failedA.split('\n')[0] ?? ''}`);
+    if (failedA !== undefined) notes.push(`etcd run failed: ${shortReason(failedA)}`);
     const errs = (xs: Array<CaseOutcome | undefined>): number => xs.reduce((s, o) => s + (o?.result?.errorOps ?? 0), 0);
     if (errs(ca) + errs(caa) > 0) notes.push(`etcd errors ${errs(ca) + errs(caa)}`);
     if (errs(cb) > 0) notes.push(`tsetcd errors ${errs(cb)}`);
@@ -122,7 +136,8 @@ export function summarize(
   const fp = (s: SessionResult | undefined, f: (x: NonNullable<SessionResult['footprint']>) => number): number | undefined =>
     s?.footprint === undefined ? undefined : f(s.footprint);
   const MiB = 2 ** 20;
-  const fpNote = [unavailable, B.find((s) => s?.footprintError !== undefined)?.footprintError?.split('\n')[0] ?? '']
+  const fpError = B.find((s) => s?.footprintError !== undefined)?.footprintError;
+  const fpNote = [unavailable, fpError === undefined ? '' : `tsetcd footprint failed: ${shortReason(fpError)}`]
     .filter((x) => x !== '')
     .join('; ');
   const fpRow = (metric: string, unit: string, f: (x: NonNullable<SessionResult['footprint']>) => number, target?: Target): void => {
@@ -131,7 +146,24 @@ export function summarize(
   const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
   fpRow(`peak RSS, ${k(profile.footprintKeys)} keys of 1 KiB${profile.footprintSession === 'shared' ? ' (after the workloads)' : ''}`, 'MiB', (x) => x.peakRssBytes / MiB, { op: '<=', value: 1.5 });
   fpRow(`on-disk size, ${k(profile.footprintKeys)} keys`, 'MiB', (x) => x.diskBytes / MiB);
-  fpRow(`restart to serving, ${k(profile.restartKeys)} keys of 1 KiB`, 'ms', (x) => x.restartToServingMs, { op: '<=', value: 1.5 });
+  fpRow(`restart to serving, ${k(profile.footprintKeys)} keys of 1 KiB`, 'ms', (x) => x.restartToServingMs, profile.bigRestartKeys > 0 ? undefined : { op: '<=', value: 1.5 });
+  if (restart !== undefined) {
+    const pick = (label: string, f: (x: RestartPhaseResult['samples'][number]) => number): Array<number | undefined> =>
+      Array.from({ length: R }, (_, r) => {
+        const x = restart.samples.find((s) => s.label === label && s.round === r + 1);
+        return x === undefined ? undefined : f(x);
+      });
+    const errB = restart.errors[LABEL_B];
+    const note = [unavailable, errB === undefined ? '' : `tsetcd big restart failed: ${shortReason(errB)}`]
+      .filter((x) => x !== '')
+      .join('; ');
+    const failedA = restart.errors[LABEL_A] ?? restart.errors[LABEL_AA];
+    const fail = failedA !== undefined ? 'etcd errors' : errB !== undefined ? 'tsetcd errors' : undefined;
+    const t = (x: RestartPhaseResult['samples'][number]): number => x.restartToServingMs;
+    const d = (x: RestartPhaseResult['samples'][number]): number => x.diskBytes / MiB;
+    rows.push(row('big restart', `restart to serving, ${k(restart.keys)} keys of 1 KiB`, 'ms', pick(LABEL_A, t), pick(LABEL_B, t), pick(LABEL_AA, t), { op: '<=', value: 1.5 }, note, fail));
+    rows.push(row('big restart', `on-disk size, ${k(restart.keys)} keys`, 'MiB', pick(LABEL_A, d), pick(LABEL_B, d), pick(LABEL_AA, d), undefined, note));
+  }
   const start = (s: SessionResult | undefined): number | undefined =>
     s === undefined || !Number.isFinite(s.startToServingMs) ? undefined : s.startToServingMs;
   rows.push(row('startup', 'fresh start to serving (empty)', 'ms', A.map(start), B.map(start), AA.map(start), undefined, unavailable));
@@ -156,7 +188,16 @@ export function formatSummary(rows: SummaryRow[], costs: CostRow[]): string {
       r.verdict,
     ]);
   }
-  const notes = [...new Set(rows.filter((r) => r.note !== '').map((r) => `${r.section}: ${r.note}`))];
+  // One line per distinct note, with the cases it applies to.
+  const bySection = new Map<string, string[]>();
+  for (const r of rows) {
+    if (r.note === '') continue;
+    const list = bySection.get(r.note) ?? [];
+    if (!list.includes(r.section)) list.push(r.section);
+    bySection.set(r.note, list);
+  }
+  const allSections = new Set(rows.map((r) => r.section)).size;
+  const notes = [...bySection].map(([note, secs]) => `${secs.length === allSections ? 'all rows' : secs.join(', ')}: ${note}`);
   const cost: string[][] = [['case', 'etcd server cores', 'tsetcd server cores', 'generator cores', 'max worker ELU', 'saturated runs']];
   for (const c of costs) {
     const n = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');

@@ -25,6 +25,7 @@ import { formatSummary, LABEL_A, LABEL_AA, LABEL_B, summarize } from './compare-
 import { runSession, type SessionEnv, type SessionResult } from './compare-session.js';
 import { type Ceiling, measureCeiling } from './ceiling.js';
 import { makePki } from './pki.js';
+import { type RestartPhaseResult, runRestartPhase } from './restart-phase.js';
 import { median } from './stats.js';
 import { WorkerPool } from './runner.js';
 
@@ -167,7 +168,19 @@ async function main(): Promise<number> {
   }
 
   await env.pool.close();
-  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable);
+
+  let restart: RestartPhaseResult | undefined;
+  if (profile.bigRestartKeys > 0) {
+    log(`big restart: ${profile.bigRestartKeys} keys, ${profile.rounds} restarts per side (A B A')`);
+    const sides = [
+      [LABEL_A, 'etcd'],
+      ...(tsetcdUnavailable === undefined ? [[LABEL_B, 'tsetcd'] as const] : []),
+      [LABEL_AA, 'etcd'],
+    ] as const;
+    restart = await runRestartPhase(env, sides);
+  }
+
+  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart);
   const title =
     `tsetcd / etcd ${etcdVer}, ${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
     `(A B A'), ${availableParallelism()} cores, ${startedAt.toISOString()}`;
@@ -199,6 +212,7 @@ async function main(): Promise<number> {
     machine: { cores: availableParallelism(), node: process.version, etcd: etcdVer },
     tsetcdUnavailable: tsetcdUnavailable ?? null,
     generatorCeiling: ceilings,
+    bigRestart: restart ?? null,
     summary: rows,
     costs,
     sessions,
