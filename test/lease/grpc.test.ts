@@ -363,6 +363,28 @@ describe('LeaseKeepAlive', () => {
   });
 });
 
+describe('leadership checks', () => {
+  it('syncs leadership first and renews only after leadership is confirmed', async () => {
+    let syncs = 0;
+    let confirms = 0;
+    const n = await startNode({
+      syncLeadership: () => void syncs++,
+      confirmLeadership: async () => {
+        confirms++;
+        if (confirms < 3) throw new Error('read index round failed');
+      },
+    });
+    await unary(leader, 'LeaseGrant', { TTL: 50, ID: 1000 });
+    const s = keepAliveStream(n);
+    s.send(1000n);
+    await s.next(1);
+    expect(s.got.map((r) => [r.ID, r.TTL])).toEqual([['1000', '50']]);
+    expect(confirms).toBe(3);
+    expect(syncs).toBeGreaterThanOrEqual(3);
+    s.end();
+  });
+});
+
 describe('no leader to answer', () => {
   it('a leader without an applied entry of its term: "request timed out"', async () => {
     const n = await startNode({ requestTimeoutMs: 0 });

@@ -75,7 +75,15 @@ export interface LeaseServerDeps {
     req: LeaseForwardRequests[K],
     signal: AbortSignal,
   ): Promise<LeaseForwardResponses[K]>;
-  /** Optional quorum check before a renewal (etcd 3.6 ensureLeadership). */
+  /**
+   * Optional: bring the lessor in line with leadership now (LeaseDriver.syncLeadership),
+   * so the first keep-alive after the leader applied its own-term entry needs no wait.
+   */
+  syncLeadership?(): void;
+  /**
+   * Optional quorum check before a renewal (etcd 3.6 ensureLeadership: a ReadIndex
+   * round, then still the leader); rejects when leadership is not confirmed.
+   */
   confirmLeadership?(signal: AbortSignal): Promise<void>;
 }
 
@@ -218,6 +226,7 @@ export class LeaseService {
     req: LeaseForwardRequests[K],
     signal: AbortSignal,
   ): Promise<LeaseForwardResponses[K]> {
+    this.deps.syncLeadership?.();
     if (!this.canAnswer()) throw new TsetcdError('not-leader');
     const id = leaseId(toBigInt(req.ID, false));
     if (kind === 'keepalive') {
@@ -293,6 +302,7 @@ export class LeaseService {
     let lastErr: unknown;
     for (;;) {
       if (signal.aborted) throw new TsetcdError('canceled');
+      this.deps.syncLeadership?.();
       try {
         if (this.canAnswer()) return await local();
         if (!this.deps.isLeader() && this.deps.hasLeader()) return await forward();
