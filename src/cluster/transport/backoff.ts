@@ -17,7 +17,10 @@ export interface BackoffOptions {
 export class Backoff {
   private attempt = 0;
 
-  constructor(private readonly opts: BackoffOptions, private readonly rng: Rng) {
+  constructor(
+    private readonly opts: BackoffOptions,
+    private readonly rng: Rng,
+  ) {
     if (!(opts.minMs > 0 && opts.maxMs >= opts.minMs)) {
       throw new RangeError(`backoff: need 0 < minMs <= maxMs, got ${opts.minMs}, ${opts.maxMs}`);
     }

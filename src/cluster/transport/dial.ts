@@ -40,7 +40,8 @@ export function dialPeer(url: string, opts: DialOptions): Promise<ClientHttp2Ses
     return Promise.reject(new DialError(`peer URL ${url}: scheme must be http or https`));
   }
   const authority = `${parsed.protocol}//${parsed.host}`;
-  const tlsOptions = parsed.protocol === 'https:' && opts.tls !== undefined ? opts.tls.clientOptions() : {};
+  const tlsOptions =
+    parsed.protocol === 'https:' && opts.tls !== undefined ? opts.tls.clientOptions() : {};
   return new Promise((resolve, reject) => {
     const session = connect(authority, {
       ...tlsOptions,

@@ -44,7 +44,11 @@ export interface PeerRequestIdentity {
   readonly serverVersion: string;
 }
 
-export function requestHeaders(method: 'GET' | 'POST', path: string, id: PeerRequestIdentity): OutgoingHttpHeaders {
+export function requestHeaders(
+  method: 'GET' | 'POST',
+  path: string,
+  id: PeerRequestIdentity,
+): OutgoingHttpHeaders {
   const h: OutgoingHttpHeaders = {
     ':method': method,
     ':path': path,

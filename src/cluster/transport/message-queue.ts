@@ -12,8 +12,12 @@ export class MessageQueue {
   private head = 0;
   private held = 0;
 
-  constructor(private readonly maxCount: number, private readonly maxBytes: number) {
-    if (!(maxCount > 0 && maxBytes > 0)) throw new RangeError('message queue: limits must be positive');
+  constructor(
+    private readonly maxCount: number,
+    private readonly maxBytes: number,
+  ) {
+    if (!(maxCount > 0 && maxBytes > 0))
+      throw new RangeError('message queue: limits must be positive');
   }
 
   get count(): number {

@@ -44,11 +44,18 @@ export class OutboundStream {
   private waitingDrain = false;
   private timers: Cancelable[] = [];
 
-  constructor(readonly kind: StreamKind, private readonly ctx: PeerContext) {
+  constructor(
+    readonly kind: StreamKind,
+    private readonly ctx: PeerContext,
+  ) {
     const max = kind === 'msgapp' ? ctx.limits.appQueueMax : ctx.limits.messageQueueMax;
-    const maxBytes = kind === 'msgapp' ? ctx.limits.appQueueBytesMax : ctx.limits.messageQueueBytesMax;
+    const maxBytes =
+      kind === 'msgapp' ? ctx.limits.appQueueBytesMax : ctx.limits.messageQueueBytesMax;
     this.queue = new MessageQueue(max, maxBytes);
-    this.backoff = new Backoff({ minMs: ctx.timings.backoffMinMs, maxMs: ctx.timings.backoffMaxMs }, ctx.rng);
+    this.backoff = new Backoff(
+      { minMs: ctx.timings.backoffMinMs, maxMs: ctx.timings.backoffMaxMs },
+      ctx.rng,
+    );
   }
 
   get connected(): boolean {
@@ -73,7 +80,8 @@ export class OutboundStream {
   /** The peer's URLs changed: drop a connection to a URL no longer listed. */
   urlsChanged(): void {
     const url = this.connectedUrl;
-    if (url !== undefined && !this.ctx.urls().includes(url)) this.fail(this.generation, 'peer URLs changed');
+    if (url !== undefined && !this.ctx.urls().includes(url))
+      this.fail(this.generation, 'peer URLs changed');
   }
 
   enqueue(frame: Buffer): EnqueueResult {
@@ -101,7 +109,8 @@ export class OutboundStream {
     const timeoutMs = this.ctx.timings.dialTimeoutMs;
     this.timers.push(
       this.ctx.scheduler.after(timeoutMs, () => {
-        if (this.state === 'connecting') this.fail(gen, `no answer from ${url} within ${timeoutMs} ms`);
+        if (this.state === 'connecting')
+          this.fail(gen, `no answer from ${url} within ${timeoutMs} ms`);
       }),
     );
     dialPeer(url, { tls: this.ctx.tls, scheduler: this.ctx.scheduler, timeoutMs }).then(
@@ -202,7 +211,10 @@ export class OutboundStream {
     this.state = 'backoff';
     this.urlIndex++;
     if (wasConnected) this.ctx.onInactive(this.kind, reason);
-    else this.ctx.logWarn(`${this.kind}:dial`, `cannot reach peer: ${reason}`, { attempts: this.backoff.failures + 1 });
+    else
+      this.ctx.logWarn(`${this.kind}:dial`, `cannot reach peer: ${reason}`, {
+        attempts: this.backoff.failures + 1,
+      });
     this.ctx.onUnreachable();
     const delayMs = this.backoff.nextDelayMs();
     this.timers.push(

@@ -16,7 +16,14 @@ import { TsetcdError } from '../../shared/errors.js';
 import { idFromHex } from '../../shared/ids.js';
 import { systemScheduler, type Scheduler } from '../../shared/scheduler.js';
 import { dialPeer } from './dial.js';
-import { HEADER_CLUSTER_ID, HEADER_FROM, headerId, PATH_MEMBERS, PATH_VERSION, STATUS_OK } from './headers.js';
+import {
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  headerId,
+  PATH_MEMBERS,
+  PATH_VERSION,
+  STATUS_OK,
+} from './headers.js';
 import { PeerTlsSource, type PeerTlsOptions } from './tls.js';
 import type { MemberJson, VersionJson } from './types.js';
 
@@ -65,7 +72,12 @@ export async function fetchMembers(
     if (clusterId === undefined) throw new Error(`no ${HEADER_CLUSTER_ID} header`);
     const list: unknown = JSON.parse(body);
     if (!Array.isArray(list)) throw new Error('the member list is not a JSON array');
-    return { url, clusterId, memberId: headerId(headers, HEADER_FROM), members: list.map(parseMember) };
+    return {
+      url,
+      clusterId,
+      memberId: headerId(headers, HEADER_FROM),
+      members: list.map(parseMember),
+    };
   });
 }
 
@@ -85,14 +97,26 @@ export async function fetchVersion(
 
 export function parseMember(x: unknown): RemoteMember {
   const m = x as Partial<Record<keyof MemberJson, unknown>>;
-  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
-  if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || typeof m.name !== 'string') {
+  const strings = (v: unknown): v is string[] =>
+    Array.isArray(v) && v.every((s) => typeof s === 'string');
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.id !== 'string' ||
+    typeof m.name !== 'string'
+  ) {
     throw new Error('a member without id or name');
   }
   if (!strings(m.peerURLs) || !strings(m.clientURLs) || typeof m.isLearner !== 'boolean') {
     throw new Error(`member ${m.id}: malformed peerURLs, clientURLs or isLearner`);
   }
-  return { id: idFromHex(m.id), name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
+  return {
+    id: idFromHex(m.id),
+    name: m.name,
+    peerURLs: m.peerURLs,
+    clientURLs: m.clientURLs,
+    isLearner: m.isLearner,
+  };
 }
 
 async function firstAnswer<T>(
@@ -115,7 +139,9 @@ async function firstAnswer<T>(
       errors.push(`${url}: ${(err as Error).message}`);
     }
   }
-  throw new PeerFetchError(`could not get ${path} from any peer (${errors.join('; ') || 'no peer URLs'})`);
+  throw new PeerFetchError(
+    `could not get ${path} from any peer (${errors.join('; ') || 'no peer URLs'})`,
+  );
 }
 
 async function get(
@@ -142,7 +168,11 @@ async function get(
       });
       req.on('error', reject);
       req.once('end', () =>
-        resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: Number(headers[':status']),
+          headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
       );
       req.once('close', () => reject(new Error('the peer closed the stream without an answer')));
       req.end();

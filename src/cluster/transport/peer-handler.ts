@@ -70,7 +70,8 @@ export class PeerHandler {
     else if (method === 'GET' && path === PATH_VERSION) this.json(stream, o.version());
     else if (method === 'POST' && (path === PATH_STREAM_MESSAGE || path === PATH_STREAM_MSGAPP)) {
       const from = this.admit(stream, headers, path);
-      if (from !== undefined) this.acceptStream(stream, from, path === PATH_STREAM_MSGAPP ? 'msgapp' : 'message');
+      if (from !== undefined)
+        this.acceptStream(stream, from, path === PATH_STREAM_MSGAPP ? 'msgapp' : 'message');
     } else if (method === 'POST' && path === PATH_SNAPSHOT) {
       const from = this.admit(stream, headers, path);
       if (from !== undefined) void this.receiveSnapshot(stream, from);
@@ -85,7 +86,11 @@ export class PeerHandler {
   }
 
   /** Check the identity headers; answer and return undefined when refused. */
-  private admit(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): bigint | undefined {
+  private admit(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    path: string,
+  ): bigint | undefined {
     const o = this.deps.opts;
     const cluster = headerId(headers, HEADER_CLUSTER_ID);
     const from = headerId(headers, HEADER_FROM);
@@ -126,17 +131,24 @@ export class PeerHandler {
     const decoder = new FrameDecoder(this.deps.limits.maxFrameBytes);
     let broken = false;
     stream.respond(this.responseHeaders(STATUS_OK), { endStream: false });
-    this.deps.logger.debug({ remotePeerId: idToHex(from), streamType: kind }, 'peer stream accepted');
+    this.deps.logger.debug(
+      { remotePeerId: idToHex(from), streamType: kind },
+      'peer stream accepted',
+    );
     stream.on('data', (chunk: Buffer) => {
       if (broken) return;
       counters.receivedBytes += chunk.length;
       const messages: Message[] = [];
       try {
-        for (const frame of decoder.push(chunk)) messages.push(this.checkMessage(decodeMessage(frame), from));
+        for (const frame of decoder.push(chunk))
+          messages.push(this.checkMessage(decodeMessage(frame), from));
       } catch (err) {
         if (!(err instanceof RangeError || err instanceof PeerStreamCorruptError)) throw err;
         broken = true;
-        this.deps.logger.warn({ remotePeerId: idToHex(from), err: err.message }, 'reset a malformed peer stream');
+        this.deps.logger.warn(
+          { remotePeerId: idToHex(from), err: err.message },
+          'reset a malformed peer stream',
+        );
         stream.close(constants.NGHTTP2_PROTOCOL_ERROR);
       }
       // Outside the try: an error thrown by the server's step is not the peer's fault.
@@ -155,10 +167,12 @@ export class PeerHandler {
     const local = this.deps.opts.memberId;
     if (m.from !== from || m.to !== local) {
       throw new PeerStreamCorruptError(
-        `message from ${idToHex(m.from)} to ${idToHex(m.to)} on a stream from ${idToHex(from)} to ${idToHex(local)}`,
+        `message from ${idToHex(m.from)} to ${idToHex(m.to)} ` +
+          `on a stream from ${idToHex(from)} to ${idToHex(local)}`,
       );
     }
-    if (m.type === MessageType.Snap) throw new PeerStreamCorruptError('MsgSnap outside /raft/snapshot');
+    if (m.type === MessageType.Snap)
+      throw new PeerStreamCorruptError('MsgSnap outside /raft/snapshot');
     return m;
   }
 
@@ -167,25 +181,37 @@ export class PeerHandler {
     const counters = this.deps.countersFor(from);
     const log = this.deps.logger.child({ remotePeerId: idToHex(from) });
     const max = this.deps.limits.maxFrameBytes;
-    const reader = new SnapshotBodyReader(counted(stream, counters), { maxHeaderBytes: max, maxChunkBytes: max });
+    const reader = new SnapshotBodyReader(counted(stream, counters), {
+      maxHeaderBytes: max,
+      maxChunkBytes: max,
+    });
     try {
       const m = decodeMessage(await reader.readHeader());
-      if (m.type !== MessageType.Snap || m.snapshot === undefined) throw new PeerStreamCorruptError('snapshot: not a MsgSnap');
-      if (m.from !== from || m.to !== o.memberId) throw new PeerStreamCorruptError('snapshot: wrong sender or receiver');
+      if (m.type !== MessageType.Snap || m.snapshot === undefined)
+        throw new PeerStreamCorruptError('snapshot: not a MsgSnap');
+      if (m.from !== from || m.to !== o.memberId)
+        throw new PeerStreamCorruptError('snapshot: wrong sender or receiver');
       const meta = m.snapshot.metadata;
       log.info({ index: meta.index, term: meta.term }, 'receiving database snapshot');
       await o.onSnapshot(m, reader.chunks());
-      if (!reader.complete) throw new Error('snapshot: onSnapshot returned before reading all the data');
+      if (!reader.complete)
+        throw new Error('snapshot: onSnapshot returned before reading all the data');
       if (!this.deps.live()) throw new Error('snapshot: the transport stopped');
       o.onMessage(m);
       counters.snapshotsReceived++;
-      log.info({ index: meta.index, bytes: reader.dataBytes }, 'received and installed database snapshot');
+      log.info(
+        { index: meta.index, bytes: reader.dataBytes },
+        'received and installed database snapshot',
+      );
       this.reply(stream, STATUS_NO_CONTENT, '');
     } catch (err) {
       counters.snapshotsReceiveFailed++;
       const damaged = err instanceof PeerStreamCorruptError || err instanceof RangeError;
       const msg = (err as Error).message;
-      log.warn({ err: msg }, damaged ? 'refused a damaged database snapshot' : 'failed to install database snapshot');
+      log.warn(
+        { err: msg },
+        damaged ? 'refused a damaged database snapshot' : 'failed to install database snapshot',
+      );
       this.reply(stream, damaged ? STATUS_BAD_REQUEST : STATUS_INTERNAL, msg);
     }
   }
@@ -235,6 +261,8 @@ async function* counted(stream: ServerHttp2Stream, counters: PeerCounters): Asyn
       yield chunk;
     }
   } catch (err) {
-    throw new PeerStreamCorruptError(`snapshot: the request stream broke: ${(err as Error).message}`);
+    throw new PeerStreamCorruptError(
+      `snapshot: the request stream broke: ${(err as Error).message}`,
+    );
   }
 }

@@ -22,7 +22,12 @@ import type { TLSSocket } from 'node:tls';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Scheduler } from '../../shared/scheduler.js';
-import { keepalive, MAX_SESSION_MEMORY_MB, SESSION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from './dial.js';
+import {
+  keepalive,
+  MAX_SESSION_MEMORY_MB,
+  SESSION_WINDOW_BYTES,
+  STREAM_WINDOW_BYTES,
+} from './dial.js';
 import { remoteHost, verifyPeer, type PeerTlsSource } from './tls.js';
 import type { TransportTimings } from './types.js';
 
@@ -63,10 +68,13 @@ export class PeerListeners {
   async listen(url: string): Promise<void> {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
-    if (!secure && u.protocol !== 'http:') throw new PeerListenError(`listen-peer-urls: ${url}: scheme must be http or https`);
+    if (!secure && u.protocol !== 'http:')
+      throw new PeerListenError(`listen-peer-urls: ${url}: scheme must be http or https`);
     const tls = this.deps.tls;
     if (secure && tls === undefined) {
-      throw new PeerListenError(`listen-peer-urls: ${url} is https but peer cert-file and key-file are not set`);
+      throw new PeerListenError(
+        `listen-peer-urls: ${url} is https but peer cert-file and key-file are not set`,
+      );
     }
     const common = {
       settings: { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false },
@@ -79,10 +87,15 @@ export class PeerListeners {
     if (secure && tls !== undefined) this.watchRotation(server as Http2SecureServer, tls);
     server.on('connection', (socket: Socket) => this.track(socket));
     server.on('session', (s: Http2Session) => this.adopt(s));
-    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.dispatch(stream, headers));
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
+      this.dispatch(stream, headers),
+    );
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       if (this.closing) return;
-      this.deps.logger.warn({ remoteAddr: remoteHost(socket.remoteAddress), err: err.message }, 'rejected connection');
+      this.deps.logger.warn(
+        { remoteAddr: remoteHost(socket.remoteAddress), err: err.message },
+        'rejected connection',
+      );
     });
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     const port = u.port === '' ? (secure ? 443 : 80) : Number(u.port);
@@ -95,7 +108,9 @@ export class PeerListeners {
     }).catch((err: Error) => {
       throw new PeerListenError(`listen-peer-urls: cannot listen on ${url}: ${err.message}`);
     });
-    server.on('error', (err: Error) => this.deps.logger.error({ err: err.message, url }, 'peer listener error'));
+    server.on('error', (err: Error) =>
+      this.deps.logger.error({ err: err.message, url }, 'peer listener error'),
+    );
     this.servers.push(server);
     const addr = server.address() as AddressInfo;
     const shownHost = host.includes(':') ? `[${host}]` : host;
@@ -104,7 +119,9 @@ export class PeerListeners {
 
   async close(): Promise<void> {
     this.closing = true;
-    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const closed = this.servers.map(
+      (s) => new Promise<void>((resolve) => s.close(() => resolve())),
+    );
     for (const s of this.sessions) s.destroy();
     for (const s of this.sockets) s.destroy();
     this.sessions.clear();
@@ -142,8 +159,12 @@ export class PeerListeners {
     this.sessions.add(session);
     session.on('error', () => {}); // the 'close' below cleans up
     const t = this.deps.timings;
-    const ping = keepalive(session, this.deps.scheduler, t.keepaliveIntervalMs, t.keepaliveTimeoutMs, () =>
-      session.destroy(),
+    const ping = keepalive(
+      session,
+      this.deps.scheduler,
+      t.keepaliveIntervalMs,
+      t.keepaliveTimeoutMs,
+      () => session.destroy(),
     );
     session.once('close', () => {
       ping.cancel();

@@ -14,7 +14,13 @@ import { OutboundStream, type EnqueueResult, type StreamKind } from './outbound-
 import type { PeerContext, TransportCounters } from './peer-context.js';
 import { sendSnapshotBody } from './snapshot-sender.js';
 import type { PeerTlsSource } from './tls.js';
-import { emptyCounters, type PeerCounters, type PeerTransportOptions, type TransportLimits, type TransportTimings } from './types.js';
+import {
+  emptyCounters,
+  type PeerCounters,
+  type PeerTransportOptions,
+  type TransportLimits,
+  type TransportTimings,
+} from './types.js';
 
 /** Repeated lines about one peer's trouble: at most one per key per this period. */
 const PEER_LOG_PERIOD_MS = 10_000;
@@ -90,7 +96,10 @@ export class Peer {
   /** Stream a snapshot; resolves true when the peer installed it. */
   async sendSnapshot(header: Uint8Array, data: AsyncIterable<Uint8Array>): Promise<boolean> {
     if (this.snapshotsInFlight >= this.setup.limits.snapshotsInFlightMax) {
-      this.logger.warn({ inFlight: this.snapshotsInFlight }, 'snapshot refused locally: one is already in flight');
+      this.logger.warn(
+        { inFlight: this.snapshotsInFlight },
+        'snapshot refused locally: one is already in flight',
+      );
       this.counters.snapshotsSendFailed++;
       return false;
     }
@@ -106,7 +115,10 @@ export class Peer {
       this.counters.snapshotsSendFailed++;
       this.counters.sendFailures++;
       if (!this.aborter.signal.aborted) {
-        this.logger.warn({ err: (err as Error).message }, 'failed to send database snapshot to peer');
+        this.logger.warn(
+          { err: (err as Error).message },
+          'failed to send database snapshot to peer',
+        );
       }
       return false;
     } finally {

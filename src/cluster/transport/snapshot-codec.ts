@@ -73,7 +73,10 @@ export class SnapshotBodyReader {
   private crcAll = 0;
   private chunkIndex = 0;
 
-  constructor(input: AsyncIterable<Buffer>, private readonly limits: SnapshotReaderLimits) {
+  constructor(
+    input: AsyncIterable<Buffer>,
+    private readonly limits: SnapshotReaderLimits,
+  ) {
     this.source = input[Symbol.asyncIterator]();
   }
 
@@ -96,10 +99,13 @@ export class SnapshotBodyReader {
     const p = await this.read(8, 'header prefix');
     const n = p.readUInt32BE(0);
     if (n === 0 || n > this.limits.maxHeaderBytes) {
-      throw new PeerStreamCorruptError(`snapshot: header of ${n} bytes outside 1..${this.limits.maxHeaderBytes}`);
+      throw new PeerStreamCorruptError(
+        `snapshot: header of ${n} bytes outside 1..${this.limits.maxHeaderBytes}`,
+      );
     }
     const header = await this.read(n, 'header');
-    if (crc32c(header) !== p.readUInt32BE(4)) throw new PeerStreamCorruptError('snapshot: header checksum mismatch');
+    if (crc32c(header) !== p.readUInt32BE(4))
+      throw new PeerStreamCorruptError('snapshot: header checksum mismatch');
     return header;
   }
 
@@ -112,16 +118,21 @@ export class SnapshotBodyReader {
       const crc = p.readUInt32BE(4);
       if (n === 0) {
         const total = (await this.read(8, 'trailer')).readBigUInt64BE(0);
-        if (crc !== this.crcAll) throw new PeerStreamCorruptError('snapshot: checksum of the whole data mismatch');
+        if (crc !== this.crcAll)
+          throw new PeerStreamCorruptError('snapshot: checksum of the whole data mismatch');
         if (total !== BigInt(this.receivedBytes)) {
-          throw new PeerStreamCorruptError(`snapshot: trailer says ${total} bytes, received ${this.receivedBytes}`);
+          throw new PeerStreamCorruptError(
+            `snapshot: trailer says ${total} bytes, received ${this.receivedBytes}`,
+          );
         }
         await this.expectEnd();
         this.finished = true;
         return;
       }
       if (n > this.limits.maxChunkBytes) {
-        throw new PeerStreamCorruptError(`snapshot: chunk ${index} of ${n} bytes above ${this.limits.maxChunkBytes}`);
+        throw new PeerStreamCorruptError(
+          `snapshot: chunk ${index} of ${n} bytes above ${this.limits.maxChunkBytes}`,
+        );
       }
       const chunk = await this.read(n, `chunk ${index}`);
       if (crc32c(chunk) !== crc) {
@@ -152,7 +163,8 @@ export class SnapshotBodyReader {
   }
 
   private async read(n: number, what: string): Promise<Buffer> {
-    if (!(await this.fill(n))) throw new PeerStreamCorruptError(`snapshot: stream truncated in ${what}`);
+    if (!(await this.fill(n)))
+      throw new PeerStreamCorruptError(`snapshot: stream truncated in ${what}`);
     return this.queue.take(n);
   }
 

@@ -43,7 +43,9 @@ async function dialAny(ctx: PeerContext): Promise<{ session: ClientHttp2Session;
       errors.push((err as Error).message);
     }
   }
-  throw new SnapshotSendError(`snapshot: no peer URL reachable (${errors.join('; ') || 'no URLs'})`);
+  throw new SnapshotSendError(
+    `snapshot: no peer URL reachable (${errors.join('; ') || 'no URLs'})`,
+  );
 }
 
 /** The peer's answer; rejects if the stream closes before it answers. */
@@ -62,7 +64,10 @@ function answerOf(req: ClientHttp2Stream): Promise<Answer> {
     req.on('error', () => {}); // the 'close' below decides
     req.once('close', () => {
       if (status > 0) resolve({ status, headers, body: body.trim() });
-      else reject(new SnapshotSendError(`snapshot: the peer closed the stream (code ${req.rstCode ?? 0})`));
+      else
+        reject(
+          new SnapshotSendError(`snapshot: the peer closed the stream (code ${req.rstCode ?? 0})`),
+        );
     });
   });
 }
@@ -113,7 +118,9 @@ export async function sendSnapshotBody(
         if (progress === seen) req.destroy(new SnapshotSendError('snapshot: no progress'));
         seen = progress;
       }),
-      keepalive(session, ctx.scheduler, t.keepaliveIntervalMs, t.keepaliveTimeoutMs, () => session.destroy()),
+      keepalive(session, ctx.scheduler, t.keepaliveIntervalMs, t.keepaliveTimeoutMs, () =>
+        session.destroy(),
+      ),
     );
     let sourceError: unknown;
     try {
@@ -135,7 +142,9 @@ export async function sendSnapshotBody(
     }
     if (signal.aborted) throw new SnapshotSendError('snapshot: the transport stopped');
     if (sourceError !== undefined) {
-      throw new SnapshotSendError(`snapshot: reading the data failed: ${(sourceError as Error).message}`);
+      throw new SnapshotSendError(
+        `snapshot: reading the data failed: ${(sourceError as Error).message}`,
+      );
     }
     const a = await answer;
     if (a.status !== STATUS_NO_CONTENT && a.status !== STATUS_OK) {

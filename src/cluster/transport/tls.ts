@@ -122,8 +122,16 @@ export class PeerTlsSource {
     return { ...this.material.server, ...this.versions() };
   }
 
-  private versions(): { minVersion: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string } {
-    const v: { minVersion: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string } = {
+  private versions(): {
+    minVersion: 'TLSv1.2' | 'TLSv1.3';
+    maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+    ciphers?: string;
+  } {
+    const v: {
+      minVersion: 'TLSv1.2' | 'TLSv1.3';
+      maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+      ciphers?: string;
+    } = {
       minVersion: this.options.minVersion ?? 'TLSv1.2',
     };
     if (this.options.maxVersion !== undefined) v.maxVersion = this.options.maxVersion;
@@ -149,7 +157,10 @@ export class PeerTlsSource {
   private readFiles(): Material {
     const o = this.options;
     const ca = o.trustedCaFile === undefined ? undefined : readFileSync(o.trustedCaFile);
-    const server: SecureContextOptions = { cert: readFileSync(o.certFile), key: readFileSync(o.keyFile) };
+    const server: SecureContextOptions = {
+      cert: readFileSync(o.certFile),
+      key: readFileSync(o.keyFile),
+    };
     const client: SecureContextOptions = {
       cert: readFileSync(o.clientCertFile ?? o.certFile),
       key: readFileSync(o.clientKeyFile ?? o.keyFile),
@@ -212,11 +223,16 @@ async function checkCertSan(
   if (ips.length === 0 && dnsNames.length === 0) return undefined;
   if (ips.length > 0 && checkServerIdentity(host, cert) === undefined) return undefined;
   if (dnsNames.length > 0 && (await hostInDns(host, dnsNames, scheduler))) return undefined;
-  return `client certificate SANs (IP ${ips.join(' ')}; DNS ${dnsNames.join(' ')}) do not match ${host}`;
+  const sans = `IP ${ips.join(' ')}; DNS ${dnsNames.join(' ')}`;
+  return `client certificate SANs (${sans}) do not match ${host}`;
 }
 
 /** Whether host is one of the names (reverse lookup) or an address they resolve to. */
-async function hostInDns(host: string, names: readonly string[], scheduler: Scheduler): Promise<boolean> {
+async function hostInDns(
+  host: string,
+  names: readonly string[],
+  scheduler: Scheduler,
+): Promise<boolean> {
   const check = async (): Promise<boolean> => {
     const plain = names.filter((n) => !n.startsWith('*.'));
     const wildcards = names.filter((n) => n.startsWith('*.')).map((n) => n.slice(1));

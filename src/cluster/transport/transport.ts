@@ -37,7 +37,11 @@ export class PeerTransport {
   private state: State = 'new';
   private readonly peers = new Map<bigint, Peer>();
   private readonly counters = new Map<bigint, PeerCounters>();
-  private readonly totals: TransportCounters = { droppedUnknownPeer: 0, refusedClusterMismatch: 0, refusedRemoved: 0 };
+  private readonly totals: TransportCounters = {
+    droppedUnknownPeer: 0,
+    refusedClusterMismatch: 0,
+    refusedRemoved: 0,
+  };
   private readonly tls: PeerTlsSource | undefined;
   private readonly limits: TransportLimits;
   private readonly timings: TransportTimings;
@@ -50,7 +54,10 @@ export class PeerTransport {
     this.limits = { ...DEFAULT_LIMITS, ...opts.queueLimits };
     this.timings = { ...DEFAULT_TIMINGS, ...opts.timings };
     this.tls = opts.tls === undefined ? undefined : new PeerTlsSource(opts.tls);
-    this.logger = opts.logger.child({ component: 'rafthttp', localMemberId: idToHex(opts.memberId) });
+    this.logger = opts.logger.child({
+      component: 'rafthttp',
+      localMemberId: idToHex(opts.memberId),
+    });
     const handler = new PeerHandler({
       opts,
       limits: this.limits,
@@ -90,7 +97,10 @@ export class PeerTransport {
   }
 
   addPeer(id: bigint, urls: readonly string[]): void {
-    assert(id !== this.opts.memberId && id !== 0n, `peer transport: cannot add peer ${idToHex(id)}`);
+    assert(
+      id !== this.opts.memberId && id !== 0n,
+      `peer transport: cannot add peer ${idToHex(id)}`,
+    );
     if (this.state === 'stopped') return;
     if (this.peers.has(id)) {
       this.updatePeer(id, urls);
@@ -138,7 +148,10 @@ export class PeerTransport {
       const peer = this.peers.get(m.to);
       if (peer === undefined || this.state !== 'started') {
         this.totals.droppedUnknownPeer++;
-        this.logger.debug({ to: idToHex(m.to), type: m.type }, 'ignored message for an unknown peer');
+        this.logger.debug(
+          { to: idToHex(m.to), type: m.type },
+          'ignored message for an unknown peer',
+        );
         continue;
       }
       if (m.type === MessageType.Snap) {
@@ -166,16 +179,24 @@ export class PeerTransport {
    * Reports onSnapshotStatus(to, ok) and resolves to the same ok.
    */
   async sendSnapshot(msg: Message, data: () => AsyncIterable<Uint8Array>): Promise<boolean> {
-    assert(msg.type === MessageType.Snap && msg.snapshot !== undefined, 'sendSnapshot: not a MsgSnap');
+    assert(
+      msg.type === MessageType.Snap && msg.snapshot !== undefined,
+      'sendSnapshot: not a MsgSnap',
+    );
     const peer = this.peers.get(msg.to);
     let ok = false;
     const header = encodeMessage(msg);
     if (peer === undefined || this.state !== 'started') {
       this.logger.warn({ to: idToHex(msg.to) }, 'snapshot for an unknown peer not sent');
     } else if (header.length > this.limits.maxFrameBytes) {
-      this.logger.error({ bytes: header.length }, 'snapshot message header above maxFrameBytes; not sent');
+      this.logger.error(
+        { bytes: header.length },
+        'snapshot message header above maxFrameBytes; not sent',
+      );
     } else {
-      const lazy: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => data()[Symbol.asyncIterator]() };
+      const lazy: AsyncIterable<Uint8Array> = {
+        [Symbol.asyncIterator]: () => data()[Symbol.asyncIterator](),
+      };
       ok = await peer.sendSnapshot(header, lazy);
     }
     if (this.state === 'started') this.opts.onSnapshotStatus(msg.to, ok);

@@ -36,12 +36,22 @@ describe('peer transport over mTLS', () => {
   it('carries messages between three members in every direction', async () => {
     const ms = await three();
     for (const a of ms) {
-      for (const b of ms) if (a !== b) a.transport.send([heartbeat(a.id, b.id, 1), append(a.id, b.id, 2, 100)]);
+      for (const b of ms)
+        if (a !== b) a.transport.send([heartbeat(a.id, b.id, 1), append(a.id, b.id, 2, 100)]);
     }
-    await waitFor(() => ms.every((m) => m.received.length === 4), 10_000, 'every member to receive 4 messages');
+    await waitFor(
+      () => ms.every((m) => m.received.length === 4),
+      10_000,
+      'every member to receive 4 messages',
+    );
     for (const m of ms) {
       const froms = m.received.map((r) => r.from).sort();
-      expect(froms).toEqual(ms.filter((o) => o !== m).flatMap((o) => [o.id, o.id]).sort());
+      expect(froms).toEqual(
+        ms
+          .filter((o) => o !== m)
+          .flatMap((o) => [o.id, o.id])
+          .sort(),
+      );
       expect(m.received.every((r) => r.to === m.id)).toBe(true);
       const app = m.received.find((r) => r.type === MessageType.App);
       expect(app?.entries[0]?.data.length).toBe(100);
@@ -78,7 +88,9 @@ describe('peer transport over mTLS', () => {
       }
     };
     const start = performance.now();
-    a.transport.send(Array.from({ length: appends }, (_, i) => append(a.id, b.id, i + 2, entryBytes)));
+    a.transport.send(
+      Array.from({ length: appends }, (_, i) => append(a.id, b.id, i + 2, entryBytes)),
+    );
     let seq = 1;
     while (appsDone < 0 && performance.now() - start < 30_000) {
       sentAt.set(seq, performance.now());
@@ -93,7 +105,8 @@ describe('peer transport over mTLS', () => {
     const max = sorted[sorted.length - 1] ?? Number.NaN;
     console.log(
       `${appends} MiB of MsgApp in ${transferMs.toFixed(0)} ms; ${delays.length} heartbeats, ` +
-        `${hbDuringApps} delivered before the appends finished; delay p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms`,
+        `${hbDuringApps} delivered before the appends finished; ` +
+        `delay p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms`,
     );
     expect(appsSeen).toBe(appends);
     // Behind the appends on one stream, a heartbeat sent at the start would wait for
@@ -126,7 +139,9 @@ describe('peer transport over mTLS', () => {
       'the restarted b to receive',
     );
     expect(a.transport.activeSince(2n)).toBeDefined();
-    expect(a.logs.some((l) => l.level === 'warn' && l.msg.startsWith('peer became inactive'))).toBe(true);
+    expect(a.logs.some((l) => l.level === 'warn' && l.msg.startsWith('peer became inactive'))).toBe(
+      true,
+    );
     expect(a.transport.metrics().peers.get(2n)?.sendFailures).toBeGreaterThan(0);
   });
 
@@ -150,8 +165,20 @@ describe('peer transport over mTLS', () => {
   it('answers /members and /version, and fetchMembers rotates past a dead URL', async () => {
     const tls = await mtls();
     const listed = [
-      { id: 'a1', name: 'n1', peerURLs: ['https://127.0.0.1:2380'], clientURLs: [], isLearner: false },
-      { id: 'ffffffffffffffff', name: 'n2', peerURLs: ['https://127.0.0.2:2380'], clientURLs: ['x'], isLearner: true },
+      {
+        id: 'a1',
+        name: 'n1',
+        peerURLs: ['https://127.0.0.1:2380'],
+        clientURLs: [],
+        isLearner: false,
+      },
+      {
+        id: 'ffffffffffffffff',
+        name: 'n2',
+        peerURLs: ['https://127.0.0.2:2380'],
+        clientURLs: ['x'],
+        isLearner: true,
+      },
     ];
     const a = await makeMember({ id: 0xa1n, tls, members: listed });
     members.push(a);

@@ -73,7 +73,13 @@ export const CLUSTER_ID = 0x1234_5678_9abc_def0n;
 /** mTLS with the shared test PKI: peers must present certificates the CA signed. */
 export async function mtls(overrides: Partial<PeerTlsOptions> = {}): Promise<PeerTlsOptions> {
   const pki: TestPki = await makeTestPki();
-  return { certFile: pki.cert, keyFile: pki.key, trustedCaFile: pki.caCert, clientCertAuth: true, ...overrides };
+  return {
+    certFile: pki.cert,
+    keyFile: pki.key,
+    trustedCaFile: pki.caCert,
+    clientCertAuth: true,
+    ...overrides,
+  };
 }
 
 async function drain(chunks: AsyncIterable<Uint8Array>): Promise<void> {
@@ -105,7 +111,9 @@ export async function makeMember(s: MemberSetup): Promise<Member> {
     onSnapshotStatus: (id, ok) => snapshotStatus.push({ id, ok }),
     onRemoved: (by) => removedBy.push(by),
     members: () =>
-      s.members ?? [{ id: idToHex(s.id), name: `m${s.id}`, peerURLs: [], clientURLs: [], isLearner: false }],
+      s.members ?? [
+        { id: idToHex(s.id), name: `m${s.id}`, peerURLs: [], clientURLs: [], isLearner: false },
+      ],
     version: () => ({ etcdserver: '3.5.17', etcdcluster: '3.5.0' }),
     isRemoved: (id) => (s.removed ?? []).includes(id),
     ...(s.queueLimits === undefined ? {} : { queueLimits: s.queueLimits }),
@@ -128,7 +136,8 @@ export async function stopAll(members: readonly (Member | undefined)[]): Promise
 export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -9,7 +9,16 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { idToHex } from '../../../src/shared/ids.js';
 import { makeTestPki } from '../../helpers/certs.js';
-import { connectAll, hasLog, heartbeat, makeMember, mtls, stopAll, waitFor, type Member } from './helpers.js';
+import {
+  connectAll,
+  hasLog,
+  heartbeat,
+  makeMember,
+  mtls,
+  stopAll,
+  waitFor,
+  type Member,
+} from './helpers.js';
 
 let members: (Member | undefined)[] = [];
 afterEach(async () => {
@@ -35,7 +44,7 @@ async function rawGet(url: string, tlsOpts: Record<string, unknown>): Promise<st
 
 describe('peer transport security', () => {
   for (const clientCertAuth of [true, false]) {
-    it(`refuses a peer whose certificate another CA signed (client-cert-auth ${clientCertAuth})`, async () => {
+    it(`refuses another CA's certificate (client-cert-auth ${clientCertAuth})`, async () => {
       const pki = await makeTestPki();
       const a = await makeMember({ id: 1n, tls: await mtls({ clientCertAuth }) });
       // d trusts our CA (so it accepts a's server certificate) but presents another CA's.
@@ -48,7 +57,11 @@ describe('peer transport security', () => {
       connectAll([a, d, b]);
       d.transport.send([heartbeat(4n, 1n, 1)]);
       b.transport.send([heartbeat(2n, 1n, 1)]);
-      await waitFor(() => a.received.some((m) => m.from === 2n), 10_000, 'a to hear from b (control)');
+      await waitFor(
+        () => a.received.some((m) => m.from === 2n),
+        10_000,
+        'a to hear from b (control)',
+      );
       await waitFor(() => d.unreachable.includes(1n), 10_000, 'd to find a unreachable');
       await waitFor(() => hasLog(a, 'warn', 'rejected connection'), 5000, 'a to log the refusal');
       expect(a.received.some((m) => m.from === 4n)).toBe(false);
@@ -82,7 +95,9 @@ describe('peer transport security', () => {
     expect(x.transport.metrics().refusedClusterMismatch).toBeGreaterThan(0);
     // Retries continue, but the lines are rate-limited.
     await new Promise((r) => setTimeout(r, 500));
-    expect(x.logs.filter((l) => l.msg.includes('cluster ID mismatch')).length).toBeLessThanOrEqual(2);
+    expect(x.logs.filter((l) => l.msg.includes('cluster ID mismatch')).length).toBeLessThanOrEqual(
+      2,
+    );
   });
 
   it('tells a removed member it was removed (410) and takes nothing from it', async () => {

@@ -8,7 +8,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeMessage, MessageType, type Message } from '../../../src/raft/types.js';
-import { connectAll, hasLog, heartbeat, makeMember, mtls, stopAll, waitFor, type Member } from './helpers.js';
+import {
+  connectAll,
+  hasLog,
+  heartbeat,
+  makeMember,
+  mtls,
+  stopAll,
+  waitFor,
+  type Member,
+} from './helpers.js';
 
 let members: (Member | undefined)[] = [];
 let proxies: Server[] = [];
@@ -25,7 +34,10 @@ function snapMsg(from: bigint, to: bigint, index: number): Message {
     from,
     to,
     term: 3,
-    snapshot: { metadata: { index, term: 2, confState: { voters: [1n, 2n], learners: [] } }, data: new Uint8Array(0) },
+    snapshot: {
+      metadata: { index, term: 2, confState: { voters: [1n, 2n], learners: [] } },
+      data: new Uint8Array(0),
+    },
   });
 }
 
@@ -82,15 +94,23 @@ describe('snapshot transfer', () => {
     expect(a.snapshotStatus).toEqual([{ id: 2n, ok: true }]);
     expect(staged).toEqual([{ bytes: data.length, hash: sha(data), steppedBefore: false }]);
     const snap = b.received.find((m) => m.type === MessageType.Snap);
-    expect(snap?.snapshot?.metadata).toEqual({ index: 42, term: 2, confState: { voters: [1n, 2n], learners: [] } });
+    expect(snap?.snapshot?.metadata).toEqual({
+      index: 42,
+      term: 2,
+      confState: { voters: [1n, 2n], learners: [] },
+    });
     expect(b.transport.metrics().peers.get(1n)?.snapshotsReceived).toBe(1);
     expect(a.transport.metrics().peers.get(2n)?.snapshotsSent).toBe(1);
     // The raft streams kept working beside it.
     a.transport.send([heartbeat(1n, 2n, 9)]);
-    await waitFor(() => b?.received.some((m) => m.type === MessageType.Heartbeat) === true, 5000, 'heartbeat');
+    await waitFor(
+      () => b?.received.some((m) => m.type === MessageType.Heartbeat) === true,
+      5000,
+      'heartbeat',
+    );
   });
 
-  it('detects a byte corrupted on the wire: the receiver refuses, the sender reports failure', async () => {
+  it('detects a byte corrupted on the wire: receiver refuses, sender reports failure', async () => {
     const staged: Staged[] = [];
     let b: Member | undefined;
     const a = await makeMember({ id: 1n });
@@ -102,7 +122,8 @@ describe('snapshot transfer', () => {
     a.transport.addPeer(2n, [proxy.url]);
     // Markers all through the data; one lies whole inside one HTTP/2 DATA frame.
     const data = randomBytes(3 * 1024 * 1024);
-    for (let off = 100_000; off + marker.length < data.length; off += 100_000) marker.copy(data, off);
+    for (let off = 100_000; off + marker.length < data.length; off += 100_000)
+      marker.copy(data, off);
     const ok = await a.transport.sendSnapshot(snapMsg(1n, 2n, 7), () => pieces(data));
     expect(proxy.flipped()).toBe(true);
     expect(ok).toBe(false);
@@ -141,7 +162,11 @@ describe('snapshot transfer', () => {
       { id: 2n, ok: false },
     ]);
     expect(b.received.some((m) => m.type === MessageType.Snap)).toBe(false);
-    await waitFor(() => (b.transport.metrics().peers.get(1n)?.snapshotsReceiveFailed ?? 0) === 2, 5000, 'refusals');
+    await waitFor(
+      () => (b.transport.metrics().peers.get(1n)?.snapshotsReceiveFailed ?? 0) === 2,
+      5000,
+      'refusals',
+    );
   });
 });
 
@@ -149,7 +174,10 @@ describe('snapshot transfer', () => {
  * A TCP proxy that forwards bytes and flips one byte of the first `marker` it sees
  * whole in one read from the client (h2c: DATA payloads are the raw request bytes).
  */
-async function flipProxy(target: URL, marker: Buffer): Promise<{ server: Server; url: string; flipped: () => boolean }> {
+async function flipProxy(
+  target: URL,
+  marker: Buffer,
+): Promise<{ server: Server; url: string; flipped: () => boolean }> {
   let flipped = false;
   const sockets: Socket[] = [];
   const server = createServer((client) => {
