@@ -48,7 +48,12 @@ async function runMember(args: readonly string[]): Promise<void> {
   try {
     member = await startMember(config, logger);
   } catch (err) {
-    if (err instanceof DataDirError || err instanceof WalCorruptError || err instanceof TsetcdError) {
+    if (
+      err instanceof DataDirError ||
+      err instanceof WalCorruptError ||
+      err instanceof TsetcdError ||
+      (err instanceof Error && err.name === 'PeerListenError')
+    ) {
       logger.error({}, err.message);
       process.stderr.write(`tsetcd: ${err.message}\n`);
       process.exit(1);

@@ -65,6 +65,11 @@ export class MemberStorage {
     readonly paths: { member: string; wal: string; db: string },
   ) {}
 
+  /** Whether the data dir holds no tsetcd member yet (a start would create one). */
+  static isFresh(dataDir: string): boolean {
+    return !existsSync(join(dataDir, 'member', MARKER));
+  }
+
   static async open(opts: MemberStorageOptions): Promise<{ storage: MemberStorage; recovered: RecoveredState }> {
     const member = join(opts.dataDir, 'member');
     const paths = {

@@ -24,6 +24,8 @@ import { ConfChangeType } from '../raft/index.js';
 import { systemRng } from '../shared/rng.js';
 import { RequestKind } from '../apply/request.js';
 import type { MessageSink } from './etcd-server.js';
+import { createPeerNetwork, joinInfo, refuseIfAlreadyBootstrapped } from './network.js';
+import { memberId as memberIdOf, clusterId as clusterIdOf } from '../shared/ids.js';
 import { GrpcRouter } from './grpc/server.js';
 import { ClientListener, type HttpHandler } from './listener.js';
 import { TlsContextSource } from './tls-context.js';
@@ -146,13 +148,29 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     return { id: computeMemberId(peerUrls, token), name: m.name, peerUrls, clientUrls: [], isLearner: false };
   });
   const selfInitial = initialMembers.find((m) => m.name === config.name);
-  const newMemberId = selfInitial?.id ?? computeMemberId(config.initialAdvertisePeerUrls.map(formatUrl), token);
+  const myPeerUrls = config.initialAdvertisePeerUrls.map(formatUrl);
+  let newIdentity = {
+    memberId: selfInitial?.id ?? computeMemberId(myPeerUrls, token),
+    clusterId: computeClusterId(initialMembers.map((m) => m.id)),
+  };
+  let joinPeers: readonly Member[] = [];
+  if (MemberStorage.isFresh(config.dataDir)) {
+    const others = initialMembers.filter((m) => m.name !== config.name);
+    if (config.initialClusterState === 'new' && selfInitial !== undefined) {
+      await refuseIfAlreadyBootstrapped(config, selfInitial, others);
+    } else if (config.initialClusterState === 'existing') {
+      const join = await joinInfo(config, others.flatMap((m) => m.peerUrls), myPeerUrls);
+      newIdentity = { memberId: memberIdOf(join.memberId), clusterId: clusterIdOf(join.clusterId) };
+      joinPeers = join.members;
+      log.info({ memberId: join.memberId.toString(16), clusterId: join.clusterId.toString(16) }, 'joining an existing cluster');
+    }
+  }
   const { storage, recovered } = await MemberStorage.open({
     dataDir: config.dataDir,
     walDir: config.walDir,
     fs: nodeFileLayer,
     logger,
-    newIdentity: { memberId: newMemberId, clusterId: computeClusterId(initialMembers.map((m) => m.id)) },
+    newIdentity,
     unsafeNoFsync: config.unsafeNoFsync,
   });
   let entries = recovered.entries;
@@ -186,24 +204,23 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     maxUncommittedEntriesSize: 1 << 30,
   });
   let serverRef: EtcdServer | undefined;
-  const needsNetwork = initialMembers.length > 1 || config.initialClusterState === 'existing' || membership.size > 1;
-  if (needsNetwork && options.network === undefined) {
-    await storage.close();
-    throw new TsetcdError('not-capable', 'this member needs the peer transport for a multi-member cluster');
-  }
-  const network =
-    needsNetwork && options.network !== undefined
-      ? options.network({
-          memberId: recovered.memberId,
-          clusterId: recovered.clusterId,
-          server: () => {
-            if (serverRef === undefined) throw new Error('server not started');
-            return serverRef;
-          },
-          membership,
-        })
-      : undefined;
+  const needsNetwork =
+    initialMembers.length > 1 || config.initialClusterState === 'existing' || membership.size > 1 || joinPeers.length > 0;
   let removed: (() => void) | undefined;
+  const networkArgs = {
+    memberId: recovered.memberId,
+    clusterId: recovered.clusterId,
+    server: (): EtcdServer => {
+      if (serverRef === undefined) throw new Error('server not started');
+      return serverRef;
+    },
+    membership,
+  };
+  const network = !needsNetwork
+    ? undefined
+    : options.network !== undefined
+      ? options.network(networkArgs)
+      : createPeerNetwork({ ...networkArgs, config, logger, onRemoved: () => removed?.() });
   const server = new EtcdServer({
     identity: { name: config.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
     node,
@@ -234,8 +251,16 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   });
   serverRef = server;
   if (network !== undefined) {
-    for (const m of membership.members()) if (m.id !== recovered.memberId) network.addPeer(m.id, m.peerUrls);
-    await network.start();
+    const known = new Map<bigint, readonly string[]>();
+    for (const m of joinPeers) known.set(m.id, m.peerUrls);
+    for (const m of membership.members()) known.set(m.id, m.peerUrls);
+    for (const [id, urls] of known) if (id !== recovered.memberId) network.addPeer(id, urls);
+    try {
+      await network.start();
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
   }
   server.start(config.heartbeatIntervalMs);
 

@@ -1,0 +1,159 @@
+/**
+ * The member's peer network: the cluster transport configured from
+ * peer-transport-security, delivering raft messages to the server and serving the
+ * member list to peers. Also the start-up questions a fresh member asks its peers
+ * (etcd etcdserver/bootstrap.go): "was I already bootstrapped?" and, when joining an
+ * existing cluster, "which cluster and which member am I?".
+ */
+import type { Config } from '../config/index.js';
+import { urlHostPort } from '../config/index.js';
+import type { Logger } from '../shared/logger.js';
+import { systemClock } from '../shared/clock.js';
+import { systemScheduler } from '../shared/scheduler.js';
+import { systemRng } from '../shared/rng.js';
+import { TsetcdError } from '../shared/errors.js';
+import { join } from 'node:path';
+import { PeerTransport, fetchMembers, type PeerTlsOptions, type RemoteMembers } from '../cluster/transport/index.js';
+import type { Member, Membership } from '../cluster/membership.js';
+import { ensureSelfCert } from './auto-tls.js';
+import type { EtcdServer } from './etcd-server.js';
+import { SERVER_VERSION, CLUSTER_VERSION } from './v3rpc/maintenance.js';
+import type { PeerNetwork } from './member.js';
+
+export function peerTlsOptions(config: Config): PeerTlsOptions | undefined {
+  const sec = config.peerTls;
+  let certFile = sec.certFile;
+  let keyFile = sec.keyFile;
+  let insecure = false;
+  if ((certFile === undefined || keyFile === undefined) && sec.autoTls) {
+    const made = ensureSelfCert({
+      dir: join(config.dataDir, 'fixtures', 'peer'),
+      hosts: config.listenPeerUrls.map((u) => urlHostPort(u).host),
+      validityYears: config.selfSignedCertValidityYears,
+      clientAuth: true,
+      nowMs: systemClock.wallMs(),
+    });
+    certFile = made.certFile;
+    keyFile = made.keyFile;
+    insecure = true;
+  }
+  if (certFile === undefined || keyFile === undefined) return undefined;
+  return {
+    certFile,
+    keyFile,
+    clientCertAuth: sec.clientCertAuth,
+    ...(sec.clientCertFile !== undefined ? { clientCertFile: sec.clientCertFile } : {}),
+    ...(sec.clientKeyFile !== undefined ? { clientKeyFile: sec.clientKeyFile } : {}),
+    ...(sec.trustedCaFile !== undefined ? { trustedCaFile: sec.trustedCaFile } : {}),
+    ...(sec.crlFile !== undefined ? { crlFile: sec.crlFile } : {}),
+    ...(config.opensslCiphers !== undefined ? { ciphers: config.opensslCiphers } : {}),
+    minVersion: config.tlsMinVersion === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    allowedCn: sec.allowedCn,
+    allowedHostname: sec.allowedHostname,
+    skipClientSanVerification: sec.skipClientSanVerification,
+    insecureSkipVerify: insecure,
+  };
+}
+
+export function createPeerNetwork(args: {
+  config: Config;
+  logger: Logger;
+  memberId: bigint;
+  clusterId: bigint;
+  server: () => EtcdServer;
+  membership: Membership;
+  onRemoved: () => void;
+}): PeerNetwork {
+  const { config, membership } = args;
+  const tls = peerTlsOptions(config);
+  const transport = new PeerTransport({
+    memberId: args.memberId,
+    clusterId: args.clusterId,
+    listenUrls: config.listenPeerUrls.map((u) => u.toString()),
+    ...(tls !== undefined ? { tls } : {}),
+    logger: args.logger,
+    clock: systemClock,
+    scheduler: systemScheduler,
+    rng: systemRng(),
+    onMessage: (m) => args.server().step(m),
+    onSnapshot: async () => {
+      throw new TsetcdError('not-capable', 'snapshot install is not supported by this build yet');
+    },
+    onUnreachable: (id) => args.server().reportUnreachable(id),
+    onSnapshotStatus: (id, ok) => args.server().reportSnapshot(id, ok),
+    onRemoved: () => args.onRemoved(),
+    members: () => membership.members().map(memberJson),
+    version: () => ({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }),
+    isRemoved: (id) => membership.isRemoved(id),
+  });
+  return {
+    start: () => transport.start(),
+    addPeer: (id, urls) => transport.addPeer(id, urls),
+    removePeer: (id) => transport.removePeer(id),
+    send: (msgs) => transport.send(msgs),
+    stop: () => transport.stop(),
+  };
+}
+
+function memberJson(m: Member): { id: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean } {
+  return {
+    id: m.id.toString(16),
+    name: m.name,
+    peerURLs: [...m.peerUrls],
+    clientURLs: [...m.clientUrls],
+    isLearner: m.isLearner,
+  };
+}
+
+/**
+ * etcd's isMemberBootstrapped: a fresh data dir with initial-cluster-state new, while
+ * the peers already know this member as started (it published client URLs), means the
+ * member lost its data; bootstrapping again would fork the cluster. Peers that do not
+ * answer (a cluster starting together) are no evidence either way.
+ */
+export async function refuseIfAlreadyBootstrapped(config: Config, self: Member, others: readonly Member[]): Promise<void> {
+  const urls = others.flatMap((m) => m.peerUrls);
+  if (urls.length === 0) return;
+  let remote: RemoteMembers;
+  try {
+    remote = await fetchMembers(urls, peerTlsOptions(config), { timeoutMs: 1000 });
+  } catch {
+    return;
+  }
+  const known = remote.members.find((m) => m.id === self.id);
+  if (known !== undefined && known.clientURLs.length > 0) {
+    throw new TsetcdError(
+      'member-exist',
+      `member ${self.id.toString(16)} has already been bootstrapped; its data dir is new, so it lost its data: ` +
+        `remove it with 'etcdctl member remove ${self.id.toString(16)}', add it back with 'etcdctl member add', ` +
+        `and start it with initial-cluster-state: existing`,
+    );
+  }
+}
+
+/** Joining an existing cluster: ask the peers for the cluster id and our member id. */
+export async function joinInfo(
+  config: Config,
+  peerUrlsOfOthers: readonly string[],
+  myPeerUrls: readonly string[],
+): Promise<{ clusterId: bigint; memberId: bigint; members: readonly Member[] }> {
+  const remote = await fetchMembers(peerUrlsOfOthers, peerTlsOptions(config), { timeoutMs: 3000 });
+  const me = remote.members.find((m) => m.peerURLs.some((u) => myPeerUrls.includes(u)));
+  if (me === undefined) {
+    throw new TsetcdError(
+      'member-not-found',
+      `this member's peer URLs (${myPeerUrls.join(',')}) are not in the cluster's member list; add it first with 'etcdctl member add'`,
+    );
+  }
+  return {
+    clusterId: remote.clusterId,
+    memberId: me.id,
+    members: remote.members.map((m) => ({
+      id: m.id as Member['id'],
+      name: m.name,
+      peerUrls: m.peerURLs,
+      clientUrls: m.clientURLs,
+      isLearner: m.isLearner,
+    })),
+  };
+}
