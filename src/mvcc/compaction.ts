@@ -1,19 +1,25 @@
 /**
  * Compaction (etcd mvcc/kvstore.go Compact + kvstore_compaction.go scheduleCompaction).
  *
- * Apply (synchronous, inside the caller's batch): check the revision, record
- * scheduledCompactRev in the batch, compact the in-memory index (per key: the latest
- * revision <= rev of the generation alive at rev, a tombstone exactly at rev included)
- * and queue a job.
+ * Apply (synchronous, inside the caller's batch): check the revision, move the compact
+ * revision (reads below it fail from now on), record scheduledCompactRev in the batch
+ * and queue a job. Nothing else happens on the apply path, so a compaction costs the
+ * event loop nothing there, however many keys the store holds.
  *
- * Job (asynchronous, one at a time, FIFO): waits until the compaction's batch is durable
- * (so every record it may delete is on disk and the scheduled revision is recorded) and
- * until reads that started before the compaction are done; then scans the key bucket
- * up to rev in chunks of `batchLimit` records, deletes every record the index no longer
- * holds, hashes them like etcd (kvHasher with the kept set), and writes
- * finishedCompactRev with the last chunk (synced). Between chunks it yields to the event
- * loop. The hash is stored for HashKV (etcd hashStorage) only if the previous compaction
- * had finished (etcd #15919). On open, a scheduled but unfinished compaction is resumed.
+ * Job (asynchronous, one at a time, FIFO), as etcd's scheduleCompaction:
+ * 1. waits until the compaction's batch is durable (every record it may delete is on
+ *    disk, the scheduled revision is recorded) and until reads that started before the
+ *    compaction are done;
+ * 2. compacts the in-memory index, `indexChunk` keys at a time with yields in between
+ *    (per key: the latest revision <= rev of the generation alive at rev, a tombstone
+ *    exactly at rev included, etcd #18089), collecting the revisions kept. Until a key
+ *    is reached its older revisions are merely unreachable: reads at or after the
+ *    compact revision never need them, and HashKV computes keep sets from doCompact;
+ * 3. scans the key bucket up to rev, `batchLimit` records at a time with yields, deletes
+ *    every record not kept, hashes them like etcd (kvHasher over the kept set), and
+ *    writes finishedCompactRev with the last chunk (synced).
+ * The hash is stored for HashKV (etcd hashStorage) only if the previous compaction had
+ * finished (etcd #15919). On open, a scheduled but unfinished compaction is resumed.
  */
 import { assert } from '../shared/assert.js';
 import { fail, TsetcdError } from '../shared/errors.js';
@@ -45,7 +51,6 @@ interface CompactionJob {
   rev: number;
   prevCompactRev: number;
   prevCompleted: boolean;
-  kept: SortedRevisions;
   epoch: number;
   durable: Deferred;
   done: Deferred;
@@ -61,8 +66,10 @@ export class Compactor {
     private readonly state: StoreState,
     private readonly scheduler: Scheduler,
     private readonly batchLimit: number,
+    private readonly indexChunk = 10_000,
   ) {
     assert(batchLimit > 0, 'compaction batch limit must be positive');
+    assert(indexChunk > 0, 'compaction index chunk must be positive');
   }
 
   /** Applies a compaction at rev; the caller writes `batch`. */
@@ -75,12 +82,10 @@ export class Compactor {
     state.compactRev = rev;
     state.scheduledCompactRev = rev;
     if (batch !== undefined) batch.put(META_SCHEDULED_COMPACT_REV, encodeUint64(rev));
-    const kept = sortRevisions(this.compactIndex(rev));
     const job: CompactionJob = {
       rev,
       prevCompactRev,
       prevCompleted,
-      kept,
       epoch: state.fence.advance(),
       durable: deferred(),
       done: deferred(),
@@ -114,14 +119,22 @@ export class Compactor {
     for (const j of this.queue.splice(0)) j.done.reject(new TsetcdError('stopped', 'mvcc store closed'));
   }
 
-  private compactIndex(rev: number): RevisionList {
+  /** Compacts the index at rev in chunks; undefined if stopped by close(). */
+  private async compactIndex(rev: number): Promise<SortedRevisions | undefined> {
     const kept: RevisionList = { mains: [], subs: [] };
-    const empty: KeyIndex[] = [];
-    this.state.index.scan(Buffer.alloc(0), undefined, (_k, ki) => {
-      if (ki.compact(rev, kept)) empty.push(ki);
-    });
-    for (const ki of empty) this.state.index.delete(ki.key);
-    return kept;
+    let from: Buffer = Buffer.alloc(0);
+    for (;;) {
+      if (this.closing) return undefined;
+      const chunk: KeyIndex[] = [];
+      this.state.index.scan(from, undefined, (_k, ki) => chunk.push(ki) < this.indexChunk);
+      for (const ki of chunk) {
+        if (ki.compact(rev, kept)) this.state.index.delete(ki.key);
+      }
+      if (chunk.length < this.indexChunk) return sortRevisions(kept);
+      // Resume strictly after the last key of this chunk.
+      from = Buffer.concat([(chunk[chunk.length - 1] as KeyIndex).key, Buffer.from([0])]);
+      await this.yieldNow();
+    }
   }
 
   private kick(): void {
@@ -160,8 +173,10 @@ export class Compactor {
   /** Deletes the superseded records of one compaction. Returns false if stopped. */
   private async runJob(job: CompactionJob): Promise<boolean> {
     const { state } = this;
-    const hasher = new KvHasher(job.prevCompactRev, job.rev, job.kept.size > 0);
-    const keptCursor = job.kept.cursor();
+    const kept = await this.compactIndex(job.rev);
+    if (kept === undefined) return false;
+    const hasher = new KvHasher(job.prevCompactRev, job.rev, kept.size > 0);
+    const keptCursor = kept.cursor();
     const end = recordKeyLowerBound(job.rev + 1);
     let last: Buffer | undefined;
     let deleted = 0;
@@ -181,9 +196,9 @@ export class Compactor {
       const batch = state.backend.batch();
       for (const [k, v] of entries) {
         const r = parseRecordKey(k);
-        const kept = keptCursor.contains(r.main, r.sub);
-        hasher.write(r.main, kept, k, v);
-        if (!kept) {
+        const keep = keptCursor.contains(r.main, r.sub);
+        hasher.write(r.main, keep, k, v);
+        if (!keep) {
           batch.del(k);
           deleted++;
         }

@@ -273,6 +273,23 @@ export class KeyIndex {
     out.subs.push(g.subs[revIndex] as number);
   }
 
+  /**
+   * Appends the revisions <= atRev that compact(atRev) keeps, without compacting (for
+   * HashKV while the index compaction is still in progress).
+   */
+  retainedAt(atRev: number, out: RevisionList): void {
+    if (this.isEmpty) return;
+    const [genIdx, revIndex] = this.doCompact(atRev);
+    for (let gi = genIdx; gi < this.generations.length; gi++) {
+      const g = this.generations[gi] as Generation;
+      const from = gi === genIdx ? Math.max(revIndex, 0) : 0;
+      for (let i = from; i < g.mains.length && (g.mains[i] as number) <= atRev; i++) {
+        out.mains.push(g.mains[i] as number);
+        out.subs.push(g.subs[i] as number);
+      }
+    }
+  }
+
   /** Appends every revision with main <= atRev still in the index. */
   appendUpTo(atRev: number, out: RevisionList): void {
     for (const g of this.generations) {

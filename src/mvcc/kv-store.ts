@@ -32,6 +32,8 @@ export interface MvccStoreOptions {
   scheduler?: Scheduler;
   /** Records per physical-compaction chunk (etcd's compaction-batch-limit, default 1000). */
   compactionBatchLimit?: number;
+  /** Keys per index-compaction chunk (default 10,000). */
+  compactionIndexChunk?: number;
 }
 
 export class MvccStore {
@@ -46,7 +48,12 @@ export class MvccStore {
   static async open(backend: Backend, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const logger = (options.logger ?? nullLogger).child({ component: 'mvcc' });
     const state = new StoreState(backend, logger);
-    const compactor = new Compactor(state, options.scheduler ?? systemScheduler, options.compactionBatchLimit ?? 1000);
+    const compactor = new Compactor(
+      state,
+      options.scheduler ?? systemScheduler,
+      options.compactionBatchLimit ?? 1000,
+      options.compactionIndexChunk ?? 10_000,
+    );
     const { resumeCompactRev } = await restore(state);
     const store = new MvccStore(state, compactor);
     if (resumeCompactRev !== -1) {
@@ -108,8 +115,9 @@ export class MvccStore {
   }
 
   /**
-   * Compacts at rev: the index now, the backend in the background once `batch` is
-   * reported durable. Throws compacted (rev <= compact revision) or future-rev.
+   * Compacts at rev: reads below rev fail at once; the index and the backend are
+   * compacted in the background once `batch` is reported durable. Throws compacted
+   * (rev <= compact revision) or future-rev.
    */
   applyCompact(rev: number, batch: BackendBatch): CompactResult {
     this.assertOpen();

@@ -64,9 +64,9 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
   state.currentRev = Math.max(currentRev, state.compactRev);
   state.indexRev = state.currentRev;
   logger.info({ currentRevision: state.currentRev, compactRevision: state.compactRev, records }, 'kvstore restored');
-  const resume =
-    state.scheduledCompactRev > state.finishedCompactRev && state.scheduledCompactRev !== 0
-      ? state.scheduledCompactRev
-      : -1;
+  // etcd skips a scheduled compaction at revision 0 here (its "none" value), so a
+  // member restarted before finishing Compact(0) reports compact revision -1; we resume
+  // it like any other, so the compact revision survives the restart.
+  const resume = state.scheduledCompactRev > state.finishedCompactRev ? state.scheduledCompactRev : -1;
   return { resumeCompactRev: resume, records };
 }

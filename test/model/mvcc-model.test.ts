@@ -100,7 +100,7 @@ async function levelHarness(): Promise<Harness> {
 async function runSequence(ops: Op[], makeHarness: () => Promise<Harness>): Promise<void> {
   const h = await makeHarness();
   const model = new KvModel();
-  const openStore = (): Promise<MvccStore> => MvccStore.open(h.backend, { compactionBatchLimit: 2 });
+  const openStore = (): Promise<MvccStore> => MvccStore.open(h.backend, { compactionBatchLimit: 2, compactionIndexChunk: 2 });
   let store = await openStore();
   const queued: BackendBatch[] = [];
   const flush = async (): Promise<void> => {
