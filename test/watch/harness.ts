@@ -198,13 +198,13 @@ export class Harness {
     this.pending.push({ batch });
   }
 
-  /** Settles the scheduler (catch-up passes run to completion). */
-  settle(): Promise<void> {
-    return this.scheduler.settle();
+  /** Settles the scheduler (catch-up passes run to completion, or `horizonMs` pass). */
+  settle(horizonMs?: number): Promise<void> {
+    return this.scheduler.settle(horizonMs);
   }
 }
 
-export function create(over: Partial<WatchCreate> & { key: string }): WatchCreate {
+export function create(over: Omit<Partial<WatchCreate>, 'key'> & { key: string }): WatchCreate {
   return {
     rangeEnd: Buffer.alloc(0),
     startRevision: 0,
