@@ -57,11 +57,24 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
 /** A self-signed CA, like `cfssl gencert -initca` with the seed's names. */
 async function makeCa(dir: string, base: string, cn: string): Promise<void> {
   await openssl(dir, [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256',
-    '-keyout', `${base}-key.pem`, '-out', `${base}.pem`, '-days', VALIDITY_DAYS,
-    '-subj', `/C=CN/ST=SH/L=BS/O=etcd/OU=System/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-keyout',
+    `${base}-key.pem`,
+    '-out',
+    `${base}.pem`,
+    '-days',
+    VALIDITY_DAYS,
+    '-subj',
+    `/C=CN/ST=SH/L=BS/O=etcd/OU=System/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
   ]);
 }
 
@@ -79,13 +92,35 @@ async function makeLeaf(dir: string, ca: string, base: string, cn: string): Prom
     ].join('\n'),
   );
   await openssl(dir, [
-    'req', '-newkey', 'rsa:2048', '-nodes', '-sha256',
-    '-keyout', `${base}-key.pem`, '-out', `${base}.csr`,
-    '-subj', `/C=CN/ST=SH/L=BS/O=etcd/OU=System/CN=${cn}`,
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-keyout',
+    `${base}-key.pem`,
+    '-out',
+    `${base}.csr`,
+    '-subj',
+    `/C=CN/ST=SH/L=BS/O=etcd/OU=System/CN=${cn}`,
   ]);
   await openssl(dir, [
-    'x509', '-req', '-in', `${base}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`,
-    '-CAcreateserial', '-out', `${base}.pem`, '-days', VALIDITY_DAYS, '-sha256', '-extfile', ext,
+    'x509',
+    '-req',
+    '-in',
+    `${base}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}-key.pem`,
+    '-CAcreateserial',
+    '-out',
+    `${base}.pem`,
+    '-days',
+    VALIDITY_DAYS,
+    '-sha256',
+    '-extfile',
+    ext,
   ]);
 }
 

@@ -45,7 +45,10 @@ export function seedClientTls(pki: TestPki): EtcdctlTls {
   return { cacert: pki.caCert, cert: pki.cert, key: pki.key };
 }
 
-export function runEtcdctl(args: readonly string[], options: EtcdctlOptions): Promise<EtcdctlResult> {
+export function runEtcdctl(
+  args: readonly string[],
+  options: EtcdctlOptions,
+): Promise<EtcdctlResult> {
   const full = [`--endpoints=${options.endpoints.join(',')}`];
   const tls = options.tls;
   if (tls?.cacert !== undefined) full.push(`--cacert=${tls.cacert}`);
@@ -74,7 +77,8 @@ export function runEtcdctl(args: readonly string[], options: EtcdctlOptions): Pr
     child.stdin.end(options.stdin ?? '');
     const finish = (code: number | null, spawnError?: Error): void => {
       clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8') + (spawnError === undefined ? '' : String(spawnError));
+      const stderr =
+        Buffer.concat(err).toString('utf8') + (spawnError === undefined ? '' : String(spawnError));
       resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr, timedOut, command });
     };
     child.once('error', (e) => finish(null, e));
@@ -83,7 +87,11 @@ export function runEtcdctl(args: readonly string[], options: EtcdctlOptions): Pr
 }
 
 /** etcdctl against one member with the seed's client certificate. */
-export function etcdctlFor(member: Member, args: readonly string[], extra: Partial<EtcdctlOptions> = {}): Promise<EtcdctlResult> {
+export function etcdctlFor(
+  member: Member,
+  args: readonly string[],
+  extra: Partial<EtcdctlOptions> = {},
+): Promise<EtcdctlResult> {
   const pki = member.spec.pki;
   return runEtcdctl(args, {
     endpoints: [member.clientUrl],

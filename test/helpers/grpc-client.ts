@@ -46,7 +46,8 @@ export interface GrpcError {
   readonly details: string;
 }
 
-export type Reply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: GrpcError };
+export type Reply<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: GrpcError };
 
 export interface ClientTls {
   readonly caCert: string;
@@ -76,7 +77,10 @@ export function etcdPackageDefinition(): protoLoader.PackageDefinition {
   return packageDefinition;
 }
 
-export function methodDefinition(service: EtcdService, method: string): grpc.MethodDefinition<object, unknown> {
+export function methodDefinition(
+  service: EtcdService,
+  method: string,
+): grpc.MethodDefinition<object, unknown> {
   const svc = etcdPackageDefinition()[`etcdserverpb.${service}`];
   if (svc === undefined || 'format' in svc) throw new Error(`no service etcdserverpb.${service}`);
   const def = (svc as protoLoader.ServiceDefinition)[method];
@@ -97,14 +101,21 @@ export function statusName(code: number): string {
 export function toGrpcError(err: unknown): GrpcError {
   const e = err as Partial<grpc.ServiceError>;
   const code = typeof e.code === 'number' ? e.code : grpc.status.UNKNOWN;
-  return { code, codeName: statusName(code), details: typeof e.details === 'string' ? e.details : String(err) };
+  return {
+    code,
+    codeName: statusName(code),
+    details: typeof e.details === 'string' ? e.details : String(err),
+  };
 }
 
 export class EtcdGrpcClient {
   readonly client: grpc.Client;
   private readonly deadlineMs: number;
 
-  constructor(readonly address: string, options: ConnectOptions = {}) {
+  constructor(
+    readonly address: string,
+    options: ConnectOptions = {},
+  ) {
     const tls = options.tls;
     const credentials =
       tls === undefined
@@ -191,9 +202,15 @@ export function seedGrpcTls(pki: TestPki): ClientTls {
 }
 
 /** A client for a member's first client URL, with the seed's client cert under TLS. */
-export function connectMember(member: Member, options: Omit<ConnectOptions, 'tls'> = {}): EtcdGrpcClient {
+export function connectMember(
+  member: Member,
+  options: Omit<ConnectOptions, 'tls'> = {},
+): EtcdGrpcClient {
   const pki = member.spec.pki;
-  return new EtcdGrpcClient(member.clientAddress, pki === undefined ? options : { ...options, tls: seedGrpcTls(pki) });
+  return new EtcdGrpcClient(
+    member.clientAddress,
+    pki === undefined ? options : { ...options, tls: seedGrpcTls(pki) },
+  );
 }
 
 /** Readiness probe for startMember: a linearizable Range of key "health" answers. */
@@ -209,6 +226,9 @@ export async function grpcRangeReady(member: Member): Promise<boolean> {
 
 /** Unwraps a reply the test expects to succeed, with the status in the message if not. */
 export function expectOk<T>(reply: Reply<T>, what = 'call'): T {
-  if (!reply.ok) throw new Error(`${what} failed: ${reply.error.codeName} ${JSON.stringify(reply.error.details)}`);
+  if (!reply.ok)
+    throw new Error(
+      `${what} failed: ${reply.error.codeName} ${JSON.stringify(reply.error.details)}`,
+    );
   return reply.value;
 }

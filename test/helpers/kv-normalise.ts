@@ -47,7 +47,10 @@ export function showBytes(bytes: Uint8Array, prefix?: Buffer): string {
     buf = buf.subarray(prefix.length);
   }
   for (const b of buf) {
-    out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+    out +=
+      b >= 0x20 && b < 0x7f && b !== 0x5c
+        ? String.fromCharCode(b)
+        : `\\x${b.toString(16).padStart(2, '0')}`;
   }
   return out;
 }
@@ -58,7 +61,10 @@ export function relRevision(value: unknown, base: number): unknown {
   return n === 0 ? 0 : `@${n - base}`;
 }
 
-function normaliseHeader(header: Record<string, unknown>, frame: RevisionFrame): Record<string, unknown> {
+function normaliseHeader(
+  header: Record<string, unknown>,
+  frame: RevisionFrame,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(header)) {
     if (ID_FIELDS.has(k)) out[k] = v === '0' || v === 0 ? '0' : '<id>';
@@ -76,7 +82,8 @@ export function normaliseValue(value: unknown, frame: RevisionFrame): unknown {
   if (typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (k === 'header' && v !== null && typeof v === 'object') out[k] = normaliseHeader(v as Record<string, unknown>, frame);
+    if (k === 'header' && v !== null && typeof v === 'object')
+      out[k] = normaliseHeader(v as Record<string, unknown>, frame);
     else if (REVISION_FIELDS.has(k)) out[k] = relRevision(v, frame.base);
     else out[k] = normaliseValue(v, frame);
   }
@@ -90,7 +97,8 @@ export function firstDifference(a: unknown, b: unknown, path = '$'): string {
   if (Array.isArray(a) !== Array.isArray(b)) return path;
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
-  if (Array.isArray(a) && (a as unknown[]).length !== (b as unknown[]).length) return `${path}.length`;
+  if (Array.isArray(a) && (a as unknown[]).length !== (b as unknown[]).length)
+    return `${path}.length`;
   for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) {
     const d = firstDifference(ra[k], rb[k], `${path}.${k}`);
     if (d !== '') return d;

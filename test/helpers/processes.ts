@@ -26,9 +26,16 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +43,8 @@ import { beforeEach, onTestFailed } from 'vitest';
 import YAML from 'yaml';
 import type { TestPki } from './certs.js';
 import { killWhenTestProcessExits, removeWhenTestProcessExits } from './cleanup.js';
+import { httpHealthReady } from './member-http.js';
+import { seedStyleConfig } from './seed-config.js';
 import { freePort } from './ports.js';
 
 export type Target = 'etcd' | 'tsetcd';
@@ -73,7 +82,6 @@ export interface MemberSpec {
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PROBE_INTERVAL_MS = 100;
-const PROBE_TIMEOUT_MS = 2_000;
 const TAIL_LINES = 60;
 
 const live = new Set<Member>();
@@ -125,7 +133,9 @@ export class Member {
     return this.child?.pid;
   }
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
   }
 
   /** Starts the process (again) and waits until it serves. */
@@ -133,7 +143,11 @@ export class Member {
     if (this.running) throw new Error(`member ${this.name} is already running`);
     const [cmd, args] = commandFor(this.spec.target, this.configPath);
     const logFd = openSync(this.logPath, 'a');
-    const child = spawn(cmd, args, { cwd: this.dir, stdio: ['ignore', logFd, logFd], env: process.env });
+    const child = spawn(cmd, args, {
+      cwd: this.dir,
+      stdio: ['ignore', logFd, logFd],
+      env: process.env,
+    });
     closeSync(logFd);
     this.child = child;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -153,12 +167,17 @@ export class Member {
     void exited.then(() => (dead = true));
     while (Date.now() < deadline) {
       if (dead) {
-        throw new Error(`${this.describe()} exited during startup (${this.exitDescription()});\n${this.stderrTail()}`);
+        throw new Error(
+          `${this.describe()} exited during startup (${this.exitDescription()});\n` +
+            this.stderrTail(),
+        );
       }
       if (await probe(this).catch(() => false)) return;
       await sleep(PROBE_INTERVAL_MS);
     }
-    throw new Error(`${this.describe()} did not become ready in ${timeoutMs} ms;\n${this.stderrTail()}`);
+    throw new Error(
+      `${this.describe()} did not become ready in ${timeoutMs} ms;\n${this.stderrTail()}`,
+    );
   }
 
   /** SIGTERM, then SIGKILL after stopTimeoutMs. Resolves when the process is gone. */
@@ -167,7 +186,10 @@ export class Member {
     if (child === undefined || !this.running) return;
     child.kill('SIGTERM');
     const timeoutMs = this.spec.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-    const timedOut = await Promise.race([this.exitPromise.then(() => false), sleep(timeoutMs).then(() => true)]);
+    const timedOut = await Promise.race([
+      this.exitPromise.then(() => false),
+      sleep(timeoutMs).then(() => true),
+    ]);
     if (timedOut) {
       child.kill('SIGKILL');
       await this.exitPromise;
@@ -208,7 +230,10 @@ export class Member {
   private readTail(lines = TAIL_LINES): string {
     if (!existsSync(this.logPath)) return '(no log)';
     const text = readFileSync(this.logPath, 'utf8');
-    return text.split('\n').slice(-lines - 1).join('\n');
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   }
 
   /** Synchronous last-resort cleanup for the process 'exit' hook. */
@@ -221,68 +246,36 @@ export class Member {
 
 function commandFor(target: Target, configPath: string): [string, string[]] {
   if (target === 'etcd') return [ETCD_BIN, ['--config-file', configPath]];
-  if (!existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')) && process.env['TSETCD_BIN'] === undefined) {
-    throw new Error(`tsetcd is not built (no dist/src/cli/main.js under ${REPO_ROOT}): run npm run build`);
+  if (
+    !existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')) &&
+    process.env['TSETCD_BIN'] === undefined
+  ) {
+    throw new Error(
+      `tsetcd is not built (no dist/src/cli/main.js under ${REPO_ROOT}): run npm run build`,
+    );
   }
   return [TSETCD_BIN, ['--config-file', configPath]];
-}
-
-/**
- * The seed's member config (ref/seed-deployment.md) with addresses on 127.0.0.1 ports
- * and paths in `dir`. Keys keep the seed's order and spelling, including `debug`,
- * `logger: zap`, `log-outputs: [stderr]` and, with TLS, `client-cert-auth: false`
- * together with `trusted-ca-file` (which still makes etcd require client certificates).
- */
-export function seedStyleConfig(opts: {
-  name: string;
-  dir: string;
-  clientPorts: readonly number[];
-  peerPort: number;
-  pki?: TestPki | undefined;
-  initialCluster?: string | undefined;
-}): Record<string, unknown> {
-  const scheme = opts.pki === undefined ? 'http' : 'https';
-  const clientUrls = opts.clientPorts.map((p) => `${scheme}://127.0.0.1:${p}`);
-  const peerUrl = `${scheme}://127.0.0.1:${opts.peerPort}`;
-  const config: Record<string, unknown> = {
-    name: opts.name,
-    'wal-dir': join(opts.dir, 'wal'),
-    'data-dir': join(opts.dir, 'dat', 'default.etcd'),
-    'listen-peer-urls': peerUrl,
-    'listen-client-urls': clientUrls.join(','),
-    'advertise-client-urls': clientUrls[0],
-    'initial-advertise-peer-urls': peerUrl,
-    'initial-cluster': opts.initialCluster ?? `${opts.name}=${peerUrl}`,
-    'initial-cluster-token': 'kube-etcd-cluster',
-    'initial-cluster-state': 'new',
-  };
-  if (opts.pki !== undefined) {
-    const security = {
-      'cert-file': opts.pki.cert,
-      'key-file': opts.pki.key,
-      'client-cert-auth': false,
-      'trusted-ca-file': opts.pki.caCert,
-      'auto-tls': false,
-    };
-    config['client-transport-security'] = { ...security };
-    config['peer-transport-security'] = { ...security };
-  }
-  config['debug'] = false;
-  config['logger'] = 'zap';
-  config['log-outputs'] = ['stderr'];
-  return config;
 }
 
 export async function startMember(spec: MemberSpec): Promise<Member> {
   const name = spec.name ?? 'kube-etcd-node01';
   const listenerCount = spec.clientListenerCount ?? (spec.pki === undefined ? 1 : 2);
-  const clientPorts = spec.clientPorts ?? (await Promise.all(Array.from({ length: listenerCount }, () => freePort())));
+  const clientPorts =
+    spec.clientPorts ??
+    (await Promise.all(Array.from({ length: listenerCount }, () => freePort())));
   const peerPort = spec.peerPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), `tsetcd-test-${spec.target}-`));
   removeWhenTestProcessExits(dir);
   mkdirSync(join(dir, 'dat'));
   const config = {
-    ...seedStyleConfig({ name, dir, clientPorts, peerPort, pki: spec.pki, initialCluster: spec.initialCluster }),
+    ...seedStyleConfig({
+      name,
+      dir,
+      clientPorts,
+      peerPort,
+      pki: spec.pki,
+      initialCluster: spec.initialCluster,
+    }),
     ...spec.extraConfig,
   };
   const member = new Member(spec, clientPorts, peerPort, config, dir);
@@ -314,34 +307,8 @@ export function dumpMemberLogsOnFailure(): void {
   });
 }
 
-/** GET /health on the first client URL (with the client certificate under TLS) == 200. */
-export function httpHealthReady(member: Member): Promise<boolean> {
-  return httpGet(member, '/health').then((r) => r.status === 200);
-}
-
-/** A small HTTP/1.1 GET against a member's client URL, with the test client cert under TLS. */
-export function httpGet(member: Member, path: string, url = member.clientUrl): Promise<{ status: number; body: string }> {
-  const pki = member.spec.pki;
-  return new Promise((resolve, reject) => {
-    const options = { timeout: PROBE_TIMEOUT_MS, agent: false as const };
-    const onResponse = (res: http.IncomingMessage): void => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    };
-    const req =
-      pki === undefined
-        ? http.get(`${url}${path}`, options, onResponse)
-        : https.get(
-            `${url}${path}`,
-            { ...options, ca: readFileSync(pki.caCert), cert: readFileSync(pki.cert), key: readFileSync(pki.key) },
-            onResponse,
-          );
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-  });
-}
+export { httpGet, httpHealthReady } from './member-http.js';
+export { seedStyleConfig } from './seed-config.js';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -23,7 +23,10 @@ export interface RawGrpcResult {
 }
 
 /** One length-prefixed gRPC message: flag byte, 4-byte big-endian length, payload. */
-export function grpcFrame(payload: Uint8Array, options: { compressed?: boolean; declaredLength?: number } = {}): Buffer {
+export function grpcFrame(
+  payload: Uint8Array,
+  options: { compressed?: boolean; declaredLength?: number } = {},
+): Buffer {
   const head = Buffer.alloc(5);
   head[0] = options.compressed === true ? 1 : 0;
   head.writeUInt32BE(options.declaredLength ?? payload.length, 1);
@@ -62,7 +65,13 @@ export function rawGrpcCall(
     const pki = options.pki;
     const session = http2.connect(
       url,
-      pki === undefined ? {} : { ca: readFileSync(pki.caCert), cert: readFileSync(pki.cert), key: readFileSync(pki.key) },
+      pki === undefined
+        ? {}
+        : {
+            ca: readFileSync(pki.caCert),
+            cert: readFileSync(pki.cert),
+            key: readFileSync(pki.key),
+          },
     );
     const chunks: Buffer[] = [];
     let httpStatus: number | undefined;
