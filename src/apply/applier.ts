@@ -106,6 +106,10 @@ export class Applier {
     }
   }
 
+  currentRevision(): number {
+    return this.store.currentRevision;
+  }
+
   onChanges(listener: ChangeListener): void {
     this.listeners.push(listener);
   }

@@ -66,7 +66,28 @@ export interface ServerHooks {
   onRemoved?(): void;
 }
 
+/**
+ * Test-only switches that each break one safety rule, so the Jepsen suite can show it
+ * detects the break (issue 7). Set from TSETCD_UNSAFE_TEST_BUGS; never in production.
+ */
+export interface UnsafeTestBugs {
+  /** A write is answered once it is in this member's WAL, before it commits. */
+  readonly ackBeforeCommit?: boolean;
+  /** Linearizable reads are served locally without a ReadIndex round. */
+  readonly readWithoutReadIndex?: boolean;
+}
+
+export function unsafeTestBugsFromEnv(env: NodeJS.ProcessEnv): UnsafeTestBugs & { noLeaseFencing: boolean } {
+  const names = new Set((env['TSETCD_UNSAFE_TEST_BUGS'] ?? '').split(',').map((s) => s.trim()));
+  return {
+    ackBeforeCommit: names.has('ack-before-commit'),
+    readWithoutReadIndex: names.has('read-without-readindex'),
+    noLeaseFencing: names.has('no-lease-fencing'),
+  };
+}
+
 export interface EtcdServerDeps {
+  readonly bugs?: UnsafeTestBugs;
   readonly identity: ServerIdentity;
   readonly node: RaftNode;
   readonly storage: MemberStorage;
@@ -124,6 +145,7 @@ export class EtcdServer {
   /** Whether this leader applied an entry of its own term (safe to serve leases). */
   private appliedOwnTerm = false;
   private leaderWaiters: Array<() => void> = [];
+  private readonly bugs: UnsafeTestBugs;
 
   constructor(deps: EtcdServerDeps) {
     this.identity = deps.identity;
@@ -137,6 +159,10 @@ export class EtcdServer {
     this.hooks = deps.hooks ?? {};
     this.ids = new RequestIdGenerator(deps.identity.memberId, deps.clock.wallMs());
     this.applied = new AppliedWaiters(deps.appliedIndex);
+    this.bugs = deps.bugs ?? {};
+    if (this.bugs.ackBeforeCommit === true || this.bugs.readWithoutReadIndex === true) {
+      this.logger.warn({ bugs: this.bugs }, 'UNSAFE TEST SWITCHES ARE ON: this member breaks safety on purpose');
+    }
   }
 
   start(tickIntervalMs: number): void {
@@ -244,6 +270,7 @@ export class EtcdServer {
    */
   linearizableReadPoint(signal?: AbortSignal): Promise<void> {
     if (this.stopped) return Promise.reject(new TsetcdError('stopped'));
+    if (this.bugs.readWithoutReadIndex === true) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => reject(new TsetcdError('timeout')));
       const done = { resolve: () => (timer.cancel(), resolve()), reject: (e: unknown) => (timer.cancel(), reject(e)) };
@@ -368,6 +395,18 @@ export class EtcdServer {
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
     }
     this.node.onPersisted(rd);
+    if (this.bugs.ackBeforeCommit === true) this.ackUncommitted(rd.entries);
+  }
+
+  /** The ack-before-commit test switch: answer writes that are only in our WAL. */
+  private ackUncommitted(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+      const req = decodeRequest(e.data);
+      if (this.results.has(req.id)) {
+        this.results.resolve(req.id, { ok: true, response: {}, revision: this.applier.currentRevision() + 1 });
+      }
+    }
   }
 
   /** Step 4: apply committed entries into one db batch; release read points. */

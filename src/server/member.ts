@@ -23,7 +23,8 @@ import { Membership, type Member } from '../cluster/membership.js';
 import { ConfChangeType } from '../raft/index.js';
 import { systemRng } from '../shared/rng.js';
 import { RequestKind } from '../apply/request.js';
-import type { MessageSink } from './etcd-server.js';
+import { unsafeTestBugsFromEnv, type MessageSink } from './etcd-server.js';
+import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import { createPeerNetwork, joinInfo, refuseIfAlreadyBootstrapped } from './network.js';
 import { memberId as memberIdOf, clusterId as clusterIdOf } from '../shared/ids.js';
 import { GrpcRouter } from './grpc/server.js';
@@ -168,7 +169,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const { storage, recovered } = await MemberStorage.open({
     dataDir: config.dataDir,
     walDir: config.walDir,
-    fs: nodeFileLayer,
+    fs: process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer,
     logger,
     newIdentity,
     unsafeNoFsync: config.unsafeNoFsync,
@@ -204,6 +205,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     maxUncommittedEntriesSize: 1 << 30,
   });
   let serverRef: EtcdServer | undefined;
+  const testBugs = unsafeTestBugsFromEnv(process.env);
   const needsNetwork =
     initialMembers.length > 1 || config.initialClusterState === 'existing' || membership.size > 1 || joinPeers.length > 0;
   let removed: (() => void) | undefined;
@@ -236,6 +238,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     scheduler: systemScheduler,
     logger,
     sink: network ?? { send: () => {} },
+    bugs: testBugs,
     hooks: {
       onMembershipApplied: (cc, m) => {
         if (network === undefined || cc.nodeId === recovered.memberId) return;
