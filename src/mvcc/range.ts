@@ -193,6 +193,22 @@ export function executeRange(
   const max = fetchAll || limit <= 0 ? 0 : limit + 1;
   const countOnly = req.countOnly === true;
 
+  const keysOnly = req.keysOnly === true;
+  if (!countOnly && !fetchAll && target === SortTarget.KEY && rev >= state.indexRev && !keysOnly) {
+    // The common case (a read at the current revision, key order): live values only.
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    visitRange(state, req.key, req.rangeEnd ?? EMPTY, (ki) => {
+      const kv = ki.live;
+      if (kv === undefined) return;
+      count++;
+      if (max === 0 || kvs.length < max) kvs.push(kv);
+    });
+    const more = limit > 0 && kvs.length > limit;
+    if (more) kvs.length = limit;
+    return { revision: curRev, kvs, more, count };
+  }
+
   const { count, cands: all } = collect(state, req.key, req.rangeEnd ?? EMPTY, rev, max, countOnly);
   if (countOnly) return { revision: curRev, kvs: [], more: false, count };
 
@@ -207,7 +223,6 @@ export function executeRange(
     );
   }
   const order = target !== SortTarget.KEY && requestedOrder === SortOrder.NONE ? SortOrder.ASCEND : requestedOrder;
-  const keysOnly = req.keysOnly === true;
   const finish = (kvs: KeyValue[], more: boolean): RangeResponse => ({
     revision: curRev,
     kvs: keysOnly ? kvs.map((kv) => (kv.value.length === 0 ? kv : { ...kv, value: EMPTY })) : kvs,

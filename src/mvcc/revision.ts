@@ -26,12 +26,12 @@ function readUint64(b: Buffer, at: number): number {
 
 /**
  * The backend key of a change: KEY_PREFIX followed by revBytes (17 or 18 bytes).
- * Allocated outside the Buffer pool: record keys live as long as the batch.
+ * From the Buffer pool: record keys only live until their batch is durable.
  */
 export function recordKey(main: number, sub: number, tombstone: boolean): Buffer {
   assert(Number.isSafeInteger(main) && main >= 0, `revision main ${main}`);
   assert(Number.isSafeInteger(sub) && sub >= 0, `revision sub ${sub}`);
-  const b = Buffer.allocUnsafeSlow(1 + (tombstone ? MARKED_REV_BYTES_LEN : REV_BYTES_LEN));
+  const b = Buffer.allocUnsafe(1 + (tombstone ? MARKED_REV_BYTES_LEN : REV_BYTES_LEN));
   b[0] = KEY_PREFIX;
   writeUint64(b, main, 1);
   b[9] = SEPARATOR;

@@ -44,7 +44,7 @@ export interface GenRange {
   rev: RevRef;
 }
 
-const filterArb = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 12 }));
+const filterArb = fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 12 }) });
 
 export const rangeArb: fc.Arbitrary<GenRange> = keyArb.chain((key) =>
   fc.record({
