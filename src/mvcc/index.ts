@@ -2,7 +2,7 @@
  * mvcc: etcd's multi-version key-value store (etcd server/storage/mvcc), over a Backend.
  *
  * Owns: revisions (main.sub), the key index (a B+tree of keyIndexes with etcd's
- * generations), the live value of every key, Range at any revision not compacted, Put,
+ * generations), the live value of every key (kept in memory), Range at any revision not compacted, Put,
  * DeleteRange, Txn (compares, nested txns, reads that see earlier writes), compaction
  * (index at once, backend in chunks), HashKV equal to etcd's, and the key bucket
  * layout in the backend (storage/schema.ts: 'k' + etcd revBytes -> mvccpb.KeyValue).
@@ -17,6 +17,11 @@
  *   answer clients with r.response / r.revision; feed r.events to watch, r.leaseChanges to the lessor
  * Batches must be written in the order they were filled. Reads (range, txnReadOnly,
  * hashKV) may run at any time and see every applied write, durable or not.
+ * applyCompact only moves the compact revision (reads below it fail at once) and
+ * records the schedule in the batch; the index and the backend are compacted by a
+ * background job, in chunks with yields, once that batch is reported durable
+ * (`physicalDone` resolves when it is finished; close() stops it between chunks and the
+ * next open resumes it).
  *
  * Errors (TsetcdError codes): 'future-rev', 'compacted' (Range, Txn ranges, Compact,
  * HashKV), 'key-not-found' (ignore_value/ignore_lease on a missing key), 'lease-not-found'
