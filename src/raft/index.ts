@@ -15,9 +15,14 @@
  *   storage.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters, learners: [] } }, data })
  *
  * Drive it: call tick() every heartbeat interval; step(msg) for every message from a
- * peer; propose(data), proposeConfChange(cc), readIndex(ctx), transferLeader(id) for
- * the server's own intents (they throw RaftError 'raft/proposal-dropped' when they
- * cannot be taken here, e.g. no leader is known).
+ * peer (a response from a member not in the configuration throws RaftError
+ * 'raft/step-peer-not-found': drop it); propose(data), proposeBatch(datas),
+ * proposeConfChange(cc), readIndex(ctx), transferLeader(id) for the server's own
+ * intents. They throw RaftError 'raft/proposal-dropped' when they cannot be taken here
+ * (no leader known, leadership transfer in progress, uncommitted size limit, a
+ * membership change while an earlier one is unapplied). A proposal that was accepted
+ * can still be lost (leader change): the server waits for its entry to be applied,
+ * with a timeout. Proposals made on a follower are forwarded to the leader.
  *
  * The Ready contract. When hasReady() is true, take rd = ready() and:
  *

@@ -81,6 +81,9 @@ export class SimCluster {
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly bugs: SimOptions['bugs'];
+  private readonly slowDisk: bigint;
+  private readonly maxSizePerMsg: number;
+  private readonly maxInflightMsgs: number;
   readonly stats = { proposals: 0, applied: 0, reads: 0, readsServed: 0, crashes: 0, snapshots: 0, confChanges: 0, leaders: 0 };
 
   constructor(readonly opts: SimOptions) {
@@ -91,6 +94,10 @@ export class SimCluster {
     this.checkQuorum = this.rng.float() < 0.7;
     this.bugs = opts.bugs;
     const size = this.rng.float() < 0.5 ? 3 : 5;
+    this.slowDisk = this.rng.float() < 0.5 ? BigInt(1 + this.rng.int(size)) : 0n;
+    // One entry per append in some seeds: acks then cover old-term entries alone.
+    this.maxSizePerMsg = this.rng.float() < 0.3 ? 1 : 4096;
+    this.maxInflightMsgs = 1 + this.rng.int(16);
     const voters: bigint[] = [];
     for (let i = 1; i <= size; i++) voters.push(BigInt(i));
     for (let i = size + 1; i <= size + 4; i++) this.spares.push(BigInt(i));
@@ -106,7 +113,7 @@ export class SimCluster {
 
   describe(): string {
     const p = this.net.params;
-    return `nodes=${[...this.nodes.keys()].length} prevote=${this.preVote} checkquorum=${this.checkQuorum} drop=${p.dropRate.toFixed(3)} delay<=${p.maxDelay}`;
+    return `nodes=${[...this.nodes.keys()].length} prevote=${this.preVote} checkquorum=${this.checkQuorum} drop=${p.dropRate.toFixed(3)} delay<=${p.maxDelay} slowDisk=${this.slowDisk} maxMsg=${this.maxSizePerMsg} inflight=${this.maxInflightMsgs}`;
   }
 
   private schedule(e: EvBody, delay: number): void {
@@ -134,7 +141,7 @@ export class SimCluster {
     n.readyScheduled = false;
     n.rn = new RawNode({
       id: n.id, electionTick: 10, heartbeatTick: 1, storage: n.storage, applied: app.index,
-      maxSizePerMsg: 4096, maxInflightMsgs: 16, maxUncommittedEntriesSize: 1 << 20,
+      maxSizePerMsg: this.maxSizePerMsg, maxInflightMsgs: this.maxInflightMsgs, maxUncommittedEntriesSize: 1 << 20,
       preVote: this.preVote, checkQuorum: this.checkQuorum, rng: new SeededRng(this.rng.int(0x7fffffff)), ...(this.bugs === undefined ? {} : { bugs: this.bugs }),
     });
     this.schedule({ kind: 'tick', id: n.id, inc: n.inc }, 1 + this.rng.int(TICK));
@@ -244,8 +251,10 @@ export class SimCluster {
     }
     this.send(rd.messages.filter(canSendBeforePersist));
     n.outstanding = { rd, late: rd.messages.filter((m) => !canSendBeforePersist(m)) };
-    // fsync latency: 0 when there is nothing to sync.
-    this.schedule({ kind: 'persist', id, inc }, rd.mustSync ? 1 + this.rng.int(6) : 0);
+    // fsync latency: 0 when there is nothing to sync; one member may have a slow disk,
+    // which widens the window in which a crash loses what it already sent.
+    const slow = id === this.slowDisk ? 10 + this.rng.int(40) : 0;
+    this.schedule({ kind: 'persist', id, inc }, rd.mustSync ? 1 + this.rng.int(6) + slow : 0);
   }
 
   private persistStep(id: bigint, inc: number): void {
@@ -321,8 +330,12 @@ export class SimCluster {
         rn.readIndex(enc.encode(ctx));
       } else if (roll < 0.93) {
         this.snapshot(target);
-      } else if (roll < 0.97) {
+      } else if (roll < 0.96) {
         if (leader !== undefined) this.confChange(leader);
+      } else if (roll < 0.98) {
+        // A forced election (as after a long GC pause): competing candidates and
+        // stale votes in flight are where election bugs hide.
+        rn.campaign();
       } else if (leader !== undefined) {
         const voters = leader.confState.voters.filter((v) => v !== leader.id);
         const to = voters[this.rng.int(Math.max(1, voters.length))];
