@@ -160,6 +160,16 @@ export class PeerTransport {
       }
       const encoded = encodeMessage(m);
       const frame = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+      if (frame.length > this.limits.maxFrameBytes) {
+        // The peer would refuse it and the stream would reset for ever: refuse it here.
+        peer.counters.droppedOverflow++;
+        (unreachable ??= new Set()).add(m.to);
+        this.logger.error(
+          { remotePeerId: idToHex(m.to), type: m.type, bytes: frame.length },
+          'dropped a Raft message above maxFrameBytes',
+        );
+        continue;
+      }
       const result = peer.enqueue(m.type === MessageType.App ? 'msgapp' : 'message', frame);
       if (result === 'queued') continue;
       (unreachable ??= new Set()).add(m.to);
@@ -170,7 +180,14 @@ export class PeerTransport {
         );
       }
     }
-    if (unreachable !== undefined) for (const id of unreachable) this.opts.onUnreachable(id);
+    // Reported on the next turn, not from inside send(): the caller is in the middle of
+    // handling a Ready, and reportUnreachable steps raft.
+    if (unreachable !== undefined) {
+      const ids = [...unreachable];
+      this.opts.scheduler.soon(() => {
+        if (this.state === 'started') for (const id of ids) this.opts.onUnreachable(id);
+      });
+    }
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   append,
   CLUSTER_ID,
   connectAll,
+  hasLog,
   heartbeat,
   makeMember,
   mtls,
@@ -154,12 +155,36 @@ describe('peer transport over mTLS', () => {
     // Still dialing: the queue holds 8, the rest overflows.
     a.transport.send(Array.from({ length: 100 }, (_, i) => heartbeat(1n, 2n, i)));
     expect(a.transport.metrics().peers.get(2n)?.droppedOverflow).toBe(92);
+    expect(a.unreachable).toEqual([]); // reported on the next turn, once per send()
+    await waitFor(() => a.unreachable.length > 0, 1000, 'the unreachable report');
     expect(a.unreachable).toEqual([2n]);
     expect(a.logs.some((l) => l.msg.includes('sending buffer is full'))).toBe(true);
     await waitFor(() => b.received.length === 8, 10_000, 'the 8 queued messages');
     expect(b.received.map((m) => m.commit)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     await new Promise((r) => setTimeout(r, 100));
     expect(b.received.length).toBe(8);
+  });
+
+  it('bounds frames: drops oversized ones locally, resets a stream carrying one', async () => {
+    const tls = await mtls();
+    const a = await makeMember({ id: 1n, tls });
+    const b = await makeMember({ id: 2n, tls, queueLimits: { maxFrameBytes: 1000 } });
+    members.push(a, b);
+    connectAll([a, b]);
+    // b refuses a 2000-byte frame from a: the stream resets, a reconnects, later
+    // messages flow again.
+    a.transport.send([append(1n, 2n, 2, 2000)]);
+    await waitFor(() => hasLog(b, 'warn', 'reset a malformed peer stream'), 10_000, 'the reset');
+    await waitFor(
+      () => (a.transport.send([heartbeat(1n, 2n, 5)]), b.received.some((m) => m.commit === 5)),
+      10_000,
+      'delivery after the reset',
+    );
+    expect(b.received.some((m) => m.type === MessageType.App)).toBe(false);
+    // b itself never sends what its peer could not take under its own limit.
+    b.transport.send([append(2n, 1n, 2, 2000)]);
+    expect(b.transport.metrics().peers.get(1n)?.droppedOverflow).toBe(1);
+    expect(hasLog(b, 'error', 'above maxFrameBytes')).toBe(true);
   });
 
   it('answers /members and /version, and fetchMembers rotates past a dead URL', async () => {
