@@ -75,11 +75,11 @@ describe.skipIf(!enabled)('cross-check with a real etcd', () => {
         store.applyDelete({ key: Buffer.from(k), rangeEnd: Buffer.from(end) }, new MemoryBackend().batch());
       },
     };
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < 70; i++) {
       const k = `k${String(i).padStart(2, '0')}`;
       await ctl('put', k, `v${(i * 7) % 5}`);
       mine.put(k, `v${(i * 7) % 5}`);
-      if (i % 3 === 0) {
+      if (i % 3 === 0 || i % 7 === 2) {
         await ctl('put', k, `w${i % 4}`);
         mine.put(k, `w${i % 4}`);
       }
