@@ -20,7 +20,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Cancelable, Scheduler } from '../shared/scheduler.js';
 import { isTsetcdError, type ErrorCode } from '../shared/errors.js';
 import type { Lessor } from './lessor.js';
-import { LEASE_REVOKE_RATE_PER_SECOND } from './lessor.js';
+import { LEASE_REVOKE_RATE_PER_SECOND } from './limits.js';
 import { encodeCheckpoint, encodeExpire } from './wire.js';
 
 export type LeaseEntryKind = 'expire' | 'checkpoint';

@@ -21,12 +21,15 @@
  * term; followers hold leases forever; keep-alives are refused until promotion.
  */
 export {
-  Lessor,
   minLeaseTtlSeconds,
   MAX_LEASE_TTL_SECONDS,
   LEASE_REVOKE_RATE_PER_SECOND,
   DEFAULT_CHECKPOINT_INTERVAL_MS,
   EXPIRED_RETRY_MS,
+} from './limits.js';
+export { pileUpDelays } from './pile-up.js';
+export {
+  Lessor,
   type LessorOptions,
   type LeaseInfo,
   type RenewResult,

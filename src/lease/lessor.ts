@@ -36,6 +36,13 @@ import {
 import { LEASE_PREFIX } from '../storage/schema.js';
 import { LeaseQueue } from './lease-queue.js';
 import { ExpiryWaiters, type GoneReason } from './waiters.js';
+import { pileUpDelays } from './pile-up.js';
+import {
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  EXPIRED_RETRY_MS,
+  LEASE_REVOKE_RATE_PER_SECOND,
+  MAX_LEASE_TTL_SECONDS,
+} from './limits.js';
 import {
   decodeLeaseRecord,
   encodeLeaseRecord,
@@ -44,27 +51,6 @@ import {
   type CheckpointEntry,
   type LeaseRecord,
 } from './wire.js';
-
-/** etcd's MaxLeaseTTL. */
-export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
-/** etcd revokes at most this many leases per second (leaseRevokeRate). */
-export const LEASE_REVOKE_RATE_PER_SECOND = 1000;
-/** etcd's default lease checkpoint interval. */
-export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5 * 60_000;
-/** etcd's expiredLeaseRetryInterval: an expired lease not yet revoked is offered again. */
-export const EXPIRED_RETRY_MS = 3000;
-
-/**
- * etcd's minimum TTL: ceil(((3 * electionTicks) / 2) * tickMs) in seconds, with
- * electionTicks = electionTimeoutMs / heartbeatIntervalMs in integer arithmetic as etcd
- * computes it (2 s for the default 1000 ms / 100 ms).
- */
-export function minLeaseTtlSeconds(electionTimeoutMs: number, heartbeatIntervalMs: number): number {
-  assert(heartbeatIntervalMs > 0, 'heartbeat interval must be positive');
-  const electionTicks = Math.floor(electionTimeoutMs / heartbeatIntervalMs);
-  const minMs = Math.floor((3 * electionTicks) / 2) * heartbeatIntervalMs;
-  return Math.ceil(minMs / 1000);
-}
 
 export interface LessorOptions {
   readonly minTtlSeconds: number;
@@ -394,32 +380,16 @@ export class Lessor {
     }
   }
 
-  /**
-   * etcd Promote's pile-up adjustment: when many leases would expire in the same second,
-   * later ones are pushed back so at most 3/4 of the revoke rate expire per second.
-   */
+  /** etcd Promote's pile-up adjustment (pile-up.ts): later leases of a crowded second wait. */
   private spreadPileUps(extendMs: number, now: number): void {
     if (this.leaseMap.size < this.revokeRate) return;
-    const sorted = [...this.leaseMap.values()].sort(
-      (a, b) => a.expiryMs - b.expiryMs || (a.id < b.id ? -1 : 1),
-    );
-    const targetPerSecond = Math.floor((3 * this.revokeRate) / 4);
-    let baseWindowMs = (sorted[0] as Lease).expiryMs - now;
-    let nextWindowMs = baseWindowMs + 1000;
-    let expires = 0;
-    for (const l of sorted) {
-      const remainingMs = l.expiryMs - now;
-      if (remainingMs > nextWindowMs) {
-        baseWindowMs = remainingMs;
-        nextWindowMs = baseWindowMs + 1000;
-        expires = 1;
-        continue;
-      }
-      expires++;
-      if (expires <= targetPerSecond) continue;
-      // Leases n seconds past the base window are pushed back by n seconds less.
-      const delayMs = (1000 * expires) / targetPerSecond - (remainingMs - baseWindowMs);
-      nextWindowMs = baseWindowMs + delayMs;
+    const remaining = [...this.leaseMap.values()].map((l) => ({
+      id: l.id,
+      remainingMs: l.expiryMs - now,
+    }));
+    for (const [id, delayMs] of pileUpDelays(remaining, this.revokeRate)) {
+      const l = this.leaseMap.get(id);
+      assert(l !== undefined, `pile-up delay for unknown lease ${id}`);
       this.refresh(l, delayMs + extendMs, now);
       this.scheduleCheckpoint(l, now);
     }

@@ -2,7 +2,12 @@
 // leader-only expiry queue, renew, promote with and without checkpoints, pile-up
 // spreading, demote, waiting for a revoke, and persistence across reopen.
 import { describe, expect, it } from 'vitest';
-import { Lessor, minLeaseTtlSeconds, type LessorOptions } from '../../src/lease/index.js';
+import {
+  Lessor,
+  minLeaseTtlSeconds,
+  pileUpDelays,
+  type LessorOptions,
+} from '../../src/lease/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { isTsetcdError } from '../../src/shared/errors.js';
 import { leaseId, type LeaseId } from '../../src/shared/ids.js';
@@ -199,6 +204,15 @@ describe('promote, checkpoints and demote', () => {
     lessor.removeRevoked(L(1), batch());
     await expect(waiting).resolves.toBe('revoked');
     await expect(lessor.waitGone(L(1))).resolves.toBe('revoked');
+  });
+
+  it('pile-up delays follow etcd: 3/4 of the rate per second, later leases need less', () => {
+    const five = [5, 4, 3, 2, 1].map((n) => ({ id: L(n), remainingMs: 10_000 }));
+    const d = pileUpDelays(five, 4);
+    expect([...d.keys()]).toEqual([4n, 5n]);
+    expect(d.get(L(4))).toBeCloseTo(1333.33, 1);
+    expect(d.get(L(5))).toBeCloseTo(1666.67, 1);
+    expect(pileUpDelays(five, 6).size).toBe(0); // fewer leases than the rate: no pile-up
   });
 
   it('spreads a pile-up so no more than 3/4 of the revoke rate expire per second', () => {
