@@ -90,6 +90,9 @@ const REQUEST_HEADERS_BASE = {
   te: 'trailers',
 } as const;
 
+/** One headers object per method path, built once (the generator sends few distinct paths). */
+const HEADERS_BY_PATH = new Map<string, http2.OutgoingHttpHeaders>();
+
 export interface BidiStream {
   send(message: Uint8Array): void;
   /** Half-close: no more messages from this side. */
@@ -145,7 +148,12 @@ export class GrpcConn {
 
   private request(path: string): http2.ClientHttp2Stream {
     if (this.isClosed) throw new GrpcError(GRPC_UNAVAILABLE, `connection to ${this.endpoint} is closed`);
-    return this.session.request({ ...REQUEST_HEADERS_BASE, ':path': path });
+    let headers = HEADERS_BY_PATH.get(path);
+    if (headers === undefined) {
+      headers = { ...REQUEST_HEADERS_BASE, ':path': path };
+      HEADERS_BY_PATH.set(path, headers);
+    }
+    return this.session.request(headers);
   }
 
   /** One request message, one response message. */
