@@ -54,12 +54,17 @@ export class EventWindow {
 
   push(revision: number, events: readonly MvccEvent[]): void {
     const last = this.lastRevision;
-    assert(last === undefined || revision === last + 1, `event window: revision ${revision} after ${last}`);
+    assert(
+      last === undefined || revision === last + 1,
+      `event window: revision ${revision} after ${last}`,
+    );
     let bytes = 0;
     for (const e of events) bytes += eventBytes(e);
     this.entries.push({ revision, events, bytes });
     this.bytes += bytes;
-    while (this.length > 1 && (this.length > this.maxRevisions || this.bytes > this.maxBytes)) this.dropOldest();
+    while (this.length > 1 && (this.length > this.maxRevisions || this.bytes > this.maxBytes)) {
+      this.dropOldest();
+    }
   }
 
   /** Whether every revision in [from, lastRevision] is held (true when from > last). */

@@ -42,10 +42,17 @@ export interface HistoryLimits {
 function recordEvent(main: number, tombstone: boolean, value: Buffer): MvccEvent {
   const kv = decodeKeyValue(value);
   if (tombstone) {
-    const del: KeyValue = { key: kv.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: NO_LEASE };
+    const del: KeyValue = {
+      key: kv.key,
+      createRevision: 0,
+      modRevision: main,
+      version: 0,
+      value: EMPTY,
+      lease: NO_LEASE,
+    };
     return { type: 'delete', kv: del, prevKv: undefined };
   }
-  assert(kv.modRevision === main, `watch history: record ${main} holds mod_revision ${kv.modRevision}`);
+  assert(kv.modRevision === main, `watch history: record ${main} holds revision ${kv.modRevision}`);
   return { type: 'put', kv, prevKv: undefined };
 }
 
@@ -77,7 +84,10 @@ export async function readHistory(
           cur = { revision: r.main, events: [] };
           revisions.push(cur);
         }
-        assert(r.sub === cur.events.length, `watch history: revision ${r.main} misses sub ${cur.events.length}`);
+        assert(
+          r.sub === cur.events.length,
+          `watch history: revision ${r.main} misses sub ${cur.events.length}`,
+        );
         cur.events.push(recordEvent(r.main, r.tombstone, v));
         records++;
         bytes += k.length + v.length;
@@ -110,7 +120,10 @@ export function contiguousEnd(read: HistoryRead, from: number, floor: number): n
  * the last one seen; otherwise the store is asked, and a compacted revision leaves
  * prevKv undefined, as etcd omits it.
  */
-export async function fillPrevKvs(revisions: readonly RevisionEvents[], store: WatchStoreView): Promise<void> {
+export async function fillPrevKvs(
+  revisions: readonly RevisionEvents[],
+  store: WatchStoreView,
+): Promise<void> {
   const last = new Map<string, KeyValue | null>();
   const lookups: MvccEvent[] = [];
   for (const { events } of revisions) {

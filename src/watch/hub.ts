@@ -36,7 +36,12 @@ import type { MvccEvent } from '../mvcc/types.js';
 import { EventWindow } from './event-window.js';
 import { contiguousEnd, fillPrevKvs, readHistory } from './history.js';
 import { WatchStream, type StreamHost } from './stream.js';
-import { DEFAULT_WATCH_LIMITS, type RevisionEvents, type WatchLimits, type WatchStoreView } from './types.js';
+import {
+  DEFAULT_WATCH_LIMITS,
+  type RevisionEvents,
+  type WatchLimits,
+  type WatchStoreView,
+} from './types.js';
 import { batchByWatcher, WatcherGroup } from './watcher-group.js';
 import type { Watcher } from './watcher.js';
 
@@ -95,7 +100,10 @@ export class WatchHub implements StreamHost {
   notify(events: readonly MvccEvent[], revision: number): void {
     if (this.closed) return;
     assert(events.length > 0, 'watch: notify without events');
-    assert(revision === this.lastRevision + 1, `watch: notified of revision ${revision} after ${this.lastRevision}`);
+    assert(
+      revision === this.lastRevision + 1,
+      `watch: notified of revision ${revision} after ${this.lastRevision}`,
+    );
     this.lastRevision = revision;
     this.window.push(revision, events);
     if (this.synced.size === 0) return;
@@ -315,14 +323,20 @@ export class WatchHub implements StreamHost {
     // A compaction applied during the read: its watchers are canceled, the others'
     // revisions (>= the compact revision) were untouched by it.
     const compactNow = this.store.compactRevision;
-    for (const w of chosen) if (w.state === 'unsynced' && w.minRev < compactNow) this.compacted(w, compactNow);
+    for (const w of chosen) {
+      if (w.state === 'unsynced' && w.minRev < compactNow) this.compacted(w, compactNow);
+    }
     if (end < minRev) return 'wait';
     this.deliver(chosen, revisions, end);
     return 'progress';
   }
 
   /** Sends each chosen watcher its events in [minRev, end]; advances or parks it. */
-  private deliver(chosen: readonly Watcher[], revisions: readonly RevisionEvents[], end: number): void {
+  private deliver(
+    chosen: readonly Watcher[],
+    revisions: readonly RevisionEvents[],
+    end: number,
+  ): void {
     const group = new WatcherGroup();
     const live: Watcher[] = [];
     for (const w of chosen) {

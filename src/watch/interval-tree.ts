@@ -34,7 +34,12 @@ export function compareEnd(a: Buffer | null, b: Buffer | null): number {
   return Buffer.compare(a, b);
 }
 
-function compareInterval(aStart: Buffer, aEnd: Buffer | null, bStart: Buffer, bEnd: Buffer | null): number {
+function compareInterval(
+  aStart: Buffer,
+  aEnd: Buffer | null,
+  bStart: Buffer,
+  bEnd: Buffer | null,
+): number {
   const c = Buffer.compare(aStart, bStart);
   return c !== 0 ? c : compareEnd(aEnd, bEnd);
 }
@@ -104,7 +109,8 @@ export class IntervalTree<V> {
   /** Inserts a new interval; it must not be present. */
   insert(start: Buffer, end: Buffer | null, value: V): void {
     assert(end === null || Buffer.compare(start, end) < 0, 'interval tree: empty interval');
-    const node: Node<V> = { start, end, value, prio: this.nextPrio(), left: null, right: null, maxEnd: end };
+    const prio = this.nextPrio();
+    const node: Node<V> = { start, end, value, prio, left: null, right: null, maxEnd: end };
     this.root = this.insertAt(this.root, node);
     this.count++;
   }
@@ -192,7 +198,8 @@ export class IntervalTree<V> {
     while (n !== null) {
       if (!endAbove(n.maxEnd, point)) return; // every interval below ends at or before point
       this.stabAt(n.left, point, fn);
-      if (Buffer.compare(n.start, point) > 0) return; // this and the right subtree start after point
+      // This node and its right subtree start after point.
+      if (Buffer.compare(n.start, point) > 0) return;
       if (endAbove(n.end, point)) fn(n.value);
       n = n.right;
     }
@@ -200,8 +207,12 @@ export class IntervalTree<V> {
 
   private checkAt(n: Node<V> | null, lo: Node<V> | null, hi: Node<V> | null): number {
     if (n === null) return 0;
-    if (lo !== null) assert(compareInterval(lo.start, lo.end, n.start, n.end) < 0, 'interval tree: order');
-    if (hi !== null) assert(compareInterval(n.start, n.end, hi.start, hi.end) < 0, 'interval tree: order');
+    if (lo !== null) {
+      assert(compareInterval(lo.start, lo.end, n.start, n.end) < 0, 'interval tree: order');
+    }
+    if (hi !== null) {
+      assert(compareInterval(n.start, n.end, hi.start, hi.end) < 0, 'interval tree: order');
+    }
     if (n.left !== null) assert(n.left.prio <= n.prio, 'interval tree: heap order');
     if (n.right !== null) assert(n.right.prio <= n.prio, 'interval tree: heap order');
     let m = n.end;

@@ -21,7 +21,14 @@
 import { assert } from '../shared/assert.js';
 import { isOpenEnd, ZERO_BYTE } from '../shared/bytes.js';
 import type { MvccEvent } from '../mvcc/types.js';
-import { eventBytes, STREAM_WATCH_ID, type WatchCreate, type WatchLimits, type WatchOut } from './types.js';
+import {
+  eventBytes,
+  STREAM_WATCH_ID,
+  type CreateRefusal,
+  type WatchCreate,
+  type WatchLimits,
+  type WatchOut,
+} from './types.js';
 import { Watcher, type WatcherState } from './watcher.js';
 
 /** What a stream needs from the hub. */
@@ -101,7 +108,9 @@ export class WatchStream {
       return this.refuse(revision, 'duplicate-id');
     }
     const minRev = req.startRevision === 0 ? revision + 1 : req.startRevision;
-    const w = new Watcher(id, Buffer.from(key), end === undefined || end === null ? end : Buffer.from(end), minRev, {
+    // Copies: the request's buffers are views into a whole received frame.
+    const ownEnd = end === undefined || end === null ? end : Buffer.from(end);
+    const w = new Watcher(id, Buffer.from(key), ownEnd, minRev, {
       noPut: req.noPut,
       noDelete: req.noDelete,
       prevKv: req.prevKv,
@@ -183,7 +192,9 @@ export class WatchStream {
 
   /** Resolves when control responses are below their bound (or the stream closed). */
   controlRoom(): Promise<void> {
-    if (this.controlItems < this.limits.controlQueueResponses || this.isClosed) return Promise.resolve();
+    if (this.controlItems < this.limits.controlQueueResponses || this.isClosed) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.onControlRoom = resolve;
     });
@@ -209,7 +220,8 @@ export class WatchStream {
   /** Queues the events of `w`; false if the queue is full (the watcher becomes a victim). */
   tryPushEvents(w: Watcher, events: readonly MvccEvent[], revision: number): boolean {
     assert(events.length > 0, 'watch: an event response without events');
-    assert(w.stream === this && (w.state === 'synced' || w.state === 'unsynced'), 'watch: events for a parked watcher');
+    assert(w.stream === this, 'watch: events for a watcher of another stream');
+    assert(w.state === 'synced' || w.state === 'unsynced', 'watch: events for a parked watcher');
     let bytes = 0;
     for (const e of events) bytes += eventBytes(e);
     if (!this.hasRoom(bytes)) return false;
@@ -245,7 +257,12 @@ export class WatchStream {
     this.pushControl({ kind: 'compacted', watchId: w.id, compactRevision });
   }
 
-  private refuse(revision: number, reason: 'compacted' | 'duplicate-id' | 'empty-range'): number {
+  /** Refuses a create the caller could not even parse (queued in request order). */
+  refuseCreate(reason: CreateRefusal): number {
+    return this.refuse(this.host.currentRevision(), reason);
+  }
+
+  private refuse(revision: number, reason: CreateRefusal): number {
     this.pushControl({ kind: 'refused', revision, reason });
     return STREAM_WATCH_ID;
   }
@@ -260,7 +277,8 @@ export class WatchStream {
 
   private pushProgress(watchId: number): boolean {
     if (!this.hasRoom(0)) return false;
-    this.push({ item: { kind: 'progress', watchId, revision: this.host.currentRevision() }, control: false, bytes: 0 });
+    const item: WatchOut = { kind: 'progress', watchId, revision: this.host.currentRevision() };
+    this.push({ item, control: false, bytes: 0 });
     return true;
   }
 

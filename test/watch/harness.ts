@@ -119,15 +119,18 @@ export class Harness {
     readonly backend: MemoryBackend,
     readonly store: MvccStore,
     readonly hub: WatchHub,
-    readonly scheduler: StepScheduler,
+    private readonly steps: StepScheduler | undefined,
   ) {}
 
-  static async create(limits: Partial<WatchLimits> = {}): Promise<Harness> {
+  /** With `scheduler` (e.g. systemScheduler) the harness runs on real time and settle()
+   *  only flushes microtasks. */
+  static async create(limits: Partial<WatchLimits> = {}, realScheduler?: Scheduler): Promise<Harness> {
     const backend = new MemoryBackend();
-    const scheduler = new StepScheduler();
+    const steps = realScheduler === undefined ? new StepScheduler() : undefined;
+    const scheduler: Scheduler = realScheduler ?? (steps as StepScheduler);
     const store = await MvccStore.open(backend, { scheduler, compactionBatchLimit: 3 });
     const hub = new WatchHub({ store, backend, scheduler, limits });
-    return new Harness(backend, store, hub, scheduler);
+    return new Harness(backend, store, hub, steps);
   }
 
   /** Applies a write; the batch stays unwritten until flush() (like apply before the
@@ -187,7 +190,7 @@ export class Harness {
     });
     for (let i = 0; !done; i++) {
       if (i > 1000) throw new Error('compaction did not finish');
-      await this.scheduler.settle();
+      await this.settle();
     }
   }
 
@@ -200,7 +203,7 @@ export class Harness {
 
   /** Settles the scheduler (catch-up passes run to completion, or `horizonMs` pass). */
   settle(horizonMs?: number): Promise<void> {
-    return this.scheduler.settle(horizonMs);
+    return this.steps !== undefined ? this.steps.settle(horizonMs) : flushMicrotasks();
   }
 }
 

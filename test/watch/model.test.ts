@@ -427,6 +427,9 @@ function checkWatcher(
   }
 }
 
+/** WATCH_MODEL_RUNS=1000 for a longer soak. */
+const RUNS = Number(process.env['WATCH_MODEL_RUNS'] ?? 60);
+
 /** What the runs exercised, so a workload that stops reaching the hard paths fails. */
 const STATS: Record<string, number> = {};
 const count = (k: string, n = 1): void => {
@@ -438,9 +441,9 @@ describe('watch hub against the committed history', () => {
       fc.asyncProperty(fc.array(opArb, { minLength: 40, maxLength: 150, size: 'max' }), async (ops) => {
         await runWorkload(ops);
       }),
-      { numRuns: 60 },
+      { numRuns: RUNS },
     );
-    expect(STATS['runs']).toBe(60);
+    expect(STATS['runs']).toBe(RUNS);
     expect(STATS['event']).toBeGreaterThan(500);
     for (const k of ['victims', 'compacted', 'refused', 'canceled', 'requested-progress', 'progress']) {
       expect(STATS[k] ?? 0, `no run exercised ${k}`).toBeGreaterThan(0);

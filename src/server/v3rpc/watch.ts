@@ -142,7 +142,9 @@ async function serveWatch(
   const onAbort = (): void => end();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   if (ctx.signal.aborted) end();
-  const unregister = requireLeader ? monitor.register(() => end(new TsetcdError('no-leader'))) : undefined;
+  const unregister = requireLeader
+    ? monitor.register(() => end(new TsetcdError('no-leader')))
+    : undefined;
   let ticker: Cancelable | undefined;
   const startTicker = (): void => {
     if (ticker !== undefined) return;
@@ -238,7 +240,11 @@ function cancelReason(reason: CreateRefusal): string {
 }
 
 /** The wire responses for one queued item (more than one only when fragmented). */
-export function toResponses(out: WatchOut, headers: HeaderFiller, fragmentBytes: number): pb.WatchResponse[] {
+export function toResponses(
+  out: WatchOut,
+  headers: HeaderFiller,
+  fragmentBytes: number,
+): pb.WatchResponse[] {
   switch (out.kind) {
     case 'created':
       return [{ header: headers.header(out.revision), watchId: out.watchId, created: true }];
