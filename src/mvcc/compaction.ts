@@ -17,7 +17,7 @@
  *    compact revision never need them, and HashKV computes keep sets from doCompact;
  * 3. scans the key bucket up to rev, `batchLimit` records at a time with yields, deletes
  *    every record not kept, hashes them like etcd (kvHasher over the kept set), and
- *    writes finishedCompactRev with the last chunk (synced).
+ *    writes finishedCompactRev with the last chunk; every chunk is a synced write.
  * The hash is stored for HashKV (etcd hashStorage) only if the previous compaction had
  * finished (etcd #15919). On open, a scheduled but unfinished compaction is resumed.
  */
@@ -209,7 +209,9 @@ export class Compactor {
         state.finishedCompactRev = job.rev;
         break;
       }
-      await state.backend.write(batch, { sync: false });
+      // Synced like etcd's per-chunk commit: deletes then only ever miss a suffix, and
+      // a power loss cannot keep a later chunk while losing an earlier one.
+      await state.backend.write(batch, { sync: true });
       last = (entries[entries.length - 1] as [Buffer, Buffer])[0];
       await this.yieldNow();
     }

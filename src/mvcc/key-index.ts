@@ -152,8 +152,10 @@ export class KeyIndex {
    * takes created/version from the stored KeyValue (etcd keyIndex.restore), and a
    * tombstone with nothing before it becomes a one-revision generation (etcd #19188).
    * Returns false for a record that cannot apply (a tombstone on a deleted key).
+   * `belowCompaction`: the record is at or below a scheduled compaction whose deletes
+   * may be partly done, so earlier revisions of its generation may be missing.
    */
-  restoreRecord(main: number, sub: number, tombstone: boolean, kv: KeyValue): boolean {
+  restoreRecord(main: number, sub: number, tombstone: boolean, kv: KeyValue, belowCompaction = false): boolean {
     const g = this.current;
     if (tombstone) {
       if (g.isEmpty && !this.isEmpty) return false;
@@ -177,6 +179,8 @@ export class KeyIndex {
       if (!this.isEmptyBefore()) {
         assert(kv.createRevision === main && kv.version === 1, `restore: re-created key at ${main} with version ${kv.version}`);
       }
+    } else if (belowCompaction && kv.version > g.ver + 1 && kv.createRevision === g.created) {
+      g.ver = kv.version; // revisions in between were compacted away
     } else {
       g.ver++;
       assert(kv.version === g.ver && kv.createRevision === g.created,

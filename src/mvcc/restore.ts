@@ -27,6 +27,8 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
   state.scheduledCompactRev = scheduledBytes !== undefined ? decodeUint64(scheduledBytes) : -1;
   state.compactRev = state.finishedCompactRev;
 
+  // Records up to this revision may have lost older revisions to an unfinished compaction.
+  const compactionBound = Math.max(state.scheduledCompactRev, state.finishedCompactRev);
   let currentRev = 1;
   let records = 0;
   let cache: KeyIndex | undefined;
@@ -50,7 +52,7 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         cache = ki;
         const kv = { ...stored, key: ki.key };
         const wasLive = ki.isLive;
-        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, kv)) {
+        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, kv, r.main <= compactionBound)) {
           logger.warn({ revision: r.main, sub: r.sub }, 'restore: tombstone on a deleted key skipped');
         }
         if (wasLive !== ki.isLive) state.liveKeys += ki.isLive ? 1 : -1;

@@ -258,6 +258,28 @@ describe('compaction', () => {
 });
 
 describe('crash recovery', () => {
+  it('reopens over holes an unfinished compaction left in a generation, and finishes it', async () => {
+    const backend = new MemoryBackend();
+    const t = await setup(backend);
+    for (let i = 0; i < 5; i++) await t.put('k', `v${i}`); // revisions 2..6
+    await t.store.close();
+    // As if a compaction at 5 was scheduled and only revision 3 got deleted.
+    const w = backend.batch();
+    w.put(META_SCHEDULED_COMPACT_REV, Buffer.from([0, 0, 0, 0, 0, 0, 0, 5]));
+    const rec3 = Buffer.concat([Buffer.from('k'), Buffer.from([0, 0, 0, 0, 0, 0, 0, 3, 0x5f, 0, 0, 0, 0, 0, 0, 0, 0])]);
+    expect(await backend.get(rec3)).toBeDefined();
+    w.del(rec3);
+    await backend.write(w, { sync: true });
+    const store = await MvccStore.open(backend);
+    expect(store.compactRevision).toBe(5);
+    const r = await store.range({ key: b('k'), revision: 5 });
+    expect([r.kvs[0]?.value.toString(), r.kvs[0]?.version]).toEqual(['v3', 4]);
+    for (let i = 0; i < 50 && (await backend.get(META_FINISHED_COMPACT_REV)) === undefined; i++) await new Promise((res) => setTimeout(res, 5));
+    expect(decodeUint64((await backend.get(META_FINISHED_COMPACT_REV)) as Buffer)).toBe(5);
+    expect(backend.size).toBe(4); // revisions 5 and 6, two meta records
+    await store.close();
+  });
+
   it('a power loss drops unsynced batches and the store reopens at the last synced revision', async () => {
     const backend = new MemoryBackend();
     const store = await MvccStore.open(backend);
