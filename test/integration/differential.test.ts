@@ -65,7 +65,7 @@ const PATH = process.env['DIFF_PATH'];
 const SHRINK = process.env['DIFF_SHRINK'] === '1';
 /** Development aid: record mismatches and go on (the test still fails), to list many at once. */
 const KEEP_GOING = process.env['DIFF_KEEP_GOING'] === '1';
-const TEST_TIMEOUT_MS = Number(process.env['DIFF_TIMEOUT_MS'] ?? 240_000);
+const TEST_TIMEOUT_MS = Number(process.env['DIFF_TIMEOUT_MS'] ?? 300_000);
 const SHOWN_HISTORY = 8;
 const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ prefix
 
