@@ -63,7 +63,9 @@ export class Writer {
   }
 
   uvarint(v: number): void {
-    if (!(Number.isSafeInteger(v) && v >= 0)) throw new AssertionError(`uvarint: ${v} is not a non-negative safe integer`);
+    if (!(Number.isSafeInteger(v) && v >= 0)) {
+      throw new AssertionError(`uvarint: ${v} is not a non-negative safe integer`);
+    }
     this.ensure(8);
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
@@ -99,7 +101,10 @@ export class Reader {
   }
 
   private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new RangeError(`raft codec: truncated input at ${this.pos} (+${n} of ${this.buf.length})`);
+    if (this.pos + n > this.buf.length) {
+      const at = `${this.pos} (+${n} of ${this.buf.length})`;
+      throw new RangeError(`raft codec: truncated input at ${at}`);
+    }
   }
 
   u8(): number {
@@ -139,11 +144,15 @@ export class Reader {
 
   tag(expected: number, what: string): void {
     const t = this.u8();
-    if (t !== expected) throw new RangeError(`raft codec: expected ${what} (tag ${expected}), got tag ${t}`);
+    if (t !== expected) {
+      throw new RangeError(`raft codec: expected ${what} (tag ${expected}), got tag ${t}`);
+    }
   }
 
   end(): void {
-    if (this.pos !== this.buf.length) throw new RangeError(`raft codec: ${this.buf.length - this.pos} trailing bytes`);
+    if (this.pos !== this.buf.length) {
+      throw new RangeError(`raft codec: ${this.buf.length - this.pos} trailing bytes`);
+    }
   }
 }
 
@@ -219,7 +228,8 @@ function decodeWith<T>(buf: Uint8Array, tag: number, what: string, fn: (r: Reade
   return v;
 }
 
-export const encodeEntry = (e: Entry): Uint8Array => encodeWith(TAG_ENTRY, e.data.length + 24, (w) => writeEntry(w, e));
+export const encodeEntry = (e: Entry): Uint8Array =>
+  encodeWith(TAG_ENTRY, e.data.length + 24, (w) => writeEntry(w, e));
 export const decodeEntry = (b: Uint8Array): Entry => decodeWith(b, TAG_ENTRY, 'Entry', readEntry);
 
 export const encodeHardState = (hs: HardState): Uint8Array =>
@@ -235,8 +245,10 @@ export const decodeHardState = (b: Uint8Array): HardState =>
     return { term, vote, commit: r.uvarint() };
   });
 
-export const encodeConfState = (cs: ConfState): Uint8Array => encodeWith(TAG_CONF_STATE, 64, (w) => writeConfState(w, cs));
-export const decodeConfState = (b: Uint8Array): ConfState => decodeWith(b, TAG_CONF_STATE, 'ConfState', readConfState);
+export const encodeConfState = (cs: ConfState): Uint8Array =>
+  encodeWith(TAG_CONF_STATE, 64, (w) => writeConfState(w, cs));
+export const decodeConfState = (b: Uint8Array): ConfState =>
+  decodeWith(b, TAG_CONF_STATE, 'ConfState', readConfState);
 
 export const encodeConfChange = (cc: ConfChange): Uint8Array =>
   encodeWith(TAG_CONF_CHANGE, cc.context.length + 16, (w) => {
@@ -246,7 +258,8 @@ export const encodeConfChange = (cc: ConfChange): Uint8Array =>
   });
 export const decodeConfChange = (b: Uint8Array): ConfChange =>
   decodeWith(b, TAG_CONF_CHANGE, 'ConfChange', (r) => {
-    const type = checkEnum(r.u8(), ConfChangeType.AddLearnerNode, 'conf change type') as ConfChangeType;
+    const max = ConfChangeType.AddLearnerNode;
+    const type = checkEnum(r.u8(), max, 'conf change type') as ConfChangeType;
     const nodeId = r.u64();
     return { type, nodeId, context: r.bytes() };
   });
@@ -257,8 +270,13 @@ export interface EncodeOptions {
 }
 
 export const encodeSnapshot = (s: Snapshot, opts: EncodeOptions = {}): Uint8Array =>
-  encodeWith(TAG_SNAPSHOT, 64 + (opts.omitSnapshotData === true ? 0 : s.data.length), (w) => writeSnapshot(w, s, opts));
-export const decodeSnapshot = (b: Uint8Array): Snapshot => decodeWith(b, TAG_SNAPSHOT, 'Snapshot', readSnapshot);
+  encodeWith(
+    TAG_SNAPSHOT,
+    64 + (opts.omitSnapshotData === true ? 0 : s.data.length),
+    (w) => writeSnapshot(w, s, opts),
+  );
+export const decodeSnapshot = (b: Uint8Array): Snapshot =>
+  decodeWith(b, TAG_SNAPSHOT, 'Snapshot', readSnapshot);
 
 function writeSnapshot(w: Writer, s: Snapshot, opts: EncodeOptions): void {
   writeSnapshotMetadata(w, s.metadata);
@@ -277,11 +295,15 @@ function readSnapshot(r: Reader): Snapshot {
 export function encodeMessage(m: Message, opts: EncodeOptions = {}): Uint8Array {
   let size = 64 + m.context.length;
   for (const e of m.entries) size += e.data.length + 24;
-  if (m.snapshot !== undefined && opts.omitSnapshotData !== true) size += m.snapshot.data.length + 64;
+  if (m.snapshot !== undefined && opts.omitSnapshotData !== true) {
+    size += m.snapshot.data.length + 64;
+  }
   return encodeWith(TAG_MESSAGE, size, (w) => {
     w.u8(m.type);
     let flags = m.reject ? FLAG_REJECT : 0;
-    if (m.snapshot !== undefined) flags |= FLAG_SNAPSHOT | (opts.omitSnapshotData === true ? 0 : FLAG_SNAPSHOT_DATA);
+    if (m.snapshot !== undefined) {
+      flags |= FLAG_SNAPSHOT | (opts.omitSnapshotData === true ? 0 : FLAG_SNAPSHOT_DATA);
+    }
     w.u8(flags);
     w.u64(m.to);
     w.u64(m.from);
@@ -317,7 +339,10 @@ export function decodeMessage(b: Uint8Array): Message {
     const n = r.uvarint();
     const entries: Entry[] = [];
     for (let i = 0; i < n; i++) entries.push(readEntry(r));
-    const m: Message = { type, to, from, term, logTerm, index, entries, commit, reject: (flags & FLAG_REJECT) !== 0, rejectHint, context };
+    const reject = (flags & FLAG_REJECT) !== 0;
+    const m: Message = {
+      type, to, from, term, logTerm, index, entries, commit, reject, rejectHint, context,
+    };
     if ((flags & FLAG_SNAPSHOT) !== 0) {
       const metadata = readSnapshotMetadata(r);
       const data = (flags & FLAG_SNAPSHOT_DATA) !== 0 ? r.bytes() : new Uint8Array(0);
@@ -329,5 +354,6 @@ export function decodeMessage(b: Uint8Array): Message {
 
 /** Whether an encoded Message carries a snapshot whose data was left out. */
 export function messageOmitsSnapshotData(b: Uint8Array): boolean {
-  return b.length > 2 && b[0] === TAG_MESSAGE && ((b[2] ?? 0) & (FLAG_SNAPSHOT | FLAG_SNAPSHOT_DATA)) === FLAG_SNAPSHOT;
+  return b.length > 2 &&
+    b[0] === TAG_MESSAGE && ((b[2] ?? 0) & (FLAG_SNAPSHOT | FLAG_SNAPSHOT_DATA)) === FLAG_SNAPSHOT;
 }

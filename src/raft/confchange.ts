@@ -20,7 +20,11 @@ export interface ProgressParams {
 }
 
 /** Returns undefined on success, or why the change was refused. */
-export function applyConfChangeToTracker(trk: ProgressTracker, cc: ConfChange, p: ProgressParams): string | undefined {
+export function applyConfChangeToTracker(
+  trk: ProgressTracker,
+  cc: ConfChange,
+  p: ProgressParams,
+): string | undefined {
   const id = cc.nodeId;
   if (id === 0n) return 'node id 0 is invalid';
   switch (cc.type) {

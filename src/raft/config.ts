@@ -44,7 +44,10 @@ export interface Config {
   readonly maxInflightMsgs?: number;
   /** Bytes in flight per follower (0 = unlimited). */
   readonly maxInflightBytes?: number;
-  /** Payload bytes of uncommitted entries the leader accepts before dropping proposals (0 = unlimited). */
+  /**
+   * Payload bytes of uncommitted entries the leader accepts before dropping proposals
+   * (0 = unlimited).
+   */
   readonly maxUncommittedEntriesSize?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
@@ -92,7 +95,10 @@ export function resolveConfig(c: Config): ResolvedConfig {
     logger: c.logger ?? nullLogger,
     bugs: c.bugs ?? {},
   };
-  for (const k of ['electionTick', 'heartbeatTick', 'applied', 'maxSizePerMsg', 'maxInflightMsgs'] as const) {
+  const counts = [
+    'electionTick', 'heartbeatTick', 'applied', 'maxSizePerMsg', 'maxInflightMsgs',
+  ] as const;
+  for (const k of counts) {
     assertSafeInteger(r[k], `raft config ${k}`);
   }
   assert(r.maxInflightMsgs > 0, 'raft config: maxInflightMsgs must be > 0');

@@ -97,14 +97,22 @@ export function describeMessage(m: Message): string {
 
 export function describeReady(rd: Ready): string {
   const lines: string[] = [];
-  if (rd.softState !== undefined) lines.push(`Lead:${hex(rd.softState.lead)} State:${STATE_NAMES[rd.softState.raftState] ?? '?'}`);
-  if (rd.hardState !== undefined && !isEmptyHardState(rd.hardState)) lines.push(`HardState ${describeHardState(rd.hardState)}`);
+  if (rd.softState !== undefined) {
+    const state = STATE_NAMES[rd.softState.raftState] ?? '?';
+    lines.push(`Lead:${hex(rd.softState.lead)} State:${state}`);
+  }
+  if (rd.hardState !== undefined && !isEmptyHardState(rd.hardState)) {
+    lines.push(`HardState ${describeHardState(rd.hardState)}`);
+  }
   if (rd.readStates.length > 0) {
-    lines.push(`ReadStates: ${rd.readStates.map((r) => `{Index:${r.index} Ctx:${describeBytes(r.requestCtx)}}`).join(' ')}`);
+    const rs = rd.readStates.map((r) => `{Index:${r.index} Ctx:${describeBytes(r.requestCtx)}}`);
+    lines.push(`ReadStates: ${rs.join(' ')}`);
   }
   if (rd.entries.length > 0) lines.push('Entries:', describeEntries(rd.entries));
   if (rd.snapshot !== undefined) lines.push(`Snapshot ${describeSnapshot(rd.snapshot)}`);
-  if (rd.committedEntries.length > 0) lines.push('CommittedEntries:', describeEntries(rd.committedEntries));
+  if (rd.committedEntries.length > 0) {
+    lines.push('CommittedEntries:', describeEntries(rd.committedEntries));
+  }
   if (rd.messages.length > 0) lines.push('Messages:', ...rd.messages.map(describeMessage));
   if (lines.length === 0) return '<empty Ready>';
   return `Ready MustSync=${rd.mustSync}:\n${lines.join('\n')}`;

@@ -12,7 +12,9 @@
  *                              applied, preVote: true, checkQuorum: true });
  *
  * A new cluster starts from a bootstrap snapshot holding the initial voters:
- *   storage.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters, learners: [] } }, data })
+ *   storage.applySnapshot({
+   metadata: { index: 1, term: 1, confState: { voters, learners: [] } }, data,
+ })
  *
  * Drive it: call tick() every heartbeat interval; step(msg) for every message from a
  * peer (a response from a member not in the configuration throws RaftError
@@ -72,5 +74,12 @@ export { MemoryStorage, type Storage, type InitialState } from './storage.js';
 export { RaftError, isRaftError, type RaftErrorCode } from './errors.js';
 export * from './types.js';
 export * from './codec.js';
-export { describeEntry, describeEntries, describeMessage, describeReady, describeSnapshot, describeHardState } from './describe.js';
+export {
+  describeEntry,
+  describeEntries,
+  describeHardState,
+  describeMessage,
+  describeReady,
+  describeSnapshot,
+} from './describe.js';
 export { canSendBeforePersist } from './send-rules.js';

@@ -35,7 +35,9 @@ export class Unstable {
 
   maybeTerm(i: number): number | undefined {
     if (i < this.offset) {
-      if (this.snapshot !== undefined && this.snapshot.metadata.index === i) return this.snapshot.metadata.term;
+      if (this.snapshot !== undefined && this.snapshot.metadata.index === i) {
+        return this.snapshot.metadata.term;
+      }
       return undefined;
     }
     const e = this.entries[i - this.offset];
@@ -107,7 +109,12 @@ export class Unstable {
   }
 
   slice(lo: number, hi: number): Entry[] {
-    if (!(lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length)) throw new AssertionError(`unstable.slice(${lo}, ${hi}) out of [${this.offset}, ${this.offset + this.entries.length}]`);
+    if (!(lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length)) {
+      throw new AssertionError(
+        `unstable.slice(${lo}, ${hi}) out of [${this.offset}, ` +
+          `${this.offset + this.entries.length}]`,
+      );
+    }
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }

@@ -89,7 +89,11 @@ export class RaftLog {
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
-      if (!(ci > this.committed)) throw new AssertionError(`entry ${ci} conflicts with committed entry (committed ${this.committed})`);
+      if (!(ci > this.committed)) {
+        throw new AssertionError(
+          `entry ${ci} conflicts with committed entry (committed ${this.committed})`,
+        );
+      }
       const head = ents[0];
       assert(head !== undefined, 'maybeAppend: conflict without entries');
       this.append(ents.slice(ci - head.index));
@@ -101,7 +105,11 @@ export class RaftLog {
   append(ents: readonly Entry[]): number {
     const head = ents[0];
     if (head === undefined) return this.lastIndex();
-    if (!(head.index - 1 >= this.committed)) throw new AssertionError(`append after ${head.index - 1} is below committed ${this.committed}`);
+    if (!(head.index - 1 >= this.committed)) {
+      throw new AssertionError(
+        `append after ${head.index - 1} is below committed ${this.committed}`,
+      );
+    }
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -143,7 +151,9 @@ export class RaftLog {
     if (lo === hi) return [];
     const fi = this.firstIndex();
     if (lo < fi) throw this.compacted(lo);
-    if (!(hi <= this.lastIndex() + 1)) throw new AssertionError(`slice(${lo}, ${hi}) past lastIndex ${this.lastIndex()}`);
+    if (!(hi <= this.lastIndex() + 1)) {
+      throw new AssertionError(`slice(${lo}, ${hi}) past lastIndex ${this.lastIndex()}`);
+    }
     const uOff = this.unstable.offset;
     let out: Entry[] = [];
     if (lo < uOff) {
@@ -190,7 +200,11 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (this.committed >= index) return;
-    if (!(index <= this.lastIndex())) throw new AssertionError(`commit ${index} out of range [lastIndex ${this.lastIndex()}]: was the log lost?`);
+    if (!(index <= this.lastIndex())) {
+      throw new AssertionError(
+        `commit ${index} out of range [lastIndex ${this.lastIndex()}]: was the log lost?`,
+      );
+    }
     this.committed = index;
   }
 
@@ -211,13 +225,19 @@ export class RaftLog {
   }
 
   acceptApplying(i: number): void {
-    if (!(i <= this.committed && i >= this.applying)) throw new AssertionError(`applying ${i} outside [${this.applying}, ${this.committed}]`);
+    if (!(i <= this.committed && i >= this.applying)) {
+      throw new AssertionError(`applying ${i} outside [${this.applying}, ${this.committed}]`);
+    }
     this.applying = i;
   }
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    if (!(i <= this.committed && i >= this.applied)) throw new AssertionError(`applied(${i}) out of range [applied(${this.applied}), committed(${this.committed})]`);
+    if (!(i <= this.committed && i >= this.applied)) {
+      throw new AssertionError(
+        `applied(${i}) out of range [applied(${this.applied}), committed(${this.committed})]`,
+      );
+    }
     this.applied = i;
     if (this.applying < i) this.applying = i;
   }

@@ -46,7 +46,9 @@ import {
   type SoftState,
 } from './types.js';
 
-const CONF_CHANGE_NAMES: readonly string[] = ['AddNode', 'RemoveNode', 'UpdateNode', 'AddLearnerNode'];
+const CONF_CHANGE_NAMES: readonly string[] = [
+  'AddNode', 'RemoveNode', 'UpdateNode', 'AddLearnerNode',
+];
 const CAMPAIGN_TRANSFER = new TextEncoder().encode('CampaignTransfer');
 const CampaignType = { PreElection: 0, Election: 1, Transfer: 2 } as const;
 type CampaignType = (typeof CampaignType)[keyof typeof CampaignType];
@@ -95,11 +97,24 @@ export class Raft {
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
     if (cfg.applied > 0) this.log.appliedTo(cfg.applied);
     this.becomeFollower(this.term, NONE);
-    this.logger.info({ id: hex(this.id) }, `${hex(this.id)} newRaft [${this.describeConfig()}] term: ${this.term}, commit: ${this.log.committed}, applied: ${this.log.applied}, lastindex: ${this.log.lastIndex()}, lastterm: ${this.log.lastTerm()}`);
+    this.logger.info(
+      { id: hex(this.id) },
+      `${hex(this.id)} newRaft [${this.describeConfig()}] term: ${this.term}, commit: ` +
+        `${this.log.committed}, applied: ${this.log.applied}, lastindex: ` +
+        `${this.log.lastIndex()}, lastterm: ${this.log.lastTerm()}`,
+    );
   }
 
   private loadState(hs: HardState): void {
-    if (!(hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex())) throw new AssertionError(`hardState commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
+    if (
+      !(hs.commit >= this.log.committed &&
+      hs.commit <= this.log.lastIndex())
+    ) {
+      throw new AssertionError(
+        `hardState commit ${hs.commit} out of range [${this.log.committed}, ` +
+          `${this.log.lastIndex()}]`,
+      );
+    }
     this.log.committed = hs.commit;
     this.term = hs.term;
     this.vote = hs.vote;
@@ -114,12 +129,15 @@ export class Raft {
   }
 
   private progressParams(): ProgressParams {
-    return { next: this.log.lastIndex() + 1, maxInflightMsgs: this.cfg.maxInflightMsgs, maxInflightBytes: this.cfg.maxInflightBytes };
+    return { next: this.log.lastIndex() +
+      1, maxInflightMsgs: this.cfg.maxInflightMsgs, maxInflightBytes: this.cfg.maxInflightBytes };
   }
 
   describeConfig(): string {
     const cs = this.trk.confState();
-    return `voters=(${cs.voters.map(hex).join(' ')})` + (cs.learners.length > 0 ? ` learners=(${cs.learners.map(hex).join(' ')})` : '');
+    return `voters=(${cs.voters.map(hex).join(' ')})` + (cs.learners.length > 0
+      ? ` learners=(${cs.learners.map(hex).join(' ')})`
+      : '');
   }
 
   // ---- sending ----------------------------------------------------------------
@@ -127,13 +145,22 @@ export class Raft {
   private send(m: Message): void {
     if (m.from === NONE) m.from = this.id;
     const t = m.type;
-    if (t === MessageType.Vote || t === MessageType.VoteResp || t === MessageType.PreVote || t === MessageType.PreVoteResp) {
+    const isVote = t === MessageType.Vote || t === MessageType.VoteResp;
+    if (isVote || t === MessageType.PreVote || t === MessageType.PreVoteResp) {
       // Vote messages carry the term they are for, not necessarily ours (pre-vote).
       if (!(m.term !== 0)) throw new AssertionError(`term should be set when sending ${mname(t)}`);
     } else {
-      if (!(m.term === 0)) throw new AssertionError(`term should not be set when sending ${mname(t)} (was ${m.term})`);
+      if (!(m.term === 0)) {
+        throw new AssertionError(`term should not be set when sending ${mname(t)} (was ${m.term})`);
+      }
       // Proposals, forwarded reads and transfers are local-ish and carry no term.
-      if (t !== MessageType.Prop && t !== MessageType.ReadIndex && t !== MessageType.TransferLeader) m.term = this.term;
+      if (
+        t !== MessageType.Prop &&
+        t !== MessageType.ReadIndex &&
+        t !== MessageType.TransferLeader
+      ) {
+        m.term = this.term;
+      }
     }
     this.msgs.push(m);
   }
@@ -149,20 +176,28 @@ export class Raft {
       prevTerm = this.log.term(prevIndex);
       ents = this.log.entries(pr.next, this.cfg.maxSizePerMsg);
     } catch (err) {
-      if (isRaftError(err, 'raft/compacted') || isRaftError(err, 'raft/unavailable')) return this.maybeSendSnapshot(to, pr);
+      if (isRaftError(err, 'raft/compacted') || isRaftError(err, 'raft/unavailable')) {
+        return this.maybeSendSnapshot(to, pr);
+      }
       throw err;
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
     let bytes = 0;
     for (const e of ents) bytes += entrySize(e);
-    this.send(makeMessage({ type: MessageType.App, to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed }));
+    this.send(makeMessage({
+      type: MessageType.App, to, index: prevIndex, logTerm: prevTerm, entries: ents,
+      commit: this.log.committed,
+    }));
     pr.sentEntries(ents.length, prevIndex + ents.length, bytes);
     return true;
   }
 
   private maybeSendSnapshot(to: NodeId, pr: Progress): boolean {
     if (!pr.recentActive) {
-      this.logger.debug({}, `ignore sending snapshot to ${hex(to)} since it is not recently active`);
+      this.logger.debug(
+        {},
+        `ignore sending snapshot to ${hex(to)} since it is not recently active`,
+      );
       return false;
     }
     let snap: Snapshot;
@@ -173,7 +208,12 @@ export class Raft {
       throw err;
     }
     assert(!isEmptySnapshot(snap), 'need a non-empty snapshot to catch up a follower');
-    this.logger.info({}, `${hex(this.id)} [firstindex: ${this.log.firstIndex()}, commit: ${this.log.committed}] sent snapshot[index: ${snap.metadata.index}, term: ${snap.metadata.term}] to ${hex(to)} [${pr.describe()}]`);
+    this.logger.info(
+      {},
+      `${hex(this.id)} [firstindex: ${this.log.firstIndex()}, commit: ${this.log.committed}] ` +
+        `sent snapshot[index: ${snap.metadata.index}, term: ${snap.metadata.term}] to ${hex(to)} ` +
+        `[${pr.describe()}]`,
+    );
     pr.becomeSnapshot(snap.metadata.index);
     this.send(makeMessage({ type: MessageType.Snap, to, snapshot: snap }));
     return true;
@@ -213,9 +253,13 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.cfg.electionTick) {
       this.electionElapsed = 0;
-      if (this.cfg.checkQuorum) this.step(makeMessage({ type: MessageType.CheckQuorum, from: this.id }));
+      if (this.cfg.checkQuorum) {
+        this.step(makeMessage({ type: MessageType.CheckQuorum, from: this.id }));
+      }
       // A transfer that did not finish within an election timeout is abandoned.
-      if (this.state === StateType.Leader && this.leadTransferee !== NONE) this.abortLeaderTransfer();
+      if (this.state === StateType.Leader && this.leadTransferee !== NONE) {
+        this.abortLeaderTransfer();
+      }
     }
     if (this.state !== StateType.Leader) return;
     if (this.heartbeatElapsed >= this.cfg.heartbeatTick) {
@@ -234,7 +278,8 @@ export class Raft {
     this.lead = NONE;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout = this.cfg.electionTick + this.cfg.rng.int(this.cfg.electionTick);
+    this.randomizedElectionTimeout = this.cfg.electionTick +
+      this.cfg.rng.int(this.cfg.electionTick);
     this.abortLeaderTransfer();
     this.trk.resetVotes();
     const last = this.log.lastIndex();
@@ -243,7 +288,9 @@ export class Raft {
       pr.match = 0;
       pr.next = last + 1;
       pr.recentActive = false;
-      if (id === this.id) pr.match = this.bugs.countUnpersistedLeaderEntries ? last : this.log.lastStableIndex();
+      if (id === this.id) {
+        pr.match = this.bugs.countUnpersistedLeaderEntries ? last : this.log.lastStableIndex();
+      }
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
@@ -309,7 +356,11 @@ export class Raft {
       return;
     }
     if (this.hasUnappliedConfChanges()) {
-      this.logger.warn({}, `${hex(this.id)} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`);
+      this.logger.warn(
+        {},
+        `${hex(this.id)} cannot campaign at term ${this.term} since there are still pending ` +
+          `configuration changes to apply`,
+      );
       return;
     }
     this.logger.info({}, `${hex(this.id)} is starting a new election at term ${this.term}`);
@@ -348,16 +399,27 @@ export class Raft {
         this.poll(this.id, voteRespType(voteMsg), true);
         continue;
       }
-      this.logger.info({}, `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}] sent ${mname(voteMsg)} request to ${hex(id)} at term ${this.term}`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}] ` +
+          `sent ${mname(voteMsg)} request to ${hex(id)} at term ${this.term}`,
+      );
       const context = t === CampaignType.Transfer ? CAMPAIGN_TRANSFER : EMPTY_BYTES;
-      this.send(makeMessage({ type: voteMsg, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context }));
+      this.send(makeMessage({
+        type: voteMsg, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(),
+        context,
+      }));
     }
     this.checkElectionResult(voteMsg === MessageType.PreVote);
   }
 
   private poll(id: NodeId, t: MessageType, granted: boolean): void {
     if (id !== this.id) {
-      this.logger.info({}, `${hex(this.id)} received ${mname(t)} ${granted ? '' : 'rejection '}from ${hex(id)} at term ${this.term}`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} received ${mname(t)} ${granted ? '' : 'rejection '}from ${hex(id)} at ` +
+          `term ${this.term}`,
+      );
     }
     this.trk.recordVote(id, granted);
   }
@@ -371,7 +433,10 @@ export class Raft {
         this.bcastAppend();
       }
     } else if (result === VoteResult.Lost) {
-      this.logger.info({}, `${hex(this.id)} has received ${granted} votes and ${rejected} vote rejections: lost`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} has received ${granted} votes and ${rejected} vote rejections: lost`,
+      );
       this.becomeFollower(this.term, NONE);
     }
   }
@@ -384,11 +449,18 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = isTransferContext(m.context);
-        const inLease = this.cfg.checkQuorum && this.lead !== NONE && this.electionElapsed < this.cfg.electionTick;
+        const inLease = this.cfg.checkQuorum &&
+          this.lead !== NONE && this.electionElapsed < this.cfg.electionTick;
         if (!force && inLease) {
           // We heard from a leader within the minimum election timeout: ignore a
           // disruptive (pre-)vote from a member that may be partitioned (thesis §4.2.3).
-          this.logger.info({}, `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${hex(this.vote)}] ignored ${mname(m.type)} from ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.cfg.electionTick - this.electionElapsed})`);
+          this.logger.info(
+            {},
+            `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, ` +
+              `vote: ${hex(this.vote)}] ignored ${mname(m.type)} from ${hex(m.from)} [logterm: ` +
+              `${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired ` +
+              `(remaining ticks: ${this.cfg.electionTick - this.electionElapsed})`,
+          );
           return;
         }
       }
@@ -398,8 +470,13 @@ export class Raft {
         // A granted pre-vote carries the term we will campaign in; we adopt it only
         // by winning the pre-election.
       } else {
-        this.logger.info({}, `${hex(this.id)} [term: ${this.term}] received a ${mname(m.type)} message with higher term from ${hex(m.from)} [term: ${m.term}]`);
-        const isLeaderMsg = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+        this.logger.info(
+          {},
+          `${hex(this.id)} [term: ${this.term}] received a ${mname(m.type)} message with ` +
+            `higher term from ${hex(m.from)} [term: ${m.term}]`,
+        );
+        const isLeaderMsg = m.type === MessageType.App ||
+          m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
         this.becomeFollower(m.term, isLeaderMsg ? m.from : NONE);
       }
     } else if (m.term < this.term) {
@@ -409,13 +486,27 @@ export class Raft {
         // by others) learns it and steps down instead of stranding us.
         this.send(makeMessage({ type: MessageType.AppResp, to: m.from }));
       } else if (m.type === MessageType.PreVote) {
-        this.logger.info({}, `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${hex(this.vote)}] rejected ${mname(m.type)} from ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`);
-        this.send(makeMessage({ type: MessageType.PreVoteResp, to: m.from, term: this.term, reject: true }));
-      } else if (m.type === MessageType.VoteResp && this.bugs.acceptStaleVote && this.state === StateType.Candidate) {
+        this.logger.info(
+          {},
+          `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, ` +
+            `vote: ${hex(this.vote)}] rejected ${mname(m.type)} from ${hex(m.from)} [logterm: ` +
+            `${m.logTerm}, index: ${m.index}] at term ${this.term}`,
+        );
+        this.send(makeMessage({
+          type: MessageType.PreVoteResp, to: m.from, term: this.term, reject: true,
+        }));
+      } else if (
+        m.type === MessageType.VoteResp && this.bugs.acceptStaleVote &&
+        this.state === StateType.Candidate
+      ) {
         this.stepCandidate(m);
         return;
       } else {
-        this.logger.info({}, `${hex(this.id)} [term: ${this.term}] ignored a ${mname(m.type)} message with lower term from ${hex(m.from)} [term: ${m.term}]`);
+        this.logger.info(
+          {},
+          `${hex(this.id)} [term: ${this.term}] ignored a ${mname(m.type)} message with lower ` +
+            `term from ${hex(m.from)} [term: ${m.term}]`,
+        );
       }
       return;
     }
@@ -444,7 +535,12 @@ export class Raft {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === MessageType.PreVote && m.term > this.term);
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      this.logger.info({}, `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${hex(this.vote)}] cast ${mname(m.type)} for ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, ` +
+          `vote: ${hex(this.vote)}] cast ${mname(m.type)} for ${hex(m.from)} [logterm: ` +
+          `${m.logTerm}, index: ${m.index}] at term ${this.term}`,
+      );
       // A granted reply carries the term of the request: for a pre-vote that is the
       // future term, so the pre-candidate can tell it apart from stale replies.
       this.send(makeMessage({ type: voteRespType(m.type), to: m.from, term: m.term }));
@@ -453,8 +549,15 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      this.logger.info({}, `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${hex(this.vote)}] rejected ${mname(m.type)} from ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`);
-      this.send(makeMessage({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true }));
+      this.logger.info(
+        {},
+        `${hex(this.id)} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, ` +
+          `vote: ${hex(this.vote)}] rejected ${mname(m.type)} from ${hex(m.from)} [logterm: ` +
+          `${m.logTerm}, index: ${m.index}] at term ${this.term}`,
+      );
+      this.send(makeMessage({
+        type: voteRespType(m.type), to: m.from, term: this.term, reject: true,
+      }));
     }
   }
 
@@ -471,7 +574,10 @@ export class Raft {
         return;
       case MessageType.CheckQuorum:
         if (!this.trk.quorumActive(this.id)) {
-          this.logger.warn({}, `${hex(this.id)} stepped down to follower since quorum is not active`);
+          this.logger.warn(
+            {},
+            `${hex(this.id)} stepped down to follower since quorum is not active`,
+          );
           this.becomeFollower(this.term, NONE);
         }
         for (const [id, pr] of this.trk.progress) if (id !== this.id) pr.recentActive = false;
@@ -503,7 +609,11 @@ export class Raft {
         pr.becomeProbe();
         // Wait for a heartbeat response before probing again.
         pr.msgAppFlowPaused = true;
-        this.logger.debug({}, `${hex(this.id)} snapshot to ${hex(m.from)} ${m.reject ? 'failed' : 'succeeded'}, resumed sending replication messages [${pr.describe()}]`);
+        this.logger.debug(
+          {},
+          `${hex(this.id)} snapshot to ${hex(m.from)} ${m.reject ? 'failed' : 'succeeded'}, ` +
+            `resumed sending replication messages [${pr.describe()}]`,
+        );
         return;
       case MessageType.Unreachable:
         if (pr.state === ProgressState.Replicate) pr.becomeProbe();
@@ -518,16 +628,24 @@ export class Raft {
 
   private stepLeaderProp(m: Message): void {
     if (!(m.entries.length > 0)) throw new AssertionError(`${hex(this.id)} stepped empty MsgProp`);
-    if (!this.trk.progress.has(this.id)) return this.drop(m, 'leader was removed from the configuration');
-    if (this.leadTransferee !== NONE) return this.drop(m, `leadership is being transferred to ${hex(this.leadTransferee)}`);
+    if (!this.trk.progress.has(this.id)) {
+      return this.drop(m, 'leader was removed from the configuration');
+    }
+    if (this.leadTransferee !== NONE) {
+      return this.drop(m, `leadership is being transferred to ${hex(this.leadTransferee)}`);
+    }
     const ents = m.entries;
     for (let i = 0; i < ents.length; i++) {
       const e = ents[i];
       if (e === undefined || e.type !== EntryType.ConfChange) continue;
       if (this.pendingConfIndex > this.log.applied) {
-        const reason = `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.log.applied})`;
+        const reason =
+          `possible unapplied conf change at index ${this.pendingConfIndex} ` +
+          `(applied to ${this.log.applied})`;
         this.logger.info({}, `${hex(this.id)} ignoring conf change: ${reason}`);
-        if (m.from === NONE || m.from === this.id) throw new RaftError('raft/proposal-dropped', reason);
+        if (m.from === NONE || m.from === this.id) {
+          throw new RaftError('raft/proposal-dropped', reason);
+        }
         ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES };
       } else {
         this.pendingConfIndex = this.log.lastIndex() + i + 1;
@@ -570,7 +688,9 @@ export class Raft {
     if (req.from === NONE || req.from === this.id) {
       this.readStates.push({ index, requestCtx: req.requestCtx });
     } else {
-      this.send(makeMessage({ type: MessageType.ReadIndexResp, to: req.from, index, context: req.requestCtx }));
+      this.send(makeMessage({
+        type: MessageType.ReadIndexResp, to: req.from, index, context: req.requestCtx,
+      }));
     }
   }
 
@@ -591,18 +711,27 @@ export class Raft {
       let nextProbeIdx = m.rejectHint;
       if (m.logTerm > 0) nextProbeIdx = this.log.findConflictByTerm(m.rejectHint, m.logTerm)[0];
       if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
-        this.logger.debug({}, `${hex(this.id)} decreased progress of ${hex(m.from)} to [${pr.describe()}]`);
+        this.logger.debug(
+          {},
+          `${hex(this.id)} decreased progress of ${hex(m.from)} to [${pr.describe()}]`,
+        );
         if (pr.state === ProgressState.Replicate) pr.becomeProbe();
         this.maybeSendAppend(m.from, true);
       }
       return;
     }
     const oldPaused = pr.isPaused();
-    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.Probe))) return;
+    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressState.Probe))) {
+      return;
+    }
     if (pr.state === ProgressState.Probe) {
       pr.becomeReplicate();
     } else if (pr.state === ProgressState.Snapshot && pr.match + 1 >= this.log.firstIndex()) {
-      this.logger.debug({}, `${hex(this.id)} recovered from needing snapshot, resumed sending replication messages to ${hex(m.from)} [${pr.describe()}]`);
+      this.logger.debug(
+        {},
+        `${hex(this.id)} recovered from needing snapshot, resumed sending replication messages ` +
+          `to ${hex(m.from)} [${pr.describe()}]`,
+      );
       pr.becomeProbe();
       pr.becomeReplicate();
     } else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) {
@@ -621,7 +750,10 @@ export class Raft {
     // Fill the pipeline; bounded by maxInflightMsgs per call.
     for (let n = 0; n <= this.cfg.maxInflightMsgs && this.maybeSendAppend(m.from, false); n++);
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-      this.logger.info({}, `${hex(this.id)} sent MsgTimeoutNow to ${hex(m.from)} after received MsgAppResp`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} sent MsgTimeoutNow to ${hex(m.from)} after received MsgAppResp`,
+      );
       this.sendTimeoutNow(m.from);
     }
   }
@@ -632,18 +764,29 @@ export class Raft {
     // A full pipeline whose acks were lost would stall for ever: free one slot so the
     // next append goes out, and its answer (ack or reject) resynchronizes us (etcd 3.5).
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
-    if (pr.match < this.log.lastIndex() || pr.state === ProgressState.Probe) this.maybeSendAppend(m.from, true);
+    if (pr.match < this.log.lastIndex() || pr.state === ProgressState.Probe) {
+      this.maybeSendAppend(m.from, true);
+    }
     if (m.index === 0) return;
     const self = this.id;
-    const rounds = this.readOnly.recvAck(m.from, m.index, (acked) => this.trk.isQuorum((id) => id === self || acked(id)));
-    for (const round of rounds) for (const req of round.requests) this.respondRead(req, round.index);
-    if (rounds.length > 0 && this.readOnly.hasWaiting() && !this.readOnly.inFlight()) this.startReadRound();
+    const isQuorum = (acked: (id: NodeId) => boolean): boolean =>
+      this.trk.isQuorum((id) => id === self || acked(id));
+    const rounds = this.readOnly.recvAck(m.from, m.index, isQuorum);
+    for (const round of rounds) {
+      for (const req of round.requests) this.respondRead(req, round.index);
+    }
+    if (rounds.length > 0 && this.readOnly.hasWaiting() && !this.readOnly.inFlight()) {
+      this.startReadRound();
+    }
   }
 
   private stepLeaderTransfer(m: Message, pr: Progress): void {
     const transferee = m.from;
     if (pr.isLearner) {
-      this.logger.info({}, `${hex(this.id)} ignored transferring leadership to learner ${hex(transferee)}`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} ignored transferring leadership to learner ${hex(transferee)}`,
+      );
       return;
     }
     if (this.leadTransferee !== NONE) {
@@ -651,7 +794,10 @@ export class Raft {
       this.abortLeaderTransfer();
     }
     if (transferee === this.id) return;
-    this.logger.info({}, `${hex(this.id)} [term ${this.term}] starts to transfer leadership to ${hex(transferee)}`);
+    this.logger.info(
+      {},
+      `${hex(this.id)} [term ${this.term}] starts to transfer leadership to ${hex(transferee)}`,
+    );
     // The transfer must finish within an election timeout (tickHeartbeat aborts it).
     this.electionElapsed = 0;
     this.leadTransferee = transferee;
@@ -671,7 +817,9 @@ export class Raft {
   }
 
   private stepCandidate(m: Message): void {
-    const myVoteResp = this.state === StateType.PreCandidate ? MessageType.PreVoteResp : MessageType.VoteResp;
+    const myVoteResp = this.state === StateType.PreCandidate
+      ? MessageType.PreVoteResp
+      : MessageType.VoteResp;
     switch (m.type) {
       case MessageType.Prop:
         return this.drop(m, `no leader at term ${this.term}`);
@@ -690,7 +838,10 @@ export class Raft {
         this.handleSnapshot(m);
         return;
       case MessageType.TimeoutNow:
-        this.logger.debug({}, `${hex(this.id)} ignored MsgTimeoutNow from ${hex(m.from)}: not a follower`);
+        this.logger.debug(
+          {},
+          `${hex(this.id)} ignored MsgTimeoutNow from ${hex(m.from)}: not a follower`,
+        );
         return;
       default:
         break;
@@ -698,7 +849,11 @@ export class Raft {
     if (m.type !== myVoteResp) return;
     this.poll(m.from, m.type, !m.reject);
     const { granted, rejected } = this.trk.tallyVotes();
-    this.logger.info({}, `${hex(this.id)} has received ${granted} ${mname(m.type)} votes and ${rejected} vote rejections`);
+    this.logger.info(
+      {},
+      `${hex(this.id)} has received ${granted} ${mname(m.type)} votes and ${rejected} vote ` +
+        `rejections`,
+    );
     this.checkElectionResult(this.state === StateType.PreCandidate);
   }
 
@@ -732,7 +887,11 @@ export class Raft {
         this.send(m);
         return;
       case MessageType.TimeoutNow:
-        this.logger.info({}, `${hex(this.id)} [term ${this.term}] received MsgTimeoutNow from ${hex(m.from)} and starts an election to get leadership`);
+        this.logger.info(
+          {},
+          `${hex(this.id)} [term ${this.term}] received MsgTimeoutNow from ${hex(m.from)} and ` +
+            `starts an election to get leadership`,
+        );
         // A transfer campaign skips the pre-vote: the leader asked for it.
         this.hup(CampaignType.Transfer);
         return;
@@ -758,9 +917,18 @@ export class Raft {
     }
     // Reject with a hint: the largest index <= min(m.index, lastIndex) whose term is
     // <= m.logTerm, so the leader can skip a whole term per round trip.
-    const [hintIndex, hintTerm] = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.logger.debug({}, `${hex(this.id)} [logterm: ${this.log.zeroTermOnOutOfBounds(m.index)}, index: ${m.index}] rejected MsgApp [logterm: ${m.logTerm}, index: ${m.index}] from ${hex(m.from)}`);
-    this.send(makeMessage({ type: MessageType.AppResp, to: m.from, index: m.index, reject: true, rejectHint: hintIndex, logTerm: hintTerm }));
+    const probe = Math.min(m.index, this.log.lastIndex());
+    const [hintIndex, hintTerm] = this.log.findConflictByTerm(probe, m.logTerm);
+    this.logger.debug(
+      {},
+      `${hex(this.id)} [logterm: ${this.log.zeroTermOnOutOfBounds(m.index)}, index: ` +
+        `${m.index}] rejected MsgApp [logterm: ${m.logTerm}, index: ${m.index}] from ` +
+        `${hex(m.from)}`,
+    );
+    this.send(makeMessage({
+      type: MessageType.AppResp, to: m.from, index: m.index, reject: true, rejectHint: hintIndex,
+      logTerm: hintTerm,
+    }));
   }
 
   private handleHeartbeat(m: Message): void {
@@ -773,10 +941,20 @@ export class Raft {
     assert(s !== undefined, 'MsgSnap without snapshot');
     const { index, term } = s.metadata;
     if (this.restore(s)) {
-      this.logger.info({}, `${hex(this.id)} [commit: ${this.log.committed}] restored snapshot [index: ${index}, term: ${term}]`);
-      this.send(makeMessage({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex() }));
+      this.logger.info(
+        {},
+        `${hex(this.id)} [commit: ${this.log.committed}] restored snapshot [index: ${index}, ` +
+          `term: ${term}]`,
+      );
+      this.send(makeMessage({
+        type: MessageType.AppResp, to: m.from, index: this.log.lastIndex(),
+      }));
     } else {
-      this.logger.info({}, `${hex(this.id)} [commit: ${this.log.committed}] ignored snapshot [index: ${index}, term: ${term}]`);
+      this.logger.info(
+        {},
+        `${hex(this.id)} [commit: ${this.log.committed}] ignored snapshot [index: ${index}, ` +
+          `term: ${term}]`,
+      );
       this.send(makeMessage({ type: MessageType.AppResp, to: m.from, index: this.log.committed }));
     }
   }
@@ -807,7 +985,11 @@ export class Raft {
       es[i] = { term: this.term, index: li + 1 + i, type: e.type, data: e.data };
     }
     if (!this.increaseUncommittedSize(es)) {
-      this.logger.warn({}, `${hex(this.id)} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`);
+      this.logger.warn(
+        {},
+        `${hex(this.id)} appending new entries to log would exceed uncommitted entry size ` +
+          `limit; dropping proposal`,
+      );
       return false;
     }
     const last = this.log.append(es);
@@ -820,14 +1002,17 @@ export class Raft {
 
   /** Advance commit to the quorum's match, only for an entry of the current term (§5.4.2). */
   maybeCommit(): boolean {
-    return this.log.maybeCommit(this.trk.committed(), this.term, this.bugs.commitPreviousTermByCount === true);
+    const anyTerm = this.bugs.commitPreviousTermByCount === true;
+    return this.log.maybeCommit(this.trk.committed(), this.term, anyTerm);
   }
 
   private increaseUncommittedSize(es: readonly Entry[]): boolean {
     let s = 0;
     for (const e of es) s += payloadSize(e);
     const limit = this.cfg.maxUncommittedEntriesSize;
-    if (limit > 0 && this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > limit) return false;
+    if (limit > 0 && this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > limit) {
+      return false;
+    }
     this.uncommittedSize += s;
     return true;
   }
@@ -842,7 +1027,8 @@ export class Raft {
    */
   ackPersisted(index: number, term: number): void {
     const snap = this.log.unstable.snapshot;
-    if (snap !== undefined && this.log.unstable.snapshotInProgress && index >= snap.metadata.index) {
+    const u = this.log.unstable;
+    if (snap !== undefined && u.snapshotInProgress && index >= snap.metadata.index) {
       this.log.unstable.stableSnapTo(snap.metadata.index);
     }
     this.log.stableTo(index, term);
@@ -860,7 +1046,11 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     const refused = applyConfChangeToTracker(this.trk, cc, this.progressParams());
     if (refused !== undefined) {
-      this.logger.warn({}, `${hex(this.id)} refused conf change ${CONF_CHANGE_NAMES[cc.type] ?? cc.type} ${hex(cc.nodeId)}: ${refused}`);
+      this.logger.warn(
+        {},
+        `${hex(this.id)} refused conf change ${CONF_CHANGE_NAMES[cc.type] ?? cc.type} ` +
+          `${hex(cc.nodeId)}: ${refused}`,
+      );
       return this.trk.confState();
     }
     this.logger.info({}, `${hex(this.id)} switched to configuration ${this.describeConfig()}`);
@@ -874,9 +1064,13 @@ export class Raft {
     if (this.maybeCommit()) this.bcastAppend();
     else {
       // Probe members that are new (or still probing) at once, even with nothing new to send.
-      for (const [id, pr] of this.trk.progress) if (id !== this.id) this.maybeSendAppend(id, pr.state === ProgressState.Probe);
+      for (const [id, pr] of this.trk.progress) {
+        if (id !== this.id) this.maybeSendAppend(id, pr.state === ProgressState.Probe);
+      }
     }
-    if (this.leadTransferee !== NONE && !this.trk.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
+    if (this.leadTransferee !== NONE && !this.trk.voters.has(this.leadTransferee)) {
+      this.abortLeaderTransfer();
+    }
     return this.trk.confState();
   }
 

@@ -81,19 +81,27 @@ export class RawNode {
 
   /** Propose data; throws RaftError 'raft/proposal-dropped' if it cannot be accepted here. */
   propose(data: Uint8Array): void {
-    this.raft.step(makeMessage({ type: MessageType.Prop, from: this.raft.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }));
+    this.raft.step(makeMessage({
+      type: MessageType.Prop, from: this.raft.id,
+      entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],
+    }));
   }
 
   /** Propose several entries in one message (they are appended together or dropped together). */
   proposeBatch(datas: readonly Uint8Array[]): void {
     if (datas.length === 0) return;
-    const entries: Entry[] = datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data }));
+    const entries: Entry[] = datas.map((data) => ({
+      term: 0, index: 0, type: EntryType.Normal, data,
+    }));
     this.raft.step(makeMessage({ type: MessageType.Prop, from: this.raft.id, entries }));
   }
 
   proposeConfChange(cc: ConfChange): void {
     const data = encodeConfChange(cc);
-    this.raft.step(makeMessage({ type: MessageType.Prop, from: this.raft.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data }] }));
+    this.raft.step(makeMessage({
+      type: MessageType.Prop, from: this.raft.id,
+      entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data }],
+    }));
   }
 
   /** Apply a committed ConfChange entry's change; returns the new configuration. */
@@ -109,7 +117,9 @@ export class RawNode {
 
   /** Request a linearizable read index; the answer arrives as a ReadState with this context. */
   readIndex(requestCtx: Uint8Array): void {
-    this.raft.step(makeMessage({ type: MessageType.ReadIndex, from: this.raft.id, context: requestCtx }));
+    this.raft.step(makeMessage({
+      type: MessageType.ReadIndex, from: this.raft.id, context: requestCtx,
+    }));
   }
 
   transferLeader(transferee: NodeId): void {
@@ -119,7 +129,9 @@ export class RawNode {
   /** Step a message received from a peer. */
   step(m: Message): void {
     if (isLocalMessage(m.type)) throw new RaftError('raft/step-local-msg', `${m.type}`);
-    if (isResponseMessage(m.type) && !this.raft.trk.progress.has(m.from)) throw new RaftError('raft/step-peer-not-found', m.from.toString(16));
+    if (isResponseMessage(m.type) && !this.raft.trk.progress.has(m.from)) {
+      throw new RaftError('raft/step-peer-not-found', m.from.toString(16));
+    }
     assertSafeInteger(m.term, 'message term');
     assertSafeInteger(m.index, 'message index');
     assertSafeInteger(m.commit, 'message commit');
@@ -168,7 +180,8 @@ export class RawNode {
     const hs = r.hardState();
     const softChanged = ss.lead !== this.prevSoft.lead || ss.raftState !== this.prevSoft.raftState;
     const hardChanged = !hardStateEqual(hs, this.prevHard);
-    const mustSync = entries.length > 0 || snapshot !== undefined || hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote;
+    const mustSync = entries.length > 0 ||
+      snapshot !== undefined || hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote;
     const rd: {
       -readonly [K in keyof Ready]: Ready[K];
     } = { readStates: r.readStates, entries, committedEntries, messages: r.msgs, mustSync };

@@ -77,7 +77,11 @@ export class ReadOnly {
    * Record that `from` acknowledged round `roundId`, and return the rounds now confirmed
    * by a quorum (`isQuorum` decides, given who acknowledged at least a round id).
    */
-  recvAck(from: NodeId, roundId: number, isQuorum: (ackedAtLeast: (id: NodeId) => boolean) => boolean): ReadRound[] {
+  recvAck(
+    from: NodeId,
+    roundId: number,
+    isQuorum: (ackedAtLeast: (id: NodeId) => boolean) => boolean,
+  ): ReadRound[] {
     if (roundId === 0) return [];
     const prev = this.acked.get(from) ?? 0;
     if (roundId > prev) this.acked.set(from, roundId);

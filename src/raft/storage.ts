@@ -41,7 +41,12 @@ export interface Storage {
 }
 
 /** Take entries from `ents[from..to)` while the byte budget lasts (always at least one). */
-export function limitedEnd(ents: readonly Entry[], from: number, to: number, maxSizeBytes: number): number {
+export function limitedEnd(
+  ents: readonly Entry[],
+  from: number,
+  to: number,
+  maxSizeBytes: number,
+): number {
   let size = 0;
   let end = from;
   while (end < to) {
@@ -83,7 +88,9 @@ export class MemoryStorage implements Storage {
   entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
     const offset = this.offset();
     if (lo <= offset) throw new RaftError('raft/compacted', `entries(${lo}) at or below ${offset}`);
-    if (hi > this.lastIndex() + 1) throw new RaftError('raft/unavailable', `entries(${lo}, ${hi}) past ${this.lastIndex()}`);
+    if (hi > this.lastIndex() + 1) {
+      throw new RaftError('raft/unavailable', `entries(${lo}, ${hi}) past ${this.lastIndex()}`);
+    }
     const from = lo - offset;
     const end = limitedEnd(this.ents, from, hi - offset, maxSizeBytes);
     return this.ents.slice(from, end);
@@ -93,7 +100,9 @@ export class MemoryStorage implements Storage {
     const offset = this.offset();
     if (i < offset) throw new RaftError('raft/compacted', `term(${i}) below ${offset}`);
     const e = this.ents[i - offset];
-    if (e === undefined) throw new RaftError('raft/unavailable', `term(${i}) past ${this.lastIndex()}`);
+    if (e === undefined) {
+      throw new RaftError('raft/unavailable', `term(${i}) past ${this.lastIndex()}`);
+    }
     return e.term;
   }
 
@@ -123,7 +132,9 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: number, confState: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw new RaftError('raft/snap-out-of-date', `${i}`);
-    if (!(i <= this.lastIndex())) throw new AssertionError(`createSnapshot(${i}) past lastIndex ${this.lastIndex()}`);
+    if (!(i <= this.lastIndex())) {
+      throw new AssertionError(`createSnapshot(${i}) past lastIndex ${this.lastIndex()}`);
+    }
     this.snap = { metadata: { index: i, term: this.term(i), confState }, data };
     return this.snap;
   }
@@ -132,7 +143,9 @@ export class MemoryStorage implements Storage {
   compact(compactIndex: number): void {
     const offset = this.offset();
     if (compactIndex <= offset) throw new RaftError('raft/compacted', `compact(${compactIndex})`);
-    if (!(compactIndex <= this.lastIndex())) throw new AssertionError(`compact(${compactIndex}) past lastIndex ${this.lastIndex()}`);
+    if (!(compactIndex <= this.lastIndex())) {
+      throw new AssertionError(`compact(${compactIndex}) past lastIndex ${this.lastIndex()}`);
+    }
     const i = compactIndex - offset;
     const term = this.term(compactIndex);
     const rest = this.ents.slice(i + 1);
@@ -154,7 +167,9 @@ export class MemoryStorage implements Storage {
     const skip = first > head.index ? first - head.index : 0;
     const fromIndex = head.index + skip;
     const at = fromIndex - this.offset();
-    if (!(at <= this.ents.length)) throw new AssertionError(`append: gap, last ${this.lastIndex()}, appending ${fromIndex}`);
+    if (!(at <= this.ents.length)) {
+      throw new AssertionError(`append: gap, last ${this.lastIndex()}, appending ${fromIndex}`);
+    }
     if (at < this.ents.length) this.ents.length = at;
     for (let k = skip; k < entries.length; k++) {
       const e = entries[k];

@@ -45,7 +45,12 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
-export const ConfChangeType = { AddNode: 0, RemoveNode: 1, UpdateNode: 2, AddLearnerNode: 3 } as const;
+export const ConfChangeType = {
+  AddNode: 0,
+  RemoveNode: 1,
+  UpdateNode: 2,
+  AddLearnerNode: 3,
+} as const;
 export type ConfChangeType = (typeof ConfChangeType)[keyof typeof ConfChangeType];
 
 /** A single-member change (etcd ConfChange v1); `context` is opaque to raft. */
@@ -132,7 +137,9 @@ export function makeMessage(fields: Partial<Message> & { type: MessageType }): M
 
 export const StateType = { Follower: 0, Candidate: 1, Leader: 2, PreCandidate: 3 } as const;
 export type StateType = (typeof StateType)[keyof typeof StateType];
-export const STATE_NAMES: readonly string[] = ['StateFollower', 'StateCandidate', 'StateLeader', 'StatePreCandidate'];
+export const STATE_NAMES: readonly string[] = [
+  'StateFollower', 'StateCandidate', 'StateLeader', 'StatePreCandidate',
+];
 
 /** Volatile state, reported only when it changes; never persisted. */
 export interface SoftState {

@@ -27,7 +27,9 @@ export class Inflights {
     assert(!this.full(), 'inflights: add to a full window');
     if (this.count > 0) {
       const lastAt = (this.start + this.count - 1) % this.size;
-      if (!((this.indexes[lastAt] ?? 0) < index)) throw new AssertionError(`inflights: index ${index} not increasing`);
+      if (!((this.indexes[lastAt] ?? 0) < index)) {
+        throw new AssertionError(`inflights: index ${index} not increasing`);
+      }
     }
     const at = (this.start + this.count) % this.size;
     this.indexes[at] = index;

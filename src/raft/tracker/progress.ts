@@ -21,7 +21,9 @@ import { Inflights } from './inflights.js';
 
 export const ProgressState = { Probe: 0, Replicate: 1, Snapshot: 2 } as const;
 export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
-export const PROGRESS_STATE_NAMES: readonly string[] = ['StateProbe', 'StateReplicate', 'StateSnapshot'];
+export const PROGRESS_STATE_NAMES: readonly string[] = [
+  'StateProbe', 'StateReplicate', 'StateSnapshot',
+];
 
 export class Progress {
   match = 0;
