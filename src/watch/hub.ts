@@ -28,7 +28,7 @@
  * `streamQueueBytes` of events; a watcher whose response does not fit becomes a victim
  * holding nothing but its minRev. The window and catch-up chunks are bounded too.
  */
-import { assert } from '../shared/assert.js';
+import { assert, AssertionError } from '../shared/assert.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
 import type { Cancelable, Scheduler } from '../shared/scheduler.js';
 import type { Backend } from '../storage/backend.js';
@@ -255,6 +255,9 @@ export class WatchHub implements StreamHost {
         try {
           result = await this.syncPass();
         } catch (err) {
+          // A broken invariant is fatal (it escapes as an unhandled rejection); anything
+          // else (a backend I/O error) is retried.
+          if (err instanceof AssertionError) throw err;
           this.logger.error({ err }, 'watch catch-up failed; retrying');
           await this.pause(ERROR_RETRY_MS);
           continue;

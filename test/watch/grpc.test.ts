@@ -88,6 +88,14 @@ class Stream {
   close(): void {
     this.call.cancel();
   }
+
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
 }
 
 const create = (over: object): object => ({ createRequest: { ...over } });
@@ -259,6 +267,29 @@ describe('Watch RPC', () => {
       [1, false],
     ]);
     expect(whole.map((r) => [r.events.length, r.fragment])).toEqual([[3, false]]);
+    s.close();
+  });
+
+  it('respects back-pressure: a client that stops reading loses nothing, memory stays bounded', async () => {
+    const s = new Stream();
+    s.send(create({ key: b('bp/'), rangeEnd: b('bp0') }));
+    await s.atLeast(1);
+    s.pause();
+    const value = 'v'.repeat(64 * 1024);
+    const N = 300; // ~19 MiB: beyond HTTP/2 windows, socket buffers and the stream queue
+    for (let i = 0; i < N; i++) {
+      h.put(`bp/${i % 7}`, `${i}:${value}`);
+      if (i % 50 === 49) await sleep(5);
+    }
+    await h.flush();
+    await sleep(200);
+    const stats = h.hub.stats();
+    expect(stats.victims + stats.unsynced).toBe(1); // parked, holding no events
+    s.resume();
+    const got = (): string[] =>
+      s.responses.slice(1).flatMap((r) => r.events.map((e) => e.kv.value.toString().split(':')[0] as string));
+    for (let n = 2; got().length < N; n++) await s.atLeast(n, 10_000);
+    expect(got()).toEqual(Array.from({ length: N }, (_, i) => String(i)));
     s.close();
   });
 

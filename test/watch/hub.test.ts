@@ -296,6 +296,46 @@ describe('watch hub: slow watchers and bounds', () => {
     expect(other.victims.size).toBe(0);
   });
 
+  it('bounds a stream by queued bytes as well as responses', async () => {
+    const h = await Harness.create({ streamQueueBytes: 10_000 });
+    const s = h.hub.newStream();
+    s.watch(create({ key: 'big' }));
+    drain(s);
+    h.put('big', 'x'.repeat(20_000)); // an empty queue always takes one response
+    h.put('big', 'y');
+    expect(s.queued).toBe(1);
+    expect(s.victims.size).toBe(1);
+    const out = await drainAll(h, s);
+    expect(eventsOf(out, 0).map((e) => e.slice(0, 9))).toEqual(['PUT big=x', 'PUT big=y']);
+  });
+
+  it('holds the request reader back while control responses pile up', async () => {
+    const h = await Harness.create({ controlQueueResponses: 2 });
+    const s = h.hub.newStream();
+    s.watch(create({ key: 'a' }));
+    s.watch(create({ key: 'b' }));
+    let room = false;
+    void s.controlRoom().then(() => {
+      room = true;
+    });
+    await h.settle();
+    expect(room).toBe(false);
+    s.take();
+    await h.settle();
+    expect(room).toBe(true);
+  });
+
+  it('closes every stream when the hub closes', async () => {
+    const h = await Harness.create();
+    const s = h.hub.newStream();
+    s.watch(create({ key: 'a', startRevision: 1 }));
+    h.hub.close();
+    expect(s.closed).toBe(true);
+    h.put('a', '1');
+    expect(drain(s)).toEqual([]);
+    await expect(s.readable()).resolves.toBeUndefined();
+  });
+
   it('waits for a revision that is neither in the window nor written yet', async () => {
     const h = await Harness.create({ windowRevisions: 1 });
     for (let i = 0; i < 5; i++) h.put('k', `${i}`); // 2..6, none written
