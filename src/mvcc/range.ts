@@ -143,14 +143,17 @@ function materialize(state: StoreState, cands: Candidate[], sync: boolean): KeyV
     }
     return out;
   }
+  // Fetch in record (revision) order: neighbouring records share LevelDB blocks.
+  const order = fetchKeys.map((_k, j) => j).sort((x, y) => Buffer.compare(fetchKeys[x] as Buffer, fetchKeys[y] as Buffer));
   const epoch = state.fence.enter();
-  return state.backend.getMany(fetchKeys).then(
+  return state.backend.getMany(order.map((j) => fetchKeys[j] as Buffer)).then(
     (values) => {
       state.fence.exit(epoch);
-      for (let j = 0; j < fetchAt.length; j++) {
+      for (let n = 0; n < order.length; n++) {
+        const j = order[n] as number;
         const i = fetchAt[j] as number;
         const c = cands[i] as Candidate;
-        out[i] = checkedRecord(values[j], c.ki, c);
+        out[i] = checkedRecord(values[n], c.ki, c);
       }
       return out;
     },
