@@ -1,0 +1,278 @@
+/**
+ * A tsetcd cluster under test: `size` real member processes, each in its own network
+ * namespace (netns.ts), started with etcd's flags, controllable by the nemesis: SIGKILL and
+ * restart, SIGSTOP/SIGCONT, power cut (all at once, with TSETCD_TEST_POWER_CUT=1 so the WAL
+ * loses what was not fsynced), wall-clock offsets through libfaketime, member remove/re-add.
+ *
+ * Contract:
+ * - Cluster.start() resolves once every member answers /health with 200 (a leader exists).
+ * - A member that exits while the harness did not kill or stop it is recorded in
+ *   `unexpectedExits` (with its log tail): a run with one fails (C5).
+ * - destroy() SIGKILLs every member, removes the data dirs unless keepDirs, and tears the
+ *   network down; watchdogs do it if the test process dies first.
+ * - Member logs are appended across restarts to <root>/<name>.log.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killWhenTestProcessExits, removeWhenTestProcessExits } from '../../helpers/cleanup.js';
+import { EtcdGrpcClient } from '../../helpers/grpc-client.js';
+import { REPO_ROOT, TSETCD_BIN } from '../../helpers/processes.js';
+import type { NetNode } from './netns.js';
+import { Network } from './netns.js';
+
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+const CLIENT_PORT = 2379;
+const PEER_PORT = 2380;
+
+export interface ClusterOptions {
+  readonly size: number;
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly snapshotCount: number;
+  /** Extra environment for every member (TSETCD_UNSAFE_TEST_BUGS, TSETCD_TEST_POWER_CUT). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly unsafeNoFsync?: boolean;
+  /** Preload libfaketime so the clock nemesis can move each member's wall clock. */
+  readonly faketime?: boolean;
+  readonly startTimeoutMs?: number;
+}
+
+export type MemberState = 'running' | 'paused' | 'down';
+
+export const GRPC_CHANNEL_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.min_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+} as const;
+
+export class ClusterMember {
+  state: MemberState = 'down';
+  private child: ChildProcess | undefined;
+  private dog: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  /** Set while the harness itself ends the process, so its exit is not a crash. */
+  private expectingExit = false;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly dataDir: string;
+  readonly logPath: string;
+  readonly clockFile: string;
+  private adminClient: EtcdGrpcClient | undefined;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly name: string,
+    readonly node: NetNode,
+    root: string,
+  ) {
+    this.clientUrl = `http://${node.ip}:${CLIENT_PORT}`;
+    this.peerUrl = `http://${node.ip}:${PEER_PORT}`;
+    this.dataDir = join(root, name);
+    this.logPath = join(root, `${name}.log`);
+    this.clockFile = join(root, `${name}.faketime`);
+    writeFileSync(this.clockFile, '+0\n');
+  }
+
+  get clientAddress(): string {
+    return `${this.node.ip}:${CLIENT_PORT}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** A client for the harness's own admin calls (status, hash, member changes). */
+  admin(): EtcdGrpcClient {
+    this.adminClient ??= new EtcdGrpcClient(this.clientAddress, { channelOptions: GRPC_CHANNEL_OPTIONS, deadlineMs: 2000 });
+    return this.adminClient;
+  }
+
+  start(initialCluster: string, state: 'new' | 'existing'): void {
+    if (this.state !== 'down') throw new Error(`${this.name} is already running`);
+    const o = this.cluster.options;
+    const args = [
+      'netns', 'exec', this.node.ns, TSETCD_BIN,
+      '--name', this.name,
+      '--data-dir', this.dataDir,
+      '--listen-client-urls', this.clientUrl,
+      '--advertise-client-urls', this.clientUrl,
+      '--listen-peer-urls', this.peerUrl,
+      '--initial-advertise-peer-urls', this.peerUrl,
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-token', `jepsen-${this.cluster.network.tag}`,
+      '--initial-cluster-state', state,
+      '--heartbeat-interval', String(o.heartbeatMs),
+      '--election-timeout', String(o.electionMs),
+      '--snapshot-count', String(o.snapshotCount),
+      ...(o.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
+    ];
+    const env: Record<string, string | undefined> = { ...process.env, ...o.env };
+    if (o.faketime === true) {
+      env['LD_PRELOAD'] = LIBFAKETIME;
+      env['FAKETIME_TIMESTAMP_FILE'] = this.clockFile;
+      env['FAKETIME_NO_CACHE'] = '1';
+      env['FAKETIME_DONT_FAKE_MONOTONIC'] = '1';
+    }
+    const fd = openSync(this.logPath, 'a');
+    const child = spawn('ip', args, { stdio: ['ignore', fd, fd], env, cwd: this.cluster.root });
+    closeSync(fd);
+    this.child = child;
+    this.state = 'running';
+    this.expectingExit = false;
+    this.dog = child.pid === undefined ? undefined : killWhenTestProcessExits(child.pid);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.dog?.kill('SIGKILL');
+        this.state = 'down';
+        if (!this.expectingExit) {
+          this.cluster.unexpectedExits.push({
+            member: this.name,
+            how: signal !== null ? `signal ${signal}` : `exit code ${String(code)}`,
+            logTail: this.logTail(40),
+          });
+        }
+        resolve();
+      });
+    });
+    child.once('error', () => undefined);
+  }
+
+  async kill(): Promise<void> {
+    if (this.child === undefined || this.state === 'down') return;
+    this.expectingExit = true;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM (graceful), SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    if (this.child === undefined || this.state === 'down') return;
+    this.expectingExit = true;
+    if (this.state === 'paused') this.child.kill('SIGCONT');
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  pause(): void {
+    if (this.child === undefined || this.state !== 'running') return;
+    this.child.kill('SIGSTOP');
+    this.state = 'paused';
+  }
+
+  resume(): void {
+    if (this.child === undefined || this.state !== 'paused') return;
+    this.child.kill('SIGCONT');
+    this.state = 'running';
+  }
+
+  /** Shifts this member's wall clock (libfaketime offset like '+30' or '-120' seconds). */
+  setClockOffset(seconds: number): void {
+    writeFileSync(this.clockFile, `${seconds >= 0 ? '+' : ''}${seconds}\n`);
+  }
+
+  wipe(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  logTail(lines: number): string {
+    if (!existsSync(this.logPath)) return '(no log)';
+    return readFileSync(this.logPath, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  }
+
+  closeClient(): void {
+    this.adminClient?.close();
+    this.adminClient = undefined;
+  }
+}
+
+export interface UnexpectedExit {
+  readonly member: string;
+  readonly how: string;
+  readonly logTail: string;
+}
+
+export class Cluster {
+  readonly members: ClusterMember[];
+  readonly unexpectedExits: UnexpectedExit[] = [];
+
+  private constructor(
+    readonly options: ClusterOptions,
+    readonly network: Network,
+    readonly root: string,
+  ) {
+    this.members = network.nodes.map((n) => new ClusterMember(this, `n${n.index + 1}`, n, root));
+  }
+
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    if (!existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'))) {
+      throw new Error('tsetcd is not built: run npm run build first');
+    }
+    const network = await Network.create(options.size);
+    const root = mkdtempSync(join(tmpdir(), 'tsetcd-jepsen-'));
+    removeWhenTestProcessExits(root);
+    mkdirSync(root, { recursive: true });
+    const cluster = new Cluster(options, network, root);
+    try {
+      for (const m of cluster.members) m.start(cluster.initialCluster(), 'new');
+      await cluster.waitHealthy(options.startTimeoutMs ?? 60_000);
+    } catch (err) {
+      const tails = cluster.members.map((m) => `---- ${m.name} ----\n${m.logTail(30)}`).join('\n');
+      await cluster.destroy();
+      throw new Error(`cluster did not start: ${String(err)}\n${tails}`);
+    }
+    return cluster;
+  }
+
+  initialCluster(members: readonly ClusterMember[] = this.members): string {
+    return members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+  }
+
+  member(name: string): ClusterMember {
+    const m = this.members.find((x) => x.name === name);
+    if (m === undefined) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  /** Resolves once every running member answers /health with 200. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const healthy = await Promise.all(
+        this.members.filter((m) => m.state === 'running').map((m) => httpHealthy(m.clientUrl)),
+      );
+      if (healthy.every((h) => h)) return;
+      if (this.unexpectedExits.length > 0) {
+        const e = this.unexpectedExits[0] as UnexpectedExit;
+        throw new Error(`member ${e.member} exited (${e.how}):\n${e.logTail}`);
+      }
+      if (Date.now() > deadline) throw new Error(`cluster not healthy after ${timeoutMs} ms`);
+      await sleep(200);
+    }
+  }
+
+  async destroy(keepDirs = false): Promise<void> {
+    for (const m of this.members) m.closeClient();
+    await Promise.all(this.members.map((m) => m.kill()));
+    await this.network.destroy();
+    if (!keepDirs) rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export async function httpHealthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+    await res.text();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

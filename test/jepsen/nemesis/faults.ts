@@ -1,0 +1,221 @@
+/**
+ * The faults (Jepsen's nemeses, testing-reference §1.3 and §6), each a start that returns
+ * a heal. Targets are chosen at start from the current leader or the seeded rng.
+ *
+ * | fault                 | what it does                                           | leader change expected |
+ * |-----------------------|--------------------------------------------------------|------------------------|
+ * | kill                  | SIGKILL, restart on heal                               | when the leader is hit |
+ * | pause                 | SIGSTOP, SIGCONT on heal                               | when the leader is hit |
+ * | partition-leader      | the leader and the rest drop each other's packets      | yes                    |
+ * | partition-majority    | a minority holding the leader vs the majority          | yes                    |
+ * | partition-asymmetric  | followers drop the leader's packets; it hears them     | yes                    |
+ * | partition-ring        | every node sees a majority, no two the same one (5)    | no (may keep it)       |
+ * | partition-bridge      | two halves joined by one node (5)                      | no                     |
+ * | power-cut             | SIGKILL every member at once (TSETCD_TEST_POWER_CUT=1) | yes                    |
+ * | clock                 | libfaketime wall-clock offset of ±30..120 s            | no                     |
+ * | member                | remove a follower, wipe it, add it back, restart       | no                     |
+ *
+ * Invariant: a heal undoes exactly its own fault and leaves every member running.
+ */
+import type { SeededRng } from '../../../src/shared/rng.js';
+import type { Cluster, ClusterMember } from '../cluster/cluster.js';
+import { sleep } from '../cluster/cluster.js';
+import { findLeader } from '../cluster/status.js';
+
+export type FaultKind =
+  | 'kill'
+  | 'pause'
+  | 'partition-leader'
+  | 'partition-majority'
+  | 'partition-asymmetric'
+  | 'partition-ring'
+  | 'partition-bridge'
+  | 'power-cut'
+  | 'clock'
+  | 'member';
+
+export type TargetRule = 'leader' | 'random';
+
+export interface ActiveFault {
+  readonly kind: FaultKind;
+  readonly targets: readonly string[];
+  readonly expectsLeaderChange: boolean;
+  readonly detail: string;
+  heal(): Promise<void>;
+}
+
+export interface FaultContext {
+  readonly cluster: Cluster;
+  readonly rng: SeededRng;
+  readonly target: TargetRule;
+  /** Notes into the history (member changes, errors of admin calls). */
+  note(text: string): void;
+}
+
+function pick<T>(rng: SeededRng, xs: readonly T[]): T {
+  return xs[rng.int(xs.length)] as T;
+}
+
+async function victim(ctx: FaultContext): Promise<{ m: ClusterMember; isLeader: boolean }> {
+  const leader = await findLeader(ctx.cluster);
+  const running = ctx.cluster.members.filter((m) => m.state === 'running');
+  if (ctx.target === 'leader' && leader !== undefined) return { m: leader.member, isLeader: true };
+  const m = pick(ctx.rng, running);
+  return { m, isLeader: leader?.member === m };
+}
+
+function grudgeOf(cluster: Cluster, pairs: readonly [number, number][]): Map<number, Set<number>> {
+  const g = new Map<number, Set<number>>();
+  for (const [a, b] of pairs) {
+    let s = g.get(a);
+    if (s === undefined) g.set(a, (s = new Set()));
+    s.add(b);
+  }
+  void cluster;
+  return g;
+}
+
+/** Both directions between every node of `a` and every node of `b`. */
+function cut(a: readonly number[], b: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const x of a) for (const y of b) out.push([x, y], [y, x]);
+  return out;
+}
+
+export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<ActiveFault> {
+  const c = ctx.cluster;
+  const idx = (m: ClusterMember): number => m.node.index;
+  const all = c.members.map(idx);
+  switch (kind) {
+    case 'kill': {
+      const { m, isLeader } = await victim(ctx);
+      await m.kill();
+      return {
+        kind, targets: [m.name], expectsLeaderChange: isLeader, detail: `SIGKILL ${m.name}`,
+        async heal() {
+          m.start(c.initialCluster(), 'new');
+        },
+      };
+    }
+    case 'pause': {
+      const { m, isLeader } = await victim(ctx);
+      m.pause();
+      return {
+        kind, targets: [m.name], expectsLeaderChange: isLeader, detail: `SIGSTOP ${m.name}`,
+        async heal() {
+          m.resume();
+        },
+      };
+    }
+    case 'partition-leader':
+    case 'partition-majority':
+    case 'partition-asymmetric': {
+      const leader = (await findLeader(c))?.member ?? pick(ctx.rng, c.members);
+      const others = all.filter((i) => i !== idx(leader));
+      let minority = [idx(leader)];
+      if (kind === 'partition-majority') {
+        const extra = Math.floor((all.length - 1) / 2) - 1;
+        const shuffled = [...others].sort(() => ctx.rng.float() - 0.5);
+        minority = [idx(leader), ...shuffled.slice(0, extra)];
+      }
+      const majority = all.filter((i) => !minority.includes(i));
+      const pairs: [number, number][] =
+        kind === 'partition-asymmetric' ? majority.map((f) => [f, idx(leader)]) : cut(minority, majority);
+      await c.network.setGrudge(grudgeOf(c, pairs));
+      const names = (xs: number[]): string => xs.map((i) => c.members[i]?.name).join(',');
+      return {
+        kind, targets: minority.map((i) => c.members[i]?.name ?? '?'), expectsLeaderChange: true,
+        detail: kind === 'partition-asymmetric'
+          ? `${names(majority)} drop packets from ${leader.name}`
+          : `{${names(minority)}} | {${names(majority)}}`,
+        async heal() {
+          await c.network.heal();
+        },
+      };
+    }
+    case 'partition-ring': {
+      const n = all.length;
+      const pairs: [number, number][] = [];
+      for (const i of all) for (let d = 2; d <= n - 2; d++) pairs.push([i, (i + d) % n]);
+      await c.network.setGrudge(grudgeOf(c, pairs));
+      return {
+        kind, targets: c.members.map((m) => m.name), expectsLeaderChange: false,
+        detail: 'each node sees only its ring neighbours',
+        async heal() {
+          await c.network.heal();
+        },
+      };
+    }
+    case 'partition-bridge': {
+      const shuffled = [...all].sort(() => ctx.rng.float() - 0.5);
+      const half = Math.floor(all.length / 2);
+      const a = shuffled.slice(0, half);
+      const bridge = shuffled[half] as number;
+      const b = shuffled.slice(half + 1);
+      await c.network.setGrudge(grudgeOf(c, cut(a, b)));
+      return {
+        kind, targets: [c.members[bridge]?.name ?? '?'], expectsLeaderChange: false,
+        detail: `bridge ${c.members[bridge]?.name}`,
+        async heal() {
+          await c.network.heal();
+        },
+      };
+    }
+    case 'power-cut': {
+      await Promise.all(c.members.map((m) => m.kill()));
+      return {
+        kind, targets: c.members.map((m) => m.name), expectsLeaderChange: true,
+        detail: 'SIGKILL every member at once (unsynced WAL writes lost)',
+        async heal() {
+          for (const m of c.members) m.start(c.initialCluster(), 'new');
+        },
+      };
+    }
+    case 'clock': {
+      const { m } = await victim(ctx);
+      const offset = (30 + ctx.rng.int(91)) * (ctx.rng.int(2) === 0 ? -1 : 1);
+      m.setClockOffset(offset);
+      return {
+        kind, targets: [m.name], expectsLeaderChange: false, detail: `${m.name} wall clock ${offset} s`,
+        async heal() {
+          m.setClockOffset(0);
+        },
+      };
+    }
+    case 'member':
+      return startMemberChurn(ctx);
+  }
+}
+
+async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {
+  const c = ctx.cluster;
+  const leader = (await findLeader(c))?.member;
+  if (leader === undefined) throw new Error('member fault: no leader');
+  const followers = c.members.filter((m) => m !== leader && m.state === 'running');
+  const m = pick(ctx.rng, followers);
+  const list = await leader.admin().unary<{ members?: { ID?: string; name?: string; peerURLs?: string[] }[] }>(
+    'Cluster', 'MemberList', {}, { deadlineMs: 3000 },
+  );
+  if (!list.ok) throw new Error(`member fault: MemberList failed: ${list.error.details}`);
+  const entry = (list.value.members ?? []).find((x) => x.peerURLs?.includes(m.peerUrl));
+  if (entry?.ID === undefined) throw new Error(`member fault: ${m.name} not in the member list`);
+  const removed = await leader.admin().unary('Cluster', 'MemberRemove', { ID: entry.ID }, { deadlineMs: 5000 });
+  if (!removed.ok) throw new Error(`member fault: MemberRemove ${m.name} failed: ${removed.error.details}`);
+  ctx.note(`removed ${m.name} (${entry.ID})`);
+  await m.kill();
+  m.wipe();
+  return {
+    kind: 'member', targets: [m.name], expectsLeaderChange: false, detail: `remove ${m.name}, wipe, re-add`,
+    async heal() {
+      for (let attempt = 0; ; attempt++) {
+        const l = (await findLeader(c))?.member ?? leader;
+        const added = await l.admin().unary('Cluster', 'MemberAdd', { peerURLs: [m.peerUrl] }, { deadlineMs: 5000 });
+        if (added.ok) break;
+        if (attempt >= 10) throw new Error(`member fault: MemberAdd ${m.name} failed: ${added.error.details}`);
+        await sleep(500);
+      }
+      ctx.note(`re-added ${m.name}`);
+      m.start(c.initialCluster(), 'existing');
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The pass criteria of issue 7 / testing-reference §7 that do not belong to a checker:
+ * every kill, pause and partition aimed at the leader caused a leader change (a higher
+ * term with a known leader, seen by the monitor before the fault healed plus a grace
+ * period), enough ok ops before the first fault, and fewer than 10 % unknown writes.
+ */
+import type { HistoryRecord, LeaderSample, Op } from '../history/op.js';
+import type { ScheduledFault } from './schedule.js';
+
+export function leaderChangeProblems(
+  records: readonly HistoryRecord[],
+  schedule: readonly ScheduledFault[],
+  graceMs: number,
+): string[] {
+  const samples = records.filter((r): r is LeaderSample => r.kind === 'leader');
+  const problems: string[] = [];
+  for (const f of schedule) {
+    if (!f.expectsLeaderChange) continue;
+    const before = samples.filter((s) => s.at <= f.startAt && s.leader !== null);
+    const termBefore = Math.max(f.termAtStart, ...before.map((s) => s.term));
+    const until = (f.stopAt ?? Number.POSITIVE_INFINITY) + graceMs;
+    const changed = samples.some((s) => s.at > f.startAt && s.at <= until && s.leader !== null && s.term > termBefore);
+    if (!changed) {
+      problems.push(`${f.kind} on ${f.targets.join(',')} at ${f.startAt.toFixed(0)} ms caused no leader change (term stayed ${termBefore})`);
+    }
+  }
+  return problems;
+}
+
+export interface WriteStats {
+  readonly sent: number;
+  readonly ok: number;
+  readonly info: number;
+  readonly fail: number;
+  readonly notSent: number;
+  readonly infoRatio: number;
+}
+
+export function writeStats(ops: readonly Op[], isWrite: (op: Op) => boolean): WriteStats {
+  let ok = 0;
+  let info = 0;
+  let fail = 0;
+  let notSent = 0;
+  for (const op of ops) {
+    if (!isWrite(op)) continue;
+    if (op.error === 'not-sent') notSent++;
+    else if (op.type === 'ok') ok++;
+    else if (op.type === 'info') info++;
+    else fail++;
+  }
+  const sent = ok + info + fail;
+  return { sent, ok, info, fail, notSent, infoRatio: sent === 0 ? 0 : info / sent };
+}
+
+export function okBefore(ops: readonly Op[], t: number): number {
+  return ops.filter((o) => o.type === 'ok' && o.ret < t).length;
+}
+
+/** Lines of member logs that show a crash or a broken invariant (C5). */
+export function logProblems(name: string, log: string): string[] {
+  const out: string[] = [];
+  for (const line of log.split('\n')) {
+    if (/AssertionError|"level":"fatal"|"level":60|panic|Uncaught|FATAL ERROR/.test(line)) {
+      out.push(`${name}: ${line.slice(0, 300)}`);
+      if (out.length >= 5) break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,233 @@
+/**
+ * One Jepsen run: start a cluster in network namespaces, drive a workload while the
+ * nemesis injects faults, heal, prove liveness and convergence, run the checker, and write
+ * the results folder test-results/jepsen/<run>/ (history.jsonl, schedule.json,
+ * verdict.json; member logs when the run fails).
+ *
+ * Pass criteria (issue 7; testing-reference §7 C1-C5): a definite valid verdict; at least
+ * `minOkBeforeFault` ok ops before the first fault; a leader change for every fault that
+ * aimed at the leader; fewer than 10 % unknown writes; after healing a write commits
+ * within 10 election timeouts and all members agree on revision and HashKV; no member
+ * exited on its own and no member log shows an assertion or fatal error.
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SeededRng } from '../../../src/shared/rng.js';
+import { REPO_ROOT } from '../../helpers/processes.js';
+import type { ClusterOptions } from '../cluster/cluster.js';
+import { Cluster, sleep } from '../cluster/cluster.js';
+import { startMonitor, statuses } from '../cluster/status.js';
+import { Recorder } from '../history/recorder.js';
+import type { FaultKind, TargetRule } from '../nemesis/faults.js';
+import { ClientPool } from '../workloads/context.js';
+import type { WorkloadContext } from '../workloads/context.js';
+import { bytes } from '../workloads/context.js';
+import type { Verdict, Workload } from '../workloads/workload.js';
+import { leaderChangeProblems, logProblems, okBefore, writeStats } from './criteria.js';
+import type { WriteStats } from './criteria.js';
+import { Nemesis } from './schedule.js';
+import type { ScheduledFault } from './schedule.js';
+
+export interface RunSpec {
+  readonly name: string;
+  readonly seed: number;
+  readonly cluster: ClusterOptions;
+  readonly workload: () => Workload;
+  readonly faults: readonly FaultKind[];
+  readonly target?: TargetRule;
+  readonly durationMs: number;
+  readonly warmupMs?: number;
+  readonly holdMs?: readonly [number, number];
+  readonly quietMs?: readonly [number, number];
+  readonly deadlineMs?: number;
+  /** Compact to (current revision - 5) through a random member every this many ms. */
+  readonly compactEveryMs?: number;
+  readonly minOkBeforeFault?: number;
+  readonly maxInfoRatio?: number;
+}
+
+export interface RunResult {
+  readonly name: string;
+  readonly seed: number;
+  readonly dir: string;
+  readonly passed: boolean;
+  /** Every broken criterion, one line each (empty when passed). */
+  readonly problems: readonly string[];
+  readonly verdict: Verdict;
+  readonly writes: WriteStats;
+  readonly ops: number;
+  readonly schedule: readonly ScheduledFault[];
+  readonly recoveryMs: number | null;
+  /** A printable report: seed, schedule, problems, smallest failing window. */
+  readonly report: string;
+}
+
+export function resultsRoot(): string {
+  return process.env['JEPSEN_RESULTS_DIR'] ?? join(REPO_ROOT, 'test-results', 'jepsen');
+}
+
+export async function runJepsen(spec: RunSpec): Promise<RunResult> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = join(resultsRoot(), `${stamp}-${spec.name}-${spec.seed}`);
+  mkdirSync(dir, { recursive: true });
+  const recorder = new Recorder(dir);
+  const rng = new SeededRng(spec.seed);
+  const workload = spec.workload();
+  const electionMs = spec.cluster.electionMs;
+  const deadlineMs = spec.deadlineMs ?? Math.max(1000, electionMs);
+  const problems: string[] = [];
+  recorder.note(`run ${spec.name} seed ${spec.seed}`);
+
+  const cluster = await Cluster.start(spec.cluster);
+  const pool = new ClientPool();
+  let trafficStopped = false;
+  const ctx: WorkloadContext = {
+    recorder, cluster, rng, deadlineMs,
+    stopped: () => trafficStopped,
+    client: (m) => pool.get(m, deadlineMs),
+  };
+  const monitor = startMonitor(cluster, recorder);
+  const nemesis = new Nemesis(cluster, recorder, rng, {
+    faults: spec.faults,
+    target: spec.target ?? 'leader',
+    warmupMs: spec.warmupMs ?? 5000,
+    holdMs: spec.holdMs ?? [Math.max(2000, 3 * electionMs), Math.max(4000, 5 * electionMs)],
+    quietMs: spec.quietMs ?? [2000, 4000],
+  });
+  let recoveryMs: number | null = null;
+  let verdict: Verdict = { valid: 'unknown', summary: 'not checked' };
+  try {
+    await pool.connectAll(cluster.members, deadlineMs, 5000);
+    const traffic = workload.run(ctx);
+    const compactor = spec.compactEveryMs === undefined ? undefined : compactLoop(ctx, spec.compactEveryMs, () => trafficStopped);
+    nemesis.start();
+    await sleep(spec.durationMs);
+    await nemesis.stop();
+    const healedAt = recorder.now();
+    recorder.note('healed');
+    // Liveness (C3): a write commits within 10 election timeouts of the heal.
+    recoveryMs = await probeWrite(cluster, 10 * electionMs, healedAt, recorder);
+    if (recoveryMs === null) problems.push(`no write committed within ${10 * electionMs} ms after healing`);
+    trafficStopped = true;
+    await traffic;
+    await compactor;
+    recorder.abandonPending('run ended');
+    await cluster.waitHealthy(10 * electionMs).catch((err: unknown) => problems.push(`after healing: ${String(err)}`));
+    await workload.final(ctx);
+    const converge = await convergence(cluster, 15_000);
+    if (converge !== null) problems.push(converge);
+  } finally {
+    trafficStopped = true;
+    await monitor.stop();
+    pool.closeAll();
+  }
+
+  const ops = recorder.ops();
+  const records = recorder.records();
+  verdict = workload.check(ops, records);
+  if (verdict.valid !== true) problems.push(`checker: ${verdict.summary}`);
+  const first = nemesis.firstFaultAt;
+  const minOk = spec.minOkBeforeFault ?? 100;
+  if (spec.faults.length > 0) {
+    if (first === undefined) problems.push('no fault was injected');
+    else if (okBefore(ops, first) < minOk) {
+      problems.push(`only ${okBefore(ops, first)} ok ops before the first fault (need ${minOk})`);
+    }
+  }
+  for (const f of nemesis.schedule) if (f.error !== undefined) problems.push(`nemesis ${f.kind}: ${f.error}`);
+  problems.push(...leaderChangeProblems(records, nemesis.schedule, 10 * electionMs));
+  const writes = writeStats(ops, workload.isWrite);
+  const maxInfo = spec.maxInfoRatio ?? 0.1;
+  if (writes.infoRatio >= maxInfo) {
+    problems.push(`${(100 * writes.infoRatio).toFixed(1)} % of sent writes are unknown (limit ${100 * maxInfo} %)`);
+  }
+  if (writes.ok === 0) problems.push('no write succeeded');
+  for (const e of cluster.unexpectedExits) problems.push(`member ${e.member} exited by itself (${e.how})`);
+  for (const m of cluster.members) problems.push(...logProblems(m.name, readFileSync(m.logPath, 'utf8')));
+
+  const passed = problems.length === 0;
+  recorder.flush();
+  writeFileSync(join(dir, 'schedule.json'), JSON.stringify(nemesis.schedule, null, 2));
+  const report = formatReport(spec, dir, passed, problems, verdict, writes, ops.length, nemesis.schedule, recoveryMs, cluster);
+  writeFileSync(join(dir, 'verdict.json'), JSON.stringify({
+    name: spec.name, seed: spec.seed, passed, problems, verdict: { ...verdict, details: undefined },
+    writes, ops: ops.length, recoveryMs,
+  }, null, 2));
+  writeFileSync(join(dir, 'report.txt'), report);
+  if (!passed) for (const m of cluster.members) copyFileSync(m.logPath, join(dir, `${m.name}.log`));
+  await cluster.destroy();
+  return { name: spec.name, seed: spec.seed, dir, passed, problems, verdict, writes, ops: ops.length, schedule: nemesis.schedule, recoveryMs, report };
+}
+
+async function probeWrite(cluster: Cluster, budgetMs: number, healedAt: number, recorder: Recorder): Promise<number | null> {
+  const deadline = Date.now() + budgetMs;
+  let i = 0;
+  while (Date.now() < deadline) {
+    const m = cluster.members[i++ % cluster.members.length];
+    if (m !== undefined && m.state === 'running') {
+      const r = await m.admin().put({ key: bytes('jepsen/liveness'), value: bytes(String(i)) });
+      if (r.ok) return recorder.now() - healedAt;
+    }
+    await sleep(100);
+  }
+  return null;
+}
+
+/** null when every member reports the same revision and HashKV; else what differs. */
+async function convergence(cluster: Cluster, timeoutMs: number): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const ss = await statuses(cluster, 1000);
+    const revs = new Set(ss.map((s) => s.revision));
+    if (ss.length === cluster.members.length && revs.size === 1) {
+      const rev = ss[0]?.revision ?? 0;
+      const hashes = await Promise.all(
+        cluster.members.map((m) => m.admin().hashKV({ revision: rev })),
+      );
+      const seen = hashes.map((h, i) => `${cluster.members[i]?.name}=${h.ok ? `${h.value.hash}/${String(h.value.compactRevision)}` : h.error.codeName}`);
+      const distinct = new Set(hashes.map((h) => (h.ok ? `${h.value.hash}/${String(h.value.compactRevision)}` : 'error')));
+      if (distinct.size === 1 && !distinct.has('error')) return null;
+      last = `HashKV at revision ${rev} differs: ${seen.join(' ')}`;
+    } else {
+      last = `revisions differ: ${ss.map((s) => `${s.member.name}=${s.revision}`).join(' ')} (${ss.length} of ${cluster.members.length} answered)`;
+    }
+    await sleep(300);
+  }
+  return `members did not converge within ${timeoutMs} ms: ${last}`;
+}
+
+async function compactLoop(ctx: WorkloadContext, everyMs: number, stopped: () => boolean): Promise<void> {
+  while (!stopped()) {
+    await sleep(everyMs);
+    const ss = await statuses(ctx.cluster, 500);
+    const s = ss[ctx.rng.int(Math.max(1, ss.length))];
+    if (s === undefined || s.revision < 10) continue;
+    const r = await s.member.admin().compact({ revision: s.revision - 5 });
+    ctx.recorder.note(`compact ${s.revision - 5} via ${s.member.name}: ${r.ok ? 'ok' : r.error.codeName}`);
+  }
+}
+
+function formatReport(
+  spec: RunSpec, dir: string, passed: boolean, problems: readonly string[], verdict: Verdict,
+  writes: WriteStats, ops: number, schedule: readonly ScheduledFault[], recoveryMs: number | null,
+  cluster: Cluster,
+): string {
+  const lines = [
+    `jepsen run ${spec.name}: ${passed ? 'PASSED' : 'FAILED'}`,
+    `  seed ${spec.seed} (replay: JEPSEN_SEED=${spec.seed}), results ${dir}`,
+    `  cluster ${spec.cluster.size} members, heartbeat ${spec.cluster.heartbeatMs} ms, election ${spec.cluster.electionMs} ms` +
+      (spec.cluster.env === undefined ? '' : `, env ${JSON.stringify(spec.cluster.env)}`),
+    `  ${ops} ops; writes sent ${writes.sent}: ok ${writes.ok}, info ${writes.info} (${(100 * writes.infoRatio).toFixed(1)} %), fail ${writes.fail}; not sent ${writes.notSent}`,
+    `  recovery after heal: ${recoveryMs === null ? 'none' : `${recoveryMs.toFixed(0)} ms`}`,
+    `  verdict: ${verdict.valid === true ? 'valid' : verdict.valid === false ? 'INVALID' : 'UNKNOWN'} - ${verdict.summary}`,
+    '  schedule:',
+    ...schedule.map((f) => `    ${f.startAt.toFixed(0)}-${f.stopAt?.toFixed(0) ?? '?'} ms ${f.kind} ${f.detail}${f.error === undefined ? '' : ` (${f.error})`}`),
+  ];
+  if (problems.length > 0) lines.push('  problems:', ...problems.map((p) => `    - ${p}`));
+  if (verdict.explanation !== undefined && verdict.valid !== true) lines.push('  evidence:', verdict.explanation);
+  if (cluster.unexpectedExits.length > 0) {
+    for (const e of cluster.unexpectedExits) lines.push(`  ---- ${e.member} exited (${e.how}) ----`, e.logTail);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,26 @@
+/**
+ * The workload interface the runner drives, and the verdict shape every checker returns.
+ */
+import type { HistoryRecord, Op } from '../history/op.js';
+import type { WorkloadContext } from './context.js';
+
+export interface Verdict {
+  /** true, false, or 'unknown' (budget exhausted: a failing run, §4.5). */
+  readonly valid: boolean | 'unknown';
+  /** One line for logs and the verdict file. */
+  readonly summary: string;
+  /** The smallest failing window and other evidence, human-readable. */
+  readonly explanation?: string;
+  readonly details?: unknown;
+}
+
+export interface Workload {
+  readonly name: string;
+  /** Issues ops until ctx.stopped(). */
+  run(ctx: WorkloadContext): Promise<void>;
+  /** After heal and recovery: final reads / watch convergence, recorded in the history. */
+  final(ctx: WorkloadContext): Promise<void>;
+  check(ops: readonly Op[], records: readonly HistoryRecord[]): Verdict;
+  /** Which op functions write (for the unknown-write ratio). */
+  isWrite(op: Op): boolean;
+}
