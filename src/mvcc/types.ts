@@ -88,7 +88,7 @@ export interface DeleteRangeRequest {
 export interface DeleteRangeResponse {
   revision: number;
   deleted: number;
-  /** Present (possibly empty) only when prevKv was requested, as in etcd. */
+  /** The deleted keys' values when prevKv was requested; empty otherwise. */
   prevKvs: KeyValue[];
 }
 
