@@ -35,8 +35,11 @@ export interface Profile {
    * once, then restarted in A B A' order once per round (restart-phase.ts).
    */
   bigRestartKeys: number;
-  /** quick: footprint measured at the end of the workload session; full: its own session. */
-  footprintSession: 'shared' | 'own';
+  /**
+   * quick: footprint (RSS, disk, restart with footprintKeys) at the end of each workload
+   * session; full: none there, the big-restart phase measures it on fresh clusters.
+   */
+  footprintSession: 'shared' | 'none';
   startTimeoutMs: number;
   restartTimeoutMs: number;
 }
@@ -136,7 +139,7 @@ export function profile(name: 'quick' | 'full', rounds: number | undefined): Pro
     cases: cases(quick),
     footprintKeys: quick ? 10_000 : 100_000,
     bigRestartKeys: quick ? 0 : 1_000_000,
-    footprintSession: quick ? 'shared' : 'own',
+    footprintSession: quick ? 'shared' : 'none',
     startTimeoutMs: 30_000,
     restartTimeoutMs: quick ? 60_000 : 240_000,
   };

@@ -104,7 +104,7 @@ async function measureFootprint(env: SessionEnv, cluster: Cluster): Promise<Foot
 
 export async function runSession(env: SessionEnv, kind: ServerKind, label: string, round: number): Promise<SessionResult> {
   const dir = join(env.workDir, `round${round}-${label.replace(/[^a-z0-9]+/gi, '_')}`);
-  const own = env.profile.footprintSession === 'own';
+  const shared = env.profile.footprintSession === 'shared';
   const cluster = await makeCluster(env, kind, dir, false);
   const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
   let died: string | undefined;
@@ -132,31 +132,18 @@ export async function runSession(env: SessionEnv, kind: ServerKind, label: strin
       }
       env.log(`    ${c.id} [${((performance.now() - caseStart) / 1000).toFixed(1)} s]: ${outcome.error ?? shown}${(outcome.result?.errorOps ?? 0) > 0 ? ` (${outcome.result?.errorOps} errors)` : ''}`);
     }
-    if (!own && died === undefined) {
+    if (shared && died === undefined) {
       try {
         out.footprint = await measureFootprint(env, cluster);
       } catch (err) {
         out.footprintError = err instanceof Error ? err.message : String(err);
       }
-    } else if (died !== undefined) {
+    } else if (shared && died !== undefined) {
       out.footprintError = `not measured: ${died.split('\n')[0] ?? ''}`;
     }
   } finally {
     await cluster.stop();
     if (!env.keep) rmSync(dir, { recursive: true, force: true });
-  }
-  if (own && died === undefined) {
-    const fdir = `${dir}-footprint`;
-    const fc = await makeCluster(env, kind, fdir, false);
-    try {
-      await fc.start();
-      out.footprint = await measureFootprint(env, fc);
-    } catch (err) {
-      out.footprintError = err instanceof Error ? err.message : String(err);
-    } finally {
-      await fc.stop();
-      if (!env.keep) rmSync(fdir, { recursive: true, force: true });
-    }
   }
   if (out.footprint !== undefined) {
     const f = out.footprint;

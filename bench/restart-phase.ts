@@ -1,6 +1,8 @@
 /**
- * The big-restart measurement of the full profile: time from spawn to serving (every
- * member answered a linearizable read) with 1,000,000 keys of 1 KiB stored.
+ * The footprint and big-restart measurements of the full profile, on fresh clusters:
+ * peak RSS and disk with `footprintKeys` (100,000) keys of 1 KiB, then the time from
+ * spawn to serving (every member answered a linearizable read) with `bigRestartKeys`
+ * (1,000,000) keys stored, and the peak RSS of that restarted cluster.
  *
  * Loading a million keys takes minutes, so it is not repeated per round: each side
  * (etcd A, tsetcd B, etcd A') gets its own fresh cluster, loaded once and stopped; then
@@ -18,6 +20,15 @@ export interface RestartSample {
   label: string;
   round: number;
   restartToServingMs: number;
+  /** Peak RSS of the largest member once every member served after the restart. */
+  peakRssBytes: number;
+  diskBytes: number;
+}
+
+/** One sample per side: measured while loading, before the restarts. */
+export interface LoadFootprint {
+  keys: number;
+  peakRssBytes: number;
   diskBytes: number;
 }
 
@@ -27,6 +38,8 @@ export interface RestartPhaseResult {
   /** Label → why that side has no samples. */
   errors: Record<string, string>;
   loadMs: Record<string, number>;
+  /** Label → peak RSS and disk at `footprintKeys` keys on the fresh cluster. */
+  footprint: Record<string, LoadFootprint>;
 }
 
 export async function runRestartPhase(
@@ -34,7 +47,8 @@ export async function runRestartPhase(
   sides: ReadonlyArray<readonly [string, ServerKind]>,
 ): Promise<RestartPhaseResult> {
   const keys = env.profile.bigRestartKeys;
-  const out: RestartPhaseResult = { keys, samples: [], errors: {}, loadMs: {} };
+  const fpKeys = Math.min(env.profile.footprintKeys, keys);
+  const out: RestartPhaseResult = { keys, samples: [], errors: {}, loadMs: {}, footprint: {} };
   const loaded: Array<{ label: string; cluster: Cluster; dir: string; diskBytes: number }> = [];
   const dirs: string[] = [];
   try {
@@ -45,12 +59,19 @@ export async function runRestartPhase(
       try {
         await cluster.start();
         env.log(`  ${label}: loading ${keys} keys of 1 KiB`);
-        out.loadMs[label] = await loadKeys(cluster.clientUrls, cluster.tlsFiles, 0, keys, 1024);
+        const t0 = Date.now();
+        await loadKeys(cluster.clientUrls, cluster.tlsFiles, 0, fpKeys, 1024);
+        out.footprint[label] = { keys: fpKeys, peakRssBytes: cluster.peakRssBytes(), diskBytes: cluster.diskBytes() };
+        await loadKeys(cluster.clientUrls, cluster.tlsFiles, fpKeys, keys, 1024);
+        out.loadMs[label] = Date.now() - t0;
         await cluster.stop();
         loaded.push({ label, cluster, dir, diskBytes: cluster.diskBytes() });
       } catch (err) {
+        // A server that died while loading explains itself in its log.
+        const dead = cluster.deadMembers();
         await cluster.stop();
-        out.errors[label] = err instanceof Error ? err.message : String(err);
+        const msg = err instanceof Error ? err.message : String(err);
+        out.errors[label] = dead === undefined ? msg : `${msg}; ${dead}`;
         env.log(`  ${label}: big-restart setup failed: ${out.errors[label]?.split('\n')[0] ?? ''}`);
       }
     }
@@ -59,7 +80,13 @@ export async function runRestartPhase(
         if (out.errors[side.label] !== undefined) continue;
         try {
           const ms = await side.cluster.start(env.profile.restartTimeoutMs);
-          out.samples.push({ label: side.label, round, restartToServingMs: ms, diskBytes: side.diskBytes });
+          out.samples.push({
+            label: side.label,
+            round,
+            restartToServingMs: ms,
+            peakRssBytes: side.cluster.peakRssBytes(),
+            diskBytes: side.diskBytes,
+          });
           env.log(`  round ${round} ${side.label}: serving ${Math.round(ms)} ms after restart with ${keys} keys`);
         } catch (err) {
           out.errors[side.label] = err instanceof Error ? err.message : String(err);
