@@ -47,7 +47,8 @@
  *     next entry. rd.snapshot, if any, is the application state to install first.
  *     Committed entries never go past what is durable locally.
  *     rd.readStates: a linearizable read with that requestCtx may be served once the
- *     applied index reaches readState.index.
+ *     applied index reaches readState.index. A request can be lost (leader change,
+ *     dropped message): the server retries after a timeout with a fresh requestCtx.
  *  6. Call advance(). It states that 2-5 are done. Only then may ready() be called
  *     again (one Ready outstanding at a time); step/tick/propose may be called at any
  *     time in between, for instance while the fsync of step 2 runs.

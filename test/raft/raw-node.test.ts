@@ -2,7 +2,11 @@
 // the limits, and that committed entries never outrun local durability.
 import { describe, expect, it } from 'vitest';
 import {
+  ConfChangeType,
+  EntryType,
   MemoryStorage,
+  decodeConfChange,
+  encodeConfChange,
   MessageType,
   RawNode,
   StateType,
@@ -85,5 +89,29 @@ describe('RawNode', () => {
     persist(f, rd);
     f.rn.advance();
     expect(f.rn.ready().committedEntries.map((e) => e.index)).toEqual([2, 3]);
+  });
+
+  it('bootstraps from committed ConfChange entries, as etcd StartNode does', () => {
+    const ids = [1n, 2n, 3n];
+    const entries = ids.map((nodeId, i) => ({
+      term: 1, index: i + 1, type: EntryType.ConfChange,
+      data: encodeConfChange({ type: ConfChangeType.AddNode, nodeId, context: new Uint8Array(0) }),
+    }));
+    const storage = new MemoryStorage();
+    storage.append(entries);
+    storage.setHardState({ term: 1, vote: 0n, commit: 3 });
+    const rn = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 1, storage, rng: new SeededRng(3), preVote: false });
+    // No configuration until the entries are applied: it cannot campaign yet.
+    rn.campaign();
+    const rd = rn.ready();
+    expect(rd.committedEntries).toHaveLength(3);
+    for (const e of rd.committedEntries) rn.applyConfChange(decodeConfChange(e.data));
+    rn.advance();
+    expect(rn.status().confState.voters).toEqual(ids);
+    expect(rn.status().softState.raftState).toBe(StateType.Follower);
+    rn.campaign();
+    expect(rn.status().softState.raftState).toBe(StateType.Candidate);
+    const votes = rn.ready().messages.filter((m) => m.type === MessageType.Vote);
+    expect(votes.map((m) => [m.to, m.term, m.index, m.logTerm])).toEqual([[2n, 2, 3, 1], [3n, 2, 3, 1]]);
   });
 });
