@@ -642,10 +642,8 @@ export class Raft {
         const reason =
           `possible unapplied conf change at index ${this.pendingConfIndex} ` +
           `(applied to ${this.log.applied})`;
-        this.logger.info({}, `${hex(this.id)} ignoring conf change: ${reason}`);
-        if (m.from === NONE || m.from === this.id) {
-          throw new RaftError('raft/proposal-dropped', reason);
-        }
+        this.drop(m, reason); // throws for a local proposal
+        // A forwarded change becomes an empty entry, as in etcd.
         ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES };
       } else {
         this.pendingConfIndex = this.log.lastIndex() + i + 1;
