@@ -78,7 +78,7 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
   const problems: string[] = [];
   recorder.note(`run ${spec.name} seed ${spec.seed}`);
 
-  const cluster = await Cluster.start(spec.cluster);
+  const cluster = await Cluster.start(clusterOptionsFor(spec));
   const pool = new ClientPool();
   let trafficStopped = false;
   const ctx: WorkloadContext = {
@@ -157,6 +157,17 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
   if (!passed) for (const m of cluster.members) copyFileSync(m.logPath, join(dir, `${m.name}.log`));
   await cluster.destroy();
   return { name: spec.name, seed: spec.seed, dir, passed, problems, verdict, writes, ops: ops.length, schedule: nemesis.schedule, recoveryMs, report };
+}
+
+/** The faults decide part of the members' setup: libfaketime for clock, the WAL test layer for power cuts. */
+export function clusterOptionsFor(spec: RunSpec): ClusterOptions {
+  const env: Record<string, string> = { ...spec.cluster.env };
+  if (spec.faults.includes('power-cut')) env['TSETCD_TEST_POWER_CUT'] = '1';
+  return {
+    ...spec.cluster,
+    env,
+    faketime: spec.cluster.faketime === true || spec.faults.includes('clock'),
+  };
 }
 
 async function probeWrite(cluster: Cluster, budgetMs: number, healedAt: number, recorder: Recorder): Promise<number | null> {

@@ -87,7 +87,9 @@ export class Nemesis {
           error: String(err),
         });
       }
-      await this.sleepUnlessStopped(this.between(this.options.holdMs));
+      // The hold is never cut short: a fault that ends early may not cause what the
+      // run's criteria expect of it (a leader change).
+      await sleep(this.between(this.options.holdMs));
       await this.healActive();
       await this.sleepUnlessStopped(this.between(this.options.quietMs));
     }
