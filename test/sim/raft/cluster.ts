@@ -89,7 +89,13 @@ export class SimCluster {
   constructor(readonly opts: SimOptions) {
     this.rng = new SeededRng(opts.seed);
     this.checker = new Checker(opts.checks ?? 'all');
-    this.net = new SimNetwork(this.rng, { dropRate: this.rng.float() * 0.2, dupRate: 0.02, minDelay: 1, maxDelay: 1 + this.rng.int(12) });
+    this.net = new SimNetwork(this.rng, {
+      dropRate: this.rng.float() * 0.2,
+      dupRate: 0.02,
+      minDelay: 1,
+      maxDelay: 1 + this.rng.int(12),
+      longDelayRate: this.rng.float() < 0.5 ? 0.02 : 0,
+    });
     this.preVote = this.rng.float() < 0.8;
     this.checkQuorum = this.rng.float() < 0.7;
     this.bugs = opts.bugs;
@@ -429,7 +435,7 @@ export class SimCluster {
    */
   checkLiveness(maxTicks: number): number {
     this.net.heal();
-    this.net.params = { ...this.net.params, dropRate: 0, dupRate: 0 };
+    this.net.params = { ...this.net.params, dropRate: 0, dupRate: 0, longDelayRate: 0 };
     while (this.pendingRestart.length > 0) this.restartOne();
     for (const n of this.nodes.values()) if (!n.removed && n.rn === undefined) this.start(n);
     const start = this.now;

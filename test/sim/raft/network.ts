@@ -1,7 +1,8 @@
 /**
  * SimNetwork: the fault model of the links between simulated members. Every send
  * decides the message's fate from the seeded Rng: dropped (with the seed's drop rate,
- * 0-20%), duplicated, and delayed by a random latency (which reorders messages).
+ * 0-20%), duplicated, and delayed by a random latency (which reorders messages), a
+ * few of them by a long one.
  * Partitions are a set of blocked directed links, so they can be symmetric or
  * asymmetric; a blocked link drops at delivery time (a message already in flight
  * when the partition starts is lost too).
@@ -13,6 +14,8 @@ export interface NetworkParams {
   dupRate: number;
   minDelay: number;
   maxDelay: number;
+  /** Share of messages delayed by 20-320 time units (several election timeouts' worth). */
+  longDelayRate: number;
 }
 
 export class SimNetwork {
@@ -27,7 +30,12 @@ export class SimNetwork {
   fate(): number[] {
     const p = this.params;
     if (this.rng.float() < p.dropRate) return [];
-    const delay = (): number => p.minDelay + this.rng.int(p.maxDelay - p.minDelay + 1);
+    // A few messages take the long way (a stalled connection): stale votes, acks and
+    // appends then arrive in later terms, where the subtle election bugs live.
+    const delay = (): number =>
+      this.rng.float() < p.longDelayRate
+        ? 20 + this.rng.int(300)
+        : p.minDelay + this.rng.int(p.maxDelay - p.minDelay + 1);
     const out = [delay()];
     if (this.rng.float() < p.dupRate) out.push(delay());
     return out;
