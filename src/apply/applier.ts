@@ -76,7 +76,8 @@ export class Applier {
   private readonly writeCtx: WriteContext = { leaseExists: (id) => this.leases.leaseExists(id) };
 
   constructor(
-    private readonly store: MvccStore,
+    /** The store is read through this: a snapshot install replaces it. */
+    private readonly storeRef: () => MvccStore,
     readonly membership: Membership,
     private readonly logger: Logger,
   ) {}
@@ -104,6 +105,10 @@ export class Applier {
       default:
         this.logger.warn({ type: cc.type }, 'unknown ConfChange type ignored');
     }
+  }
+
+  private get store(): MvccStore {
+    return this.storeRef();
   }
 
   currentRevision(): number {

@@ -92,12 +92,23 @@ export class Membership {
 
   static async load(backend: Backend): Promise<Membership> {
     const m = new Membership();
+    await m.reload(backend);
+    return m;
+  }
+
+  /** Replaces the in-memory view with the db's (after a snapshot install). */
+  async reload(backend: Backend): Promise<void> {
+    const byId = new Map<MemberId, Member>();
+    const removed = new Set<MemberId>();
     await forEachInRange(backend, prefixRange(Buffer.from([MEMBERS_PREFIX])), (k, v) => {
       const id = memberId(k.readBigUInt64BE(2));
-      if (k[1] === MEMBER_SUB) m.byId.set(id, memberFromJson(v.toString('utf8')));
-      else if (k[1] === REMOVED_SUB) m.removedIds.add(id);
+      if (k[1] === MEMBER_SUB) byId.set(id, memberFromJson(v.toString('utf8')));
+      else if (k[1] === REMOVED_SUB) removed.add(id);
     });
-    return m;
+    this.byId.clear();
+    for (const [id, m] of byId) this.byId.set(id, m);
+    this.removedIds.clear();
+    for (const id of removed) this.removedIds.add(id);
   }
 
   members(): Member[] {

@@ -147,15 +147,33 @@ export class Lessor {
   /** A lessor holding every lease persisted in `backend` (all followers' view: forever). */
   static async open(backend: Backend, opts: LessorOptions): Promise<Lessor> {
     const lessor = new Lessor(opts);
+    await lessor.load(backend);
+    return lessor;
+  }
+
+  /**
+   * Replaces every lease with the db's (after a snapshot from the leader replaced the
+   * state db). The lessor becomes a follower's: promote() again if this member leads.
+   */
+  async reload(backend: Backend): Promise<void> {
+    this.demote();
+    for (const id of [...this.leaseMap.keys()]) {
+      this.expiryQueue.remove(id);
+      this.checkpointQueue.remove(id);
+    }
+    this.leaseMap.clear();
+    await this.load(backend);
+  }
+
+  private async load(backend: Backend): Promise<void> {
     await forEachInRange(backend, prefixRange(Buffer.from([LEASE_PREFIX])), (k, v) => {
       const r = decodeLeaseRecord(v);
       assert(r.id === leaseIdFromRecordKey(k), `lease record ${r.id} stored under another id`);
       // A smaller minimum from an older config is raised, as etcd's recover does.
-      const ttl = Math.max(r.ttlSeconds, lessor.minTtlSeconds);
-      lessor.leaseMap.set(r.id, new Lease(r.id, ttl, r.remainingTtlSeconds));
+      const ttl = Math.max(r.ttlSeconds, this.minTtlSeconds);
+      this.leaseMap.set(r.id, new Lease(r.id, ttl, r.remainingTtlSeconds));
     });
-    lessor.logger.info({ leases: lessor.leaseMap.size }, 'recovered leases');
-    return lessor;
+    this.logger.info({ leases: this.leaseMap.size }, 'recovered leases');
   }
 
   get size(): number {

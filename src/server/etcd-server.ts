@@ -27,7 +27,17 @@ import type { Clock } from '../shared/clock.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
-import { EntryType, RawNode, ConfChangeType, type Entry, type Message, type Ready, type ConfChange } from '../raft/index.js';
+import {
+  EntryType,
+  MessageType,
+  RawNode,
+  ConfChangeType,
+  type Entry,
+  type Message,
+  type Ready,
+  type ConfChange,
+} from '../raft/index.js';
+import type { FileLayer } from '../storage/file-layer.js';
 import { canSendBeforePersist } from '../raft/index.js';
 import { RequestIdGenerator, decodeRequest, encodeRequest, etcdRequestSize, type RequestKind } from '../apply/request.js';
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
@@ -44,6 +54,10 @@ export interface ServerLimits {
   /** etcd refuses new proposals when committed - applied exceeds this (5000). */
   readonly maxCommittedMinusApplied: number;
   readonly electionTimeoutMs: number;
+  /** Applied entries between snapshots (etcd --snapshot-count). */
+  readonly snapshotCount: number;
+  /** Entries kept in memory after a snapshot for slow followers (etcd 5000). */
+  readonly snapshotCatchupEntries: number;
 }
 
 export interface ServerIdentity {
@@ -55,6 +69,8 @@ export interface ServerIdentity {
 /** Where raft messages go (the peer transport; nothing for a single member). */
 export interface MessageSink {
   send(messages: readonly Message[]): void;
+  /** A MsgSnap whose data is the state db stream. */
+  sendSnapshot?(msg: Message, data: () => AsyncIterable<Uint8Array>): void;
 }
 
 export interface ServerHooks {
@@ -64,6 +80,8 @@ export interface ServerHooks {
   onLeaderChange?(lead: bigint, term: number, isLeader: boolean): void;
   /** This member was removed from the cluster. */
   onRemoved?(): void;
+  /** The state db was replaced by a snapshot from the leader: reload derived state. */
+  onSnapshotInstalled?(): Promise<void>;
 }
 
 /**
@@ -146,6 +164,13 @@ export class EtcdServer {
   private appliedOwnTerm = false;
   private leaderWaiters: Array<() => void> = [];
   private readonly bugs: UnsafeTestBugs;
+  /** Index of the last snapshot marker (start of the in-memory log window). */
+  private snapshotIndex = 0;
+  private snapshotting = false;
+  /** While set, the Ready loop waits (a snapshot install swaps the state db). */
+  private loopPause: Promise<void> | undefined;
+  /** Resolves when the Ready loop iteration in progress (if any) ends. */
+  private iteration: Promise<void> = Promise.resolve();
 
   constructor(deps: EtcdServerDeps) {
     this.identity = deps.identity;
@@ -159,6 +184,7 @@ export class EtcdServer {
     this.hooks = deps.hooks ?? {};
     this.ids = new RequestIdGenerator(deps.identity.memberId, deps.clock.wallMs());
     this.applied = new AppliedWaiters(deps.appliedIndex);
+    this.snapshotIndex = deps.node.storage.firstIndex() - 1;
     this.bugs = deps.bugs ?? {};
     if (this.bugs.ackBeforeCommit === true || this.bugs.readWithoutReadIndex === true) {
       this.logger.warn({ bugs: this.bugs }, 'UNSAFE TEST SWITCHES ARE ON: this member breaks safety on purpose');
@@ -352,6 +378,10 @@ export class EtcdServer {
 
   private async runReadyLoop(): Promise<void> {
     while (!this.stopped) {
+      if (this.loopPause !== undefined) {
+        await this.loopPause;
+        continue;
+      }
       this.issueReadRound();
       if (!this.node.hasReady()) {
         await new Promise<void>((resolve) => {
@@ -359,15 +389,63 @@ export class EtcdServer {
         });
         continue;
       }
-      const rd = this.node.ready();
-      this.noteSoftState(rd);
-      const early = rd.messages.filter(canSendBeforePersist);
-      if (early.length > 0) this.sink.send(early);
-      await this.persist(rd);
-      const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !canSendBeforePersist(m));
-      if (late.length > 0) this.sink.send(late);
-      this.apply(rd);
-      this.node.advance();
+      let done!: () => void;
+      this.iteration = new Promise<void>((r) => (done = r));
+      try {
+        const rd = this.node.ready();
+        this.noteSoftState(rd);
+        const early = rd.messages.filter(canSendBeforePersist);
+        if (early.length > 0) this.send(early);
+        await this.persist(rd);
+        const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !canSendBeforePersist(m));
+        if (late.length > 0) this.send(late);
+        this.apply(rd);
+        this.node.advance();
+      } finally {
+        done();
+      }
+    }
+  }
+
+  /** MsgSnap carries the state db as a stream; everything else goes as it is. */
+  private send(msgs: readonly Message[]): void {
+    const sendSnapshot = this.sink.sendSnapshot;
+    if (sendSnapshot === undefined || !msgs.some((m) => m.type === MessageType.Snap)) {
+      this.sink.send(msgs);
+      return;
+    }
+    const rest: Message[] = [];
+    for (const m of msgs) {
+      if (m.type === MessageType.Snap) {
+        this.logger.info({ to: m.to.toString(16), index: m.snapshot?.metadata.index }, 'sending a snapshot to a follower');
+        sendSnapshot.call(this.sink, m, () => this.storage.snapshotStream());
+      } else rest.push(m);
+    }
+    if (rest.length > 0) this.sink.send(rest);
+  }
+
+  /**
+   * A snapshot from the leader (this member fell behind its compacted log): pause the
+   * Ready loop, let pending db writes finish, install the received db, reload what is
+   * derived from it, resume. The transport then steps the MsgSnap into raft.
+   */
+  async installSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>, fs: FileLayer): Promise<void> {
+    const snap = m.snapshot;
+    if (snap === undefined) throw new TsetcdError('corrupt', 'MsgSnap without a snapshot');
+    let resume!: () => void;
+    this.loopPause = new Promise<void>((r) => (resume = r));
+    this.wake();
+    try {
+      await this.iteration;
+      await this.dbWrites;
+      const applied = await this.storage.installSnapshot(snap, chunks, fs);
+      await this.hooks.onSnapshotInstalled?.();
+      this.applied.advance(applied);
+      this.snapshotIndex = Math.max(this.snapshotIndex, snap.metadata.index);
+    } finally {
+      this.loopPause = undefined;
+      resume();
+      this.wake();
     }
   }
 
@@ -391,6 +469,12 @@ export class EtcdServer {
 
   /** Step 2: WAL append + fsync, then Storage and raft learn what is durable. */
   private async persist(rd: Ready): Promise<void> {
+    const snap = rd.snapshot;
+    if (snap !== undefined && snap.metadata.index > 0) {
+      // installSnapshot recorded the marker already unless this is a newer one.
+      if (snap.metadata.index > this.snapshotIndex) await this.storage.saveSnapshotMarker(snap);
+      this.snapshotIndex = Math.max(this.snapshotIndex, snap.metadata.index);
+    }
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
     }
@@ -438,6 +522,37 @@ export class EtcdServer {
     this.writeDb(batch);
     if (removedSelf) this.hooks.onRemoved?.();
     this.campaignIfSoleVoter();
+    this.maybeSnapshot(last.index, last.term);
+  }
+
+  /**
+   * Every snapshot-count applied entries: once the db batch holding `index` is
+   * durable, record a snapshot marker in the WAL, compact the in-memory log (keeping
+   * snapshot-catchup-entries for slow followers) and release older WAL segments.
+   */
+  private maybeSnapshot(index: number, term: number): void {
+    if (this.snapshotting || index - this.snapshotIndex < this.limits.snapshotCount) return;
+    this.snapshotting = true;
+    const confState = this.node.confState();
+    this.dbWrites = this.dbWrites.then(async () => {
+      try {
+        if (this.dbWriteError !== undefined || this.stopped) return;
+        await this.storage.saveSnapshotMarker({ metadata: { index, term, confState }, data: new Uint8Array(0) });
+        const ms = this.node.storage;
+        if (index > ms.firstIndex() - 1 && index <= ms.lastIndex()) {
+          ms.createSnapshot(index, confState, new Uint8Array(0));
+          const keepFrom = index - this.limits.snapshotCatchupEntries;
+          if (keepFrom > ms.firstIndex()) ms.compact(keepFrom);
+        }
+        this.snapshotIndex = index;
+        await this.storage.releaseWalTo(index);
+        this.logger.info({ index, term }, 'saved a snapshot marker and compacted the log');
+      } catch (err) {
+        this.logger.error({ err }, 'snapshot failed');
+      } finally {
+        this.snapshotting = false;
+      }
+    });
   }
 
   /** A one-voter cluster need not wait an election timeout to elect itself. */

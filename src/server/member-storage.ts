@@ -13,7 +13,7 @@
  *  - a db whose applied index is past the WAL's last entry (db ahead of the log);
  *  - a WAL that starts after applied index + 1 (a hole between db and log).
  */
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
@@ -25,6 +25,7 @@ import { BackendBatch, forEachInRange } from '../storage/backend.js';
 import { META_CONSISTENT_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
 import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
+import { dbSnapshotRecords, dbSnapshotStream } from './db-snapshot.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { decodeConfState, encodeConfState } from '../raft/codec.js';
 
@@ -60,10 +61,21 @@ const MARKER = 'tsetcd';
 export class MemberStorage {
   private constructor(
     private readonly wal: Wal,
-    readonly backend: LevelBackend,
-    readonly store: MvccStore,
+    private currentBackend: LevelBackend,
+    private currentStore: MvccStore,
     readonly paths: { member: string; wal: string; db: string },
+    private readonly logger: Logger,
   ) {}
+
+  /** The state db; replaced when a snapshot from the leader is installed. */
+  get backend(): LevelBackend {
+    return this.currentBackend;
+  }
+
+  /** The MVCC store over the state db; replaced with it. */
+  get store(): MvccStore {
+    return this.currentStore;
+  }
 
   /** Whether the data dir holds no tsetcd member yet (a start would create one). */
   static isFresh(dataDir: string): boolean {
@@ -78,6 +90,8 @@ export class MemberStorage {
       db: join(member, 'db'),
     };
     refuseEtcdDataDir(opts.dataDir, paths);
+    // A snapshot install that crashed after staging completed is finished first.
+    await finishStagedSwap(paths, opts.fs, opts.logger);
     const fresh = !(await opts.fs.exists(join(member, MARKER)));
     if (fresh) {
       await mkdir(member, { recursive: true, mode: 0o700 });
@@ -121,7 +135,7 @@ export class MemberStorage {
         await opts.fs.syncDir(dirname(member));
       }
       const store = await MvccStore.open(backend, { logger: opts.logger });
-      const storage = new MemberStorage(wal, backend, store, paths);
+      const storage = new MemberStorage(wal, backend, store, paths, opts.logger);
       return {
         storage,
         recovered: {
@@ -175,6 +189,58 @@ export class MemberStorage {
     this.store.batchDurable(batch);
   }
 
+  /** The state db as a point-in-time stream of records (for a follower's snapshot). */
+  snapshotStream(): AsyncIterable<Uint8Array> {
+    return dbSnapshotStream(this.currentBackend);
+  }
+
+  /**
+   * Installs a state db received from the leader, restartably (DESIGN §3):
+   * stage it in member/snap/staging and sync it; mark staging complete; record the
+   * snapshot in the WAL; swap it in by rename; fsync the parent; reopen. A crash at
+   * any step leaves either the old db (staging incomplete: discarded at start) or a
+   * complete staging that the next start swaps in before opening anything.
+   * Returns the applied index of the installed db.
+   */
+  async installSnapshot(snap: Snapshot, chunks: AsyncIterable<Uint8Array>, fs: FileLayer): Promise<number> {
+    const snapDir = join(this.paths.member, 'snap');
+    const staging = join(snapDir, 'staging');
+    await rm(staging, { recursive: true, force: true });
+    await rm(join(snapDir, STAGED), { force: true });
+    await mkdir(snapDir, { recursive: true, mode: 0o700 });
+    const staged = await LevelBackend.open(staging);
+    let batch = staged.batch();
+    let records = 0;
+    try {
+      for await (const [k, v] of dbSnapshotRecords(chunks)) {
+        batch.put(k, v);
+        records++;
+        if (batch.length >= 1000) {
+          await staged.write(batch, { sync: false });
+          batch = staged.batch();
+        }
+      }
+      await staged.write(batch, { sync: true });
+      const applied = await staged.get(META_CONSISTENT_INDEX);
+      assert(applied !== undefined, 'snapshot db has no applied index');
+    } finally {
+      await staged.close();
+    }
+    await fs.syncDir(staging);
+    await writeFile(join(snapDir, STAGED), `${snap.metadata.index}\n`);
+    await fs.syncDir(snapDir);
+    await this.saveSnapshotMarker(snap);
+    await this.currentStore.close();
+    await this.currentBackend.close();
+    await finishStagedSwap(this.paths, fs, this.logger);
+    this.currentBackend = await LevelBackend.open(this.paths.db);
+    this.currentStore = await MvccStore.open(this.currentBackend, { logger: this.logger });
+    const appliedBuf = await this.currentBackend.get(META_CONSISTENT_INDEX);
+    const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
+    this.logger.info({ records, snapshotIndex: snap.metadata.index, appliedIndex }, 'installed a snapshot from the leader');
+    return appliedIndex;
+  }
+
   async dbSizeBytes(): Promise<number> {
     let total = 0;
     for (const name of await readdir(this.paths.db)) {
@@ -195,9 +261,37 @@ export class MemberStorage {
 
   async close(): Promise<void> {
     await this.wal.close();
-    await this.store.close();
-    await this.backend.close();
+    await this.currentStore.close();
+    await this.currentBackend.close();
   }
+}
+
+const STAGED = 'staged';
+
+/**
+ * Finish a staged snapshot swap: if member/snap/staged exists, staging is complete:
+ * move the old db aside, rename staging into place, fsync, then drop the old db and
+ * the marker. Without the marker, staging is incomplete and is discarded.
+ */
+async function finishStagedSwap(paths: { member: string; db: string }, fs: FileLayer, logger: Logger): Promise<void> {
+  const snapDir = join(paths.member, 'snap');
+  const staging = join(snapDir, 'staging');
+  if (!existsSync(join(snapDir, STAGED))) {
+    if (existsSync(staging)) await rm(staging, { recursive: true, force: true });
+    return;
+  }
+  const old = `${paths.db}.old`;
+  if (existsSync(staging)) {
+    await rm(old, { recursive: true, force: true });
+    if (existsSync(paths.db)) await rename(paths.db, old);
+    await rename(staging, paths.db);
+    await fs.syncDir(paths.member);
+    await fs.syncDir(snapDir);
+  }
+  await rm(old, { recursive: true, force: true });
+  await rm(join(snapDir, STAGED), { force: true });
+  await fs.syncDir(snapDir);
+  logger.info({ db: paths.db }, 'swapped in the state db received in a snapshot');
 }
 
 function refuseEtcdDataDir(dataDir: string, paths: { member: string; wal: string }): void {

@@ -24,6 +24,9 @@ import { ConfChangeType } from '../raft/index.js';
 import { systemRng } from '../shared/rng.js';
 import { RequestKind } from '../apply/request.js';
 import { unsafeTestBugsFromEnv, type MessageSink } from './etcd-server.js';
+import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
+import { leaseHandlers } from './v3rpc/lease.js';
+import { LeaderForwarder } from './lease-forward.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import { createPeerNetwork, joinInfo, refuseIfAlreadyBootstrapped } from './network.js';
 import { memberId as memberIdOf, clusterId as clusterIdOf } from '../shared/ids.js';
@@ -166,10 +169,11 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       log.info({ memberId: join.memberId.toString(16), clusterId: join.clusterId.toString(16) }, 'joining an existing cluster');
     }
   }
+  const fileLayer = process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
   const { storage, recovered } = await MemberStorage.open({
     dataDir: config.dataDir,
     walDir: config.walDir,
-    fs: process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer,
+    fs: fileLayer,
     logger,
     newIdentity,
     unsafeNoFsync: config.unsafeNoFsync,
@@ -187,7 +191,20 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
   );
   const membership = await Membership.load(storage.backend);
-  const applier = new Applier(storage.store, membership, logger);
+  const applier = new Applier(() => storage.store, membership, logger);
+  const lessor = await Lessor.open(storage.backend, {
+    minTtlSeconds: minLeaseTtlSeconds(config.electionTimeoutMs, config.heartbeatIntervalMs),
+    clock: systemClock,
+    logger,
+  });
+  await recoverAttachments(lessor, storage.store);
+  const leaseApply = leaseAppliers(lessor);
+  applier.setLeaseHooks(leaseApply.hooks);
+  applier.registerKind(RequestKind.LeaseGrant, leaseApply.grant);
+  applier.registerKind(RequestKind.LeaseRevoke, leaseApply.revoke);
+  applier.registerKind(RequestKind.LeaseExpire, leaseApply.expire);
+  applier.registerKind(RequestKind.LeaseCheckpoint, leaseApply.checkpoint);
+  let leaseDriver: LeaseDriver | undefined;
   const electionTick = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
   const node = new RaftNode({
     id: recovered.memberId,
@@ -222,7 +239,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     ? undefined
     : options.network !== undefined
       ? options.network(networkArgs)
-      : createPeerNetwork({ ...networkArgs, config, logger, onRemoved: () => removed?.() });
+      : createPeerNetwork({ ...networkArgs, config, logger, onRemoved: () => removed?.(), fs: fileLayer });
   const server = new EtcdServer({
     identity: { name: config.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
     node,
@@ -233,6 +250,8 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
       maxCommittedMinusApplied: 5000,
       electionTimeoutMs: config.electionTimeoutMs,
+      snapshotCount: config.snapshotCount,
+      snapshotCatchupEntries: config.snapshotCatchupEntries,
     },
     clock: systemClock,
     scheduler: systemScheduler,
@@ -248,6 +267,15 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       onRemoved: () => {
         log.warn({}, 'this member was removed from the cluster; stopping');
         removed?.();
+      },
+      onLeaderChange: () => leaseDriver?.syncLeadership(),
+      onSnapshotInstalled: async () => {
+        await membership.reload(storage.backend);
+        await lessor.reload(storage.backend);
+        await recoverAttachments(lessor, storage.store);
+        for (const m of membership.members()) {
+          if (m.id !== recovered.memberId) network?.addPeer(m.id, m.peerUrls);
+        }
       },
     },
     appliedIndex: recovered.appliedIndex,
@@ -266,6 +294,27 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     }
   }
   server.start(config.heartbeatIntervalMs);
+  leaseDriver = new LeaseDriver({
+    lessor,
+    scheduler: systemScheduler,
+    logger,
+    electionTimeoutMs: config.electionTimeoutMs,
+    leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
+    // Expiry and checkpoints are never forwarded (DESIGN §1): only a leader proposes them.
+    proposeLocal: (kind, payload) => {
+      if (!server.raftStatus().isLeader) return Promise.reject(new TsetcdError('not-leader'));
+      return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
+    },
+  });
+  leaseDriver.start();
+  const forwarder = new LeaderForwarder(
+    () => membership.get(server.raftStatus().lead)?.clientUrls ?? [],
+    {
+      certFile: config.clientTls.clientCertFile ?? config.clientTls.certFile,
+      keyFile: config.clientTls.clientKeyFile ?? config.clientTls.keyFile,
+      trustedCaFile: config.clientTls.trustedCaFile,
+    },
+  );
 
   const headers = new HeaderFiller({
     clusterId: recovered.clusterId,
@@ -273,10 +322,34 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     raftTerm: () => server.raftStatus().term,
     currentRevision: () => storage.store.currentRevision,
   });
+  const lease = leaseHandlers(
+    {
+      lessor,
+      clock: systemClock,
+      scheduler: systemScheduler,
+      rng: systemRng(),
+      logger,
+      requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
+      propose: (kind, payload, signal) => server.propose(kind, payload, signal),
+      isReadyLeader: () => server.isReadyLeader(),
+      isLeader: () => server.raftStatus().isLeader,
+      hasLeader: () => server.raftStatus().lead !== 0n,
+      syncLeadership: () => leaseDriver?.syncLeadership(),
+      confirmLeadership: async (signal) => {
+        await server.linearizableReadPoint(signal);
+        if (!server.isReadyLeader()) throw new TsetcdError('not-leader');
+      },
+      forwardToLeader: (kind, req, signal) => forwarder.forward(kind, req, signal),
+    },
+    headers,
+  );
   const handlers = new Map<string, AnyHandler>([
+    ...lease.handlers,
     ...kvHandlers(
       {
-        store: storage.store,
+        get store() {
+          return storage.store;
+        },
         maxTxnOps: config.maxTxnOps,
         propose: (kind, payload, signal) => server.propose(kind, payload, signal),
         linearizableReadPoint: (signal) => server.linearizableReadPoint(signal),
@@ -285,7 +358,9 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     ),
     ...maintenanceHandlers(
       {
-        store: storage.store,
+        get store() {
+          return storage.store;
+        },
         raftStatus: () => server.raftStatus(),
         appliedIndex: () => server.appliedIndex,
         dbSizeBytes: () => storage.dbSizeBytes(),
@@ -382,6 +457,8 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     await handOverLeadership(server, membership, config.electionTimeoutMs, log);
     router.close();
     await Promise.all(listeners.map((l) => l.close()));
+    leaseDriver?.stop();
+    forwarder.close();
     await network?.stop();
     await server.stop();
   };

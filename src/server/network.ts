@@ -19,6 +19,7 @@ import { ensureSelfCert } from './auto-tls.js';
 import type { EtcdServer } from './etcd-server.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from './v3rpc/maintenance.js';
 import type { PeerNetwork } from './member.js';
+import type { FileLayer } from '../storage/file-layer.js';
 
 export function peerTlsOptions(config: Config): PeerTlsOptions | undefined {
   const sec = config.peerTls;
@@ -63,6 +64,7 @@ export function createPeerNetwork(args: {
   server: () => EtcdServer;
   membership: Membership;
   onRemoved: () => void;
+  fs: FileLayer;
 }): PeerNetwork {
   const { config, membership } = args;
   const tls = peerTlsOptions(config);
@@ -76,9 +78,7 @@ export function createPeerNetwork(args: {
     scheduler: systemScheduler,
     rng: systemRng(),
     onMessage: (m) => args.server().step(m),
-    onSnapshot: async () => {
-      throw new TsetcdError('not-capable', 'snapshot install is not supported by this build yet');
-    },
+    onSnapshot: (m, chunks) => args.server().installSnapshot(m, chunks, args.fs),
     onUnreachable: (id) => args.server().reportUnreachable(id),
     onSnapshotStatus: (id, ok) => args.server().reportSnapshot(id, ok),
     onRemoved: () => args.onRemoved(),
@@ -91,6 +91,7 @@ export function createPeerNetwork(args: {
     addPeer: (id, urls) => transport.addPeer(id, urls),
     removePeer: (id) => transport.removePeer(id),
     send: (msgs) => transport.send(msgs),
+    sendSnapshot: (msg, data) => void transport.sendSnapshot(msg, data),
     stop: () => transport.stop(),
   };
 }

@@ -1,0 +1,112 @@
+/**
+ * A follower's hop to the leader for the lease calls only the leader can answer
+ * (LeaseKeepAlive, LeaseTimeToLive: the leader's clock decides TTLs; ref §1.10).
+ * etcd forwards them over the peer port (/leases); tsetcd calls the leader's
+ * advertised client URL with the member's client-transport-security certificate,
+ * which the seed's certificates allow (one certificate for server and client use).
+ * Any failure rejects; the lease service retries until its request timeout.
+ */
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoDir } from '../shared/pb-codec.js';
+import { TsetcdError } from '../shared/errors.js';
+import type { LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from './v3rpc/lease.js';
+
+export interface ClientTlsFiles {
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  readonly trustedCaFile: string | undefined;
+}
+
+type LeaseClient = grpc.Client & {
+  LeaseTimeToLive(
+    req: unknown,
+    meta: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: unknown) => void,
+  ): grpc.ClientUnaryCall;
+  LeaseKeepAlive(meta: grpc.Metadata, opts: grpc.CallOptions): grpc.ClientDuplexStream<unknown, unknown>;
+};
+
+let leaseCtor: grpc.ServiceClientConstructor | undefined;
+
+function leaseClientConstructor(): grpc.ServiceClientConstructor {
+  if (leaseCtor !== undefined) return leaseCtor;
+  const def = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
+    includeDirs: [protoDir()],
+    keepCase: false,
+    longs: String,
+    defaults: false,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { etcdserverpb: { Lease: grpc.ServiceClientConstructor } };
+  leaseCtor = pkg.etcdserverpb.Lease;
+  return leaseCtor;
+}
+
+const FORWARD_TIMEOUT_MS = 3000;
+
+export class LeaderForwarder {
+  private readonly clients = new Map<string, LeaseClient>();
+
+  constructor(
+    private readonly leaderClientUrls: () => readonly string[],
+    private readonly tls: ClientTlsFiles,
+  ) {}
+
+  forward<K extends LeaseForwardKind>(
+    kind: K,
+    req: LeaseForwardRequests[K],
+    signal?: AbortSignal,
+  ): Promise<LeaseForwardResponses[K]> {
+    const url = this.leaderClientUrls()[0];
+    if (url === undefined) return Promise.reject(new TsetcdError('no-leader'));
+    const client = this.client(url);
+    const deadline = Date.now() + FORWARD_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      const fail = (err: unknown): void => reject(err instanceof Error ? err : new TsetcdError('no-leader'));
+      if (kind === 'ttl') {
+        const call = client.LeaseTimeToLive(req, new grpc.Metadata(), { deadline }, (err, res) =>
+          err ? fail(err) : resolve(res as LeaseForwardResponses[K]),
+        );
+        signal?.addEventListener('abort', () => call.cancel(), { once: true });
+        return;
+      }
+      const stream = client.LeaseKeepAlive(new grpc.Metadata(), { deadline });
+      stream.on('data', (res: unknown) => {
+        resolve(res as LeaseForwardResponses[K]);
+        stream.end();
+        stream.cancel();
+      });
+      stream.on('error', (err: grpc.ServiceError) => {
+        if (err.code !== grpc.status.CANCELLED) fail(err);
+      });
+      signal?.addEventListener('abort', () => stream.cancel(), { once: true });
+      stream.write(req);
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private client(url: string): LeaseClient {
+    const hit = this.clients.get(url);
+    if (hit !== undefined) return hit;
+    const u = new URL(url);
+    const target = `${u.hostname}:${u.port}`;
+    const secure = u.protocol === 'https:';
+    const creds = secure
+      ? grpc.credentials.createSsl(
+          this.tls.trustedCaFile !== undefined ? readFileSync(this.tls.trustedCaFile) : null,
+          this.tls.keyFile !== undefined ? readFileSync(this.tls.keyFile) : null,
+          this.tls.certFile !== undefined ? readFileSync(this.tls.certFile) : null,
+        )
+      : grpc.credentials.createInsecure();
+    const Ctor = leaseClientConstructor();
+    const client = new Ctor(target, creds) as unknown as LeaseClient;
+    this.clients.set(url, client);
+    return client;
+  }
+}
