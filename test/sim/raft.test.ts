@@ -4,6 +4,7 @@
 // CI default: 200 seeds x 3000 events. Long runs: RAFT_SIM_SEEDS=5000 RAFT_SIM_EVENTS=20000.
 // Replay one seed: RAFT_SIM_SEED=<n> npx vitest run --config test/vitest.config.ts test/sim/raft.test.ts
 import { describe, expect, it } from 'vitest';
+import { SimCluster } from './raft/cluster.js';
 import { runSeed } from './raft/run.js';
 
 const env = process.env;
@@ -32,5 +33,15 @@ describe('raft deterministic simulation', () => {
       expect(totals.snapshots).toBeGreaterThan(0);
       expect(totals.confChanges).toBeGreaterThan(0);
     }
+  });
+
+  it('replays a seed exactly (same events, same end state)', () => {
+    const fingerprint = (seed: number): string => {
+      const c = new SimCluster({ seed, events: 2000 });
+      c.run(2000);
+      return `${c.now} ${JSON.stringify(c.stats)}\n${c.dump()}`;
+    };
+    expect(fingerprint(7)).toBe(fingerprint(7));
+    expect(fingerprint(7)).not.toBe(fingerprint(8));
   });
 });
