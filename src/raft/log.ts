@@ -10,7 +10,7 @@
  *   unstable snapshot that is not yet durable.
  */
 import { AssertionError, assert } from '../shared/assert.js';
-import { isRaftError } from './errors.js';
+import { RaftError, isRaftError } from './errors.js';
 import { Unstable } from './log-unstable.js';
 import type { Storage } from './storage.js';
 import { entrySize, type Entry, type Snapshot } from './types.js';
@@ -150,7 +150,7 @@ export class RaftLog {
     if (!(lo <= hi)) throw new AssertionError(`slice(${lo}, ${hi})`);
     if (lo === hi) return [];
     const fi = this.firstIndex();
-    if (lo < fi) throw this.compacted(lo);
+    if (lo < fi) throw new RaftError('raft/compacted', `slice(${lo}) below first index ${fi}`);
     if (!(hi <= this.lastIndex() + 1)) {
       throw new AssertionError(`slice(${lo}, ${hi}) past lastIndex ${this.lastIndex()}`);
     }
@@ -175,14 +175,6 @@ export class RaftLog {
     return out;
   }
 
-  private compacted(i: number): Error {
-    try {
-      this.storage.term(i - 1);
-    } catch (err) {
-      if (err instanceof Error) return err;
-    }
-    return new Error(`slice: index ${i} is compacted`);
-  }
 
   entries(i: number, maxSizeBytes: number): Entry[] {
     if (i > this.lastIndex()) return [];
