@@ -26,6 +26,8 @@ import { RequestKind } from '../apply/request.js';
 import { unsafeTestBugsFromEnv, type MessageSink } from './etcd-server.js';
 import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { leaseHandlers } from './v3rpc/lease.js';
+import { WatchHub } from '../watch/index.js';
+import { watchHandlers } from './v3rpc/watch.js';
 import { LeaderForwarder } from './lease-forward.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import { createPeerNetwork, joinInfo, refuseIfAlreadyBootstrapped } from './network.js';
@@ -205,6 +207,9 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   applier.registerKind(RequestKind.LeaseExpire, leaseApply.expire);
   applier.registerKind(RequestKind.LeaseCheckpoint, leaseApply.checkpoint);
   let leaseDriver: LeaseDriver | undefined;
+  // The hub asserts revisions arrive without gaps: it must exist before any apply.
+  const watchHub = new WatchHub({ store: storage.store, backend: storage.backend, scheduler: systemScheduler, logger });
+  applier.onChanges((events, revision) => watchHub.notify(events, revision));
   const electionTick = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
   const node = new RaftNode({
     id: recovered.memberId,
@@ -273,6 +278,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
         await membership.reload(storage.backend);
         await lessor.reload(storage.backend);
         await recoverAttachments(lessor, storage.store);
+        watchHub.restore(storage.store, storage.backend);
         for (const m of membership.members()) {
           if (m.id !== recovered.memberId) network?.addPeer(m.id, m.peerUrls);
         }
@@ -345,6 +351,17 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   );
   const handlers = new Map<string, AnyHandler>([
     ...lease.handlers,
+    ...watchHandlers({
+      hub: watchHub,
+      headers,
+      hasLeader: () => server.raftStatus().lead !== 0n,
+      electionTimeoutMs: config.electionTimeoutMs,
+      maxRequestBytes: config.maxRequestBytes,
+      progressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+      scheduler: systemScheduler,
+      logger,
+      rng: systemRng(),
+    }),
     ...kvHandlers(
       {
         get store() {
@@ -456,6 +473,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     // restart under systemd does not cost the cluster an election timeout.
     await handOverLeadership(server, membership, config.electionTimeoutMs, log);
     router.close();
+    watchHub.close();
     await Promise.all(listeners.map((l) => l.close()));
     leaseDriver?.stop();
     forwarder.close();
