@@ -17,7 +17,7 @@
  * hashStorage), then refuses rev < compactRev (3.5.10+: rev == compactRev is allowed,
  * etcd PR #16048) and rev > current; rev 0 means current.
  */
-import { crc32c } from '../wal/crc32c.js';
+import { crc32c } from '../shared/crc32c.js';
 import { fail } from '../shared/errors.js';
 import { KEY_BUCKET_NAME, KEY_PREFIX } from '../storage/schema.js';
 import type { BackendEntry } from '../storage/backend.js';

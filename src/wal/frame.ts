@@ -17,7 +17,7 @@
  * An all-zero header is "no frame here": preallocated space is zeros.
  */
 import { assert } from '../shared/assert.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../shared/crc32c.js';
 
 export const FRAME_HEADER_BYTES = 16;
 export const FRAME_ALIGN_BYTES = 8;

@@ -30,7 +30,7 @@
  */
 export { Wal, SEGMENT_BYTES_DEFAULT, BATCH_BYTES_MAX_DEFAULT } from './wal.js';
 export { WalCorruptError } from './errors.js';
-export { crc32c, Crc32c } from './crc32c.js';
+export { crc32c, Crc32c } from '../shared/crc32c.js';
 export { EMPTY_HARD_STATE } from './types.js';
 export type {
   WalEntry,

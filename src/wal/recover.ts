@@ -19,7 +19,7 @@
 import { posix } from 'node:path';
 import { fsError, isFsError, readWholeFile } from '../storage/file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../shared/crc32c.js';
 import { WalCorruptError } from './errors.js';
 import {
   FRAME_HEADER_BYTES,

@@ -7,7 +7,7 @@
 import { TsetcdError } from '../../src/shared/errors.js';
 import { inRange } from '../../src/shared/bytes.js';
 import { leaseId } from '../../src/shared/ids.js';
-import { crc32c } from '../../src/wal/crc32c.js';
+import { crc32c } from '../../src/shared/crc32c.js';
 import type {
   Compare,
   DeleteRangeRequest,

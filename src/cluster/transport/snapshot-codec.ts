@@ -13,7 +13,7 @@
  * byte verified; any damage (bad checksum, truncation, trailing bytes, oversized
  * length) throws PeerStreamCorruptError from the iteration.
  */
-import { crc32c } from '../../wal/crc32c.js';
+import { crc32c } from '../../shared/crc32c.js';
 import { PeerStreamCorruptError } from './frame.js';
 import { ByteQueue } from './byte-queue.js';
 

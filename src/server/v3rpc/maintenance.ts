@@ -12,7 +12,7 @@ import type { MvccStore } from '../../mvcc/index.js';
 import type { ConsensusStatus } from '../etcd-server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
-import { crc32c } from '../../wal/crc32c.js';
+import { crc32c } from '../../shared/crc32c.js';
 
 export const SERVER_VERSION = '3.5.21';
 export const CLUSTER_VERSION = '3.5.0';

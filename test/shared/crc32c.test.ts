@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Crc32c, crc32c } from '../../src/wal/crc32c.js';
+import { Crc32c, crc32c } from '../../src/shared/crc32c.js';
 
 /** Bit-at-a-time reference, straight from the definition. */
 function slowCrc32c(data: Uint8Array, seed = 0): number {
