@@ -22,7 +22,7 @@ import { makeKey, runClients, type Workload, type WorkerContext } from './contex
 
 const QUIET_MS = 300;
 const MAX_DRAIN_MS = 10_000;
-const CREATE_TIMEOUT_MS = 60_000;
+const CREATE_TIMEOUT_MS = 10_000;
 
 /** Watchers on key k across the whole run (all workers). */
 function watchersOnKey(watchers: number, watchedKeys: number, k: number): number {
