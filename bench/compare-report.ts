@@ -34,6 +34,7 @@ export interface CostRow {
   tsetcdServerCores: number;
   generatorCores: number;
   maxWorkerElu: number;
+  maxWorkerCpuCores: number;
   generatorSaturatedRuns: number;
 }
 
@@ -130,6 +131,7 @@ export function summarize(
       tsetcdServerCores: median(cb.map((o) => o?.serverCpuCores ?? Number.NaN)),
       generatorCores: median(all.map((o) => o.result?.generator.cpuCores ?? Number.NaN)),
       maxWorkerElu: Math.max(0, ...all.flatMap((o) => o.result?.generator.workerEventLoopUtilization ?? [])),
+      maxWorkerCpuCores: Math.max(0, ...all.flatMap((o) => (o.result?.generator.workerCpuCores ?? []).filter((x) => Number.isFinite(x)))),
       generatorSaturatedRuns: all.filter((o) => o.result?.generator.saturated === true).length,
     });
   }
@@ -214,16 +216,27 @@ export function formatSummary(rows: SummaryRow[], costs: CostRow[]): string {
   }
   const allSections = new Set(rows.map((r) => r.section)).size;
   const notes = [...bySection].map(([note, secs]) => `${secs.length === allSections ? 'all rows' : secs.join(', ')}: ${note}`);
-  const cost: string[][] = [['case', 'etcd server cores', 'tsetcd server cores', 'generator cores', 'max worker ELU', 'saturated runs']];
+  const cost: string[][] = [
+    ['case', 'etcd server cores', 'tsetcd server cores', 'generator cores', 'max worker ELU', 'max worker CPU', 'saturated runs'],
+  ];
   for (const c of costs) {
     const n = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
-    cost.push([c.section, n(c.etcdServerCores), n(c.tsetcdServerCores), n(c.generatorCores), n(c.maxWorkerElu), String(c.generatorSaturatedRuns)]);
+    cost.push([
+      c.section,
+      n(c.etcdServerCores),
+      n(c.tsetcdServerCores),
+      n(c.generatorCores),
+      n(c.maxWorkerElu),
+      n(c.maxWorkerCpuCores),
+      String(c.generatorSaturatedRuns),
+    ]);
   }
   return [
     table(out),
     '',
     notes.length > 0 ? `notes:\n${notes.map((n) => `  ${n}`).join('\n')}\n` : '',
-    'CPU (medians; cores = CPU seconds per wall second; ELU = worker event-loop utilization, 1.0 = generator saturated):',
+    'CPU (medians; cores = CPU seconds per wall second; ELU = worker event-loop utilization, 1.0 = never idle;',
+    ' a worker with high ELU but low CPU was starved by other processes, with high CPU it was busy itself):',
     table(cost),
   ].join('\n');
 }

@@ -60,7 +60,7 @@ export function formatResult(r: BenchResult): string {
   const g = r.generator;
   lines.push(
     `  generator: ${fmt(g.cpuCores)} CPU cores used of ${g.cores}; worker event-loop utilization ` +
-      `${g.workerEventLoopUtilization.join(', ')}` +
+      `${g.workerEventLoopUtilization.join(', ')}, worker thread CPU ${g.workerCpuCores.join(', ')} cores` +
       (g.saturated ? '  (SATURATED: the generator may be the bottleneck; add --conns/--workers)' : ''),
   );
   return lines.join('\n');

@@ -42,6 +42,8 @@ export interface BenchResult {
     /** CPU seconds used by the generator process per wall second (1.0 = one core). */
     cpuCores: number;
     workerEventLoopUtilization: number[];
+    /** Each worker thread's own CPU use (cores); see WorkerResult.threadCpuCores. */
+    workerCpuCores: number[];
     saturated: boolean;
   };
 }
@@ -267,6 +269,10 @@ function aggregate(
         .slice()
         .sort((a, b) => a.workerIndex - b.workerIndex)
         .map((r) => Math.round(r.eventLoopUtilization * 1000) / 1000),
+      workerCpuCores: results
+        .slice()
+        .sort((a, b) => a.workerIndex - b.workerIndex)
+        .map((r) => Math.round(r.threadCpuCores * 1000) / 1000),
       saturated: results.some((r) => r.eventLoopUtilization >= SATURATION_ELU),
     },
   };

@@ -41,6 +41,11 @@ export interface WorkerResult {
   elapsedMs: number;
   /** Fraction of wall time this worker's event loop was busy (1.0 = saturated). */
   eventLoopUtilization: number;
+  /**
+   * CPU this worker thread used per wall second (NaN off Linux). Low CPU with high
+   * utilization means the thread was runnable but starved by other processes.
+   */
+  threadCpuCores: number;
   /** Workload-specific counters (events delivered, expected, conflicts, ...). */
   counters: Record<string, number>;
 }

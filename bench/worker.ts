@@ -51,6 +51,20 @@ function makeWorkload(name: WorkloadName): Workload {
   }
 }
 
+/**
+ * CPU seconds used by the calling thread so far (Linux: /proc/thread-self/stat, read
+ * synchronously so the calling thread is the one described). NaN elsewhere.
+ */
+function threadCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export function loadTls(opts: { cacert: string; cert: string; key: string }): TlsFiles | undefined {
   if (opts.cacert === '') return undefined;
   const tls: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readFileSync(opts.cacert) };
@@ -98,10 +112,13 @@ export function serveShare(port: Port): void {
   const go = async (): Promise<WorkerResult> => {
     if (ctx === undefined || workload === undefined) throw new Error('go before init');
     const elu0 = performance.eventLoopUtilization();
+    const cpu0 = threadCpuSeconds();
+    const wall0 = performance.now();
     ctx.load.start();
     await workload.run(ctx);
     workload.teardown(ctx);
     const elu = performance.eventLoopUtilization(elu0);
+    const threadCpuCores = (threadCpuSeconds() - cpu0) / ((performance.now() - wall0) / 1000);
     const latency: Record<string, HistogramData> = {};
     for (const [kind, h] of ctx.rec.latency) latency[kind] = h.toData();
     return {
@@ -112,6 +129,7 @@ export function serveShare(port: Port): void {
       errorOps: ctx.rec.errorOps,
       elapsedMs: Math.max(0, ctx.rec.lastOpMs - ctx.rec.measureStartMs),
       eventLoopUtilization: elu.utilization,
+      threadCpuCores,
       counters: { ...ctx.rec.counters },
     };
   };
