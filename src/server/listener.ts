@@ -53,6 +53,7 @@ export interface ListenerOptions {
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const MAX_H2_CONCURRENT_STREAMS = 2 ** 31 - 1;
+const RELOAD_POLL_MS = 1000;
 
 export class ClientListener {
   private readonly h2: Http2Server;
@@ -60,6 +61,7 @@ export class ClientListener {
   private readonly outer: NetServer | TlsServer;
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
+  private reloadTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ListenerOptions) {
     this.h2 = createH2Server({
@@ -77,10 +79,13 @@ export class ClientListener {
     const tlsSource = opts.tls;
     if (tlsSource !== undefined) {
       const server = createTlsServer(tlsSource.serverOptions());
-      server.on('connection', () => {
+      // Certificates rotate without a restart (etcd re-reads them per handshake): the
+      // files are checked every second and the context swapped for new handshakes.
+      this.reloadTimer = setInterval(() => {
         const next = tlsSource.reloadIfChanged(performance.now());
         if (next !== undefined) server.setSecureContext({ ...tlsSource.serverOptions(), ...next });
-      });
+      }, RELOAD_POLL_MS);
+      this.reloadTimer.unref();
       server.on('secureConnection', (socket: TLSSocket) => {
         this.track(socket);
         if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
@@ -117,6 +122,7 @@ export class ClientListener {
   }
 
   async close(): Promise<void> {
+    if (this.reloadTimer !== undefined) clearInterval(this.reloadTimer);
     const closed = new Promise<void>((resolve) => this.outer.close(() => resolve()));
     for (const s of this.sessions) s.close();
     for (const s of this.sockets) s.destroySoon();

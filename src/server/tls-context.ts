@@ -27,7 +27,7 @@ export interface TlsFiles {
 }
 
 /** How often at most the files are stat()ed to notice a rotation. */
-const RELOAD_CHECK_INTERVAL_MS = 1000;
+const RELOAD_CHECK_INTERVAL_MS = 900;
 
 export class TlsContextSource {
   private lastCheckMs = 0;

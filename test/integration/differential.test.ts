@@ -96,12 +96,19 @@ const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ pr
  *    rev < compactRev is compacted). Handled: where the oracle answers ErrCompacted
  *    for the compaction revision itself, the subject must answer successfully with
  *    compact_revision = that revision; its hash is not compared (no oracle hash).
+ * 5. HashKV at an earlier compaction's revision (below the current compaction):
+ *    3.4.23 answers ErrCompacted; 3.5.5+ keeps the hashes its last 10 compactions
+ *    computed (hashStorage, etcd PR #14049) and answers HashKV at such a revision from
+ *    them, with compact_revision = the compaction before it. Handled like 4: the
+ *    subject must answer with compact_revision = that earlier compaction (or, without a
+ *    stored hash, the revision itself); its hash is not compared.
  */
 const KNOWN_DIFFERENCES = [
   'tombstone-at-compaction-revision (#18089)',
   'hashkv-hash-revision (3.6 field)',
   'invalid-sort-option (3.4.23 unvalidated, #13554)',
   'hashkv-at-compaction-revision (#14325)',
+  'hashkv-from-stored-compaction-hashes (3.5.5+ hashStorage)',
 ] as const;
 const COMPACTED = 'etcdserver: mvcc: required revision has been compacted';
 
@@ -126,6 +133,8 @@ const pair = {
   tombstoneAtCompaction: undefined as number | undefined,
   /** The last compaction revision (oracle's numbering; 0: none yet). */
   lastCompaction: 0,
+  /** The last 10 compaction revisions (etcd 3.5 keeps a hash for each). */
+  compactions: [] as number[],
   opsExecuted: 0,
   /** Outcome counts per operation kind (printed, to judge what the sequences reach). */
   outcomes: new Map<string, number>(),
@@ -224,6 +233,8 @@ function track(op: KvOp, reply: Reply<unknown>, frame: SequenceFrame): void {
   if (op.op === 'compact') {
     const at = compactRevision(op, frame);
     pair.tombstoneAtCompaction = pair.tombstoneRevisions.has(at) ? at : undefined;
+    pair.compactions.push(at);
+    if (pair.compactions.length > 10) pair.compactions.shift();
     pair.lastCompaction = at;
   }
 }
@@ -247,27 +258,21 @@ function applyKnownDifferences(
   const oo = o as Record<string, unknown>;
   const ss = s as Record<string, unknown>;
   const hashedAt = hashKVRequest(op, oFrame).revision as number;
-  if (
-    target !== 'etcd' &&
-    hashedAt !== 0 &&
-    hashedAt === pair.lastCompaction &&
-    oo['details'] === COMPACTED
-  ) {
-    // Difference 4: 3.5 hashes at exactly the compaction revision.
-    if ('error' in ss)
-      return {
-        o,
-        s,
-        problem: `${KNOWN_DIFFERENCES[3]}: 3.5 answers HashKV at the compaction revision`,
-      };
-    const expected = relRevision(pair.lastCompaction, oFrame.base);
-    if (ss['compactRevision'] !== expected) {
+  const at = pair.compactions.lastIndexOf(hashedAt);
+  if (target !== 'etcd' && hashedAt !== 0 && at >= 0 && oo['details'] === COMPACTED) {
+    // Differences 4 and 5: 3.5 hashes at a compaction revision (the current one, or an
+    // earlier one from its stored hashes).
+    const which = hashedAt === pair.lastCompaction ? KNOWN_DIFFERENCES[3] : KNOWN_DIFFERENCES[4];
+    if ('error' in ss) return { o, s, problem: `${which}: 3.5 answers HashKV at a compaction revision` };
+    const before = at > 0 ? pair.compactions[at - 1] : undefined;
+    const allowed = [hashedAt, ...(before !== undefined ? [before] : [])].map((r) => relRevision(r, oFrame.base));
+    if (!allowed.includes(ss['compactRevision'] as number)) {
       return {
         o,
         s,
         problem:
           `HashKV compact_revision ${String(ss['compactRevision'])}` +
-          ` is not the compaction revision ${String(expected)}`,
+          ` is neither the compaction revision nor the one before it (${allowed.map(String).join(', ')})`,
       };
     }
     return { o, s: o };

@@ -7,8 +7,8 @@
  *   reads served locally at once. Header revision = the store's current revision.
  * - Put, DeleteRange, write Txn, Compact: proposed through the log, answered from the
  *   apply result on this member. The proposed payload is the request's own bytes.
- * - A Txn with no writes anywhere (read-only) is served like a Range, without a log
- *   entry, as etcd does.
+ * - A Txn of Range operations only (etcd isTxnReadonly: a nested txn counts as a write)
+ *   is served like a Range, without a log entry, as etcd does.
  */
 import type * as pb from '../../shared/pb.js';
 import { TsetcdError } from '../../shared/errors.js';
@@ -19,7 +19,7 @@ import type { CallContext } from '../grpc/server.js';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn } from './validate.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
-import type { MvccStore } from '../../mvcc/index.js';
+import { isTxnReadOnly, type MvccStore } from '../../mvcc/index.js';
 
 /** What the KV handlers need from the member. */
 export interface KvBackend {
@@ -58,9 +58,10 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandle
 
   const txn = async (req: pb.TxnRequest, ctx: CallContext, raw: Buffer): Promise<pb.TxnResponse> => {
     checkTxn(req, s.maxTxnOps);
-    if (isReadOnlyTxn(req)) {
+    const request = txnFromPb(req);
+    if (isTxnReadOnly(request)) {
       await s.linearizableReadPoint(ctx.signal);
-      const res = await s.store.txnReadOnly(txnFromPb(req));
+      const res = await s.store.txnReadOnly(request);
       return { header: h.header(res.revision), ...txnToPb(res) };
     }
     const { outcome } = await write(RequestKind.Txn, raw, ctx);
@@ -82,14 +83,5 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandle
   ]);
 }
 
-/** No Put or DeleteRange anywhere in either branch, recursively (etcd isTxnReadonly). */
-export function isReadOnlyTxn(r: pb.TxnRequest): boolean {
-  const ops = [...(r.success ?? []), ...(r.failure ?? [])];
-  return ops.every((op) => {
-    if (op.requestPut || op.requestDeleteRange) return false;
-    if (op.requestTxn) return isReadOnlyTxn(op.requestTxn);
-    return true;
-  });
-}
 
 export { TsetcdError };
