@@ -60,7 +60,8 @@ describe('lease safety (generated)', () => {
   });
 
   /** A correct lessor: the lease ends at revoke or at last renewal + TTL, whichever first. */
-  function history(s: fc.RecordValue<typeof scenario> extends infer T ? T : never, earlyMs: number): Op[] {
+  type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+  function history(s: Scenario, earlyMs: number): Op[] {
     const ttlMs = s.ttl * 1000;
     const h: Op[] = [grant(0, 'L', s.ttl), put(10, 'a', 'L'), put(20, 'b', 'L')];
     let renewed = 0;

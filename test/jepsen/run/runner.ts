@@ -22,6 +22,7 @@ import type { FaultKind, TargetRule } from '../nemesis/faults.js';
 import { ClientPool } from '../workloads/context.js';
 import type { WorkloadContext } from '../workloads/context.js';
 import { bytes } from '../workloads/context.js';
+import { openWatch } from '../workloads/streams.js';
 import type { Verdict, Workload } from '../workloads/workload.js';
 import { leaderChangeProblems, logProblems, okBefore, writeStats } from './criteria.js';
 import type { WriteStats } from './criteria.js';
@@ -44,6 +45,8 @@ export interface RunSpec {
   readonly compactEveryMs?: number;
   readonly minOkBeforeFault?: number;
   readonly maxInfoRatio?: number;
+  /** A service the workload needs; when it answers UNIMPLEMENTED the run is skipped. */
+  readonly needs?: 'Watch' | 'Lease';
 }
 
 export interface RunResult {
@@ -60,6 +63,8 @@ export interface RunResult {
   readonly recoveryMs: number | null;
   /** A printable report: seed, schedule, problems, smallest failing window. */
   readonly report: string;
+  /** Set when the run could not happen (a needed service is not implemented). */
+  readonly skipped?: string;
 }
 
 export function resultsRoot(): string {
@@ -79,6 +84,19 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
   recorder.note(`run ${spec.name} seed ${spec.seed}`);
 
   const cluster = await Cluster.start(clusterOptionsFor(spec));
+  if (spec.needs !== undefined) {
+    const missing = await serviceMissing(cluster, spec.needs);
+    if (missing !== undefined) {
+      await cluster.destroy();
+      const report = `jepsen run ${spec.name}: SKIPPED - ${missing}`;
+      writeFileSync(join(dir, 'report.txt'), report);
+      return {
+        name: spec.name, seed: spec.seed, dir, passed: false, problems: [missing],
+        verdict: { valid: 'unknown', summary: missing }, writes: writeStats([], () => false), ops: 0,
+        schedule: [], recoveryMs: null, report, skipped: missing,
+      };
+    }
+  }
   const pool = new ClientPool();
   let trafficStopped = false;
   const ctx: WorkloadContext = {
@@ -157,6 +175,28 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
   if (!passed) for (const m of cluster.members) copyFileSync(m.logPath, join(dir, `${m.name}.log`));
   await cluster.destroy();
   return { name: spec.name, seed: spec.seed, dir, passed, problems, verdict, writes, ops: ops.length, schedule: nemesis.schedule, recoveryMs, report };
+}
+
+/** A reason when `service` answers UNIMPLEMENTED on the first member, else undefined. */
+async function serviceMissing(cluster: Cluster, service: 'Watch' | 'Lease'): Promise<string | undefined> {
+  const m = cluster.members[0];
+  if (m === undefined) return 'no member';
+  if (service === 'Lease') {
+    const r = await m.admin().unary('Lease', 'LeaseLeases', {}, { deadlineMs: 3000 });
+    return !r.ok && r.error.codeName === 'UNIMPLEMENTED' ? `Lease service: ${r.error.details}` : undefined;
+  }
+  const why = await new Promise<string | undefined>((resolve) => {
+    const s = openWatch(m.admin(), () => {
+      s.close();
+      resolve(undefined);
+    }, (end) => resolve(end.startsWith('UNIMPLEMENTED') ? `Watch service: ${end}` : undefined));
+    s.send({ createRequest: { key: bytes('jepsen/probe'), startRevision: 1 } });
+    setTimeout(() => {
+      s.close();
+      resolve(undefined);
+    }, 3000);
+  });
+  return why;
 }
 
 /** The faults decide part of the members' setup: libfaketime for clock, the WAL test layer for power cuts. */

@@ -1,0 +1,112 @@
+/**
+ * The test matrix (testing-reference §7, issue 7). `ci` runs inside `npm test` in well
+ * under 10 minutes on 2 cores, one cluster at a time; `long` (JEPSEN_PROFILE=long) is the
+ * full grid: 5 members, longer runs, every fault alone and all combined.
+ *
+ * Seeds: JEPSEN_SEED pins every row's seed (to replay a failure); otherwise each row draws
+ * one and every report prints it.
+ */
+import type { ClusterOptions } from '../cluster/cluster.js';
+import type { FaultKind } from '../nemesis/faults.js';
+import { appendWorkload } from '../workloads/append.js';
+import { leaseWorkload } from '../workloads/lease.js';
+import { registerWorkload } from '../workloads/register.js';
+import { watchWorkload } from '../workloads/watch.js';
+import type { Workload } from '../workloads/workload.js';
+import type { RunSpec } from './runner.js';
+
+export type ProfileName = 'ci' | 'long';
+
+export interface MatrixRow extends RunSpec {
+  /** The service the row needs (rows whose service answers UNIMPLEMENTED are reported, not run). */
+  readonly needs?: 'Watch' | 'Lease';
+}
+
+export function profileFromEnv(): ProfileName {
+  return process.env['JEPSEN_PROFILE'] === 'long' ? 'long' : 'ci';
+}
+
+export function seedFor(row: string): number {
+  const pinned = process.env['JEPSEN_SEED'];
+  if (pinned !== undefined && pinned !== '') return Number(pinned);
+  let h = Date.now() >>> 0;
+  for (const c of row) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+  return h;
+}
+
+const CI_CLUSTER: ClusterOptions = { size: 3, heartbeatMs: 100, electionMs: 1000, snapshotCount: 100_000 };
+const LONG_CLUSTER: ClusterOptions = { size: 5, heartbeatMs: 100, electionMs: 1000, snapshotCount: 100_000 };
+
+const workloads: Record<string, () => Workload> = {
+  register: () => registerWorkload(),
+  append: () => appendWorkload(),
+  lease: () => leaseWorkload(),
+  watch: () => watchWorkload(),
+};
+
+function row(
+  name: string,
+  workload: keyof typeof workloads,
+  faults: readonly FaultKind[],
+  durationMs: number,
+  extra: Partial<MatrixRow> = {},
+): MatrixRow {
+  return {
+    name,
+    seed: seedFor(name),
+    cluster: CI_CLUSTER,
+    workload: workloads[workload] as () => Workload,
+    faults,
+    durationMs,
+    ...(workload === 'lease' ? { needs: 'Lease' as const } : {}),
+    ...(workload === 'watch' ? { needs: 'Watch' as const } : {}),
+    ...extra,
+  };
+}
+
+/** Per-commit rows (§7.1 rows 1-4 and 6-8 in black-box form). */
+export function ciMatrix(): MatrixRow[] {
+  return [
+    row('register-partitions', 'register', ['partition-leader', 'partition-majority', 'partition-asymmetric'], 25_000),
+    row('register-kill', 'register', ['kill'], 20_000),
+    row('append-pause', 'append', ['pause'], 20_000),
+    row('append-kill-partition', 'append', ['kill', 'partition-leader'], 25_000),
+    row('register-power-cut', 'register', ['power-cut'], 18_000),
+    row('register-member-compact', 'register', ['member'], 18_000, { compactEveryMs: 1000 }),
+    row('lease-pause-clock', 'lease', ['pause', 'clock'], 25_000),
+    row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, { compactEveryMs: 1500 }),
+  ];
+}
+
+/** The full grid: every workload against every fault alone and all faults mixed, 5 members. */
+export function longMatrix(): MatrixRow[] {
+  const faultSets: Record<string, readonly FaultKind[]> = {
+    kill: ['kill'],
+    pause: ['pause'],
+    partition: ['partition-leader', 'partition-majority', 'partition-asymmetric', 'partition-ring', 'partition-bridge'],
+    'power-cut': ['power-cut'],
+    clock: ['clock', 'pause'],
+    member: ['member'],
+    all: ['kill', 'pause', 'partition-leader', 'partition-majority', 'partition-asymmetric', 'partition-ring',
+      'partition-bridge', 'power-cut', 'clock', 'member'],
+  };
+  const rows: MatrixRow[] = [];
+  for (const w of ['register', 'append', 'lease', 'watch'] as const) {
+    for (const [fname, faults] of Object.entries(faultSets)) {
+      rows.push(row(`${w}-${fname}-long`, w, faults, 90_000, {
+        cluster: LONG_CLUSTER,
+        target: 'random',
+        compactEveryMs: 2000,
+        maxInfoRatio: 0.1,
+      }));
+    }
+  }
+  // Leader-targeted runs keep the "every fault changes the leader" criterion strict.
+  rows.push(row('register-leader-faults-long', 'register', ['kill', 'pause', 'partition-leader'], 90_000, { cluster: LONG_CLUSTER }));
+  rows.push(row('append-leader-faults-long', 'append', ['kill', 'pause', 'partition-majority'], 90_000, { cluster: LONG_CLUSTER }));
+  return rows;
+}
+
+export function matrixFor(profile: ProfileName): MatrixRow[] {
+  return profile === 'long' ? longMatrix() : ciMatrix();
+}
