@@ -146,7 +146,9 @@ async function readSegment(
 ): Promise<SegmentResult> {
   let buf: Buffer;
   try {
-    buf = Buffer.from(await readWholeFile(fs, path));
+    // readWholeFile hands us its bytes: view them, do not copy 64 MiB.
+    const bytes = await readWholeFile(fs, path);
+    buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (err) {
     if (isFsError(err, 'ENOENT'))
       throw new WalCorruptError(path, 0, 'segment vanished while reading');
