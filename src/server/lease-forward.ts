@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoDir } from '../shared/pb-codec.js';
 import { TsetcdError } from '../shared/errors.js';
+import { GrpcError, type StatusCode } from './grpc/status.js';
 import type { LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from './v3rpc/lease.js';
 
 export interface ClientTlsFiles {
@@ -29,25 +30,37 @@ type LeaseClient = grpc.Client & {
   LeaseKeepAlive(meta: grpc.Metadata, opts: grpc.CallOptions): grpc.ClientDuplexStream<unknown, unknown>;
 };
 
-let leaseCtor: grpc.ServiceClientConstructor | undefined;
+type ClusterClient = grpc.Client & {
+  MemberPromote(
+    req: unknown,
+    meta: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: unknown) => void,
+  ): grpc.ClientUnaryCall;
+};
 
-function leaseClientConstructor(): grpc.ServiceClientConstructor {
-  if (leaseCtor !== undefined) return leaseCtor;
+let ctors: { Lease: grpc.ServiceClientConstructor; Cluster: grpc.ServiceClientConstructor } | undefined;
+
+function constructors(): { Lease: grpc.ServiceClientConstructor; Cluster: grpc.ServiceClientConstructor } {
+  if (ctors !== undefined) return ctors;
   const def = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
     includeDirs: [protoDir()],
     keepCase: false,
     longs: String,
     defaults: false,
   });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { etcdserverpb: { Lease: grpc.ServiceClientConstructor } };
-  leaseCtor = pkg.etcdserverpb.Lease;
-  return leaseCtor;
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    etcdserverpb: { Lease: grpc.ServiceClientConstructor; Cluster: grpc.ServiceClientConstructor };
+  };
+  ctors = { Lease: pkg.etcdserverpb.Lease, Cluster: pkg.etcdserverpb.Cluster };
+  return ctors;
 }
 
 const FORWARD_TIMEOUT_MS = 3000;
 
 export class LeaderForwarder {
   private readonly clients = new Map<string, LeaseClient>();
+  private readonly clusterClients = new Map<string, ClusterClient>();
 
   constructor(
     private readonly leaderClientUrls: () => readonly string[],
@@ -86,14 +99,41 @@ export class LeaderForwarder {
     });
   }
 
+  /** MemberPromote must run on the leader (only it knows the learner's progress). */
+  promote(id: bigint, signal?: AbortSignal): Promise<void> {
+    const url = this.leaderClientUrls()[0];
+    if (url === undefined) return Promise.reject(new TsetcdError('no-leader'));
+    let client = this.clusterClients.get(url);
+    if (client === undefined) {
+      client = new (constructors().Cluster)(...this.target(url)) as unknown as ClusterClient;
+      this.clusterClients.set(url, client);
+    }
+    const deadline = Date.now() + 2 * FORWARD_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      // The leader's answer (including etcd's error code and message) goes back as is.
+      const call = client.MemberPromote({ ID: id.toString() }, new grpc.Metadata(), { deadline }, (err) =>
+        err ? reject(new GrpcError(err.code as StatusCode, err.details)) : resolve(),
+      );
+      signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    });
+  }
+
   close(): void {
     for (const c of this.clients.values()) c.close();
+    for (const c of this.clusterClients.values()) c.close();
     this.clients.clear();
+    this.clusterClients.clear();
   }
 
   private client(url: string): LeaseClient {
     const hit = this.clients.get(url);
     if (hit !== undefined) return hit;
+    const client = new (constructors().Lease)(...this.target(url)) as unknown as LeaseClient;
+    this.clients.set(url, client);
+    return client;
+  }
+
+  private target(url: string): [string, grpc.ChannelCredentials] {
     const u = new URL(url);
     const target = `${u.hostname}:${u.port}`;
     const secure = u.protocol === 'https:';
@@ -104,9 +144,6 @@ export class LeaderForwarder {
           this.tls.certFile !== undefined ? readFileSync(this.tls.certFile) : null,
         )
       : grpc.credentials.createInsecure();
-    const Ctor = leaseClientConstructor();
-    const client = new Ctor(target, creds) as unknown as LeaseClient;
-    this.clients.set(url, client);
-    return client;
+    return [target, creds];
   }
 }

@@ -399,6 +399,8 @@ export async function startMember(config: Config, logger: Logger, options: Membe
         maxLearners: config.maxLearners,
         nowSeconds: () => Math.floor(systemClock.wallMs() / 1000),
         learnerReady: async (id) => learnerInSync(server, id),
+        isLeader: () => server.raftStatus().isLeader,
+        promoteOnLeader: (id, signal) => forwarder.promote(id, signal),
       },
       headers,
     ),

@@ -31,8 +31,11 @@ export interface ClusterBackend {
   readonly strictReconfigCheck: boolean;
   readonly maxLearners: number;
   nowSeconds(): number;
-  /** Whether a learner is caught up (>= 90% of the leader's log); asks the leader if needed. */
+  /** Whether a learner is caught up (>= 90% of the leader's log); leader only. */
   learnerReady(id: bigint): Promise<boolean>;
+  isLeader(): boolean;
+  /** A follower hands MemberPromote to the leader (etcd forwards it over the peer port). */
+  promoteOnLeader(id: bigint, signal?: AbortSignal): Promise<void>;
 }
 
 export function memberToPb(m: Member): pb.Member {
@@ -129,6 +132,11 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
   const memberPromote = async (req: pb.MemberPromoteRequest, ctx: CallContext): Promise<pb.MemberPromoteResponse> => {
     const { id, member } = target(req.ID);
     if (!member.isLearner) throw new TsetcdError('member-not-learner');
+    if (!s.isLeader()) {
+      await s.promoteOnLeader(id, ctx.signal);
+      await s.linearizableReadPoint(ctx.signal);
+      return { header: h.header(), members: list() };
+    }
     if (!(await s.learnerReady(id))) throw new TsetcdError('learner-not-ready');
     await change(ConfChangeType.AddNode, { ...member, isLearner: false }, ctx);
     return { header: h.header(), members: list() };
