@@ -17,6 +17,7 @@
  * - Ids stay exact: uint64 values are bigint or decimal strings, never JS numbers;
  *   parseEtcdctlJson() quotes long integers before JSON.parse for that reason.
  */
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { TestPki } from '../../helpers/certs.js';
 import type { EtcdctlOptions, EtcdctlResult } from '../../helpers/etcdctl.js';
 import { runEtcdctl, seedClientTls } from '../../helpers/etcdctl.js';
@@ -257,4 +258,15 @@ export function portIsFree(port: number): Promise<boolean> {
         });
       }),
   );
+}
+
+/** Bytes in a member's log file so far (a mark for logSince). */
+export function logSize(member: Member): number {
+  return existsSync(member.logPath) ? statSync(member.logPath).size : 0;
+}
+
+/** The member's log written after `mark` (from logSize). */
+export function logSince(member: Member, mark: number): string {
+  if (!existsSync(member.logPath)) return '';
+  return readFileSync(member.logPath).subarray(mark).toString('utf8');
 }
