@@ -1,0 +1,158 @@
+/**
+ * The recipes' client over a member's own primitives: what etcd's v3client loopback
+ * is for its v3election / v3lock servers. Requests take the same paths as the KV and
+ * Lease services take for a remote client, minus gRPC:
+ *
+ * - range: a linearizable read point (ReadIndex, wait for apply), then the local store;
+ * - txn / deleteRange: the request's protobuf bytes proposed through the log (kinds Txn
+ *   and DeleteRange), answered from this member's apply result; a txn without writes
+ *   is served like a range, as etcd serves read-only txns;
+ * - leaseGrant: a random positive int63 id chosen here (as the Lease service does, so
+ *   the log entry is deterministic), proposed as LeaseGrant;
+ * - watch: one stream of the member's watch hub per watch, read until the caller
+ *   stops; a compaction cancel becomes TsetcdError('compacted').
+ *
+ * The recipes build only valid requests (non-empty keys, valid sorts), so the KV
+ * service's request validation is not repeated here, except the empty-key check of
+ * deleteRange (Unlock deletes the key the caller names).
+ */
+import { toBuffer } from '../shared/bytes.js';
+import { TsetcdError } from '../shared/errors.js';
+import { leaseId, type LeaseId } from '../shared/ids.js';
+import type * as pb from '../shared/pb.js';
+import { codec } from '../shared/pb-codec.js';
+import type { Rng } from '../shared/rng.js';
+import { RequestKind } from '../apply/request.js';
+import type { ApplyOutcome } from '../apply/applier.js';
+import { kvToPb, rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../apply/convert.js';
+import { encodeGrantRequest, type LeaseGrantResult } from '../lease/index.js';
+import type { MvccStore } from '../mvcc/index.js';
+import type { WatchHub, WatchOut } from '../watch/index.js';
+import type { RecipeClient, RecipeWatchRequest, RecipeWatchResponse } from './client.js';
+
+/** What the loopback client needs from the member (server/member.ts wires it). */
+export interface MemberPrimitives {
+  /** Read at each call: a snapshot install replaces the store. */
+  readonly store: MvccStore;
+  readonly hub: WatchHub;
+  /** Lease ids for sessions of lease 0. */
+  readonly rng: Rng;
+  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome>;
+  linearizableReadPoint(signal?: AbortSignal): Promise<void>;
+}
+
+const INT63_MASK = (1n << 63n) - 1n;
+const txnCodec = codec<pb.TxnRequest>('etcdserverpb.TxnRequest');
+const deleteCodec = codec<pb.DeleteRangeRequest>('etcdserverpb.DeleteRangeRequest');
+
+export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
+  async function propose(kind: RequestKind, payload: Uint8Array, signal: AbortSignal): Promise<ApplyOutcome & { ok: true }> {
+    const outcome = await m.propose(kind, payload, signal);
+    if (!outcome.ok) throw outcome.error;
+    return outcome;
+  }
+
+  return {
+    async range(req, signal) {
+      await m.linearizableReadPoint(signal);
+      const res = await m.store.range(rangeFromPb(req));
+      return { header: { revision: res.revision }, ...rangeToPb(res) };
+    },
+
+    async txn(req, signal) {
+      const bytes = txnCodec.encode(req);
+      if (isReadOnly(req)) {
+        await m.linearizableReadPoint(signal);
+        // Decoded again so oneof members (compare targets) read as they do off the wire.
+        const res = await m.store.txnReadOnly(txnFromPb(txnCodec.decode(bytes)));
+        return { header: { revision: res.revision }, ...txnToPb(res) };
+      }
+      const outcome = await propose(RequestKind.Txn, bytes, signal);
+      return { header: { revision: outcome.revision }, ...(outcome.response as pb.TxnResponse) };
+    },
+
+    async deleteRange(req, signal) {
+      // Unlock passes the caller's key through: the KV service's first check.
+      if (toBuffer(req.key).length === 0) throw new TsetcdError('key-not-provided');
+      const outcome = await propose(RequestKind.DeleteRange, deleteCodec.encode(req), signal);
+      return { header: { revision: outcome.revision }, ...(outcome.response as pb.DeleteRangeResponse) };
+    },
+
+    async leaseGrant(ttlSeconds, signal): Promise<LeaseId> {
+      let id = leaseId(0n);
+      while (id === 0n) id = leaseId(m.rng.uint64() & INT63_MASK);
+      const outcome = await propose(RequestKind.LeaseGrant, encodeGrantRequest(id, BigInt(ttlSeconds)), signal);
+      return (outcome.response as LeaseGrantResult).id;
+    },
+
+    watch(req, signal) {
+      return hubWatch(m.hub, req, signal);
+    },
+  };
+}
+
+function isReadOnly(r: pb.TxnRequest): boolean {
+  return [...(r.success ?? []), ...(r.failure ?? [])].every(
+    (op) => !op.requestPut && !op.requestDeleteRange && (!op.requestTxn || isReadOnly(op.requestTxn)),
+  );
+}
+
+async function* hubWatch(
+  hub: WatchHub,
+  req: RecipeWatchRequest,
+  signal: AbortSignal,
+): AsyncGenerator<RecipeWatchResponse, void, undefined> {
+  if (signal.aborted) throw new TsetcdError('canceled');
+  const stream = hub.newStream();
+  let wake: (() => void) | undefined;
+  const onAbort = (): void => wake?.();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    stream.watch({
+      key: req.key,
+      rangeEnd: req.rangeEnd ?? Buffer.alloc(0),
+      startRevision: req.startRevision,
+      watchId: 0,
+      noPut: false,
+      noDelete: false,
+      prevKv: false,
+      fragment: false,
+      progressNotify: false,
+    });
+    for (;;) {
+      if (signal.aborted) throw new TsetcdError('canceled');
+      const out: WatchOut | undefined = stream.take();
+      if (out === undefined) {
+        if (stream.closed) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          void stream.readable().then(resolve);
+        });
+        wake = undefined;
+        continue;
+      }
+      switch (out.kind) {
+        case 'events':
+          yield {
+            revision: out.revision,
+            events: out.events.map((e) => ({
+              type: e.type,
+              kv: e.type === 'put' ? kvToPb(e.kv) : { key: toBuffer(e.kv.key), modRevision: e.kv.modRevision },
+            })),
+          };
+          break;
+        case 'compacted':
+        case 'refused':
+          throw new TsetcdError('compacted');
+        case 'canceled':
+          return;
+        case 'created':
+        case 'progress':
+          break;
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    stream.close();
+  }
+}
