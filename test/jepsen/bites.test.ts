@@ -1,0 +1,116 @@
+/**
+ * Proof that the suite bites (issue 7): each test-only safety switch of tsetcd, turned on,
+ * must make the matching Jepsen run fail, and fail for a safety reason (the checker, or a
+ * member that cannot restart after losing acknowledged data), not for noise.
+ *
+ * | switch                               | run                                   | caught by                    |
+ * |--------------------------------------|---------------------------------------|------------------------------|
+ * | ack-before-commit                    | register, leader isolated             | WGL / revision order         |
+ * | read-without-readindex               | register, leader isolated             | WGL (stale reads)            |
+ * | --unsafe-no-fsync + power cut        | register, all members killed at once  | lost writes or refusal       |
+ * | no-lease-fencing                     | lease, leader paused past the TTL     | lease safety (early expiry)  |
+ *
+ * A switch that tsetcd does not know makes its test fail with "switch missing" (the
+ * built server is searched for the switch's name), so a missing switch is never mistaken
+ * for a suite that does not bite.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/processes.js';
+import type { FaultKind } from './nemesis/faults.js';
+import { seedFor } from './run/profiles.js';
+import type { RunResult } from './run/runner.js';
+import { runJepsen } from './run/runner.js';
+import { leaseWorkload } from './workloads/lease.js';
+import { registerWorkload } from './workloads/register.js';
+import type { Workload } from './workloads/workload.js';
+
+interface Switch {
+  readonly name: string;
+  /** Text that must appear in the built server for the switch to exist. */
+  readonly marker: string;
+  readonly env: Record<string, string>;
+  readonly unsafeNoFsync?: boolean;
+  readonly workload: () => Workload;
+  readonly faults: readonly FaultKind[];
+  readonly holdMs?: readonly [number, number];
+  readonly durationMs: number;
+}
+
+const SWITCHES: readonly Switch[] = [
+  {
+    name: 'ack-before-commit',
+    marker: 'ack-before-commit',
+    env: { TSETCD_UNSAFE_TEST_BUGS: 'ack-before-commit' },
+    workload: () => registerWorkload(),
+    faults: ['partition-leader'],
+    durationMs: 15_000,
+  },
+  {
+    name: 'read-without-readindex',
+    marker: 'read-without-readindex',
+    env: { TSETCD_UNSAFE_TEST_BUGS: 'read-without-readindex' },
+    workload: () => registerWorkload(),
+    faults: ['partition-leader'],
+    durationMs: 15_000,
+  },
+  {
+    name: 'unsafe-no-fsync (power cut)',
+    marker: 'TSETCD_TEST_POWER_CUT',
+    env: {},
+    unsafeNoFsync: true,
+    workload: () => registerWorkload(),
+    faults: ['power-cut'],
+    durationMs: 15_000,
+  },
+  {
+    name: 'no-lease-fencing',
+    marker: 'no-lease-fencing',
+    env: { TSETCD_UNSAFE_TEST_BUGS: 'no-lease-fencing' },
+    workload: () => leaseWorkload({ ttlSeconds: 3 }),
+    faults: ['pause'],
+    holdMs: [5000, 6000],
+    durationMs: 20_000,
+  },
+];
+
+function builtServerMentions(marker: string): boolean {
+  const root = join(REPO_ROOT, 'dist', 'src');
+  const walk = (dir: string): boolean =>
+    readdirSync(dir).some((name) => {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) return walk(p);
+      return name.endsWith('.js') && readFileSync(p, 'utf8').includes(marker);
+    });
+  return walk(root);
+}
+
+/** Safety failures only: the checker said invalid, or members could not come back. */
+function caughtForSafety(r: RunResult): string | undefined {
+  if (r.verdict.valid === false) return `checker: ${r.verdict.summary}`;
+  const refusal = r.problems.find((p) => /exited by itself|did not converge|HashKV/.test(p));
+  return refusal;
+}
+
+describe('the suite bites: every unsafe switch is detected', () => {
+  for (const sw of SWITCHES) {
+    it(sw.name, async () => {
+      if (!builtServerMentions(sw.marker)) {
+        throw new Error(`switch missing: the built tsetcd (dist/src) never mentions "${sw.marker}"; add the switch, then this test shows whether the suite catches it`);
+      }
+      const result = await runJepsen({
+        name: `bites-${sw.name.replace(/[^a-z-]/g, '')}`,
+        seed: seedFor(sw.name),
+        cluster: { size: 3, heartbeatMs: 100, electionMs: 1000, snapshotCount: 100_000, env: sw.env, ...(sw.unsafeNoFsync === true ? { unsafeNoFsync: true } : {}) },
+        workload: sw.workload,
+        faults: sw.faults,
+        durationMs: sw.durationMs,
+        ...(sw.holdMs === undefined ? {} : { holdMs: sw.holdMs }),
+      });
+      console.log(result.report);
+      const caught = caughtForSafety(result);
+      expect(caught, `switch ${sw.name} was NOT detected by the Jepsen run:\n${result.report}`).toBeDefined();
+    }, 180_000);
+  }
+});
