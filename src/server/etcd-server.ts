@@ -475,7 +475,11 @@ export class EtcdServer {
       if (snap.metadata.index > this.snapshotIndex) await this.storage.saveSnapshotMarker(snap);
       this.snapshotIndex = Math.max(this.snapshotIndex, snap.metadata.index);
     }
-    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+    // A hard state whose only change is the commit index needs no fsync (raft's
+    // MustSync is false): the commit index is recovered from the leader after a crash.
+    // It rides along with the next write instead of costing a second fsync per
+    // request; etcd writes it without syncing, to the same effect.
+    if (rd.entries.length > 0 || (rd.hardState !== undefined && rd.mustSync)) {
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
     }
     this.node.onPersisted(rd);
