@@ -28,6 +28,9 @@ import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachme
 import { leaseHandlers } from './v3rpc/lease.js';
 import { WatchHub } from '../watch/index.js';
 import { watchHandlers } from './v3rpc/watch.js';
+import { memberRecipeClient } from '../concurrency/index.js';
+import { electionHandlers } from './v3rpc/election.js';
+import { lockHandlers } from './v3rpc/lock.js';
 import { LeaderForwarder } from './lease-forward.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import { createPeerNetwork, joinInfo, refuseIfAlreadyBootstrapped } from './network.js';
@@ -349,8 +352,19 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     },
     headers,
   );
+  const recipes = memberRecipeClient({
+    get store() {
+      return storage.store;
+    },
+    hub: watchHub,
+    rng: systemRng(),
+    propose: (kind, payload, signal) => server.propose(kind, payload, signal),
+    linearizableReadPoint: (signal) => server.linearizableReadPoint(signal),
+  });
   const handlers = new Map<string, AnyHandler>([
     ...lease.handlers,
+    ...electionHandlers({ client: recipes, headers, logger }),
+    ...lockHandlers({ client: recipes, headers, logger }),
     ...watchHandlers({
       hub: watchHub,
       headers,

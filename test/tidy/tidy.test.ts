@@ -35,7 +35,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // apply decodes ConfChange entries (raft types) and changes membership.
   apply: ['mvcc', 'lease', 'auth', 'cluster', 'storage', 'raft'],
   cluster: ['raft', 'storage'],
-  concurrency: ['mvcc', 'lease', 'watch'],
+  // the election/lock recipes run over the member's own primitives (a loopback client).
+  concurrency: ['mvcc', 'lease', 'watch', 'apply'],
   // The server composes everything below it; it also serves the lease and watch
   // services and the election/lock recipes (not drawn in DESIGN §2, same layer).
   server: ['apply', 'raft', 'wal', 'watch', 'lease', 'cluster', 'storage', 'mvcc', 'http', 'config', 'concurrency'],
