@@ -401,6 +401,8 @@ export class EtcdServer {
         if (late.length > 0) this.send(late);
         this.apply(rd);
         this.node.advance();
+        // After advance: raft refuses to campaign while a ConfChange is unapplied.
+        if (rd.committedEntries.length > 0) this.campaignIfSoleVoter();
       } finally {
         done();
       }
@@ -525,7 +527,6 @@ export class EtcdServer {
     for (const [id, outcome] of settled) this.results.resolve(id, outcome);
     this.writeDb(batch);
     if (removedSelf) this.hooks.onRemoved?.();
-    this.campaignIfSoleVoter();
     this.maybeSnapshot(last.index, last.term);
   }
 
