@@ -15,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killWhenTestProcessExits, removeWhenTestProcessExits } from '../../helpers/cleanup.js';
@@ -156,6 +157,28 @@ export class ClusterMember {
     const t = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
     await this.exited;
     clearTimeout(t);
+  }
+
+  /**
+   * Resolves once the (re)started process accepts TCP connections on its client port, or
+   * rejects after timeoutMs; heals of restart faults wait for it, so recovery is measured
+   * from a booted member, not from a node process still loading its modules.
+   */
+  async waitListening(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.state === 'down') throw new Error(`${this.name} exited while starting`);
+      const up = await new Promise<boolean>((resolve) => {
+        const sock = connect({ host: this.node.ip, port: CLIENT_PORT });
+        sock.setTimeout(500);
+        sock.once('connect', () => (sock.destroy(), resolve(true)));
+        sock.once('timeout', () => (sock.destroy(), resolve(false)));
+        sock.once('error', () => resolve(false));
+      });
+      if (up) return;
+      await sleep(100);
+    }
+    throw new Error(`${this.name} not listening after ${timeoutMs} ms`);
   }
 
   pause(): void {

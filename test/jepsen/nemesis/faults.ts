@@ -94,6 +94,7 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
         kind, targets: [m.name], expectsLeaderChange: isLeader, detail: `SIGKILL ${m.name}`,
         async heal() {
           m.start(c.initialCluster(), 'new');
+          await m.waitListening();
         },
       };
     }
@@ -168,6 +169,7 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
         detail: 'SIGKILL every member at once (unsynced WAL writes lost)',
         async heal() {
           for (const m of c.members) m.start(c.initialCluster(), 'new');
+          await Promise.all(c.members.map((m) => m.waitListening()));
         },
       };
     }
@@ -216,6 +218,7 @@ async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {
       }
       ctx.note(`re-added ${m.name}`);
       m.start(c.initialCluster(), 'existing');
+      await m.waitListening();
     },
   };
 }

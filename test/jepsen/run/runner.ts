@@ -108,9 +108,10 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
   const nemesis = new Nemesis(cluster, recorder, rng, {
     faults: spec.faults,
     target: spec.target ?? 'leader',
-    warmupMs: spec.warmupMs ?? 5000,
+    warmupMs: spec.warmupMs ?? 8000,
     holdMs: spec.holdMs ?? [Math.max(2000, 3 * electionMs), Math.max(4000, 5 * electionMs)],
     quietMs: spec.quietMs ?? [2000, 4000],
+    recoverMs: 30_000,
   });
   let recoveryMs: number | null = null;
   let verdict: Verdict = { valid: 'unknown', summary: 'not checked' };
@@ -153,7 +154,7 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
     }
   }
   for (const f of nemesis.schedule) if (f.error !== undefined) problems.push(`nemesis ${f.kind}: ${f.error}`);
-  problems.push(...leaderChangeProblems(records, nemesis.schedule, 10 * electionMs));
+  problems.push(...leaderChangeProblems(records, nemesis.schedule, 30_000));
   const writes = writeStats(ops, workload.isWrite);
   const maxInfo = spec.maxInfoRatio ?? 0.1;
   if (writes.infoRatio >= maxInfo) {

@@ -29,6 +29,8 @@ export interface ScheduleOptions {
   readonly warmupMs: number;
   readonly holdMs: readonly [number, number];
   readonly quietMs: readonly [number, number];
+  /** How long to wait for a healthy cluster after a heal before the quiet gap. */
+  readonly recoverMs: number;
 }
 
 export class Nemesis {
@@ -91,6 +93,11 @@ export class Nemesis {
       // run's criteria expect of it (a leader change).
       await sleep(this.between(this.options.holdMs));
       await this.healActive();
+      // The next fault waits until the cluster serves again (restarts are slow on a
+      // loaded machine); otherwise faults pile up and none shows its own effect.
+      await this.cluster.waitHealthy(this.options.recoverMs).catch((err: unknown) =>
+        this.recorder.note(`cluster not healthy ${this.options.recoverMs} ms after a heal: ${String(err)}`),
+      );
       await this.sleepUnlessStopped(this.between(this.options.quietMs));
     }
   }

@@ -2,7 +2,7 @@
  * The `watch` workload: writers put unique values (and sometimes delete) on a few keys while
  * watchers record every response: one long-lived watcher per member over all keys from
  * revision 1 with prev_kv (resumed from last revision + 1 whenever its stream breaks, as a
- * new WatchLog), and short watchers per member on one key or the prefix, from revisions a
+ * new WatchLog; from the compaction revision when that history is gone, Jepsen's caveat), and short watchers per member on one key or the prefix, from revisions a
  * little in the past or the future, for 1-3 s. checkers/watch.ts validates them.
  *
  * Final phase (convergence, Jepsen's watch workload): an anchor put must reach every
@@ -60,6 +60,8 @@ function toEvent(e: NonNullable<RawWatchResponse['events']>[number]): WatchEvent
 class Watcher {
   readonly responses: WatchResponseLog[] = [];
   lastRevision = 0;
+  /** Set when the server canceled the watch for compaction: the oldest revision left. */
+  compactRevision = 0;
   ended: Promise<string>;
   private stream: WatchStream;
   unimplemented = false;
@@ -98,6 +100,7 @@ class Watcher {
       canceled: res.canceled === true,
       events,
     });
+    if (res.canceled === true) this.compactRevision = num(res.compactRevision);
     if (res.canceled === true) this.close(`canceled: ${res.cancelReason ?? ''} (compact revision ${String(res.compactRevision)})`);
   }
 
@@ -154,16 +157,19 @@ export function watchWorkload(): Workload {
       (c) => c.put({ key: bytes(key), value: bytes(value) }),
       (res) => ({ output: {}, revision: num(res.header?.revision) }));
 
+  /** Where each member's long-lived watcher resumes: last revision + 1, or the compaction. */
+  const resumeFrom = new Map<string, number>();
+
   const fullWatcher = async (ctx: WorkloadContext, member: ClusterMember): Promise<void> => {
-    let from = 1;
     while (!ctx.stopped() && !unimplemented) {
+      const from = resumeFrom.get(member.name) ?? 1;
       const w = new Watcher(ctx, nextWatcher++, member, '\u0000', '\u0000', from, true);
       full.set(member.name, w);
       // The long-lived watcher outlives the traffic phase: final() needs it open.
       const ended = await Promise.race([w.ended.then(() => true), untilStopped(ctx).then(() => false)]);
       if (!ended) return;
       if (w.unimplemented) unimplemented = true;
-      from = Math.max(from, w.lastRevision + 1);
+      resumeFrom.set(member.name, Math.max(from, w.lastRevision + 1, w.compactRevision));
       await sleep(200);
     }
   };
@@ -197,7 +203,7 @@ export function watchWorkload(): Workload {
       for (const m of ms) {
         const w = full.get(m.name);
         if (w === undefined || w.done) {
-          const from = (w?.lastRevision ?? 0) + 1;
+          const from = Math.max(resumeFrom.get(m.name) ?? 1, (w?.lastRevision ?? 0) + 1, w?.compactRevision ?? 0);
           full.set(m.name, new Watcher(ctx, nextWatcher++, m, '\u0000', '\u0000', from, true));
         }
       }
