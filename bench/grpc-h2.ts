@@ -120,11 +120,18 @@ export class GrpcConn {
         if (tls.key !== undefined) options.key = tls.key;
       }
       const session = http2.connect(endpoint, options);
+      // Exactly one outcome: a late 'connect' after the timeout destroyed the session
+      // (or an 'error' after 'connect') must not touch the session or settle twice.
+      let settled = false;
       const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
         session.destroy();
         reject(new GrpcError(GRPC_UNAVAILABLE, `connect to ${endpoint} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       session.once('connect', () => {
+        if (settled || session.destroyed) return;
+        settled = true;
         clearTimeout(timer);
         // A large connection window keeps big list pages and watch bursts from
         // stalling on flow control, for either server alike.
@@ -136,7 +143,10 @@ export class GrpcConn {
         resolve(conn);
       });
       session.on('error', (err: Error) => {
+        if (settled) return; // after connect, failures surface on the streams
+        settled = true;
         clearTimeout(timer);
+        session.destroy();
         reject(new GrpcError(GRPC_UNAVAILABLE, `${endpoint}: ${err.message}`));
       });
     });
