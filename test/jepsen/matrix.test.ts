@@ -2,7 +2,7 @@
  * The Jepsen matrix (testing-reference §7): each row starts a fresh cluster in network
  * namespaces, runs a workload under faults, and must pass every criterion of issue 7.
  * JEPSEN_PROFILE=long runs the full grid; JEPSEN_SEED replays one seed; JEPSEN_ONLY=<name
- * substring> runs matching rows only. On failure the report (seed, schedule, problems,
+ * substrings, comma-separated> runs matching rows only. On failure the report (seed, schedule, problems,
  * smallest failing window) is printed and the results folder keeps the member logs.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,8 +10,8 @@ import { matrixFor, profileFromEnv } from './run/profiles.js';
 import { runJepsen } from './run/runner.js';
 
 const profile = profileFromEnv();
-const only = process.env['JEPSEN_ONLY'];
-const rows = matrixFor(profile).filter((r) => only === undefined || r.name.includes(only));
+const only = process.env['JEPSEN_ONLY']?.split(',').filter((s) => s !== '');
+const rows = matrixFor(profile).filter((r) => only === undefined || only.some((o) => r.name.includes(o)));
 
 describe(`jepsen ${profile} matrix`, () => {
   for (const row of rows) {

@@ -112,6 +112,7 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
     holdMs: spec.holdMs ?? [Math.max(2000, 3 * electionMs), Math.max(4000, 5 * electionMs)],
     quietMs: spec.quietMs ?? [2000, 4000],
     recoverMs: 30_000,
+    warmedUp: () => okBefore(recorder.ops(), Number.POSITIVE_INFINITY) >= (spec.minOkBeforeFault ?? 100),
   });
   let recoveryMs: number | null = null;
   let verdict: Verdict = { valid: 'unknown', summary: 'not checked' };

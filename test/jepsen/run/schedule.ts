@@ -29,6 +29,8 @@ export interface ScheduleOptions {
   readonly warmupMs: number;
   readonly holdMs: readonly [number, number];
   readonly quietMs: readonly [number, number];
+  /** True once the workload has the baseline the first fault needs. */
+  readonly warmedUp: () => boolean;
   /** How long to wait for a healthy cluster after a heal before the quiet gap. */
   readonly recoverMs: number;
 }
@@ -64,6 +66,10 @@ export class Nemesis {
   private async run(): Promise<void> {
     if (this.options.faults.length === 0) return;
     await this.sleepUnlessStopped(this.options.warmupMs);
+    // A slow machine gets a longer warm-up, up to 4x: the first fault waits for the
+    // workload's baseline (C4); the runner still checks it.
+    const until = Date.now() + 3 * this.options.warmupMs;
+    while (!this.stopped && !this.options.warmedUp() && Date.now() < until) await sleep(100);
     while (!this.stopped) {
       const kind = this.options.faults[this.rng.int(this.options.faults.length)] as FaultKind;
       const term = (await findLeader(this.cluster, 2000))?.term ?? 0;

@@ -198,15 +198,19 @@ export function watchWorkload(): Workload {
     },
     async final(ctx) {
       if (unimplemented) return;
-      // Reopen long-lived watchers that are down, then wait for an anchor write on all.
+      // Reopen long-lived watchers that are down (again, while waiting: a reopened one can
+      // be canceled for compaction), then wait for an anchor write on all.
       const ms = ctx.cluster.members;
-      for (const m of ms) {
-        const w = full.get(m.name);
-        if (w === undefined || w.done) {
+      const reopen = (): void => {
+        for (const m of ms) {
+          const w = full.get(m.name);
+          if (w !== undefined && !w.done) continue;
           const from = Math.max(resumeFrom.get(m.name) ?? 1, (w?.lastRevision ?? 0) + 1, w?.compactRevision ?? 0);
+          resumeFrom.set(m.name, from);
           full.set(m.name, new Watcher(ctx, nextWatcher++, m, '\u0000', '\u0000', from, true));
         }
-      }
+      };
+      reopen();
       let anchor: Op | undefined;
       for (let i = 0; i < 20 && anchor?.type !== 'ok'; i++) {
         anchor = await put(ctx, ctx.recorder.newProcess(), ms[i % ms.length] as ClusterMember, 'w/anchor', `anchor.${i}`);
@@ -215,7 +219,10 @@ export function watchWorkload(): Workload {
       const target = anchor?.type === 'ok' ? (anchor.revision ?? 0) : 0;
       if (target === 0) convergence.push('the final anchor write never succeeded');
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && [...full.values()].some((w) => w.lastRevision < target)) await sleep(100);
+      while (Date.now() < deadline && [...full.values()].some((w) => w.lastRevision < target)) {
+        await sleep(200);
+        reopen();
+      }
       for (const [name, w] of full) {
         if (w.lastRevision < target) convergence.push(`the watcher on ${name} stopped at revision ${w.lastRevision}, anchor at ${target}`);
         w.close();
