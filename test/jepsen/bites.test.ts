@@ -95,22 +95,38 @@ function caughtForSafety(r: RunResult): string | undefined {
 
 describe('the suite bites: every unsafe switch is detected', () => {
   for (const sw of SWITCHES) {
-    it(sw.name, async () => {
-      if (!builtServerMentions(sw.marker)) {
-        throw new Error(`switch missing: the built tsetcd (dist/src) never mentions "${sw.marker}"; add the switch, then this test shows whether the suite catches it`);
-      }
-      const result = await runJepsen({
-        name: `bites-${sw.name.replace(/[^a-z-]/g, '')}`,
-        seed: seedFor(sw.name),
-        cluster: { size: 3, heartbeatMs: 100, electionMs: 1000, snapshotCount: 100_000, env: sw.env, ...(sw.unsafeNoFsync === true ? { unsafeNoFsync: true } : {}) },
-        workload: sw.workload,
-        faults: sw.faults,
-        durationMs: sw.durationMs,
-        ...(sw.holdMs === undefined ? {} : { holdMs: sw.holdMs }),
-      });
-      console.log(result.report);
-      const caught = caughtForSafety(result);
-      expect(caught, `switch ${sw.name} was NOT detected by the Jepsen run:\n${result.report}`).toBeDefined();
-    }, 180_000);
+    it(
+      sw.name,
+      async () => {
+        if (!builtServerMentions(sw.marker)) {
+          throw new Error(
+            `switch missing: the built tsetcd (dist/src) never mentions "${sw.marker}"; add the switch, then this test shows whether the suite catches it`,
+          );
+        }
+        const result = await runJepsen({
+          name: `bites-${sw.name.replace(/[^a-z-]/g, '')}`,
+          seed: seedFor(sw.name),
+          cluster: {
+            size: 3,
+            heartbeatMs: 100,
+            electionMs: 1000,
+            snapshotCount: 100_000,
+            env: sw.env,
+            ...(sw.unsafeNoFsync === true ? { unsafeNoFsync: true } : {}),
+          },
+          workload: sw.workload,
+          faults: sw.faults,
+          durationMs: sw.durationMs,
+          ...(sw.holdMs === undefined ? {} : { holdMs: sw.holdMs }),
+        });
+        console.log(result.report);
+        const caught = caughtForSafety(result);
+        expect(
+          caught,
+          `switch ${sw.name} was NOT detected by the Jepsen run:\n${result.report}`,
+        ).toBeDefined();
+      },
+      180_000,
+    );
   }
 });

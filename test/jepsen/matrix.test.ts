@@ -11,19 +11,25 @@ import { runJepsen } from './run/runner.js';
 
 const profile = profileFromEnv();
 const only = process.env['JEPSEN_ONLY']?.split(',').filter((s) => s !== '');
-const rows = matrixFor(profile).filter((r) => only === undefined || only.some((o) => r.name.includes(o)));
+const rows = matrixFor(profile).filter(
+  (r) => only === undefined || only.some((o) => r.name.includes(o)),
+);
 
 describe(`jepsen ${profile} matrix`, () => {
   for (const row of rows) {
-    it(row.name, async (ctx) => {
-      const result = await runJepsen(row);
-      console.log(result.report);
-      if (result.skipped !== undefined) {
-        ctx.skip(`${row.name}: ${result.skipped}`);
-        return;
-      }
-      expect(result.problems, result.report).toEqual([]);
-      expect(result.passed).toBe(true);
-    }, profile === 'long' ? 900_000 : 180_000);
+    it(
+      row.name,
+      async (ctx) => {
+        const result = await runJepsen(row);
+        console.log(result.report);
+        if (result.skipped !== undefined) {
+          ctx.skip(`${row.name}: ${result.skipped}`);
+          return;
+        }
+        expect(result.problems, result.report).toEqual([]);
+        expect(result.passed).toBe(true);
+      },
+      profile === 'long' ? 900_000 : 180_000,
+    );
   }
 });

@@ -28,7 +28,11 @@ function types(ops: Op[]): readonly string[] {
 
 describe('list-append anomalies (hand-written)', () => {
   it('accepts a serial history', () => {
-    const h = [T(0, 10, [ap('a', 1)]), T(20, 30, [rd('a', 1), ap('a', 2)]), T(40, 50, [rd('a', 1, 2)])];
+    const h = [
+      T(0, 10, [ap('a', 1)]),
+      T(20, 30, [rd('a', 1), ap('a', 2)]),
+      T(40, 50, [rd('a', 1, 2)]),
+    ];
     expect(checkListAppend(h).valid).toBe(true);
   });
 
@@ -80,7 +84,9 @@ describe('list-append anomalies (hand-written)', () => {
     expect(v.anomalyTypes).toEqual(['G-single-realtime']);
     expect(v.anomalies[0]?.explanation).toMatch(/rw/);
     // The same reads concurrent with the append are fine.
-    expect(checkListAppend([T(0, 10, [ap('a', 1)]), T(5, 30, [rd('a')]), T(40, 50, [rd('a', 1)])]).valid).toBe(true);
+    expect(
+      checkListAppend([T(0, 10, [ap('a', 1)]), T(5, 30, [rd('a')]), T(40, 50, [rd('a', 1)])]).valid,
+    ).toBe(true);
   });
 
   it('realtime: a lost append (never read after it completed)', () => {
@@ -95,9 +101,16 @@ describe('list-append anomalies (hand-written)', () => {
 
   it('internal, duplicate, garbage and incompatible-order', () => {
     expect(types([T(0, 10, [ap('a', 5), rd('a')])])).toContain('internal');
-    expect(types([T(0, 10, [ap('a', 1)]), T(20, 30, [rd('a', 1, 1)])])).toContain('duplicate-elements');
+    expect(types([T(0, 10, [ap('a', 1)]), T(20, 30, [rd('a', 1, 1)])])).toContain(
+      'duplicate-elements',
+    );
     expect(types([T(0, 10, [rd('a', 9)])])).toEqual(['garbage']);
-    const h = [T(0, 100, [ap('a', 1)]), T(0, 100, [ap('a', 2)]), T(200, 210, [rd('a', 1, 2)]), T(200, 210, [rd('a', 2, 1)])];
+    const h = [
+      T(0, 100, [ap('a', 1)]),
+      T(0, 100, [ap('a', 2)]),
+      T(200, 210, [rd('a', 1, 2)]),
+      T(200, 210, [rd('a', 2, 1)]),
+    ];
     expect(types(h)).toContain('incompatible-order');
   });
 
@@ -132,8 +145,13 @@ describe('list-append (generated)', () => {
           (o.output as Mop[]).forEach((m, mi) => {
             if (m[0] === 'r' && !seen.has(m[1]) && (m[2]?.length ?? 0) > 0) {
               const last = (m[2] as number[])[(m[2] as number[]).length - 1];
-              const w = ops.find((x) => x.type === 'ok' &&
-                (x.input as Mop[]).some((y) => y[0] === 'append' && y[1] === m[1] && y[2] === last));
+              const w = ops.find(
+                (x) =>
+                  x.type === 'ok' &&
+                  (x.input as Mop[]).some(
+                    (y) => y[0] === 'append' && y[1] === m[1] && y[2] === last,
+                  ),
+              );
               if (w !== undefined && w.ret < o.call) cands.push({ i, m: mi });
             }
             seen.add(m[1]);

@@ -27,7 +27,8 @@ import type { Op } from '../history/op.js';
 import { DepGraph, EDGE_NAMES, RT, RW, WR, WW } from './graph.js';
 import type { Step } from './graph.js';
 
-export type Mop = readonly ['append', string, number] | readonly ['r', string, readonly number[] | null];
+export type Mop =
+  readonly ['append', string, number] | readonly ['r', string, readonly number[] | null];
 
 export interface Anomaly {
   readonly type: string;
@@ -48,17 +49,21 @@ interface Appender {
   readonly index: number;
 }
 
-const CYCLE_CLASSES: readonly { name: string; mask: number; need: number; rwExactlyOne?: boolean }[] =
-  [
-    { name: 'G0', mask: WW, need: WW },
-    { name: 'G1c', mask: WW | WR, need: WR },
-    { name: 'G-single', mask: WW | WR | RW, need: RW, rwExactlyOne: true },
-    { name: 'G2', mask: WW | WR | RW, need: RW },
-    { name: 'G0-realtime', mask: WW | RT, need: RT },
-    { name: 'G1c-realtime', mask: WW | WR | RT, need: RT },
-    { name: 'G-single-realtime', mask: WW | WR | RW | RT, need: RW, rwExactlyOne: true },
-    { name: 'G2-realtime', mask: WW | WR | RW | RT, need: RT },
-  ];
+const CYCLE_CLASSES: readonly {
+  name: string;
+  mask: number;
+  need: number;
+  rwExactlyOne?: boolean;
+}[] = [
+  { name: 'G0', mask: WW, need: WW },
+  { name: 'G1c', mask: WW | WR, need: WR },
+  { name: 'G-single', mask: WW | WR | RW, need: RW, rwExactlyOne: true },
+  { name: 'G2', mask: WW | WR | RW, need: RW },
+  { name: 'G0-realtime', mask: WW | RT, need: RT },
+  { name: 'G1c-realtime', mask: WW | WR | RT, need: RT },
+  { name: 'G-single-realtime', mask: WW | WR | RW | RT, need: RW, rwExactlyOne: true },
+  { name: 'G2-realtime', mask: WW | WR | RW | RT, need: RT },
+];
 
 const MAX_REPORTED = 50;
 
@@ -75,11 +80,13 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
       if (m[0] !== 'append') return;
       const id = `${m[1]}\u0000${m[2]}`;
       if (op.type === 'fail') failedAppends.set(id, op);
-      else if (appenders.has(id)) report('duplicate-append', [op.id], `${m[1]}:${m[2]} appended twice`);
+      else if (appenders.has(id))
+        report('duplicate-append', [op.id], `${m[1]}:${m[2]} appended twice`);
       else appenders.set(id, { op, index });
     });
   }
-  const appenderOf = (k: string, x: number): Appender | undefined => appenders.get(`${k}\u0000${x}`);
+  const appenderOf = (k: string, x: number): Appender | undefined =>
+    appenders.get(`${k}\u0000${x}`);
 
   // Reads of ok txns; the external ones (before the txn's own appends to k) feed the graph.
   const okTxns = txns.filter((o) => o.type === 'ok');
@@ -100,7 +107,11 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
       const expected = seen.get(k);
       if (expected === undefined) external.push({ op, key: k, list });
       else if (!endsWith(list, expected)) {
-        report('internal', [op.id], `txn ${op.id} read ${k} = ${fmt(list)} but its own earlier ops imply it ends with ${fmt(expected)}`);
+        report(
+          'internal',
+          [op.id],
+          `txn ${op.id} read ${k} = ${fmt(list)} but its own earlier ops imply it ends with ${fmt(expected)}`,
+        );
       }
       seen.set(k, [...list]);
       let lists = allReads.get(k);
@@ -116,7 +127,11 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
     const longest = sorted[sorted.length - 1] as readonly number[];
     for (const l of sorted) {
       if (!isPrefix(l, longest)) {
-        report('incompatible-order', [], `key ${k}: read ${fmt(l)} is not a prefix of ${fmt(longest)}`);
+        report(
+          'incompatible-order',
+          [],
+          `key ${k}: read ${fmt(l)} is not a prefix of ${fmt(longest)}`,
+        );
         break;
       }
     }
@@ -125,10 +140,11 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
 
   // Txns in the graph: ok ones, and info ones with an observed append.
   const observed = new Set<number>();
-  for (const [k, list] of order) for (const x of list) {
-    const a = appenderOf(k, x);
-    if (a !== undefined) observed.add(a.op.id);
-  }
+  for (const [k, list] of order)
+    for (const x of list) {
+      const a = appenderOf(k, x);
+      if (a !== undefined) observed.add(a.op.id);
+    }
   const inGraph = txns.filter((o) => o.type === 'ok' || (o.type === 'info' && observed.has(o.id)));
   const g = new DepGraph();
   for (const op of inGraph) g.addNode(op.id);
@@ -139,7 +155,12 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
       const a = appenderOf(k, list[i - 1] as number);
       const b = appenderOf(k, list[i] as number);
       if (a !== undefined && b !== undefined && member.has(a.op.id) && member.has(b.op.id)) {
-        g.addEdge(a.op.id, b.op.id, WW, `on ${k}, ${list[i]} was appended right after ${list[i - 1]}`);
+        g.addEdge(
+          a.op.id,
+          b.op.id,
+          WW,
+          `on ${k}, ${list[i]} was appended right after ${list[i - 1]}`,
+        );
       }
     }
   }
@@ -147,7 +168,8 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
   const unread = new Map<string, Op[]>();
   for (const [id, a] of appenders) {
     const [k, xs] = id.split('\u0000') as [string, string];
-    if (!member.has(a.op.id) || a.op.type !== 'ok' || (order.get(k) ?? []).includes(Number(xs))) continue;
+    if (!member.has(a.op.id) || a.op.type !== 'ok' || (order.get(k) ?? []).includes(Number(xs)))
+      continue;
     let l = unread.get(k);
     if (l === undefined) unread.set(k, (l = []));
     l.push(a.op);
@@ -157,7 +179,12 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
     if (last !== undefined) {
       const w = appenderOf(key, last);
       if (w !== undefined && member.has(w.op.id)) {
-        g.addEdge(w.op.id, op.id, WR, `${op.id} read ${key} ending with ${last}, appended by ${w.op.id}`);
+        g.addEdge(
+          w.op.id,
+          op.id,
+          WR,
+          `${op.id} read ${key} ending with ${last}, appended by ${w.op.id}`,
+        );
       }
     }
     const vo = order.get(key) ?? [];
@@ -166,11 +193,21 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
     if (nextX !== undefined) {
       const w = appenderOf(key, nextX);
       if (w !== undefined && member.has(w.op.id)) {
-        g.addEdge(op.id, w.op.id, RW, `${op.id} read ${key} = ${fmt(list)}, missing ${nextX} appended next by ${w.op.id}`);
+        g.addEdge(
+          op.id,
+          w.op.id,
+          RW,
+          `${op.id} read ${key} = ${fmt(list)}, missing ${nextX} appended next by ${w.op.id}`,
+        );
       }
     } else {
       for (const u of unread.get(key) ?? []) {
-        g.addEdge(op.id, u.id, RW, `${op.id} read ${key} = ${fmt(list)}, missing the later append by ${u.id}`);
+        g.addEdge(
+          op.id,
+          u.id,
+          RW,
+          `${op.id} read ${key} = ${fmt(list)}, missing the later append by ${u.id}`,
+        );
       }
     }
   }
@@ -178,7 +215,13 @@ export function checkListAppend(ops: readonly Op[]): ElleVerdict {
 
   for (const scc of g.cycles()) explainCycle(g, scc, report);
   const types = [...new Set(anomalies.map((a) => a.type))].sort();
-  return { valid: anomalies.length === 0, anomalies, anomalyTypes: types, txns: inGraph.length, edges: g.edges };
+  return {
+    valid: anomalies.length === 0,
+    anomalies,
+    anomalyTypes: types,
+    txns: inGraph.length,
+    edges: g.edges,
+  };
 }
 
 function checkRead(
@@ -189,19 +232,32 @@ function checkRead(
   appenderOf: (k: string, x: number) => Appender | undefined,
   failed: ReadonlyMap<string, Op>,
 ): void {
-  if (new Set(list).size !== list.length) report('duplicate-elements', [op.id], `txn ${op.id} read ${k} = ${fmt(list)}`);
+  if (new Set(list).size !== list.length)
+    report('duplicate-elements', [op.id], `txn ${op.id} read ${k} = ${fmt(list)}`);
   for (const x of list) {
     const f = failed.get(`${k}\u0000${x}`);
-    if (f !== undefined) report('G1a', [op.id, f.id], `txn ${op.id} read ${k} = ${fmt(list)} with ${x} from failed txn ${f.id}`);
-    else if (appenderOf(k, x) === undefined) report('garbage', [op.id], `txn ${op.id} read ${k} element ${x} that no txn appended`);
+    if (f !== undefined)
+      report(
+        'G1a',
+        [op.id, f.id],
+        `txn ${op.id} read ${k} = ${fmt(list)} with ${x} from failed txn ${f.id}`,
+      );
+    else if (appenderOf(k, x) === undefined)
+      report('garbage', [op.id], `txn ${op.id} read ${k} element ${x} that no txn appended`);
   }
   const last = list[list.length - 1];
   if (last === undefined) return;
   const w = appenderOf(k, last);
   if (w === undefined || w.op.id === op.id) return;
-  const later = (w.op.input as readonly Mop[]).slice(w.index + 1).find((m) => m[0] === 'append' && m[1] === k);
+  const later = (w.op.input as readonly Mop[])
+    .slice(w.index + 1)
+    .find((m) => m[0] === 'append' && m[1] === k);
   if (later !== undefined) {
-    report('G1b', [op.id, w.op.id], `txn ${op.id} read ${k} ending with ${last}, an intermediate append of txn ${w.op.id} (which later appended ${String(later[2])})`);
+    report(
+      'G1b',
+      [op.id, w.op.id],
+      `txn ${op.id} read ${k} ending with ${last}, an intermediate append of txn ${w.op.id} (which later appended ${String(later[2])})`,
+    );
   }
 }
 
@@ -219,7 +275,8 @@ function addRealtimeEdges(g: DepGraph, ops: readonly Op[]): void {
   for (const ev of events) {
     if (ev.call) {
       predecessors.set(ev.op.id, new Set(frontier));
-      for (const p of frontier) g.addEdge(p.id, ev.op.id, RT, `${p.id} completed before ${ev.op.id} began`);
+      for (const p of frontier)
+        g.addEdge(p.id, ev.op.id, RT, `${p.id} completed before ${ev.op.id} began`);
     } else {
       const preds = predecessors.get(ev.op.id) ?? new Set<Op>();
       frontier = new Set([...frontier].filter((p) => !preds.has(p)));
@@ -240,7 +297,11 @@ function explainCycle(
       for (const [v, m] of g.successors(u)) {
         if (!within.has(v) || (m & cls.need & cls.mask) === 0) continue;
         if (--budget.left < 0) {
-          report('cycle', scc, `a cycle among ${scc.length} txns (classification budget exhausted): ${scc.slice(0, 20).join(', ')}`);
+          report(
+            'cycle',
+            scc,
+            `a cycle among ${scc.length} txns (classification budget exhausted): ${scc.slice(0, 20).join(', ')}`,
+          );
           return;
         }
         const backMask = cls.rwExactlyOne === true ? cls.mask & ~RW : cls.mask;
@@ -248,8 +309,15 @@ function explainCycle(
         if (back === undefined) continue;
         const first: Step = { from: u, to: v, type: cls.need, why: g.reason(u, v, cls.need) };
         const cycle = [first, ...back];
-        if (cls.name.startsWith('G0') && cycle.some((s) => s.type !== WW && s.type !== RT)) continue;
-        report(cls.name, cycle.map((s) => s.from), cycle.map((s) => `${s.from} -${EDGE_NAMES[s.type] ?? '?'}-> ${s.to} (${s.why})`).join('; '));
+        if (cls.name.startsWith('G0') && cycle.some((s) => s.type !== WW && s.type !== RT))
+          continue;
+        report(
+          cls.name,
+          cycle.map((s) => s.from),
+          cycle
+            .map((s) => `${s.from} -${EDGE_NAMES[s.type] ?? '?'}-> ${s.to} (${s.why})`)
+            .join('; '),
+        );
         return;
       }
     }

@@ -90,7 +90,8 @@ export function registerHistoryArb(maxOps = 40): fc.Arbitrary<RegisterHistory> {
   });
 }
 
-type AppendMop = readonly ['append', string, number] | readonly ['r', string, readonly number[] | null];
+type AppendMop =
+  readonly ['append', string, number] | readonly ['r', string, readonly number[] | null];
 
 export interface AppendHistory {
   readonly ops: Op[];
@@ -115,8 +116,11 @@ export function appendHistoryArb(maxTxns = 40): fc.Arbitrary<AppendHistory> {
     const ops: Op[] = [];
     txns.forEach((t, i) => {
       const at = 10 * (i + 1);
-      const input: AppendMop[] = t.mops.map((m) => (m.read ? ['r', m.key, null] : ['append', m.key, ++counter]));
-      const fate = t.fate === 0 ? 'fail' : t.fate === 1 ? 'info-applied' : t.fate === 2 ? 'info-lost' : 'ok';
+      const input: AppendMop[] = t.mops.map((m) =>
+        m.read ? ['r', m.key, null] : ['append', m.key, ++counter],
+      );
+      const fate =
+        t.fate === 0 ? 'fail' : t.fate === 1 ? 'info-applied' : t.fate === 2 ? 'info-lost' : 'ok';
       const applied = fate === 'ok' || fate === 'info-applied';
       const local = new Map([...state].map(([k, v]) => [k, [...v]]));
       const output: AppendMop[] = input.map((m) => {
@@ -130,7 +134,8 @@ export function appendHistoryArb(maxTxns = 40): fc.Arbitrary<AppendHistory> {
       if (applied) for (const [k, v] of local) state.set(k, v);
       const call = at - t.before;
       if (fate === 'ok') ops.push(op('txn', call, at + t.after, input, output, { key: 'txn' }));
-      else if (fate === 'fail') ops.push(op('txn', call, at + t.after, input, null, { type: 'fail' }));
+      else if (fate === 'fail')
+        ops.push(op('txn', call, at + t.after, input, null, { type: 'fail' }));
       else ops.push(op('txn', call, at + t.after + 1000, input, null, { type: 'info' }));
     });
     return { ops };

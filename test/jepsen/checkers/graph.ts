@@ -92,7 +92,10 @@ export class DepGraph {
         work.pop();
         const parent = work[work.length - 1];
         if (parent !== undefined) {
-          low.set(parent.node, Math.min(low.get(parent.node) as number, low.get(top.node) as number));
+          low.set(
+            parent.node,
+            Math.min(low.get(parent.node) as number, low.get(top.node) as number),
+          );
         }
         if (low.get(top.node) === index.get(top.node)) {
           const comp: number[] = [];
@@ -129,7 +132,7 @@ export class DepGraph {
     }
     if (!seen.has(to)) return undefined;
     const steps: Step[] = [];
-    for (let n = to; n !== from; ) {
+    for (let n = to; n !== from;) {
       const p = prev.get(n) as { node: number; type: number };
       steps.push({ from: p.node, to: n, type: p.type, why: this.reason(p.node, n, p.type) });
       n = p.node;

@@ -10,10 +10,13 @@ import type { Op } from '../history/op.js';
 import { checkLeases } from './lease.js';
 import { op } from './fixtures.js';
 
-const grant = (t: number, id: string, ttl: number): Op => op('grant', t, t + 5, { id, ttl }, { ttl });
-const put = (t: number, key: string, lease: string): Op => op('put', t, t + 5, { lease }, {}, { key });
+const grant = (t: number, id: string, ttl: number): Op =>
+  op('grant', t, t + 5, { id, ttl }, { ttl });
+const put = (t: number, key: string, lease: string): Op =>
+  op('put', t, t + 5, { lease }, {}, { key });
 const ka = (t: number, id: string, ttl: number): Op => op('keepalive', t, t + 5, { id }, { ttl });
-const revoke = (t: number, id: string, type: 'ok' | 'info' = 'ok'): Op => op('revoke', t, t + 5, { id }, {}, { type });
+const revoke = (t: number, id: string, type: 'ok' | 'info' = 'ok'): Op =>
+  op('revoke', t, t + 5, { id }, {}, { type });
 const read = (t: number, ...keys: string[]): Op => op('read', t, t + 5, null, { keys });
 
 describe('lease safety (hand-written)', () => {
@@ -41,7 +44,9 @@ describe('lease safety (hand-written)', () => {
 
   it('rejects a partial removal and a key that comes back', () => {
     expect(checkLeases([...base, read(3100, 'b')]).violations.join()).toMatch(/not atomic/);
-    expect(checkLeases([...base, read(3100), read(3200, 'a')]).violations.join()).toMatch(/came back/);
+    expect(checkLeases([...base, read(3100), read(3200, 'a')]).violations.join()).toMatch(
+      /came back/,
+    );
   });
 
   it('keys not yet put are not missing', () => {
@@ -105,7 +110,10 @@ describe('lease safety (generated)', () => {
         const ttlMs = s.ttl * 1000;
         const renewals = h.filter((o) => o.f === 'grant' || o.f === 'keepalive').map((o) => o.call);
         const bound = Math.max(...renewals) + ttlMs;
-        const sawEarly = h.some((o) => o.f === 'read' && (o.output as { keys: string[] }).keys.length === 0 && o.ret < bound);
+        const sawEarly = h.some(
+          (o) =>
+            o.f === 'read' && (o.output as { keys: string[] }).keys.length === 0 && o.ret < bound,
+        );
         fc.pre(sawEarly);
         expect(checkLeases(h).valid).toBe(false);
       }),

@@ -42,7 +42,11 @@ export function checkLeases(ops: readonly Op[], toleranceMs = 0): LeaseVerdict {
   const leases = new Map<string, LeaseFacts>();
   const facts = (id: string): LeaseFacts => {
     let f = leases.get(id);
-    if (f === undefined) leases.set(id, (f = { ttlMs: 0, renewals: [], aliveAfter: [], revokes: [], keys: new Map() }));
+    if (f === undefined)
+      leases.set(
+        id,
+        (f = { ttlMs: 0, renewals: [], aliveAfter: [], revokes: [], keys: new Map() }),
+      );
     return f;
   };
   const keyLease = new Map<string, string>();
@@ -70,7 +74,9 @@ export function checkLeases(ops: readonly Op[], toleranceMs = 0): LeaseVerdict {
   const add = (s: string): void => {
     if (violations.length < MAX_VIOLATIONS) violations.push(s);
   };
-  const reads = ops.filter((o) => o.f === 'read' && o.type === 'ok').sort((a, b) => a.call - b.call);
+  const reads = ops
+    .filter((o) => o.f === 'read' && o.type === 'ok')
+    .sort((a, b) => a.call - b.call);
   const vanishedAt = new Map<string, Op>(); // key -> first read that missed it
   const leaseEnd = new Map<string, Op>(); // lease -> first read that missed one of its keys
   for (const r of reads) {
@@ -82,19 +88,28 @@ export function checkLeases(ops: readonly Op[], toleranceMs = 0): LeaseVerdict {
       }
     }
     for (const [id, f] of leases) {
-      const missing = [...f.keys].filter(([k, putRet]) => putRet < r.call && !present.has(k)).map(([k]) => k);
+      const missing = [...f.keys]
+        .filter(([k, putRet]) => putRet < r.call && !present.has(k))
+        .map(([k]) => k);
       if (missing.length === 0) continue;
       for (const k of missing) if (!vanishedAt.has(k)) vanishedAt.set(k, r);
-      const stillThere = [...f.keys].filter(([k, putRet]) => putRet < r.call && present.has(k)).map(([k]) => k);
+      const stillThere = [...f.keys]
+        .filter(([k, putRet]) => putRet < r.call && present.has(k))
+        .map(([k]) => k);
       if (stillThere.length > 0) {
-        add(`lease ${id} not atomic: read ${r.id} misses ${missing.join(',')} but shows ${stillThere.join(',')}`);
+        add(
+          `lease ${id} not atomic: read ${r.id} misses ${missing.join(',')} but shows ${stillThere.join(',')}`,
+        );
       }
       if (leaseEnd.has(id)) continue;
       leaseEnd.set(id, r);
       const revoked = f.revokes.some((c) => c < r.ret);
       if (!revoked) {
         const latest = f.renewals.filter((c) => c < r.ret);
-        const lower = latest.length === 0 ? Number.NEGATIVE_INFINITY : Math.max(...latest) + f.ttlMs - toleranceMs;
+        const lower =
+          latest.length === 0
+            ? Number.NEGATIVE_INFINITY
+            : Math.max(...latest) + f.ttlMs - toleranceMs;
         if (r.ret < lower) {
           add(
             `lease ${id} expired early: read ${r.id} (returned at ${r.ret.toFixed(1)} ms) misses ${missing.join(',')}, ` +
@@ -104,9 +119,17 @@ export function checkLeases(ops: readonly Op[], toleranceMs = 0): LeaseVerdict {
         }
       }
       for (const a of f.aliveAfter) {
-        if (a.call > r.ret) add(`lease ${id} alive after its keys vanished: keep-alive ${a.id} at ${a.call.toFixed(1)} ms answered TTL > 0 after read ${r.id}`);
+        if (a.call > r.ret)
+          add(
+            `lease ${id} alive after its keys vanished: keep-alive ${a.id} at ${a.call.toFixed(1)} ms answered TTL > 0 after read ${r.id}`,
+          );
       }
     }
   }
-  return { valid: violations.length === 0, violations, leases: leases.size, vanished: leaseEnd.size };
+  return {
+    valid: violations.length === 0,
+    violations,
+    leases: leases.size,
+    vanished: leaseEnd.size,
+  };
 }

@@ -7,16 +7,32 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Op } from '../history/op.js';
 import { op, registerHistoryArb } from './fixtures.js';
-import { checkRegister, checkRevisionOrder, relevantRegisterOps, versionedRegister } from './register.js';
+import {
+  checkRegister,
+  checkRevisionOrder,
+  relevantRegisterOps,
+  versionedRegister,
+} from './register.js';
 import { checkLinearizable } from './wgl.js';
 import { smallestFailingWindow } from './window.js';
 
-const w = (call: number, ret: number, value: number, version: number | null, type: 'ok' | 'info' = 'ok'): Op =>
-  op('write', call, ret, { value }, version === null ? null : { version }, { type });
+const w = (
+  call: number,
+  ret: number,
+  value: number,
+  version: number | null,
+  type: 'ok' | 'info' = 'ok',
+): Op => op('write', call, ret, { value }, version === null ? null : { version }, { type });
 const r = (call: number, ret: number, version: number, value: number | null): Op =>
   op('read', call, ret, null, { version, value });
-const cas = (call: number, ret: number, from: number, to: number, out: unknown, type: 'ok' | 'info' = 'ok'): Op =>
-  op('cas', call, ret, { from, to }, out, { type });
+const cas = (
+  call: number,
+  ret: number,
+  from: number,
+  to: number,
+  out: unknown,
+  type: 'ok' | 'info' = 'ok',
+): Op => op('cas', call, ret, { from, to }, out, { type });
 
 describe('versioned register (hand-written)', () => {
   it('accepts a sequential history and concurrent reads of either side of a write', () => {
@@ -44,16 +60,30 @@ describe('versioned register (hand-written)', () => {
   it('an info write may or may not have happened', () => {
     expect(checkRegister([w(0, 10, 7, null, 'info'), r(20, 30, 0, null)]).valid).toBe(true);
     expect(checkRegister([w(0, 10, 7, null, 'info'), r(20, 30, 1, 7)]).valid).toBe(true);
-    expect(checkRegister([w(0, 10, 7, null, 'info'), r(20, 30, 1, 7), r(40, 50, 0, null)]).valid).toBe(false);
+    expect(
+      checkRegister([w(0, 10, 7, null, 'info'), r(20, 30, 1, 7), r(40, 50, 0, null)]).valid,
+    ).toBe(false);
   });
 
   it('a failed write is dropped, a failed cas must see another value', () => {
     const failed = op('write', 0, 10, { value: 3 }, null, { type: 'fail' });
     expect(checkRegister([failed, r(20, 30, 0, null)]).valid).toBe(true);
-    expect(checkRegister([w(0, 10, 1, 1), cas(20, 30, 1, 2, { succeeded: false })]).valid).toBe(false);
-    expect(checkRegister([w(0, 10, 1, 1), cas(20, 30, 0, 2, { succeeded: false })]).valid).toBe(true);
-    expect(checkRegister([w(0, 10, 1, 1), cas(20, 30, 1, 2, { succeeded: true, version: 2 }), r(40, 50, 2, 2)]).valid).toBe(true);
-    expect(checkRegister([w(0, 10, 1, 1), cas(20, 30, 3, 2, { succeeded: true, version: 2 })]).valid).toBe(false);
+    expect(checkRegister([w(0, 10, 1, 1), cas(20, 30, 1, 2, { succeeded: false })]).valid).toBe(
+      false,
+    );
+    expect(checkRegister([w(0, 10, 1, 1), cas(20, 30, 0, 2, { succeeded: false })]).valid).toBe(
+      true,
+    );
+    expect(
+      checkRegister([
+        w(0, 10, 1, 1),
+        cas(20, 30, 1, 2, { succeeded: true, version: 2 }),
+        r(40, 50, 2, 2),
+      ]).valid,
+    ).toBe(true);
+    expect(
+      checkRegister([w(0, 10, 1, 1), cas(20, 30, 3, 2, { succeeded: true, version: 2 })]).valid,
+    ).toBe(false);
   });
 
   it('an info cas applies only where its guard holds', () => {
@@ -72,8 +102,13 @@ describe('versioned register (hand-written)', () => {
 
   it('finds the smallest failing window around the stale read', () => {
     const h = [
-      w(0, 10, 1, 1), r(12, 14, 1, 1), w(20, 30, 2, 2), r(31, 33, 2, 2),
-      r(40, 50, 1, 1), w(60, 70, 3, 3), r(80, 90, 3, 3),
+      w(0, 10, 1, 1),
+      r(12, 14, 1, 1),
+      w(20, 30, 2, 2),
+      r(31, 33, 2, 2),
+      r(40, 50, 1, 1),
+      w(60, 70, 3, 3),
+      r(80, 90, 3, 3),
     ];
     const illegal = (ops: readonly Op[]): boolean =>
       checkLinearizable(relevantRegisterOps(ops), versionedRegister).valid === false;
@@ -124,14 +159,25 @@ describe('versioned register (generated)', () => {
         // Find a read with an earlier ok write on its key that completed before it began.
         const candidates = reads.filter((ri) => {
           const rd = ops[ri] as Op;
-          return ops.some((o) => o.key === rd.key && o.type === 'ok' && o.ret < rd.call &&
-            (o.f === 'write' || (o.f === 'cas' && (o.output as { succeeded: boolean }).succeeded)));
+          return ops.some(
+            (o) =>
+              o.key === rd.key &&
+              o.type === 'ok' &&
+              o.ret < rd.call &&
+              (o.f === 'write' ||
+                (o.f === 'cas' && (o.output as { succeeded: boolean }).succeeded)),
+          );
         });
         fc.pre(candidates.length > 0);
         const i = candidates[pick % candidates.length] as number;
         const rd = ops[i] as Op;
-        const before = ops.filter((o) => o.key === rd.key && o.type === 'ok' && o.ret < rd.call &&
-          (o.f === 'write' || (o.f === 'cas' && (o.output as { succeeded: boolean }).succeeded)));
+        const before = ops.filter(
+          (o) =>
+            o.key === rd.key &&
+            o.type === 'ok' &&
+            o.ret < rd.call &&
+            (o.f === 'write' || (o.f === 'cas' && (o.output as { succeeded: boolean }).succeeded)),
+        );
         const lastW = before.sort((a, b) => a.ret - b.ret)[before.length - 1] as Op;
         const wroteVersion = (lastW.output as { version: number }).version;
         const bad = [...ops];

@@ -114,7 +114,11 @@ export function checkRegister(
   }
   const revisionErrors = checkRevisionOrder(ops);
   const valid =
-    failures.length > 0 || revisionErrors.length > 0 ? false : unknown.length > 0 ? 'unknown' : true;
+    failures.length > 0 || revisionErrors.length > 0
+      ? false
+      : unknown.length > 0
+        ? 'unknown'
+        : true;
   return { valid, keys: byKey.size, failures, unknown, revisionErrors };
 }
 

@@ -30,8 +30,21 @@ function execute(steps: readonly Step[]): { ops: Op[]; events: WatchEventLog[] }
       }
       rev++;
       state.delete(s.key);
-      events.push({ type: 'delete', key: s.key, value: '', modRevision: rev, createRevision: 0, version: 0, lease: '0',
-        prevKv: { value: cur.value, modRevision: cur.mod, createRevision: cur.create, version: cur.version } });
+      events.push({
+        type: 'delete',
+        key: s.key,
+        value: '',
+        modRevision: rev,
+        createRevision: 0,
+        version: 0,
+        lease: '0',
+        prevKv: {
+          value: cur.value,
+          modRevision: cur.mod,
+          createRevision: cur.create,
+          version: cur.version,
+        },
+      });
       ops.push(op('delete', i, i + 0.5, {}, { deleted: 1 }, { key: s.key, revision: rev }));
       return;
     }
@@ -39,27 +52,66 @@ function execute(steps: readonly Step[]): { ops: Op[]; events: WatchEventLog[] }
     const value = `v${i}`;
     const next = { value, mod: rev, create: cur?.create ?? rev, version: (cur?.version ?? 0) + 1 };
     state.set(s.key, next);
-    events.push({ type: 'put', key: s.key, value, modRevision: rev, createRevision: next.create, version: next.version, lease: '0',
-      prevKv: cur === undefined ? null : { value: cur.value, modRevision: cur.mod, createRevision: cur.create, version: cur.version } });
+    events.push({
+      type: 'put',
+      key: s.key,
+      value,
+      modRevision: rev,
+      createRevision: next.create,
+      version: next.version,
+      lease: '0',
+      prevKv:
+        cur === undefined
+          ? null
+          : {
+              value: cur.value,
+              modRevision: cur.mod,
+              createRevision: cur.create,
+              version: cur.version,
+            },
+    });
     ops.push(op('put', i, i + 0.5, { value }, {}, { key: s.key, revision: rev }));
   });
   return { ops, events };
 }
 
 let wid = 0;
-function watcher(events: readonly WatchEventLog[], from: number, opts: { key?: string; rangeEnd?: string; prevKv?: boolean; chunk?: number } = {}): WatchLog {
+function watcher(
+  events: readonly WatchEventLog[],
+  from: number,
+  opts: { key?: string; rangeEnd?: string; prevKv?: boolean; chunk?: number } = {},
+): WatchLog {
   const key = opts.key ?? 'k/';
   const rangeEnd = opts.rangeEnd ?? 'k0';
   const prevKv = opts.prevKv ?? true;
   const mine = events
-    .filter((e) => e.modRevision >= from && (rangeEnd === '' ? e.key === key : e.key >= key && e.key < rangeEnd))
+    .filter(
+      (e) =>
+        e.modRevision >= from &&
+        (rangeEnd === '' ? e.key === key : e.key >= key && e.key < rangeEnd),
+    )
     .map((e) => (prevKv ? e : { ...e, prevKv: null }));
   const responses: WatchResponseLog[] = [];
   const chunk = opts.chunk ?? 2;
   for (let i = 0; i < mine.length; i += chunk) {
-    responses.push({ at: i, headerRevision: 0, compactRevision: 0, canceled: false, events: mine.slice(i, i + chunk) });
+    responses.push({
+      at: i,
+      headerRevision: 0,
+      compactRevision: 0,
+      canceled: false,
+      events: mine.slice(i, i + chunk),
+    });
   }
-  return { id: wid++, node: 'n1', key, rangeEnd, startRevision: from, prevKv, responses, end: 'closed' };
+  return {
+    id: wid++,
+    node: 'n1',
+    key,
+    rangeEnd,
+    startRevision: from,
+    prevKv,
+    responses,
+    end: 'closed',
+  };
 }
 
 const stepsArb = fc.array(
@@ -92,7 +144,10 @@ describe('watch validator (generated)', () => {
         const full = watcher(h.events, 1, { chunk: 1 });
         const other = watcher(h.events, 1, { chunk: 1 });
         const drop = pick % (h.events.length - 1); // never the last: the watcher must go past it
-        const broken: WatchLog = { ...other, responses: other.responses.filter((_, i) => i !== drop) };
+        const broken: WatchLog = {
+          ...other,
+          responses: other.responses.filter((_, i) => i !== drop),
+        };
         expect(checkWatches(h.ops, [full, broken]).valid).toBe(false);
       }),
       { numRuns: 200 },
@@ -101,18 +156,50 @@ describe('watch validator (generated)', () => {
 });
 
 describe('watch validator (hand-written)', () => {
-  const h = execute([{ del: false, key: 'k/a' }, { del: false, key: 'k/b' }, { del: false, key: 'k/a' }, { del: true, key: 'k/a' }, { del: false, key: 'k/a' }]);
+  const h = execute([
+    { del: false, key: 'k/a' },
+    { del: false, key: 'k/b' },
+    { del: false, key: 'k/a' },
+    { del: true, key: 'k/a' },
+    { del: false, key: 'k/a' },
+  ]);
 
   it('reports duplicates, going back, split revisions and out-of-range events', () => {
     const w = watcher(h.events, 1, { chunk: 1 });
-    const dup = { ...w, responses: [...w.responses.slice(0, 2), w.responses[1] as WatchResponseLog, ...w.responses.slice(2)] };
+    const dup = {
+      ...w,
+      responses: [
+        ...w.responses.slice(0, 2),
+        w.responses[1] as WatchResponseLog,
+        ...w.responses.slice(2),
+      ],
+    };
     const v = checkWatches(h.ops, [dup]).violations.join('\n');
     expect(v).toMatch(/delivered twice/);
     expect(v).toMatch(/split across two responses/);
-    const back = { ...w, responses: [w.responses[1] as WatchResponseLog, w.responses[0] as WatchResponseLog, ...w.responses.slice(2)] };
+    const back = {
+      ...w,
+      responses: [
+        w.responses[1] as WatchResponseLog,
+        w.responses[0] as WatchResponseLog,
+        ...w.responses.slice(2),
+      ],
+    };
     expect(checkWatches(h.ops, [back]).violations.join()).toMatch(/went back/);
     const narrow = watcher(h.events, 1, { key: 'k/a', rangeEnd: '' });
-    const leaky = { ...narrow, responses: [...narrow.responses, { at: 9, headerRevision: 0, compactRevision: 0, canceled: false, events: [h.events[1] as WatchEventLog] }] };
+    const leaky = {
+      ...narrow,
+      responses: [
+        ...narrow.responses,
+        {
+          at: 9,
+          headerRevision: 0,
+          compactRevision: 0,
+          canceled: false,
+          events: [h.events[1] as WatchEventLog],
+        },
+      ],
+    };
     expect(checkWatches(h.ops, [leaky]).violations.join()).toMatch(/outside its range/);
   });
 
@@ -120,13 +207,31 @@ describe('watch validator (hand-written)', () => {
     const w = watcher(h.events, 1, { chunk: 1 });
     const e2 = h.events[2] as WatchEventLog;
     const badPrev = { ...e2, prevKv: null };
-    const withBadPrev = { ...w, responses: w.responses.map((r) => ({ ...r, events: r.events.map((e) => (e === e2 ? badPrev : e)) })) };
+    const withBadPrev = {
+      ...w,
+      responses: w.responses.map((r) => ({
+        ...r,
+        events: r.events.map((e) => (e === e2 ? badPrev : e)),
+      })),
+    };
     expect(checkWatches(h.ops, [withBadPrev]).violations.join()).toMatch(/prev_kv/);
     const badVersion = { ...e2, version: 7 };
-    const withBadVersion = { ...w, responses: w.responses.map((r) => ({ ...r, events: r.events.map((e) => (e === e2 ? badVersion : e)) })) };
+    const withBadVersion = {
+      ...w,
+      responses: w.responses.map((r) => ({
+        ...r,
+        events: r.events.map((e) => (e === e2 ? badVersion : e)),
+      })),
+    };
     expect(checkWatches(h.ops, [withBadVersion]).violations.join()).toMatch(/version 7/);
     const phantom = { ...e2, value: 'nobody-wrote-this' };
-    const withPhantom = { ...w, responses: w.responses.map((r) => ({ ...r, events: r.events.map((e) => (e === e2 ? phantom : e)) })) };
+    const withPhantom = {
+      ...w,
+      responses: w.responses.map((r) => ({
+        ...r,
+        events: r.events.map((e) => (e === e2 ? phantom : e)),
+      })),
+    };
     const v = checkWatches(h.ops, [w, withPhantom]).violations.join('\n');
     expect(v).toMatch(/phantom/);
     expect(v).toMatch(/saw/);
@@ -137,9 +242,18 @@ describe('watch validator (hand-written)', () => {
     const without = { ...w, responses: w.responses.filter((r) => r.events[0]?.modRevision !== 3) };
     expect(checkWatches(h.ops, [without]).violations.join()).toMatch(/missed/);
     const late = watcher(h.events, 5, { chunk: 1 });
-    const canceled = { ...late, responses: [...late.responses, { at: 9, headerRevision: 6, compactRevision: 4, canceled: true, events: [] }] };
+    const canceled = {
+      ...late,
+      responses: [
+        ...late.responses,
+        { at: 9, headerRevision: 6, compactRevision: 4, canceled: true, events: [] },
+      ],
+    };
     expect(checkWatches(h.ops, [canceled]).violations.join()).toMatch(/canceled for compaction/);
-    const fromOld = { ...watcher(h.events, 2), responses: [{ at: 9, headerRevision: 6, compactRevision: 4, canceled: true, events: [] }] };
+    const fromOld = {
+      ...watcher(h.events, 2),
+      responses: [{ at: 9, headerRevision: 6, compactRevision: 4, canceled: true, events: [] }],
+    };
     expect(checkWatches(h.ops, [w, fromOld]).valid).toBe(true);
   });
 });

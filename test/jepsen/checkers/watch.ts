@@ -53,12 +53,13 @@ export function checkWatches(ops: readonly Op[], watchers: readonly WatchLog[]):
   let events = 0;
   for (const w of watchers) {
     const byRev = new Map<number, WatchEventLog[]>();
-    for (const r of w.responses) for (const e of r.events) {
-      events++;
-      let l = byRev.get(e.modRevision);
-      if (l === undefined) byRev.set(e.modRevision, (l = []));
-      l.push(e);
-    }
+    for (const r of w.responses)
+      for (const e of r.events) {
+        events++;
+        let l = byRev.get(e.modRevision);
+        if (l === undefined) byRev.set(e.modRevision, (l = []));
+        l.push(e);
+      }
     for (const [rev, evs] of byRev) {
       const mine = new Map(evs.map((e) => [e.key, e]));
       const known = canonical.get(rev);
@@ -70,7 +71,9 @@ export function checkWatches(ops: readonly Op[], watchers: readonly WatchLog[]):
       for (const [k, e] of mine) {
         const other = known.get(k);
         if (other !== undefined && evKey(other) !== evKey(e)) {
-          add(`revision ${rev} key ${k}: watcher ${w.id} saw "${evKey(e)}" but watcher ${firstSeenBy.get(rev)} saw "${evKey(other)}"`);
+          add(
+            `revision ${rev} key ${k}: watcher ${w.id} saw "${evKey(e)}" but watcher ${firstSeenBy.get(rev)} saw "${evKey(other)}"`,
+          );
         }
         if (other === undefined) known.set(k, e);
       }
@@ -82,26 +85,40 @@ export function checkWatches(ops: readonly Op[], watchers: readonly WatchLog[]):
   const okWrites = new Map<number, Op[]>();
   for (const op of ops) {
     if (op.f !== 'put' && op.f !== 'delete') continue;
-    if (op.f === 'put' && op.type !== 'fail') writtenValues.add(`${op.key}=${(op.input as { value: string }).value}`);
+    if (op.f === 'put' && op.type !== 'fail')
+      writtenValues.add(`${op.key}=${(op.input as { value: string }).value}`);
     if (op.type !== 'ok' || op.revision === undefined) continue;
     if (op.f === 'delete' && (op.output as { deleted: number }).deleted === 0) continue; // no revision of its own
     let l = okWrites.get(op.revision);
     if (l === undefined) okWrites.set(op.revision, (l = []));
     l.push(op);
   }
-  for (const w of watchers) for (const r of w.responses) for (const e of r.events) {
-    if (e.type === 'put' && workloadKeys.has(e.key) && !writtenValues.has(`${e.key}=${e.value}`)) {
-      add(`phantom: watcher ${w.id} got revision ${e.modRevision} put ${e.key}=${e.value} that no write op wrote`);
-    }
-  }
+  for (const w of watchers)
+    for (const r of w.responses)
+      for (const e of r.events) {
+        if (
+          e.type === 'put' &&
+          workloadKeys.has(e.key) &&
+          !writtenValues.has(`${e.key}=${e.value}`)
+        ) {
+          add(
+            `phantom: watcher ${w.id} got revision ${e.modRevision} put ${e.key}=${e.value} that no write op wrote`,
+          );
+        }
+      }
   for (const [rev, wops] of okWrites) {
     const evs = canonical.get(rev);
     if (evs === undefined) continue; // no watcher reached it; per-watcher completeness covers spans
     for (const op of wops) {
       const e = evs.get(op.key ?? '');
-      const expect = op.f === 'put' ? `put ${op.key} ${(op.input as { value: string }).value}` : `delete ${op.key} `;
+      const expect =
+        op.f === 'put'
+          ? `put ${op.key} ${(op.input as { value: string }).value}`
+          : `delete ${op.key} `;
       if (e === undefined || evKey(e) !== expect) {
-        add(`acknowledged ${op.f} op ${op.id} of ${op.key} at revision ${rev} is not what the watchers saw there (${e === undefined ? 'nothing' : evKey(e)})`);
+        add(
+          `acknowledged ${op.f} op ${op.id} of ${op.key} at revision ${rev} is not what the watchers saw there (${e === undefined ? 'nothing' : evKey(e)})`,
+        );
       }
     }
   }
@@ -111,11 +128,12 @@ export function checkWatches(ops: readonly Op[], watchers: readonly WatchLog[]):
   const known = new Set(revs);
   for (const r of okWrites.keys()) known.add(r);
   const stateAt = new Map<string, { rev: number; e: WatchEventLog }[]>();
-  for (const r of revs) for (const e of (canonical.get(r) as Map<string, WatchEventLog>).values()) {
-    let l = stateAt.get(e.key);
-    if (l === undefined) stateAt.set(e.key, (l = []));
-    l.push({ rev: r, e });
-  }
+  for (const r of revs)
+    for (const e of (canonical.get(r) as Map<string, WatchEventLog>).values()) {
+      let l = stateAt.get(e.key);
+      if (l === undefined) stateAt.set(e.key, (l = []));
+      l.push({ rev: r, e });
+    }
   const missingRevs: number[] = [];
   for (let r = 2; r <= maxRevision; r++) if (!known.has(r)) missingRevs.push(r);
   const prevState = (key: string, rev: number): WatchEventLog | null | 'unknown' => {
@@ -131,44 +149,64 @@ export function checkWatches(ops: readonly Op[], watchers: readonly WatchLog[]):
     const last = hist[hist.length - 1];
     return last === undefined || last.e.type === 'delete' ? null : last.e;
   };
-  for (const r of revs) for (const e of (canonical.get(r) as Map<string, WatchEventLog>).values()) {
-    if (e.type !== 'put') continue;
-    const prev = prevState(e.key, r);
-    if (prev === 'unknown') continue;
-    const wantVersion = prev === null ? 1 : prev.version + 1;
-    const wantCreate = prev === null ? r : prev.createRevision;
-    if (e.version !== wantVersion || e.createRevision !== wantCreate) {
-      add(`revision ${r} put ${e.key}: version ${e.version}, create_revision ${e.createRevision}; the history implies ${wantVersion}, ${wantCreate}`);
+  for (const r of revs)
+    for (const e of (canonical.get(r) as Map<string, WatchEventLog>).values()) {
+      if (e.type !== 'put') continue;
+      const prev = prevState(e.key, r);
+      if (prev === 'unknown') continue;
+      const wantVersion = prev === null ? 1 : prev.version + 1;
+      const wantCreate = prev === null ? r : prev.createRevision;
+      if (e.version !== wantVersion || e.createRevision !== wantCreate) {
+        add(
+          `revision ${r} put ${e.key}: version ${e.version}, create_revision ${e.createRevision}; the history implies ${wantVersion}, ${wantCreate}`,
+        );
+      }
     }
-  }
   // 4. Per watcher.
   for (const w of watchers) {
     let lastRev = 0;
     const seen = new Set<string>();
     let firstRev: number | undefined;
     for (const [i, resp] of w.responses.entries()) {
-      if (resp.canceled && resp.compactRevision > 0 && !(w.startRevision > 0 && w.startRevision < resp.compactRevision)) {
-        add(`watcher ${w.id} on ${w.node} canceled for compaction at ${resp.compactRevision} though it started at ${w.startRevision}`);
+      if (
+        resp.canceled &&
+        resp.compactRevision > 0 &&
+        !(w.startRevision > 0 && w.startRevision < resp.compactRevision)
+      ) {
+        add(
+          `watcher ${w.id} on ${w.node} canceled for compaction at ${resp.compactRevision} though it started at ${w.startRevision}`,
+        );
       }
       const first = resp.events[0];
       if (first !== undefined && i > 0 && first.modRevision === lastRev) {
-        add(`watcher ${w.id} on ${w.node}: revision ${lastRev} split across two responses (not atomic)`);
+        add(
+          `watcher ${w.id} on ${w.node}: revision ${lastRev} split across two responses (not atomic)`,
+        );
       }
       for (const e of resp.events) {
-        if (e.modRevision < lastRev) add(`watcher ${w.id} on ${w.node}: revision went back from ${lastRev} to ${e.modRevision}`);
+        if (e.modRevision < lastRev)
+          add(
+            `watcher ${w.id} on ${w.node}: revision went back from ${lastRev} to ${e.modRevision}`,
+          );
         const id = `${e.modRevision} ${e.key}`;
         if (seen.has(id)) add(`watcher ${w.id} on ${w.node}: event ${id} delivered twice`);
         seen.add(id);
-        if (!inRange(e.key, w)) add(`watcher ${w.id} on ${w.node}: event for ${e.key} outside its range`);
+        if (!inRange(e.key, w))
+          add(`watcher ${w.id} on ${w.node}: event for ${e.key} outside its range`);
         if (w.startRevision > 0 && e.modRevision < w.startRevision) {
-          add(`watcher ${w.id} on ${w.node}: event at ${e.modRevision} before its start revision ${w.startRevision}`);
+          add(
+            `watcher ${w.id} on ${w.node}: event at ${e.modRevision} before its start revision ${w.startRevision}`,
+          );
         }
         if (w.prevKv && e.type === 'put') {
           const prev = prevState(e.key, e.modRevision);
           if (prev !== 'unknown') {
             const got = e.prevKv === null ? 'none' : `${e.prevKv.value}@${e.prevKv.modRevision}`;
             const want = prev === null ? 'none' : `${prev.value}@${prev.modRevision}`;
-            if (got !== want) add(`watcher ${w.id} on ${w.node}: revision ${e.modRevision} ${e.key} prev_kv ${got}, history says ${want}`);
+            if (got !== want)
+              add(
+                `watcher ${w.id} on ${w.node}: revision ${e.modRevision} ${e.key} prev_kv ${got}, history says ${want}`,
+              );
           }
         }
         firstRev ??= e.modRevision;
@@ -180,14 +218,25 @@ export function checkWatches(ops: readonly Op[], watchers: readonly WatchLog[]):
     for (let r = w.startRevision; r <= lastRev; r++) {
       const expected = [...(canonical.get(r)?.values() ?? [])].filter((e) => inRange(e.key, w));
       for (const e of expected) {
-        if (!seen.has(`${r} ${e.key}`)) add(`watcher ${w.id} on ${w.node} (from ${w.startRevision}) missed revision ${r} ${evKey(e)} though it reached ${lastRev}`);
+        if (!seen.has(`${r} ${e.key}`))
+          add(
+            `watcher ${w.id} on ${w.node} (from ${w.startRevision}) missed revision ${r} ${evKey(e)} though it reached ${lastRev}`,
+          );
       }
       for (const op of okWrites.get(r) ?? []) {
         if (op.key !== undefined && inRange(op.key, w) && !seen.has(`${r} ${op.key}`)) {
-          add(`watcher ${w.id} on ${w.node} (from ${w.startRevision}) missed acknowledged ${op.f} op ${op.id} of ${op.key} at ${r}`);
+          add(
+            `watcher ${w.id} on ${w.node} (from ${w.startRevision}) missed acknowledged ${op.f} op ${op.id} of ${op.key} at ${r}`,
+          );
         }
       }
     }
   }
-  return { valid: violations.length === 0, violations, watchers: watchers.length, events, maxRevision };
+  return {
+    valid: violations.length === 0,
+    violations,
+    watchers: watchers.length,
+    events,
+    maxRevision,
+  };
 }

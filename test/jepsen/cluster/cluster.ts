@@ -14,7 +14,16 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +96,10 @@ export class ClusterMember {
 
   /** A client for the harness's own admin calls (status, hash, member changes). */
   admin(): EtcdGrpcClient {
-    this.adminClient ??= new EtcdGrpcClient(this.clientAddress, { channelOptions: GRPC_CHANNEL_OPTIONS, deadlineMs: 2000 });
+    this.adminClient ??= new EtcdGrpcClient(this.clientAddress, {
+      channelOptions: GRPC_CHANNEL_OPTIONS,
+      deadlineMs: 2000,
+    });
     return this.adminClient;
   }
 
@@ -95,19 +107,34 @@ export class ClusterMember {
     if (this.state !== 'down') throw new Error(`${this.name} is already running`);
     const o = this.cluster.options;
     const args = [
-      'netns', 'exec', this.node.ns, TSETCD_BIN,
-      '--name', this.name,
-      '--data-dir', this.dataDir,
-      '--listen-client-urls', this.clientUrl,
-      '--advertise-client-urls', this.clientUrl,
-      '--listen-peer-urls', this.peerUrl,
-      '--initial-advertise-peer-urls', this.peerUrl,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', `jepsen-${this.cluster.network.tag}`,
-      '--initial-cluster-state', state,
-      '--heartbeat-interval', String(o.heartbeatMs),
-      '--election-timeout', String(o.electionMs),
-      '--snapshot-count', String(o.snapshotCount),
+      'netns',
+      'exec',
+      this.node.ns,
+      TSETCD_BIN,
+      '--name',
+      this.name,
+      '--data-dir',
+      this.dataDir,
+      '--listen-client-urls',
+      this.clientUrl,
+      '--advertise-client-urls',
+      this.clientUrl,
+      '--listen-peer-urls',
+      this.peerUrl,
+      '--initial-advertise-peer-urls',
+      this.peerUrl,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      `jepsen-${this.cluster.network.tag}`,
+      '--initial-cluster-state',
+      state,
+      '--heartbeat-interval',
+      String(o.heartbeatMs),
+      '--election-timeout',
+      String(o.electionMs),
+      '--snapshot-count',
+      String(o.snapshotCount),
       ...(o.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
     ];
     const env: Record<string, string | undefined> = { ...process.env, ...o.env };
@@ -204,7 +231,10 @@ export class ClusterMember {
 
   logTail(lines: number): string {
     if (!existsSync(this.logPath)) return '(no log)';
-    return readFileSync(this.logPath, 'utf8').split('\n').slice(-lines - 1).join('\n');
+    return readFileSync(this.logPath, 'utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   }
 
   closeClient(): void {

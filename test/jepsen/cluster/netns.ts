@@ -43,7 +43,9 @@ export async function sh(cmd: string, args: readonly string[], input?: string): 
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err}`)),
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err}`)),
     );
     child.stdin.end(input);
   });
@@ -88,7 +90,18 @@ export class Network {
       for (const n of nodes) {
         const veth = `tj${tag}v${n.index + 1}`;
         await sh('ip', ['netns', 'add', n.ns]);
-        await sh('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.ns]);
+        await sh('ip', [
+          'link',
+          'add',
+          veth,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          'eth0',
+          'netns',
+          n.ns,
+        ]);
         await sh('ip', ['link', 'set', veth, 'master', bridge, 'up']);
         await sh('ip', ['-n', n.ns, 'addr', 'add', `${n.ip}/24`, 'dev', 'eth0']);
         await sh('ip', ['-n', n.ns, 'link', 'set', 'eth0', 'up']);

@@ -20,7 +20,10 @@ export function memberNameOf(cluster: Cluster, id: string): string | null {
   return idToName.get(cluster)?.get(id) ?? null;
 }
 
-export async function statusOf(member: ClusterMember, deadlineMs = 500): Promise<StatusSample | undefined> {
+export async function statusOf(
+  member: ClusterMember,
+  deadlineMs = 500,
+): Promise<StatusSample | undefined> {
   if (member.state !== 'running') return undefined;
   const reply = await member.admin().unary<{
     header?: { memberId?: string; revision?: string } | null;
@@ -47,7 +50,10 @@ export async function statuses(cluster: Cluster, deadlineMs = 500): Promise<Stat
 }
 
 /** The leader seen at the highest term by the running members, if any. */
-export async function findLeader(cluster: Cluster, timeoutMs = 5000): Promise<{ member: ClusterMember; term: number } | undefined> {
+export async function findLeader(
+  cluster: Cluster,
+  timeoutMs = 5000,
+): Promise<{ member: ClusterMember; term: number } | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ss = (await statuses(cluster)).filter((s) => s.leaderId !== '0');
@@ -64,7 +70,11 @@ export async function findLeader(cluster: Cluster, timeoutMs = 5000): Promise<{ 
 }
 
 /** Samples every member's view of the leader until stop() resolves. */
-export function startMonitor(cluster: Cluster, recorder: Recorder, everyMs = 250): { stop(): Promise<void> } {
+export function startMonitor(
+  cluster: Cluster,
+  recorder: Recorder,
+  everyMs = 250,
+): { stop(): Promise<void> } {
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
@@ -72,7 +82,7 @@ export function startMonitor(cluster: Cluster, recorder: Recorder, everyMs = 250
       for (const s of ss) {
         recorder.leader({
           node: s.member.name,
-          leader: s.leaderId === '0' ? null : memberNameOf(cluster, s.leaderId) ?? s.leaderId,
+          leader: s.leaderId === '0' ? null : (memberNameOf(cluster, s.leaderId) ?? s.leaderId),
           term: s.term,
         });
       }

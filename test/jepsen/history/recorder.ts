@@ -54,7 +54,13 @@ export class Recorder {
     return this.nextProcessId++;
   }
 
-  invoke(process: number, f: string, key: string | undefined, input: unknown, node: string): Pending {
+  invoke(
+    process: number,
+    f: string,
+    key: string | undefined,
+    input: unknown,
+    node: string,
+  ): Pending {
     const p: Pending = { id: this.nextOpId++, process, f, key, input, node, call: this.now() };
     this.pending.set(p.id, p);
     return p;

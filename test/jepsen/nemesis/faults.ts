@@ -91,7 +91,10 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       const { m, isLeader } = await victim(ctx);
       await m.kill();
       return {
-        kind, targets: [m.name], expectsLeaderChange: isLeader, detail: `SIGKILL ${m.name}`,
+        kind,
+        targets: [m.name],
+        expectsLeaderChange: isLeader,
+        detail: `SIGKILL ${m.name}`,
         async heal() {
           m.start(c.initialCluster(), 'new');
           await m.waitListening();
@@ -102,7 +105,10 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       const { m, isLeader } = await victim(ctx);
       m.pause();
       return {
-        kind, targets: [m.name], expectsLeaderChange: isLeader, detail: `SIGSTOP ${m.name}`,
+        kind,
+        targets: [m.name],
+        expectsLeaderChange: isLeader,
+        detail: `SIGSTOP ${m.name}`,
         async heal() {
           m.resume();
         },
@@ -121,14 +127,19 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       }
       const majority = all.filter((i) => !minority.includes(i));
       const pairs: [number, number][] =
-        kind === 'partition-asymmetric' ? majority.map((f) => [f, idx(leader)]) : cut(minority, majority);
+        kind === 'partition-asymmetric'
+          ? majority.map((f) => [f, idx(leader)])
+          : cut(minority, majority);
       await c.network.setGrudge(grudgeOf(c, pairs));
       const names = (xs: number[]): string => xs.map((i) => c.members[i]?.name).join(',');
       return {
-        kind, targets: minority.map((i) => c.members[i]?.name ?? '?'), expectsLeaderChange: true,
-        detail: kind === 'partition-asymmetric'
-          ? `${names(majority)} drop packets from ${leader.name}`
-          : `{${names(minority)}} | {${names(majority)}}`,
+        kind,
+        targets: minority.map((i) => c.members[i]?.name ?? '?'),
+        expectsLeaderChange: true,
+        detail:
+          kind === 'partition-asymmetric'
+            ? `${names(majority)} drop packets from ${leader.name}`
+            : `{${names(minority)}} | {${names(majority)}}`,
         async heal() {
           await c.network.heal();
         },
@@ -140,7 +151,9 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       for (const i of all) for (let d = 2; d <= n - 2; d++) pairs.push([i, (i + d) % n]);
       await c.network.setGrudge(grudgeOf(c, pairs));
       return {
-        kind, targets: c.members.map((m) => m.name), expectsLeaderChange: false,
+        kind,
+        targets: c.members.map((m) => m.name),
+        expectsLeaderChange: false,
         detail: 'each node sees only its ring neighbours',
         async heal() {
           await c.network.heal();
@@ -155,7 +168,9 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       const b = shuffled.slice(half + 1);
       await c.network.setGrudge(grudgeOf(c, cut(a, b)));
       return {
-        kind, targets: [c.members[bridge]?.name ?? '?'], expectsLeaderChange: false,
+        kind,
+        targets: [c.members[bridge]?.name ?? '?'],
+        expectsLeaderChange: false,
         detail: `bridge ${c.members[bridge]?.name}`,
         async heal() {
           await c.network.heal();
@@ -165,7 +180,9 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
     case 'power-cut': {
       await Promise.all(c.members.map((m) => m.kill()));
       return {
-        kind, targets: c.members.map((m) => m.name), expectsLeaderChange: true,
+        kind,
+        targets: c.members.map((m) => m.name),
+        expectsLeaderChange: true,
         detail: 'SIGKILL every member at once (unsynced WAL writes lost)',
         async heal() {
           for (const m of c.members) m.start(c.initialCluster(), 'new');
@@ -178,7 +195,10 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       const offset = (30 + ctx.rng.int(91)) * (ctx.rng.int(2) === 0 ? -1 : 1);
       m.setClockOffset(offset);
       return {
-        kind, targets: [m.name], expectsLeaderChange: false, detail: `${m.name} wall clock ${offset} s`,
+        kind,
+        targets: [m.name],
+        expectsLeaderChange: false,
+        detail: `${m.name} wall clock ${offset} s`,
         async heal() {
           m.setClockOffset(0);
         },
@@ -195,25 +215,39 @@ async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {
   if (leader === undefined) throw new Error('member fault: no leader');
   const followers = c.members.filter((m) => m !== leader && m.state === 'running');
   const m = pick(ctx.rng, followers);
-  const list = await leader.admin().unary<{ members?: { ID?: string; name?: string; peerURLs?: string[] }[] }>(
-    'Cluster', 'MemberList', {}, { deadlineMs: 3000 },
-  );
+  const list = await leader
+    .admin()
+    .unary<{ members?: { ID?: string; name?: string; peerURLs?: string[] }[] }>(
+      'Cluster',
+      'MemberList',
+      {},
+      { deadlineMs: 3000 },
+    );
   if (!list.ok) throw new Error(`member fault: MemberList failed: ${list.error.details}`);
   const entry = (list.value.members ?? []).find((x) => x.peerURLs?.includes(m.peerUrl));
   if (entry?.ID === undefined) throw new Error(`member fault: ${m.name} not in the member list`);
-  const removed = await leader.admin().unary('Cluster', 'MemberRemove', { ID: entry.ID }, { deadlineMs: 5000 });
-  if (!removed.ok) throw new Error(`member fault: MemberRemove ${m.name} failed: ${removed.error.details}`);
+  const removed = await leader
+    .admin()
+    .unary('Cluster', 'MemberRemove', { ID: entry.ID }, { deadlineMs: 5000 });
+  if (!removed.ok)
+    throw new Error(`member fault: MemberRemove ${m.name} failed: ${removed.error.details}`);
   ctx.note(`removed ${m.name} (${entry.ID})`);
   await m.kill();
   m.wipe();
   return {
-    kind: 'member', targets: [m.name], expectsLeaderChange: false, detail: `remove ${m.name}, wipe, re-add`,
+    kind: 'member',
+    targets: [m.name],
+    expectsLeaderChange: false,
+    detail: `remove ${m.name}, wipe, re-add`,
     async heal() {
       for (let attempt = 0; ; attempt++) {
         const l = (await findLeader(c))?.member ?? leader;
-        const added = await l.admin().unary('Cluster', 'MemberAdd', { peerURLs: [m.peerUrl] }, { deadlineMs: 5000 });
+        const added = await l
+          .admin()
+          .unary('Cluster', 'MemberAdd', { peerURLs: [m.peerUrl] }, { deadlineMs: 5000 });
         if (added.ok) break;
-        if (attempt >= 10) throw new Error(`member fault: MemberAdd ${m.name} failed: ${added.error.details}`);
+        if (attempt >= 10)
+          throw new Error(`member fault: MemberAdd ${m.name} failed: ${added.error.details}`);
         await sleep(500);
       }
       ctx.note(`re-added ${m.name}`);

@@ -20,9 +20,13 @@ export function leaderChangeProblems(
     const termBefore = Math.max(f.termAtStart, ...before.map((s) => s.term));
     const next = schedule.find((g) => g.startAt > f.startAt)?.startAt ?? Number.POSITIVE_INFINITY;
     const until = Math.min(next, (f.stopAt ?? Number.POSITIVE_INFINITY) + graceMs);
-    const changed = samples.some((s) => s.at > f.startAt && s.at <= until && s.leader !== null && s.term > termBefore);
+    const changed = samples.some(
+      (s) => s.at > f.startAt && s.at <= until && s.leader !== null && s.term > termBefore,
+    );
     if (!changed) {
-      problems.push(`${f.kind} on ${f.targets.join(',')} at ${f.startAt.toFixed(0)} ms caused no leader change (term stayed ${termBefore})`);
+      problems.push(
+        `${f.kind} on ${f.targets.join(',')} at ${f.startAt.toFixed(0)} ms caused no leader change (term stayed ${termBefore})`,
+      );
     }
   }
   return problems;

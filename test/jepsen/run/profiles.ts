@@ -34,8 +34,18 @@ export function seedFor(row: string): number {
   return h;
 }
 
-const CI_CLUSTER: ClusterOptions = { size: 3, heartbeatMs: 100, electionMs: 1000, snapshotCount: 100_000 };
-const LONG_CLUSTER: ClusterOptions = { size: 5, heartbeatMs: 100, electionMs: 1000, snapshotCount: 100_000 };
+const CI_CLUSTER: ClusterOptions = {
+  size: 3,
+  heartbeatMs: 100,
+  electionMs: 1000,
+  snapshotCount: 100_000,
+};
+const LONG_CLUSTER: ClusterOptions = {
+  size: 5,
+  heartbeatMs: 100,
+  electionMs: 1000,
+  snapshotCount: 100_000,
+};
 
 const workloads: Record<string, () => Workload> = {
   register: () => registerWorkload(),
@@ -67,14 +77,21 @@ function row(
 /** Per-commit rows (§7.1 rows 1-4 and 6-8 in black-box form). */
 export function ciMatrix(): MatrixRow[] {
   return [
-    row('register-partitions', 'register', ['partition-leader', 'partition-majority', 'partition-asymmetric'], 25_000),
+    row(
+      'register-partitions',
+      'register',
+      ['partition-leader', 'partition-majority', 'partition-asymmetric'],
+      25_000,
+    ),
     row('register-kill', 'register', ['kill'], 20_000),
     row('append-pause', 'append', ['pause'], 20_000),
     row('append-kill-partition', 'append', ['kill', 'partition-leader'], 25_000),
     row('register-power-cut', 'register', ['power-cut'], 18_000),
     row('register-member-compact', 'register', ['member'], 18_000, { compactEveryMs: 1000 }),
     row('lease-pause-clock', 'lease', ['pause', 'clock'], 25_000),
-    row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, { compactEveryMs: 1500 }),
+    row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, {
+      compactEveryMs: 1500,
+    }),
   ];
 }
 
@@ -83,27 +100,53 @@ export function longMatrix(): MatrixRow[] {
   const faultSets: Record<string, readonly FaultKind[]> = {
     kill: ['kill'],
     pause: ['pause'],
-    partition: ['partition-leader', 'partition-majority', 'partition-asymmetric', 'partition-ring', 'partition-bridge'],
+    partition: [
+      'partition-leader',
+      'partition-majority',
+      'partition-asymmetric',
+      'partition-ring',
+      'partition-bridge',
+    ],
     'power-cut': ['power-cut'],
     clock: ['clock', 'pause'],
     member: ['member'],
-    all: ['kill', 'pause', 'partition-leader', 'partition-majority', 'partition-asymmetric', 'partition-ring',
-      'partition-bridge', 'power-cut', 'clock', 'member'],
+    all: [
+      'kill',
+      'pause',
+      'partition-leader',
+      'partition-majority',
+      'partition-asymmetric',
+      'partition-ring',
+      'partition-bridge',
+      'power-cut',
+      'clock',
+      'member',
+    ],
   };
   const rows: MatrixRow[] = [];
   for (const w of ['register', 'append', 'lease', 'watch'] as const) {
     for (const [fname, faults] of Object.entries(faultSets)) {
-      rows.push(row(`${w}-${fname}-long`, w, faults, 90_000, {
-        cluster: LONG_CLUSTER,
-        target: 'random',
-        compactEveryMs: 2000,
-        maxInfoRatio: 0.1,
-      }));
+      rows.push(
+        row(`${w}-${fname}-long`, w, faults, 90_000, {
+          cluster: LONG_CLUSTER,
+          target: 'random',
+          compactEveryMs: 2000,
+          maxInfoRatio: 0.1,
+        }),
+      );
     }
   }
   // Leader-targeted runs keep the "every fault changes the leader" criterion strict.
-  rows.push(row('register-leader-faults-long', 'register', ['kill', 'pause', 'partition-leader'], 90_000, { cluster: LONG_CLUSTER }));
-  rows.push(row('append-leader-faults-long', 'append', ['kill', 'pause', 'partition-majority'], 90_000, { cluster: LONG_CLUSTER }));
+  rows.push(
+    row('register-leader-faults-long', 'register', ['kill', 'pause', 'partition-leader'], 90_000, {
+      cluster: LONG_CLUSTER,
+    }),
+  );
+  rows.push(
+    row('append-leader-faults-long', 'append', ['kill', 'pause', 'partition-majority'], 90_000, {
+      cluster: LONG_CLUSTER,
+    }),
+  );
   return rows;
 }
 

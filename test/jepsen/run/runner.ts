@@ -91,16 +91,28 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
       const report = `jepsen run ${spec.name}: SKIPPED - ${missing}`;
       writeFileSync(join(dir, 'report.txt'), report);
       return {
-        name: spec.name, seed: spec.seed, dir, passed: false, problems: [missing],
-        verdict: { valid: 'unknown', summary: missing }, writes: writeStats([], () => false), ops: 0,
-        schedule: [], recoveryMs: null, report, skipped: missing,
+        name: spec.name,
+        seed: spec.seed,
+        dir,
+        passed: false,
+        problems: [missing],
+        verdict: { valid: 'unknown', summary: missing },
+        writes: writeStats([], () => false),
+        ops: 0,
+        schedule: [],
+        recoveryMs: null,
+        report,
+        skipped: missing,
       };
     }
   }
   const pool = new ClientPool();
   let trafficStopped = false;
   const ctx: WorkloadContext = {
-    recorder, cluster, rng, deadlineMs,
+    recorder,
+    cluster,
+    rng,
+    deadlineMs,
     stopped: () => trafficStopped,
     client: (m) => pool.get(m, deadlineMs),
   };
@@ -112,14 +124,18 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
     holdMs: spec.holdMs ?? [Math.max(2000, 3 * electionMs), Math.max(4000, 5 * electionMs)],
     quietMs: spec.quietMs ?? [2000, 4000],
     recoverMs: 30_000,
-    warmedUp: () => okBefore(recorder.ops(), Number.POSITIVE_INFINITY) >= (spec.minOkBeforeFault ?? 100),
+    warmedUp: () =>
+      okBefore(recorder.ops(), Number.POSITIVE_INFINITY) >= (spec.minOkBeforeFault ?? 100),
   });
   let recoveryMs: number | null = null;
   let verdict: Verdict = { valid: 'unknown', summary: 'not checked' };
   try {
     await pool.connectAll(cluster.members, deadlineMs, 5000);
     const traffic = workload.run(ctx);
-    const compactor = spec.compactEveryMs === undefined ? undefined : compactLoop(ctx, spec.compactEveryMs, () => trafficStopped);
+    const compactor =
+      spec.compactEveryMs === undefined
+        ? undefined
+        : compactLoop(ctx, spec.compactEveryMs, () => trafficStopped);
     nemesis.start();
     await sleep(spec.durationMs);
     await nemesis.stop();
@@ -127,12 +143,15 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
     recorder.note('healed');
     // Liveness (C3): a write commits within 10 election timeouts of the heal.
     recoveryMs = await probeWrite(cluster, 10 * electionMs, healedAt, recorder);
-    if (recoveryMs === null) problems.push(`no write committed within ${10 * electionMs} ms after healing`);
+    if (recoveryMs === null)
+      problems.push(`no write committed within ${10 * electionMs} ms after healing`);
     trafficStopped = true;
     await traffic;
     await compactor;
     recorder.abandonPending('run ended');
-    await cluster.waitHealthy(10 * electionMs).catch((err: unknown) => problems.push(`after healing: ${String(err)}`));
+    await cluster
+      .waitHealthy(10 * electionMs)
+      .catch((err: unknown) => problems.push(`after healing: ${String(err)}`));
     await workload.final(ctx);
     const converge = await convergence(cluster, 15_000);
     if (converge !== null) problems.push(converge);
@@ -154,44 +173,94 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
       problems.push(`only ${okBefore(ops, first)} ok ops before the first fault (need ${minOk})`);
     }
   }
-  for (const f of nemesis.schedule) if (f.error !== undefined) problems.push(`nemesis ${f.kind}: ${f.error}`);
+  for (const f of nemesis.schedule)
+    if (f.error !== undefined) problems.push(`nemesis ${f.kind}: ${f.error}`);
   problems.push(...leaderChangeProblems(records, nemesis.schedule, 30_000));
   const writes = writeStats(ops, workload.isWrite);
   const maxInfo = spec.maxInfoRatio ?? 0.1;
   if (writes.infoRatio >= maxInfo) {
-    problems.push(`${(100 * writes.infoRatio).toFixed(1)} % of sent writes are unknown (limit ${100 * maxInfo} %)`);
+    problems.push(
+      `${(100 * writes.infoRatio).toFixed(1)} % of sent writes are unknown (limit ${100 * maxInfo} %)`,
+    );
   }
   if (writes.ok === 0) problems.push('no write succeeded');
-  for (const e of cluster.unexpectedExits) problems.push(`member ${e.member} exited by itself (${e.how})`);
-  for (const m of cluster.members) problems.push(...logProblems(m.name, readFileSync(m.logPath, 'utf8')));
+  for (const e of cluster.unexpectedExits)
+    problems.push(`member ${e.member} exited by itself (${e.how})`);
+  for (const m of cluster.members)
+    problems.push(...logProblems(m.name, readFileSync(m.logPath, 'utf8')));
 
   const passed = problems.length === 0;
   recorder.flush();
   writeFileSync(join(dir, 'schedule.json'), JSON.stringify(nemesis.schedule, null, 2));
-  const report = formatReport(spec, dir, passed, problems, verdict, writes, ops.length, nemesis.schedule, recoveryMs, cluster);
-  writeFileSync(join(dir, 'verdict.json'), JSON.stringify({
-    name: spec.name, seed: spec.seed, passed, problems, verdict: { ...verdict, details: undefined },
-    writes, ops: ops.length, recoveryMs,
-  }, null, 2));
+  const report = formatReport(
+    spec,
+    dir,
+    passed,
+    problems,
+    verdict,
+    writes,
+    ops.length,
+    nemesis.schedule,
+    recoveryMs,
+    cluster,
+  );
+  writeFileSync(
+    join(dir, 'verdict.json'),
+    JSON.stringify(
+      {
+        name: spec.name,
+        seed: spec.seed,
+        passed,
+        problems,
+        verdict: { ...verdict, details: undefined },
+        writes,
+        ops: ops.length,
+        recoveryMs,
+      },
+      null,
+      2,
+    ),
+  );
   writeFileSync(join(dir, 'report.txt'), report);
   if (!passed) for (const m of cluster.members) copyFileSync(m.logPath, join(dir, `${m.name}.log`));
   await cluster.destroy();
-  return { name: spec.name, seed: spec.seed, dir, passed, problems, verdict, writes, ops: ops.length, schedule: nemesis.schedule, recoveryMs, report };
+  return {
+    name: spec.name,
+    seed: spec.seed,
+    dir,
+    passed,
+    problems,
+    verdict,
+    writes,
+    ops: ops.length,
+    schedule: nemesis.schedule,
+    recoveryMs,
+    report,
+  };
 }
 
 /** A reason when `service` answers UNIMPLEMENTED on the first member, else undefined. */
-async function serviceMissing(cluster: Cluster, service: 'Watch' | 'Lease'): Promise<string | undefined> {
+async function serviceMissing(
+  cluster: Cluster,
+  service: 'Watch' | 'Lease',
+): Promise<string | undefined> {
   const m = cluster.members[0];
   if (m === undefined) return 'no member';
   if (service === 'Lease') {
     const r = await m.admin().unary('Lease', 'LeaseLeases', {}, { deadlineMs: 3000 });
-    return !r.ok && r.error.codeName === 'UNIMPLEMENTED' ? `Lease service: ${r.error.details}` : undefined;
+    return !r.ok && r.error.codeName === 'UNIMPLEMENTED'
+      ? `Lease service: ${r.error.details}`
+      : undefined;
   }
   const why = await new Promise<string | undefined>((resolve) => {
-    const s = openWatch(m.admin(), () => {
-      s.close();
-      resolve(undefined);
-    }, (end) => resolve(end.startsWith('UNIMPLEMENTED') ? `Watch service: ${end}` : undefined));
+    const s = openWatch(
+      m.admin(),
+      () => {
+        s.close();
+        resolve(undefined);
+      },
+      (end) => resolve(end.startsWith('UNIMPLEMENTED') ? `Watch service: ${end}` : undefined),
+    );
     s.send({ createRequest: { key: bytes('jepsen/probe'), startRevision: 1 } });
     setTimeout(() => {
       s.close();
@@ -212,7 +281,12 @@ export function clusterOptionsFor(spec: RunSpec): ClusterOptions {
   };
 }
 
-async function probeWrite(cluster: Cluster, budgetMs: number, healedAt: number, recorder: Recorder): Promise<number | null> {
+async function probeWrite(
+  cluster: Cluster,
+  budgetMs: number,
+  healedAt: number,
+  recorder: Recorder,
+): Promise<number | null> {
   const deadline = Date.now() + budgetMs;
   let i = 0;
   while (Date.now() < deadline) {
@@ -238,8 +312,13 @@ async function convergence(cluster: Cluster, timeoutMs: number): Promise<string 
       const hashes = await Promise.all(
         cluster.members.map((m) => m.admin().hashKV({ revision: rev })),
       );
-      const seen = hashes.map((h, i) => `${cluster.members[i]?.name}=${h.ok ? `${h.value.hash}/${String(h.value.compactRevision)}` : h.error.codeName}`);
-      const distinct = new Set(hashes.map((h) => (h.ok ? `${h.value.hash}/${String(h.value.compactRevision)}` : 'error')));
+      const seen = hashes.map(
+        (h, i) =>
+          `${cluster.members[i]?.name}=${h.ok ? `${h.value.hash}/${String(h.value.compactRevision)}` : h.error.codeName}`,
+      );
+      const distinct = new Set(
+        hashes.map((h) => (h.ok ? `${h.value.hash}/${String(h.value.compactRevision)}` : 'error')),
+      );
       if (distinct.size === 1 && !distinct.has('error')) return null;
       last = `HashKV at revision ${rev} differs: ${seen.join(' ')}`;
     } else {
@@ -250,20 +329,33 @@ async function convergence(cluster: Cluster, timeoutMs: number): Promise<string 
   return `members did not converge within ${timeoutMs} ms: ${last}`;
 }
 
-async function compactLoop(ctx: WorkloadContext, everyMs: number, stopped: () => boolean): Promise<void> {
+async function compactLoop(
+  ctx: WorkloadContext,
+  everyMs: number,
+  stopped: () => boolean,
+): Promise<void> {
   while (!stopped()) {
     await sleep(everyMs);
     const ss = await statuses(ctx.cluster, 500);
     const s = ss[ctx.rng.int(Math.max(1, ss.length))];
     if (s === undefined || s.revision < 10) continue;
     const r = await s.member.admin().compact({ revision: s.revision - 5 });
-    ctx.recorder.note(`compact ${s.revision - 5} via ${s.member.name}: ${r.ok ? 'ok' : r.error.codeName}`);
+    ctx.recorder.note(
+      `compact ${s.revision - 5} via ${s.member.name}: ${r.ok ? 'ok' : r.error.codeName}`,
+    );
   }
 }
 
 function formatReport(
-  spec: RunSpec, dir: string, passed: boolean, problems: readonly string[], verdict: Verdict,
-  writes: WriteStats, ops: number, schedule: readonly ScheduledFault[], recoveryMs: number | null,
+  spec: RunSpec,
+  dir: string,
+  passed: boolean,
+  problems: readonly string[],
+  verdict: Verdict,
+  writes: WriteStats,
+  ops: number,
+  schedule: readonly ScheduledFault[],
+  recoveryMs: number | null,
   cluster: Cluster,
 ): string {
   const lines = [
@@ -275,12 +367,17 @@ function formatReport(
     `  recovery after heal: ${recoveryMs === null ? 'none' : `${recoveryMs.toFixed(0)} ms`}`,
     `  verdict: ${verdict.valid === true ? 'valid' : verdict.valid === false ? 'INVALID' : 'UNKNOWN'} - ${verdict.summary}`,
     '  schedule:',
-    ...schedule.map((f) => `    ${f.startAt.toFixed(0)}-${f.stopAt?.toFixed(0) ?? '?'} ms ${f.kind} ${f.detail}${f.error === undefined ? '' : ` (${f.error})`}`),
+    ...schedule.map(
+      (f) =>
+        `    ${f.startAt.toFixed(0)}-${f.stopAt?.toFixed(0) ?? '?'} ms ${f.kind} ${f.detail}${f.error === undefined ? '' : ` (${f.error})`}`,
+    ),
   ];
   if (problems.length > 0) lines.push('  problems:', ...problems.map((p) => `    - ${p}`));
-  if (verdict.explanation !== undefined && verdict.valid !== true) lines.push('  evidence:', verdict.explanation);
+  if (verdict.explanation !== undefined && verdict.valid !== true)
+    lines.push('  evidence:', verdict.explanation);
   if (cluster.unexpectedExits.length > 0) {
-    for (const e of cluster.unexpectedExits) lines.push(`  ---- ${e.member} exited (${e.how}) ----`, e.logTail);
+    for (const e of cluster.unexpectedExits)
+      lines.push(`  ---- ${e.member} exited (${e.how}) ----`, e.logTail);
   }
   return lines.join('\n');
 }

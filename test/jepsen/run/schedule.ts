@@ -82,16 +82,30 @@ export class Nemesis {
           note: (t) => this.recorder.note(t),
         });
         const entry: ScheduledFault = {
-          kind, targets: fault.targets, detail: fault.detail,
-          expectsLeaderChange: fault.expectsLeaderChange, startAt, termAtStart: term,
+          kind,
+          targets: fault.targets,
+          detail: fault.detail,
+          expectsLeaderChange: fault.expectsLeaderChange,
+          startAt,
+          termAtStart: term,
         };
         this.schedule.push(entry);
         this.active = { fault, entry };
-        this.recorder.nemesis({ phase: 'start', fault: kind, targets: fault.targets, detail: fault.detail });
+        this.recorder.nemesis({
+          phase: 'start',
+          fault: kind,
+          targets: fault.targets,
+          detail: fault.detail,
+        });
       } catch (err) {
         this.recorder.note(`nemesis ${kind} could not start: ${String(err)}`);
         this.schedule.push({
-          kind, targets: [], detail: 'not started', expectsLeaderChange: false, startAt, termAtStart: term,
+          kind,
+          targets: [],
+          detail: 'not started',
+          expectsLeaderChange: false,
+          startAt,
+          termAtStart: term,
           error: String(err),
         });
       }
@@ -101,9 +115,13 @@ export class Nemesis {
       await this.healActive();
       // The next fault waits until the cluster serves again (restarts are slow on a
       // loaded machine); otherwise faults pile up and none shows its own effect.
-      await this.cluster.waitHealthy(this.options.recoverMs).catch((err: unknown) =>
-        this.recorder.note(`cluster not healthy ${this.options.recoverMs} ms after a heal: ${String(err)}`),
-      );
+      await this.cluster
+        .waitHealthy(this.options.recoverMs)
+        .catch((err: unknown) =>
+          this.recorder.note(
+            `cluster not healthy ${this.options.recoverMs} ms after a heal: ${String(err)}`,
+          ),
+        );
       await this.sleepUnlessStopped(this.between(this.options.quietMs));
     }
   }

@@ -38,7 +38,9 @@ function decodeList(kv: pb.KeyValue | undefined): number[] {
   return s === '' ? [] : s.split(',').map(Number);
 }
 
-export function appendWorkload(options: { processesPerMember?: number; thinkMs?: number } = {}): Workload {
+export function appendWorkload(
+  options: { processesPerMember?: number; thinkMs?: number } = {},
+): Workload {
   const perMember = options.processesPerMember ?? 2;
   const thinkMs = options.thinkMs ?? 5;
   const slots = Array.from({ length: ACTIVE_KEYS }, (_, i) => ({ key: `la/${i}`, appends: 0 }));
@@ -64,17 +66,28 @@ export function appendWorkload(options: { processesPerMember?: number; thinkMs?:
     return mops;
   };
 
-  const runTxn = async (ctx: WorkloadContext, process: number, member: ClusterMember, mops: Mop[]): Promise<Op> => {
+  const runTxn = async (
+    ctx: WorkloadContext,
+    process: number,
+    member: ClusterMember,
+    mops: Mop[],
+  ): Promise<Op> => {
     const client = ctx.client(member);
     const p = ctx.recorder.invoke(process, 'txn', undefined, mops, member.name);
     if (!isConnected(client)) return ctx.recorder.complete(p, 'fail', null, { error: NOT_SENT });
     const keys = [...new Set(mops.map((m) => m[1]))];
-    const reads = await client.txn({ success: keys.map((k) => ({ requestRange: { key: bytes(k) } })) });
-    if (!reads.ok) return ctx.recorder.complete(p, 'fail', null, { error: describeError(reads.error) });
+    const reads = await client.txn({
+      success: keys.map((k) => ({ requestRange: { key: bytes(k) } })),
+    });
+    if (!reads.ok)
+      return ctx.recorder.complete(p, 'fail', null, { error: describeError(reads.error) });
     const seen = new Map<string, { list: number[]; modRevision: number }>();
     keys.forEach((k, i) => {
       const kv = reads.value.responses?.[i]?.responseRange?.kvs?.[0];
-      seen.set(k, { list: decodeList(kv), modRevision: kv === undefined ? 0 : num(kv.modRevision) });
+      seen.set(k, {
+        list: decodeList(kv),
+        modRevision: kv === undefined ? 0 : num(kv.modRevision),
+      });
     });
     const local = new Map([...seen].map(([k, v]) => [k, [...v.list]]));
     const output: Mop[] = mops.map((m) => {
@@ -87,7 +100,9 @@ export function appendWorkload(options: { processesPerMember?: number; thinkMs?:
     });
     const written = [...new Set(mops.filter((m) => m[0] === 'append').map((m) => m[1]))];
     if (written.length === 0) {
-      return ctx.recorder.complete(p, 'ok', output, { revision: num(reads.value.header?.revision) });
+      return ctx.recorder.complete(p, 'ok', output, {
+        revision: num(reads.value.header?.revision),
+      });
     }
     // Guard every key the txn touched, read-only ones too: otherwise its reads could be
     // stale at txn 2 and the txn would not be atomic (write skew).
@@ -97,14 +112,19 @@ export function appendWorkload(options: { processesPerMember?: number; thinkMs?:
         ? { key: bytes(k), target: 0, result: 0, version: 0 }
         : { key: bytes(k), target: 2, result: 0, modRevision: s.modRevision };
     });
-    const success = written.map((k) => ({ requestPut: { key: bytes(k), value: bytes((local.get(k) as number[]).join(',')) } }));
+    const success = written.map((k) => ({
+      requestPut: { key: bytes(k), value: bytes((local.get(k) as number[]).join(',')) },
+    }));
     const res = await client.txn({ compare, success });
     if (!res.ok) {
       const type = classifyError(res.error, false);
       return ctx.recorder.complete(p, type, null, { error: describeError(res.error) });
     }
     if (res.value.succeeded !== true) {
-      return ctx.recorder.complete(p, 'fail', null, { error: 'guard failed', revision: num(res.value.header?.revision) });
+      return ctx.recorder.complete(p, 'fail', null, {
+        error: 'guard failed',
+        revision: num(res.value.header?.revision),
+      });
     }
     return ctx.recorder.complete(p, 'ok', output, { revision: num(res.value.header?.revision) });
   };
@@ -119,7 +139,8 @@ export function appendWorkload(options: { processesPerMember?: number; thinkMs?:
           let readNext = false;
           while (!ctx.stopped()) {
             const op = await runTxn(ctx, process, memberFor(ctx, slot), genTxn(ctx, readNext));
-            const errored = op.type === 'info' || (op.type === 'fail' && op.error !== 'guard failed');
+            const errored =
+              op.type === 'info' || (op.type === 'fail' && op.error !== 'guard failed');
             readNext = errored;
             if (op.type === 'info') process = ctx.recorder.newProcess();
             await sleep(op.type === 'info' ? INFO_BACKOFF_MS : errored ? BACKOFF_MS : thinkMs);

@@ -53,7 +53,11 @@ export class ClientPool {
   }
 
   /** Waits (bounded) until every client's channel is connected. */
-  async connectAll(members: readonly ClusterMember[], deadlineMs: number, timeoutMs: number): Promise<void> {
+  async connectAll(
+    members: readonly ClusterMember[],
+    deadlineMs: number,
+    timeoutMs: number,
+  ): Promise<void> {
     await Promise.all(
       members.map(
         (m) =>
@@ -84,7 +88,8 @@ export async function execute<R>(
 ): Promise<Op> {
   const client = ctx.client(member);
   const pending = ctx.recorder.invoke(process, op.f, op.key, op.input, member.name);
-  if (!isConnected(client)) return ctx.recorder.complete(pending, 'fail', null, { error: NOT_SENT });
+  if (!isConnected(client))
+    return ctx.recorder.complete(pending, 'fail', null, { error: NOT_SENT });
   const reply = await call(client);
   if (!reply.ok) {
     const type = classifyError(reply.error, op.idempotent);

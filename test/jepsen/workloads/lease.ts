@@ -23,12 +23,20 @@ export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
   const ttl = options.ttlSeconds ?? 3;
   let nextLease = 1;
 
-  const keepalive = async (ctx: WorkloadContext, process: number, member: ClusterMember, id: string): Promise<Op> => {
+  const keepalive = async (
+    ctx: WorkloadContext,
+    process: number,
+    member: ClusterMember,
+    id: string,
+  ): Promise<Op> => {
     const client = ctx.client(member);
     const p = ctx.recorder.invoke(process, 'keepalive', undefined, { id }, member.name);
     if (!isConnected(client)) return ctx.recorder.complete(p, 'fail', null, { error: NOT_SENT });
     const r = await keepAliveOnce(client, id, ctx.deadlineMs);
-    if (!r.ok) return ctx.recorder.complete(p, classifyError(r.error, false), null, { error: describeError(r.error) });
+    if (!r.ok)
+      return ctx.recorder.complete(p, classifyError(r.error, false), null, {
+        error: describeError(r.error),
+      });
     return ctx.recorder.complete(p, 'ok', { ttl: num(r.value.TTL) });
   };
 
@@ -37,9 +45,14 @@ export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
     while (!ctx.stopped()) {
       const process = ctx.recorder.newProcess();
       const id = String(BigInt(slot + 1) * 1_000_000n + BigInt(nextLease++));
-      const g = await execute(ctx, process, member, { f: 'grant', input: { id, ttl }, idempotent: false },
+      const g = await execute(
+        ctx,
+        process,
+        member,
+        { f: 'grant', input: { id, ttl }, idempotent: false },
         (c) => c.unary<{ TTL?: string }>('Lease', 'LeaseGrant', { ID: id, TTL: ttl }),
-        (res) => ({ output: { ttl: num(res.TTL) } }));
+        (res) => ({ output: { ttl: num(res.TTL) } }),
+      );
       if (g.type !== 'ok') {
         await sleep(BACKOFF_MS);
         continue;
@@ -47,9 +60,14 @@ export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
       let ok = true;
       for (const i of [0, 1]) {
         const key = `${PREFIX}${id}/${i}`;
-        const put = await execute(ctx, process, member, { f: 'put', key, input: { lease: id }, idempotent: false },
+        const put = await execute(
+          ctx,
+          process,
+          member,
+          { f: 'put', key, input: { lease: id }, idempotent: false },
           (c) => c.put({ key: bytes(key), value: bytes(id), lease: id }),
-          (res) => ({ output: {}, revision: num(res.header?.revision) }));
+          (res) => ({ output: {}, revision: num(res.header?.revision) }),
+        );
         if (put.type !== 'ok') ok = false;
       }
       const plan = ctx.rng.int(3); // 0: let it expire, 1: keep alive then revoke, 2: keep alive then expire
@@ -61,18 +79,32 @@ export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
         if (k.type !== 'ok') await sleep(BACKOFF_MS);
       }
       if (plan === 1 && !ctx.stopped()) {
-        await execute(ctx, process, member, { f: 'revoke', input: { id }, idempotent: false },
+        await execute(
+          ctx,
+          process,
+          member,
+          { f: 'revoke', input: { id }, idempotent: false },
           (c) => c.unary('Lease', 'LeaseRevoke', { ID: id }),
-          () => ({ output: {} }));
+          () => ({ output: {} }),
+        );
       }
       await sleep(200);
     }
   };
 
   const read = (ctx: WorkloadContext, process: number, member: ClusterMember): Promise<Op> =>
-    execute(ctx, process, member, { f: 'read', input: null, idempotent: true },
-      (c) => c.range({ key: bytes(PREFIX), rangeEnd: bytes(PREFIX.slice(0, -1) + '0'), keysOnly: true }),
-      (res) => ({ output: { keys: (res.kvs ?? []).map((kv) => text(kv.key)) }, revision: num(res.header?.revision) }));
+    execute(
+      ctx,
+      process,
+      member,
+      { f: 'read', input: null, idempotent: true },
+      (c) =>
+        c.range({ key: bytes(PREFIX), rangeEnd: bytes(PREFIX.slice(0, -1) + '0'), keysOnly: true }),
+      (res) => ({
+        output: { keys: (res.kvs ?? []).map((kv) => text(kv.key)) },
+        revision: num(res.header?.revision),
+      }),
+    );
 
   return {
     name: 'lease',

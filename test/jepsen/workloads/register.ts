@@ -44,7 +44,11 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
   const opsPerKey = options.opsPerKey ?? 100;
   const perMember = options.processesPerMember ?? 2;
   const thinkMs = options.thinkMs ?? 5;
-  const slots = Array.from({ length: ACTIVE_KEYS }, (_, i) => ({ key: `reg/${i}`, used: 0, infos: 0 }));
+  const slots = Array.from({ length: ACTIVE_KEYS }, (_, i) => ({
+    key: `reg/${i}`,
+    used: 0,
+    infos: 0,
+  }));
   let generation = ACTIVE_KEYS;
   const allKeys = new Set(slots.map((s) => s.key));
 
@@ -60,7 +64,12 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
     return slot.key;
   };
 
-  const oneOp = async (ctx: WorkloadContext, process: number, slot: number, readOnly: boolean): Promise<Op> => {
+  const oneOp = async (
+    ctx: WorkloadContext,
+    process: number,
+    slot: number,
+    readOnly: boolean,
+  ): Promise<Op> => {
     const member = memberFor(ctx, slot);
     const key = pickKey(ctx);
     const dice = ctx.rng.int(4);
@@ -68,7 +77,9 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
     if (dice === 2) {
       const value = ctx.rng.int(VALUES);
       return execute(
-        ctx, process, member,
+        ctx,
+        process,
+        member,
         { f: 'write', key, input: { value }, idempotent: false },
         (c) => c.put({ key: bytes(key), value: bytes(String(value)), prevKv: true }),
         (res) => ({
@@ -80,7 +91,9 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
     const from = ctx.rng.int(VALUES);
     const to = ctx.rng.int(VALUES);
     return execute(
-      ctx, process, member,
+      ctx,
+      process,
+      member,
       { f: 'cas', key, input: { from, to }, idempotent: false },
       (c) =>
         c.txn({
@@ -96,9 +109,16 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
     );
   };
 
-  const read = (ctx: WorkloadContext, process: number, member: ReturnType<typeof memberFor>, key: string): Promise<Op> =>
+  const read = (
+    ctx: WorkloadContext,
+    process: number,
+    member: ReturnType<typeof memberFor>,
+    key: string,
+  ): Promise<Op> =>
     execute(
-      ctx, process, member,
+      ctx,
+      process,
+      member,
       { f: 'read', key, input: null, idempotent: true },
       (c) => c.range({ key: bytes(key) }),
       (res) => ({ output: readValue(res.kvs?.[0]), revision: num(res.header?.revision) }),
@@ -120,7 +140,9 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
               const s = slots.find((x) => x.key === op.key);
               if (s !== undefined) s.infos++;
             }
-            await sleep(op.type === 'ok' ? thinkMs : op.type === 'info' ? INFO_BACKOFF_MS : BACKOFF_MS);
+            await sleep(
+              op.type === 'ok' ? thinkMs : op.type === 'info' ? INFO_BACKOFF_MS : BACKOFF_MS,
+            );
           }
         }),
       );
@@ -142,15 +164,20 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
       const first = v.failures[0];
       if (first !== undefined) {
         const keyOps = ops.filter((o) => o.key === first.key);
-        const win = smallestFailingWindow(keyOps, (h) =>
-          checkLinearizable(relevantRegisterOps(h), versionedRegister).valid === false,
+        const win = smallestFailingWindow(
+          keyOps,
+          (h) => checkLinearizable(relevantRegisterOps(h), versionedRegister).valid === false,
         );
         if (first.result.valid === false) {
           const ce = first.result.counterexample;
-          lines.push(`key ${first.key}: no linearization; deepest state ${ce.state}, blocked at op ${ce.blockedOp}`);
+          lines.push(
+            `key ${first.key}: no linearization; deepest state ${ce.state}, blocked at op ${ce.blockedOp}`,
+          );
         }
         if (win !== undefined) {
-          lines.push(`smallest failing window on ${first.key}: [${win.fromMs.toFixed(1)} ms, ${win.toMs.toFixed(1)} ms], last straw op ${win.lastStraw.id}`);
+          lines.push(
+            `smallest failing window on ${first.key}: [${win.fromMs.toFixed(1)} ms, ${win.toMs.toFixed(1)} ms], last straw op ${win.lastStraw.id}`,
+          );
           lines.push(formatOps(win.ops));
         }
       }

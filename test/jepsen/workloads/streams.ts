@@ -34,7 +34,14 @@ export function keepAliveOnce(
     call.on('data', (v: unknown) => done({ ok: true, value: v as { ID?: string; TTL?: string } }));
     call.on('error', (err: unknown) => done({ ok: false, error: toGrpcError(err) }));
     call.on('end', () =>
-      done({ ok: false, error: { code: grpc.status.UNAVAILABLE, codeName: 'UNAVAILABLE', details: 'stream ended without an answer' } }),
+      done({
+        ok: false,
+        error: {
+          code: grpc.status.UNAVAILABLE,
+          codeName: 'UNAVAILABLE',
+          details: 'stream ended without an answer',
+        },
+      }),
     );
     call.write(withoutEmptyBytes({ ID: id }));
   });

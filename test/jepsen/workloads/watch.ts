@@ -10,7 +10,13 @@
  */
 import { checkWatches } from '../checkers/watch.js';
 import type { ClusterMember } from '../cluster/cluster.js';
-import type { HistoryRecord, Op, WatchEventLog, WatchLog, WatchResponseLog } from '../history/op.js';
+import type {
+  HistoryRecord,
+  Op,
+  WatchEventLog,
+  WatchLog,
+  WatchResponseLog,
+} from '../history/op.js';
 import type { WorkloadContext } from './context.js';
 import { bytes, execute, memberFor, num, sleep, text } from './context.js';
 import { openWatch } from './streams.js';
@@ -50,9 +56,15 @@ function toEvent(e: NonNullable<RawWatchResponse['events']>[number]): WatchEvent
     createRevision: num(kv.createRevision),
     version: num(kv.version),
     lease: String(kv.lease ?? '0'),
-    prevKv: p === undefined || p === null ? null : {
-      value: text(p.value), modRevision: num(p.modRevision), createRevision: num(p.createRevision), version: num(p.version),
-    },
+    prevKv:
+      p === undefined || p === null
+        ? null
+        : {
+            value: text(p.value),
+            modRevision: num(p.modRevision),
+            createRevision: num(p.createRevision),
+            version: num(p.version),
+          },
   };
 }
 
@@ -77,13 +89,22 @@ class Watcher {
   ) {
     let resolveEnd: (why: string) => void = () => undefined;
     this.ended = new Promise((r) => (resolveEnd = r));
-    this.stream = openWatch(ctx.client(member), (res) => this.onResponse(res as RawWatchResponse), (why) => {
-      if (why.startsWith('UNIMPLEMENTED')) this.unimplemented = true;
-      this.finish(why);
-      resolveEnd(why);
-    });
+    this.stream = openWatch(
+      ctx.client(member),
+      (res) => this.onResponse(res as RawWatchResponse),
+      (why) => {
+        if (why.startsWith('UNIMPLEMENTED')) this.unimplemented = true;
+        this.finish(why);
+        resolveEnd(why);
+      },
+    );
     this.stream.send({
-      createRequest: { key: bytes(key), rangeEnd: bytes(rangeEnd), startRevision: startRevision, prevKv },
+      createRequest: {
+        key: bytes(key),
+        rangeEnd: bytes(rangeEnd),
+        startRevision: startRevision,
+        prevKv,
+      },
     });
   }
 
@@ -101,7 +122,10 @@ class Watcher {
       events,
     });
     if (res.canceled === true) this.compactRevision = num(res.compactRevision);
-    if (res.canceled === true) this.close(`canceled: ${res.cancelReason ?? ''} (compact revision ${String(res.compactRevision)})`);
+    if (res.canceled === true)
+      this.close(
+        `canceled: ${res.cancelReason ?? ''} (compact revision ${String(res.compactRevision)})`,
+      );
   }
 
   close(why = 'closed'): void {
@@ -113,8 +137,14 @@ class Watcher {
     if (this.finishedWith !== undefined) return;
     this.finishedWith = why;
     const log: WatchLog = {
-      id: this.id, node: this.member.name, key: this.key, rangeEnd: this.rangeEnd,
-      startRevision: this.startRevision, prevKv: this.prevKv, responses: this.responses, end: why,
+      id: this.id,
+      node: this.member.name,
+      key: this.key,
+      rangeEnd: this.rangeEnd,
+      startRevision: this.startRevision,
+      prevKv: this.prevKv,
+      responses: this.responses,
+      end: why,
     };
     this.ctx.recorder.watch(log);
   }
@@ -141,21 +171,41 @@ export function watchWorkload(): Workload {
     while (!ctx.stopped()) {
       const member = memberFor(ctx, slot);
       const key = KEYS[ctx.rng.int(KEYS.length)] as string;
-      const op: Op = ctx.rng.int(10) === 0
-        ? await execute(ctx, process, member, { f: 'delete', key, input: {}, idempotent: false },
-          (c) => c.deleteRange({ key: bytes(key) }),
-          (res) => ({ output: { deleted: num(res.deleted) }, revision: num(res.header?.revision) }))
-        : await put(ctx, process, member, key, `${process}.${n++}`);
+      const op: Op =
+        ctx.rng.int(10) === 0
+          ? await execute(
+              ctx,
+              process,
+              member,
+              { f: 'delete', key, input: {}, idempotent: false },
+              (c) => c.deleteRange({ key: bytes(key) }),
+              (res) => ({
+                output: { deleted: num(res.deleted) },
+                revision: num(res.header?.revision),
+              }),
+            )
+          : await put(ctx, process, member, key, `${process}.${n++}`);
       if (op.revision !== undefined) highestRevision = Math.max(highestRevision, op.revision);
       if (op.type === 'info') process = ctx.recorder.newProcess();
       await sleep(op.type === 'ok' ? 10 : op.type === 'info' ? INFO_BACKOFF_MS : BACKOFF_MS);
     }
   };
 
-  const put = (ctx: WorkloadContext, process: number, member: ClusterMember, key: string, value: string): Promise<Op> =>
-    execute(ctx, process, member, { f: 'put', key, input: { value }, idempotent: false },
+  const put = (
+    ctx: WorkloadContext,
+    process: number,
+    member: ClusterMember,
+    key: string,
+    value: string,
+  ): Promise<Op> =>
+    execute(
+      ctx,
+      process,
+      member,
+      { f: 'put', key, input: { value }, idempotent: false },
       (c) => c.put({ key: bytes(key), value: bytes(value) }),
-      (res) => ({ output: {}, revision: num(res.header?.revision) }));
+      (res) => ({ output: {}, revision: num(res.header?.revision) }),
+    );
 
   /** Where each member's long-lived watcher resumes: last revision + 1, or the compaction. */
   const resumeFrom = new Map<string, number>();
@@ -166,7 +216,10 @@ export function watchWorkload(): Workload {
       const w = new Watcher(ctx, nextWatcher++, member, '\u0000', '\u0000', from, true);
       full.set(member.name, w);
       // The long-lived watcher outlives the traffic phase: final() needs it open.
-      const ended = await Promise.race([w.ended.then(() => true), untilStopped(ctx).then(() => false)]);
+      const ended = await Promise.race([
+        w.ended.then(() => true),
+        untilStopped(ctx).then(() => false),
+      ]);
       if (!ended) return;
       if (w.unimplemented) unimplemented = true;
       resumeFrom.set(member.name, Math.max(from, w.lastRevision + 1, w.compactRevision));
@@ -179,7 +232,15 @@ export function watchWorkload(): Workload {
       const start = Math.max(1, highestRevision - 10 + ctx.rng.int(14));
       const single = ctx.rng.int(2) === 0;
       const key = single ? (KEYS[ctx.rng.int(KEYS.length)] as string) : 'w/';
-      const w = new Watcher(ctx, nextWatcher++, member, key, single ? '' : 'w0', start, ctx.rng.int(2) === 0);
+      const w = new Watcher(
+        ctx,
+        nextWatcher++,
+        member,
+        key,
+        single ? '' : 'w0',
+        start,
+        ctx.rng.int(2) === 0,
+      );
       await Promise.race([w.ended, sleep(1000 + ctx.rng.int(2000))]);
       w.close();
       await sleep(100);
@@ -205,7 +266,11 @@ export function watchWorkload(): Workload {
         for (const m of ms) {
           const w = full.get(m.name);
           if (w !== undefined && !w.done) continue;
-          const from = Math.max(resumeFrom.get(m.name) ?? 1, (w?.lastRevision ?? 0) + 1, w?.compactRevision ?? 0);
+          const from = Math.max(
+            resumeFrom.get(m.name) ?? 1,
+            (w?.lastRevision ?? 0) + 1,
+            w?.compactRevision ?? 0,
+          );
           resumeFrom.set(m.name, from);
           full.set(m.name, new Watcher(ctx, nextWatcher++, m, '\u0000', '\u0000', from, true));
         }
@@ -213,7 +278,13 @@ export function watchWorkload(): Workload {
       reopen();
       let anchor: Op | undefined;
       for (let i = 0; i < 20 && anchor?.type !== 'ok'; i++) {
-        anchor = await put(ctx, ctx.recorder.newProcess(), ms[i % ms.length] as ClusterMember, 'w/anchor', `anchor.${i}`);
+        anchor = await put(
+          ctx,
+          ctx.recorder.newProcess(),
+          ms[i % ms.length] as ClusterMember,
+          'w/anchor',
+          `anchor.${i}`,
+        );
         if (anchor.type !== 'ok') await sleep(250);
       }
       const target = anchor?.type === 'ok' ? (anchor.revision ?? 0) : 0;
@@ -224,7 +295,10 @@ export function watchWorkload(): Workload {
         reopen();
       }
       for (const [name, w] of full) {
-        if (w.lastRevision < target) convergence.push(`the watcher on ${name} stopped at revision ${w.lastRevision}, anchor at ${target}`);
+        if (w.lastRevision < target)
+          convergence.push(
+            `the watcher on ${name} stopped at revision ${w.lastRevision}, anchor at ${target}`,
+          );
         w.close();
       }
     },
