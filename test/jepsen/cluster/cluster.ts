@@ -191,7 +191,7 @@ export class ClusterMember {
    * rejects after timeoutMs; heals of restart faults wait for it, so recovery is measured
    * from a booted member, not from a node process still loading its modules.
    */
-  async waitListening(timeoutMs = 30_000): Promise<void> {
+  async waitListening(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.state === 'down') throw new Error(`${this.name} exited while starting`);
@@ -272,7 +272,7 @@ export class Cluster {
     const cluster = new Cluster(options, network, root);
     try {
       for (const m of cluster.members) m.start(cluster.initialCluster(), 'new');
-      await cluster.waitHealthy(options.startTimeoutMs ?? 60_000);
+      await cluster.waitHealthy(options.startTimeoutMs ?? 120_000);
     } catch (err) {
       const tails = cluster.members.map((m) => `---- ${m.name} ----\n${m.logTail(30)}`).join('\n');
       await cluster.destroy();

@@ -191,7 +191,8 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       };
     }
     case 'clock': {
-      const { m } = await victim(ctx);
+      // Followers and the leader alike (testing-reference §7 row 8), whatever the rule.
+      const { m } = await victim({ ...ctx, target: 'random' });
       const offset = (30 + ctx.rng.int(91)) * (ctx.rng.int(2) === 0 ? -1 : 1);
       m.setClockOffset(offset);
       return {

@@ -4,7 +4,8 @@
  * full grid: 5 members, longer runs, every fault alone and all combined.
  *
  * Seeds: JEPSEN_SEED pins every row's seed (to replay a failure); otherwise each row draws
- * one and every report prints it.
+ * one and every report prints it. JEPSEN_DURATION_MS overrides every row's traffic time;
+ * JEPSEN_KEEP_LOGS=1 keeps member logs of passing runs too.
  */
 import type { ClusterOptions } from '../cluster/cluster.js';
 import type { FaultKind } from '../nemesis/faults.js';
@@ -61,13 +62,14 @@ function row(
   durationMs: number,
   extra: Partial<MatrixRow> = {},
 ): MatrixRow {
+  const override = Number(process.env['JEPSEN_DURATION_MS'] ?? '');
   return {
     name,
     seed: seedFor(name),
     cluster: CI_CLUSTER,
     workload: workloads[workload] as () => Workload,
     faults,
-    durationMs,
+    durationMs: override > 0 ? override : durationMs,
     ...(workload === 'lease' ? { needs: 'Lease' as const } : {}),
     ...(workload === 'watch' ? { needs: 'Watch' as const } : {}),
     ...extra,
