@@ -99,7 +99,8 @@ describe(`a 3-member ${target} cluster with mTLS, seed-style configs`, () => {
     lines.forEach((line, i) => {
       expect(line).toMatch(
         new RegExp(
-          `^${urls[i] ?? ''} is healthy: successfully committed proposal: took = [0-9.]+(ns|µs|ms|s)$`,
+          `^${urls[i] ?? ''} is healthy: ` +
+            'successfully committed proposal: took = [0-9.]+(ns|µs|ms|s)$',
         ),
       );
     });
@@ -172,17 +173,24 @@ describe(`a 3-member ${target} cluster with mTLS, seed-style configs`, () => {
     const o = await maskedTable(oracle, theirs.stdout);
     expect(t, mine.stdout).toEqual(o);
     expect(t.header).toEqual(['ID', 'STATUS', 'NAME', 'PEER ADDRS', 'CLIENT ADDRS', 'IS LEARNER']);
-    expect(t.rows).toEqual([
-      ['m1', 'started', 'kube-etcd-node01', 'https://127.0.0.1:<m1-peer>', 'https://127.0.0.1:<m1>', 'false'],
-      ['m2', 'started', 'kube-etcd-node02', 'https://127.0.0.1:<m2-peer>', 'https://127.0.0.1:<m2>', 'false'],
-      ['m3', 'started', 'kube-etcd-node03', 'https://127.0.0.1:<m3-peer>', 'https://127.0.0.1:<m3>', 'false'],
-    ]);
+    const row = (i: number): string[] => [
+      `m${i}`,
+      'started',
+      `kube-etcd-node0${i}`,
+      `https://127.0.0.1:<m${i}-peer>`,
+      `https://127.0.0.1:<m${i}>`,
+      'false',
+    ];
+    expect(t.rows).toEqual([row(1), row(2), row(3)]);
     // The simple form: "id, started, name, peer, client, false" per member.
     const simple = await ok(members, ['member', 'list']);
     expect(simple.stdout.trimEnd().split('\n')).toHaveLength(3);
     for (const line of simple.stdout.trimEnd().split('\n')) {
       expect(line).toMatch(
-        /^[0-9a-f]+, started, kube-etcd-node0[123], https:\/\/127\.0\.0\.1:\d+, https:\/\/127\.0\.0\.1:\d+, false$/,
+        new RegExp(
+          '^[0-9a-f]+, started, kube-etcd-node0[123], ' +
+            'https://127\\.0\\.0\\.1:\\d+, https://127\\.0\\.0\\.1:\\d+, false$',
+        ),
       );
     }
   });

@@ -15,7 +15,12 @@ import { makeTestPki } from '../helpers/certs.js';
 import type { EtcdGrpcClient } from '../helpers/grpc-client.js';
 import { connectMember, expectOk } from '../helpers/grpc-client.js';
 import type { Member } from '../helpers/processes.js';
-import { dumpMemberLogsOnFailure, stopAllMembers, targetFromEnv } from '../helpers/processes.js';
+import {
+  dumpMemberLogsOnFailure,
+  sleep,
+  stopAllMembers,
+  targetFromEnv,
+} from '../helpers/processes.js';
 import type { LeaderView } from './cluster/cluster.js';
 import {
   leaderNow,
@@ -31,6 +36,7 @@ const target = targetFromEnv();
 const SNAPSHOT_COUNT = 20;
 const CATCHUP_ENTRIES = 5;
 const NEW_LEADER_BOUND_MS = 3_000;
+const EXTRA_ROUND_MS = 2_000;
 const SNAPSHOT_LINE = 'installed a snapshot from the leader';
 let members: Member[];
 
@@ -48,39 +54,134 @@ beforeAll(async () => {
 afterAll(stopAllMembers, 60_000);
 dumpMemberLogsOnFailure();
 
-/** SIGKILLs the leader; resolves with the survivors' new leader and how long it took. */
-async function killLeader(
-  before: LeaderView,
-): Promise<{ survivors: Member[]; after: LeaderView; electedInMs: number }> {
+/** etcd's answers to a write while there is no leader (all with code UNAVAILABLE). */
+const LEADERLESS_ERRORS = [
+  'etcdserver: no leader',
+  'etcdserver: leader changed',
+  'etcdserver: request timed out',
+  'etcdserver: request timed out, possibly due to previous leader failure',
+  'etcdserver: request timed out, possibly due to connection lost',
+];
+
+type WindowReply = { ok: boolean; codeName?: string; details?: string };
+
+interface KillResult {
+  readonly survivors: Member[];
+  readonly after: LeaderView;
+  readonly electedInMs: number;
+  /**
+   * Writes tried through a survivor while the new leader was being found. A write
+   * caught in the election waits for etcd's request timeout (7 s at default timings),
+   * so the test collects this later instead of waiting for it here.
+   */
+  readonly windowReplies: Promise<readonly WindowReply[]>;
+}
+
+/**
+ * SIGKILLs the leader; resolves with the survivors' new leader and how long it took.
+ * Meanwhile a survivor gets writes one after another, to see what clients get without
+ * a leader (an error etcd would give, or a success once the new leader is there).
+ */
+async function killLeader(before: LeaderView): Promise<KillResult> {
   const victim = before.leader;
   const survivors = members.filter((m) => m !== victim);
   await victim.kill();
   const killedAt = Date.now();
-  const after = await waitFor('a new leader among the survivors', 10_000, async () => {
-    const view = await leaderNow(survivors);
-    return view !== undefined && view.leaderId !== before.leaderId ? view : undefined;
-  }, 25);
-  return { survivors, after, electedInMs: Date.now() - killedAt };
+  let electing = true;
+  const windowReplies = (async () => {
+    const replies: WindowReply[] = [];
+    const client = connectMember(survivors[0] as Member, { deadlineMs: 12_000 });
+    try {
+      for (let i = 0; electing; i++) {
+        const r = await client.put({ key: Buffer.from(`window/${i}`), value: Buffer.from('x') });
+        replies.push(r.ok ? { ok: true } : { ok: false, ...r.error });
+        await sleep(50);
+      }
+    } finally {
+      client.close();
+    }
+    return replies;
+  })();
+  try {
+    const after = await waitFor(
+      'a new leader among the survivors',
+      10_000,
+      async () => {
+        const view = await leaderNow(survivors);
+        return view !== undefined && view.leaderId !== before.leaderId ? view : undefined;
+      },
+      25,
+    );
+    return { survivors, after, electedInMs: Date.now() - killedAt, windowReplies };
+  } finally {
+    electing = false;
+  }
+}
+
+/** Every failed write of the leaderless window failed the way etcd fails it. */
+async function expectEtcdLeaderlessErrors(window: KillResult['windowReplies']): Promise<void> {
+  const replies = await window;
+  console.log(`writes through a survivor during the election: ${JSON.stringify(replies)}`);
+  for (const r of replies) {
+    if (r.ok) continue;
+    expect(r.codeName, JSON.stringify(r)).toBe('UNAVAILABLE');
+    expect(LEADERLESS_ERRORS, JSON.stringify(r)).toContain(r.details);
+  }
+}
+
+/**
+ * A new leader within 3 s of the kill, at default timings: one election round is at
+ * most the randomised election timeout (1000-2000 ms) plus pre-vote and vote round
+ * trips. Two survivors may still split a round (both campaign at once; etcd 3.4 does
+ * it too on a loaded machine), which shows as a term that grew by more than one: each
+ * extra round may add up to another 2 x 1000 ms, and is logged.
+ */
+function expectElectedInTime(electedInMs: number, termBefore: number, termAfter: number): void {
+  expect(termAfter).toBeGreaterThan(termBefore);
+  const extraRounds = termAfter - termBefore - 1;
+  if (extraRounds > 0) {
+    console.warn(
+      `the election took ${extraRounds + 1} rounds (term ${termBefore} -> ${termAfter})`,
+    );
+  }
+  expect(electedInMs).toBeLessThan(NEW_LEADER_BOUND_MS + extraRounds * EXTRA_ROUND_MS);
 }
 
 /** Puts `count` keys, alternating between the survivors; every put must succeed. */
-async function writeThrough(survivors: readonly Member[], prefix: string, count: number): Promise<void> {
-  const clients: EtcdGrpcClient[] = survivors.map((m) => connectMember(m, { deadlineMs: 5_000 }));
+async function writeThrough(
+  survivors: readonly Member[],
+  prefix: string,
+  count: number,
+): Promise<void> {
+  const clients: EtcdGrpcClient[] = survivors.map((m) => connectMember(m, { deadlineMs: 10_000 }));
+  const latenciesMs: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
       const client = clients[i % clients.length] as EtcdGrpcClient;
+      const startedAt = Date.now();
       expectOk(
         await client.put({ key: Buffer.from(`${prefix}/${i}`), value: Buffer.from(`v${i}`) }),
         `put ${prefix}/${i} through ${client.address}`,
       );
+      latenciesMs.push(Date.now() - startedAt);
     }
   } finally {
     for (const c of clients) c.close();
   }
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  console.log(
+    `${count} puts under ${prefix}/: first ${latenciesMs[0]} ms, ` +
+      `median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms`,
+  );
 }
 
 /** Waits until `member` applied at least what the leader had and serves `key` locally. */
-async function waitCaughtUp(member: Member, leader: Member, key: string, value: string): Promise<void> {
+async function waitCaughtUp(
+  member: Member,
+  leader: Member,
+  key: string,
+  value: string,
+): Promise<void> {
   const leaderStatus = await statusOf(leader, 5_000);
   expect(leaderStatus, 'leader status').toBeDefined();
   const goal = leaderStatus?.raftIndex ?? Number.MAX_SAFE_INTEGER;
@@ -103,10 +204,11 @@ describe(`kill -9 of the leader of a 3-member ${target} cluster (default timings
     await writeThrough(members, 'before', 3);
     const victim = before.leader;
     const mark = logSize(victim);
-    const { survivors, after, electedInMs } = await killLeader(before);
-    console.log(`new leader ${after.leader.name} in ${electedInMs} ms, term ${before.term} -> ${after.term}`);
-    expect(electedInMs).toBeLessThan(NEW_LEADER_BOUND_MS);
-    expect(after.term).toBeGreaterThan(before.term);
+    const { survivors, after, electedInMs, windowReplies } = await killLeader(before);
+    console.log(
+      `new leader ${after.leader.name} in ${electedInMs} ms, term ${before.term} -> ${after.term}`,
+    );
+    expectElectedInTime(electedInMs, before.term, after.term);
 
     await writeThrough(survivors, 'short', 3);
     await victim.start();
@@ -115,8 +217,16 @@ describe(`kill -9 of the leader of a 3-member ${target} cluster (default timings
       // A few entries behind: the leader's log still holds them, no snapshot is sent.
       expect(logSince(victim, mark)).not.toContain(SNAPSHOT_LINE);
     }
+    // Rejoining disrupted nobody (PreVote, and the leader's heartbeats come first):
+    // same leader, same term.
+    const rejoined = await waitForLeader(members, 10_000);
+    expect({ leader: rejoined.leaderId, term: rejoined.term }).toEqual({
+      leader: after.leaderId,
+      term: after.term,
+    });
     // The restarted member also serves linearizable reads and accepts writes again.
     await writeThrough([victim], 'rejoined', 1);
+    await expectEtcdLeaderlessErrors(windowReplies);
   });
 
   it('a member that missed more than snapshot-count entries catches up by snapshot; HashKV agrees', async () => {
@@ -124,9 +234,11 @@ describe(`kill -9 of the leader of a 3-member ${target} cluster (default timings
     const victim = before.leader;
     const mark = logSize(victim);
     const victimStatus = await statusOf(victim, 5_000);
-    const { survivors, after, electedInMs } = await killLeader(before);
-    console.log(`new leader ${after.leader.name} in ${electedInMs} ms, term ${before.term} -> ${after.term}`);
-    expect(electedInMs).toBeLessThan(NEW_LEADER_BOUND_MS);
+    const { survivors, after, electedInMs, windowReplies } = await killLeader(before);
+    console.log(
+      `new leader ${after.leader.name} in ${electedInMs} ms, term ${before.term} -> ${after.term}`,
+    );
+    expectElectedInTime(electedInMs, before.term, after.term);
 
     const missed = 3 * (SNAPSHOT_COUNT + CATCHUP_ENTRIES);
     await writeThrough(survivors, 'long', missed);
@@ -156,12 +268,17 @@ describe(`kill -9 of the leader of a 3-member ${target} cluster (default timings
         const client = connectMember(m);
         try {
           const h = expectOk(await client.hashKV({ revision: rev }), `HashKV on ${m.name}`);
-          return { hash: h.hash, compactRevision: String(h.compactRevision), rev: String(h.hashRevision) };
+          return {
+            hash: h.hash,
+            compactRevision: String(h.compactRevision),
+            hashRevision: String(h.hashRevision),
+          };
         } finally {
           client.close();
         }
       }),
     );
+    await expectEtcdLeaderlessErrors(windowReplies);
     expect(hashes[0]?.hash).not.toBe(0);
     expect(hashes[1], JSON.stringify(hashes)).toEqual(hashes[0]);
     expect(hashes[2], JSON.stringify(hashes)).toEqual(hashes[0]);

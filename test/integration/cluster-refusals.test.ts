@@ -113,7 +113,12 @@ describe(`refusals of ${target}`, () => {
       // Real etcd data dirs: the seed's separate wal-dir, and the default member/wal.
       const [seedStyle, defaultWal] = await Promise.all([
         startMember({ target: 'etcd', pki, name: 'kube-etcd-node01' }),
-        startMember({ target: 'etcd', pki, name: 'kube-etcd-node01', extraConfig: { 'wal-dir': '' } }),
+        startMember({
+          target: 'etcd',
+          pki,
+          name: 'kube-etcd-node01',
+          extraConfig: { 'wal-dir': '' },
+        }),
       ]);
       for (const m of [seedStyle, defaultWal]) {
         const r = await etcdctlOn([m], ['put', 'etcd/own', 'data']);
@@ -122,7 +127,8 @@ describe(`refusals of ${target}`, () => {
         expect(existsSync(join(m.dataDir, 'member', 'snap', 'db'))).toBe(true);
       }
       expect(readdirSync(seedStyle.walDir).some((n) => n.endsWith('.wal'))).toBe(true);
-      expect(readdirSync(join(defaultWal.dataDir, 'member', 'wal')).some((n) => n.endsWith('.wal'))).toBe(true);
+      const defaultWalFiles = readdirSync(join(defaultWal.dataDir, 'member', 'wal'));
+      expect(defaultWalFiles.some((n) => n.endsWith('.wal'))).toBe(true);
 
       for (const [etcdMember, walDir] of [
         [seedStyle, seedStyle.walDir],
@@ -169,7 +175,10 @@ describe(`refusals of ${target}`, () => {
         members: Array<{ ID: string; name: string; peerURLs: string[] }>;
       };
       expect(
-        { cluster: String(parsed.header.cluster_id), members: parsed.members.map((x) => ({ ...x, ID: String(x.ID) })) },
+        {
+          cluster: String(parsed.header.cluster_id),
+          members: parsed.members.map((x) => ({ ...x, ID: String(x.ID) })),
+        },
         `${t}: ${r.stdout}`,
       ).toMatchObject({
         cluster: expected.cluster,

@@ -15,7 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../helpers/certs.js';
 import { connectMember } from '../helpers/grpc-client.js';
 import type { Member } from '../helpers/processes.js';
-import { dumpMemberLogsOnFailure, sleep, stopAllMembers, targetFromEnv } from '../helpers/processes.js';
+import {
+  dumpMemberLogsOnFailure,
+  sleep,
+  stopAllMembers,
+  targetFromEnv,
+} from '../helpers/processes.js';
 import { leaderNow, startCluster, waitFor, waitForLeader } from './cluster/cluster.js';
 
 const target = targetFromEnv();

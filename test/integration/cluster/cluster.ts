@@ -138,7 +138,10 @@ interface RawStatus {
 }
 
 /** Maintenance/Status of one member through a fresh client; undefined if it does not answer. */
-export async function statusOf(member: Member, deadlineMs = 1_000): Promise<MemberStatus | undefined> {
+export async function statusOf(
+  member: Member,
+  deadlineMs = 1_000,
+): Promise<MemberStatus | undefined> {
   if (!member.running) return undefined;
   const client = connectMember(member, { deadlineMs });
   try {
@@ -178,7 +181,9 @@ export async function waitFor<T>(
       last = err;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`,
+      );
     }
     await sleep(intervalMs);
   }

@@ -63,7 +63,11 @@ export class NotifySocket {
     private readonly watchdog: ChildProcess | undefined,
   ) {}
 
-  waitForMessage(what: string, timeoutMs: number, pred: (m: NotifyMessage) => boolean = () => true): Promise<NotifyMessage> {
+  waitForMessage(
+    what: string,
+    timeoutMs: number,
+    pred: (m: NotifyMessage) => boolean = () => true,
+  ): Promise<NotifyMessage> {
     return waitFor(what, timeoutMs, () => Promise.resolve(this.messages.find(pred)), 50);
   }
 
@@ -116,7 +120,10 @@ export async function openNotifySocket(timeoutMs = 10_000): Promise<NotifySocket
  * its ports; the variables are set for exactly that synchronous stretch. Callers check
  * the result with processEnvironment() (a member without them fails their test loudly).
  */
-export function startMemberWithEnv(spec: MemberSpec, env: Readonly<Record<string, string>>): Promise<Member> {
+export function startMemberWithEnv(
+  spec: MemberSpec,
+  env: Readonly<Record<string, string>>,
+): Promise<Member> {
   if (spec.clientPorts === undefined || spec.peerPort === undefined) {
     throw new Error('startMemberWithEnv needs the ports in the spec (spawn must be synchronous)');
   }
