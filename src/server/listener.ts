@@ -135,6 +135,8 @@ export class ClientListener {
   }
 
   private track(socket: Socket): void {
+    // Responses are small and latency-bound: no Nagle delay behind a delayed ACK.
+    socket.setNoDelay(true);
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});

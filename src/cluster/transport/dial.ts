@@ -47,6 +47,9 @@ export function dialPeer(url: string, opts: DialOptions): Promise<ClientHttp2Ses
       ...tlsOptions,
       settings: { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    }, (_session, socket) => {
+      // No Nagle: a small append or its response must not wait for a delayed ACK.
+      socket.setNoDelay(true);
     });
     let settled = false;
     const timer = opts.scheduler.after(opts.timeoutMs, () => {

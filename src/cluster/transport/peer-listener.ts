@@ -134,6 +134,9 @@ export class PeerListeners {
       socket.destroy();
       return;
     }
+    // Raft messages are small and latency-bound: Nagle's algorithm would hold an
+    // append response back until the peer's delayed ACK (up to 40 ms).
+    socket.setNoDelay(true);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
   }
