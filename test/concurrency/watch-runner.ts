@@ -35,6 +35,8 @@ export function toObserved(r: WireWatchResponse): ObservedResponse | undefined {
 export interface RunnerHost {
   /** A live member to (re)connect to, other than `avoid` when possible. */
   pickMember(avoid?: Member): Member | undefined;
+  /** Sees every response as it is taken (e.g. to timestamp events). */
+  onResponse?(o: ObservedResponse): void;
 }
 
 export class WatchRunner {
@@ -101,7 +103,8 @@ export class WatchRunner {
       };
       // Poll the stream's responses until it ends or we stop.
       while (!this.stopped && !this.compacted && stream.closed === undefined) {
-        await Promise.race([stream.next(() => false, 200, stream.responses.length).catch(() => undefined), sleep(200)]);
+        // Wakes at the next response (or after 200 ms, to notice stop()).
+        await stream.next(() => true, 200, consumed).catch(() => undefined);
         pump();
       }
       pump();
@@ -124,6 +127,7 @@ export class WatchRunner {
       return;
     }
     this.segment?.responses.push(o);
+    this.host.onResponse?.(o);
     if (o.kind === 'compacted') {
       this.compacted = true;
       return;
