@@ -143,20 +143,25 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
     await nemesis.stop();
     const healedAt = recorder.now();
     recorder.note('healed');
+    // A cluster whose members all refused to come back has nothing left to probe.
+    const alive = cluster.members.some((m) => m.state === 'running');
+    if (!alive) problems.push('no member is running after healing');
     // Liveness (C3): a write commits within 10 election timeouts of the heal.
-    recoveryMs = await probeWrite(cluster, 10 * electionMs, healedAt, recorder);
+    recoveryMs = alive ? await probeWrite(cluster, 10 * electionMs, healedAt, recorder) : null;
     if (recoveryMs === null)
       problems.push(`no write committed within ${10 * electionMs} ms after healing`);
     trafficStopped = true;
     await traffic;
     await compactor;
     recorder.abandonPending('run ended');
-    await cluster
-      .waitHealthy(10 * electionMs)
-      .catch((err: unknown) => problems.push(`after healing: ${String(err)}`));
-    await workload.final(ctx);
-    const converge = await convergence(cluster, 15_000);
-    if (converge !== null) problems.push(converge);
+    if (alive) {
+      await cluster
+        .waitHealthy(10 * electionMs)
+        .catch((err: unknown) => problems.push(`after healing: ${String(err)}`));
+      await workload.final(ctx);
+      const converge = await convergence(cluster, 15_000);
+      if (converge !== null) problems.push(converge);
+    }
   } finally {
     trafficStopped = true;
     await monitor.stop();
@@ -294,6 +299,7 @@ async function probeWrite(
   const deadline = Date.now() + budgetMs;
   let i = 0;
   while (Date.now() < deadline) {
+    if (cluster.members.every((x) => x.state === 'down')) return null;
     const m = cluster.members[i++ % cluster.members.length];
     if (m !== undefined && m.state === 'running') {
       const r = await m.admin().put({ key: bytes('jepsen/liveness'), value: bytes(String(i)) });
@@ -309,6 +315,7 @@ async function convergence(cluster: Cluster, timeoutMs: number): Promise<string 
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    if (cluster.members.every((x) => x.state === 'down')) return 'every member is down';
     const ss = await statuses(cluster, 1000);
     const revs = new Set(ss.map((s) => s.revision));
     if (ss.length === cluster.members.length && revs.size === 1) {
