@@ -88,6 +88,12 @@ describe(`refusals of ${target}`, () => {
     const log = logSince(wiped, mark);
     expect(wiped.exitDescription(), error).toMatch(/^exit code [1-9]\d*$/);
     expect(log, error).toMatch(/member [0-9a-f]+ has already been bootstrapped/);
+    // Restart=always runs it again, now over whatever the refused run left behind:
+    // refused again, the same way.
+    const mark2 = logSize(wiped);
+    const error2 = await startMustFail(() => wiped.start());
+    expect(wiped.exitDescription(), error2).toMatch(/^exit code [1-9]\d*$/);
+    expect(logSince(wiped, mark2), error2).toMatch(/member [0-9a-f]+ has already been bootstrapped/);
 
     // The others keep the data and the membership, and still commit writes.
     const get = await etcdctlOn(rest, ['get', 'refusals/kept']);
