@@ -68,10 +68,6 @@ async function runMember(args: readonly string[]): Promise<void> {
     logger.error({ err }, 'fatal: stopping the member');
     process.exit(2);
   };
-  await member.ready;
-  logger.info({ memberId: member.memberId.toString(16) }, 'ready to serve client requests');
-  await notifySystemdReady(logger);
-  member.onRemoved(() => stop('removed from the cluster'));
   let stopping = false;
   function stop(signal: string): void {
     if (stopping) return;
@@ -87,8 +83,20 @@ async function runMember(args: readonly string[]): Promise<void> {
       },
     );
   }
+  // Before waiting for readiness: a member may be stopped while it waits to join, and
+  // a removed member restarted from its data dir never becomes ready (it cannot
+  // publish) yet must stop when its peers answer 410.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  member.onRemoved(() => stop('removed from the cluster'));
+  try {
+    await member.ready;
+  } catch (err) {
+    if (stopping) return;
+    throw err;
+  }
+  logger.info({ memberId: member.memberId.toString(16) }, 'ready to serve client requests');
+  await notifySystemdReady(logger);
 }
 
 function configCheck(args: readonly string[]): void {

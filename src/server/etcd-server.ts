@@ -36,6 +36,7 @@ import {
   type Message,
   type Ready,
   type ConfChange,
+  type HardState,
 } from '../raft/index.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import { canSendBeforePersist } from '../raft/index.js';
@@ -164,6 +165,8 @@ export class EtcdServer {
   private appliedOwnTerm = false;
   private leaderWaiters: Array<() => void> = [];
   private readonly bugs: UnsafeTestBugs;
+  /** The latest hard state raft handed out that is not in the WAL yet (commit-only). */
+  private pendingHardState: HardState | undefined;
   /** Index of the last snapshot marker (start of the in-memory log window). */
   private snapshotIndex = 0;
   private snapshotting = false;
@@ -212,6 +215,10 @@ export class EtcdServer {
     this.tickTimer?.cancel();
     this.wake();
     await this.loopDone;
+    if (this.pendingHardState !== undefined && this.dbWriteError === undefined) {
+      await this.storage.save(this.pendingHardState, [], true);
+      this.pendingHardState = undefined;
+    }
     this.results.failAll('stopped');
     this.failReads('stopped');
     this.applied.failAll('stopped');
@@ -478,11 +485,15 @@ export class EtcdServer {
       this.snapshotIndex = Math.max(this.snapshotIndex, snap.metadata.index);
     }
     // A hard state whose only change is the commit index needs no fsync (raft's
-    // MustSync is false): the commit index is recovered from the leader after a crash.
-    // It rides along with the next write instead of costing a second fsync per
-    // request; etcd writes it without syncing, to the same effect.
+    // MustSync is false): etcd writes it without syncing. Our WAL syncs every write,
+    // so such a hard state is kept pending and rides along with the next write (every
+    // write carries entries), or is written at stop. Raft hands a hard state out only
+    // once, so the pending one must not be dropped: a stale commit index on restart
+    // would rebuild an old membership until a leader confirms the newer one.
+    if (rd.hardState !== undefined) this.pendingHardState = rd.hardState;
     if (rd.entries.length > 0 || (rd.hardState !== undefined && rd.mustSync)) {
-      await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
+      await this.storage.save(this.pendingHardState, rd.entries, rd.mustSync);
+      this.pendingHardState = undefined;
     }
     this.node.onPersisted(rd);
     if (this.bugs.ackBeforeCommit === true) this.ackUncommitted(rd.entries);

@@ -6,7 +6,8 @@
  * and the kernel stamps a datagram with the sender's pid. Node has no unix datagram
  * sockets, so we run `systemd-notify --ready --pid=<our pid>`: as root (the guide's
  * unit runs as root) systemd-notify may and does put our pid in SCM_CREDENTIALS, and
- * adds MAINPID=<our pid>. A member run as another user needs NotifyAccess=all in its
+ * adds MAINPID=<our pid>; --no-block skips the BARRIER=1 datagram it would otherwise
+ * send from its own pid (which systemd logs as foreign under NotifyAccess=main). A member run as another user needs NotifyAccess=all in its
  * unit (docs/operations.md). The launcher execs node, so our pid is the main pid.
  */
 import { spawn } from 'node:child_process';
@@ -16,7 +17,7 @@ export function notifySystemdReady(logger: Logger, env: NodeJS.ProcessEnv = proc
   const socket = env['NOTIFY_SOCKET'];
   if (socket === undefined || socket === '') return Promise.resolve(false);
   return new Promise((resolve) => {
-    const child = spawn('systemd-notify', ['--ready', `--pid=${process.pid}`], {
+    const child = spawn('systemd-notify', ['--ready', '--no-block', `--pid=${process.pid}`], {
       env: { ...env, NOTIFY_SOCKET: socket },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
