@@ -16,7 +16,8 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { destroyLiveClusters } from './cluster/cluster.js';
 import { REPO_ROOT } from '../helpers/processes.js';
 import type { FaultKind } from './nemesis/faults.js';
 import { seedFor } from './run/profiles.js';
@@ -97,6 +98,8 @@ function caughtForSafety(r: RunResult): string | undefined {
 
 const only = process.env['JEPSEN_ONLY']?.split(',').filter((s) => s !== '');
 const selected = SWITCHES.filter((s) => only === undefined || only.some((o) => s.name.includes(o)));
+
+afterEach(destroyLiveClusters);
 
 describe('the suite bites: every unsafe switch is detected', () => {
   for (const sw of selected) {

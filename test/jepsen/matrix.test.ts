@@ -5,7 +5,8 @@
  * substrings, comma-separated> runs matching rows only. On failure the report (seed, schedule, problems,
  * smallest failing window) is printed and the results folder keeps the member logs.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { destroyLiveClusters } from './cluster/cluster.js';
 import { matrixFor, profileFromEnv } from './run/profiles.js';
 import { runJepsen } from './run/runner.js';
 
@@ -14,6 +15,8 @@ const only = process.env['JEPSEN_ONLY']?.split(',').filter((s) => s !== '');
 const rows = matrixFor(profile).filter(
   (r) => only === undefined || only.some((o) => r.name.includes(o)),
 );
+
+afterEach(destroyLiveClusters);
 
 describe(`jepsen ${profile} matrix`, () => {
   for (const row of rows) {

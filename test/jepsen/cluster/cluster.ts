@@ -270,6 +270,7 @@ export class Cluster {
     removeWhenTestProcessExits(root);
     mkdirSync(root, { recursive: true });
     const cluster = new Cluster(options, network, root);
+    live.add(cluster);
     try {
       for (const m of cluster.members) m.start(cluster.initialCluster(), 'new');
       await cluster.waitHealthy(options.startTimeoutMs ?? 120_000);
@@ -309,11 +310,22 @@ export class Cluster {
   }
 
   async destroy(keepDirs = false): Promise<void> {
+    live.delete(this);
     for (const m of this.members) m.closeClient();
     await Promise.all(this.members.map((m) => m.kill()));
     await this.network.destroy();
     if (!keepDirs) rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+const live = new Set<Cluster>();
+
+/**
+ * Destroys every cluster still running in this process: a test that timed out leaves its
+ * cluster behind, and the next test must not share the cores with it. Call in afterEach.
+ */
+export async function destroyLiveClusters(): Promise<void> {
+  await Promise.all([...live].map((c) => c.destroy()));
 }
 
 export async function httpHealthy(url: string): Promise<boolean> {

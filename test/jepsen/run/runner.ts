@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { SeededRng } from '../../../src/shared/rng.js';
 import { REPO_ROOT } from '../../helpers/processes.js';
 import type { ClusterOptions } from '../cluster/cluster.js';
-import { Cluster, sleep } from '../cluster/cluster.js';
+import { Cluster, destroyLiveClusters, sleep } from '../cluster/cluster.js';
 import { startMonitor, statuses } from '../cluster/status.js';
 import { Recorder } from '../history/recorder.js';
 import type { FaultKind, TargetRule } from '../nemesis/faults.js';
@@ -72,6 +72,15 @@ export function resultsRoot(): string {
 }
 
 export async function runJepsen(spec: RunSpec): Promise<RunResult> {
+  try {
+    return await runJepsenUnguarded(spec);
+  } finally {
+    // Whatever went wrong, no member, namespace or data dir outlives the run.
+    await destroyLiveClusters();
+  }
+}
+
+async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join(resultsRoot(), `${stamp}-${spec.name}-${spec.seed}`);
   mkdirSync(dir, { recursive: true });
