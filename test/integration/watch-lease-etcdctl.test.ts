@@ -237,7 +237,10 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
     await both((one) => ['put', `--lease=${one}`, 'lk/3', 'v3']);
     const ttl = await both((_a, two) => ['lease', 'timetolive', two, '--keys']);
     const remaining = Number(/remaining\((\d+)s\)/.exec(ttl.s.stdout)?.[1]);
-    expect(remaining).toBeGreaterThanOrEqual(28);
+    const oracleRemaining = Number(/remaining\((\d+)s\)/.exec(ttl.o.stdout)?.[1]);
+    // Both sides ran the same commands at the same time; on a loaded machine each
+    // etcdctl run can take seconds, so compare with etcd's answer, not a fixed bound.
+    expect(remaining).toBeGreaterThanOrEqual(Math.min(28, oracleRemaining - 2));
     expect(remaining).toBeLessThanOrEqual(30);
     expect(ttl.s.stdout).toContain('attached keys([lk/1 lk/2])');
     await both((_a, two) => ['lease', 'timetolive', two]);
