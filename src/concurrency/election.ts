@@ -82,7 +82,6 @@ export async function campaign(
     },
     signal,
   );
-  const leader: LeaderKey = { name: Buffer.from(name), key, rev: headerRevision(res), lease: session };
   let rev = headerRevision(res);
   if (res.succeeded !== true) {
     const kv = res.responses?.[0]?.responseRange?.kvs?.[0];
@@ -103,7 +102,8 @@ export async function campaign(
     if (signal.aborted) await resignQuietly(client, key, rev, detachedSignal());
     throw err;
   }
-  return { leader: { ...leader, rev }, revision: headerRevision(res) };
+  const leaderKey: LeaderKey = { name: Buffer.from(name), key, rev, lease: session };
+  return { leader: leaderKey, revision: headerRevision(res) };
 }
 
 export async function proclaim(
@@ -136,12 +136,21 @@ async function proclaimAs(
   return headerRevision(res);
 }
 
-export async function resign(client: RecipeClient, leader: LeaderKey, signal: AbortSignal): Promise<number> {
+export async function resign(
+  client: RecipeClient,
+  leader: LeaderKey,
+  signal: AbortSignal,
+): Promise<number> {
   await sessionLease(client, leader.lease, signal);
   return resignAs(client, leader.key, leader.rev, signal);
 }
 
-async function resignAs(client: RecipeClient, key: Buffer, rev: number, signal: AbortSignal): Promise<number> {
+async function resignAs(
+  client: RecipeClient,
+  key: Buffer,
+  rev: number,
+  signal: AbortSignal,
+): Promise<number> {
   const res = await client.txn(
     { compare: [isLeader(key, rev)], success: [{ requestDeleteRange: { key } }], failure: [] },
     signal,
@@ -149,11 +158,20 @@ async function resignAs(client: RecipeClient, key: Buffer, rev: number, signal: 
   return headerRevision(res);
 }
 
-async function resignQuietly(client: RecipeClient, key: Buffer, rev: number, signal: AbortSignal): Promise<void> {
+async function resignQuietly(
+  client: RecipeClient,
+  key: Buffer,
+  rev: number,
+  signal: AbortSignal,
+): Promise<void> {
   await resignAs(client, key, rev, signal).catch(() => undefined);
 }
 
-export async function leader(client: RecipeClient, name: Uint8Array, signal: AbortSignal): Promise<LeaderValue> {
+export async function leader(
+  client: RecipeClient,
+  name: Uint8Array,
+  signal: AbortSignal,
+): Promise<LeaderValue> {
   const res = await client.range(firstCreateRange(recipePrefix(name)), signal);
   const kv = res.kvs?.[0];
   if (kv === undefined) throw new RecipeError('election-no-leader');
@@ -176,7 +194,8 @@ export async function* observe(
         current = { kv: first, revision: headerRevision(res) };
       } else {
         // No leader: the first PUT under the prefix is the next one (a delete is skipped).
-        const watch = { key: prefix, rangeEnd: prefixEnd(prefix), startRevision: headerRevision(res) };
+        const rangeEnd = prefixEnd(prefix);
+        const watch = { key: prefix, rangeEnd, startRevision: headerRevision(res) };
         for await (const wr of client.watch(watch, signal)) {
           const put = wr.events.find((e) => e.type === 'put');
           if (put !== undefined) {

@@ -11,7 +11,12 @@
  * Imports: shared, apply (request kinds, wire conversions), lease (grant encoding),
  * mvcc and watch types; never server.
  */
-export type { RecipeClient, RecipeEvent, RecipeWatchRequest, RecipeWatchResponse } from './client.js';
+export type {
+  RecipeClient,
+  RecipeEvent,
+  RecipeWatchRequest,
+  RecipeWatchResponse,
+} from './client.js';
 export { RecipeError, isRecipeError, type RecipeErrorCode } from './errors.js';
 export { DEFAULT_SESSION_TTL_SECONDS, leaseHex, sessionKey, waitDeletes } from './keys.js';
 export { lock, unlock, type LockResult } from './mutex.js';

@@ -64,7 +64,8 @@ export function firstCreateRange(prefix: Buffer): pb.RangeRequest {
   };
 }
 
-/** clientv3.WithLastCreate + WithMaxCreateRev: the youngest key created at or before maxCreateRev. */
+/** clientv3.WithLastCreate + WithMaxCreateRev: the youngest key created at or before
+ * maxCreateRev. */
 export function lastCreateBefore(prefix: Buffer, maxCreateRev: number): pb.RangeRequest {
   return {
     key: prefix,

@@ -46,7 +46,11 @@ const txnCodec = codec<pb.TxnRequest>('etcdserverpb.TxnRequest');
 const deleteCodec = codec<pb.DeleteRangeRequest>('etcdserverpb.DeleteRangeRequest');
 
 export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
-  async function propose(kind: RequestKind, payload: Uint8Array, signal: AbortSignal): Promise<ApplyOutcome & { ok: true }> {
+  async function propose(
+    kind: RequestKind,
+    payload: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<ApplyOutcome & { ok: true }> {
     const outcome = await m.propose(kind, payload, signal);
     if (!outcome.ok) throw outcome.error;
     return outcome;
@@ -75,13 +79,15 @@ export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
       // Unlock passes the caller's key through: the KV service's first check.
       if (toBuffer(req.key).length === 0) throw new TsetcdError('key-not-provided');
       const outcome = await propose(RequestKind.DeleteRange, deleteCodec.encode(req), signal);
-      return { header: { revision: outcome.revision }, ...(outcome.response as pb.DeleteRangeResponse) };
+      const res = outcome.response as pb.DeleteRangeResponse;
+      return { header: { revision: outcome.revision }, ...res };
     },
 
     async leaseGrant(ttlSeconds, signal): Promise<LeaseId> {
       let id = leaseId(0n);
       while (id === 0n) id = leaseId(m.rng.uint64() & INT63_MASK);
-      const outcome = await propose(RequestKind.LeaseGrant, encodeGrantRequest(id, BigInt(ttlSeconds)), signal);
+      const payload = encodeGrantRequest(id, BigInt(ttlSeconds));
+      const outcome = await propose(RequestKind.LeaseGrant, payload, signal);
       return (outcome.response as LeaseGrantResult).id;
     },
 
@@ -93,7 +99,8 @@ export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
 
 function isReadOnly(r: pb.TxnRequest): boolean {
   return [...(r.success ?? []), ...(r.failure ?? [])].every(
-    (op) => !op.requestPut && !op.requestDeleteRange && (!op.requestTxn || isReadOnly(op.requestTxn)),
+    (op) =>
+      !op.requestPut && !op.requestDeleteRange && (!op.requestTxn || isReadOnly(op.requestTxn)),
   );
 }
 
@@ -137,7 +144,10 @@ async function* hubWatch(
             revision: out.revision,
             events: out.events.map((e) => ({
               type: e.type,
-              kv: e.type === 'put' ? kvToPb(e.kv) : { key: toBuffer(e.kv.key), modRevision: e.kv.modRevision },
+              kv:
+                e.type === 'put'
+                  ? kvToPb(e.kv)
+                  : { key: toBuffer(e.kv.key), modRevision: e.kv.modRevision },
             })),
           };
           break;

@@ -55,10 +55,11 @@ export async function lock(
   const prefix = recipePrefix(name);
   const myKey = sessionKey(prefix, session);
   const getOwner = { requestRange: firstCreateRange(prefix) };
+  const put = { key: myKey, value: Buffer.alloc(0), lease: fromBigInt(session, false) };
   const res = await client.txn(
     {
       compare: [{ target: COMPARE_CREATE, result: COMPARE_EQUAL, key: myKey, createRevision: 0 }],
-      success: [{ requestPut: { key: myKey, value: Buffer.alloc(0), lease: fromBigInt(session, false) } }, getOwner],
+      success: [{ requestPut: put }, getOwner],
       failure: [{ requestRange: { key: myKey } }, getOwner],
     },
     signal,
@@ -90,7 +91,11 @@ export async function lock(
 }
 
 /** Unlock: deletes the key; returns the header revision. */
-export async function unlock(client: RecipeClient, key: Uint8Array, signal: AbortSignal): Promise<number> {
+export async function unlock(
+  client: RecipeClient,
+  key: Uint8Array,
+  signal: AbortSignal,
+): Promise<number> {
   const res = await client.deleteRange({ key }, signal);
   return headerRevision(res);
 }

@@ -33,7 +33,12 @@ export const ELECTION_SERVICE = '/v3electionpb.Election';
 
 function leaderKeyFromPb(l: pb.LeaderKey | null | undefined): LeaderKey {
   if (l === null || l === undefined) throw new RecipeError('missing-leader-key');
-  return { name: toBuffer(l.name), key: toBuffer(l.key), rev: toNumber(l.rev), lease: leaseOf(l.lease) };
+  return {
+    name: toBuffer(l.name),
+    key: toBuffer(l.key),
+    rev: toNumber(l.rev),
+    lease: leaseOf(l.lease),
+  };
 }
 
 export function electionHandlers(deps: RecipeServiceDeps): Map<string, AnyHandler> {
@@ -55,12 +60,18 @@ export function electionHandlers(deps: RecipeServiceDeps): Map<string, AnyHandle
     const r = await campaign(client, name, leaseOf(req.lease), toBuffer(req.value), ctx.signal);
     return {
       header: headers.header(r.revision),
-      leader: { name, key: r.leader.key, rev: r.leader.rev, lease: fromBigInt(r.leader.lease, false) },
+      leader: {
+        name,
+        key: r.leader.key,
+        rev: r.leader.rev,
+        lease: fromBigInt(r.leader.lease, false),
+      },
     };
   });
 
   const proclaimFn = guarded(async (req: pb.ProclaimRequest, ctx): Promise<pb.ProclaimResponse> => {
-    const revision = await proclaim(client, leaderKeyFromPb(req.leader), toBuffer(req.value), ctx.signal);
+    const leaderKey = leaderKeyFromPb(req.leader);
+    const revision = await proclaim(client, leaderKey, toBuffer(req.value), ctx.signal);
     return { header: headers.header(revision) };
   });
 

@@ -42,7 +42,8 @@ export function recipeGrpcError(err: unknown, signal: AbortSignal): unknown {
   if (signal.aborted) return new TsetcdError('canceled');
   if (isRecipeError(err)) return new GrpcError(Status.UNKNOWN, err.message);
   if (err instanceof TsetcdError) {
-    if (err.code === 'canceled' || err.code === 'deadline-exceeded' || err.code === 'unimplemented') return err;
+    const keeps = err.code === 'canceled' || err.code === 'deadline-exceeded';
+    if (keeps || err.code === 'unimplemented') return err;
     return new GrpcError(Status.UNKNOWN, etcdMessage(err.code));
   }
   return err;
