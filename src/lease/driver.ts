@@ -20,6 +20,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Cancelable, Scheduler } from '../shared/scheduler.js';
 import { isTsetcdError, type ErrorCode } from '../shared/errors.js';
 import type { Lessor } from './lessor.js';
+import type { LeaseId } from '../shared/ids.js';
 import { LEASE_REVOKE_RATE_PER_SECOND } from './limits.js';
 import { encodeCheckpoint, encodeExpire } from './wire.js';
 
@@ -144,6 +145,7 @@ export class LeaseDriver {
   }
 
   private failed(kind: LeaseEntryKind, err: unknown, id?: bigint): void {
+    if (kind === 'expire' && id !== undefined) this.deps.lessor.expiryNotApplied(id as LeaseId);
     // Losing leadership mid-flight is ordinary; the next leader proposes its own.
     const ordinary = isTsetcdError(err) && ORDINARY_FAILURES.has(err.code);
     const fields = { kind, err, ...(id !== undefined ? { lease: id.toString(16) } : {}) };

@@ -359,6 +359,16 @@ export class Lessor {
     return out;
   }
 
+  /**
+   * An expiry proposal for `id` did not apply (dropped at a leader change, fenced by a
+   * newer term, timed out): offer it again at the next round instead of waiting out
+   * expiredRetryMs, so a lease is not kept seconds past its bound after a hand-over.
+   */
+  expiryNotApplied(id: LeaseId): void {
+    if (this.primary === undefined || !this.leaseMap.has(id)) return;
+    this.expiryQueue.registerOrUpdate(id, this.clock.nowMs());
+  }
+
   /** Due checkpoints of remaining TTLs, at most `limit` (etcd findDueScheduledCheckpoints). */
   dueCheckpoints(limit: number): CheckpointEntry[] {
     const out: CheckpointEntry[] = [];
