@@ -9,7 +9,8 @@
  * | partition-leader      | the leader and the rest drop each other's packets      | yes                    |
  * | partition-majority    | a minority holding the leader vs the majority          | yes                    |
  * | partition-asymmetric  | followers drop the leader's packets; it hears them     | yes                    |
- * | partition-ring        | every node sees a majority, no two the same one (5)    | no (may keep it)       |
+ * | partition-ring        | every node sees a majority, no two the same one (5;    | no (may keep it)       |
+ * |                       | a majority/minority split on fewer members)            |                        |
  * | partition-bridge      | two halves joined by one node (5)                      | no                     |
  * | power-cut             | SIGKILL every member at once (TSETCD_TEST_POWER_CUT=1) | yes                    |
  * | clock                 | libfaketime wall-clock offset of ±30..120 s            | no                     |
@@ -147,6 +148,9 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
     }
     case 'partition-ring': {
       const n = all.length;
+      // With fewer than 5 members every node is every other's neighbour: no ring exists,
+      // so the fault becomes a plain majority/minority split around the leader.
+      if (n < 5) return startFault('partition-majority', ctx);
       const pairs: [number, number][] = [];
       for (const i of all) for (let d = 2; d <= n - 2; d++) pairs.push([i, (i + d) % n]);
       await c.network.setGrudge(grudgeOf(c, pairs));

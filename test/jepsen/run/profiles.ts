@@ -138,6 +138,12 @@ export function longMatrix(): MatrixRow[] {
       );
     }
   }
+  // Every fault mixed on 3 members too: faster, and a 3-member cluster loses quorum sooner.
+  for (const w of ['register', 'append', 'lease', 'watch'] as const) {
+    rows.push(
+      row(`${w}-all-3-long`, w, faultSets['all'] ?? [], 90_000, { target: 'random', compactEveryMs: 2000 }),
+    );
+  }
   // Leader-targeted runs keep the "every fault changes the leader" criterion strict.
   rows.push(
     row('register-leader-faults-long', 'register', ['kill', 'pause', 'partition-leader'], 90_000, {
