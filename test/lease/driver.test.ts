@@ -139,7 +139,9 @@ describe('LeaseDriver', () => {
     await new Promise((r) => setImmediate(r));
     expect(driver.inFlight).toBe(1);
     driver.tick();
-    expect(expiredIds(proposals).map(([, id]) => id)).toEqual([1n, 2n, 3n, 4n, 5n]);
+    // Lease 2's expiry did not apply: it is offered again at once, ahead of 4, and the
+    // room left by the two settled proposals bounds the round to two.
+    expect(expiredIds(proposals).map(([, id]) => id)).toEqual([1n, 2n, 3n, 2n, 4n]);
   });
 
   it('proposes due checkpoints in one entry, fenced by the promotion term', () => {
