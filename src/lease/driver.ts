@@ -33,6 +33,11 @@ export interface ProposalOutcome {
 }
 
 export interface LeaseDriverDeps {
+  /**
+   * Test-only (TSETCD_UNSAFE_TEST_BUGS=no-lease-fencing): a deposed leader keeps
+   * expiring leases (etcd #12528). Never set in production.
+   */
+  readonly unsafeKeepExpiringWhenDeposed?: boolean;
   readonly lessor: Lessor;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
@@ -104,7 +109,7 @@ export class LeaseDriver {
     const { isReadyLeader, term } = this.deps.leadership();
     if (isReadyLeader) {
       if (lessor.primaryTerm !== term) lessor.promote(this.deps.electionTimeoutMs, term);
-    } else if (lessor.isPrimary) {
+    } else if (lessor.isPrimary && this.deps.unsafeKeepExpiringWhenDeposed !== true) {
       lessor.demote();
     }
   }

@@ -65,7 +65,12 @@ export interface LeaseAppliers {
   };
 }
 
-export function leaseAppliers(lessor: Lessor): LeaseAppliers {
+/**
+ * `unsafeNoFencing` is a test-only switch (TSETCD_UNSAFE_TEST_BUGS=no-lease-fencing)
+ * that applies an expiry whatever term proposed it, so the Jepsen suite can show it
+ * catches a deposed leader's expiry. Never set in production.
+ */
+export function leaseAppliers(lessor: Lessor, opts: { unsafeNoFencing?: boolean } = {}): LeaseAppliers {
   const revokeNow = (
     id: LeaseId,
     ctx: LeaseApplyContext,
@@ -79,7 +84,7 @@ export function leaseAppliers(lessor: Lessor): LeaseAppliers {
 
   const fenced = (payload: Uint8Array, ctx: LeaseApplyContext): Uint8Array => {
     const { term, body } = decodeFenced(payload);
-    if (term !== ctx.position.term)
+    if (term !== ctx.position.term && opts.unsafeNoFencing !== true)
       fail('leader-changed', `proposed in term ${term}, entry of term ${ctx.position.term}`);
     return body;
   };

@@ -203,7 +203,9 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     logger,
   });
   await recoverAttachments(lessor, storage.store);
-  const leaseApply = leaseAppliers(lessor);
+  const leaseBugs = unsafeTestBugsFromEnv(process.env);
+  if (leaseBugs.noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
+  const leaseApply = leaseAppliers(lessor, { unsafeNoFencing: leaseBugs.noLeaseFencing });
   applier.setLeaseHooks(leaseApply.hooks);
   applier.registerKind(RequestKind.LeaseGrant, leaseApply.grant);
   applier.registerKind(RequestKind.LeaseRevoke, leaseApply.revoke);
@@ -309,9 +311,13 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     logger,
     electionTimeoutMs: config.electionTimeoutMs,
     leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
-    // Expiry and checkpoints are never forwarded (DESIGN §1): only a leader proposes them.
+    unsafeKeepExpiringWhenDeposed: leaseBugs.noLeaseFencing,
+    // Expiry and checkpoints are never forwarded (DESIGN §1): only a leader proposes them
+    // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
     proposeLocal: (kind, payload) => {
-      if (!server.raftStatus().isLeader) return Promise.reject(new TsetcdError('not-leader'));
+      if (!server.raftStatus().isLeader && !leaseBugs.noLeaseFencing) {
+        return Promise.reject(new TsetcdError('not-leader'));
+      }
       return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
     },
   });
