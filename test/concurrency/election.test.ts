@@ -32,7 +32,12 @@ describe('election recipe', () => {
   it('campaign, leader, proclaim, resign on one candidate', async () => {
     const lease = await m.grant(30, 0x694da21d21481a0bn);
     const c = await campaign(m.client, b('E'), lease, b('v1'), never());
-    expect(c.leader).toEqual({ name: b('E'), key: b('E/694da21d21481a0b'), rev: c.revision, lease });
+    expect(c.leader).toEqual({
+      name: b('E'),
+      key: b('E/694da21d21481a0b'),
+      rev: c.revision,
+      lease,
+    });
     const l = await leader(m.client, b('E'), never());
     expect(valueOf(l)).toBe('v1');
     expect(toNumber(l.kv.createRevision)).toBe(c.leader.rev);
@@ -91,7 +96,9 @@ describe('election recipe', () => {
   });
 
   it('an unknown lease fails with the server error; lease 0 campaigns with a new 60 s lease', async () => {
-    const err = await campaign(m.client, b('H'), leaseId(999n), b('v'), never()).catch((e: unknown) => e);
+    const err = await campaign(m.client, b('H'), leaseId(999n), b('v'), never()).catch(
+      (e: unknown) => e,
+    );
     expect(isTsetcdError(err, 'lease-not-found')).toBe(true);
     const c = await campaign(m.client, b('H'), leaseId(0n), b('v'), never());
     expect(c.leader.lease).not.toBe(0n);
@@ -117,7 +124,11 @@ describe('election recipe', () => {
     const seen: Array<{ value: string; revision: number; create: number }> = [];
     const done = (async () => {
       for await (const v of observe(m.client, b('O'), ac.signal)) {
-        seen.push({ value: valueOf(v), revision: v.revision, create: toNumber(v.kv.createRevision) });
+        seen.push({
+          value: valueOf(v),
+          revision: v.revision,
+          create: toNumber(v.kv.createRevision),
+        });
       }
     })();
     await settle();

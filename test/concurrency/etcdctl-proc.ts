@@ -22,7 +22,8 @@ export class EtcdctlProcess {
     endpoints: readonly string[],
   ) {
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('ETCDCTL_')) env[k] = v;
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && !k.startsWith('ETCDCTL_')) env[k] = v;
     env['ETCDCTL_API'] = '3';
     this.child = spawn(ETCDCTL_BIN, [`--endpoints=${endpoints.join(',')}`, ...args], {
       env,
@@ -89,7 +90,10 @@ export class EtcdctlProcess {
   }
 }
 
-export function startEtcdctl(args: readonly string[], endpoints: readonly string[]): EtcdctlProcess {
+export function startEtcdctl(
+  args: readonly string[],
+  endpoints: readonly string[],
+): EtcdctlProcess {
   return new EtcdctlProcess(args, endpoints);
 }
 

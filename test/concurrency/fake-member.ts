@@ -10,7 +10,12 @@ import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import { RequestKind } from '../../src/apply/request.js';
 import { Membership } from '../../src/cluster/membership.js';
 import { memberRecipeClient, type RecipeClient } from '../../src/concurrency/index.js';
-import { encodeGrantRequest, encodeRevokeRequest, leaseAppliers, Lessor } from '../../src/lease/index.js';
+import {
+  encodeGrantRequest,
+  encodeRevokeRequest,
+  leaseAppliers,
+  Lessor,
+} from '../../src/lease/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { leaseId, type LeaseId } from '../../src/shared/ids.js';
@@ -76,7 +81,11 @@ export class FakeMember {
       if (this.proposeDelayMs > 0) await new Promise((r) => setTimeout(r, this.proposeDelayMs));
       this.onPropose?.(kind, payload);
       const batch = this.backend.batch();
-      const outcome = this.applier.apply({ kind, id: 0n, payload }, { index: ++this.index, term: 1 }, batch);
+      const outcome = this.applier.apply(
+        { kind, id: 0n, payload },
+        { index: ++this.index, term: 1 },
+        batch,
+      );
       await this.backend.write(batch, { sync: false });
       this.store.batchDurable(batch);
       this.proposals.set(kind, (this.proposals.get(kind) ?? 0) + 1);
@@ -89,7 +98,10 @@ export class FakeMember {
   }
 
   async grant(ttlSeconds: number, id: bigint): Promise<LeaseId> {
-    const out = await this.propose(RequestKind.LeaseGrant, encodeGrantRequest(leaseId(id), BigInt(ttlSeconds)));
+    const out = await this.propose(
+      RequestKind.LeaseGrant,
+      encodeGrantRequest(leaseId(id), BigInt(ttlSeconds)),
+    );
     if (!out.ok) throw out.error;
     return leaseId(id);
   }
@@ -101,25 +113,36 @@ export class FakeMember {
   }
 
   async put(key: string, value: string): Promise<number> {
-    const out = await this.propose(RequestKind.Put, putCodec.encode({ key: Buffer.from(key), value: Buffer.from(value) }));
+    const out = await this.propose(
+      RequestKind.Put,
+      putCodec.encode({ key: Buffer.from(key), value: Buffer.from(value) }),
+    );
     if (!out.ok) throw out.error;
     return out.revision;
   }
 
   async del(key: string): Promise<number> {
-    const out = await this.propose(RequestKind.DeleteRange, deleteCodec.encode({ key: Buffer.from(key) }));
+    const out = await this.propose(
+      RequestKind.DeleteRange,
+      deleteCodec.encode({ key: Buffer.from(key) }),
+    );
     if (!out.ok) throw out.error;
     return out.revision;
   }
 
   async compact(revision: number): Promise<void> {
-    const out = await this.propose(RequestKind.Compaction, compactCodec.encode({ revision, physical: true }));
+    const out = await this.propose(
+      RequestKind.Compaction,
+      compactCodec.encode({ revision, physical: true }),
+    );
     if (!out.ok) throw out.error;
     await out.physicalDone;
   }
 
   /** Live keys under a prefix, with their create revisions and leases. */
-  async keys(prefix: string): Promise<Array<{ key: string; create: number; lease: bigint; value: string }>> {
+  async keys(
+    prefix: string,
+  ): Promise<Array<{ key: string; create: number; lease: bigint; value: string }>> {
     const start = Buffer.from(prefix);
     const end = Buffer.from(prefix);
     end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;

@@ -151,7 +151,14 @@ async function runSchedule(member: FakeMember, steps: readonly Step[]): Promise<
   const name = b('P');
   const sessions: Session[] = [];
   for (let i = 0; i < SESSIONS; i++) {
-    sessions.push({ lease: await member.grant(60, BigInt(0x100 + i)), state: 'idle', key: undefined, abort: undefined, pending: undefined, myRev: undefined });
+    sessions.push({
+      lease: await member.grant(60, BigInt(0x100 + i)),
+      state: 'idle',
+      key: undefined,
+      abort: undefined,
+      pending: undefined,
+      myRev: undefined,
+    });
   }
   let lastToken = 0;
   const violations: string[] = [];

@@ -56,15 +56,19 @@ describe('Lock and Election handlers', () => {
     expect(await unary('/v3lockpb.Lock/Unlock', { key: Buffer.alloc(0) })).toEqual(
       unknown('etcdserver: key is not provided'),
     );
-    expect(await unary('/v3electionpb.Election/Leader', { name: b('E') })).toEqual(unknown('election: no leader'));
+    expect(await unary('/v3electionpb.Election/Leader', { name: b('E') })).toEqual(
+      unknown('election: no leader'),
+    );
     const missing = unknown('"leader" field must be provided');
     expect(await unary('/v3electionpb.Election/Proclaim', { value: b('x') })).toEqual(missing);
     expect(await unary('/v3electionpb.Election/Resign', {})).toEqual(missing);
     const stale = { name: b('E'), key: b('E/1'), rev: 5, lease: 1 };
-    expect(await unary('/v3electionpb.Election/Proclaim', { leader: stale, value: b('x') })).toEqual(
-      unknown('election: not leader'),
-    );
-    const resigned = (await unary('/v3electionpb.Election/Resign', { leader: stale })) as pb.ResignResponse;
+    expect(
+      await unary('/v3electionpb.Election/Proclaim', { leader: stale, value: b('x') }),
+    ).toEqual(unknown('election: not leader'));
+    const resigned = (await unary('/v3electionpb.Election/Resign', {
+      leader: stale,
+    })) as pb.ResignResponse;
     expect(toNumber(resigned.header?.revision)).toBe(m.store.currentRevision);
   });
 
@@ -82,7 +86,10 @@ describe('Lock and Election handlers', () => {
     expect(c.header).toMatchObject({ revision: 2, raftTerm: 7 });
     const l = (await unary('/v3electionpb.Election/Leader', { name: b('E') })) as pb.LeaderResponse;
     expect(l.kv?.value).toEqual(b('v1'));
-    const lk = (await unary('/v3lockpb.Lock/Lock', { name: b('L'), lease: lease.toString() })) as pb.LockResponse;
+    const lk = (await unary('/v3lockpb.Lock/Lock', {
+      name: b('L'),
+      lease: lease.toString(),
+    })) as pb.LockResponse;
     expect(lk).toMatchObject({ key: b('L/694da21d21481a0b'), header: { revision: 3 } });
     const un = (await unary('/v3lockpb.Lock/Unlock', { key: lk.key })) as pb.UnlockResponse;
     expect(un.header?.revision).toBe(4);

@@ -20,8 +20,18 @@ const kv = (key: string, value: string, create: number, mod: number, version: nu
   version,
   lease: '0',
 });
-const del = (key: string, rev: number): HistEvent => ({ type: 'delete', rev, kv: kv(key, '', 0, rev, 0) });
-const put = (key: string, value: string, create: number, rev: number, version: number): HistEvent => ({
+const del = (key: string, rev: number): HistEvent => ({
+  type: 'delete',
+  rev,
+  kv: kv(key, '', 0, rev, 0),
+});
+const put = (
+  key: string,
+  value: string,
+  create: number,
+  rev: number,
+  version: number,
+): HistEvent => ({
   type: 'put',
   rev,
   kv: kv(key, value, create, rev, version),
@@ -38,7 +48,14 @@ const events: HistEvent[] = [
 ];
 const h = new History(events);
 const ctx = { maxCompactRev: 0, compactions: [] };
-const spec: WatchSpec = { key: 'a', rangeEnd: 'c', startRev: 2, noPut: false, noDelete: false, prevKv: true };
+const spec: WatchSpec = {
+  key: 'a',
+  rangeEnd: 'c',
+  startRev: 2,
+  noPut: false,
+  noDelete: false,
+  prevKv: true,
+};
 
 function observed(e: HistEvent): ObservedEvent {
   const before = h.stateAt(e.kv.key, e.rev - 1);
@@ -48,7 +65,11 @@ function observed(e: HistEvent): ObservedEvent {
 function byRevision(list: readonly HistEvent[]): ObservedResponse[] {
   const out: ObservedResponse[] = [];
   for (const rev of [...new Set(list.map((e) => e.rev))]) {
-    out.push({ kind: 'events', headerRev: rev, events: list.filter((e) => e.rev === rev).map(observed) });
+    out.push({
+      kind: 'events',
+      headerRev: rev,
+      events: list.filter((e) => e.rev === rev).map(observed),
+    });
   }
   return out;
 }
@@ -64,7 +85,11 @@ describe('watch checker', () => {
       name: 'w',
       spec,
       segments: [
-        { startRev: 2, member: 'm1', responses: [...byRevision(events.slice(0, 2)), { kind: 'progress', headerRev: 3 }] },
+        {
+          startRev: 2,
+          member: 'm1',
+          responses: [...byRevision(events.slice(0, 2)), { kind: 'progress', headerRev: 3 }],
+        },
         { startRev: 4, member: 'm2', responses: byRevision(events.slice(2)) },
       ],
     };
@@ -95,23 +120,37 @@ describe('watch checker', () => {
     );
     expect(checkWatch(h, watch(wrongPrev), ctx).join()).toMatch(/prev_kv at 5/);
     const noPrev = byRevision(events).map((r) =>
-      r.kind === 'events' ? { ...r, events: r.events.map((e) => ({ ...e, prevKv: undefined })) } : r,
+      r.kind === 'events'
+        ? { ...r, events: r.events.map((e) => ({ ...e, prevKv: undefined })) }
+        : r,
     );
     expect(checkWatch(h, watch(noPrev), ctx).join()).toMatch(/prev_kv missing/);
     expect(checkWatch(h, watch(noPrev), { maxCompactRev: 6, compactions: [6] })).toEqual([]);
   });
 
   it('reports a wrong start, an early progress, a bad compaction cancel and an incomplete end', () => {
-    const late: ObservedWatch = { name: 'w', spec, segments: [{ startRev: 2, member: 'm1', responses: byRevision(events.slice(1)) }] };
+    const late: ObservedWatch = {
+      name: 'w',
+      spec,
+      segments: [{ startRev: 2, member: 'm1', responses: byRevision(events.slice(1)) }],
+    };
     expect(checkWatch(h, late, ctx).join()).toMatch(/resumable/);
     const early: ObservedResponse[] = [{ kind: 'progress', headerRev: 3 }, ...byRevision(events)];
     expect(checkWatch(h, watch(early), ctx).join()).toMatch(/progress at 3/);
-    const compacted: ObservedResponse[] = [...byRevision(events.slice(0, 2)), { kind: 'compacted', compactRev: 5 }];
+    const compacted: ObservedResponse[] = [
+      ...byRevision(events.slice(0, 2)),
+      { kind: 'compacted', compactRev: 5 },
+    ];
     expect(checkWatch(h, watch(compacted), { maxCompactRev: 5, compactions: [5] })).toEqual([]);
     expect(checkWatch(h, watch(compacted), ctx).join()).toMatch(/above any compaction/);
     // The next revision the watch needs (4) is the compaction revision itself: still there.
-    const tooEarly: ObservedResponse[] = [...byRevision(events.slice(0, 2)), { kind: 'compacted', compactRev: 4 }];
-    expect(checkWatch(h, watch(tooEarly), { maxCompactRev: 4, compactions: [4] }).join()).toMatch(/still available/);
+    const tooEarly: ObservedResponse[] = [
+      ...byRevision(events.slice(0, 2)),
+      { kind: 'compacted', compactRev: 4 },
+    ];
+    expect(checkWatch(h, watch(tooEarly), { maxCompactRev: 4, compactions: [4] }).join()).toMatch(
+      /still available/,
+    );
     const short = watch(byRevision(events.slice(0, 4)), { coveredTo: 6 });
     expect(checkWatch(h, short, ctx).join()).toMatch(/missing 5:"a" 6:"a"/);
     const filtered = watch(byRevision(events), { spec: { ...spec, noDelete: true } });

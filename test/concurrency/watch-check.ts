@@ -121,7 +121,11 @@ export interface ObservedEvent {
 }
 
 export type ObservedResponse =
-  | { readonly kind: 'events'; readonly headerRev: number; readonly events: readonly ObservedEvent[] }
+  | {
+      readonly kind: 'events';
+      readonly headerRev: number;
+      readonly events: readonly ObservedEvent[];
+    }
   | { readonly kind: 'progress'; readonly headerRev: number }
   | { readonly kind: 'compacted'; readonly compactRev: number };
 
@@ -170,7 +174,14 @@ export function expectedEvents(h: History, spec: WatchSpec, from: number, to: nu
 }
 
 function sameKv(a: Kv, b: Kv): boolean {
-  return a.key === b.key && a.value === b.value && a.create === b.create && a.mod === b.mod && a.version === b.version && a.lease === b.lease;
+  return (
+    a.key === b.key &&
+    a.value === b.value &&
+    a.create === b.create &&
+    a.mod === b.mod &&
+    a.version === b.version &&
+    a.lease === b.lease
+  );
 }
 
 export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): string[] {
@@ -195,7 +206,8 @@ export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): str
         // Bookmarkable: everything matching in [segment start, R] is already here.
         const want = expectedEvents(h, w.spec, seg.startRev, r.headerRev).length;
         const have = segEvents.filter((e) => e.kv.mod <= r.headerRev).length;
-        if (have !== want) say(`progress at ${r.headerRev} on ${seg.member} after ${have} of ${want} events <= it`);
+        if (have !== want)
+          say(`progress at ${r.headerRev} on ${seg.member} after ${have} of ${want} events <= it`);
         if (r.headerRev < lastRev) say(`progress at ${r.headerRev} after an event at ${lastRev}`);
         lastRev = Math.max(lastRev, r.headerRev);
         covered = Math.max(covered, r.headerRev);
@@ -212,8 +224,10 @@ export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): str
         const id = evId(rev, e.kv.key);
         if (seen.has(id)) say(`duplicate event ${id} (unique)`);
         seen.add(id);
-        if (!inRange(e.kv.key, w.spec)) say(`event for ${JSON.stringify(e.kv.key)} outside the range (filter)`);
-        if ((e.type === 'put' && w.spec.noPut) || (e.type === 'delete' && w.spec.noDelete)) say(`filtered ${e.type} delivered at ${rev}`);
+        if (!inRange(e.kv.key, w.spec))
+          say(`event for ${JSON.stringify(e.kv.key)} outside the range (filter)`);
+        if ((e.type === 'put' && w.spec.noPut) || (e.type === 'delete' && w.spec.noDelete))
+          say(`filtered ${e.type} delivered at ${rev}`);
         if (r.headerRev < rev) say(`response header ${r.headerRev} below its event ${rev}`);
         const before = h.stateAt(e.kv.key, rev - 1);
         if (e.type === 'put' && (e.kv.create === e.kv.mod) !== (before === undefined)) {
@@ -221,7 +235,8 @@ export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): str
         }
         if (w.spec.prevKv) {
           if (e.prevKv !== undefined) {
-            if (before === undefined || !sameKv(before, e.prevKv)) say(`prev_kv at ${rev} is not the key at ${rev - 1}`);
+            if (before === undefined || !sameKv(before, e.prevKv))
+              say(`prev_kv at ${rev} is not the key at ${rev - 1}`);
           } else if (before !== undefined && !ctx.compactions.some((c) => rev - 1 < c)) {
             say(`prev_kv missing at ${rev} although ${rev - 1} was never compacted`);
           }
@@ -237,8 +252,13 @@ export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): str
     const firstSeen = segEvents[0];
     if (firstSeen !== undefined) {
       const firstWanted = expectedEvents(h, w.spec, seg.startRev, firstSeen.kv.mod)[0];
-      if (firstWanted !== undefined && evId(firstWanted.rev, firstWanted.kv.key) !== evId(firstSeen.kv.mod, firstSeen.kv.key)) {
-        say(`segment on ${seg.member} from ${seg.startRev} began at ${firstSeen.kv.mod}, expected ${firstWanted.rev} (resumable)`);
+      if (
+        firstWanted !== undefined &&
+        evId(firstWanted.rev, firstWanted.kv.key) !== evId(firstSeen.kv.mod, firstSeen.kv.key)
+      ) {
+        say(
+          `segment on ${seg.member} from ${seg.startRev} began at ${firstSeen.kv.mod}, expected ${firstWanted.rev} (resumable)`,
+        );
       }
       covered = Math.max(covered, lastRev);
     }
@@ -248,9 +268,14 @@ export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): str
   if (compacted !== undefined) {
     // etcd cancels a watcher whose next revision is below the compaction revision.
     if (compacted.needed >= compacted.at) {
-      say(`compaction cancel at ${compacted.at} although revision ${compacted.needed} was still available`);
+      say(
+        `compaction cancel at ${compacted.at} although revision ${compacted.needed} was still available`,
+      );
     }
-    if (compacted.at > ctx.maxCompactRev) say(`compaction cancel at ${compacted.at} above any compaction issued (${ctx.maxCompactRev})`);
+    if (compacted.at > ctx.maxCompactRev)
+      say(
+        `compaction cancel at ${compacted.at} above any compaction issued (${ctx.maxCompactRev})`,
+      );
   }
   // Reliable: exactly the history's matching events up to the covered revision.
   const want = expectedEvents(h, w.spec, w.spec.startRev, covered);
@@ -260,7 +285,9 @@ export function checkWatch(h: History, w: ObservedWatch, ctx: CheckContext): str
   if (wantIds.join(',') !== gotIds.join(',')) {
     const missing = wantIds.filter((id) => !gotIds.includes(id));
     const extra = gotIds.filter((id) => !wantIds.includes(id));
-    say(`delivered ${gotIds.length} events up to ${covered}, history has ${wantIds.length}; missing ${missing.slice(0, 5).join(' ')}; extra ${extra.slice(0, 5).join(' ')}`);
+    say(
+      `delivered ${gotIds.length} events up to ${covered}, history has ${wantIds.length}; missing ${missing.slice(0, 5).join(' ')}; extra ${extra.slice(0, 5).join(' ')}`,
+    );
   } else {
     for (let i = 0; i < got.length; i++) {
       const g = got[i] as ObservedEvent;

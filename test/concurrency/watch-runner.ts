@@ -5,7 +5,14 @@
 // compaction cancel ends the watch for good. Everything received is recorded as an
 // ObservedWatch for watch-check.ts. Progress requests are sent on demand.
 import type { Member } from '../helpers/processes.js';
-import type { Kv, ObservedEvent, ObservedResponse, ObservedWatch, Segment, WatchSpec } from './watch-check.js';
+import type {
+  Kv,
+  ObservedEvent,
+  ObservedResponse,
+  ObservedWatch,
+  Segment,
+  WatchSpec,
+} from './watch-check.js';
 import { WatchClient, type WireKv, type WireWatchResponse } from './wire.js';
 
 export function kvOf(w: WireKv): Kv {
@@ -20,7 +27,8 @@ export function kvOf(w: WireKv): Kv {
 }
 
 export function toObserved(r: WireWatchResponse): ObservedResponse | undefined {
-  if (r.compactRevision !== '0' && r.canceled) return { kind: 'compacted', compactRev: Number(r.compactRevision) };
+  if (r.compactRevision !== '0' && r.canceled)
+    return { kind: 'compacted', compactRev: Number(r.compactRevision) };
   if (r.created || r.canceled) return undefined;
   const headerRev = Number(r.header?.revision ?? 0);
   if (r.events.length === 0) return { kind: 'progress', headerRev };
@@ -92,14 +100,20 @@ export class WatchRunner {
       this.stream = stream;
       stream.create({
         key: Buffer.from(this.spec.key, 'latin1'),
-        ...(this.spec.rangeEnd === '' ? {} : { rangeEnd: Buffer.from(this.spec.rangeEnd, 'latin1') }),
+        ...(this.spec.rangeEnd === ''
+          ? {}
+          : { rangeEnd: Buffer.from(this.spec.rangeEnd, 'latin1') }),
         startRevision: startRev,
         prevKv: this.spec.prevKv,
-        filters: [...(this.spec.noPut ? [0 as const] : []), ...(this.spec.noDelete ? [1 as const] : [])],
+        filters: [
+          ...(this.spec.noPut ? [0 as const] : []),
+          ...(this.spec.noDelete ? [1 as const] : []),
+        ],
       });
       let consumed = 0;
       const pump = (): void => {
-        for (; consumed < stream.responses.length; consumed++) this.take(stream.responses[consumed] as WireWatchResponse);
+        for (; consumed < stream.responses.length; consumed++)
+          this.take(stream.responses[consumed] as WireWatchResponse);
       };
       // Poll the stream's responses until it ends or we stop.
       while (!this.stopped && !this.compacted && stream.closed === undefined) {
@@ -122,7 +136,8 @@ export class WatchRunner {
   private take(r: WireWatchResponse): void {
     const o = toObserved(r);
     if (o === undefined) {
-      if (r.canceled && !r.created) this.unexpected.push(`canceled without compaction: ${r.cancelReason}`);
+      if (r.canceled && !r.created)
+        this.unexpected.push(`canceled without compaction: ${r.cancelReason}`);
       if (r.created && r.canceled) this.unexpected.push(`create refused: ${r.cancelReason}`);
       return;
     }

@@ -16,7 +16,12 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type * as pb from '../../src/shared/pb.js';
 import type { Reply } from '../helpers/grpc-client.js';
-import { methodDefinition, PROTO_ROOT, toGrpcError, withoutEmptyBytes } from '../helpers/grpc-client.js';
+import {
+  methodDefinition,
+  PROTO_ROOT,
+  toGrpcError,
+  withoutEmptyBytes,
+} from '../helpers/grpc-client.js';
 
 /** A decoded WatchResponse (int64 fields are decimal strings). */
 export interface WireWatchResponse {
@@ -121,7 +126,8 @@ export class WatchClient {
         const r = this.responses[i] as WireWatchResponse;
         if (pred(r)) return { res: r, index: i };
       }
-      if (this.end !== undefined) throw new Error(`watch stream ended (${this.end.code} ${this.end.details})`);
+      if (this.end !== undefined)
+        throw new Error(`watch stream ended (${this.end.code} ${this.end.details})`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching watch response within ${timeoutMs} ms`);
       await this.waitAny(left);
@@ -210,7 +216,8 @@ export class KeepAliveClient {
     for (;;) {
       const r = this.queue.shift();
       if (r !== undefined) return r;
-      if (this.end !== undefined) throw new Error(`keep-alive stream ended (${this.end.code} ${this.end.details})`);
+      if (this.end !== undefined)
+        throw new Error(`keep-alive stream ended (${this.end.code} ${this.end.details})`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no keep-alive answer within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -237,16 +244,22 @@ export class KeepAliveClient {
 
 let recipeDefinition: protoLoader.PackageDefinition | undefined;
 
-function recipeMethod(service: 'v3electionpb.Election' | 'v3lockpb.Lock', method: string): grpc.MethodDefinition<object, unknown> {
-  recipeDefinition ??= protoLoader.loadSync(['v3electionpb/v3election.proto', 'v3lockpb/v3lock.proto'], {
-    includeDirs: [PROTO_ROOT],
-    keepCase: false,
-    longs: String,
-    enums: Number,
-    defaults: true,
-    arrays: true,
-    oneofs: true,
-  });
+function recipeMethod(
+  service: 'v3electionpb.Election' | 'v3lockpb.Lock',
+  method: string,
+): grpc.MethodDefinition<object, unknown> {
+  recipeDefinition ??= protoLoader.loadSync(
+    ['v3electionpb/v3election.proto', 'v3lockpb/v3lock.proto'],
+    {
+      includeDirs: [PROTO_ROOT],
+      keepCase: false,
+      longs: String,
+      enums: Number,
+      defaults: true,
+      arrays: true,
+      oneofs: true,
+    },
+  );
   const svc = recipeDefinition[service] as protoLoader.ServiceDefinition | undefined;
   const def = svc?.[method];
   if (def === undefined) throw new Error(`no method ${service}/${method}`);
@@ -284,18 +297,29 @@ export class RecipeClient {
     });
   }
 
-  lock(req: { name: Buffer; lease: string | number }, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<Reply<WireLockResponse>> {
+  lock(
+    req: { name: Buffer; lease: string | number },
+    options?: { deadlineMs?: number; signal?: AbortSignal },
+  ): Promise<Reply<WireLockResponse>> {
     return this.unary('v3lockpb.Lock', 'Lock', req, options);
   }
   unlock(key: Buffer): Promise<Reply<{ header: { revision: string } }>> {
     return this.unary('v3lockpb.Lock', 'Unlock', { key });
   }
-  election<T>(method: 'Campaign' | 'Proclaim' | 'Leader' | 'Resign', req: object, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<Reply<T>> {
+  election<T>(
+    method: 'Campaign' | 'Proclaim' | 'Leader' | 'Resign',
+    req: object,
+    options?: { deadlineMs?: number; signal?: AbortSignal },
+  ): Promise<Reply<T>> {
     return this.unary('v3electionpb.Election', method, req, options);
   }
 
   /** Observe: every LeaderResponse as it arrives, until cancel(). */
-  observe(name: Buffer): { responses: WireLeaderResponse[]; ended: Promise<StreamEnd>; cancel(): void } {
+  observe(name: Buffer): {
+    responses: WireLeaderResponse[];
+    ended: Promise<StreamEnd>;
+    cancel(): void;
+  } {
     const def = recipeMethod('v3electionpb.Election', 'Observe');
     const responses: WireLeaderResponse[] = [];
     const call = this.client.makeServerStreamRequest(

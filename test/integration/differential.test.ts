@@ -272,7 +272,8 @@ function applyKnownDifferences(
   if (op.op === 'watch') {
     // Difference 1 for watches: 3.4.23 lost the tombstone at the compaction revision.
     const at = pair.tombstoneAtCompaction;
-    if (target === 'etcd' || at === undefined || watchStartRevision(op, oFrame) !== at) return { o, s };
+    if (target === 'etcd' || at === undefined || watchStartRevision(op, oFrame) !== at)
+      return { o, s };
     const rel = relRevision(at, oFrame.base);
     return { o: dropTombstoneAtCompaction(o, rel), s: dropTombstoneAtCompaction(s, rel) };
   }

@@ -100,7 +100,14 @@ function makeCtx(side: Side, base: number, prefix: string): Ctx {
     log,
     key: (suffix) => Buffer.from(prefix + suffix),
     put: async (suffix, value, lease) => {
-      expectOk(await side.client.put({ key: ctx.key(suffix), value: Buffer.from(value), ...(lease ? { lease } : {}) }), 'put');
+      expectOk(
+        await side.client.put({
+          key: ctx.key(suffix),
+          value: Buffer.from(value),
+          ...(lease ? { lease } : {}),
+        }),
+        'put',
+      );
     },
     watch: () => {
       const w = new WatchClient(side.member.clientAddress);
@@ -112,7 +119,10 @@ function makeCtx(side: Side, base: number, prefix: string): Ctx {
       openStreams.push(k);
       return k;
     },
-    note: (what, v) => log.push({ [what]: renameLeases(normaliseValue(v, { base, prefix: Buffer.from(prefix) }), leaseName) }),
+    note: (what, v) =>
+      log.push({
+        [what]: renameLeases(normaliseValue(v, { base, prefix: Buffer.from(prefix) }), leaseName),
+      }),
     leaseName,
   };
   return ctx;
@@ -124,7 +134,8 @@ function renameLeases(v: unknown, name: (id: string) => string): unknown {
   if (v === null || typeof v !== 'object') return v;
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    out[k] = (k === 'ID' || k === 'lease') && typeof x === 'string' ? name(x) : renameLeases(x, name);
+    out[k] =
+      (k === 'ID' || k === 'lease') && typeof x === 'string' ? name(x) : renameLeases(x, name);
   }
   return out;
 }
@@ -191,7 +202,10 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
       const ev = await w.next((r) => r.watchId === '1' && r.events.length > 0);
       c.note('all sees the put', brief(ev.res));
       await w.quiet(300);
-      c.note('nothing for the single-key watcher', w.responses.filter((r) => r.watchId === '0' && r.events.length > 0).length);
+      c.note(
+        'nothing for the single-key watcher',
+        w.responses.filter((r) => r.watchId === '0' && r.events.length > 0).length,
+      );
     });
   });
 
@@ -203,7 +217,10 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
       expectOk(await c.side.client.compact({ revision: c.base + 2, physical: true }), 'compact');
       const w = c.watch();
       let at = 0;
-      const step = async (what: string, req: Parameters<WatchClient['create']>[0]): Promise<void> => {
+      const step = async (
+        what: string,
+        req: Parameters<WatchClient['create']>[0],
+      ): Promise<void> => {
         w.create(req);
         const { res, index } = await w.next((r) => r.created, 5_000, at);
         at = index + 1;
@@ -215,7 +232,11 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
       await step('compacted start: created', { key: c.key('k'), startRevision: c.base + 1 });
       const compacted = await w.next((r) => r.canceled && r.compactRevision !== '0', 5_000, at);
       c.note('compacted start: then canceled', brief(compacted.res));
-      await step('at the compaction revision', { key: c.key('k'), startRevision: c.base + 2, watchId: 9 });
+      await step('at the compaction revision', {
+        key: c.key('k'),
+        startRevision: c.base + 2,
+        watchId: 9,
+      });
       const replay = await w.next((r) => r.watchId === '9' && r.events.length > 0, 5_000, at);
       c.note('replayed from the compaction revision', brief(replay.res));
       c.note('stream still up', w.closed === undefined);
@@ -230,12 +251,19 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
    */
   it('a negative start revision is refused, and the stream keeps serving', async () => {
     const run = async (side: Side): Promise<{ first: unknown; then: unknown }> => {
-      const c = makeCtx(side, await currentRevision(side), `bad/neg/${side === subject ? 's' : 'o'}/`);
+      const c = makeCtx(
+        side,
+        await currentRevision(side),
+        `bad/neg/${side === subject ? 's' : 'o'}/`,
+      );
       const w = c.watch();
       w.create({ key: c.key('k'), startRevision: -5 });
       const first = brief((await w.next((r) => r.created)).res);
       w.create({ key: c.key('k') });
-      const { index } = await w.next((r) => r.created && r.watchId !== '-1' && r.watchId !== (first as { watchId: string }).watchId);
+      const { index } = await w.next(
+        (r) =>
+          r.created && r.watchId !== '-1' && r.watchId !== (first as { watchId: string }).watchId,
+      );
       await c.put('k', 'v');
       const ev = await w.next((r) => r.events.length > 0, 5_000, index);
       return { first, then: ev.res.events.length };
@@ -258,8 +286,14 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
 
   it('keep-alive of a revoked, unknown or zero lease answers TTL 0 and the stream stays up', async () => {
     await scenario(async (c) => {
-      const grant = expectOk(await c.side.client.unary<{ ID: string; TTL: string }>('Lease', 'LeaseGrant', { TTL: 30 }), 'grant');
-      const live = expectOk(await c.side.client.unary<{ ID: string; TTL: string }>('Lease', 'LeaseGrant', { TTL: 20 }), 'grant');
+      const grant = expectOk(
+        await c.side.client.unary<{ ID: string; TTL: string }>('Lease', 'LeaseGrant', { TTL: 30 }),
+        'grant',
+      );
+      const live = expectOk(
+        await c.side.client.unary<{ ID: string; TTL: string }>('Lease', 'LeaseGrant', { TTL: 20 }),
+        'grant',
+      );
       c.note('granted', { ID: grant.ID, TTL: grant.TTL });
       await c.put('leased', 'v', grant.ID);
       const ka = c.keepAlive();
@@ -270,19 +304,32 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
       c.note('keep-alive zero', await ka.keepAlive('0'));
       c.note('keep-alive another live lease', await ka.keepAlive(live.ID));
       c.note('stream still up', ka.closed === undefined);
-      const ttl = expectOk(await c.side.client.unary('Lease', 'LeaseTimeToLive', { ID: grant.ID, keys: true }), 'ttl');
+      const ttl = expectOk(
+        await c.side.client.unary('Lease', 'LeaseTimeToLive', { ID: grant.ID, keys: true }),
+        'ttl',
+      );
       c.note('ttl of revoked', ttl);
-      c.note('revoked lease key gone', expectOk(await c.side.client.range({ key: c.key('leased') }), 'get').count);
+      c.note(
+        'revoked lease key gone',
+        expectOk(await c.side.client.range({ key: c.key('leased') }), 'get').count,
+      );
       c.note('revoke again', await c.side.client.unary('Lease', 'LeaseRevoke', { ID: grant.ID }));
-      c.note('put with revoked lease', await c.side.client.put({ key: c.key('p'), value: Buffer.from('v'), lease: grant.ID }));
+      c.note(
+        'put with revoked lease',
+        await c.side.client.put({ key: c.key('p'), value: Buffer.from('v'), lease: grant.ID }),
+      );
       expectOk(await c.side.client.unary('Lease', 'LeaseRevoke', { ID: live.ID }), 'revoke');
     });
   });
 
   it('LeaseGrant with TTL 0 or negative gets the minimum TTL; too large and duplicate ids fail', async () => {
     const log = await scenario(async (c) => {
-      const grant = (req: object): Promise<unknown> => c.side.client.unary('Lease', 'LeaseGrant', req);
-      const zero = (await grant({ TTL: 0 })) as { ok: boolean; value?: { ID: string; TTL: string } };
+      const grant = (req: object): Promise<unknown> =>
+        c.side.client.unary('Lease', 'LeaseGrant', req);
+      const zero = (await grant({ TTL: 0 })) as {
+        ok: boolean;
+        value?: { ID: string; TTL: string };
+      };
       c.note('TTL 0', zero);
       const negative = (await grant({ TTL: -5 })) as { ok: boolean; value?: { ID: string } };
       c.note('TTL -5', negative);
@@ -290,7 +337,11 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
       const id = 0x7e57_0000 + scenarioCounter;
       c.note('chosen id', await grant({ ID: id, TTL: 10 }));
       c.note('same id again', await grant({ ID: id, TTL: 10 }));
-      const ttl = await c.side.client.unary<{ TTL: string; grantedTTL: string }>('Lease', 'LeaseTimeToLive', { ID: zero.value?.ID ?? '0' });
+      const ttl = await c.side.client.unary<{ TTL: string; grantedTTL: string }>(
+        'Lease',
+        'LeaseTimeToLive',
+        { ID: zero.value?.ID ?? '0' },
+      );
       c.note('granted TTL of the TTL-0 lease', ttl.ok ? ttl.value.grantedTTL : ttl);
       for (const l of [zero.value?.ID, negative.value?.ID, String(id)]) {
         if (l !== undefined) await c.side.client.unary('Lease', 'LeaseRevoke', { ID: l });

@@ -87,7 +87,10 @@ function normalise(side: Side, text: string, leases: readonly string[] = []): st
   t = t
     .replace(/"(cluster_id|member_id|raft_term)":\d+/g, '"$1":"<$1>"')
     .replace(/remaining\((\d+)s\)/g, 'remaining(<r>)')
-    .replace(/attached keys\(\[([^\]]*)\]\)/g, (_m, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`);
+    .replace(
+      /attached keys\(\[([^\]]*)\]\)/g,
+      (_m, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`,
+    );
   return t;
 }
 
@@ -156,21 +159,37 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
         timeoutMs: 2_000,
       });
       expect(replay.s.stdout.split('\n').filter((l) => l === 'PUT' || l === 'DELETE')).toEqual([
-        'PUT', 'PUT', 'PUT', 'DELETE', 'PUT', 'DELETE', 'DELETE',
+        'PUT',
+        'PUT',
+        'PUT',
+        'DELETE',
+        'PUT',
+        'DELETE',
+        'DELETE',
       ]);
     }
-    const json = await lockstep(['watch', 'w/a', `--rev=${start}`, '-w', 'json'], { timeoutMs: 2_000 });
+    const json = await lockstep(['watch', 'w/a', `--rev=${start}`, '-w', 'json'], {
+      timeoutMs: 2_000,
+    });
     expect(json.s.stdout).toContain('"Events"');
   });
 
   it('watch delivers live events in order on a follower and on the leader', async () => {
+    // From the next revision, so a watch registered late (a slow etcdctl start) still
+    // sees every write; the writes themselves happen while the watches are open.
+    const from = `--rev=${(await revisionNow()) + 1}`;
     const procs: Record<Side, EtcdctlProcess[]> = { subject: [], oracle: [] };
     for (const side of ['subject', 'oracle'] as const) {
       for (const member of side === 'subject' ? [0, 1, 2] : [undefined]) {
-        procs[side].push(startEtcdctl(['watch', '--prefix', 'live/', '--prev-kv'], endpointsOf(side, member)));
+        procs[side].push(
+          startEtcdctl(
+            ['watch', '--prefix', 'live/', '--prev-kv', from],
+            endpointsOf(side, member),
+          ),
+        );
       }
     }
-    await sleep(1_000); // the watches are registered (etcdctl prints nothing until events)
+    await sleep(1_000); // most watches are registered by now (etcdctl prints nothing before events)
     await ok(['put', 'live/x', '1']);
     await ok(['put', 'live/x', '2']);
     await ok(['del', 'live/x']);
@@ -187,8 +206,13 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
     await ok(['put', 'iw/a', '1']);
     await ok(['put', 'iw/b', '2']);
     const now = await revisionNow();
-    const script = async (side: Side): Promise<{ out: string; code: number | null; err: string }> => {
-      const p = startEtcdctl(['watch', '-i'], endpointsOf(side, side === 'subject' ? 1 : undefined));
+    const script = async (
+      side: Side,
+    ): Promise<{ out: string; code: number | null; err: string }> => {
+      const p = startEtcdctl(
+        ['watch', '-i'],
+        endpointsOf(side, side === 'subject' ? 1 : undefined),
+      );
       p.writeLine(`watch --prefix iw/ --rev ${start}`);
       await p.waitStdout((out) => out.includes('iw/b'));
       await sleep(300); // the watcher caught up: it is synced
@@ -205,7 +229,9 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
     const [s, o] = await Promise.all([script('subject'), script('oracle')]);
     expect(s).toEqual(o);
     // One progress line per watcher (the client hands watch_id -1 to every watcher).
-    expect(s.out.match(/progress notify: (\d+)/g)).toEqual(Array(3).fill(`progress notify: ${now}`));
+    expect(s.out.match(/progress notify: (\d+)/g)).toEqual(
+      Array(3).fill(`progress notify: ${now}`),
+    );
     expect(s.code).toBe(3);
     expect(s.err).toBe('Error: Error reading watch request line: EOF');
   });
@@ -213,23 +239,36 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
   it('lease grant, put --lease, timetolive --keys, keep-alive, list, revoke', async () => {
     const g1 = await ok(['lease', 'grant', '60']);
     const g2 = await ok(['lease', 'grant', '30']);
-    const leases = { s: [grantedId(g1.s.stdout), grantedId(g2.s.stdout)], o: [grantedId(g1.o.stdout), grantedId(g2.o.stdout)] };
+    const leases = {
+      s: [grantedId(g1.s.stdout), grantedId(g2.s.stdout)],
+      o: [grantedId(g1.o.stdout), grantedId(g2.o.stdout)],
+    };
     const [s1, s2] = leases.s as [string, string];
     const [o1, o2] = leases.o as [string, string];
     // Commands naming a lease carry each side's own id.
-    const both = async (make: (one: string, two: string) => string[], timeoutMs?: number): Promise<Pair> => {
+    const both = async (
+      make: (one: string, two: string) => string[],
+      timeoutMs?: number,
+    ): Promise<Pair> => {
       const [s, o] = await Promise.all([
-        runEtcdctl(make(s1, s2), { endpoints: endpointsOf('subject'), ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
-        runEtcdctl(make(o1, o2), { endpoints: endpointsOf('oracle'), ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
+        runEtcdctl(make(s1, s2), {
+          endpoints: endpointsOf('subject'),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        }),
+        runEtcdctl(make(o1, o2), {
+          endpoints: endpointsOf('oracle'),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        }),
       ]);
       const view = (side: Side, r: EtcdctlResult, ls: string[]): unknown => ({
         code: r.code,
         stdout: normalise(side, r.stdout, ls),
         error: r.code === 0 || r.code === null ? '' : normalise(side, lastErrorLine(r), ls),
       });
-      expect(view('subject', s, leases.s), `${describeRun(s)}\n--- etcd:\n${describeRun(o)}`).toEqual(
-        view('oracle', o, leases.o),
-      );
+      expect(
+        view('subject', s, leases.s),
+        `${describeRun(s)}\n--- etcd:\n${describeRun(o)}`,
+      ).toEqual(view('oracle', o, leases.o));
       return { s, o };
     };
     await both((_a, two) => ['put', `--lease=${two}`, 'lk/1', 'v1']);
@@ -245,23 +284,44 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
     expect(ttl.s.stdout).toContain('attached keys([lk/1 lk/2])');
     await both((_a, two) => ['lease', 'timetolive', two]);
     await both((_a, two) => ['lease', 'keep-alive', '--once', two]);
-    // The streaming keep-alive: the first answer comes at once (the next after TTL/3);
-    // killed after 1.5 s.
-    const ka = await both((_a, two) => ['lease', 'keep-alive', two], 1_500);
-    expect(normalise('subject', ka.s.stdout, leases.s)).toBe('lease L2 keepalived with TTL(30)\n');
+    // The streaming keep-alive, killed after 1.5 s: the first answer comes at once, the
+    // next after TTL/3. (The Go client sends again every 500 ms until the first answer
+    // arrives, so a slow first answer prints the same line twice: compared as a set.)
+    const ka = await Promise.all([
+      runEtcdctl(['lease', 'keep-alive', s2], {
+        endpoints: endpointsOf('subject'),
+        timeoutMs: 1_500,
+      }),
+      runEtcdctl(['lease', 'keep-alive', o2], {
+        endpoints: endpointsOf('oracle'),
+        timeoutMs: 1_500,
+      }),
+    ]);
+    const kaLines = (side: Side, r: EtcdctlResult, ls: string[]): string[] => [
+      ...new Set(normalise(side, r.stdout, ls).trimEnd().split('\n')),
+    ];
+    expect(kaLines('subject', ka[0], leases.s), describeRun(ka[0])).toEqual(
+      kaLines('oracle', ka[1], leases.o),
+    );
+    expect(kaLines('subject', ka[0], leases.s)).toEqual(['lease L2 keepalived with TTL(30)']);
     const list = await Promise.all([
       runEtcdctl(['lease', 'list'], { endpoints: endpointsOf('subject') }),
       runEtcdctl(['lease', 'list'], { endpoints: endpointsOf('oracle') }),
     ]);
     const sortedLines = (side: Side, r: EtcdctlResult, ls: string[]): string[] =>
       normalise(side, r.stdout, ls).trimEnd().split('\n').sort();
-    expect(sortedLines('subject', list[0], leases.s)).toEqual(sortedLines('oracle', list[1], leases.o));
+    expect(sortedLines('subject', list[0], leases.s)).toEqual(
+      sortedLines('oracle', list[1], leases.o),
+    );
     const watchFrom = (await revisionNow()) + 1;
     await both((_a, two) => ['lease', 'revoke', two]);
     await both((_a, two) => ['lease', 'timetolive', two, '--keys']);
     await ok(['get', 'lk/', '--prefix']);
     // Both keys of the lease go in one revision, in one watch response, as DELETEs.
-    const revoked = await lockstep(['watch', '--prefix', 'lk/', `--rev=${watchFrom}`, '-w', 'json'], { timeoutMs: 2_000 });
+    const revoked = await lockstep(
+      ['watch', '--prefix', 'lk/', `--rev=${watchFrom}`, '-w', 'json'],
+      { timeoutMs: 2_000 },
+    );
     expect(revoked.s.stdout.match(/"type":1/g)?.length).toBe(2);
     await both((_a, two) => ['lease', 'keep-alive', '--once', two]);
     await both((_a, two) => ['lease', 'revoke', two]);
@@ -324,7 +384,11 @@ describe(`etcdctl watch / lease / lock / elect against a 3-member ${target} clus
       await observer.waitStdout((out) => out.includes('p2'));
       log.push(`second exit: ${String(await second.stop())}`);
       await observer.stop();
-      log.push(`first: ${first.stdout}`, `second: ${second.stdout}`, `observer: ${observer.stdout}`);
+      log.push(
+        `first: ${first.stdout}`,
+        `second: ${second.stdout}`,
+        `observer: ${observer.stdout}`,
+      );
       return log.map((l) => l.replace(new RegExp(`${name}/[0-9a-f]+`, 'g'), 'el/<lease>'));
     };
     const [s, o] = await Promise.all([run('subject'), run('oracle')]);

@@ -26,7 +26,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { EtcdGrpcClient } from '../helpers/grpc-client.js';
 import { connectMember } from '../helpers/grpc-client.js';
 import type { Member } from '../helpers/processes.js';
-import { dumpMemberLogsOnFailure, sleep, stopAllMembers, targetFromEnv } from '../helpers/processes.js';
+import {
+  dumpMemberLogsOnFailure,
+  sleep,
+  stopAllMembers,
+  targetFromEnv,
+} from '../helpers/processes.js';
 import { leaderNow, startCluster, waitForLeader } from './cluster/cluster.js';
 import { KeepAliveClient } from '../concurrency/wire.js';
 import { WatchRunner } from '../concurrency/watch-runner.js';
@@ -43,7 +48,11 @@ const live = (): Member[] => members.filter((m) => !down.has(m) && m.running);
 const clients = new Map<Member, EtcdGrpcClient>();
 
 beforeAll(async () => {
-  members = await startCluster({ target, size: 3, extraConfig: { 'election-timeout': ELECTION_TIMEOUT_MS, 'heartbeat-interval': 100 } });
+  members = await startCluster({
+    target,
+    size: 3,
+    extraConfig: { 'election-timeout': ELECTION_TIMEOUT_MS, 'heartbeat-interval': 100 },
+  });
   for (const m of members) clients.set(m, connect(m));
 }, 90_000);
 afterAll(async () => {
@@ -55,11 +64,16 @@ dumpMemberLogsOnFailure();
 function connect(m: Member): EtcdGrpcClient {
   return connectMember(m, {
     deadlineMs: 3_000,
-    channelOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 500 },
+    channelOptions: {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 500,
+    },
   });
 }
 
-async function anyClient<T>(fn: (c: EtcdGrpcClient) => Promise<{ ok: boolean; value?: T }>): Promise<T> {
+async function anyClient<T>(
+  fn: (c: EtcdGrpcClient) => Promise<{ ok: boolean; value?: T }>,
+): Promise<T> {
   for (let i = 0; i < 60; i++) {
     for (const m of live()) {
       const c = clients.get(m);
@@ -119,13 +133,24 @@ it(`leases survive leader changes while kept alive and expire in time after (${t
   let t0 = Date.now();
   const leases: LeaseRun[] = [];
   const grant = async (name: string, stopAfterMs: number): Promise<LeaseRun> => {
-    const g = await anyClient((c) => c.unary<{ ID: string }>('Lease', 'LeaseGrant', { TTL: TTL_S }));
-    const l: LeaseRun = { name, id: g.ID, keys: [`ls/${name}/a`, `ls/${name}/b`], stopAt: t0 + stopAfterMs, acks: [], zeroAnswers: 0 };
-    for (const k of l.keys) await anyClient((c) => c.put({ key: Buffer.from(k), value: Buffer.from(name), lease: l.id }));
+    const g = await anyClient((c) =>
+      c.unary<{ ID: string }>('Lease', 'LeaseGrant', { TTL: TTL_S }),
+    );
+    const l: LeaseRun = {
+      name,
+      id: g.ID,
+      keys: [`ls/${name}/a`, `ls/${name}/b`],
+      stopAt: t0 + stopAfterMs,
+      acks: [],
+      zeroAnswers: 0,
+    };
+    for (const k of l.keys)
+      await anyClient((c) => c.put({ key: Buffer.from(k), value: Buffer.from(name), lease: l.id }));
     leases.push(l);
     return l;
   };
-  const startRev = Number((await anyClient((c) => c.range({ key: Buffer.from('ls/') }))).header?.revision) + 1;
+  const startRev =
+    Number((await anyClient((c) => c.range({ key: Buffer.from('ls/') }))).header?.revision) + 1;
   for (const n of ['kept1', 'kept2', 'kept3']) await grant(n, Number.POSITIVE_INFINITY);
   await grant('quiet', 6_000); // stops in quiet time
   // These stop when the fault they are named after is about to happen (set below).
@@ -199,7 +224,9 @@ it(`leases survive leader changes while kept alive and expire in time after (${t
     const to = [...v.statuses.values()].find((s) => s.memberId !== v.leaderId);
     expect(to, 'a follower to move leadership to').toBeDefined();
     const asked = Date.now();
-    const moved = await clients.get(v.leader)?.unary('Maintenance', 'MoveLeader', { targetID: to?.memberId });
+    const moved = await clients
+      .get(v.leader)
+      ?.unary('Maintenance', 'MoveLeader', { targetID: to?.memberId });
     expect(moved?.ok, JSON.stringify(moved)).toBe(true);
     events.push(`move asked +${asked - t0} answered +${Date.now() - t0}`);
   }
@@ -212,15 +239,27 @@ it(`leases survive leader changes while kept alive and expire in time after (${t
   await sampler;
 
   // Kept leases: still alive with their keys.
-  for (const l of leases.filter((x) => x.stopAt === Number.POSITIVE_INFINITY && !droppable.has(x))) {
-    const ttl = await anyClient((c) => c.unary<{ TTL: string }>('Lease', 'LeaseTimeToLive', { ID: l.id }));
+  for (const l of leases.filter(
+    (x) => x.stopAt === Number.POSITIVE_INFINITY && !droppable.has(x),
+  )) {
+    const ttl = await anyClient((c) =>
+      c.unary<{ TTL: string }>('Lease', 'LeaseTimeToLive', { ID: l.id }),
+    );
     expect(Number(ttl.TTL), `${l.name} still alive`).toBeGreaterThan(0);
-    const got = await anyClient((c) => c.range({ key: Buffer.from(`ls/${l.name}/`), rangeEnd: Buffer.from(`ls/${l.name}0`) }));
+    const got = await anyClient((c) =>
+      c.range({ key: Buffer.from(`ls/${l.name}/`), rangeEnd: Buffer.from(`ls/${l.name}0`) }),
+    );
     expect(Number(got.count), `${l.name} keys still there`).toBe(2);
   }
   // Revoke one kept lease: a committed revoke is a deletion too.
   const revoked = leases.find((l) => l.name === 'kept3') as LeaseRun;
-  const revokeRev = Number((await anyClient((c) => c.unary<{ header: { revision: string } }>('Lease', 'LeaseRevoke', { ID: revoked.id }))).header.revision);
+  const revokeRev = Number(
+    (
+      await anyClient((c) =>
+        c.unary<{ header: { revision: string } }>('Lease', 'LeaseRevoke', { ID: revoked.id }),
+      )
+    ).header.revision,
+  );
   const endWait = Date.now() + 5_000;
   while (!deletions.some((d) => d.rev === revokeRev) && Date.now() < endWait) await sleep(100);
   await watcher.stop();
@@ -230,25 +269,36 @@ it(`leases survive leader changes while kept alive and expire in time after (${t
     const owners = new Set(d.keys.map((k) => byKey.get(k)));
     const owner = [...owners][0];
     if (owners.size !== 1 || owner === undefined) {
-      problems.push(`revision ${d.rev} deleted keys of several leases or unknown keys: ${d.keys.join(' ')}`);
+      problems.push(
+        `revision ${d.rev} deleted keys of several leases or unknown keys: ${d.keys.join(' ')}`,
+      );
       continue;
     }
-    if (d.keys.length !== owner.keys.length) problems.push(`revision ${d.rev} deleted only ${d.keys.join(' ')} of ${owner.name}`);
+    if (d.keys.length !== owner.keys.length)
+      problems.push(`revision ${d.rev} deleted only ${d.keys.join(' ')} of ${owner.name}`);
     if (owner.deletedAt !== undefined) problems.push(`${owner.name} deleted twice`);
     owner.deletedAt = d.at;
     owner.deletedRev = d.rev;
   }
-  const lastPromotion = (before: number): number => Math.max(0, ...promotions.filter((p) => p.at <= before).map((p) => p.at));
+  const lastPromotion = (before: number): number =>
+    Math.max(0, ...promotions.filter((p) => p.at <= before).map((p) => p.at));
   for (const l of leases) {
     const kept = l.stopAt === Number.POSITIVE_INFINITY && !droppable.has(l);
     // Keep-alives are only sent before stopAt, well within the TTL: TTL 0 means lost.
-    if (l.zeroAnswers > 0) problems.push(`${l.name}: ${l.zeroAnswers} keep-alives answered TTL 0 while kept alive`);
+    if (l.zeroAnswers > 0)
+      problems.push(`${l.name}: ${l.zeroAnswers} keep-alives answered TTL 0 while kept alive`);
     if (kept && l !== revoked) {
-      if (l.deletedAt !== undefined) problems.push(`${l.name} was kept alive but its keys were deleted at revision ${l.deletedRev}`);
+      if (l.deletedAt !== undefined)
+        problems.push(
+          `${l.name} was kept alive but its keys were deleted at revision ${l.deletedRev}`,
+        );
       continue;
     }
     if (l === revoked) {
-      if (l.deletedRev !== revokeRev) problems.push(`the revoke at ${revokeRev} did not delete ${l.name}'s keys (seen at ${l.deletedRev})`);
+      if (l.deletedRev !== revokeRev)
+        problems.push(
+          `the revoke at ${revokeRev} did not delete ${l.name}'s keys (seen at ${l.deletedRev})`,
+        );
       continue;
     }
     const lastAck = l.acks[l.acks.length - 1];
@@ -260,11 +310,20 @@ it(`leases survive leader changes while kept alive and expire in time after (${t
       problems.push(`${l.name} was never deleted (keep-alives stopped at +${l.stopAt - t0} ms)`);
       continue;
     }
-    if (l.acks.some((a) => a.recvAt > (l.deletedAt as number))) problems.push(`${l.name} had a keep-alive acknowledged after its keys were deleted`);
+    if (l.acks.some((a) => a.recvAt > (l.deletedAt as number)))
+      problems.push(`${l.name} had a keep-alive acknowledged after its keys were deleted`);
     const earliest = lastAck.sentAt + TTL_S * 1000 - 500;
-    if (l.deletedAt < earliest) problems.push(`${l.name} deleted ${earliest - l.deletedAt} ms before TTL after its last keep-alive`);
-    const bound = Math.max(lastAck.recvAt, lastPromotion(l.deletedAt)) + TTL_S * 1000 + ELECTION_TIMEOUT_MS + 1_000;
-    if (l.deletedAt > bound) problems.push(`${l.name} deleted ${l.deletedAt - bound} ms after its bound`);
+    if (l.deletedAt < earliest)
+      problems.push(
+        `${l.name} deleted ${earliest - l.deletedAt} ms before TTL after its last keep-alive`,
+      );
+    const bound =
+      Math.max(lastAck.recvAt, lastPromotion(l.deletedAt)) +
+      TTL_S * 1000 +
+      ELECTION_TIMEOUT_MS +
+      1_000;
+    if (l.deletedAt > bound)
+      problems.push(`${l.name} deleted ${l.deletedAt - bound} ms after its bound`);
   }
   console.log(
     `lease safety (${target}): ${events.join(', ')}; promotions at ${promotions.map((p) => `+${p.at - t0}`).join(', ')} ms;` +

@@ -25,7 +25,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { EtcdGrpcClient, Reply } from '../helpers/grpc-client.js';
 import { connectMember, expectOk } from '../helpers/grpc-client.js';
 import type { Member } from '../helpers/processes.js';
-import { dumpMemberLogsOnFailure, sleep, stopAllMembers, targetFromEnv } from '../helpers/processes.js';
+import {
+  dumpMemberLogsOnFailure,
+  sleep,
+  stopAllMembers,
+  targetFromEnv,
+} from '../helpers/processes.js';
 import { startCluster, waitForLeader } from './cluster/cluster.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import type * as pb from '../../src/shared/pb.js';
@@ -51,7 +56,10 @@ beforeAll(async () => {
   members = await startCluster({
     target,
     size: 3,
-    extraConfig: target === 'tsetcd' ? { 'snapshot-count': 300, 'snapshot-catchup-entries': 50 } : { 'snapshot-count': 300 },
+    extraConfig:
+      target === 'tsetcd'
+        ? { 'snapshot-count': 300, 'snapshot-catchup-entries': 50 }
+        : { 'snapshot-count': 300 },
   });
   for (const m of members) clients.set(m, newClient(m));
 }, 90_000);
@@ -64,7 +72,10 @@ dumpMemberLogsOnFailure();
 function newClient(m: Member): EtcdGrpcClient {
   return connectMember(m, {
     deadlineMs: 3_000,
-    channelOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 500 },
+    channelOptions: {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 500,
+    },
   });
 }
 
@@ -109,7 +120,11 @@ async function writer(id: number, until: number): Promise<void> {
       const key = pick(KEYS);
       puts.set(key, value);
       issuedValues.add(value);
-      reply = await c.put({ key: Buffer.from(key), value: Buffer.from(value), prevKv: rng.int(2) === 0 });
+      reply = await c.put({
+        key: Buffer.from(key),
+        value: Buffer.from(value),
+        prevKv: rng.int(2) === 0,
+      });
     } else if (roll < 70) {
       const key = pick(KEYS);
       deletes = [key];
@@ -129,7 +144,12 @@ async function writer(id: number, until: number): Promise<void> {
       reply = await c.txn({ compare: [], success: ops, failure: [] });
     } else {
       deletePrefix = pick(['v/k0', 'v/k1']);
-      reply = await c.deleteRange({ key: Buffer.from(deletePrefix), rangeEnd: Buffer.from(`${deletePrefix.slice(0, -1)}${String.fromCharCode(deletePrefix.charCodeAt(deletePrefix.length - 1) + 1)}`) });
+      reply = await c.deleteRange({
+        key: Buffer.from(deletePrefix),
+        rangeEnd: Buffer.from(
+          `${deletePrefix.slice(0, -1)}${String.fromCharCode(deletePrefix.charCodeAt(deletePrefix.length - 1) + 1)}`,
+        ),
+      });
     }
     stats.ops++;
     if (!reply.ok) {
@@ -148,7 +168,10 @@ async function writer(id: number, until: number): Promise<void> {
 }
 
 function deletedSomething(v: unknown): boolean {
-  const r = v as { deleted?: string; responses?: Array<{ responseDeleteRange?: { deleted?: string } | null }> };
+  const r = v as {
+    deleted?: string;
+    responses?: Array<{ responseDeleteRange?: { deleted?: string } | null }>;
+  };
   if (r.deleted !== undefined && r.deleted !== '0') return true;
   return (r.responses ?? []).some((op) => (op.responseDeleteRange?.deleted ?? '0') !== '0');
 }
@@ -190,20 +213,37 @@ function randomSpec(now: number): WatchSpec {
   const low = Math.max(1, lastCompaction - 5);
   const high = rng.int(5) === 0 ? lastCompaction + 3 : now + 3;
   const startRev = low + rng.int(Math.max(1, high - low));
-  return { key, rangeEnd, startRev, prevKv: rng.int(10) < 7, noPut: rng.int(10) === 0, noDelete: rng.int(10) === 0 };
+  return {
+    key,
+    rangeEnd,
+    startRev,
+    prevKv: rng.int(10) < 7,
+    noPut: rng.int(10) === 0,
+    noDelete: rng.int(10) === 0,
+  };
 }
 
 it(`watches across faults deliver the committed history (${target}, seed ${SEED})`, async () => {
   const t0 = Date.now();
   const until = t0 + WORKLOAD_MS;
   const collectors = [0, 1].map((i) => {
-    const r = new WatchRunner(`collector${i}`, { key: 'v/', rangeEnd: 'v0', startRev: 1, prevKv: true, noPut: false, noDelete: false }, {
-      pickMember: (avoid) => {
-        const preferred = members[i];
-        if (preferred !== undefined && !down.has(preferred) && preferred.running && preferred !== avoid) return preferred;
-        return host.pickMember(avoid);
+    const r = new WatchRunner(
+      `collector${i}`,
+      { key: 'v/', rangeEnd: 'v0', startRev: 1, prevKv: true, noPut: false, noDelete: false },
+      {
+        pickMember: (avoid) => {
+          const preferred = members[i];
+          if (
+            preferred !== undefined &&
+            !down.has(preferred) &&
+            preferred.running &&
+            preferred !== avoid
+          )
+            return preferred;
+          return host.pickMember(avoid);
+        },
       },
-    });
+    );
     r.start();
     return r;
   });
@@ -256,7 +296,9 @@ it(`watches across faults deliver the committed history (${target}, seed ${SEED}
     stats.restarts++;
     await sleep(Math.min(10_000, WORKLOAD_MS / 5));
     const now = await waitForLeader(members, 15_000);
-    const follower = members.find((m) => m !== now.leader && m !== view.leader) ?? members.find((m) => m !== now.leader);
+    const follower =
+      members.find((m) => m !== now.leader && m !== view.leader) ??
+      members.find((m) => m !== now.leader);
     if (follower === undefined) throw new Error('no follower to restart');
     down.add(follower);
     await follower.stop();
@@ -271,7 +313,13 @@ it(`watches across faults deliver the committed history (${target}, seed ${SEED}
   await Promise.all([...writers, compactor, spawner, progress, faults]);
   await waitForLeader(members, 20_000);
   // The anchor write: its revision is the last of the history every live watch must reach.
-  const anchor = expectOk(await (clientOf() as EtcdGrpcClient).put({ key: Buffer.from('v/k00'), value: Buffer.from('anchor') }), 'anchor');
+  const anchor = expectOk(
+    await (clientOf() as EtcdGrpcClient).put({
+      key: Buffer.from('v/k00'),
+      value: Buffer.from('anchor'),
+    }),
+    'anchor',
+  );
   issuedValues.add('anchor');
   const finalRev = Number(anchor.header?.revision);
   acks.push({ rev: finalRev, puts: new Map([['v/k00', 'anchor']]), deletes: [] });
@@ -282,41 +330,74 @@ it(`watches across faults deliver the committed history (${target}, seed ${SEED}
     for (const r of liveRunners) if (r.lastSeen < finalRev) r.requestProgress();
     await sleep(500);
   }
-  const lagging = liveRunners.filter((r) => r.lastSeen < finalRev).map((r) => `${r.observed.name} at ${r.lastSeen}`);
+  const lagging = liveRunners
+    .filter((r) => r.lastSeen < finalRev)
+    .map((r) => `${r.observed.name} at ${r.lastSeen}`);
   for (const r of liveRunners) r.observed.coveredTo = finalRev;
   await Promise.all([...collectors, ...runners].map((r) => r.stop()));
 
   // ---- ground truth ----
   const toHist = (r: WatchRunner): HistEvent[] =>
-    r.observed.segments.flatMap((s) =>
-      s.responses.flatMap((o) =>
-        o.kind === 'events' ? o.events.map((e) => ({ type: e.type, rev: e.kv.mod, kv: e.kv })) : [],
-      ),
-    ).filter((e) => e.rev <= finalRev);
+    r.observed.segments
+      .flatMap((s) =>
+        s.responses.flatMap((o) =>
+          o.kind === 'events'
+            ? o.events.map((e) => ({ type: e.type, rev: e.kv.mod, kv: e.kv }))
+            : [],
+        ),
+      )
+      .filter((e) => e.rev <= finalRev);
   const [h0, h1] = collectors.map(toHist) as [HistEvent[], HistEvent[]];
   const problems: string[] = [];
-  if (lagging.length > 0) problems.push(`watches that never reached the final revision ${finalRev}: ${lagging.join(', ')}`);
-  if (JSON.stringify(h0) !== JSON.stringify(h1)) problems.push('the two collectors saw different histories');
+  if (lagging.length > 0)
+    problems.push(
+      `watches that never reached the final revision ${finalRev}: ${lagging.join(', ')}`,
+    );
+  if (JSON.stringify(h0) !== JSON.stringify(h1))
+    problems.push('the two collectors saw different histories');
   const history = new History(h0);
   const gaps = history.gaps(2, finalRev);
-  if (gaps.length > 0) problems.push(`history has no events at revisions ${gaps.slice(0, 10).join(', ')}`);
+  if (gaps.length > 0)
+    problems.push(`history has no events at revisions ${gaps.slice(0, 10).join(', ')}`);
   for (const a of acks) {
     const at = history.byRev.get(a.rev) ?? [];
     const putsSeen = new Map(at.filter((e) => e.type === 'put').map((e) => [e.kv.key, e.kv.value]));
-    const delsSeen = at.filter((e) => e.type === 'delete').map((e) => e.kv.key).sort();
-    const expectDels = (a.deletePrefix !== undefined
-      ? [...history.stateMap(a.rev - 1).keys()].filter((k) => k.startsWith(a.deletePrefix as string))
-      : a.deletes.filter((k) => history.stateAt(k, a.rev - 1) !== undefined && !a.puts.has(k))
+    const delsSeen = at
+      .filter((e) => e.type === 'delete')
+      .map((e) => e.kv.key)
+      .sort();
+    const expectDels = (
+      a.deletePrefix !== undefined
+        ? [...history.stateMap(a.rev - 1).keys()].filter((k) =>
+            k.startsWith(a.deletePrefix as string),
+          )
+        : a.deletes.filter((k) => history.stateAt(k, a.rev - 1) !== undefined && !a.puts.has(k))
     ).sort();
-    if (JSON.stringify([...putsSeen].sort()) !== JSON.stringify([...a.puts].sort()) || JSON.stringify(delsSeen) !== JSON.stringify(expectDels)) {
-      problems.push(`acknowledged write at ${a.rev} (${JSON.stringify([...a.puts])} -${JSON.stringify(expectDels)}) shows as ${JSON.stringify(at.map((e) => [e.type, e.kv.key, e.kv.value]))}`);
+    if (
+      JSON.stringify([...putsSeen].sort()) !== JSON.stringify([...a.puts].sort()) ||
+      JSON.stringify(delsSeen) !== JSON.stringify(expectDels)
+    ) {
+      problems.push(
+        `acknowledged write at ${a.rev} (${JSON.stringify([...a.puts])} -${JSON.stringify(expectDels)}) shows as ${JSON.stringify(at.map((e) => [e.type, e.kv.key, e.kv.value]))}`,
+      );
       if (problems.length > 20) break;
     }
   }
-  for (const e of h0) if (e.type === 'put' && !issuedValues.has(e.kv.value)) problems.push(`value ${e.kv.value} at ${e.rev} was never written`);
-  const final = expectOk(await (clientOf() as EtcdGrpcClient).range({ key: Buffer.from('v/'), rangeEnd: Buffer.from('v0'), revision: finalRev }), 'final range');
+  for (const e of h0)
+    if (e.type === 'put' && !issuedValues.has(e.kv.value))
+      problems.push(`value ${e.kv.value} at ${e.rev} was never written`);
+  const final = expectOk(
+    await (clientOf() as EtcdGrpcClient).range({
+      key: Buffer.from('v/'),
+      rangeEnd: Buffer.from('v0'),
+      revision: finalRev,
+    }),
+    'final range',
+  );
   const finalState = (final.kvs ?? []).map((kv) => kvOf(kv as unknown as WireKv));
-  const replayed = [...history.stateMap(finalRev).values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+  const replayed = [...history.stateMap(finalRev).values()].sort((a, b) =>
+    a.key < b.key ? -1 : 1,
+  );
   expect(finalState, 'the final state read back equals the replayed history').toEqual(replayed);
 
   // ---- every watch against it ----
@@ -344,7 +425,10 @@ it(`watches across faults deliver the committed history (${target}, seed ${SEED}
   );
   // etcd 3.4.23 still has the requested-progress ordering bug (#15220, fixed in 3.5):
   // a progress revision may trail an event already sent. Only a real etcd is excused.
-  const excused = target === 'etcd' ? problems.filter((p) => !/progress at \d+ after an event/.test(p)) : problems;
+  const excused =
+    target === 'etcd'
+      ? problems.filter((p) => !/progress at \d+ after an event/.test(p))
+      : problems;
   expect(excused, `seed ${SEED}`).toEqual([]);
   expect(stats.kills + stats.restarts).toBeGreaterThanOrEqual(3);
   expect(resumes).toBeGreaterThan(0);

@@ -124,7 +124,8 @@ export class LeaseBook {
   }
 }
 
-const keyBytes = (k: number, f: SequenceFrame): Buffer => Buffer.concat([f.prefix, KEY_SUFFIXES[k] ?? Buffer.alloc(0)]);
+const keyBytes = (k: number, f: SequenceFrame): Buffer =>
+  Buffer.concat([f.prefix, KEY_SUFFIXES[k] ?? Buffer.alloc(0)]);
 
 function endBytes(end: EndRef, key: Buffer, f: SequenceFrame): Buffer {
   if (end === 'none') return Buffer.alloc(0);
@@ -174,7 +175,12 @@ export function watchLeaseRequest(op: WatchLeaseOp, f: SequenceFrame, book: Leas
 }
 
 function leasedPut(op: LeasedPutOp, f: SequenceFrame, book: LeaseBook): pb.PutRequest {
-  return { key: keyBytes(op.key, f), value: VALUES[op.value] ?? Buffer.alloc(0), lease: book.resolveForKey(op.lease), prevKv: op.prevKv };
+  return {
+    key: keyBytes(op.key, f),
+    value: VALUES[op.value] ?? Buffer.alloc(0),
+    lease: book.resolveForKey(op.lease),
+    prevKv: op.prevKv,
+  };
 }
 
 /** Runs one operation on one server; the answer is shaped for normaliseReply. */
@@ -187,7 +193,11 @@ export async function executeWatchLease(
 ): Promise<Reply<unknown>> {
   switch (op.op) {
     case 'lease-grant': {
-      const r = await client.unary<{ ID: string }>('Lease', 'LeaseGrant', watchLeaseRequest(op, f, book) as object);
+      const r = await client.unary<{ ID: string }>(
+        'Lease',
+        'LeaseGrant',
+        watchLeaseRequest(op, f, book) as object,
+      );
       if (r.ok) {
         book.ids.push(r.value.ID);
         if (op.chosen !== undefined) book.chosen.push(r.value.ID);
@@ -195,14 +205,19 @@ export async function executeWatchLease(
       return r;
     }
     case 'lease-revoke': {
-      const r = await client.unary<{ header: { revision: string } }>('Lease', 'LeaseRevoke', { ID: book.resolve(op.lease) });
+      const r = await client.unary<{ header: { revision: string } }>('Lease', 'LeaseRevoke', {
+        ID: book.resolve(op.lease),
+      });
       if (!r.ok) return r;
       // Whether the revoke deleted keys (it then took a revision): tracked for HashKV.
       const deleted = Number(r.value.header.revision) > f.base + f.currentRel ? '1' : '0';
       return { ok: true, value: { ...r.value, deleted } };
     }
     case 'lease-ttl':
-      return client.unary('Lease', 'LeaseTimeToLive', { ID: book.resolve(op.lease), keys: op.keys });
+      return client.unary('Lease', 'LeaseTimeToLive', {
+        ID: book.resolve(op.lease),
+        keys: op.keys,
+      });
     case 'lease-keepalive': {
       const ka = new KeepAliveClient(address);
       try {
@@ -222,7 +237,12 @@ export async function executeWatchLease(
   }
 }
 
-async function runWatch(client: EtcdGrpcClient, address: string, op: WatchOp, f: SequenceFrame): Promise<Reply<unknown>> {
+async function runWatch(
+  client: EtcdGrpcClient,
+  address: string,
+  op: WatchOp,
+  f: SequenceFrame,
+): Promise<Reply<unknown>> {
   const req = watchLeaseRequest(op, f, new LeaseBook()) as pb.WatchCreateRequest;
   const w = new WatchClient(address);
   try {
@@ -248,7 +268,12 @@ async function runWatch(client: EtcdGrpcClient, address: string, op: WatchOp, f:
         deleted = '1';
       }
       const fenceRev = String((header as { revision: string }).revision);
-      await w.next((r) => (r.canceled && r.compactRevision !== '0') || r.events.some((e) => e.kv?.modRevision === fenceRev), 5_000);
+      await w.next(
+        (r) =>
+          (r.canceled && r.compactRevision !== '0') ||
+          r.events.some((e) => e.kv?.modRevision === fenceRev),
+        5_000,
+      );
     } else {
       await w.quiet(100, 1_000);
     }
@@ -258,9 +283,18 @@ async function runWatch(client: EtcdGrpcClient, address: string, op: WatchOp, f:
       ok: true,
       value: {
         header,
-        created: { header: created.header, watchId: created.watchId, created: created.created, canceled: created.canceled, cancelReason: created.cancelReason },
+        created: {
+          header: created.header,
+          watchId: created.watchId,
+          created: created.created,
+          canceled: created.canceled,
+          cancelReason: created.cancelReason,
+        },
         events,
-        compacted: compacted === undefined ? null : { header: compacted.header, compactRevision: compacted.compactRevision },
+        compacted:
+          compacted === undefined
+            ? null
+            : { header: compacted.header, compactRevision: compacted.compactRevision },
         fence,
         deleted,
       },
@@ -299,7 +333,8 @@ function renameLeases(v: unknown, book: LeaseBook): unknown {
   if (v === null || typeof v !== 'object') return v;
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    out[k] = (k === 'ID' || k === 'lease') && typeof x === 'string' ? book.name(x) : renameLeases(x, book);
+    out[k] =
+      (k === 'ID' || k === 'lease') && typeof x === 'string' ? book.name(x) : renameLeases(x, book);
   }
   return out;
 }
@@ -344,8 +379,14 @@ export const watchLeaseOpArb: fc.Arbitrary<WatchLeaseOp> = fc.oneof(
         { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }).map((ahead) => ({ ahead })) },
       ),
       prevKv: fc.boolean(),
-      noPut: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 6, arbitrary: fc.constant(false) }),
-      noDelete: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 6, arbitrary: fc.constant(false) }),
+      noPut: fc.oneof(
+        { weight: 1, arbitrary: fc.constant(true) },
+        { weight: 6, arbitrary: fc.constant(false) },
+      ),
+      noDelete: fc.oneof(
+        { weight: 1, arbitrary: fc.constant(true) },
+        { weight: 6, arbitrary: fc.constant(false) },
+      ),
     }),
   },
   {
@@ -369,9 +410,22 @@ export const watchLeaseOpArb: fc.Arbitrary<WatchLeaseOp> = fc.oneof(
       prevKv: fc.boolean(),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('lease-revoke' as const), lease: leaseRefArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('lease-ttl' as const), lease: leaseRefArb, keys: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('lease-keepalive' as const), lease: leaseRefArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('lease-revoke' as const), lease: leaseRefArb }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('lease-ttl' as const),
+      lease: leaseRefArb,
+      keys: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('lease-keepalive' as const), lease: leaseRefArb }),
+  },
   { weight: 1, arbitrary: fc.constant({ op: 'lease-leases' as const }) },
 );
 
