@@ -58,7 +58,7 @@ export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
 
   return {
     async range(req, signal) {
-      await m.linearizableReadPoint(signal);
+      await readPoint(m, signal);
       const res = await m.store.range(rangeFromPb(req));
       return { header: { revision: res.revision }, ...rangeToPb(res) };
     },
@@ -66,7 +66,7 @@ export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
     async txn(req, signal) {
       const bytes = txnCodec.encode(req);
       if (isReadOnly(req)) {
-        await m.linearizableReadPoint(signal);
+        await readPoint(m, signal);
         // Decoded again so oneof members (compare targets) read as they do off the wire.
         const res = await m.store.txnReadOnly(txnFromPb(txnCodec.decode(bytes)));
         return { header: { revision: res.revision }, ...txnToPb(res) };
@@ -95,6 +95,23 @@ export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
       return hubWatch(m.hub, req, signal);
     },
   };
+}
+
+/**
+ * The read point through a signal of its own, linked to the caller's: the recipes read
+ * many times under one long-lived call signal (a waiting Lock or Campaign, Observe),
+ * and a listener left on it per read would pile up for the life of the call.
+ */
+async function readPoint(m: MemberPrimitives, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) throw new TsetcdError('canceled');
+  const own = new AbortController();
+  const onAbort = (): void => own.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await m.linearizableReadPoint(own.signal);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function isReadOnly(r: pb.TxnRequest): boolean {
