@@ -10,9 +10,9 @@
  * Every write goes to both in lockstep, so both stores hold the same history and
  * revisions agree; outputs are compared after normalising what legitimately differs:
  * lease ids (random; mapped to L1, L2, ... in order of appearance on each side),
- * cluster/member ids and raft terms in -w json, the remaining TTL (checked within a
- * second of the granted one), and the order of `lease list` lines and of attached keys
- * (etcd prints both in Go map order). Commands run against all three endpoints, or one
+ * cluster/member ids and raft terms in -w json, the remaining TTL (checked against
+ * etcd's answer from the same moment), and the order of `lease list` lines and of
+ * attached keys (etcd prints both in Go map order). Commands run against all three endpoints, or one
  * given member (watches on each member, followers included).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
