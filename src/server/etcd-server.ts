@@ -304,10 +304,19 @@ export class EtcdServer {
   linearizableReadPoint(signal?: AbortSignal): Promise<void> {
     if (this.stopped) return Promise.reject(new TsetcdError('stopped'));
     if (this.bugs.readWithoutReadIndex === true) return Promise.resolve();
+    if (signal?.aborted === true) return Promise.reject(new TsetcdError('canceled'));
     return new Promise<void>((resolve, reject) => {
-      const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => reject(new TsetcdError('timeout')));
-      const done = { resolve: () => (timer.cancel(), resolve()), reject: (e: unknown) => (timer.cancel(), reject(e)) };
-      signal?.addEventListener('abort', () => done.reject(new TsetcdError('canceled')), { once: true });
+      const onAbort = (): void => done.reject(new TsetcdError('canceled'));
+      const settle = (): void => {
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => done.reject(new TsetcdError('timeout')));
+      const done = {
+        resolve: () => (settle(), resolve()),
+        reject: (e: unknown) => (settle(), reject(e)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.nextReads.push(done);
       this.wake();
     });

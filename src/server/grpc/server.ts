@@ -21,6 +21,7 @@
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { constants as h2 } from 'node:http2';
+import { setMaxListeners } from 'node:events';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
 import { GrpcError, Status, encodeGrpcMessage } from './status.js';
@@ -78,7 +79,10 @@ export class GrpcRouter {
   private readonly services = new Set<string>();
   private readonly closing = new AbortController();
 
-  constructor(private readonly opts: GrpcServerOptions) {}
+  constructor(private readonly opts: GrpcServerOptions) {
+    // Every call in flight listens for the server closing; thousands may be in flight.
+    setMaxListeners(0, this.closing.signal);
+  }
 
   addService(service: string): void {
     this.services.add(service);
