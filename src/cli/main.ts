@@ -10,7 +10,6 @@
  * Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 on a configuration or start-up
  * error (one line on stderr naming the problem), 2 when an invariant broke at run time.
  */
-import yargs from 'yargs';
 import { loadConfig, describeConfig, ConfigError } from '../config/index.js';
 import { createRootLogger } from './logger.js';
 import { startMember } from '../server/member.js';
@@ -62,7 +61,18 @@ async function runMember(args: readonly string[]): Promise<void> {
       process.stderr.write(`tsetcd: cannot listen: ${err.message}\n`);
       process.exit(1);
     }
-    throw err;
+    // Anything else that stops a start (a data dir locked by another member, a
+    // certificate file that does not parse, ...) is one line, not a stack trace.
+    const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+    const message =
+      cause?.code === 'LEVEL_LOCKED'
+        ? `the data dir ${config.dataDir} is in use by another running member (its state db is locked)`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+    logger.error({ err }, 'cannot start the member');
+    process.stderr.write(`tsetcd: cannot start: ${message.split('\n')[0] ?? message}\n`);
+    process.exit(1);
   }
   member.server.onFatal = (err) => {
     logger.error({ err }, 'fatal: stopping the member');
@@ -105,44 +115,31 @@ function configCheck(args: readonly string[]): void {
   process.stdout.write(`${describeConfig(config)}\n`);
 }
 
+const USAGE =
+  'usage: tsetcd [etcd flags] | tsetcd --config-file FILE | tsetcd config check [...] | tsetcd version\n' +
+  "tsetcd takes etcd's flags, ETCD_* environment variables and etcd's YAML config file.\n";
+
 /**
- * yargs routes the subcommands only; every option is handed through untouched
- * ('unknown-options-as-args'), since etcd's flags follow Go's flag syntax, which
- * src/config parses.
+ * Subcommands are routed by hand: every other argument is an etcd flag in Go's flag
+ * syntax, which src/config parses (a general-purpose parser such as yargs would
+ * reinterpret them).
  */
 async function main(argv: readonly string[]): Promise<void> {
-  const rest = (a: readonly (string | number)[], skip: number): string[] => a.slice(skip).map(String);
-  await yargs([...argv])
-    .scriptName('tsetcd')
-    .parserConfiguration({ 'unknown-options-as-args': true, 'halt-at-non-option': true })
-    .help(false)
-    .version(false)
-    .strict(false)
-    .command(
-      'config check',
-      'validate a configuration (--config-file FILE or etcd flags) and print the effective settings',
-      () => undefined,
-      (a) => configCheck(rest(a._, 2)),
-    )
-    .command('version', 'print versions', () => undefined, printVersion)
-    .command(
-      '$0',
-      'start a member (etcd flags, ETCD_* variables, or --config-file FILE)',
-      () => undefined,
-      async (a) => {
-        const args = rest(a._, 0);
-        if (args[0] === '--version' || args[0] === '-version') return printVersion();
-        if (args[0] === '--help' || args[0] === '-h') {
-          process.stdout.write(
-            'usage: tsetcd [etcd flags] | tsetcd --config-file FILE | tsetcd config check [...] | tsetcd version\n' +
-              "tsetcd takes etcd's flags, ETCD_* environment variables and etcd's YAML config file.\n",
-          );
-          return undefined;
-        }
-        return runMember(args);
-      },
-    )
-    .parseAsync();
+  const [first, second] = argv;
+  if (first === 'config') {
+    if (second !== 'check') {
+      process.stderr.write('tsetcd: usage: tsetcd config check [--config-file FILE | etcd flags]\n');
+      process.exit(1);
+    }
+    configCheck(argv.slice(2));
+    return;
+  }
+  if (first === 'version' || first === '--version' || first === '-version') return printVersion();
+  if (first === 'help' || first === '--help' || first === '-h' || first === '-help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  await runMember(argv);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -11,6 +11,8 @@
  * Anything but GET gets 405 with an Allow header, as etcd answers.
  */
 import type { HttpRequest, HttpResponse } from '../server/listener.js';
+import { TsetcdError } from '../shared/errors.js';
+import { etcdMessage } from '../server/v3rpc/errors.js';
 
 export interface HealthSource {
   hasLeader(): boolean;
@@ -62,7 +64,7 @@ async function healthCheck(
   try {
     await src.checkRange(serializable);
   } catch (err) {
-    return { ok: false, reason: `QGET ERROR:${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `QGET ERROR:${reasonOf(err)}` };
   }
   return { ok: true, reason: '' };
 }
@@ -85,8 +87,14 @@ async function rangeCheck(src: HealthSource, serializable: boolean): Promise<str
     await src.checkRange(serializable);
     return undefined;
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    return reasonOf(err);
   }
+}
+
+/** etcd's wording for a typed error ("etcdserver: no leader"), else the message. */
+function reasonOf(err: unknown): string {
+  if (err instanceof TsetcdError) return etcdMessage(err.code);
+  return err instanceof Error ? err.message : String(err);
 }
 
 async function probe(url: URL, src: HealthSource): Promise<HttpResponse> {

@@ -122,7 +122,7 @@ export class MemberStorage {
       } else {
         if (appliedIndex > 0) {
           throw new DataDirError(
-            `data dir ${opts.dataDir}: the state db is at index ${appliedIndex} but the WAL in ${paths.wal} is missing; restore the WAL or start from a snapshot restore`,
+            `data dir ${opts.dataDir}: the state db is at index ${appliedIndex} but the WAL in ${paths.wal} is missing; restore the WAL from a backup, or remove this member and add it back with etcdctl member remove/add`,
           );
         }
         ids = opts.newIdentity;
@@ -302,7 +302,8 @@ function refuseEtcdDataDir(dataDir: string, paths: { member: string; wal: string
   if (existsSync(etcdDb) || (hasEtcdWal && !existsSync(join(paths.member, 'db')))) {
     throw new DataDirError(
       `data dir ${dataDir} holds etcd's own data files (member/snap/db, member/wal); tsetcd does not open etcd's data dir. ` +
-        `Take a snapshot from the running etcd cluster with 'etcdctl snapshot save FILE' and restore it into a new data dir with 'tsetcd snapshot restore FILE --data-dir DIR'.`,
+        `The migration path etcd users know ('etcdctl snapshot save' then a snapshot restore into a new data dir) is not built yet; ` +
+        `today, start tsetcd on a new data dir and copy the keys from the running etcd cluster with 'etcdctl make-mirror' (docs/upgrade.md).`,
     );
   }
 }
