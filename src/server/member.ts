@@ -305,6 +305,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     }
   }
   server.start(config.heartbeatIntervalMs);
+  if (config.initialElectionTickAdvance && membership.size > 1) server.advanceTicks(electionTick - 1);
   leaseDriver = new LeaseDriver({
     lessor,
     scheduler: systemScheduler,
