@@ -8,7 +8,7 @@
  * with only `revision`; nested TxnResponses carry an empty header.
  */
 import Long from 'long';
-import { EMPTY, toBuffer } from '../shared/bytes.js';
+import { toBuffer } from '../shared/bytes.js';
 import { leaseId, type LeaseId } from '../shared/ids.js';
 import type * as pb from '../shared/pb.js';
 import { toBigInt, toNumber } from '../shared/pb-codec.js';
@@ -147,4 +147,3 @@ export function txnToPb(r: m.TxnResponse): pb.TxnResponse {
   return out;
 }
 
-export { EMPTY };

@@ -139,10 +139,6 @@ export class RaftNode {
     }
   }
 
-  persisted(index: number, term: number): void {
-    this.raw.persisted(index, term);
-  }
-
   advance(): void {
     this.raw.advance();
   }

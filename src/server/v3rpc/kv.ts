@@ -11,7 +11,6 @@
  *   is served like a Range, without a log entry, as etcd does.
  */
 import type * as pb from '../../shared/pb.js';
-import { TsetcdError } from '../../shared/errors.js';
 import { RequestKind } from '../../apply/request.js';
 import { rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../../apply/convert.js';
 import type { ApplyOutcome } from '../../apply/applier.js';
@@ -84,4 +83,3 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandle
 }
 
 
-export { TsetcdError };
