@@ -38,7 +38,6 @@ import {
   type ConfChange,
   type HardState,
 } from '../raft/index.js';
-import type { FileLayer } from '../storage/file-layer.js';
 import { canSendBeforePersist } from '../raft/index.js';
 import { RequestIdGenerator, decodeRequest, encodeRequest, etcdRequestSize, type RequestKind } from '../apply/request.js';
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
@@ -457,7 +456,7 @@ export class EtcdServer {
    * Ready loop, let pending db writes finish, install the received db, reload what is
    * derived from it, resume. The transport then steps the MsgSnap into raft.
    */
-  async installSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>, fs: FileLayer): Promise<void> {
+  async installSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     const snap = m.snapshot;
     if (snap === undefined) throw new TsetcdError('corrupt', 'MsgSnap without a snapshot');
     let resume!: () => void;
@@ -466,7 +465,7 @@ export class EtcdServer {
     try {
       await this.iteration;
       await this.dbWrites;
-      const applied = await this.storage.installSnapshot(snap, chunks, fs);
+      const applied = await this.storage.installSnapshot(snap, chunks);
       await this.hooks.onSnapshotInstalled?.();
       this.applied.advance(applied);
       this.snapshotIndex = Math.max(this.snapshotIndex, snap.metadata.index);

@@ -7,22 +7,24 @@
  *   <data-dir>/member/db/                   LevelDB
  *   <data-dir>/member/tsetcd                marker: this data dir is tsetcd's
  *
+ * Every file operation goes through the FileLayer and the state db is opened through
+ * `openBackend`, so crash tests and the simulator run this module unchanged on the
+ * SimFileLayer with a FileLogBackend (production: node:fs and LevelDB).
+ *
  * Start refuses, with one line saying what to do:
  *  - a data dir holding etcd's own files (member/snap/db, or member/wal without our
  *    marker): tsetcd never opens etcd's data; migrate with snapshot save/restore;
  *  - a db whose applied index is past the WAL's last entry (db ahead of the log);
  *  - a WAL that starts after applied index + 1 (a hole between db and log).
  */
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import { assert } from '../shared/assert.js';
 import { memberId, clusterId, type MemberId, type ClusterId } from '../shared/ids.js';
-import type { FileLayer } from '../storage/file-layer.js';
+import { readWholeFile, removeTree, writeWholeFile, type FileLayer } from '../storage/file-layer.js';
 import { LevelBackend } from '../storage/level-backend.js';
-import { BackendBatch, forEachInRange } from '../storage/backend.js';
-import { META_CONSISTENT_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
+import { forEachInRange, type Backend, type BackendBatch } from '../storage/backend.js';
+import { META_CONSISTENT_INDEX, META_INSTALLED_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
 import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
 import { dbSnapshotRecords, dbSnapshotStream } from './db-snapshot.js';
@@ -41,7 +43,13 @@ export interface MemberStorageOptions {
   /** Identity to record when the data dir is new (ignored for an existing one). */
   readonly newIdentity: { memberId: MemberId; clusterId: ClusterId };
   readonly unsafeNoFsync: boolean;
+  /** Opens (creating if missing) a state db in a directory; default LevelDB. */
+  readonly openBackend?: OpenBackend;
 }
+
+export type OpenBackend = (dir: string) => Promise<Backend>;
+
+const openLevel: OpenBackend = (dir) => LevelBackend.open(dir);
 
 export interface RecoveredState {
   readonly memberId: MemberId;
@@ -61,14 +69,16 @@ const MARKER = 'tsetcd';
 export class MemberStorage {
   private constructor(
     private readonly wal: Wal,
-    private currentBackend: LevelBackend,
+    private currentBackend: Backend,
     private currentStore: MvccStore,
     readonly paths: { member: string; wal: string; db: string },
     private readonly logger: Logger,
+    private readonly fs: FileLayer,
+    private readonly openBackend: OpenBackend,
   ) {}
 
   /** The state db; replaced when a snapshot from the leader is installed. */
-  get backend(): LevelBackend {
+  get backend(): Backend {
     return this.currentBackend;
   }
 
@@ -78,8 +88,8 @@ export class MemberStorage {
   }
 
   /** Whether the data dir holds no tsetcd member yet (a start would create one). */
-  static isFresh(dataDir: string): boolean {
-    return !existsSync(join(dataDir, 'member', MARKER));
+  static async isFresh(fs: FileLayer, dataDir: string): Promise<boolean> {
+    return !(await fs.exists(join(dataDir, 'member', MARKER)));
   }
 
   static async open(opts: MemberStorageOptions): Promise<{ storage: MemberStorage; recovered: RecoveredState }> {
@@ -89,25 +99,22 @@ export class MemberStorage {
       wal: opts.walDir !== undefined && opts.walDir !== '' ? opts.walDir : join(member, 'wal'),
       db: join(member, 'db'),
     };
-    refuseEtcdDataDir(opts.dataDir, paths);
-    // A snapshot install that crashed after staging completed is finished first.
-    await finishStagedSwap(paths, opts.fs, opts.logger);
-    const fresh = !(await opts.fs.exists(join(member, MARKER)));
-    if (fresh) {
-      await mkdir(member, { recursive: true, mode: 0o700 });
-    }
-    const backend = await LevelBackend.open(paths.db);
+    const fs = opts.fs;
+    const openBackend = opts.openBackend ?? openLevel;
+    await refuseEtcdDataDir(fs, opts.dataDir, paths);
+    const fresh = !(await fs.exists(join(member, MARKER)));
+    if (fresh) await fs.mkdirp(member);
+    const walOptions = { unsafeNoFsync: opts.unsafeNoFsync };
+    let wal: Wal | undefined;
+    let backend: Backend | undefined;
     try {
-      const appliedBuf = await backend.get(META_CONSISTENT_INDEX);
-      const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
-      const walOptions = { unsafeNoFsync: opts.unsafeNoFsync };
-      let wal: Wal;
       let ids: { memberId: MemberId; clusterId: ClusterId };
       let entries: readonly WalEntry[] = [];
       let hardState: WalHardState | undefined;
       let snapshot: Snapshot | undefined;
-      if (await Wal.exists(opts.fs, paths.wal)) {
-        const opened = await Wal.open(opts.fs, paths.wal, walOptions);
+      const walExists = await Wal.exists(fs, paths.wal);
+      if (walExists) {
+        const opened = await Wal.open(fs, paths.wal, walOptions);
         wal = opened.wal;
         ids = decodeMetadata(opened.recovered.metadata);
         entries = opened.recovered.entries;
@@ -120,22 +127,32 @@ export class MemberStorage {
           };
         }
       } else {
+        ids = opts.newIdentity;
+      }
+      // A snapshot install whose WAL marker is durable is finished before the db opens;
+      // one that never reached its WAL marker is discarded.
+      await finishStagedSwap(paths, fs, opts.logger, snapshot?.metadata.index ?? 0);
+      backend = await openBackend(paths.db);
+      const appliedBuf = await backend.get(META_CONSISTENT_INDEX);
+      const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
+      if (wal === undefined) {
         if (appliedIndex > 0) {
           throw new DataDirError(
             `data dir ${opts.dataDir}: the state db is at index ${appliedIndex} but the WAL in ${paths.wal} is missing; restore the WAL from a backup, or remove this member and add it back with etcdctl member remove/add`,
           );
         }
-        ids = opts.newIdentity;
-        wal = await Wal.create(opts.fs, paths.wal, encodeMetadata(ids), walOptions);
+        wal = await Wal.create(fs, paths.wal, encodeMetadata(ids), walOptions);
       }
-      checkAgreement(opts.dataDir, paths.wal, appliedIndex, entries, snapshot?.metadata.index ?? 0);
+      const installedBuf = await backend.get(META_INSTALLED_INDEX);
+      const installedIndex = installedBuf === undefined ? 0 : decodeUint64(installedBuf);
+      checkAgreement(opts.dataDir, paths.wal, appliedIndex, entries, snapshot?.metadata.index ?? 0, installedIndex);
       if (fresh) {
-        await writeFile(join(member, MARKER), 'tsetcd data dir v1\n', { mode: 0o600 });
-        await opts.fs.syncDir(member);
-        await opts.fs.syncDir(dirname(member));
+        await writeWholeFile(fs, join(member, MARKER), Buffer.from('tsetcd data dir v1\n'));
+        await fs.syncDir(member);
+        await fs.syncDir(dirname(member));
       }
       const store = await MvccStore.open(backend, { logger: opts.logger });
-      const storage = new MemberStorage(wal, backend, store, paths, opts.logger);
+      const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend);
       return {
         storage,
         recovered: {
@@ -148,7 +165,8 @@ export class MemberStorage {
         },
       };
     } catch (err) {
-      await backend.close();
+      await backend?.close();
+      await wal?.close();
       throw err;
     }
   }
@@ -195,22 +213,26 @@ export class MemberStorage {
   }
 
   /**
-   * Installs a state db received from the leader, restartably (DESIGN §3):
-   * stage it in member/snap/staging and sync it; mark staging complete; record the
-   * snapshot in the WAL; swap it in by rename; fsync the parent; reopen. A crash at
-   * any step leaves either the old db (staging incomplete: discarded at start) or a
-   * complete staging that the next start swaps in before opening anything.
+   * Installs a state db received from the leader, restartably (DESIGN §3), the way
+   * etcd commits a snapshot: the WAL marker is the commit point.
+   *   1. stage the db in member/db.staging, sync it, sync member/ (the name);
+   *   2. write member/db.staged (the snapshot index), sync member/;
+   *   3. record the snapshot marker in the WAL (fdatasync): committed;
+   *   4. swap: db -> db.old, db.staging -> db (renames inside member/, each atomic),
+   *      sync member/, drop db.old and db.staged, reopen.
+   * A crash before 3 leaves the old db and a staging that the next start discards; a
+   * crash after 3 leaves a staging that the next start swaps in before opening the db.
    * Returns the applied index of the installed db.
    */
-  async installSnapshot(snap: Snapshot, chunks: AsyncIterable<Uint8Array>, fs: FileLayer): Promise<number> {
-    const snapDir = join(this.paths.member, 'snap');
-    const staging = join(snapDir, 'staging');
-    await rm(staging, { recursive: true, force: true });
-    await rm(join(snapDir, STAGED), { force: true });
-    await mkdir(snapDir, { recursive: true, mode: 0o700 });
-    const staged = await LevelBackend.open(staging);
+  async installSnapshot(snap: Snapshot, chunks: AsyncIterable<Uint8Array>): Promise<number> {
+    const fs = this.fs;
+    const { staging, staged: stagedMarker } = swapPaths(this.paths);
+    await removeTree(fs, staging);
+    await removeTree(fs, stagedMarker);
+    const staged = await this.openBackend(staging);
     let batch = staged.batch();
     let records = 0;
+    let appliedIndex: number;
     try {
       for await (const [k, v] of dbSnapshotRecords(chunks)) {
         batch.put(k, v);
@@ -220,32 +242,37 @@ export class MemberStorage {
           batch = staged.batch();
         }
       }
-      await staged.write(batch, { sync: true });
+      await staged.write(batch, { sync: false });
       const applied = await staged.get(META_CONSISTENT_INDEX);
       assert(applied !== undefined, 'snapshot db has no applied index');
+      appliedIndex = decodeUint64(applied);
+      assert(
+        appliedIndex >= snap.metadata.index,
+        `snapshot db applied index ${appliedIndex} is below the snapshot index ${snap.metadata.index}`,
+      );
+      await staged.write(staged.batch().put(META_INSTALLED_INDEX, applied), { sync: true });
     } finally {
       await staged.close();
     }
     await fs.syncDir(staging);
-    await writeFile(join(snapDir, STAGED), `${snap.metadata.index}\n`);
-    await fs.syncDir(snapDir);
+    await fs.syncDir(this.paths.member);
+    await writeWholeFile(fs, stagedMarker, Buffer.from(`${snap.metadata.index}\n`));
+    await fs.syncDir(this.paths.member);
     await this.saveSnapshotMarker(snap);
     await this.currentStore.close();
     await this.currentBackend.close();
-    await finishStagedSwap(this.paths, fs, this.logger);
-    this.currentBackend = await LevelBackend.open(this.paths.db);
+    await finishStagedSwap(this.paths, fs, this.logger, snap.metadata.index);
+    this.currentBackend = await this.openBackend(this.paths.db);
     this.currentStore = await MvccStore.open(this.currentBackend, { logger: this.logger });
-    const appliedBuf = await this.currentBackend.get(META_CONSISTENT_INDEX);
-    const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
     this.logger.info({ records, snapshotIndex: snap.metadata.index, appliedIndex }, 'installed a snapshot from the leader');
     return appliedIndex;
   }
 
   async dbSizeBytes(): Promise<number> {
     let total = 0;
-    for (const name of await readdir(this.paths.db)) {
+    for (const name of await this.fs.readdir(this.paths.db)) {
       try {
-        total += (await stat(join(this.paths.db, name))).size;
+        total += await this.fs.statSize(join(this.paths.db, name));
       } catch {
         /* a file LevelDB removed meanwhile */
       }
@@ -266,40 +293,66 @@ export class MemberStorage {
   }
 }
 
-const STAGED = 'staged';
-
-/**
- * Finish a staged snapshot swap: if member/snap/staged exists, staging is complete:
- * move the old db aside, rename staging into place, fsync, then drop the old db and
- * the marker. Without the marker, staging is incomplete and is discarded.
- */
-async function finishStagedSwap(paths: { member: string; db: string }, fs: FileLayer, logger: Logger): Promise<void> {
-  const snapDir = join(paths.member, 'snap');
-  const staging = join(snapDir, 'staging');
-  if (!existsSync(join(snapDir, STAGED))) {
-    if (existsSync(staging)) await rm(staging, { recursive: true, force: true });
-    return;
-  }
-  const old = `${paths.db}.old`;
-  if (existsSync(staging)) {
-    await rm(old, { recursive: true, force: true });
-    if (existsSync(paths.db)) await rename(paths.db, old);
-    await rename(staging, paths.db);
-    await fs.syncDir(paths.member);
-    await fs.syncDir(snapDir);
-  }
-  await rm(old, { recursive: true, force: true });
-  await rm(join(snapDir, STAGED), { force: true });
-  await fs.syncDir(snapDir);
-  logger.info({ db: paths.db }, 'swapped in the state db received in a snapshot');
+function swapPaths(paths: { db: string }): { staging: string; staged: string; old: string } {
+  return { staging: `${paths.db}.staging`, staged: `${paths.db}.staged`, old: `${paths.db}.old` };
 }
 
-function refuseEtcdDataDir(dataDir: string, paths: { member: string; wal: string }): void {
+/**
+ * Finishes or discards a snapshot install at start (and completes one in progress).
+ * member/db.staged holds the staged snapshot's index: when the WAL's snapshot marker
+ * has reached it, the install is committed and the staging is swapped in; otherwise it
+ * never committed and the staging is discarded. Every name involved lives in member/,
+ * so each rename is one atomic directory change, whatever subset of the unsynced
+ * changes a power cut keeps.
+ */
+async function finishStagedSwap(
+  paths: { member: string; db: string },
+  fs: FileLayer,
+  logger: Logger,
+  walSnapshotIndex: number,
+): Promise<void> {
+  const { staging, staged, old } = swapPaths(paths);
+  const stagedIndex = await readStagedIndex(fs, staged);
+  if (stagedIndex !== undefined && walSnapshotIndex >= stagedIndex && (await fs.exists(staging))) {
+    if (await fs.exists(paths.db)) {
+      await removeTree(fs, old);
+      await fs.rename(paths.db, old);
+    }
+    await fs.rename(staging, paths.db);
+    await fs.syncDir(paths.member);
+    logger.info({ db: paths.db, snapshotIndex: stagedIndex }, 'swapped in the state db received in a snapshot');
+  }
+  const leftovers = [staging, old, staged];
+  let removed = false;
+  for (const p of leftovers) {
+    if (await fs.exists(p)) {
+      await removeTree(fs, p);
+      removed = true;
+    }
+  }
+  if (removed) await fs.syncDir(paths.member);
+}
+
+async function readStagedIndex(fs: FileLayer, path: string): Promise<number | undefined> {
+  if (!(await fs.exists(path))) return undefined;
+  const text = Buffer.from(await readWholeFile(fs, path)).toString('utf8').trim();
+  const n = Number(text);
+  // The marker's bytes are synced before its name: anything else is not our marker.
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+async function refuseEtcdDataDir(
+  fs: FileLayer,
+  dataDir: string,
+  paths: { member: string; wal: string },
+): Promise<void> {
   const marker = join(paths.member, MARKER);
   const etcdDb = join(paths.member, 'snap', 'db');
   const hasEtcdWal =
-    !existsSync(marker) && existsSync(paths.wal) && readdirSync(paths.wal).some((n) => n.endsWith('.wal'));
-  if (existsSync(etcdDb) || (hasEtcdWal && !existsSync(join(paths.member, 'db')))) {
+    !(await fs.exists(marker)) &&
+    (await fs.exists(paths.wal)) &&
+    (await fs.readdir(paths.wal)).some((n) => n.endsWith('.wal'));
+  if ((await fs.exists(etcdDb)) || (hasEtcdWal && !(await fs.exists(join(paths.member, 'db'))))) {
     throw new DataDirError(
       `data dir ${dataDir} holds etcd's own data files (member/snap/db, member/wal); tsetcd does not open etcd's data dir. ` +
         `The migration path etcd users know ('etcdctl snapshot save' then a snapshot restore into a new data dir) is not built yet; ` +
@@ -314,11 +367,21 @@ function checkAgreement(
   appliedIndex: number,
   entries: readonly WalEntry[],
   snapshotIndex: number,
+  installedIndex: number,
 ): void {
   const first = entries[0];
   const last = entries[entries.length - 1];
   const lastIndex = last?.index ?? snapshotIndex;
-  if (appliedIndex > lastIndex) {
+  if (appliedIndex < snapshotIndex) {
+    throw new DataDirError(
+      `data dir ${dataDir}: the state db has applied index ${appliedIndex}, below the snapshot index ${snapshotIndex} recorded in the WAL in ${walDir}; the db lost data. Restore this member from a snapshot or remove it and re-add it to the cluster`,
+    );
+  }
+  // A db received in a snapshot may be ahead of the log until the next apply: the
+  // leader streamed its db as it was after the snapshot index; those entries are
+  // committed on the cluster and arrive again from the leader.
+  const justInstalled = installedIndex === appliedIndex && snapshotIndex > 0;
+  if (appliedIndex > lastIndex && !justInstalled) {
     throw new DataDirError(
       `data dir ${dataDir}: the state db has applied index ${appliedIndex} but the WAL in ${walDir} ends at ${lastIndex}; the WAL lost entries the db holds. Restore this member from a snapshot or remove it and re-add it to the cluster`,
     );

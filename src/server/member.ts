@@ -163,7 +163,8 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     clusterId: computeClusterId(initialMembers.map((m) => m.id)),
   };
   let joinPeers: readonly Member[] = [];
-  if (MemberStorage.isFresh(config.dataDir)) {
+  const fileLayer = process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
+  if (await MemberStorage.isFresh(fileLayer, config.dataDir)) {
     const others = initialMembers.filter((m) => m.name !== config.name);
     if (config.initialClusterState === 'new' && selfInitial !== undefined) {
       await refuseIfAlreadyBootstrapped(config, selfInitial, others);
@@ -174,7 +175,6 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       log.info({ memberId: join.memberId.toString(16), clusterId: join.clusterId.toString(16) }, 'joining an existing cluster');
     }
   }
-  const fileLayer = process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
   const { storage, recovered } = await MemberStorage.open({
     dataDir: config.dataDir,
     walDir: config.walDir,
@@ -249,7 +249,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     ? undefined
     : options.network !== undefined
       ? options.network(networkArgs)
-      : createPeerNetwork({ ...networkArgs, config, logger, onRemoved: () => removed?.(), fs: fileLayer });
+      : createPeerNetwork({ ...networkArgs, config, logger, onRemoved: () => removed?.() });
   const server = new EtcdServer({
     identity: { name: config.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
     node,

@@ -19,7 +19,6 @@ import { ensureSelfCert } from './auto-tls.js';
 import type { EtcdServer } from './etcd-server.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from './v3rpc/maintenance.js';
 import type { PeerNetwork } from './member.js';
-import type { FileLayer } from '../storage/file-layer.js';
 
 export function peerTlsOptions(config: Config): PeerTlsOptions | undefined {
   const sec = config.peerTls;
@@ -64,7 +63,6 @@ export function createPeerNetwork(args: {
   server: () => EtcdServer;
   membership: Membership;
   onRemoved: () => void;
-  fs: FileLayer;
 }): PeerNetwork {
   const { config, membership } = args;
   const tls = peerTlsOptions(config);
@@ -78,7 +76,7 @@ export function createPeerNetwork(args: {
     scheduler: systemScheduler,
     rng: systemRng(),
     onMessage: (m) => args.server().step(m),
-    onSnapshot: (m, chunks) => args.server().installSnapshot(m, chunks, args.fs),
+    onSnapshot: (m, chunks) => args.server().installSnapshot(m, chunks),
     onUnreachable: (id) => args.server().reportUnreachable(id),
     onSnapshotStatus: (id, ok) => args.server().reportSnapshot(id, ok),
     onRemoved: () => args.onRemoved(),

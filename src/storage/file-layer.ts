@@ -91,3 +91,32 @@ export async function readWholeFile(fs: FileLayer, path: string): Promise<Uint8A
     await fh.close();
   }
 }
+
+/**
+ * Writes a whole new file and makes its contents durable (not its name: the caller
+ * syncs the directory). Replaces an existing file of that name.
+ */
+export async function writeWholeFile(fs: FileLayer, path: string, data: Uint8Array): Promise<void> {
+  if (await fs.exists(path)) await fs.unlink(path);
+  const fh = await fs.open(path, 'create-exclusive');
+  try {
+    await fh.write(data, 0);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** rm -rf: removes a file or a directory tree; a missing path is not an error. */
+export async function removeTree(fs: FileLayer, path: string): Promise<void> {
+  if (!(await fs.exists(path))) return;
+  try {
+    await fs.unlink(path);
+    return;
+  } catch (err) {
+    // unlink(2) of a directory fails with EISDIR on Linux (EPERM elsewhere).
+    if (!isFsError(err) || (err.code !== 'EISDIR' && err.code !== 'EPERM')) throw err;
+  }
+  for (const name of await fs.readdir(path)) await removeTree(fs, `${path}/${name}`);
+  await fs.rmdir(path);
+}

@@ -38,6 +38,12 @@ export function metaKey(name: string): Buffer {
 export const META_CONSISTENT_INDEX = metaKey('consistent_index');
 export const META_TERM = metaKey('term');
 export const META_CONF_STATE = metaKey('confState');
+/**
+ * tsetcd's own: written into a state db received in a snapshot from the leader, the
+ * db's applied index at install. Until this member applies a further entry, its db may
+ * legitimately be ahead of its WAL (the leader's db moved past the snapshot index).
+ */
+export const META_INSTALLED_INDEX = metaKey('tsetcdInstalledIndex');
 /** Written by mvcc when a compaction is applied (same batch as the apply). */
 export const META_SCHEDULED_COMPACT_REV = metaKey('scheduledCompactRev');
 /** Written by mvcc when the physical deletion of a compaction has finished. */
