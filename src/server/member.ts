@@ -13,20 +13,15 @@ import { systemScheduler } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
 import { computeClusterId, computeMemberId } from '../cluster/ids.js';
 import { nodeFileLayer } from '../storage/node-file-layer.js';
-import { Applier } from '../apply/applier.js';
 import { serveHealthEndpoints, type HealthSource } from '../http/health.js';
 import { EtcdServer } from './etcd-server.js';
 import { MemberStorage } from './member-storage.js';
-import { RaftNode } from './raft-node.js';
-import { bootstrapEntries } from './bootstrap.js';
+import { openMemberCore } from './member-core.js';
 import { Membership, type Member } from '../cluster/membership.js';
-import { ConfChangeType } from '../raft/index.js';
 import { systemRng } from '../shared/rng.js';
 import { RequestKind } from '../apply/request.js';
 import { unsafeTestBugsFromEnv, type MessageSink } from './etcd-server.js';
-import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { leaseHandlers } from './v3rpc/lease.js';
-import { WatchHub } from '../watch/index.js';
 import { watchHandlers } from './v3rpc/watch.js';
 import { memberRecipeClient } from '../concurrency/index.js';
 import { electionHandlers } from './v3rpc/election.js';
@@ -175,128 +170,33 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       log.info({ memberId: join.memberId.toString(16), clusterId: join.clusterId.toString(16) }, 'joining an existing cluster');
     }
   }
-  const { storage, recovered } = await MemberStorage.open({
-    dataDir: config.dataDir,
-    walDir: config.walDir,
-    fs: fileLayer,
-    logger,
-    newIdentity,
-    unsafeNoFsync: config.unsafeNoFsync,
-  });
-  let entries = recovered.entries;
-  let hardState = recovered.hardState;
-  if (recovered.fresh && config.initialClusterState === 'new' && entries.length === 0) {
-    const boot = bootstrapEntries(initialMembers);
-    await storage.save(boot.hardState, boot.entries, true);
-    entries = boot.entries;
-    hardState = boot.hardState;
-  }
-  log.info(
-    { memberId: recovered.memberId.toString(16), clusterId: recovered.clusterId.toString(16), fresh: recovered.fresh },
-    recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
-  );
-  const membership = await Membership.load(storage.backend);
-  const applier = new Applier(() => storage.store, membership, logger);
-  const lessor = await Lessor.open(storage.backend, {
-    minTtlSeconds: minLeaseTtlSeconds(config.electionTimeoutMs, config.heartbeatIntervalMs),
-    clock: systemClock,
-    logger,
-  });
-  await recoverAttachments(lessor, storage.store);
-  const leaseBugs = unsafeTestBugsFromEnv(process.env);
-  if (leaseBugs.noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
-  const leaseApply = leaseAppliers(lessor, { unsafeNoFencing: leaseBugs.noLeaseFencing });
-  applier.setLeaseHooks(leaseApply.hooks);
-  applier.registerKind(RequestKind.LeaseGrant, leaseApply.grant);
-  applier.registerKind(RequestKind.LeaseRevoke, leaseApply.revoke);
-  applier.registerKind(RequestKind.LeaseExpire, leaseApply.expire);
-  applier.registerKind(RequestKind.LeaseCheckpoint, leaseApply.checkpoint);
-  let leaseDriver: LeaseDriver | undefined;
-  // The hub asserts revisions arrive without gaps: it must exist before any apply.
-  const watchHub = new WatchHub({ store: storage.store, backend: storage.backend, scheduler: systemScheduler, logger });
-  applier.onChanges((events, revision) => watchHub.notify(events, revision));
-  const electionTick = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
-  const node = new RaftNode({
-    id: recovered.memberId,
-    electionTick,
-    heartbeatTick: 1,
-    preVote: config.preVote,
-    checkQuorum: true,
-    rng: systemRng(),
-    logger,
-    snapshot: recovered.snapshot,
-    entries,
-    hardState,
-    maxSizePerMsg: 1024 * 1024,
-    maxInflightMsgs: 4096 / 8,
-    maxUncommittedEntriesSize: 1 << 30,
-  });
-  let serverRef: EtcdServer | undefined;
-  const testBugs = unsafeTestBugsFromEnv(process.env);
-  const needsNetwork =
-    initialMembers.length > 1 || config.initialClusterState === 'existing' || membership.size > 1 || joinPeers.length > 0;
+  const bugs = unsafeTestBugsFromEnv(process.env);
   let removed: (() => void) | undefined;
-  const networkArgs = {
-    memberId: recovered.memberId,
-    clusterId: recovered.clusterId,
-    server: (): EtcdServer => {
-      if (serverRef === undefined) throw new Error('server not started');
-      return serverRef;
-    },
-    membership,
-  };
-  const network = !needsNetwork
-    ? undefined
-    : options.network !== undefined
-      ? options.network(networkArgs)
-      : createPeerNetwork({ ...networkArgs, config, logger, onRemoved: () => removed?.() });
-  const server = new EtcdServer({
-    identity: { name: config.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
-    node,
-    storage,
-    applier,
-    limits: {
-      maxRequestBytes: config.maxRequestBytes,
-      requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
-      maxCommittedMinusApplied: 5000,
-      electionTimeoutMs: config.electionTimeoutMs,
-      snapshotCount: config.snapshotCount,
-      snapshotCatchupEntries: config.snapshotCatchupEntries,
-    },
+  let network: PeerNetwork | undefined;
+  const core = await openMemberCore({
+    settings: config,
+    initialMembers,
+    newIdentity,
+    joinPeers,
+    fs: fileLayer,
     clock: systemClock,
     scheduler: systemScheduler,
+    rng: systemRng(),
     logger,
-    sink: network ?? { send: () => {} },
-    bugs: testBugs,
-    hooks: {
-      onMembershipApplied: (cc, m) => {
-        if (network === undefined || cc.nodeId === recovered.memberId) return;
-        if (cc.type === ConfChangeType.RemoveNode) network.removePeer(cc.nodeId);
-        else if (m !== undefined) network.addPeer(cc.nodeId, m.peerUrls);
-      },
-      onRemoved: () => {
-        log.warn({}, 'this member was removed from the cluster; stopping');
-        removed?.();
-      },
-      onLeaderChange: () => leaseDriver?.syncLeadership(),
-      onSnapshotInstalled: async () => {
-        await membership.reload(storage.backend);
-        await lessor.reload(storage.backend);
-        await recoverAttachments(lessor, storage.store);
-        watchHub.restore(storage.store, storage.backend);
-        for (const m of membership.members()) {
-          if (m.id !== recovered.memberId) network?.addPeer(m.id, m.peerUrls);
-        }
-      },
+    bugs,
+    makePeerLink: (args) => {
+      if (!args.needsNetwork) return undefined;
+      network =
+        options.network !== undefined
+          ? options.network(args)
+          : createPeerNetwork({ ...args, config, logger, onRemoved: () => removed?.() });
+      return network;
     },
-    appliedIndex: recovered.appliedIndex,
+    onRemoved: () => removed?.(),
   });
-  serverRef = server;
+  const { server, storage, recovered, membership, lessor, watchHub, leaseDriver } = core;
   if (network !== undefined) {
-    const known = new Map<bigint, readonly string[]>();
-    for (const m of joinPeers) known.set(m.id, m.peerUrls);
-    for (const m of membership.members()) known.set(m.id, m.peerUrls);
-    for (const [id, urls] of known) if (id !== recovered.memberId) network.addPeer(id, urls);
+    for (const [id, urls] of core.knownPeers) network.addPeer(id, urls);
     try {
       await network.start();
     } catch (err) {
@@ -304,25 +204,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       throw err;
     }
   }
-  server.start(config.heartbeatIntervalMs);
-  if (config.initialElectionTickAdvance && membership.size > 1) server.advanceTicks(electionTick - 1);
-  leaseDriver = new LeaseDriver({
-    lessor,
-    scheduler: systemScheduler,
-    logger,
-    electionTimeoutMs: config.electionTimeoutMs,
-    leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
-    unsafeKeepExpiringWhenDeposed: leaseBugs.noLeaseFencing,
-    // Expiry and checkpoints are never forwarded (DESIGN §1): only a leader proposes them
-    // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
-    proposeLocal: (kind, payload) => {
-      if (!server.raftStatus().isLeader && !leaseBugs.noLeaseFencing) {
-        return Promise.reject(new TsetcdError('not-leader'));
-      }
-      return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
-    },
-  });
-  leaseDriver.start();
+  core.start();
   const forwarder = new LeaderForwarder(
     () => membership.get(server.raftStatus().lead)?.clientUrls ?? [],
     {
@@ -350,7 +232,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       isReadyLeader: () => server.isReadyLeader(),
       isLeader: () => server.raftStatus().isLeader,
       hasLeader: () => server.raftStatus().lead !== 0n,
-      syncLeadership: () => leaseDriver?.syncLeadership(),
+      syncLeadership: () => leaseDriver.syncLeadership(),
       confirmLeadership: async (signal) => {
         await server.linearizableReadPoint(signal);
         if (!server.isReadyLeader()) throw new TsetcdError('not-leader');
@@ -498,7 +380,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     router.close();
     watchHub.close();
     await Promise.all(listeners.map((l) => l.close()));
-    leaseDriver?.stop();
+    leaseDriver.stop();
     forwarder.close();
     await network?.stop();
     await server.stop();

@@ -1,0 +1,259 @@
+/**
+ * The consensus core of one member, without sockets: storage (WAL + state db), the
+ * Raft node, the applier with lease and membership state, the watch hub and the lease
+ * driver, wired into an EtcdServer. The process shell (member.ts) adds the peer
+ * transport, gRPC services and HTTP endpoints around it; the deterministic simulator
+ * (test/sim/server) runs several of these in one process on the SimFileLayer with a
+ * simulated network, clock and scheduler. One composition for both, so the simulator
+ * tests the wiring that ships.
+ *
+ * Contract: `openMemberCore` opens (or creates) the data dir, writes the bootstrap
+ * entries of a new cluster, and returns a core whose server is not started yet; the
+ * caller starts its network, then calls `start()`. Nothing here reads the process
+ * environment, real time or real randomness: all of it is injected.
+ */
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import type { Scheduler } from '../shared/scheduler.js';
+import type { Rng } from '../shared/rng.js';
+import { TsetcdError } from '../shared/errors.js';
+import type { ClusterId, MemberId } from '../shared/ids.js';
+import type { FileLayer } from '../storage/file-layer.js';
+import { Applier } from '../apply/applier.js';
+import { RequestKind } from '../apply/request.js';
+import { Membership, type Member } from '../cluster/membership.js';
+import { ConfChangeType } from '../raft/index.js';
+import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
+import { WatchHub } from '../watch/index.js';
+import { EtcdServer, type MessageSink, type UnsafeTestBugs } from './etcd-server.js';
+import { MemberStorage, type OpenBackend, type RecoveredState } from './member-storage.js';
+import { RaftNode } from './raft-node.js';
+import { bootstrapEntries } from './bootstrap.js';
+
+/** The peer side the core drives: message delivery plus the peer list. */
+export interface PeerLink extends MessageSink {
+  addPeer(id: bigint, urls: readonly string[]): void;
+  removePeer(id: bigint): void;
+}
+
+export interface MemberCoreSettings {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly walDir: string | undefined;
+  readonly unsafeNoFsync: boolean;
+  readonly initialClusterState: 'new' | 'existing';
+  readonly electionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly preVote: boolean;
+  readonly initialElectionTickAdvance: boolean;
+  readonly maxRequestBytes: number;
+  readonly snapshotCount: number;
+  readonly snapshotCatchupEntries: number;
+}
+
+export interface MemberCoreDeps {
+  readonly settings: MemberCoreSettings;
+  /** The initial cluster (bootstrap entries of a new one). */
+  readonly initialMembers: readonly Member[];
+  /** Identity to record when the data dir is new. */
+  readonly newIdentity: { memberId: MemberId; clusterId: ClusterId };
+  /** Members learned from the peers when joining an existing cluster. */
+  readonly joinPeers: readonly Member[];
+  readonly fs: FileLayer;
+  readonly openBackend?: OpenBackend;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly rng: Rng;
+  readonly logger: Logger;
+  readonly bugs?: UnsafeTestBugs & { noLeaseFencing?: boolean };
+  /**
+   * Builds the peer link once the identity is known; undefined for a single member
+   * that needs no network. `server` is callable once the core is returned.
+   */
+  readonly makePeerLink: (args: {
+    memberId: MemberId;
+    clusterId: ClusterId;
+    membership: Membership;
+    server: () => EtcdServer;
+    needsNetwork: boolean;
+  }) => PeerLink | undefined;
+  /** This member was removed from the cluster (the shell stops the process). */
+  readonly onRemoved?: () => void;
+}
+
+export interface MemberCore {
+  readonly server: EtcdServer;
+  readonly storage: MemberStorage;
+  readonly recovered: RecoveredState;
+  readonly membership: Membership;
+  readonly lessor: Lessor;
+  readonly watchHub: WatchHub;
+  readonly leaseDriver: LeaseDriver;
+  readonly peers: PeerLink | undefined;
+  /** Every member this one knows (membership plus join peers), for the transport. */
+  readonly knownPeers: ReadonlyMap<bigint, readonly string[]>;
+  /** Starts ticking and the Ready loop, then lease expiry. */
+  start(): void;
+}
+
+export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> {
+  const { settings: cfg, logger, clock, scheduler, rng } = deps;
+  const log = logger.child({ component: 'member' });
+  const { storage, recovered } = await MemberStorage.open({
+    dataDir: cfg.dataDir,
+    walDir: cfg.walDir,
+    fs: deps.fs,
+    logger,
+    newIdentity: deps.newIdentity,
+    unsafeNoFsync: cfg.unsafeNoFsync,
+    ...(deps.openBackend !== undefined ? { openBackend: deps.openBackend } : {}),
+  });
+  try {
+    let entries = recovered.entries;
+    let hardState = recovered.hardState;
+    if (recovered.fresh && cfg.initialClusterState === 'new' && entries.length === 0) {
+      const boot = bootstrapEntries(deps.initialMembers);
+      await storage.save(boot.hardState, boot.entries, true);
+      entries = boot.entries;
+      hardState = boot.hardState;
+    }
+    log.info(
+      { memberId: recovered.memberId.toString(16), clusterId: recovered.clusterId.toString(16), fresh: recovered.fresh },
+      recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
+    );
+    const membership = await Membership.load(storage.backend);
+    const applier = new Applier(() => storage.store, membership, logger);
+    const lessor = await Lessor.open(storage.backend, {
+      minTtlSeconds: minLeaseTtlSeconds(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
+      clock,
+      logger,
+    });
+    await recoverAttachments(lessor, storage.store);
+    const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
+    if (noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
+    const leaseApply = leaseAppliers(lessor, { unsafeNoFencing: noLeaseFencing });
+    applier.setLeaseHooks(leaseApply.hooks);
+    applier.registerKind(RequestKind.LeaseGrant, leaseApply.grant);
+    applier.registerKind(RequestKind.LeaseRevoke, leaseApply.revoke);
+    applier.registerKind(RequestKind.LeaseExpire, leaseApply.expire);
+    applier.registerKind(RequestKind.LeaseCheckpoint, leaseApply.checkpoint);
+    // The hub asserts revisions arrive without gaps: it must exist before any apply.
+    const watchHub = new WatchHub({ store: storage.store, backend: storage.backend, scheduler, logger });
+    applier.onChanges((events, revision) => watchHub.notify(events, revision));
+    const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
+    const node = new RaftNode({
+      id: recovered.memberId,
+      electionTick,
+      heartbeatTick: 1,
+      preVote: cfg.preVote,
+      checkQuorum: true,
+      rng,
+      logger,
+      snapshot: recovered.snapshot,
+      entries,
+      hardState,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 4096 / 8,
+      maxUncommittedEntriesSize: 1 << 30,
+    });
+    let serverRef: EtcdServer | undefined;
+    const needsNetwork =
+      deps.initialMembers.length > 1 ||
+      cfg.initialClusterState === 'existing' ||
+      membership.size > 1 ||
+      deps.joinPeers.length > 0;
+    const peers = deps.makePeerLink({
+      memberId: recovered.memberId,
+      clusterId: recovered.clusterId,
+      membership,
+      server: () => {
+        if (serverRef === undefined) throw new Error('server not started');
+        return serverRef;
+      },
+      needsNetwork,
+    });
+    let leaseDriver: LeaseDriver | undefined;
+    const server = new EtcdServer({
+      identity: { name: cfg.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
+      node,
+      storage,
+      applier,
+      limits: {
+        maxRequestBytes: cfg.maxRequestBytes,
+        requestTimeoutMs: 5000 + 2 * cfg.electionTimeoutMs,
+        maxCommittedMinusApplied: 5000,
+        electionTimeoutMs: cfg.electionTimeoutMs,
+        snapshotCount: cfg.snapshotCount,
+        snapshotCatchupEntries: cfg.snapshotCatchupEntries,
+      },
+      clock,
+      scheduler,
+      logger,
+      sink: peers ?? { send: () => {} },
+      bugs: deps.bugs ?? {},
+      hooks: {
+        onMembershipApplied: (cc, m) => {
+          if (peers === undefined || cc.nodeId === recovered.memberId) return;
+          if (cc.type === ConfChangeType.RemoveNode) peers.removePeer(cc.nodeId);
+          else if (m !== undefined) peers.addPeer(cc.nodeId, m.peerUrls);
+        },
+        onRemoved: () => {
+          log.warn({}, 'this member was removed from the cluster; stopping');
+          deps.onRemoved?.();
+        },
+        onLeaderChange: () => leaseDriver?.syncLeadership(),
+        onSnapshotInstalled: async () => {
+          await membership.reload(storage.backend);
+          await lessor.reload(storage.backend);
+          await recoverAttachments(lessor, storage.store);
+          watchHub.restore(storage.store, storage.backend);
+          for (const m of membership.members()) {
+            if (m.id !== recovered.memberId) peers?.addPeer(m.id, m.peerUrls);
+          }
+        },
+      },
+      appliedIndex: recovered.appliedIndex,
+    });
+    serverRef = server;
+    leaseDriver = new LeaseDriver({
+      lessor,
+      scheduler,
+      logger,
+      electionTimeoutMs: cfg.electionTimeoutMs,
+      leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
+      unsafeKeepExpiringWhenDeposed: noLeaseFencing,
+      // Expiry and checkpoints are never forwarded (DESIGN §1): only a leader proposes them
+      // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
+      proposeLocal: (kind, payload) => {
+        if (!server.raftStatus().isLeader && !noLeaseFencing) {
+          return Promise.reject(new TsetcdError('not-leader'));
+        }
+        return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
+      },
+    });
+    const knownPeers = new Map<bigint, readonly string[]>();
+    for (const m of deps.joinPeers) knownPeers.set(m.id, m.peerUrls);
+    for (const m of membership.members()) knownPeers.set(m.id, m.peerUrls);
+    knownPeers.delete(recovered.memberId);
+    const driver = leaseDriver;
+    return {
+      server,
+      storage,
+      recovered,
+      membership,
+      lessor,
+      watchHub,
+      leaseDriver: driver,
+      peers,
+      knownPeers,
+      start: () => {
+        server.start(cfg.heartbeatIntervalMs);
+        if (cfg.initialElectionTickAdvance && membership.size > 1) server.advanceTicks(electionTick - 1);
+        driver.start();
+      },
+    };
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+}
