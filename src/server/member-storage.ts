@@ -103,6 +103,9 @@ export class MemberStorage {
     const openBackend = opts.openBackend ?? openLevel;
     await refuseEtcdDataDir(fs, opts.dataDir, paths);
     const fresh = !(await fs.exists(join(member, MARKER)));
+    // mkdirp may create the data dir and its parents too: each new name is durable only
+    // once the directory holding it is synced, up to the first one that already existed.
+    const existingAncestor = fresh ? await firstExistingAncestor(fs, opts.dataDir) : undefined;
     if (fresh) await fs.mkdirp(member);
     const walOptions = { unsafeNoFsync: opts.unsafeNoFsync };
     let wal: Wal | undefined;
@@ -148,8 +151,10 @@ export class MemberStorage {
       checkAgreement(opts.dataDir, paths.wal, appliedIndex, entries, snapshot?.metadata.index ?? 0, installedIndex);
       if (fresh) {
         await writeWholeFile(fs, join(member, MARKER), Buffer.from('tsetcd data dir v1\n'));
-        await fs.syncDir(member);
-        await fs.syncDir(dirname(member));
+        for (let dir = member; ; dir = dirname(dir)) {
+          await fs.syncDir(dir);
+          if (dir === existingAncestor || dir === dirname(dir)) break;
+        }
       }
       const store = await MvccStore.open(backend, { logger: opts.logger });
       const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend);
@@ -291,6 +296,13 @@ export class MemberStorage {
     await this.currentStore.close();
     await this.currentBackend.close();
   }
+}
+
+/** `dir` itself if it exists, else its closest existing ancestor (the root at worst). */
+async function firstExistingAncestor(fs: FileLayer, dir: string): Promise<string> {
+  let d = dir;
+  while (!(await fs.exists(d)) && dirname(d) !== d) d = dirname(d);
+  return d;
 }
 
 function swapPaths(paths: { db: string }): { staging: string; staged: string; old: string } {
