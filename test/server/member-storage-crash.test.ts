@@ -24,7 +24,8 @@
 // (3) Negative controls: apply batches written with sync: false, and an install whose
 // syncDir of member/ after writing db.staged is skipped, must be caught.
 //
-// Long runs: MS_CRASH_SEEDS=<n> (apply seeds), MS_CRASH_RANDOM=<n> (random crashes per point).
+// Long runs: MS_CRASH_SEEDS=<n> (apply seeds), MS_CRASH_RANDOM=<n> (random crashes per
+// point), MS_CRASH_NESTED=all (restart crashes under every random first crash, not a sample).
 import { describe, expect, it } from 'vitest';
 import { EntryType, type Entry, type Snapshot } from '../../src/raft/types.js';
 import type { MemberStorage, RecoveredState } from '../../src/server/member-storage.js';
@@ -43,9 +44,10 @@ import {
   type OpenFaults,
 } from './member-storage-harness.js';
 
-const SEEDS = Number(process.env['MS_CRASH_SEEDS'] ?? 3);
+const SEEDS = Number(process.env['MS_CRASH_SEEDS'] ?? 4);
 const RANDOM_PER_POINT = Number(process.env['MS_CRASH_RANDOM'] ?? 3);
 const CONF = { voters: [1n], learners: [] };
+const NESTED_ALL = process.env['MS_CRASH_NESTED'] === 'all';
 const SNAPSHOT_COUNT = 6;
 
 interface ApplyRun {
@@ -135,6 +137,7 @@ async function checkApplyState(
   ref: { dumps: readonly string[] },
   fs: SimFileLayer,
   k: number,
+  seen: Set<string>,
 ): Promise<string | undefined> {
   const acked = Math.max(0, ...run.saved.filter((s) => s.at <= k).map((s) => s.index));
   let opened: { storage: MemberStorage; recovered: RecoveredState };
@@ -148,6 +151,7 @@ async function checkApplyState(
     const a = recovered.appliedIndex;
     const snapIndex = recovered.snapshot?.metadata.index ?? 0;
     const last = recovered.entries.at(-1)?.index ?? snapIndex;
+    seen.add(`${snapIndex}/${a}/${last}`);
     if (a > last) return `db applied index ${a} is past the WAL's last index ${last}`;
     if (a < snapIndex) return `db applied index ${a} is below the WAL snapshot marker ${snapIndex}`;
     if (last < acked) return `lost acknowledged entries: WAL ends at ${last}, saves up to ${acked} had resolved`;
@@ -177,9 +181,17 @@ async function checkApplyState(
   }
 }
 
-async function exploreApply(run: ApplyRun, randomPerPoint: number, maxFailures = 5): Promise<{ failures: string[]; points: number }> {
+interface Exploration {
+  failures: string[];
+  points: number;
+  /** Distinct recovered shapes `snapshotIndex/appliedIndex/walLastIndex`. */
+  shapes: Set<string>;
+}
+
+async function exploreApply(run: ApplyRun, randomPerPoint: number, maxFailures = 5): Promise<Exploration> {
   const ref = await buildReference(run.entries);
   const failures: string[] = [];
+  const shapes = new Set<string>();
   const ops = run.live.opLog;
   const at = run.start.clone();
   for (let k = 0; k <= ops.length && failures.length < maxFailures; k++) {
@@ -189,25 +201,30 @@ async function exploreApply(run: ApplyRun, randomPerPoint: number, maxFailures =
       const fs = at.clone();
       const crashSeed = k * 64 + m;
       fs.crash(new SeededRng(crashSeed), mode);
-      const why = await checkApplyState(run, ref, fs, k);
+      const why = await checkApplyState(run, ref, fs, k, shapes);
       if (why !== undefined)
         failures.push(`crash after op ${k}/${ops.length} (${ops[k - 1]?.kind ?? 'start'}), ${mode} seed ${crashSeed}: ${why}`);
     }
     const op = ops[k];
     if (op !== undefined) at.replay([op]);
   }
-  return { failures, points: ops.length + 1 };
+  return { failures, points: ops.length + 1, shapes };
 }
 
 describe('MemberStorage crash exploration: apply batches', () => {
   it('at every crash point: opens, db is whole batches with their applied index, acked entries kept', async () => {
     let points = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const run = await runApplyWorkload(seed, 24);
+      const run = await runApplyWorkload(seed, 32);
       expect(run.entries.length).toBeGreaterThan(SNAPSHOT_COUNT * 2);
       const r = await exploreApply(run, RANDOM_PER_POINT);
       points += r.points;
       expect(r.failures, `seed ${seed}`).toEqual([]);
+      // Crash states with a marker, with the db behind the WAL, and with both.
+      const shapes = [...r.shapes].map((x) => x.split('/').map(Number));
+      expect(shapes.some(([s, a, l]) => (s ?? 0) > 0 && (a ?? 0) > (s ?? 0) && (l ?? 0) > (a ?? 0)), `seed ${seed}`).toBe(true);
+      expect(r.shapes.size, `seed ${seed}`).toBeGreaterThan(20);
+      console.log(`seed ${seed}: ${r.points} crash points, ${r.shapes.size} shapes`);
     }
     expect(points).toBeGreaterThan(100 * SEEDS); // the exploration really ran
   }, 60_000);
@@ -216,6 +233,216 @@ describe('MemberStorage crash exploration: apply batches', () => {
     const run = await runApplyWorkload(7, 24, { unsyncedDbWrites: true });
     const r = await exploreApply(run, 0, 1);
     expect(r.failures.length).toBeGreaterThan(0);
+    console.log(r.failures[0]);
     expect(r.failures[0]).toMatch(/below the snapshot|refused/);
+  }, 30_000);
+});
+
+// ---- (2) snapshot install ----
+
+const MEMBER = '/data/member';
+const LEFTOVERS = [`${MEMBER}/db.staging`, `${MEMBER}/db.staged`, `${MEMBER}/db.old`];
+
+/** Saves and applies `count` generated entries after the current ones, in Ready-sized steps. */
+async function fill(storage: MemberStorage, rng: SeededRng, from: number, count: number, step: number): Promise<number> {
+  const applier = await newApplier(() => storage.store, storage.backend);
+  const model: KvModel = new Map();
+  let last = from;
+  while (last < from + count) {
+    const ents: Entry[] = [];
+    for (let i = 0; i < step && last + ents.length < from + count; i++) {
+      const index = last + ents.length + 1;
+      ents.push({ index, term: 1, type: EntryType.Normal, data: nextRequest(rng, model, index) });
+    }
+    last += ents.length;
+    await storage.save({ term: 1, vote: 1n, commit: last }, ents, true);
+    const batch = storage.newApplyBatch();
+    applyEntries(applier, ents, batch);
+    storage.setAppliedIndex(batch, last, 1);
+    await storage.writeApplyBatch(batch);
+  }
+  return last;
+}
+
+interface Donor {
+  chunks: Uint8Array[];
+  dump: string;
+  appliedIndex: number;
+  snap: Snapshot;
+}
+
+/** A leader's db: `entries` applied, streamed with the real snapshotStream(). */
+async function buildDonor(entries: number): Promise<Donor> {
+  const { storage } = await openStorage(newSimFs());
+  const appliedIndex = await fill(storage, new SeededRng(99), 0, entries, 100);
+  const chunks: Uint8Array[] = [];
+  for await (const c of storage.snapshotStream()) chunks.push(Buffer.from(c));
+  const dump = await dumpBackend(storage.backend);
+  await storage.close();
+  // The leader's db may be past the snapshot index (DESIGN §3).
+  const snap: Snapshot = { metadata: { index: appliedIndex - 5, term: 1, confState: CONF }, data: new Uint8Array(0) };
+  return { chunks, dump, appliedIndex, snap };
+}
+
+async function* replayChunks(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const c of chunks) yield c;
+}
+
+interface InstallRun {
+  start: SimFileLayer;
+  ops: SimFileLayer['opLog'];
+  /** Ops before the install began (receiver setup). */
+  base: number;
+  /** Op count when installSnapshot resolved. */
+  resolvedAt: number;
+  oldDump: string;
+  oldApplied: number;
+  newDump: string;
+}
+
+async function runInstall(donor: Donor, seed: number, faults: OpenFaults = {}, installing?: { on: boolean }): Promise<InstallRun> {
+  const live = newSimFs();
+  const start = live.clone();
+  const { storage } = await openStorage(live, faults);
+  const rng = new SeededRng(seed);
+  const oldApplied = await fill(storage, rng, 0, 10, 3);
+  await storage.saveSnapshotMarker({ metadata: { index: 6, term: 1, confState: CONF }, data: new Uint8Array(0) });
+  const oldDump = await dumpBackend(storage.backend);
+  const base = live.opLog.length;
+  if (installing !== undefined) installing.on = true;
+  await storage.installSnapshot(donor.snap, replayChunks(donor.chunks));
+  const resolvedAt = live.opLog.length;
+  const newDump = await dumpBackend(storage.backend);
+  await storage.close();
+  return { start, ops: live.opLog, base, resolvedAt, oldDump, oldApplied, newDump };
+}
+
+type Outcome = 'old' | 'new';
+
+/** Opens a crash state of the install; returns its outcome or why it is wrong. */
+async function checkInstallState(run: InstallRun, donor: Donor, fs: SimFileLayer): Promise<Outcome | string> {
+  let opened: { storage: MemberStorage; recovered: RecoveredState };
+  try {
+    opened = await openStorage(fs);
+  } catch (err) {
+    return `open refused a crash-only state: ${String(err)}`;
+  }
+  const { storage, recovered } = opened;
+  try {
+    for (const p of LEFTOVERS) if (await fs.exists(p)) return `${p} left after open`;
+    const dump = await dumpBackend(storage.backend);
+    const a = recovered.appliedIndex;
+    if (dump === run.oldDump && a === run.oldApplied) return 'old';
+    if (dump === run.newDump && a === donor.appliedIndex) {
+      const marker = recovered.snapshot?.metadata.index;
+      if (marker !== donor.snap.metadata.index) return `donor's db but the WAL marker is ${marker}`;
+      return 'new';
+    }
+    return `neither the old db nor the donor's (applied index ${a}, ${dump.split('\n').length} records)`;
+  } finally {
+    await storage.close();
+  }
+}
+
+interface InstallExploration {
+  failures: string[];
+  outcomes: Map<Outcome, number>;
+  commitAt: number;
+  nested: number;
+}
+
+async function exploreInstall(
+  run: InstallRun,
+  donor: Donor,
+  opts: { random: number; nestedRandom: number; maxFailures?: number },
+): Promise<InstallExploration> {
+  const failures: string[] = [];
+  const outcomes = new Map<Outcome, number>();
+  const seen: Array<{ k: number; what: string; outcome: Outcome }> = [];
+  let nested = 0;
+  const at = run.start.clone();
+  at.replay(run.ops.slice(0, run.base));
+  const max = opts.maxFailures ?? 5;
+  for (let k = run.base; k <= run.ops.length && failures.length < max; k++) {
+    const modes = modeList(opts.random);
+    for (let m = 0; m < modes.length; m++) {
+      const mode = modes[m] ?? 'drop';
+      const crashSeed = k * 64 + m;
+      const what = `crash after install op ${k - run.base}/${run.ops.length - run.base} (${run.ops[k - 1]?.kind ?? 'start'}), ${mode} seed ${crashSeed}`;
+      const fs = at.clone();
+      fs.crash(new SeededRng(crashSeed), mode);
+      const restart = fs.clone(); // the crash state, before the restart touches it
+      const outcome = await checkInstallState(run, donor, fs);
+      if (outcome !== 'old' && outcome !== 'new') {
+        failures.push(`${what}: ${outcome}`);
+        continue;
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      seen.push({ k, what, outcome });
+      if (k >= run.resolvedAt && outcome !== 'new') failures.push(`${what}: old db after installSnapshot resolved`);
+      // The restart's own swap (or discard) crashes too: after each of its ops, the
+      // next restart must reach the same outcome.
+      // Sampled (every mode with MS_CRASH_NESTED=all): 'drop' and the first random state.
+      if (mode === 'drop' || m === 2 || (NESTED_ALL && mode === 'random')) {
+        const restartOps = [...fs.opLog];
+        const ran = restartOps.some((op) => op.kind === 'rename' || op.kind === 'rmdir' || op.kind === 'unlink');
+        if (!ran) continue;
+        const at2 = restart.clone();
+        for (let j = 0; j <= restartOps.length && failures.length < max; j++) {
+          for (let r = 0; r < 2 + opts.nestedRandom; r++) {
+            const mode2: CrashMode = r === 0 ? 'drop' : r === 1 ? 'keep' : 'random';
+            const fs2 = at2.clone();
+            fs2.crash(new SeededRng(crashSeed * 1000 + j * 16 + r), mode2);
+            nested++;
+            const again = await checkInstallState(run, donor, fs2);
+            if (again !== outcome)
+              failures.push(`${what}, then crash after restart op ${j}/${restartOps.length} (${mode2}): ${again}, the restart gave ${outcome}`);
+          }
+          const op = restartOps[j];
+          if (op !== undefined) at2.replay([op]);
+        }
+      }
+    }
+    const op = run.ops[k];
+    if (op !== undefined) at.replay([op]);
+  }
+  // The commit point: the first crash point whose durable state alone opens as the
+  // donor's db. From there on no crash state may go back to the old db.
+  const commitAt = seen.find((s) => s.what.includes(', drop ') && s.outcome === 'new')?.k ?? Infinity;
+  for (const s of seen)
+    if (s.k >= commitAt && s.outcome === 'old') failures.push(`${s.what}: old db after the commit point (op ${commitAt - run.base})`);
+  return { failures, outcomes, commitAt, nested };
+}
+
+describe('MemberStorage crash exploration: snapshot install', () => {
+  it('at every crash point (and during the restart swap): the old db or exactly the donor db', async () => {
+    const donor = await buildDonor(1100); // > 1000 records: the staging takes several batches
+    expect(donor.chunks.length).toBeGreaterThan(0);
+    for (let seed = 1; seed <= 2; seed++) {
+      const run = await runInstall(donor, seed);
+      // The installed db is the donor's, record for record, plus the installed-index mark.
+      const extra = run.newDump.split('\n').filter((l) => !donor.dump.split('\n').includes(l));
+      expect(extra.length, 'records beyond the donor').toBe(1);
+      expect(run.newDump.split('\n').length).toBe(donor.dump.split('\n').length + 1);
+      const r = await exploreInstall(run, donor, { random: RANDOM_PER_POINT + 3, nestedRandom: 2 });
+      expect(r.failures, `seed ${seed}`).toEqual([]);
+      expect(r.outcomes.get('old') ?? 0).toBeGreaterThan(0);
+      expect(r.outcomes.get('new') ?? 0).toBeGreaterThan(0);
+      expect(r.commitAt).toBeLessThan(run.resolvedAt);
+      expect(r.nested).toBeGreaterThan(500);
+      console.log(`install seed ${seed}: ${run.ops.length - run.base} ops, outcomes ${JSON.stringify([...r.outcomes])}, commit at op ${r.commitAt - run.base}, ${r.nested} restart crashes`);
+    }
+  }, 60_000);
+
+  it('negative control: skipping the syncDir that makes db.staged durable is caught', async () => {
+    const donor = await buildDonor(50);
+    const installing = { on: false };
+    let memberSyncs = 0;
+    const skipSyncDir = (dir: string): boolean => installing.on && dir === MEMBER && ++memberSyncs === 2;
+    const run = await runInstall(donor, 3, { skipSyncDir }, installing);
+    expect(memberSyncs).toBeGreaterThanOrEqual(2);
+    const r = await exploreInstall(run, donor, { random: 0, nestedRandom: 0, maxFailures: 1 });
+    console.log(r.failures[0]);
+    expect(r.failures.length).toBeGreaterThan(0);
   }, 30_000);
 });
