@@ -24,7 +24,7 @@ import { stringify } from 'yaml';
 import { EtcdClient } from './etcd-client.js';
 import { GrpcConn, type TlsFiles } from './grpc-h2.js';
 import type { Pki } from './pki.js';
-import { cpuSeconds, diskBytes, peakRssBytes } from './procfs.js';
+import { cpuSeconds, diskBytes, peakRssBytes, rssBytes } from './procfs.js';
 
 export type ServerKind = 'etcd' | 'tsetcd';
 
@@ -292,6 +292,12 @@ export class Cluster {
   /** Largest per-member peak RSS (bytes), each member's process tree summed. */
   peakRssBytes(): number {
     return Math.max(0, ...this.members.map((m) => (m.proc?.pid === undefined ? 0 : peakRssBytes(m.proc.pid))));
+  }
+
+  /** Current resident set of member `index` (its process tree summed), bytes; 0 when not running. */
+  memberRssBytes(index: number): number {
+    const pid = this.members[index]?.proc?.pid;
+    return pid === undefined ? 0 : rssBytes(pid);
   }
 
   /** CPU seconds used so far by all members together. */

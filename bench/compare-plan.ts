@@ -7,6 +7,7 @@
 import type { BenchOptions, WorkloadName } from './options.js';
 import type { BenchResult } from './runner.js';
 import type { Target } from './stats.js';
+import { type MemoryProbe, watchScaleCases } from './watch-scale.js';
 
 export interface MetricDef {
   id: string;
@@ -14,7 +15,8 @@ export interface MetricDef {
   unit: string;
   better: 'higher' | 'lower';
   target?: Target;
-  extract(r: BenchResult): number;
+  /** `probe` is set for isolated cases: the server's RSS before and after setup. */
+  extract(r: BenchResult, probe?: MemoryProbe): number;
 }
 
 export interface CaseDef {
@@ -22,6 +24,13 @@ export interface CaseDef {
   workload: WorkloadName;
   options: Partial<BenchOptions>;
   metrics: MetricDef[];
+  /** Run only when `--only` selects it by name (long or special-purpose cases). */
+  optIn?: boolean;
+  /**
+   * Run on a fresh cluster of its own, load on the first member only, with that member's
+   * RSS read (settled) before the generator connects and after its setup (MemoryProbe).
+   */
+  isolated?: boolean;
 }
 
 export interface Profile {
@@ -128,15 +137,26 @@ function cases(quick: boolean): CaseDef[] {
       },
     );
   }
+  list.push(...watchScaleCases());
   return list;
 }
 
-export function profile(name: 'quick' | 'full', rounds: number | undefined): Profile {
+/**
+ * The cases a run executes: every case whose id contains `only` (all when undefined),
+ * except opt-in cases, which run only when `only` is given and selects them.
+ */
+export function selectCases(all: readonly CaseDef[], only: string | undefined): CaseDef[] {
+  if (only === undefined) return all.filter((c) => c.optIn !== true);
+  return all.filter((c) => c.id.includes(only));
+}
+
+/** The profile with its cases selected by `only` (see selectCases). */
+export function profile(name: 'quick' | 'full', rounds: number | undefined, only?: string): Profile {
   const quick = name === 'quick';
   return {
     name,
     rounds: rounds ?? 5,
-    cases: cases(quick),
+    cases: selectCases(cases(quick), only),
     footprintKeys: quick ? 10_000 : 100_000,
     bigRestartKeys: quick ? 0 : 1_000_000,
     footprintSession: quick ? 'shared' : 'none',

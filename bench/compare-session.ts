@@ -1,9 +1,13 @@
 /**
  * One session of the comparison: start a fresh cluster of one server kind, run every
- * case of the profile against it in order, measure the footprint, stop it, delete its
- * data. A session never throws for a failed case (the failure is recorded in its
- * result); it throws ClusterStartError only when the cluster does not come up, after
- * the cluster is stopped. The cluster is always stopped before the session returns.
+ * shared case of the profile against it in order, measure the footprint, stop it,
+ * delete its data; then each isolated case (CaseDef.isolated) on a fresh cluster of its
+ * own, with the first member's RSS read before the generator connects and after its
+ * setup (watch-scale.ts). The shared cluster is skipped when there is neither a shared
+ * case nor a footprint to measure. A session never throws for a failed case (the
+ * failure is recorded in its result); it throws ClusterStartError only when a cluster
+ * does not come up, after that cluster is stopped. Every cluster is stopped before the
+ * session returns.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +17,8 @@ import type { CaseDef, Profile } from './compare-plan.js';
 import { loadKeys } from './loader.js';
 import { resolveOptions } from './options.js';
 import type { Pki } from './pki.js';
-import type { BenchResult, WorkerPool } from './runner.js';
+import type { BenchResult, RunHooks, WorkerPool } from './runner.js';
+import { type MemoryProbe, readSettled, type RssReading } from './watch-scale.js';
 
 export interface CaseOutcome {
   caseId: string;
@@ -21,8 +26,10 @@ export interface CaseOutcome {
   metrics: Record<string, number>;
   /** The generator's result (without options), for the JSON file. */
   result?: Omit<BenchResult, 'options'>;
-  /** CPU cores the server members used during the run. */
+  /** CPU cores the server members used during the run (setup included). */
   serverCpuCores?: number;
+  /** Isolated cases: the first member's RSS before and after the generator's setup. */
+  memory?: MemoryProbe;
   error?: string;
 }
 
@@ -57,26 +64,92 @@ export interface SessionEnv {
 }
 
 async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: number): Promise<CaseOutcome> {
-  const opts = resolveOptions(c.workload, cluster.clientUrls, {
+  const isolated = c.isolated === true;
+  const opts = resolveOptions(c.workload, isolated ? cluster.clientUrls.slice(0, 1) : cluster.clientUrls, {
     ...c.options,
     cacert: env.pki.caFile,
     cert: env.pki.certFile,
     key: env.pki.keyFile,
     seed: round,
   });
+  let before: RssReading | undefined;
+  let after: RssReading | undefined;
+  const hooks: RunHooks = {};
+  if (isolated) {
+    before = await readSettled(() => cluster.memberRssBytes(0));
+    hooks.beforeGo = async () => {
+      after = await readSettled(() => cluster.memberRssBytes(0));
+    };
+  }
   const cpu0 = cluster.cpuSeconds();
   const t0 = performance.now();
   try {
-    const result = await env.pool.run(opts, 180_000);
+    const result = await env.pool.run(opts, 180_000, hooks);
     const wallSec = (performance.now() - t0) / 1000;
+    const memory = before !== undefined && after !== undefined ? { before, after } : undefined;
     const metrics: Record<string, number> = {};
-    for (const m of c.metrics) metrics[m.id] = m.extract(result);
+    for (const m of c.metrics) metrics[m.id] = m.extract(result, memory);
     const { options: _omit, ...rest } = result;
     // A member that exited took its CPU time with it: no server CPU figure then.
     const cores = (cluster.cpuSeconds() - cpu0) / wallSec;
-    return { caseId: c.id, metrics, result: rest, ...(cores >= 0 && cluster.deadMembers() === undefined ? { serverCpuCores: cores } : {}) };
+    return {
+      caseId: c.id,
+      metrics,
+      result: rest,
+      ...(cores >= 0 && cluster.deadMembers() === undefined ? { serverCpuCores: cores } : {}),
+      ...(memory === undefined ? {} : { memory }),
+    };
   } catch (err) {
     return { caseId: c.id, metrics: {}, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function logOutcome(env: SessionEnv, c: CaseDef, outcome: CaseOutcome, startedMs: number): void {
+  const shown = Object.entries(outcome.metrics)
+    .map(([k, v]) => `${k}=${Number.isFinite(v) ? v.toFixed(2) : v}`)
+    .join(' ');
+  const errors = outcome.result?.errorOps ?? 0;
+  env.log(
+    `    ${c.id} [${((performance.now() - startedMs) / 1000).toFixed(1)} s]: ${outcome.error ?? shown}` +
+      (errors > 0 ? ` (${errors} errors)` : ''),
+  );
+}
+
+/** Marks an outcome failed when a member died during it; returns the reason. */
+function checkDied(env: SessionEnv, cluster: Cluster, c: CaseDef, outcome: CaseOutcome): string | undefined {
+  const dead = cluster.deadMembers();
+  if (dead === undefined) return undefined;
+  const died = `server died during "${c.id}": ${dead}`;
+  outcome.error = died;
+  outcome.metrics = {};
+  delete outcome.serverCpuCores;
+  env.log(`    ${died}`);
+  return died;
+}
+
+const slug = (s: string): string => s.replace(/[^a-z0-9]+/gi, '_');
+
+/** One isolated case on a fresh cluster of its own; resolves with its start time too. */
+async function runIsolated(
+  env: SessionEnv,
+  kind: ServerKind,
+  label: string,
+  round: number,
+  c: CaseDef,
+): Promise<{ outcome: CaseOutcome; startToServingMs: number }> {
+  const dir = join(env.workDir, `round${round}-${slug(label)}-${slug(c.id)}`);
+  const cluster = await makeCluster(env, kind, dir, false);
+  try {
+    const startToServingMs = await cluster.start();
+    env.log(`  ${label}: own cluster for "${c.id}", serving after ${Math.round(startToServingMs)} ms`);
+    const caseStart = performance.now();
+    const outcome = await runCase(env, cluster, c, round);
+    checkDied(env, cluster, c, outcome);
+    logOutcome(env, c, outcome, caseStart);
+    return { outcome, startToServingMs };
+  } finally {
+    await cluster.stop();
+    if (!env.keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -103,15 +176,35 @@ async function measureFootprint(env: SessionEnv, cluster: Cluster): Promise<Foot
 }
 
 export async function runSession(env: SessionEnv, kind: ServerKind, label: string, round: number): Promise<SessionResult> {
-  const dir = join(env.workDir, `round${round}-${label.replace(/[^a-z0-9]+/gi, '_')}`);
+  const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
+  const sharedCases = env.profile.cases.filter((c) => c.isolated !== true);
+  const footprint = env.profile.footprintSession === 'shared';
+  if (sharedCases.length > 0 || footprint) await runShared(env, kind, label, round, sharedCases, out);
+  for (const c of env.profile.cases) {
+    if (c.isolated !== true) continue;
+    const { outcome, startToServingMs } = await runIsolated(env, kind, label, round, c);
+    out.cases.push(outcome);
+    if (!Number.isFinite(out.startToServingMs)) out.startToServingMs = startToServingMs;
+  }
+  return out;
+}
+
+async function runShared(
+  env: SessionEnv,
+  kind: ServerKind,
+  label: string,
+  round: number,
+  cases: CaseDef[],
+  out: SessionResult,
+): Promise<void> {
+  const dir = join(env.workDir, `round${round}-${slug(label)}`);
   const shared = env.profile.footprintSession === 'shared';
   const cluster = await makeCluster(env, kind, dir, false);
-  const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
   let died: string | undefined;
   try {
     out.startToServingMs = await cluster.start();
     env.log(`  ${label}: serving after ${Math.round(out.startToServingMs)} ms`);
-    for (const c of env.profile.cases) {
+    for (const c of cases) {
       if (died !== undefined) {
         out.cases.push({ caseId: c.id, metrics: {}, error: `not run: ${died.split('\n')[0] ?? ''}` });
         continue;
@@ -119,18 +212,8 @@ export async function runSession(env: SessionEnv, kind: ServerKind, label: strin
       const caseStart = performance.now();
       const outcome = await runCase(env, cluster, c, round);
       out.cases.push(outcome);
-      const shown = Object.entries(outcome.metrics)
-        .map(([k, v]) => `${k}=${Number.isFinite(v) ? v.toFixed(2) : v}`)
-        .join(' ');
-      const dead = cluster.deadMembers();
-      if (dead !== undefined) {
-        died = `server died during "${c.id}": ${dead}`;
-        outcome.error = died;
-        outcome.metrics = {};
-        delete outcome.serverCpuCores;
-        env.log(`    ${died}`);
-      }
-      env.log(`    ${c.id} [${((performance.now() - caseStart) / 1000).toFixed(1)} s]: ${outcome.error ?? shown}${(outcome.result?.errorOps ?? 0) > 0 ? ` (${outcome.result?.errorOps} errors)` : ''}`);
+      died = checkDied(env, cluster, c, outcome);
+      logOutcome(env, c, outcome, caseStart);
     }
     if (shared && died === undefined) {
       try {
@@ -154,5 +237,4 @@ export async function runSession(env: SessionEnv, kind: ServerKind, label: strin
   } else if (out.footprintError !== undefined) {
     env.log(`    footprint failed: ${out.footprintError}`);
   }
-  return out;
 }

@@ -82,7 +82,15 @@ async function main(): Promise<number> {
     .option('quick', { type: 'boolean', default: false, describe: 'short profile (under 3 minutes)' })
     .option('members', { type: 'number', default: 3, choices: [1, 3] })
     .option('rounds', { type: 'number', describe: 'rounds of A B A (default 5)' })
-    .option('only', { type: 'string', describe: 'run only cases whose id contains this text' })
+    .option('only', {
+      type: 'string',
+      describe: 'run only cases whose id contains this text (opt-in cases, e.g. watch-scale, run only when named)',
+    })
+    .option('footprint', {
+      type: 'boolean',
+      default: true,
+      describe: 'measure the footprint and restarts (--no-footprint: workload cases only)',
+    })
     .option('etcd-bin', { type: 'string', default: 'etcd' })
     .option('tsetcd-bin', { type: 'string', describe: 'tsetcd launcher (default <repo>/bin/tsetcd)' })
     .option('out', { type: 'string', describe: 'JSON result file (default bench/results/<timestamp>.json)' })
@@ -95,10 +103,10 @@ async function main(): Promise<number> {
     process.stderr.write(`${s}\n`);
   };
   const root = repoRoot();
-  const profile = makeProfile(argv.quick ? 'quick' : 'full', argv.rounds);
-  if (argv.only !== undefined) {
-    const only = argv.only;
-    profile.cases = profile.cases.filter((c) => c.id.includes(only));
+  const profile = makeProfile(argv.quick ? 'quick' : 'full', argv.rounds, argv.only);
+  if (!argv.footprint) {
+    profile.footprintSession = 'none';
+    profile.bigRestartKeys = 0;
   }
   const etcdBin = argv['etcd-bin'];
   const etcdVer = ensureEtcd(etcdBin, log);

@@ -48,6 +48,15 @@ export interface BenchResult {
   };
 }
 
+/** Optional steps the caller runs inside one run (the comparison's memory probe). */
+export interface RunHooks {
+  /**
+   * Called once every worker has finished setup (connections open, watchers created),
+   * before the synchronized start; the run's timeout covers it, a rejection fails the run.
+   */
+  beforeGo?: () => Promise<void>;
+}
+
 interface Endpoint {
   post(msg: ToWorker): void;
   /** One handler at a time: each run installs its own. */
@@ -118,12 +127,12 @@ export function defaultWorkerCount(opts: BenchOptions): number {
 export class WorkerPool {
   private readonly threads: Endpoint[] = [];
 
-  async run(opts: BenchOptions, timeoutMs?: number): Promise<BenchResult> {
+  async run(opts: BenchOptions, timeoutMs?: number, hooks: RunHooks = {}): Promise<BenchResult> {
     const workerCount = defaultWorkerCount(opts);
     if (opts.inline) {
       const ep = inlineEndpoint();
       try {
-        return await runOn([ep], opts, workerCount, timeoutMs);
+        return await runOn([ep], opts, workerCount, timeoutMs, hooks);
       } finally {
         await ep.dispose();
       }
@@ -131,7 +140,7 @@ export class WorkerPool {
     while (this.threads.length < workerCount) this.threads.push(threadEndpoint());
     const eps = this.threads.slice(0, workerCount);
     try {
-      return await runOn(eps, opts, workerCount, timeoutMs);
+      return await runOn(eps, opts, workerCount, timeoutMs, hooks);
     } catch (err) {
       // Workers of a failed run may still hold connections or pending work: replace them.
       this.threads.splice(0, workerCount);
@@ -161,6 +170,7 @@ async function runOn(
   opts: BenchOptions,
   workerCount: number,
   timeoutMs: number | undefined,
+  hooks: RunHooks,
 ): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const specs = planShares(opts, workerCount);
@@ -190,9 +200,18 @@ async function runOn(
           else if (msg.type === 'ready') {
             ready++;
             if (ready === endpoints.length) {
-              cpu0 = process.cpuUsage();
-              wall0 = performance.now();
-              for (const e of endpoints) e.post({ type: 'go' });
+              const go = (): void => {
+                if (settled) return;
+                cpu0 = process.cpuUsage();
+                wall0 = performance.now();
+                for (const e of endpoints) e.post({ type: 'go' });
+              };
+              if (hooks.beforeGo === undefined) go();
+              else {
+                hooks.beforeGo().then(go, (err: unknown) =>
+                  fail(`before the start: ${err instanceof Error ? err.message : String(err)}`),
+                );
+              }
             }
           } else {
             results.push(msg.result);

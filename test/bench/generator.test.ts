@@ -12,10 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../../bench/cluster.js';
+import { EtcdClient, headerRevision } from '../../bench/etcd-client.js';
+import { GrpcConn } from '../../bench/grpc-h2.js';
 import type { LatencySummary } from '../../bench/histogram.js';
 import { type BenchOptions, resolveOptions, type WorkloadName } from '../../bench/options.js';
 import { makePki, type Pki } from '../../bench/pki.js';
-import { type BenchResult, runBench } from '../../bench/runner.js';
+import { type BenchResult, runBench, WorkerPool } from '../../bench/runner.js';
+import { readSettled } from '../../bench/watch-scale.js';
 
 function etcdAvailable(): boolean {
   try {
@@ -118,6 +121,51 @@ describe('bench load generator against real etcd', () => {
     expect(r.eventsPerSec ?? 0).toBeGreaterThan(0);
     const delivery = r.byKind['watch-delivery'];
     expect(delivery?.count).toBe(60 * 20);
+  });
+
+  it('beforeGo runs once, after setup and before any put; a failing one fails the run', async () => {
+    if (cluster === undefined) throw new Error('cluster not started');
+    const c = cluster;
+    const opts = resolveOptions('watch', c.clientUrls, {
+      cacert: pki.caFile,
+      cert: pki.certFile,
+      key: pki.keyFile,
+      inline: true,
+      total: 20,
+      putRate: 100,
+      watchers: 200,
+      watchStreams: 2,
+      watchedKeys: 4,
+      conns: 2,
+      clients: 2,
+    });
+    const pool = new WorkerPool();
+    const conn = await GrpcConn.connect(c.clientUrls[0] ?? '', c.tlsFiles);
+    const revision = async (): Promise<number> =>
+      headerRevision(await new EtcdClient(conn).range({ key: Buffer.from('x') }));
+    const rss: number[] = [];
+    const revBefore = await revision();
+    let revInHook = -1;
+    const r = await pool.run(opts, 20_000, {
+      beforeGo: async () => {
+        revInHook = await revision();
+        rss.push((await readSettled(() => c.memberRssBytes(0))).bytes);
+      },
+    });
+    const revAfter = await revision();
+    conn.close();
+    expectSane(r);
+    expect(rss).toHaveLength(1);
+    expect(revInHook).toBe(revBefore); // no put yet when the hook ran
+    expect(revAfter).toBeGreaterThanOrEqual(revBefore + 20);
+    expect(rss[0] ?? 0).toBeGreaterThan(1_000_000);
+    expect(r.counters['watchCreateMs'] ?? 0).toBeGreaterThan(0);
+    expect(r.counters['eventsDelivered']).toBe(20 * 50);
+    await expect(
+      pool.run(opts, 20_000, {
+        beforeGo: () => Promise.reject(new Error('probe broke')),
+      }),
+    ).rejects.toThrow('before the start: probe broke');
   });
 
   it('mixed: kube-apiserver-like ops all succeed, watch events carry prev_kv', async () => {
