@@ -551,6 +551,12 @@ export class EtcdServer {
       else this.applyEntry(entry, batch, settled);
       if (entry.term === this.node.status().term && this.node.status().isLeader) this.appliedOwnTerm = true;
     }
+    // After a restart raft hands out again committed entries the db already holds
+    // (the WAL's durable commit may even lag the db's applied index, since a
+    // commit-only hard state is not fsynced). Those were skipped above; the db's
+    // applied index must never move back, or a later restart would apply them twice
+    // (found by the whole-server simulation).
+    if (last.index <= this.applied.appliedIndex) return;
     this.storage.setAppliedIndex(batch, last.index, last.term);
     this.applied.advance(last.index);
     for (const [id, outcome] of settled) this.results.resolve(id, outcome);

@@ -61,6 +61,7 @@ export interface MemberCoreDeps {
   readonly joinPeers: readonly Member[];
   readonly fs: FileLayer;
   readonly openBackend?: OpenBackend;
+  readonly walSegmentBytes?: number;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   readonly rng: Rng;
@@ -107,6 +108,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
     newIdentity: deps.newIdentity,
     unsafeNoFsync: cfg.unsafeNoFsync,
     ...(deps.openBackend !== undefined ? { openBackend: deps.openBackend } : {}),
+    ...(deps.walSegmentBytes !== undefined ? { walSegmentBytes: deps.walSegmentBytes } : {}),
   });
   try {
     let entries = recovered.entries;

@@ -43,6 +43,8 @@ export interface MemberStorageOptions {
   /** Identity to record when the data dir is new (ignored for an existing one). */
   readonly newIdentity: { memberId: MemberId; clusterId: ClusterId };
   readonly unsafeNoFsync: boolean;
+  /** WAL segment size (default 64 MiB, as etcd); the simulator uses small ones. */
+  readonly walSegmentBytes?: number;
   /** Opens (creating if missing) a state db in a directory; default LevelDB. */
   readonly openBackend?: OpenBackend;
 }
@@ -107,7 +109,10 @@ export class MemberStorage {
     // once the directory holding it is synced, up to the first one that already existed.
     const existingAncestor = fresh ? await firstExistingAncestor(fs, opts.dataDir) : undefined;
     if (fresh) await fs.mkdirp(member);
-    const walOptions = { unsafeNoFsync: opts.unsafeNoFsync };
+    const walOptions = {
+      unsafeNoFsync: opts.unsafeNoFsync,
+      ...(opts.walSegmentBytes !== undefined ? { segmentBytes: opts.walSegmentBytes } : {}),
+    };
     let wal: Wal | undefined;
     let backend: Backend | undefined;
     try {
@@ -163,7 +168,7 @@ export class MemberStorage {
         recovered: {
           ...ids,
           fresh,
-          hardState: hardState !== undefined && hardState.term > 0 ? hardState : undefined,
+          hardState: hardState !== undefined && hardState.term > 0 ? withCommitAtLeast(hardState, snapshot) : undefined,
           entries: entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
           snapshot,
           appliedIndex,
@@ -403,6 +408,19 @@ function checkAgreement(
       `data dir ${dataDir}: the WAL in ${walDir} starts at index ${first.index} but the state db is only at ${appliedIndex}; entries in between are missing. Restore this member from a snapshot or remove it and re-add it to the cluster`,
     );
   }
+}
+
+/**
+ * A commit-only hard state is not fsynced on its own (etcd's MustSync is false; the
+ * server lets it ride with the next write), so the WAL's last hard state may hold a
+ * commit index below a snapshot marker written after it: the marker is only written
+ * once the db batch holding that index is durable, so that index was committed. Raft
+ * refuses a commit below its snapshot (found by the whole-server simulation: a power
+ * cut right after a snapshot marker made the member refuse to start).
+ */
+function withCommitAtLeast(hs: WalHardState, snapshot: Snapshot | undefined): WalHardState {
+  const index = snapshot?.metadata.index ?? 0;
+  return hs.commit >= index ? hs : { ...hs, commit: index };
 }
 
 function encodeMetadata(ids: { memberId: MemberId; clusterId: ClusterId }): Uint8Array {
