@@ -24,7 +24,12 @@ import type * as pb from '../../src/shared/pb.js';
 import { Compare_CompareResult, Compare_CompareTarget } from '../../src/shared/pb.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import type { Rng } from '../../src/shared/rng.js';
-import { forEachInRange, type Backend, type BackendBatch, type WriteOptions } from '../../src/storage/backend.js';
+import {
+  forEachInRange,
+  type Backend,
+  type BackendBatch,
+  type WriteOptions,
+} from '../../src/storage/backend.js';
 import { FileLogBackend } from '../../src/storage/file-log-backend.js';
 import type { FileHandle, FileLayer, OpenMode } from '../../src/storage/file-layer.js';
 import { MemoryBackend } from '../../src/storage/memory-backend.js';
@@ -171,7 +176,8 @@ class UnsyncedBackend implements Backend {
   constructor(private readonly inner: Backend) {}
   get = (key: Buffer): Promise<Buffer | undefined> => this.inner.get(key);
   getSync = (key: Buffer): Buffer | undefined => this.inner.getSync(key);
-  getMany = (keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> => this.inner.getMany(keys);
+  getMany = (keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> =>
+    this.inner.getMany(keys);
   iterator: Backend['iterator'] = (range) => this.inner.iterator(range);
   batch = (): BackendBatch => this.inner.batch();
   write = (batch: BackendBatch, _options: WriteOptions): Promise<void> =>
@@ -183,16 +189,27 @@ class UnsyncedBackend implements Backend {
 /** Every record of a db, one `key=value` hex line each: what "the db's contents" means. */
 export async function dumpBackend(backend: Backend): Promise<string> {
   const lines: string[] = [];
-  await forEachInRange(backend, {}, (k, v) => void lines.push(`${k.toString('hex')}=${v.toString('hex')}`));
+  await forEachInRange(
+    backend,
+    {},
+    (k, v) => void lines.push(`${k.toString('hex')}=${v.toString('hex')}`),
+  );
   return lines.join('\n');
 }
 
-export async function newApplier(storeRef: () => MvccStore, backend: Backend): Promise<ApplierType> {
+export async function newApplier(
+  storeRef: () => MvccStore,
+  backend: Backend,
+): Promise<ApplierType> {
   return new Applier(storeRef, await Membership.load(backend), nullLogger);
 }
 
 /** Applies entries into `batch` as the server's apply step does (empty entries skipped). */
-export function applyEntries(applier: ApplierType, entries: readonly Entry[], batch: BackendBatch): void {
+export function applyEntries(
+  applier: ApplierType,
+  entries: readonly Entry[],
+  batch: BackendBatch,
+): void {
   for (const e of entries) {
     if (e.type !== EntryType.Normal || e.data.length === 0) continue;
     const out = applier.apply(decodeRequest(e.data), { index: e.index, term: e.term }, batch);
@@ -227,7 +244,11 @@ export function nextRequest(rng: Rng, model: KvModel, index: number): Uint8Array
   const roll = rng.int(10);
   if (roll < 6) {
     model.set(key, value);
-    return encodeRequest(RequestKind.Put, id, putCodec.encode({ key: Buffer.from(key), value: Buffer.from(value) }));
+    return encodeRequest(
+      RequestKind.Put,
+      id,
+      putCodec.encode({ key: Buffer.from(key), value: Buffer.from(value) }),
+    );
   }
   if (roll < 8) {
     // [key, key+2): one or two keys at once.
