@@ -135,6 +135,8 @@ export interface PeerNetwork extends MessageSink {
   addPeer(id: bigint, urls: readonly string[]): void;
   removePeer(id: bigint): void;
   stop(): Promise<void>;
+  /** Monotonic ms (systemClock) since the stream to the peer connected; undefined if down. */
+  activeSince(id: bigint): number | undefined;
 }
 
 export type PeerNetworkFactory = (args: {
@@ -304,6 +306,9 @@ export async function startMember(config: Config, logger: Logger, options: Membe
         learnerReady: async (id) => learnerInSync(server, id),
         isLeader: () => server.raftStatus().isLeader,
         promoteOnLeader: (id, signal) => forwarder.promote(id, signal),
+        selfId: recovered.memberId,
+        peerActiveSinceMs: (id) => network?.activeSince(id),
+        nowMs: () => systemClock.nowMs(),
       },
       headers,
     ),

@@ -91,6 +91,7 @@ export function createPeerNetwork(args: {
     send: (msgs) => transport.send(msgs),
     sendSnapshot: (msg, data) => void transport.sendSnapshot(msg, data),
     stop: () => transport.stop(),
+    activeSince: (id) => transport.activeSince(id),
   };
 }
 

@@ -5,7 +5,8 @@
  * Membership changes go through the log as Raft ConfChanges, one at a time; the
  * answer comes after the change is applied on this member. With strict-reconfig-check
  * (the default) a change that would leave fewer started voters than a quorum is
- * refused, as etcd refuses it. MemberList with `linearizable` (the Go client >= 3.5
+ * refused, and so is one made while voters are not all connected for etcd's
+ * HealthInterval (5 s; "etcdserver: unhealthy cluster"), as etcd refuses them. MemberList with `linearizable` (the Go client >= 3.5
  * default) first takes a linearizable read point.
  */
 import Long from 'long';
@@ -36,7 +37,19 @@ export interface ClusterBackend {
   isLeader(): boolean;
   /** A follower hands MemberPromote to the leader (etcd forwards it over the peer port). */
   promoteOnLeader(id: bigint, signal?: AbortSignal): Promise<void>;
+  /** This member's id (always counted as connected). */
+  readonly selfId: bigint;
+  /**
+   * Monotonic ms since this member's stream to the peer connected; undefined while it
+   * is not connected (the peer transport's ActiveSince).
+   */
+  peerActiveSinceMs(id: bigint): number | undefined;
+  /** Monotonic ms, the same clock as peerActiveSinceMs. */
+  nowMs(): number;
 }
+
+/** etcd's HealthInterval: a peer counts as healthy once connected this long. */
+const HEALTH_INTERVAL_MS = 5000;
 
 export function memberToPb(m: Member): pb.Member {
   const out: pb.Member = {
@@ -56,6 +69,26 @@ function startedQuorumAfter(members: readonly Member[], delta: 1 | -1, removing?
   const total = delta === 1 ? voters.length + 1 : voters.length;
   if (delta === 1 && started === 1 && total === 2) return true; // growing a one-member cluster
   return started >= Math.floor(total / 2) + 1;
+}
+
+/** Voters connected to this member for at least HEALTH_INTERVAL_MS (self included). */
+function connectedVoters(s: ClusterBackend, voters: readonly Member[]): number {
+  const since = s.nowMs() - HEALTH_INTERVAL_MS;
+  return voters.filter((m) => {
+    if (m.id === s.selfId) return true;
+    const t = s.peerActiveSinceMs(m.id);
+    return t !== undefined && t <= since;
+  }).length;
+}
+
+/**
+ * etcd's mayRemoveMember health rule: a voter that is down may go; otherwise the
+ * voters connected for HealthInterval, minus the one removed, must still be a quorum.
+ */
+function healthyAfterRemoving(s: ClusterBackend, id: bigint): boolean {
+  if (id !== s.selfId && s.peerActiveSinceMs(id) === undefined) return true;
+  const voters = s.members().filter((m) => !m.isLearner);
+  return connectedVoters(s, voters) - 1 >= 1 + Math.floor((voters.length - 1) / 2);
 }
 
 function parsePeerUrls(urls: readonly string[] | undefined): string[] {
@@ -99,6 +132,9 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
     if (!isLearner && s.strictReconfigCheck && !startedQuorumAfter(members, 1)) {
       throw new TsetcdError('unhealthy-reconfig');
     }
+    // etcd's mayAddMember: every voter connected for HealthInterval (learners too).
+    const voters = members.filter((m) => !m.isLearner);
+    if (s.strictReconfigCheck && connectedVoters(s, voters) < voters.length) throw new TsetcdError('unhealthy-cluster');
     const id = computeMemberId(peerUrls, s.clusterToken, s.nowSeconds());
     if (s.member(id) !== undefined || s.isRemoved(id)) throw new TsetcdError('member-exist');
     const member: Member = { id, name: '', peerUrls, clientUrls: [], isLearner };
@@ -117,6 +153,9 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
     const { id, member } = target(req.ID);
     if (!member.isLearner && s.strictReconfigCheck && !startedQuorumAfter(s.members(), -1, id)) {
       throw new TsetcdError('unhealthy-reconfig');
+    }
+    if (!member.isLearner && s.strictReconfigCheck && !healthyAfterRemoving(s, id)) {
+      throw new TsetcdError('unhealthy-cluster');
     }
     await change(ConfChangeType.RemoveNode, member, ctx);
     return { header: h.header(), members: list() };

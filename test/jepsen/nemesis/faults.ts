@@ -231,11 +231,18 @@ async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {
   if (!list.ok) throw new Error(`member fault: MemberList failed: ${list.error.details}`);
   const entry = (list.value.members ?? []).find((x) => x.peerURLs?.includes(m.peerUrl));
   if (entry?.ID === undefined) throw new Error(`member fault: ${m.name} not in the member list`);
-  const removed = await leader
-    .admin()
-    .unary('Cluster', 'MemberRemove', { ID: entry.ID }, { deadlineMs: 5000 });
-  if (!removed.ok)
-    throw new Error(`member fault: MemberRemove ${m.name} failed: ${removed.error.details}`);
+  // Like etcd, tsetcd refuses a member change while some voter has been connected for
+  // less than 5 s ("etcdserver: unhealthy cluster"), e.g. right after another fault
+  // healed: that refusal alone is retried, for up to 8 s.
+  for (let attempt = 0; ; attempt++) {
+    const removed = await leader
+      .admin()
+      .unary('Cluster', 'MemberRemove', { ID: entry.ID }, { deadlineMs: 5000 });
+    if (removed.ok) break;
+    if (attempt >= 16 || !removed.error.details.includes('unhealthy cluster'))
+      throw new Error(`member fault: MemberRemove ${m.name} failed: ${removed.error.details}`);
+    await sleep(500);
+  }
   ctx.note(`removed ${m.name} (${entry.ID})`);
   await m.kill();
   m.wipe();
