@@ -207,6 +207,12 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     }
   }
   core.start();
+  // etcd answers isLearner from its member list (for a joining member: the list the
+  // peers gave it), not from raft's configuration, which a new learner only learns
+  // once the leader's log or snapshot reaches it.
+  const selfId = recovered.memberId;
+  const isLearner = (): boolean =>
+    membership.get(selfId)?.isLearner ?? joinPeers.find((m) => m.id === selfId)?.isLearner ?? server.raftStatus().isLearner;
   const forwarder = new LeaderForwarder(
     () => membership.get(server.raftStatus().lead)?.clientUrls ?? [],
     {
@@ -283,7 +289,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
         get store() {
           return storage.store;
         },
-        raftStatus: () => server.raftStatus(),
+        raftStatus: () => ({ ...server.raftStatus(), isLearner: isLearner() }),
         appliedIndex: () => server.appliedIndex,
         dbSizeBytes: () => storage.dbSizeBytes(),
         alarmErrors: () => [],
@@ -326,7 +332,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       if (!serializable) await server.linearizableReadPoint();
       await storage.store.range({ key: Buffer.from('health'), limit: 1, keysOnly: true });
     },
-    isLearner: () => server.raftStatus().isLearner,
+    isLearner,
     serverVersion: () => SERVER_VERSION,
     clusterVersion: () => CLUSTER_VERSION,
   };
