@@ -149,6 +149,10 @@ export class MemberStorage {
             `data dir ${opts.dataDir}: the state db is at index ${appliedIndex} but the WAL in ${paths.wal} is missing; restore the WAL from a backup, or remove this member and add it back with etcdctl member remove/add`,
           );
         }
+        // member/db's name must be durable before a WAL segment can be: a power cut that
+        // kept member/wal/*.wal but neither member/db nor our marker would make the next
+        // start refuse the dir as etcd's (refuseEtcdDataDir), though only a crash made it.
+        await fs.syncDir(member);
         wal = await Wal.create(fs, paths.wal, encodeMetadata(ids), walOptions);
       }
       const installedBuf = await backend.get(META_INSTALLED_INDEX);
