@@ -291,6 +291,15 @@ describe('MemberStorage crash exploration: apply batches', () => {
     TIMEOUT_MS,
   );
 
+  it('first start: every crash state of creating the data dir opens (64 random per point)', async () => {
+    // Regression: a power cut that kept member/wal/*.wal but not member/db (nor our
+    // marker) was refused as etcd's own data dir at the next start.
+    const run = await runApplyWorkload(21, 2);
+    const r = await exploreApply(run, 64);
+    expect(r.failures).toEqual([]);
+    expect(r.points).toBeGreaterThan(20);
+  });
+
   it('negative control: apply batches written with sync: false are caught', async () => {
     const run = await runApplyWorkload(7, 24, { unsyncedDbWrites: true });
     const r = await exploreApply(run, 0, 1);

@@ -37,6 +37,8 @@ import { META_CONSISTENT_INDEX, META_TERM, encodeUint64 } from '../../src/storag
 import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
 
 export const DATA_DIR = '/data';
+/** Small WAL segments, so releaseWalTo really deletes segments during a run. */
+const WAL_SEGMENT_BYTES = 1024;
 const ZERO_FILL_MIN_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(1 << 20);
 
@@ -164,6 +166,7 @@ export function openStorage(
     logger: nullLogger,
     newIdentity: { memberId: memberId(1n), clusterId: clusterId(2n) },
     unsafeNoFsync: false,
+    walSegmentBytes: WAL_SEGMENT_BYTES,
     openBackend: async (dir) => {
       const b = await FileLogBackend.open(fs, dir);
       return faults.unsyncedDbWrites === true ? new UnsyncedBackend(b) : b;
