@@ -5,12 +5,9 @@
 // every prefix of the entries, computed crash-free through the real Applier + MvccStore
 // on a MemoryBackend.
 //
-// Why the wrapper drops the WAL's zero fill: MemberStorage opens its WAL with the
-// default options (64 MiB preallocated segments written as 1 MiB zero chunks). On the
-// SimFileLayer that is 64 MiB per clone, ~0.7 s each, which makes crash-after-every-op
-// impossible. Dropping all-zero writes of at least ZERO_FILL_MIN_BYTES leaves an empty
-// temp segment, which is exactly what the WAL writes with `preallocate: false` (a mode
-// the WAL's own crash test explores). Nothing else MemberStorage writes is that large.
+// MemberStorage runs with 1 KiB WAL segments (walSegmentBytes): the default 64 MiB
+// preallocation would cost ~0.7 s per SimFileLayer clone, and small segments make
+// releaseWalTo really delete segments during a run.
 import type { Applier as ApplierType } from '../../src/apply/applier.js';
 import { Applier } from '../../src/apply/applier.js';
 import { decodeRequest, encodeRequest, RequestKind } from '../../src/apply/request.js';
@@ -39,8 +36,6 @@ import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
 export const DATA_DIR = '/data';
 /** Small WAL segments, so releaseWalTo really deletes segments during a run. */
 const WAL_SEGMENT_BYTES = 1024;
-const ZERO_FILL_MIN_BYTES = 64 * 1024;
-const ZEROS = Buffer.alloc(1 << 20);
 
 export function newSimFs(): SimFileLayer {
   return new SimFileLayer({ pageBytes: 32, sectorBytes: 8 });
@@ -56,7 +51,7 @@ export interface LayerFaults {
   readonly jitter?: Rng;
 }
 
-/** Delegates to the sim; drops the WAL's zero fill (see the header) and injected syncDirs. */
+/** Delegates to the sim, with optional jitter and skipped syncDirs (LayerFaults). */
 export class TestLayer implements FileLayer {
   constructor(
     readonly sim: SimFileLayer,
@@ -70,7 +65,7 @@ export class TestLayer implements FileLayer {
   };
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
     await this.gate();
-    return new ZeroFillDroppingHandle(await this.sim.open(path, mode), this.gate);
+    return new JitterHandle(await this.sim.open(path, mode), this.gate);
   }
   async readdir(dir: string): Promise<string[]> {
     await this.gate();
@@ -107,7 +102,7 @@ export class TestLayer implements FileLayer {
   }
 }
 
-class ZeroFillDroppingHandle implements FileHandle {
+class JitterHandle implements FileHandle {
   constructor(
     private readonly inner: FileHandle,
     private readonly gate: () => Promise<void>,
@@ -121,11 +116,7 @@ class ZeroFillDroppingHandle implements FileHandle {
   }
   async write(data: Uint8Array, position: number): Promise<void> {
     await this.gate();
-    const zeroFill =
-      data.length >= ZERO_FILL_MIN_BYTES &&
-      data.length <= ZEROS.length &&
-      ZEROS.compare(data, 0, data.length, 0, data.length) === 0;
-    if (!zeroFill) await this.inner.write(data, position);
+    return this.inner.write(data, position);
   }
   async datasync(): Promise<void> {
     await this.gate();
