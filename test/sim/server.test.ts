@@ -8,6 +8,7 @@
 // Replay one seed: SERVER_SIM_SEED=<n> npx vitest run --config test/vitest.config.ts test/sim/server.test.ts
 import { describe, expect, it } from 'vitest';
 import { runServerSeed, type ServerSimStats } from './server/run.js';
+import { checkWatchers, type WatchRecording } from './server/watchers.js';
 
 const env = process.env;
 const seeds = Number(env['SERVER_SIM_SEEDS'] ?? 30);
@@ -21,7 +22,7 @@ describe('whole-server deterministic simulation', () => {
     async () => {
       const list = only === undefined ? Array.from({ length: seeds }, (_, i) => first + i) : [Number(only)];
       const totals: ServerSimStats = {
-        putsOk: 0, putsInfo: 0, readsOk: 0, readsFailed: 0, crashes: 0, powerCutsAll: 0, partitions: 0, snapshotsInstalled: 0, events: 0,
+        putsOk: 0, putsInfo: 0, readsOk: 0, readsFailed: 0, crashes: 0, powerCutsAll: 0, partitions: 0, snapshotsInstalled: 0, watchEvents: 0, events: 0,
       };
       for (const seed of list) {
         const r = await runServerSeed(seed, { durationMs });
@@ -40,6 +41,7 @@ describe('whole-server deterministic simulation', () => {
         expect(totals.powerCutsAll).toBeGreaterThan(0);
         expect(totals.partitions).toBeGreaterThan(0);
         expect(totals.snapshotsInstalled).toBeGreaterThan(0);
+        expect(totals.watchEvents).toBeGreaterThan(list.length * 100);
       }
     },
     600_000,
@@ -77,4 +79,26 @@ describe('whole-server simulation negative controls', () => {
       expect(failures[0]).toMatch(expected);
     }, 300_000);
   }
+});
+
+describe('whole-server simulation watch checker', () => {
+  const history = new Map([
+    [2, 'put k1=a prev=-'],
+    [4, 'put k1=b prev=a@2'],
+    [5, 'put k2=c prev=-'],
+  ]);
+  const rec = (startRevision: number, revs: Array<[number, string]>): WatchRecording => ({
+    label: 'm1#0',
+    startRevision,
+    created: true,
+    events: revs.map(([revision, line]) => ({ revision, line })),
+  });
+  it('accepts a faithful recording and rejects a gap, a duplicate, a wrong event', () => {
+    const all: Array<[number, string]> = [...history];
+    expect(checkWatchers([rec(1, all)], history)).toBeUndefined();
+    expect(checkWatchers([rec(3, all.slice(1))], history)).toBeUndefined();
+    expect(checkWatchers([rec(1, all.slice(1))], history)).toMatch(/missed revision 2/);
+    expect(checkWatchers([rec(1, [all[0] as [number, string], all[0] as [number, string]])], history)).toMatch(/out of order or duplicated/);
+    expect(checkWatchers([rec(1, [[2, 'put k1=a prev=-'], [4, 'put k1=b prev=-']])], history)).toMatch(/history has/);
+  });
 });

@@ -18,6 +18,7 @@ import { decodeMessage, encodeMessage } from '../../../src/raft/codec.js';
 import { openMemberCore, type MemberCore, type PeerLink } from '../../../src/server/member-core.js';
 import type { UnsafeTestBugs } from '../../../src/server/etcd-server.js';
 import type { Incarnation, SimWorld } from './world.js';
+import { startWatcher, type WatchRecording } from './watchers.js';
 
 export interface SimClusterOptions {
   readonly size: number;
@@ -124,6 +125,7 @@ export class SimMember {
       this.core = core;
       c.note(`${inc.label} started (applied ${core.recovered.appliedIndex}, wal entries ${core.recovered.entries.length}, snapshot ${core.recovered.snapshot?.metadata.index ?? 0})`);
       core.start();
+      startWatcher(core, inc, c.rng, c.watches);
     } catch (err) {
       if (inc.alive) throw err;
     } finally {
@@ -153,6 +155,8 @@ export class SimCluster {
   readonly faults: NetFaults = { drop: 0, cut: new Set(), maxDelayMs: 5 };
   readonly stats = { messages: 0, dropped: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
   private fatalError: string | undefined;
+  /** One watcher per member incarnation (watchers.ts). */
+  readonly watches: WatchRecording[] = [];
   /** What happened, for the failure report (crashes, starts, snapshot installs). */
   readonly trace: string[] = [];
 

@@ -23,6 +23,7 @@ import type { CrashMode } from '../../../src/storage/sim-file-layer.js';
 import type { UnsafeTestBugs } from '../../../src/server/etcd-server.js';
 import { ELECTION_MS, SimCluster, type SimMember } from './cluster.js';
 import { SimWorld } from './world.js';
+import { checkWatchers, describeEvent } from './watchers.js';
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
 const KEYS = 6;
@@ -47,6 +48,7 @@ export interface ServerSimStats {
   powerCutsAll: number;
   partitions: number;
   snapshotsInstalled: number;
+  watchEvents: number;
   events: number;
 }
 
@@ -97,6 +99,7 @@ export async function runServerSeed(seed: number, opts: ServerSimOptions): Promi
     powerCutsAll: 0,
     partitions: 0,
     snapshotsInstalled: 0,
+    watchEvents: 0,
     events: 0,
   };
   const puts: PutOp[] = [];
@@ -280,6 +283,9 @@ export async function runServerSeed(seed: number, opts: ServerSimOptions): Promi
     }
     await checkAgreement(cluster);
     await checkHistory(cluster, puts, reads);
+    const watchError = checkWatchers(cluster.watches, await watchedHistory(cluster));
+    if (watchError !== undefined) throw new Failure(`watch: ${watchError}`);
+    stats.watchEvents = cluster.watches.reduce((n, w) => n + w.events.length, 0);
     stats.snapshotsInstalled = cluster.stats.snapshotsInstalled;
     stats.events = world.eventsRun;
     return { ok: true, stats };
@@ -358,4 +364,19 @@ async function checkHistory(cluster: SimCluster, puts: readonly PutOp[], reads: 
       }
     }
   }
+}
+
+/** The change at each revision on the watched keys ["k", "l"), as watch events describe it. */
+async function watchedHistory(cluster: SimCluster): Promise<Map<number, string>> {
+  const store = cluster.members[0]?.core?.storage.store;
+  if (store === undefined) throw new Failure('m1 is down at the end');
+  const out = new Map<number, string>();
+  for (let rev = 1; rev <= store.currentRevision; rev++) {
+    const r = await store.range({ key: Buffer.from('k'), rangeEnd: Buffer.from('l'), revision: rev, minModRevision: rev, maxModRevision: rev });
+    const kv = r.kvs[0];
+    if (kv === undefined) continue;
+    const prev = kv.version > 1 ? (await store.range({ key: kv.key, revision: rev - 1 })).kvs[0] : undefined;
+    out.set(rev, describeEvent({ type: 'put', kv, prevKv: prev }));
+  }
+  return out;
 }
