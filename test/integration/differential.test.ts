@@ -287,7 +287,8 @@ function applyKnownDifferences(
     // earlier one from its stored hashes).
     const which = hashedAt === pair.lastCompaction ? KNOWN_DIFFERENCES[3] : KNOWN_DIFFERENCES[4];
     if ('error' in ss) return { o, s, problem: `${which}: 3.5 answers HashKV at a compaction revision` };
-    const before = at > 0 ? pair.compactions[at - 1] : undefined;
+    // Before the server's first compaction its stored hash names -1 (never compacted).
+    const before = at > 0 ? pair.compactions[at - 1] : -1;
     const allowed = [hashedAt, ...(before !== undefined ? [before] : [])].map((r) => relRevision(r, oFrame.base));
     if (!allowed.includes(ss['compactRevision'] as number)) {
       return {
