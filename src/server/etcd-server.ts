@@ -225,6 +225,10 @@ export class EtcdServer {
     await this.storage.close();
   }
 
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
   get appliedIndex(): number {
     return this.applied.appliedIndex;
   }

@@ -93,9 +93,17 @@ export interface MemberCore {
   readonly peers: PeerLink | undefined;
   /** Every member this one knows (membership plus join peers), for the transport. */
   readonly knownPeers: ReadonlyMap<bigint, readonly string[]>;
-  /** Starts ticking and the Ready loop, then lease expiry. */
-  start(): void;
+  /**
+   * Starts ticking and the Ready loop, then lease expiry. `activePeers` counts the
+   * peers this member's transport is connected to (etcd's ActivePeers), for
+   * initial-election-tick-advance.
+   */
+  start(activePeers: () => number): void;
 }
+
+/** etcd's adjustTicks waits this long for peer connections (rafthttp.ConnReadTimeout). */
+const TICK_ADVANCE_WAIT_MS = 5000;
+const TICK_ADVANCE_POLL_MS = 50;
 
 export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> {
   const { settings: cfg, logger, clock, scheduler, rng } = deps;
@@ -248,9 +256,29 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       leaseDriver: driver,
       peers,
       knownPeers,
-      start: () => {
+      start: (activePeers) => {
         server.start(cfg.heartbeatIntervalMs);
-        if (cfg.initialElectionTickAdvance && membership.size > 1) server.advanceTicks(electionTick - 1);
+        // etcd's adjustTicks: a lone member fast-forwards at once; a member of a larger
+        // cluster (a fresh one knows its size from initial-cluster) waits until it is
+        // connected to more than one peer, then fast-forwards to two ticks short of an
+        // election, so a (pre-)vote goes out soon after start instead of a whole
+        // randomized election timeout later. PreVote and CheckQuorum keep it from
+        // disrupting a live leader.
+        const clusterSize = Math.max(
+          membership.size,
+          recovered.fresh && cfg.initialClusterState === 'new' ? deps.initialMembers.length : 0,
+        );
+        if (clusterSize === 1) server.advanceTicks(electionTick - 1);
+        else if (cfg.initialElectionTickAdvance) {
+          let waitedMs = 0;
+          const poll = (): void => {
+            if (server.isStopped) return;
+            if (activePeers() > 1) return server.advanceTicks(Math.max(0, electionTick - 2));
+            waitedMs += TICK_ADVANCE_POLL_MS;
+            if (waitedMs < TICK_ADVANCE_WAIT_MS) scheduler.after(TICK_ADVANCE_POLL_MS, poll);
+          };
+          scheduler.after(TICK_ADVANCE_POLL_MS, poll);
+        }
         driver.start();
       },
     };

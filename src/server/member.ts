@@ -206,7 +206,11 @@ export async function startMember(config: Config, logger: Logger, options: Membe
       throw err;
     }
   }
-  core.start();
+  core.start(() => {
+    let n = 0;
+    for (const m of membership.members()) if (m.id !== recovered.memberId && network?.activeSince(m.id) !== undefined) n++;
+    return n;
+  });
   // etcd answers isLearner from its member list (for a joining member: the list the
   // peers gave it), not from raft's configuration, which a new learner only learns
   // once the leader's log or snapshot reaches it.

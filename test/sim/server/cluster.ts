@@ -124,7 +124,8 @@ export class SimMember {
       };
       this.core = core;
       c.note(`${inc.label} started (applied ${core.recovered.appliedIndex}, wal entries ${core.recovered.entries.length}, snapshot ${core.recovered.snapshot?.metadata.index ?? 0})`);
-      core.start();
+      // Every link of the simulated network counts as a connection.
+      core.start(() => c.members.length - 1);
       startWatcher(core, inc, c.rng, c.watches);
     } catch (err) {
       if (inc.alive) throw err;
