@@ -216,9 +216,29 @@ export class MemberStorage {
     batch.put(META_TERM, encodeUint64(term));
   }
 
-  async writeApplyBatch(batch: BackendBatch): Promise<void> {
-    await this.backend.write(batch, { sync: true });
-    this.store.batchDurable(batch);
+  /**
+   * Writes apply batches, in order, as one synced db write (later operations win, as
+   * within one batch), then tells the store they are durable. Every db write is synced,
+   * so the db never holds an unsynced write a power cut could lose out of order.
+   */
+  writeApplyBatch(batch: BackendBatch): Promise<void> {
+    return this.writeApplyBatches([batch]);
+  }
+
+  async writeApplyBatches(batches: readonly BackendBatch[]): Promise<void> {
+    let merged: BackendBatch;
+    if (batches.length === 1 && batches[0] !== undefined) merged = batches[0];
+    else {
+      merged = this.backend.batch();
+      for (const b of batches) {
+        for (const op of b.ops) {
+          if (op.type === 'put') merged.put(op.key, op.value);
+          else merged.del(op.key);
+        }
+      }
+    }
+    await this.backend.write(merged, { sync: true });
+    for (const b of batches) this.store.batchDurable(b);
   }
 
   /** The state db as a point-in-time stream of records (for a follower's snapshot). */
