@@ -233,6 +233,11 @@ export class EtcdServer {
     await this.storage.close();
   }
 
+  /** Proposals waiting for their apply result on this member (etcd_server_proposals_pending). */
+  get pendingProposals(): number {
+    return this.results.size;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }

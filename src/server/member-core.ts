@@ -26,7 +26,7 @@ import { ConfChangeType } from '../raft/index.js';
 import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { WatchHub } from '../watch/index.js';
 import { EtcdServer, type MessageSink, type UnsafeTestBugs } from './etcd-server.js';
-import { MemberStorage, type OpenBackend, type RecoveredState } from './member-storage.js';
+import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimers } from './member-storage.js';
 import { RaftNode } from './raft-node.js';
 import { bootstrapEntries } from './bootstrap.js';
 
@@ -62,6 +62,10 @@ export interface MemberCoreDeps {
   readonly fs: FileLayer;
   readonly openBackend?: OpenBackend;
   readonly walSegmentBytes?: number;
+  /** Metrics timers for WAL fsyncs and state-db commits. */
+  readonly storageTimers?: StorageTimers;
+  /** This member saw a new leader (or lost it: lead 0n), after the lease driver heard. */
+  readonly onLeaderChange?: (lead: bigint, term: number, isLeader: boolean) => void;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   readonly rng: Rng;
@@ -124,6 +128,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
     unsafeNoFsync: cfg.unsafeNoFsync,
     ...(deps.openBackend !== undefined ? { openBackend: deps.openBackend } : {}),
     ...(deps.walSegmentBytes !== undefined ? { walSegmentBytes: deps.walSegmentBytes } : {}),
+    ...(deps.storageTimers !== undefined ? { timers: deps.storageTimers } : {}),
   });
   try {
     let entries = recovered.entries;
@@ -219,7 +224,10 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
           log.warn({}, 'this member was removed from the cluster; stopping');
           deps.onRemoved?.();
         },
-        onLeaderChange: () => leaseDriver?.syncLeadership(),
+        onLeaderChange: (lead, term, isLeader) => {
+          leaseDriver?.syncLeadership();
+          deps.onLeaderChange?.(lead, term, isLeader);
+        },
         onSnapshotInstalled: async () => {
           await membership.reload(storage.backend);
           await lessor.reload(storage.backend);

@@ -47,6 +47,15 @@ export interface MemberStorageOptions {
   readonly walSegmentBytes?: number;
   /** Opens (creating if missing) a state db in a directory; default LevelDB. */
   readonly openBackend?: OpenBackend;
+  /** Timers for the metrics: each returns the function that ends the measurement. */
+  readonly timers?: StorageTimers;
+}
+
+export interface StorageTimers {
+  /** One fdatasync of a WAL batch. */
+  walFsync(): () => void;
+  /** One synced state-db write (etcd's backend commit). */
+  backendCommit(): () => void;
 }
 
 export type OpenBackend = (dir: string) => Promise<Backend>;
@@ -77,6 +86,7 @@ export class MemberStorage {
     private readonly logger: Logger,
     private readonly fs: FileLayer,
     private readonly openBackend: OpenBackend,
+    private readonly timers: StorageTimers | undefined,
   ) {}
 
   /** The state db; replaced when a snapshot from the leader is installed. */
@@ -112,6 +122,7 @@ export class MemberStorage {
     const walOptions = {
       unsafeNoFsync: opts.unsafeNoFsync,
       ...(opts.walSegmentBytes !== undefined ? { segmentBytes: opts.walSegmentBytes } : {}),
+      ...(opts.timers !== undefined ? { fsyncTimer: opts.timers.walFsync } : {}),
     };
     let wal: Wal | undefined;
     let backend: Backend | undefined;
@@ -166,7 +177,7 @@ export class MemberStorage {
         }
       }
       const store = await MvccStore.open(backend, { logger: opts.logger });
-      const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend);
+      const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend, opts.timers);
       return {
         storage,
         recovered: {
@@ -237,7 +248,9 @@ export class MemberStorage {
         }
       }
     }
+    const done = this.timers?.backendCommit();
     await this.backend.write(merged, { sync: true });
+    done?.();
     for (const b of batches) this.store.batchDurable(b);
   }
 

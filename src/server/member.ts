@@ -17,6 +17,7 @@ import { serveHealthEndpoints, type HealthSource } from '../http/health.js';
 import { EtcdServer } from './etcd-server.js';
 import { MemberStorage } from './member-storage.js';
 import { openMemberCore } from './member-core.js';
+import { MemberMetrics } from './metrics.js';
 import { Membership, type Member } from '../cluster/membership.js';
 import { systemRng } from '../shared/rng.js';
 import { RequestKind } from '../apply/request.js';
@@ -175,8 +176,11 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const bugs = unsafeTestBugsFromEnv(process.env);
   let removed: (() => void) | undefined;
   let network: PeerNetwork | undefined;
+  const metrics = new MemberMetrics({ serverVersion: SERVER_VERSION, clusterVersion: CLUSTER_VERSION });
   const core = await openMemberCore({
     settings: config,
+    storageTimers: metrics.storageTimers,
+    onLeaderChange: (lead) => metrics.leaderChanged(lead),
     initialMembers,
     newIdentity,
     joinPeers,
@@ -329,7 +333,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   });
   registerServices(router, handlers);
 
-  const health: HealthSource = {
+  const healthSource: HealthSource = {
     hasLeader: () => server.raftStatus().lead !== 0n,
     activeAlarms: () => [],
     checkRange: async (serializable) => {
@@ -340,12 +344,29 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     serverVersion: () => SERVER_VERSION,
     clusterVersion: () => CLUSTER_VERSION,
   };
-  const onHttp: HttpHandler = async (req) =>
-    (await serveHealthEndpoints(req, health)) ?? {
-      status: 404,
-      headers: { 'content-type': 'text/plain' },
-      body: '404 page not found\n',
-    };
+  metrics.attach(
+    {
+      hasLeader: () => server.raftStatus().lead !== 0n,
+      isLeader: () => server.raftStatus().isLeader,
+      isLearner,
+      committedIndex: () => server.raftStatus().commit,
+      appliedIndex: () => server.appliedIndex,
+      pendingProposals: () => server.pendingProposals,
+      currentRevision: () => storage.store.currentRevision,
+      compactRevision: () => storage.store.compactRevision,
+      dbSizeBytes: () => storage.dbSizeBytes(),
+    },
+    recovered.memberId.toString(16),
+  );
+  const onHttp: HttpHandler = async (req) => {
+    const health = await serveHealthEndpoints(req, healthSource);
+    if (health !== undefined) return health;
+    if (new URL(req.url, 'http://x').pathname === '/metrics' && req.method === 'GET') {
+      const { contentType, body } = await metrics.render();
+      return { status: 200, headers: { 'content-type': contentType }, body };
+    }
+    return { status: 404, headers: { 'content-type': 'text/plain' }, body: '404 page not found\n' };
+  };
 
   const clientTls = tlsSourceFor(config.clientTls, config, join(config.dataDir, 'fixtures', 'client'), false);
   const listeners: ClientListener[] = [];

@@ -61,6 +61,11 @@ export interface WalOptions {
   /** Preallocate the next segment in the background (default true). */
   readonly preallocate?: boolean;
   readonly logger?: Logger;
+  /**
+   * Called as each fdatasync of a batch starts; the function it returns is called when
+   * that fdatasync ends (etcd's etcd_disk_wal_fsync_duration_seconds).
+   */
+  readonly fsyncTimer?: () => () => void;
 }
 
 export const EMPTY_HARD_STATE: WalHardState = Object.freeze({ term: 0, vote: 0n, commit: 0 });

@@ -71,6 +71,7 @@ interface Resolved {
   readonly unsafeNoFsync: boolean;
   readonly preallocate: boolean;
   readonly logger: Logger;
+  readonly fsyncTimer: (() => () => void) | undefined;
 }
 
 function resolveOptions(o: WalOptions): Resolved {
@@ -80,6 +81,7 @@ function resolveOptions(o: WalOptions): Resolved {
     unsafeNoFsync: o.unsafeNoFsync ?? false,
     preallocate: o.preallocate ?? true,
     logger: (o.logger ?? nullLogger).child({ component: 'wal' }),
+    fsyncTimer: o.fsyncTimer,
   };
   assert(
     Number.isSafeInteger(r.segmentBytes) && r.segmentBytes >= 1024,
@@ -351,7 +353,9 @@ export class Wal {
     this.counters.writes++;
     this.counters.bytesWritten += frame.bytes.length;
     if (!this.opts.unsafeNoFsync) {
+      const done = this.opts.fsyncTimer?.();
       await this.tail.fh.datasync();
+      done?.();
       this.counters.fsyncs++;
     }
     this.tail.offset += frame.bytes.length;

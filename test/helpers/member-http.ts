@@ -34,7 +34,7 @@ export function httpGet(
       res.on('error', reject);
     };
     const req =
-      pki === undefined
+      pki === undefined || url.startsWith('http:')
         ? http.get(`${url}${path}`, options, onResponse)
         : https.get(
             `${url}${path}`,
