@@ -330,6 +330,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const router = new GrpcRouter({
     maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     mapError: (err, path) => toGrpcError(err, path, log),
+    observe: (path, kind) => metrics.grpcCall(path, kind),
   });
   registerServices(router, handlers);
 

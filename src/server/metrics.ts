@@ -31,6 +31,15 @@ export interface MetricsVersions {
   readonly clusterVersion: string;
 }
 
+/** grpc-go's code names, as go-grpc-prometheus labels them (codes.Code.String()). */
+const GRPC_CODE_NAMES = [
+  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists',
+  'PermissionDenied', 'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange',
+  'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+] as const;
+
+const GRPC_TYPES = { unary: 'unary', server: 'server_stream', bidi: 'bidi_stream' } as const;
+
 /** etcd: prometheus.ExponentialBuckets(0.001, 2, 14), 1 ms to 8.192 s. */
 const DISK_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
 
@@ -40,6 +49,8 @@ export class MemberMetrics {
   private readonly walFsync: Histogram;
   private readonly backendCommit: Histogram;
   private readonly serverId: Gauge;
+  private readonly grpcStarted: Counter;
+  private readonly grpcHandled: Counter;
   private source: MetricsSource | undefined;
 
   constructor(id: MetricsVersions) {
@@ -100,6 +111,18 @@ export class MemberMetrics {
       buckets: DISK_BUCKETS,
       registers,
     });
+    this.grpcStarted = new Counter({
+      name: 'grpc_server_started_total',
+      help: 'Total number of RPCs started on the server.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      registers,
+    });
+    this.grpcHandled = new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
+      registers,
+    });
     this.backendCommit = new Histogram({
       name: 'etcd_disk_backend_commit_duration_seconds',
       help: 'The latency distributions of commit called by backend.',
@@ -119,6 +142,17 @@ export class MemberMetrics {
     walFsync: () => this.walFsync.startTimer(),
     backendCommit: () => this.backendCommit.startTimer(),
   };
+
+  /**
+   * A gRPC call started (GrpcRouter's observe hook); the returned function records how
+   * it ended, with go-grpc-prometheus' labels.
+   */
+  grpcCall(path: string, kind: keyof typeof GRPC_TYPES): (code: number) => void {
+    const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
+    const labels = { grpc_type: GRPC_TYPES[kind], grpc_service: m?.[1] ?? '', grpc_method: m?.[2] ?? '' };
+    this.grpcStarted.inc(labels);
+    return (code) => this.grpcHandled.inc({ ...labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) });
+  }
 
   /** A leader change seen by this member (etcd counts every new leader, not losses). */
   leaderChanged(lead: bigint): void {

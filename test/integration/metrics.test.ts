@@ -1,7 +1,7 @@
 // /metrics next to the real etcd: one tsetcd member and one etcd 3.4.23 member from
 // seed-style mTLS configs with a plain-http listen-metrics-urls, the same writes through
-// etcdctl, then both scraped. Every etcd_* family tsetcd exposes must exist in etcd's
-// output with the same type (dashboards and alerts keep working), and tsetcd's values
+// etcdctl, then both scraped. Every etcd_* and grpc_* family tsetcd exposes must exist
+// in etcd's output with the same type (dashboards and alerts keep working), and tsetcd's values
 // must describe what happened: a leader, the proposals applied, one WAL fsync per write
 // at least, state-db commits, its member id.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,10 +83,10 @@ function value(s: Scrape, name: string): number {
 }
 
 describe(`/metrics of ${target} next to etcd 3.4.23`, () => {
-  it('every etcd_* family is one etcd also exposes, with the same type', async () => {
+  it('every etcd_* and grpc_* family is one etcd also exposes, with the same type', async () => {
     const [ours, theirs] = await Promise.all([scrape(member, 'client'), scrape(oracle, 'client')]);
-    const families = [...ours.types].filter(([name]) => name.startsWith('etcd_'));
-    expect(families.length).toBeGreaterThanOrEqual(15);
+    const families = [...ours.types].filter(([name]) => name.startsWith('etcd_') || name.startsWith('grpc_'));
+    expect(families.length).toBeGreaterThanOrEqual(17);
     const mismatches = families.filter(([name, type]) => theirs.types.get(name) !== type);
     expect(mismatches, 'families etcd does not have (or types differ)').toEqual([]);
     // The process metrics Prometheus' node/process dashboards read are there too.
@@ -111,6 +111,10 @@ describe(`/metrics of ${target} next to etcd 3.4.23`, () => {
     );
     expect(value(s, 'etcd_disk_backend_commit_duration_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(value(s, 'etcd_mvcc_db_total_size_in_bytes')).toBeGreaterThan(0);
+    // go-grpc-prometheus' counters: the five puts, each OK.
+    const put = 'grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put"';
+    expect(value(s, `grpc_server_started_total{${put}}`)).toBeGreaterThanOrEqual(5);
+    expect(value(s, `grpc_server_handled_total{${put},grpc_code="OK"}`)).toBeGreaterThanOrEqual(5);
     const status = await etcdctlFor(member, ['endpoint', 'status', '-w', 'json']);
     expect(status.code, status.stderr).toBe(0);
     const id = BigInt(/"member_id":(\d+)/.exec(status.stdout)?.[1] ?? '0').toString(16);

@@ -71,6 +71,11 @@ export interface GrpcServerOptions {
   maxRecvBytes: number;
   /** Turns any thrown value into the status the client sees. */
   mapError(err: unknown, path: string): GrpcError;
+  /**
+   * Called when a routed call starts; the function it returns is called once with the
+   * status code the call ended with (metrics: grpc_server_started/handled_total).
+   */
+  observe?(path: string, kind: 'unary' | 'server' | 'bidi'): (code: number) => void;
 }
 
 export class GrpcRouter {
@@ -122,7 +127,7 @@ export class GrpcRouter {
       stream.resume();
       return;
     }
-    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal);
+    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind));
     call.start();
   }
 
@@ -169,6 +174,7 @@ class Call implements CallContext {
     private readonly route: Route,
     private readonly opts: GrpcServerOptions,
     serverClosing: AbortSignal,
+    private handled: ((code: number) => void) | undefined,
   ) {
     this.reader = new MessageReader(opts.maxRecvBytes);
     const onClose = (): void => this.abort.abort();
@@ -200,6 +206,8 @@ class Call implements CallContext {
     this.stream.on('end', () => this.onEnd());
     this.stream.on('close', () => {
       this.clearTimer();
+      // Closed before the call answered: the client canceled it (or the connection died).
+      if (!this.finished) this.ended(Status.CANCELLED);
       this.finished = true;
       this.abort.abort();
       this.wakeConsumer();
@@ -266,6 +274,7 @@ class Call implements CallContext {
       const res = await route.fn(req, this, bytes);
       if (this.finished) return;
       const body = frameMessage(route.res.encode(res));
+      this.ended(Status.OK);
       this.respondHeaders();
       this.stream.end(body);
     } catch (err) {
@@ -354,9 +363,17 @@ class Call implements CallContext {
     if (!this.stream.destroyed) this.stream.sendTrailers(trailers);
   }
 
+  private ended(code: number): void {
+    const h = this.handled;
+    if (h === undefined) return;
+    this.handled = undefined;
+    h(code);
+  }
+
   private succeed(): void {
     if (this.finished) return;
     this.finished = true;
+    this.ended(Status.OK);
     this.clearTimer();
     if (this.stream.destroyed) return;
     this.respondHeaders();
@@ -370,6 +387,7 @@ class Call implements CallContext {
     this.abort.abort();
     this.wakeConsumer();
     const status = err instanceof GrpcError ? err : this.opts.mapError(err, this.path);
+    this.ended(status.code);
     if (this.stream.destroyed) return;
     if (!this.stream.headersSent) {
       respondTrailersOnly(this.stream, status.code, status.message);
