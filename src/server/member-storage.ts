@@ -315,6 +315,11 @@ export class MemberStorage {
     return appliedIndex;
   }
 
+  /** etcd's Defragment: the state db drops deleted and compacted records from its files. */
+  defragment(): Promise<void> {
+    return this.currentBackend.compactAll();
+  }
+
   async dbSizeBytes(): Promise<number> {
     let total = 0;
     for (const name of await this.fs.readdir(this.paths.db)) {

@@ -300,6 +300,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
         raftStatus: () => ({ ...server.raftStatus(), isLearner: isLearner() }),
         appliedIndex: () => server.appliedIndex,
         dbSizeBytes: () => storage.dbSizeBytes(),
+        defragment: () => storage.defragment(),
         alarmErrors: () => [],
         forEachRecord: (fn) => storage.forEachRecord(fn),
         moveLeader: (target) => moveLeader(server, membership, target, config.electionTimeoutMs),

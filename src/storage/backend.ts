@@ -57,6 +57,12 @@ export interface Backend {
   write(batch: BackendBatch, options: WriteOptions): Promise<void>;
   /** Approximate bytes used on disk (or in memory), for Maintenance.Status dbSize. */
   sizeBytes(): Promise<number>;
+  /**
+   * Rewrites the stored data without deleted and overwritten records (etcd's
+   * defragment): LevelDB compacts its whole key range; in-memory backends have nothing
+   * to reclaim. Reads and writes keep working meanwhile.
+   */
+  compactAll(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -92,6 +92,11 @@ export class LevelBackend implements Backend {
     await this.db.batch(ops, { sync: options.sync });
   }
 
+  async compactAll(): Promise<void> {
+    this.assertOpen();
+    await this.db.compactRange(Buffer.alloc(0), Buffer.from([0xff, 0xff, 0xff]));
+  }
+
   async sizeBytes(): Promise<number> {
     this.assertOpen();
     // Whole keyspace: from the empty key to a key above every prefix we use.

@@ -104,6 +104,10 @@ export class MemoryBackend implements Backend {
     }
   }
 
+  async compactAll(): Promise<void> {
+    this.assertOpen();
+  }
+
   async sizeBytes(): Promise<number> {
     return Math.max(this.bytes, 1);
   }

@@ -177,6 +177,7 @@ class UnsyncedBackend implements Backend {
   write = (batch: BackendBatch, _options: WriteOptions): Promise<void> =>
     this.inner.write(batch, { sync: false });
   sizeBytes = (): Promise<number> => this.inner.sizeBytes();
+  compactAll = (): Promise<void> => this.inner.compactAll();
   close = (): Promise<void> => this.inner.close();
 }
 
