@@ -115,10 +115,26 @@ export function contiguousEnd(read: HistoryRead, from: number, floor: number): n
 }
 
 /**
+ * etcd fills a watch event's prev_kv with the key as it was at mod_revision - 1, so a
+ * key changed twice in one revision (a txn that puts then deletes it) gets, on both
+ * events, the value from before that revision, never the txn's own earlier change
+ * (which is what apply reports). Rewrites `events` (one revision's changes) that way.
+ */
+export function prevKvsAsOfRevisionStart(events: readonly MvccEvent[]): void {
+  const before = new Map<string, KeyValue | undefined>();
+  for (const e of events) {
+    const k = e.kv.key.toString('latin1');
+    if (before.has(k)) e.prevKv = before.get(k);
+    else before.set(k, e.prevKv);
+  }
+}
+
+/**
  * Fills prevKv of every non-create event (etcd reads the key at mod_revision - 1 for
- * each event it sends with prev_kv). Inside the chunk the previous change of a key is
- * the last one seen; otherwise the store is asked, and a compacted revision leaves
- * prevKv undefined, as etcd omits it.
+ * each event it sends with prev_kv). Inside the chunk the previous change of a key in an
+ * earlier revision is the last one seen; otherwise the store is asked, and a compacted
+ * revision leaves prevKv undefined, as etcd omits it. A key's second change within one
+ * revision gets the same prevKv as its first (prevKvsAsOfRevisionStart).
  */
 export async function fillPrevKvs(
   revisions: readonly RevisionEvents[],
@@ -126,21 +142,31 @@ export async function fillPrevKvs(
 ): Promise<void> {
   const last = new Map<string, KeyValue | null>();
   const lookups: MvccEvent[] = [];
+  /** Later changes of a key within one revision, and the first change they follow. */
+  const followers: Array<[later: MvccEvent, first: MvccEvent]> = [];
   for (const { events } of revisions) {
+    const firstInRevision = new Map<string, MvccEvent>();
     for (const e of events) {
       const k = e.kv.key.toString('latin1');
+      const first = firstInRevision.get(k);
+      if (first !== undefined) {
+        followers.push([e, first]);
+        continue;
+      }
+      firstInRevision.set(k, e);
       const isCreate = e.type === 'put' && e.kv.createRevision === e.kv.modRevision;
       if (!isCreate) {
         const seen = last.get(k);
         if (seen === undefined) lookups.push(e);
         else e.prevKv = seen ?? undefined;
       }
-      last.set(k, e.type === 'put' ? e.kv : null);
     }
+    for (const e of events) last.set(e.kv.key.toString('latin1'), e.type === 'put' ? e.kv : null);
   }
   for (let i = 0; i < lookups.length; i += PREV_LOOKUPS_PARALLEL) {
     await Promise.all(lookups.slice(i, i + PREV_LOOKUPS_PARALLEL).map((e) => lookupPrev(e, store)));
   }
+  for (const [later, first] of followers) later.prevKv = first.prevKv;
 }
 
 async function lookupPrev(e: MvccEvent, store: WatchStoreView): Promise<void> {

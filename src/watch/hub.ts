@@ -34,7 +34,7 @@ import type { Cancelable, Scheduler } from '../shared/scheduler.js';
 import type { Backend } from '../storage/backend.js';
 import type { MvccEvent } from '../mvcc/types.js';
 import { EventWindow } from './event-window.js';
-import { contiguousEnd, fillPrevKvs, readHistory } from './history.js';
+import { contiguousEnd, fillPrevKvs, prevKvsAsOfRevisionStart, readHistory } from './history.js';
 import { WatchStream, type StreamHost } from './stream.js';
 import {
   DEFAULT_WATCH_LIMITS,
@@ -105,6 +105,7 @@ export class WatchHub implements StreamHost {
       `watch: notified of revision ${revision} after ${this.lastRevision}`,
     );
     this.lastRevision = revision;
+    prevKvsAsOfRevisionStart(events);
     this.window.push(revision, events);
     if (this.synced.size === 0) return;
     for (const [w, evs] of batchByWatcher(this.synced, [{ revision, events }])) {
