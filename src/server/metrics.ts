@@ -51,6 +51,11 @@ export class MemberMetrics {
   private readonly serverId: Gauge;
   private readonly grpcStarted: Counter;
   private readonly grpcHandled: Counter;
+  /** Per routed path: its labels and counter children (paths are the fixed service set). */
+  private readonly grpcMethods = new Map<
+    string,
+    { labels: Record<string, string>; started: Counter.Internal; handled: Map<number, Counter.Internal> }
+  >();
   private source: MetricsSource | undefined;
 
   constructor(id: MetricsVersions) {
@@ -148,10 +153,25 @@ export class MemberMetrics {
    * it ended, with go-grpc-prometheus' labels.
    */
   grpcCall(path: string, kind: keyof typeof GRPC_TYPES): (code: number) => void {
-    const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
-    const labels = { grpc_type: GRPC_TYPES[kind], grpc_service: m?.[1] ?? '', grpc_method: m?.[2] ?? '' };
-    this.grpcStarted.inc(labels);
-    return (code) => this.grpcHandled.inc({ ...labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) });
+    // Every RPC passes here: label children are made once per method (and code), so a
+    // call costs two counter increments, not a label parse and hash each time.
+    let m = this.grpcMethods.get(path);
+    if (m === undefined) {
+      const parts = /^\/([^/]+)\/([^/]+)$/.exec(path);
+      const labels = { grpc_type: GRPC_TYPES[kind], grpc_service: parts?.[1] ?? '', grpc_method: parts?.[2] ?? '' };
+      m = { labels, started: this.grpcStarted.labels(labels), handled: new Map() };
+      this.grpcMethods.set(path, m);
+    }
+    m.started.inc();
+    const method = m;
+    return (code) => {
+      let h = method.handled.get(code);
+      if (h === undefined) {
+        h = this.grpcHandled.labels({ ...method.labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) });
+        method.handled.set(code, h);
+      }
+      h.inc();
+    };
   }
 
   /** A leader change seen by this member (etcd counts every new leader, not losses). */

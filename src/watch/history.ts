@@ -121,11 +121,19 @@ export function contiguousEnd(read: HistoryRead, from: number, floor: number): n
  * (which is what apply reports). Rewrites `events` (one revision's changes) that way.
  */
 export function prevKvsAsOfRevisionStart(events: readonly MvccEvent[]): void {
-  const before = new Map<string, KeyValue | undefined>();
-  for (const e of events) {
-    const k = e.kv.key.toString('latin1');
-    if (before.has(k)) e.prevKv = before.get(k);
-    else before.set(k, e.prevKv);
+  // Runs on every applied revision: only an event whose prevKv was written in this very
+  // revision needs work, and it takes what the key's earlier event here saw (already
+  // rewritten, so the value from before the revision). No allocation otherwise.
+  for (let i = 1; i < events.length; i++) {
+    const e = events[i] as MvccEvent;
+    if (e.prevKv === undefined || e.prevKv.modRevision !== e.kv.modRevision) continue;
+    for (let j = i - 1; j >= 0; j--) {
+      const earlier = events[j] as MvccEvent;
+      if (earlier.kv.key.equals(e.kv.key)) {
+        e.prevKv = earlier.prevKv;
+        break;
+      }
+    }
   }
 }
 
