@@ -20,7 +20,7 @@ import type {
   TxnResponse,
   WatchRequest,
   WatchResponse,
-} from '../src/shared/pb.js';
+} from '../src/generated/pb.js';
 import type { BidiStream, GrpcConn } from './grpc-h2.js';
 
 export const pb = {

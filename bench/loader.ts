@@ -4,7 +4,7 @@
  * INFLIGHT txns outstanding, spread over the cluster's client URLs. Loading is not a
  * measured workload; it only has to be the same for both servers. Any error aborts.
  */
-import type { RequestOp } from '../src/shared/pb.js';
+import type { RequestOp } from '../src/generated/pb.js';
 import { EtcdClient } from './etcd-client.js';
 import { GrpcConn, type TlsFiles } from './grpc-h2.js';
 

@@ -17,7 +17,7 @@
  * (prev_kv, progress_notify), recording `watch-delivery` latency of PUT events and
  * counting non-create events that arrive without prev_kv (an error for kube-apiserver).
  */
-import type { Compare, TxnResponse, WatchResponse } from '../src/shared/pb.js';
+import type { Compare, TxnResponse, WatchResponse } from '../src/generated/pb.js';
 import { prefixEnd } from '../src/shared/bytes.js';
 import { type EtcdClient, headerRevision, toNumber, type WatchStream } from './etcd-client.js';
 import { epochMs } from './recorder.js';

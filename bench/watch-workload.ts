@@ -17,7 +17,7 @@
  * `created` answer (all its streams create in parallel; the runner keeps the max over
  * workers, so it is the time to create every watcher of the run).
  */
-import type { WatchResponse } from '../src/shared/pb.js';
+import type { WatchResponse } from '../src/generated/pb.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toNumber, type WatchStream } from './etcd-client.js';
 import { epochMs, nowMs } from './recorder.js';

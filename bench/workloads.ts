@@ -10,7 +10,7 @@
  *                    bidi stream and waits for the answer (one round trip per op).
  * watch/watch-latency are in watch-workload.ts, mixed in mixed-workload.ts.
  */
-import type { RequestOp } from '../src/shared/pb.js';
+import type { RequestOp } from '../src/generated/pb.js';
 import { toBigInt } from '../src/shared/pb-codec.js';
 import { type EtcdClient, pb, toNumber } from './etcd-client.js';
 import { type BidiStream, GrpcError } from './grpc-h2.js';

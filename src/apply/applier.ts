@@ -10,7 +10,7 @@
  */
 import { isTsetcdError, TsetcdError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type * as pb from '../shared/pb.js';
+import type * as pb from '../generated/pb.js';
 import { codec, toNumber } from '../shared/pb-codec.js';
 import type { BackendBatch } from '../storage/backend.js';
 import type { MvccStore } from '../mvcc/index.js';

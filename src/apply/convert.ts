@@ -10,7 +10,7 @@
 import Long from 'long';
 import { toBuffer } from '../shared/bytes.js';
 import { leaseId, type LeaseId } from '../shared/ids.js';
-import type * as pb from '../shared/pb.js';
+import type * as pb from '../generated/pb.js';
 import { toBigInt, toNumber } from '../shared/pb-codec.js';
 import type * as m from '../mvcc/types.js';
 

@@ -21,7 +21,7 @@
  * All messages are the etcd protobuf shapes (src/shared/pb.ts); responses carry a
  * header with at least `revision`.
  */
-import type * as pb from '../shared/pb.js';
+import type * as pb from '../generated/pb.js';
 import type { LeaseId } from '../shared/ids.js';
 
 export interface RecipeWatchRequest {

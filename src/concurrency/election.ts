@@ -23,7 +23,7 @@
  * proclaim and resign, like etcd's session for them, grant a 60 s lease for lease 0.
  */
 import type { LeaseId } from '../shared/ids.js';
-import type * as pb from '../shared/pb.js';
+import type * as pb from '../generated/pb.js';
 import { prefixEnd, toBuffer } from '../shared/bytes.js';
 import { fromBigInt, toNumber } from '../shared/pb-codec.js';
 import type { RecipeClient } from './client.js';

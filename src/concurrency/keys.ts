@@ -17,7 +17,7 @@
 import { prefixEnd } from '../shared/bytes.js';
 import { TsetcdError } from '../shared/errors.js';
 import type { LeaseId } from '../shared/ids.js';
-import type * as pb from '../shared/pb.js';
+import type * as pb from '../generated/pb.js';
 import { toNumber } from '../shared/pb-codec.js';
 import type { RecipeClient } from './client.js';
 import { RecipeError } from './errors.js';

@@ -19,7 +19,7 @@
 import { toBuffer } from '../shared/bytes.js';
 import { TsetcdError } from '../shared/errors.js';
 import { leaseId, type LeaseId } from '../shared/ids.js';
-import type * as pb from '../shared/pb.js';
+import type * as pb from '../generated/pb.js';
 import { codec } from '../shared/pb-codec.js';
 import type { Rng } from '../shared/rng.js';
 import { RequestKind } from '../apply/request.js';

@@ -20,7 +20,7 @@ import { MvccStore } from '../../src/mvcc/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { leaseId, type LeaseId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { systemScheduler } from '../../src/shared/scheduler.js';

@@ -3,7 +3,7 @@
 // etcd's message for server and recipe errors, as etcd's loopback client produces;
 // checked against a real etcd in test/integration/election-lock.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import { nullLogger } from '../../src/shared/logger.js';
 import { toNumber } from '../../src/shared/pb-codec.js';
 import type { CallContext, StreamWriter } from '../../src/server/grpc/server.js';

@@ -14,7 +14,7 @@
 // normalisation. Every wait is bounded.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import type { Reply } from '../helpers/grpc-client.js';
 import {
   methodDefinition,

@@ -28,7 +28,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import type { TestPki } from './certs.js';
 import type { Member } from './processes.js';
 import { REPO_ROOT } from './processes.js';

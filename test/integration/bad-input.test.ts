@@ -12,7 +12,7 @@
  * (code INTERNAL, grpc-go's message prefix) and the rest must merely not hurt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import type { EtcdGrpcClient, Reply } from '../helpers/grpc-client.js';
 import { connectMember, expectOk, methodDefinition } from '../helpers/grpc-client.js';
 import { normaliseReply } from '../helpers/kv-normalise.js';

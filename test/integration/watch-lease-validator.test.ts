@@ -33,7 +33,7 @@ import {
 } from '../helpers/processes.js';
 import { startCluster, waitForLeader } from './cluster/cluster.js';
 import { SeededRng } from '../../src/shared/rng.js';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import { checkWatch, History, type HistEvent, type WatchSpec } from '../concurrency/watch-check.js';
 import { WatchRunner, kvOf } from '../concurrency/watch-runner.js';
 import type { WireKv } from '../concurrency/wire.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import Long from 'long';
 import { codec } from '../../src/shared/pb-codec.js';
-import type * as pb from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
 import {
   decodeCheckpointRequest,
   decodeFenced,

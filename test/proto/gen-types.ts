@@ -1,4 +1,4 @@
-// Generates src/shared/pb.ts, the TypeScript shapes of tsetcd's wire messages, from
+// Generates src/generated/pb.ts, the TypeScript shapes of tsetcd's wire messages, from
 // the proto/ files by protobufjs reflection (keepCase false, the names grpc's
 // proto-loader and protobufjs give decoded objects).
 //
@@ -144,7 +144,7 @@ function emitMessage(
   lines.push('');
 }
 
-/** The full text of src/shared/pb.ts for the current proto/ files. */
+/** The full text of src/generated/pb.ts for the current proto/ files. */
 export function generatePbTs(): string {
   const root = loadOurProtos(false);
   // The same files with the .proto spelling, only to show original field names in comments.

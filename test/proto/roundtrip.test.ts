@@ -1,12 +1,12 @@
 // Round trip of etcd messages through protobufjs and grpc's proto-loader, typed with
-// src/shared/pb.ts: binary keys/values (NUL, 0xff) survive byte for byte, and 64-bit
+// src/generated/pb.ts: binary keys/values (NUL, 0xff) survive byte for byte, and 64-bit
 // ids above 2^53 (and above 2^63 for uint64) survive exactly whether given as a
 // decimal string or a Long. The header's wire bytes are also checked against a varint
 // encoder written here, independent of protobufjs.
 import loader from '@grpc/proto-loader';
 import Long from 'long';
 import { describe, expect, it } from 'vitest';
-import type { RangeResponse, WatchResponse } from '../../src/shared/pb.js';
+import type { RangeResponse, WatchResponse } from '../../src/generated/pb.js';
 import { loadOurProtos, PROTO_DIR, PROTO_FILES } from './protos.js';
 
 const CLUSTER_ID = '13292385014601237006'; // > 2^63: only representable as uint64

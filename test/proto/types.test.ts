@@ -1,4 +1,4 @@
-// Keeps src/shared/pb.ts in step with proto/: regenerates it in memory and demands
+// Keeps src/generated/pb.ts in step with proto/: regenerates it in memory and demands
 // byte equality with the committed file (REGEN=1 rewrites it instead), then checks
 // the generated SERVICES against what grpc's proto-loader sees in proto/, since that
 // is how the server registers handlers.
@@ -6,13 +6,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import loader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
-import { SERVICES } from '../../src/shared/pb.js';
+import { SERVICES } from '../../src/generated/pb.js';
 import { generatePbTs, REGEN_COMMAND } from './gen-types.js';
 import { PROTO_DIR, PROTO_FILES } from './protos.js';
 
-const PB_TS = fileURLToPath(new URL('../../src/shared/pb.ts', import.meta.url));
+const PB_TS = fileURLToPath(new URL('../../src/generated/pb.ts', import.meta.url));
 
-describe('src/shared/pb.ts', () => {
+describe('src/generated/pb.ts', () => {
   it('equals the output of test/proto/gen-types.ts for the current proto/', () => {
     const generated = generatePbTs();
     if (process.env['REGEN'] === '1') writeFileSync(PB_TS, generated);

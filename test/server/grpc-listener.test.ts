@@ -11,7 +11,7 @@ import { registerServices, type AnyHandler } from '../../src/server/v3rpc/servic
 import { toGrpcError } from '../../src/server/v3rpc/errors.js';
 import { TsetcdError } from '../../src/shared/errors.js';
 import { nullLogger } from '../../src/shared/logger.js';
-import type { PutRequest, RangeRequest, RangeResponse } from '../../src/shared/pb.js';
+import type { PutRequest, RangeRequest, RangeResponse } from '../../src/generated/pb.js';
 import { PROTO_DIR, PROTO_FILES } from '../proto/protos.js';
 
 const MAX_RECV = 64 * 1024;

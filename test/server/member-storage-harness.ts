@@ -17,8 +17,8 @@ import { EntryType, type Entry } from '../../src/raft/types.js';
 import { MemberStorage, type RecoveredState } from '../../src/server/member-storage.js';
 import { clusterId, memberId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
-import type * as pb from '../../src/shared/pb.js';
-import { Compare_CompareResult, Compare_CompareTarget } from '../../src/shared/pb.js';
+import type * as pb from '../../src/generated/pb.js';
+import { Compare_CompareResult, Compare_CompareTarget } from '../../src/generated/pb.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import type { Rng } from '../../src/shared/rng.js';
 import {

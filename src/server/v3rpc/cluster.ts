@@ -10,7 +10,7 @@
  * default) first takes a linearizable read point.
  */
 import Long from 'long';
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { toBigInt } from '../../shared/pb-codec.js';
 import { TsetcdError } from '../../shared/errors.js';
 import { memberId, type MemberId } from '../../shared/ids.js';

@@ -12,7 +12,7 @@
  *   when the recipe stops (a failed read or watch) the stream ends with OK, as etcd's
  *   does when its observe channel closes.
  */
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { toBuffer } from '../../shared/bytes.js';
 import { TsetcdError } from '../../shared/errors.js';
 import { fromBigInt, toNumber } from '../../shared/pb-codec.js';

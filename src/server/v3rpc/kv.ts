@@ -10,7 +10,7 @@
  * - A Txn of Range operations only (etcd isTxnReadonly: a nested txn counts as a write)
  *   is served like a Range, without a log entry, as etcd does.
  */
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { RequestKind } from '../../apply/request.js';
 import { rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../../apply/convert.js';
 import type { ApplyOutcome } from '../../apply/applier.js';

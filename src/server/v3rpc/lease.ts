@@ -21,7 +21,7 @@
  * it with the follower's request and returns its answer; it rejects with
  * TsetcdError('not-leader') when this member cannot answer (the follower retries).
  */
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { fromBigInt, toBigInt } from '../../shared/pb-codec.js';
 import { TsetcdError, fail, isTsetcdError } from '../../shared/errors.js';
 import { leaseId, type LeaseId } from '../../shared/ids.js';

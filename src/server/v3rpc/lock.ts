@@ -12,7 +12,7 @@
  *
  * Shared with election.ts: RecipeServiceDeps and recipeGrpcError().
  */
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { toBuffer } from '../../shared/bytes.js';
 import { TsetcdError } from '../../shared/errors.js';
 import { leaseId, type LeaseId } from '../../shared/ids.js';

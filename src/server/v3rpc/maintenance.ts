@@ -6,7 +6,7 @@
  * requests only for >= 3.5.13) and dbSize > 0 (etcdctl 3.6 divides by it).
  */
 import Long from 'long';
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { toBigInt, toNumber } from '../../shared/pb-codec.js';
 import type { MvccStore } from '../../mvcc/index.js';
 import type { ConsensusStatus } from '../etcd-server.js';

@@ -3,7 +3,7 @@
  * caller supplies, or an UNIMPLEMENTED answer that names it, so a client never hangs
  * on an RPC tsetcd does not serve yet (the issue that asks for it stays open).
  */
-import { SERVICES, type ServiceName } from '../../shared/pb.js';
+import { SERVICES, type ServiceName } from '../../generated/pb.js';
 import { codec } from '../../shared/pb-codec.js';
 import { GrpcError, Status } from '../grpc/status.js';
 import type { BidiHandler, GrpcRouter, ServerStreamHandler, UnaryHandler } from '../grpc/server.js';

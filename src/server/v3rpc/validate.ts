@@ -5,7 +5,7 @@
  * core trusts its inputs and only asserts them.
  */
 import { fail } from '../../shared/errors.js';
-import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '../../shared/pb.js';
+import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '../../generated/pb.js';
 import { toNumber } from '../../shared/pb-codec.js';
 
 const SORT_ORDERS = new Set([0, 1, 2]);

@@ -25,7 +25,7 @@
  *   stream lives until its context ends); unknown request kinds are ignored.
  */
 import Long from 'long';
-import type * as pb from '../../shared/pb.js';
+import type * as pb from '../../generated/pb.js';
 import { toBuffer } from '../../shared/bytes.js';
 import { TsetcdError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';

@@ -16,7 +16,7 @@
  * range_end "\0", which reaches later sequences' prefixes; those have not run yet.
  */
 import { prefixEnd } from '../../../src/shared/bytes.js';
-import type * as pb from '../../../src/shared/pb.js';
+import type * as pb from '../../../src/generated/pb.js';
 
 export const KEY_SUFFIXES: readonly Buffer[] = [
   Buffer.from(''),

@@ -26,7 +26,7 @@
  * flattened (how a server batches revisions into responses is its own business).
  */
 import fc from 'fast-check';
-import type * as pb from '../../../src/shared/pb.js';
+import type * as pb from '../../../src/generated/pb.js';
 import type { EtcdGrpcClient, Reply } from '../../helpers/grpc-client.js';
 import { KeepAliveClient, WatchClient, type WireWatchResponse } from '../../concurrency/wire.js';
 import type { EndRef, KvOp, RevRef, SequenceFrame } from './kv-ops.js';

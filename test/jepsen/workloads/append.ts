@@ -16,7 +16,7 @@
  * Keys: 5 active keys, each retired after 60 appends (lists stay short, so reads stay
  * cheap and the checker's version orders small).
  */
-import type * as pb from '../../../src/shared/pb.js';
+import type * as pb from '../../../src/generated/pb.js';
 import { checkListAppend } from '../checkers/elle.js';
 import type { Mop } from '../checkers/elle.js';
 import { checkRevisionOrder } from '../checkers/register.js';

@@ -12,7 +12,7 @@
  */
 import type { Op } from '../history/op.js';
 import type { HistoryRecord } from '../history/op.js';
-import type * as pb from '../../../src/shared/pb.js';
+import type * as pb from '../../../src/generated/pb.js';
 import { checkRegister, relevantRegisterOps, versionedRegister } from '../checkers/register.js';
 import { checkLinearizable } from '../checkers/wgl.js';
 import { formatOps, smallestFailingWindow } from '../checkers/window.js';

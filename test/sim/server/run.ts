@@ -15,7 +15,7 @@
  * indeterminate: they may or may not be in the history.
  */
 import { codec } from '../../../src/shared/pb-codec.js';
-import type * as pb from '../../../src/shared/pb.js';
+import type * as pb from '../../../src/generated/pb.js';
 import { RequestKind } from '../../../src/apply/request.js';
 import { forEachInRange, prefixRange } from '../../../src/storage/backend.js';
 import { KEY_PREFIX } from '../../../src/storage/schema.js';
