@@ -2,7 +2,7 @@
  * The state machine: applies one committed request to the state db batch, on every
  * member, in log order, deterministically (the same entry gives the same result and
  * the same batch everywhere). It never does I/O and never awaits: the server writes the
- * batch (with the applied index in it) after a whole Ready is applied (DESIGN §3).
+ * batch (with the applied index in it) after a whole Ready is applied (docs/architecture.md §3).
  *
  * A request that fails a check at apply time (etcd checks leases and ignore_* against
  * the state at apply) leaves no change and yields its typed error; the proposer's

@@ -4,7 +4,7 @@
  * Buffers, numbers and bigint lease ids; the wire carries Long/number int64s and
  * Uint8Array bytes. This is the only place the two meet.
  *
- * Responses follow etcd's header rules (ref §2): requests inside a Txn carry a header
+ * Responses follow etcd's header rules (api/v3rpc/header.go): requests inside a Txn carry a header
  * with only `revision`; nested TxnResponses carry an empty header.
  */
 import Long from 'long';

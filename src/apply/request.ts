@@ -23,7 +23,7 @@ export const RequestKind = {
   LeaseRevoke: 6,
   LeaseCheckpoint: 7,
   Alarm: 8,
-  /** A leader's lease expiry: carries the term it was proposed in (DESIGN §1). */
+  /** A leader's lease expiry: carries the term it was proposed in (docs/architecture.md §1). */
   LeaseExpire: 9,
   /** A member publishing its name and client URLs after it starts. */
   MemberAttributes: 10,

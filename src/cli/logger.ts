@@ -2,7 +2,7 @@
  * The pino root logger, built from etcd's log settings (--logger zap, --log-level,
  * --log-outputs, --log-format). Output mimics zap's JSON shape closely enough for
  * operators' log pipelines: "level" as a word, "ts" as ISO time, "msg".
- * Every component gets `root.child({component})` (DESIGN §6); core modules only see
+ * Every component gets `root.child({component})` (docs/architecture.md §6); core modules only see
  * the Logger interface from shared/logger.ts.
  */
 import pino from 'pino';

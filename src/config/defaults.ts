@@ -1,6 +1,6 @@
 /**
  * Defaults: etcd 3.6's (server/embed/config.go NewConfig, etcdserver defaults), except
- * where tsetcd must differ (issue 2 item 7):
+ * where tsetcd must differ:
  * - data dir `<name>.tsetcd`, never `<name>.etcd`: tsetcd never touches etcd's data dirs;
  * - listen/advertise URLs on 127.0.0.1 instead of etcd's `localhost`. Go's net.Listen
  *   binds "localhost" to its first IPv4 address, but Node 17+ resolves in the resolver's

@@ -5,7 +5,7 @@
  * dashes, an ETCD_* variable, or a YAML key path such as
  * `client-transport-security.cert-file`), `problem` says what is wrong, and `message`
  * is exactly one line, `<key>: <problem>`, so the CLI can print it and exit non-zero
- * (issue 2 item 3: "exits non-zero with one line that names the key and the problem").
+ * (docs/configuration.md: a bad setting exits non-zero with one line that names the key and the problem).
  */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

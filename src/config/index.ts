@@ -1,7 +1,7 @@
 /**
  * config/: every way etcd takes its settings — flags (Go flag syntax, etcd's names),
  * ETCD_* environment variables, and the YAML file given by --config-file, --config
- * or ETCD_CONFIG_FILE — turned into one deeply frozen Config (issue 2 item 3).
+ * or ETCD_CONFIG_FILE — turned into one deeply frozen Config.
  *
  * Order callers follow (cli):
  *   const { config, notices } = loadConfig(argsWithoutSubcommand, process.env);

@@ -244,7 +244,7 @@ add('list', 'flag', 'refuse', ['discovery-endpoints']);
 
 export const KEY_SPECS: ReadonlyMap<string, KeySpec> = new Map(specs.map((s) => [s.name, s]));
 
-/** `--config` (tsetcd's alias for --config-file, issue 2 item 3). */
+/** `--config` (tsetcd's alias for --config-file). */
 export const CONFIG_FILE_FLAGS: readonly string[] = ['config-file', 'config'];
 
 export function envName(flagName: string): string {

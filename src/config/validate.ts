@@ -2,7 +2,7 @@
  * Cross-setting checks on a built Config, from embed.Config.Validate,
  * embed.configure{Client,Peer}Listeners and etcdserver.ServerConfig.VerifyBootstrap.
  * Nothing here binds, dials or resolves a name: `tsetcd config check` must be safe to
- * run anywhere (issue 2 item 3).
+ * run anywhere.
  *
  * Rules:
  * - listen URLs name an IP address or localhost; advertised URLs have a host;

@@ -2,7 +2,7 @@
  * The YAML config file (`--config-file`, `--config`, ETCD_CONFIG_FILE), read the way
  * etcd's embed.configFromFile reads it, with one deliberate difference: a key etcd
  * silently ignores (sigs.k8s.io/yaml is non-strict) gives a warning notice here, so
- * a misspelt key does not pass unnoticed (issue 2 item 3).
+ * a misspelt key does not pass unnoticed.
  *
  * Contract:
  * - the document is a mapping (an empty file means "all defaults");

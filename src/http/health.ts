@@ -1,6 +1,6 @@
 /**
  * etcd's HTTP health, liveness, readiness and version endpoints (etcd
- * server/etcdserver/api/etcdhttp/health.go and version.go, 3.5 behaviour; ref §4):
+ * server/etcdserver/api/etcdhttp/health.go and version.go, 3.5 behaviour):
  *
  *  GET /health[?serializable=true][&exclude=NOSPACE]
  *      200 {"health":"true","reason":""} or 503 {"health":"false","reason":"..."}.

@@ -12,7 +12,7 @@
  *
  * The driver owns no lease state: the lessor decides what is due (and offers an
  * unrevoked expired lease again after 3 s), apply decides what happens. Proposals go
- * through `proposeLocal`, which must never forward to another member (DESIGN §1).
+ * through `proposeLocal`, which must never forward to another member (docs/architecture.md §1).
  * Outstanding expiry proposals are bounded by revokeLimit: a round that finds the
  * previous ones still in flight proposes only up to the limit.
  */

@@ -1,5 +1,5 @@
 /**
- * lease: etcd's leases (server/lease), without its cycle through mvcc (DESIGN §2).
+ * lease: etcd's leases (server/lease), without its cycle through mvcc (docs/architecture.md §2).
  *
  * Owns: the lessor (leases, their attached keys, the 'l' records in the state db),
  * the leader's expiry and checkpoint queues, the apply functions of the four lease
@@ -16,7 +16,7 @@
  *   on a leader change, and when the leader applied its first own-term entry:
  *   driver.syncLeadership()   // promote(electionTimeoutMs, term) or demote()
  *
- * Safety (DESIGN §1, issue 6): only a primary lessor computes expiries; an expiry
+ * Safety (docs/architecture.md §1): only a primary lessor computes expiries; an expiry
  * entry carries the term of the promotion and apply runs it only in an entry of that
  * term; followers hold leases forever; keep-alives are refused until promotion.
  */

@@ -1,6 +1,6 @@
 /**
  * The lease request kinds as apply runs them, and the hooks mvcc's writes report to.
- * The member registers these on the Applier (apply composes lease and mvcc, DESIGN §2);
+ * The member registers these on the Applier (apply composes lease and mvcc, docs/architecture.md §2);
  * this module sees apply's context only through the structural LeaseApplyContext, so
  * lease imports neither apply nor mvcc.
  *

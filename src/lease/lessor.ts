@@ -1,5 +1,5 @@
 /**
- * Lessor: etcd's lease manager (server/lease/lessor.go), split along the line DESIGN §1
+ * Lessor: etcd's lease manager (server/lease/lessor.go), split along the line docs/architecture.md §1
  * draws between replicated state and the leader's clock.
  *
  * Replicated state (changed only from apply, identical on every member): the leases,

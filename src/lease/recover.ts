@@ -5,7 +5,7 @@
  * writes report attachment changes relative to this state), as etcd's kvstore restore
  * attaches keys to the lessor.
  *
- * The store is seen through a structural type (lease never imports mvcc, DESIGN §2);
+ * The store is seen through a structural type (lease never imports mvcc, docs/architecture.md §2);
  * MvccStore fits it. Keys are read in pages at one revision, so the walk is consistent
  * and its memory bounded by the page size.
  */

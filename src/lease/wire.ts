@@ -9,7 +9,7 @@
  *   LeaseCheckpoint {ID = 1, remaining_TTL = 2} checkpoints = 1}.
  * - Fenced payloads of the leader's own entries (LeaseExpire, LeaseCheckpoint):
  *   [proposer term u64 big-endian][protobuf body]. Apply runs them only when that term
- *   equals the entry's log term (DESIGN §1), so a deposed leader's entry, forwarded
+ *   equals the entry's log term (docs/architecture.md §1), so a deposed leader's entry, forwarded
  *   to and appended by a newer leader, does nothing on every member.
  *
  * int64 fields are bigints (ids are 64-bit); proto3 zero values are omitted on write.

@@ -12,7 +12,7 @@
  *   handled as etcd handles them (unknown compare result: true; unknown compare target:
  *   compares as equal); invalid sort options are rejected by the server before proposing.
  * - Responses carry `revision`, the value etcd puts in the ResponseHeader of that
- *   response (ref §2); nested TxnResponses carry 0 because etcd leaves their header empty.
+ *   response (etcd api/v3rpc/header.go); nested TxnResponses carry 0 because etcd leaves their header empty.
  * - KeyValue objects handed out are shared with the store's memory: never mutate them.
  */
 import type { LeaseId } from '../shared/ids.js';

@@ -1,6 +1,6 @@
 /**
  * Config for one Raft member, with defaults and validation (etcd-io/raft Config).
- * Every limit that grows with client input is named here (DESIGN §6).
+ * Every limit that grows with client input is named here (docs/architecture.md §6).
  */
 import { assert, assertSafeInteger } from '../shared/assert.js';
 import { nullLogger, type Logger } from '../shared/logger.js';

@@ -6,7 +6,7 @@
  * - applied <= applying <= committed; committed <= lastIndex().
  * - committed never decreases.
  * - entries handed out for apply (nextCommittedEnts) never go past the last durable
- *   entry (DESIGN §3: nothing is applied before it is durable locally), nor past an
+ *   entry (docs/architecture.md §3: nothing is applied before it is durable locally), nor past an
  *   unstable snapshot that is not yet durable.
  */
 import { AssertionError, assert } from '../shared/assert.js';

@@ -7,7 +7,7 @@
  * `readStates` and the log's unstable tail, and RawNode packs it into Ready batches.
  * Behaviour per role is selected by `state` (stepLeader/stepCandidate/stepFollower).
  *
- * Durability (DESIGN §3) is enforced here: the leader's own Progress.match moves only
+ * Durability (docs/architecture.md §3) is enforced here: the leader's own Progress.match moves only
  * when the server reports entries persisted (ackPersisted); candidates and followers
  * answer only through Ready.messages, which the server sends after persisting the
  * Ready that carries the state they acknowledge (see index.ts).

@@ -3,7 +3,7 @@
  *
  * A request is answered with the commit index the leader recorded when a round
  * *started*, once a majority of voters acknowledged a heartbeat of that round or a
- * later one. Rules (DESIGN §1):
+ * later one. Rules (docs/architecture.md §1):
  * - A request that arrives while a round is in flight waits for the next round:
  *   that round's heartbeats left before the request arrived, so their acks cannot
  *   prove leadership at the time of the request (joining would allow a stale read).

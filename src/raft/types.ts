@@ -2,7 +2,7 @@
  * The Raft core's data types: log entries, hard state, snapshots, membership
  * (ConfState / ConfChange v1), messages, and the Ready batch handed to the server.
  *
- * Conventions (DESIGN §6): node ids are 64-bit `bigint` (0n means "none"); indexes and
+ * Conventions (docs/architecture.md §6): node ids are 64-bit `bigint` (0n means "none"); indexes and
  * terms are `number` and must stay safe integers (asserted where they enter the core);
  * payloads are `Uint8Array`, never Buffer or string. Numeric enum values follow
  * etcd's raftpb so logs and dumps read the same.

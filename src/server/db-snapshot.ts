@@ -1,6 +1,6 @@
 /**
  * The state db as a stream, for sending a snapshot to a follower that fell behind the
- * leader's compacted log (DESIGN §3). The sender reads a LevelDB iterator (a
+ * leader's compacted log (docs/architecture.md §3). The sender reads a LevelDB iterator (a
  * point-in-time view) and frames every record; the receiver writes the records into a
  * fresh staging db. The transport adds per-chunk and whole-stream CRC-32C checks.
  *

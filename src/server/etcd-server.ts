@@ -11,11 +11,11 @@
  *      Storage; report persisted — nothing is acked, voted or applied before this;
  *   3. send the remaining messages (votes and acks vouch for the persisted state);
  *   4. apply committed entries in log order, synchronously, into one state-db batch
- *      that carries the applied index (DESIGN §3); ConfChange entries change the
+ *      that carries the applied index (docs/architecture.md §3); ConfChange entries change the
  *      membership and raft's configuration before the next entry; answer waiters;
  *   5. advance.
  * Every proposal that arrives during one event-loop turn (or while a WAL write is in
- * flight) lands in the same Ready: one WAL write, one fsync (group commit, DESIGN §4).
+ * flight) lands in the same Ready: one WAL write, one fsync (group commit, docs/architecture.md §4).
  * Linearizable reads that arrive together share one ReadIndex round.
  *
  * State-db batches are written in order, one at a time, each synced, without holding
@@ -91,7 +91,7 @@ export interface ServerHooks {
 
 /**
  * Test-only switches that each break one safety rule, so the Jepsen suite can show it
- * detects the break (issue 7). Set from TSETCD_UNSAFE_TEST_BUGS; never in production.
+ * detects the break (docs/architecture.md §5). Set from TSETCD_UNSAFE_TEST_BUGS; never in production.
  */
 export interface UnsafeTestBugs {
   /** A write is answered once it is in this member's WAL, before it commits. */

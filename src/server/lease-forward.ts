@@ -1,6 +1,6 @@
 /**
  * A follower's hop to the leader for the lease calls only the leader can answer
- * (LeaseKeepAlive, LeaseTimeToLive: the leader's clock decides TTLs; ref §1.10).
+ * (LeaseKeepAlive, LeaseTimeToLive: the leader's clock decides TTLs, as etcd's v3rpc/lease.go forwards them).
  * etcd forwards them over the peer port (/leases); tsetcd calls the leader's
  * advertised client URL with the member's client-transport-security certificate,
  * which the seed's certificates allow (one certificate for server and client use).

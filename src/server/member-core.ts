@@ -248,7 +248,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       electionTimeoutMs: cfg.electionTimeoutMs,
       leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
       unsafeKeepExpiringWhenDeposed: noLeaseFencing,
-      // Expiry and checkpoints are never forwarded (DESIGN §1): only a leader proposes them
+      // Expiry and checkpoints are never forwarded (docs/architecture.md §1): only a leader proposes them
       // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
       proposeLocal: (kind, payload) => {
         if (!server.raftStatus().isLeader && !noLeaseFencing) {

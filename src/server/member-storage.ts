@@ -1,5 +1,5 @@
 /**
- * A member's durable state on disk (DESIGN §3): the WAL (entries + hard state) and the
+ * A member's durable state on disk (docs/architecture.md §3): the WAL (entries + hard state) and the
  * state db (LevelDB: mvcc records, meta with the applied index). It opens both, checks
  * that they agree, and offers the Ready loop its persistence steps.
  *
@@ -260,7 +260,7 @@ export class MemberStorage {
   }
 
   /**
-   * Installs a state db received from the leader, restartably (DESIGN §3), the way
+   * Installs a state db received from the leader, restartably (docs/architecture.md §3), the way
    * etcd commits a snapshot: the WAL marker is the commit point.
    *   1. stage the db in member/db.staging, sync it, sync member/ (the name);
    *   2. write member/db.staged (the snapshot index), sync member/;

@@ -8,7 +8,7 @@
  * `client-cert-auth: false` with a trusted-ca-file still refuses clients without a
  * certificate signed by that CA.
  *
- * ALPN offers h2 and http/1.1: grpc-go >= 1.67 refuses servers without h2 (ref §7),
+ * ALPN offers h2 and http/1.1: grpc-go >= 1.67 refuses servers without h2,
  * curl and Prometheus may speak HTTP/1.1.
  */
 import { readFileSync, statSync } from 'node:fs';

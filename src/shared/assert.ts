@@ -1,5 +1,5 @@
 /**
- * Assertions that stay on in production (TigerStyle; DESIGN §6).
+ * Assertions that stay on in production (TigerStyle; docs/architecture.md §6).
  *
  * A failed assertion means an invariant is broken: the process must not go on
  * writing data it no longer understands. `assert` throws an AssertionError that

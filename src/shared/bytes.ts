@@ -1,6 +1,6 @@
 /**
  * Byte helpers with etcd's key conventions. Keys and values are arbitrary bytes
- * (Buffers), never strings (ref §1.1).
+ * (Buffers), never strings (docs/architecture.md §4).
  */
 export const EMPTY = Buffer.alloc(0);
 /** range_end "\0": every key >= key. */

@@ -1,6 +1,6 @@
 /**
  * Injected time. Core modules never read Date.now() or performance.now(); they ask a
- * Clock, so the deterministic simulator can own time (DESIGN §6).
+ * Clock, so the deterministic simulator can own time (docs/architecture.md §6).
  */
 export interface Clock {
   /** Milliseconds on a monotonic scale (not wall time). */

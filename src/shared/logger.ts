@@ -1,7 +1,7 @@
 /**
  * The logging interface core modules receive. Only the shell (server, cli, http,
  * cluster/transport) creates the pino root; raft, mvcc, wal and the rest take this
- * interface so they never import pino (DESIGN §2). Levels follow etcd's logging.md.
+ * interface so they never import pino (docs/architecture.md §2). Levels follow etcd's logging.md.
  */
 export interface Logger {
   debug(obj: object, msg: string): void;

@@ -1,6 +1,6 @@
 /**
  * Injected timers. The server, lease expiry and the transport schedule work through
- * a Scheduler, so the simulator can run them on simulated time (DESIGN §2).
+ * a Scheduler, so the simulator can run them on simulated time (docs/architecture.md §2).
  */
 export interface Cancelable {
   cancel(): void;

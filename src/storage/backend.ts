@@ -1,6 +1,6 @@
 /**
  * The state db seen by mvcc, lease, auth and apply: an ordered byte-keyed store with
- * atomic batches (DESIGN §3). Two implementations: LevelBackend over classic-level for
+ * atomic batches (docs/architecture.md §3). Two implementations: LevelBackend over classic-level for
  * production, MemoryBackend for tests and the deterministic simulator.
  *
  * Contract (both implementations):

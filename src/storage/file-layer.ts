@@ -1,6 +1,6 @@
 /**
  * The file layer: the only way the WAL (and later snapshot install) touches files
- * (DESIGN §2, §3). Two implementations: node-file-layer.ts over node:fs/promises,
+ * (docs/architecture.md §2, §3). Two implementations: node-file-layer.ts over node:fs/promises,
  * and sim-file-layer.ts, in memory, which separates durable from volatile state so a
  * simulated power cut loses exactly what a real one may lose.
  *

@@ -1,6 +1,6 @@
 /**
  * An in-memory Backend with LevelDB's semantics, for unit tests and the deterministic
- * simulator (DESIGN §2: "a file layer that loses unsynced writes at a crash").
+ * simulator (docs/architecture.md §2: "a file layer that loses unsynced writes at a crash").
  *
  * Data: two parallel arrays kept sorted by key (binary search; inserts shift the tail,
  * fine for test-sized data). Iterators copy the references of their range when created,
@@ -10,7 +10,7 @@
  * previous value of each key it touched) until a later write with `sync: true` makes it
  * durable. `crash()` rolls the unsynced writes back, so the backend then looks like a
  * db reopened after a power loss; with an Rng it drops a random subset instead (LevelDB
- * can lose a middle unsynced batch while keeping later ones, DESIGN §3). A process
+ * can lose a middle unsynced batch while keeping later ones, docs/architecture.md §3). A process
  * crash (kill -9) loses nothing in LevelDB: model it by simply reopening the store.
  */
 import { assert } from '../shared/assert.js';

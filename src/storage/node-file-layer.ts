@@ -2,7 +2,7 @@
  * The real file layer over node:fs/promises (FileHandle). Every call goes through
  * libuv's thread pool, so two calls in flight may complete in any order: callers
  * that need ordering (the WAL) keep at most one write + sync in flight and always
- * pass explicit offsets (DESIGN §3).
+ * pass explicit offsets (docs/architecture.md §3).
  */
 import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';

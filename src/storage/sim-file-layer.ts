@@ -1,6 +1,6 @@
 /**
  * SimFileLayer: an in-memory FileLayer that keeps durable and volatile state apart,
- * for crash tests and the deterministic simulator (testing-reference §5.7, ALICE §5.1).
+ * for crash tests and the deterministic simulator (docs/architecture.md §5; the ALICE crash-consistency study).
  *
  * Model (the FileLayer contract in file-layer.ts, taken literally):
  * - Every file has a durable image and a list of pending ops (write, truncate) since

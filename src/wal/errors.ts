@@ -1,7 +1,7 @@
 /**
  * WAL errors. WalCorruptError is the one an operator sees when a member refuses to
  * start: its message is one line naming the file, the offset, what is wrong and what
- * to do (DESIGN §3; etcd answers the same situation with "member remove, wipe, add").
+ * to do (docs/architecture.md §3; etcd answers the same situation with "member remove, wipe, add").
  */
 import { TsetcdError } from '../shared/errors.js';
 

@@ -1,5 +1,5 @@
 /**
- * wal: the Raft log's durability (DESIGN §3). Append-only segment files in one
+ * wal: the Raft log's durability (docs/architecture.md §3). Append-only segment files in one
  * directory hold one framed batch per save: [len | chained crc | payload crc | header
  * crc | records], records being metadata, entries, hard states, snapshot markers and a
  * crc seed at each segment's start. Only the file layer touches files.

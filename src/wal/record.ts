@@ -1,5 +1,5 @@
 /**
- * WAL records: the typed items inside a batch's payload (DESIGN §3).
+ * WAL records: the typed items inside a batch's payload (docs/architecture.md §3).
  *
  * Layout of one record, little endian:  [kind u8 | bodyLength u32 | body]
  *   1 crcSeed    seed u32 (the chained CRC the previous segment ended with)

@@ -1,8 +1,8 @@
 /**
  * Reading a WAL directory back: every segment, every batch, every record, checked.
  *
- * What counts as crash damage (cut) and what as corruption (refuse), DESIGN §3 and
- * testing-reference §5.4: the writer keeps one write in flight and that write is one
+ * What counts as crash damage (cut) and what as corruption (refuse), docs/architecture.md §3 and
+ * docs/architecture.md §3: the writer keeps one write in flight and that write is one
  * batch, so a power cut can damage only the last batch of the last segment, and
  * everything after that batch is zeros (preallocation; a previous cut zeroed its tail
  * durably before anything new was written). So damage at offset `off` of the last

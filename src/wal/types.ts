@@ -1,7 +1,7 @@
 /**
  * The WAL's own record types. They mirror raft's Entry, HardState and snapshot
  * metadata field for field, so the server maps them 1:1 without the WAL importing
- * src/raft (DESIGN §2: wal depends on storage and shared only).
+ * src/raft (docs/architecture.md §2: wal depends on storage and shared only).
  */
 import type { Logger } from '../shared/logger.js';
 

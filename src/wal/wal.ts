@@ -1,5 +1,5 @@
 /**
- * The Wal: group-committed, crash-safe appends of Raft state (DESIGN §3, §4).
+ * The Wal: group-committed, crash-safe appends of Raft state (docs/architecture.md §3, §4).
  *
  * Write path: save() checks the records against the log rules (log-state.ts; a broken
  * rule is the caller's bug: AssertionError), encodes them and queues them. One flush

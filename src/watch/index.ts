@@ -14,7 +14,7 @@
  *   // after a snapshot install replaced the store: hub.restore(store, backend)
  *   hub.close();                                                        // member stops
  *
- * Guarantees per watcher (testing-reference §2.6): events in revision order, no
+ * Guarantees per watcher (etcd's watch API guarantees, docs/architecture.md §1): events in revision order, no
  * duplicates, every matching event from its start revision on (no gaps), all events of
  * one revision in one response, no event before its created response; prev_kv equal to
  * the key at revision - 1 (absent if that revision is compacted); a watcher whose next

@@ -1,7 +1,7 @@
 /**
  * The bounded queue of encoded messages waiting for one outbound stream.
  *
- * Bounded by count and by bytes (DESIGN §6 rule 8). A push beyond either bound is
+ * Bounded by count and by bytes (docs/architecture.md §6 rule 8). A push beyond either bound is
  * refused, and the caller drops the message and counts it: Raft retransmits what a
  * follower did not acknowledge, so dropping is safe, while buffering without bound is
  * not (etcd rafthttp does the same with streamBufSize).

@@ -24,7 +24,7 @@ export interface VersionJson {
   readonly etcdcluster: string;
 }
 
-/** Named limits (DESIGN §6: everything that grows with input has one). */
+/** Named limits (docs/architecture.md §6: everything that grows with input has one). */
 export interface TransportLimits {
   /** Messages waiting on a peer's message stream (etcd streamBufSize: 4096). */
   readonly messageQueueMax: number;

@@ -5,7 +5,7 @@
  * MessageReader accumulates DATA chunks and yields whole messages. A message longer
  * than maxRecvBytes is refused with RESOURCE_EXHAUSTED and grpc-go's wording, which
  * is what etcd's clients see from etcd (its MaxRecvMsgSize is
- * max-request-bytes + 512 KiB; ref §1.9).
+ * max-request-bytes + 512 KiB; etcd embed/config.go and v3rpc/grpc.go).
  */
 import { GrpcError, Status } from './status.js';
 

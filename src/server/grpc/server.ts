@@ -1,5 +1,5 @@
 /**
- * A thin gRPC server on node:http2 streams (DESIGN §1).
+ * A thin gRPC server on node:http2 streams (docs/architecture.md §1).
  *
  * Why our own and not grpc-js's Server: etcd serves gRPC and plain HTTP (/health,
  * /version, /metrics) on the same port, over HTTP/2 and HTTP/1.1. grpc-js only takes

@@ -1,6 +1,6 @@
 /**
  * The one table that maps tsetcd's typed errors to etcd's gRPC status codes and
- * messages (etcd api/v3rpc/rpctypes/error.go, ref §1.9). Clients match errors by the
+ * messages (etcd api/v3rpc/rpctypes/error.go). Clients match errors by the
  * exact message (the Go client's errStringToError, kube-apiserver's
  * `err == rpctypes.ErrCompacted`), so every string here is byte-exact.
  */

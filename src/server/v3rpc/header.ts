@@ -1,5 +1,5 @@
 /**
- * Response headers (etcd api/v3rpc/header.go; ref §2): cluster and member id of the
+ * Response headers (etcd api/v3rpc/header.go): cluster and member id of the
  * responding member, its current raft term, and a revision chosen by the handler
  * (the revision after a write, the current revision for reads and everything else).
  * The id Longs are built once: ids never change for the life of a member.

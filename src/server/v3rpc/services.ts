@@ -1,7 +1,7 @@
 /**
  * Registers every etcd v3 RPC on the gRPC router. Each RPC gets the handler the
  * caller supplies, or an UNIMPLEMENTED answer that names it, so a client never hangs
- * on an RPC tsetcd does not serve yet (the issue that asks for it stays open).
+ * on an RPC tsetcd does not serve yet.
  */
 import { SERVICES, type ServiceName } from '../../generated/pb.js';
 import { codec } from '../../shared/pb-codec.js';

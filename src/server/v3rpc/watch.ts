@@ -4,7 +4,7 @@
  * create / cancel / progress requests in arrival order, and sends the stream's ordered
  * responses with back-pressure (BidiCall.write false -> await drained()).
  *
- * Wire rules kept here (ref §1.3, §2):
+ * Wire rules kept here (etcd api/v3rpc/watch.go and header.go):
  * - cancel reasons: negative start revision -> "etcdserver: mvcc: required revision has
  *   been compacted"; key >= range_end -> "mvcc: watcher range is empty"; id in use ->
  *   "mvcc: duplicate watch ID provided on the WatchStream"; all with watch_id -1,
