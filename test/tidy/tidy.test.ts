@@ -24,6 +24,7 @@ function files(dir: string, ext = '.ts'): string[] {
 const ALLOWED: Record<string, readonly string[]> = {
   shared: [],
   generated: [],
+  compactor: [],
   raft: [],
   storage: [],
   wal: ['storage'],
