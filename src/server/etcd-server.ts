@@ -147,6 +147,7 @@ export class EtcdServer {
   private readonly applier: Applier;
   private readonly limits: ServerLimits;
   private readonly scheduler: Scheduler;
+  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly sink: MessageSink;
   private readonly hooks: ServerHooks;
@@ -189,6 +190,7 @@ export class EtcdServer {
     this.applier = deps.applier;
     this.limits = deps.limits;
     this.scheduler = deps.scheduler;
+    this.clock = deps.clock;
     this.logger = deps.logger.child({ component: 'etcdserver' });
     this.sink = deps.sink;
     this.hooks = deps.hooks ?? {};
@@ -353,9 +355,10 @@ export class EtcdServer {
     if (!this.node.status().isLeader) throw new TsetcdError('not-leader');
     this.node.transferLeader(target);
     this.wake();
-    const deadline = performance.now() + timeoutMs;
+    // The injected clock: the simulation owns time, so a transfer's deadline is virtual there.
+    const deadline = this.clock.nowMs() + timeoutMs;
     while (this.node.status().lead !== target) {
-      if (performance.now() > deadline) throw new TsetcdError('timeout');
+      if (this.clock.nowMs() > deadline) throw new TsetcdError('timeout');
       await new Promise<void>((r) => {
         this.leaderWaiters.push(r);
         this.scheduler.after(50, r);

@@ -104,6 +104,23 @@ describe('tidy', () => {
     expect(bad).toEqual([]);
   });
 
+  it('what the simulation runs reads time and randomness only through injected ones', () => {
+    // The whole-server simulation (test/sim/server) runs these with a virtual clock; a
+    // direct read of real time makes a seed's outcome depend on the machine.
+    const simulatedServerFiles = ['etcd-server.ts', 'member-core.ts', 'member-storage.ts', 'raft-node.ts', 'waiters.ts', 'bootstrap.ts', 'db-snapshot.ts'];
+    const simulated = (f: string): boolean =>
+      ['raft', 'wal', 'mvcc', 'watch', 'lease', 'apply', 'cluster', 'storage'].includes(moduleOf(f)) ||
+      simulatedServerFiles.some((n) => f === join(SRC, 'server', n));
+    const bad: string[] = [];
+    for (const file of srcFiles.filter(simulated)) {
+      const code = stripComments(readFileSync(file, 'utf8'));
+      for (const pattern of [/Date\.now/, /performance\.now/, /new Date\(\)/, /Math\.random/]) {
+        if (pattern.test(code)) bad.push(`${relative(ROOT, file)}: ${pattern.source}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('no explicit any in src', () => {
     const bad = srcFiles.filter((f) => /(:\s*any\b|<any>|\bas any\b)/.test(stripComments(readFileSync(f, 'utf8'))));
     expect(bad.map((f) => relative(ROOT, f))).toEqual([]);
