@@ -63,7 +63,7 @@ export interface FileLayer {
 
 /** Codes the layers raise; the sim raises only these. */
 export type FsErrorCode =
-  'ENOENT' | 'EEXIST' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EBADF' | 'EIO';
+  'ENOENT' | 'EEXIST' | 'EISDIR' | 'ENOTDIR' | 'ENOTEMPTY' | 'EBADF' | 'EIO' | 'ENOSPC';
 
 export function isFsError(err: unknown, code?: FsErrorCode): err is Error & { code: string } {
   if (!(err instanceof Error)) return false;

@@ -37,25 +37,45 @@ export interface PreparedFile {
   readonly fh: FileHandle;
 }
 
-/** Creates `path` and (if sizeBytes > 0) zero-fills it to sizeBytes, then fsyncs. */
+/**
+ * Creates `path` and (if sizeBytes > 0) zero-fills it to sizeBytes, then fsyncs.
+ * A disk too full for the preallocation is not an error (etcd warns and runs): the
+ * file is cut back to empty, `onNoSpace` is told, and the segment grows as it is
+ * written. Any other failure deletes the file before it is rethrown, so a failed
+ * start or cut never leaves a temp file filling the disk.
+ */
 export async function prepareFile(
   fs: FileLayer,
   path: string,
   sizeBytes: number,
   sync: boolean,
+  onNoSpace: (err: unknown) => void = () => undefined,
 ): Promise<FileHandle> {
   const fh = await fs.open(path, 'create-exclusive');
   try {
-    for (let off = 0; off < sizeBytes; off += ZERO_CHUNK.length) {
-      const n = Math.min(ZERO_CHUNK.length, sizeBytes - off);
-      await fh.write(n === ZERO_CHUNK.length ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, n), off);
+    try {
+      for (let off = 0; off < sizeBytes; off += ZERO_CHUNK.length) {
+        const n = Math.min(ZERO_CHUNK.length, sizeBytes - off);
+        await fh.write(n === ZERO_CHUNK.length ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, n), off);
+      }
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      await fh.truncate(0);
+      onNoSpace(err);
     }
     if (sync) await fh.sync();
     return fh;
   } catch (err) {
     await fh.close().catch(() => undefined);
+    await fs.unlink(path).catch(() => undefined);
     throw err;
   }
+}
+
+/** ENOSPC or EDQUOT: the file system has no room (for us). */
+export function isNoSpace(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**
@@ -74,13 +94,14 @@ export class SegmentPipeline {
     private readonly dir: string,
     private readonly sizeBytes: number,
     private readonly sync: boolean,
+    private readonly onNoSpace: (err: unknown) => void = () => undefined,
   ) {}
 
   /** Starts preparing a file if none is (idempotent). */
   start(): void {
     if (this.next !== null || this.closed) return;
     const path = posix.join(this.dir, `${this.count++}${TMP_SUFFIX}`);
-    const p = prepareFile(this.fs, path, this.sizeBytes, this.sync).then((fh) => ({ path, fh }));
+    const p = prepareFile(this.fs, path, this.sizeBytes, this.sync, this.onNoSpace).then((fh) => ({ path, fh }));
     p.catch(() => undefined); // surfaced by take(); never an unhandled rejection
     this.next = p;
   }

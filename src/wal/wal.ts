@@ -122,7 +122,9 @@ export class Wal {
     this.writtenHardState = state.hardState;
     this.writtenLastIndex = state.lastIndex() ?? 0;
     const size = opts.preallocate ? opts.segmentBytes : 0;
-    this.pipeline = new SegmentPipeline(fs, dir, size, !opts.unsafeNoFsync);
+    this.pipeline = new SegmentPipeline(fs, dir, size, !opts.unsafeNoFsync, (err) =>
+      warnNoPreallocation(opts.logger, dir, size, err),
+    );
     this.maybePrepareNext();
   }
 
@@ -148,7 +150,10 @@ export class Wal {
     const state = new LogState<WalEntry>(true);
     assert(state.applyMetadata(metadata) === null, 'metadata');
     const tmpPath = posix.join(dir, 'create.tmp');
-    const fh = await prepareFile(fs, tmpPath, opts.preallocate ? opts.segmentBytes : 0, sync);
+    const size = opts.preallocate ? opts.segmentBytes : 0;
+    const fh = await prepareFile(fs, tmpPath, size, sync, (err) =>
+      warnNoPreallocation(opts.logger, dir, size, err),
+    );
     const name = segmentName(0, 0);
     const header = encodeFrame(
       encodeRecords([
@@ -461,4 +466,12 @@ async function removeTemps(
 
 function check(err: string | null): void {
   assert(err === null, `wal: save breaks the log rules: ${err}`);
+}
+
+/** etcd's warning when a WAL file cannot be preallocated; the segment grows as written. */
+function warnNoPreallocation(logger: Logger, dir: string, sizeBytes: number, err: unknown): void {
+  logger.warn(
+    { dir, 'segment-bytes': sizeBytes, error: err instanceof Error ? err.message : String(err) },
+    'failed to preallocate space when creating a new WAL',
+  );
 }
