@@ -27,6 +27,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   compactor: [],
   raft: [],
   storage: [],
+  // bbolt's file format (etcd's snapshot files): bytes in, bytes out, no other module.
+  bbolt: [],
   wal: ['storage'],
   mvcc: ['storage'],
   // watch reads the revision log through storage and mvcc's record codecs.

@@ -1,0 +1,128 @@
+/**
+ * The streaming front of the bbolt writer: a re-iterable source of sorted records
+ * (bucket path, key, value) in, a bbolt image out through an injected ByteSink, page by
+ * page in file order, awaiting the sink between records (backpressure).
+ *
+ * Records are sorted as tuples: by bucket path component by component, then by key,
+ * where a sub-bucket's name takes its place among its parent's keys (so the stream
+ * [b]/a, [b,m]/x, [b]/z writes bucket b with key a, sub-bucket m, key z). A record with
+ * no key declares its bucket (needed only for an empty bucket). etcd's layout is a
+ * single level of root buckets.
+ *
+ * planBbolt runs the layout without materialising pages and returns the image size
+ * (what a Snapshot RPC needs up front for remaining_bytes); writeBbolt writes, planning
+ * first unless it is handed the plan, and raises BboltWriteError if the second pass
+ * does not end where the plan did (the source is not a consistent cut).
+ */
+import { BboltWriteError } from './errors.js';
+import { DEFAULT_PAGE_SIZE, FLAG_FREELIST, encodeMetaPage, encodePageHeader, isSupportedPageSize } from './layout.js';
+import { BboltTreeWriter, type BboltPlan, type ByteSink, type WriterOptions } from './writer.js';
+
+export interface BboltRecord {
+  /** Bucket names from the root (at least one). */
+  readonly bucket: readonly Uint8Array[];
+  /** Absent: only declares the bucket. */
+  readonly key?: Uint8Array;
+  readonly value?: Uint8Array;
+}
+
+export type RecordSource = () => Iterable<BboltRecord> | AsyncIterable<BboltRecord>;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function settings(options: WriterOptions): { pageSize: number; fillPercent: number; firstPage: number } {
+  const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  if (!isSupportedPageSize(pageSize)) throw new BboltWriteError(`unsupported page size ${pageSize}`);
+  return { pageSize, fillPercent: options.fillPercent ?? 0.9, firstPage: options.freelist === 'none' ? 2 : 3 };
+}
+
+/** Feeds records into a tree writer, calling `drain` after each (the sink's await point). */
+async function feed(source: RecordSource, w: BboltTreeWriter, drain: () => Promise<void>): Promise<{ root: number; pgid: number }> {
+  const open: Uint8Array[] = [];
+  for await (const rec of source()) {
+    if (rec.bucket.length === 0) throw new BboltWriteError('record with an empty bucket path');
+    let common = 0;
+    while (common < open.length && common < rec.bucket.length && sameBytes(open[common] as Uint8Array, rec.bucket[common] as Uint8Array)) {
+      common++;
+    }
+    while (open.length > common) {
+      w.closeBucket();
+      open.pop();
+    }
+    for (let i = common; i < rec.bucket.length; i++) {
+      const name = rec.bucket[i] as Uint8Array;
+      w.openBucket(name);
+      open.push(name);
+    }
+    if (rec.key !== undefined) w.put(rec.key, rec.value ?? new Uint8Array(0));
+    await drain();
+  }
+  const end = w.finish();
+  await drain();
+  return end;
+}
+
+export async function planBbolt(source: RecordSource, options: WriterOptions = {}): Promise<BboltPlan> {
+  const s = settings(options);
+  const w = new BboltTreeWriter(() => undefined, s);
+  w.materialising = false;
+  const { root, pgid } = await feed(source, w, () => Promise.resolve());
+  return { pageSize: s.pageSize, root, pgid, size: pgid * s.pageSize };
+}
+
+/** Writes the whole image to `sink` in page order; returns the plan it followed. */
+export async function writeBbolt(
+  source: RecordSource,
+  sink: ByteSink,
+  options: WriterOptions & { readonly plan?: BboltPlan } = {},
+): Promise<BboltPlan> {
+  const s = settings(options);
+  const plan = options.plan ?? (await planBbolt(source, options));
+  if (plan.pageSize !== s.pageSize) throw new BboltWriteError('plan was made for another page size');
+  const txid = options.txid ?? 2n;
+  const freelist = options.freelist === 'none' ? null : 2;
+  const queue: Uint8Array[] = [];
+  let expected = 0;
+  const push = (page: Uint8Array, id: number, pages: number): void => {
+    if (id !== expected) throw new BboltWriteError(`page ${id} emitted out of order (expected ${expected})`);
+    if (id + pages > plan.pgid) throw new BboltWriteError('source yields more than it did when planned');
+    expected = id + pages;
+    queue.push(page);
+  };
+  const drain = async (): Promise<void> => {
+    while (queue.length > 0) await sink.write(queue.shift() as Uint8Array);
+  };
+  const meta = { pageSize: s.pageSize, root: plan.root, freelist, pgid: plan.pgid };
+  push(encodeMetaPage(0, { ...meta, txid }), 0, 1);
+  push(encodeMetaPage(1, { ...meta, txid: txid - 1n }), 1, 1);
+  if (freelist !== null) {
+    const page = new Uint8Array(s.pageSize);
+    encodePageHeader(page, { id: 2, flags: FLAG_FREELIST, count: 0, overflow: 0 });
+    push(page, 2, 1);
+  }
+  await drain();
+  const w = new BboltTreeWriter((page, id, pages) => push(page as Uint8Array, id, pages), s);
+  const end = await feed(source, w, drain);
+  if (end.root !== plan.root || end.pgid !== plan.pgid) {
+    throw new BboltWriteError(`source changed between planning and writing (planned root ${plan.root}/pgid ${plan.pgid}, wrote ${end.root}/${end.pgid})`);
+  }
+  return plan;
+}
+
+/** Whole image in memory: for tests and small files only. */
+export async function bboltBytes(source: RecordSource, options: WriterOptions = {}): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const plan = await writeBbolt(source, { write: (c) => void chunks.push(c) }, options);
+  const out = new Uint8Array(plan.size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  if (off !== plan.size) throw new BboltWriteError(`wrote ${off} bytes, planned ${plan.size}`);
+  return out;
+}
