@@ -1,6 +1,6 @@
 /**
  * `npm run bench:compare -- [--quick] [--members 1|3] [--rounds N]`: tsetcd against
- * Debian's etcd on this machine, in this run (issue 4, DESIGN §4).
+ * Debian's etcd on this machine, in this run (docs/architecture.md §4).
  *
  * Each round runs three sessions in the order etcd, tsetcd, etcd again (A B A'): the
  * second etcd session gives the A/A noise band each ratio is read against. Every session
@@ -8,14 +8,16 @@
  * runs every case, measures the footprint, and stops it (compare-session.ts).
  * If tsetcd cannot start (not built yet, or no 3-member support yet), that is recorded
  * once, shown on every row, and tsetcd is not retried; etcd and A/A still run.
- * Output: the table on stdout and bench/results/<timestamp>.json.
+ * Output: the table on stdout; the small result file bench/results/<name>.json (meant to
+ * be committed: commit, machine, load, every figure; result-file.ts) and the per-round
+ * data in bench/results/raw/<name>.json (git-ignored).
  * Cleanup: every server process group is killed on exit, SIGINT and SIGTERM; the temp
  * directory (PKI, data) is removed unless --keep.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -25,6 +27,17 @@ import { formatSummary, LABEL_A, LABEL_AA, LABEL_B, summarize } from './compare-
 import { runSession, type SessionEnv, type SessionResult } from './compare-session.js';
 import { type Ceiling, measureCeiling } from './ceiling.js';
 import { makePki } from './pki.js';
+import {
+  commandLine,
+  costsOf,
+  figuresOf,
+  loadAverage,
+  machine,
+  RESULT_FORMAT,
+  type ResultFile,
+  resultName,
+  tsetcdBuild,
+} from './result-file.js';
 import { type RestartPhaseResult, runRestartPhase } from './restart-phase.js';
 import { median } from './stats.js';
 import { WorkerPool } from './runner.js';
@@ -77,6 +90,8 @@ function tsetcdCommand(launcher: string): { file: string; args: string[] } {
 }
 
 async function main(): Promise<number> {
+  // Read first, before this process and its servers add to it.
+  const loadBefore = loadAverage();
   const argv = await yargs(hideBin(process.argv))
     .scriptName('npm run bench:compare --')
     .option('quick', { type: 'boolean', default: false, describe: 'short profile (under 3 minutes)' })
@@ -93,7 +108,10 @@ async function main(): Promise<number> {
     })
     .option('etcd-bin', { type: 'string', default: 'etcd' })
     .option('tsetcd-bin', { type: 'string', describe: 'tsetcd launcher (default <repo>/bin/tsetcd)' })
-    .option('out', { type: 'string', describe: 'JSON result file (default bench/results/<timestamp>.json)' })
+    .option('out', {
+      type: 'string',
+      describe: 'result file (default bench/results/<UTC time>-<profile>-<N>member.json); per-round data goes to raw/ beside it',
+    })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the temp directory' })
     .strict()
     .help()
@@ -126,10 +144,17 @@ async function main(): Promise<number> {
   }
 
   const startedAt = new Date();
+  const build = tsetcdBuild(root, tsetcdLauncher);
+  const load1Min: number[] = [];
+  const loadTimer = setInterval(() => load1Min.push(loadAverage()[0]), 15_000);
+  loadTimer.unref();
   log(
     `bench:compare ${profile.name}, ${argv.members} member(s), ${profile.rounds} rounds, etcd ${etcdVer}, ` +
-      `${availableParallelism()} cores, work dir ${workDir}`,
+      `${availableParallelism()} cores, tsetcd ${build.commit ?? 'outside git'}${build.dirty ? ' (DIRTY tree)' : ''}, ` +
+      `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, work dir ${workDir}`,
   );
+  if (build.dirty) log(`  the tree has changes, the result file will say so: ${build.dirtyPaths.join(', ')}`);
+  if (build.distOlderThanSrc) log('  dist/ is older than src/: run `npm run build` first, or the result file will say so');
   const env: SessionEnv = {
     workDir,
     pki: makePki(mkdirAndReturn(join(workDir, 'pki'))),
@@ -190,7 +215,8 @@ async function main(): Promise<number> {
 
   const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart);
   const title =
-    `tsetcd / etcd ${etcdVer}, ${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
+    `tsetcd ${build.commit?.slice(0, 12) ?? '(outside git)'}${build.dirty ? ' (dirty tree)' : ''} / etcd ${etcdVer}, ` +
+    `${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
     `(A B A'), ${availableParallelism()} cores, ${startedAt.toISOString()}`;
   process.stdout.write(`\n${title}\n\n${formatSummary(rows, costs)}\n`);
   if (putCase !== undefined) {
@@ -210,14 +236,25 @@ async function main(): Promise<number> {
   }
   if (tsetcdUnavailable !== undefined) process.stdout.write(`\n${tsetcdUnavailable}\n`);
 
-  const outFile = argv.out ?? join(root, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  mkdirSync(dirname(outFile), { recursive: true });
-  const json = {
+  clearInterval(loadTimer);
+  const loadAfter = loadAverage();
+  const finishedAt = new Date();
+  const runProfile: ResultFile['profile'] = {
+    name: profile.name,
+    members: argv.members,
+    rounds: profile.rounds,
+    only: argv.only ?? null,
+    footprint: argv.footprint,
+  };
+  const name = argv.out === undefined ? resultName(startedAt, runProfile) : basename(argv.out).replace(/\.json$/, '');
+  const outFile = argv.out ?? join(root, 'bench', 'results', `${name}.json`);
+  const rawFile = join(dirname(outFile), 'raw', `${name}.json`);
+  mkdirSync(dirname(rawFile), { recursive: true });
+  const raw = {
     startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
+    finishedAt: finishedAt.toISOString(),
     profile,
     members: argv.members,
-    machine: { cores: availableParallelism(), node: process.version, etcd: etcdVer },
     tsetcdUnavailable: tsetcdUnavailable ?? null,
     generatorCeiling: ceilings,
     bigRestart: restart ?? null,
@@ -225,8 +262,42 @@ async function main(): Promise<number> {
     costs,
     sessions,
   };
-  writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
-  log(`results written to ${outFile}`);
+  writeFileSync(rawFile, `${JSON.stringify(raw, null, 2)}\n`);
+  const okCeilings = ceilings.filter((c) => c.error === undefined);
+  const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
+  const result: ResultFile = {
+    format: RESULT_FORMAT,
+    name,
+    command: commandLine(hideBin(process.argv), process.env['npm_lifecycle_event'] === 'bench:compare'),
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    tsetcd: build,
+    etcd: { version: etcdVer, bin: etcdBin },
+    machine: machine(),
+    load: {
+      before: loadBefore,
+      after: loadAfter,
+      max1MinDuring: Math.max(loadBefore[0], loadAfter[0], ...load1Min),
+      samplesDuring: load1Min.length,
+    },
+    profile: runProfile,
+    tsetcdUnavailable: tsetcdUnavailable ?? null,
+    generatorCeiling:
+      ceilings.length === 0
+        ? null
+        : {
+            opsPerSec: finiteOrNull(median(okCeilings.map((c) => c.throughputOpsPerSec))),
+            generatorCores: finiteOrNull(median(okCeilings.map((c) => c.generatorCores))),
+            runs: ceilings.length,
+            error: ceilings.find((c) => c.error !== undefined)?.error ?? null,
+          },
+    figures: figuresOf(rows),
+    costs: costsOf(costs),
+    rawFile: relative(root, rawFile),
+  };
+  writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+  log(`per-round data written to ${rawFile} (git-ignored)`);
+  log(`result file written to ${outFile}: commit it on its own, then \`npm run bench:tables\``);
   return 0;
 }
 

@@ -1,11 +1,12 @@
 /**
- * How a comparison turns rounds into a verdict (DESIGN §4, issue 4):
+ * How a comparison turns rounds into a verdict (docs/architecture.md §4):
  * - per round r, ratio_r = tsetcd_r / etcd_r and aa_r = etcdB_r / etcd_r, where etcd and
  *   etcdB are two independent etcd runs of the same round;
  * - the ratio reported is the median of ratio_r; the A/A noise band is the largest
  *   |aa_r − 1| over the rounds (how far etcd strays from itself on this machine);
  * - a target "ratio >= T" is met when median − T > band, "ratio <= T" when T − median >
- *   band; within ±band of T it is "within noise", otherwise "not met".
+ *   band; it is not met when the ratio misses T by more than the band; within ±band of T
+ *   the run cannot tell, and says "inconclusive" (never read as parity or success).
  * Ratios are always tsetcd/etcd of the metric itself, so for latency, RSS and time a
  * ratio below 1 is better, for throughput above 1 is better.
  */
@@ -38,13 +39,17 @@ export interface Target {
   value: number;
 }
 
-/** 'tsetcd errors' / 'etcd errors': a side failed requests, so its number is no verdict. */
-export type Verdict = 'met' | 'not met' | 'within noise' | 'n/a' | 'tsetcd errors' | 'etcd errors';
+/**
+ * 'inconclusive': the ratio lies within the A/A band of the target, so this run cannot
+ * say which side of it tsetcd is on. 'tsetcd errors' / 'etcd errors': a side failed
+ * requests, so its number is no verdict.
+ */
+export type Verdict = 'met' | 'not met' | 'inconclusive' | 'n/a' | 'tsetcd errors' | 'etcd errors';
 
 export function verdict(ratio: number, band: number, target: Target | undefined): Verdict {
   if (target === undefined || !Number.isFinite(ratio) || !Number.isFinite(band)) return 'n/a';
   const margin = target.op === '>=' ? ratio - target.value : target.value - ratio;
   if (margin > band) return 'met';
   if (margin < -band) return 'not met';
-  return 'within noise';
+  return 'inconclusive';
 }

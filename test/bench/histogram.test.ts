@@ -72,10 +72,14 @@ describe('comparison statistics', () => {
 
   it('a target is met only when the ratio is past it by more than the noise band', () => {
     expect(verdict(1.2, 0.1, { op: '>=', value: 1 })).toBe('met');
-    expect(verdict(1.05, 0.1, { op: '>=', value: 1 })).toBe('within noise');
+    expect(verdict(1.05, 0.1, { op: '>=', value: 1 })).toBe('inconclusive');
     expect(verdict(0.8, 0.1, { op: '>=', value: 1 })).toBe('not met');
     expect(verdict(1.0, 0.1, { op: '<=', value: 1.2 })).toBe('met');
-    expect(verdict(1.25, 0.1, { op: '<=', value: 1.2 })).toBe('within noise');
+    expect(verdict(1.25, 0.1, { op: '<=', value: 1.2 })).toBe('inconclusive');
+    expect(verdict(1.35, 0.1, { op: '<=', value: 1.2 })).toBe('not met');
+    // A ratio at the target itself, or one a wide band swallows, is never a success.
+    expect(verdict(1.0, 0.1, { op: '>=', value: 1 })).toBe('inconclusive');
+    expect(verdict(2.0, 1.5, { op: '>=', value: 1 })).toBe('inconclusive');
     expect(verdict(Number.NaN, 0.1, { op: '<=', value: 1.2 })).toBe('n/a');
   });
 });
