@@ -8,26 +8,22 @@ import {
   loadConfig,
   lookupGoCipherSuite,
 } from '../../src/config/index.js';
+import { requireTools } from '../helpers/require-tool.js';
 
-function opensslStdNames(): Map<string, string> | undefined {
-  try {
-    const out = execFileSync(
-      'openssl',
-      ['ciphers', '-stdname', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'],
-      {
-        encoding: 'utf8',
-        timeout: 10_000,
-      },
-    );
-    const map = new Map<string, string>();
-    for (const line of out.split('\n')) {
-      const [std, , ossl] = line.trim().split(/\s+/);
-      if (std !== undefined && ossl !== undefined) map.set(std, ossl);
-    }
-    return map;
-  } catch {
-    return undefined;
+const MIN_COMPARED = 17;
+
+/** `openssl ciphers -stdname`: RFC name -> OpenSSL name. Throws if openssl fails. */
+function opensslStdNames(): Map<string, string> {
+  const out = execFileSync('openssl', ['ciphers', '-stdname', 'ALL:COMPLEMENTOFALL:@SECLEVEL=0'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  const map = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [std, , ossl] = line.trim().split(/\s+/);
+    if (std !== undefined && ossl !== undefined) map.set(std, ossl);
   }
+  return map;
 }
 
 describe('Go cipher suite names -> OpenSSL names', () => {
@@ -37,14 +33,20 @@ describe('Go cipher suite names -> OpenSSL names', () => {
     expect(new Set(GO_TLS12_CIPHER_SUITES.map((s) => s.opensslName)).size).toBe(22);
   });
 
-  it('maps names as OpenSSL itself does (openssl ciphers -stdname)', () => {
+  it('maps names as OpenSSL itself does (openssl ciphers -stdname)', (ctx) => {
+    requireTools(ctx, 'openssl');
     const std = opensslStdNames();
-    if (std === undefined) return; // no openssl binary: the Node check below still runs
+    let compared = 0;
     for (const s of GO_TLS12_CIPHER_SUITES) {
       const fromOpenssl = std.get(s.goName);
       // RC4 and 3DES are compiled out of OpenSSL 3's default build.
-      if (fromOpenssl !== undefined) expect(fromOpenssl).toBe(s.opensslName);
+      if (fromOpenssl === undefined) continue;
+      expect(fromOpenssl).toBe(s.opensslName);
+      compared++;
     }
+    // Debian's OpenSSL 3.0 names 17 of Go's 22 (measured; the rest are RC4 and 3DES
+    // suites it leaves out): fewer means the listing broke, not that the mapping is right.
+    expect(compared).toBeGreaterThanOrEqual(MIN_COMPARED);
   });
 
   it('every suite this Node can negotiate builds a TLS context', () => {

@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeConfig, formatUrls, loadConfig } from '../../src/config/index.js';
+import { requireFile } from '../helpers/require-tool.js';
 import { makeTempDir, seedCertDir, seedYaml } from './helpers.js';
 import type { TempDir } from './helpers.js';
 
@@ -16,10 +18,10 @@ describe('the seed deployment config', () => {
     cfgDir.remove();
   });
 
-  it("the fixture is the seed deployment guide's member file, verbatim", () => {
-    // shared/ sits beside the repository (DESIGN; CI copies it there too).
-    const guide = new URL('../../../shared/ref/seed-deployment.md', import.meta.url);
-    if (!existsSync(guide)) return;
+  it("the fixture is the seed deployment guide's member file, verbatim", (ctx) => {
+    // shared/ sits beside the repository (CI copies it there too): fails in CI without it.
+    const guide = fileURLToPath(new URL('../../../shared/ref/seed-deployment.md', import.meta.url));
+    requireFile(ctx, guide, 'the shared seed deployment guide');
     const text = readFileSync(guide, 'utf8');
     const block = /## Member config[^\n]*\n```\n([\s\S]*?)```/.exec(text)?.[1];
     expect(block).toBe(seedYaml(1, '/work/cert'));

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { destroyLiveClusters } from './cluster/cluster.js';
 import { REPO_ROOT } from '../helpers/processes.js';
+import { requireTools } from '../helpers/require-tool.js';
 import type { FaultKind } from './nemesis/faults.js';
 import { seedFor } from './run/profiles.js';
 import type { RunResult } from './run/runner.js';
@@ -107,7 +108,8 @@ describe('the suite bites: every unsafe switch is detected', () => {
   for (const sw of selected) {
     it(
       sw.name,
-      async () => {
+      async (ctx) => {
+        requireTools(ctx, 'root', 'ip', 'iptables');
         if (!builtServerMentions(sw.marker)) {
           throw new Error(
             `switch missing: the built tsetcd (dist/src) never mentions "${sw.marker}"; add the switch, then this test shows whether the suite catches it`,

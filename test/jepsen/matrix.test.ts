@@ -6,6 +6,7 @@
  * smallest failing window) is printed and the results folder keeps the member logs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { requireTools } from '../helpers/require-tool.js';
 import { destroyLiveClusters } from './cluster/cluster.js';
 import { matrixFor, profileFromEnv } from './run/profiles.js';
 import { runJepsen } from './run/runner.js';
@@ -23,12 +24,10 @@ describe(`jepsen ${profile} matrix`, () => {
     it(
       row.name,
       async (ctx) => {
+        // Network namespaces and iptables grudges need root, ip and iptables.
+        requireTools(ctx, 'root', 'ip', 'iptables');
         const result = await runJepsen(row);
         console.log(result.report);
-        if (result.skipped !== undefined) {
-          ctx.skip(`${row.name}: ${result.skipped}`);
-          return;
-        }
         expect(result.problems, result.report).toEqual([]);
         expect(result.passed).toBe(true);
       },
