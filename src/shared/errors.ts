@@ -50,7 +50,25 @@ export type ErrorCode =
   | 'deadline-exceeded'
   | 'unimplemented'
   | 'permission-denied'
-  | 'auth-not-enabled';
+  | 'auth-not-enabled'
+  // auth (etcd auth/store.go; the messages live in the gRPC table and src/auth/errors.ts)
+  | 'auth-root-user-not-exist'
+  | 'auth-root-role-not-exist'
+  | 'auth-user-already-exist'
+  | 'auth-user-empty'
+  | 'auth-user-not-found'
+  | 'auth-role-already-exist'
+  | 'auth-role-not-found'
+  | 'auth-role-empty'
+  | 'auth-failed'
+  | 'auth-no-password-user'
+  | 'auth-role-not-granted'
+  | 'auth-permission-not-granted'
+  | 'auth-permission-not-given'
+  | 'auth-old-revision'
+  | 'auth-invalid-token'
+  | 'auth-invalid-mgmt'
+  | 'auth-verify-only';
 
 export class TsetcdError extends Error {
   override readonly name: string = 'TsetcdError';
