@@ -9,7 +9,7 @@
  * `exp` or a newer auth revision ends their use for key access.
  *
  * Verification: the header's alg must be the configured method, the signature must
- * verify, exp (when present) must be in the future, and username (string) and revision
+ * verify, exp (when present) must not be before the current second, and username (string) and revision
  * (number) must be present (3.4 crashes on a signed token without them; 3.5 refuses it).
  *
  * Keys: the RS and PS methods take RSA PEM keys, the ES methods EC PEM keys (PKCS#1, SEC1, PKCS#8, SPKI, as Go's
@@ -142,6 +142,9 @@ export class JwtTokenProvider implements TokenProvider {
       const { payload } = await jwtVerify(token, this.keys.verify, {
         algorithms: [this.signMethod],
         currentDate: new Date(this.clock.wallMs()),
+        // Go's jwt accepts a token up to and including its exp second (now <= exp);
+        // jose refuses at exp unless given a second of tolerance.
+        clockTolerance: 1,
       });
       const { username, revision } = payload;
       if (typeof username !== 'string' || typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
