@@ -5,34 +5,14 @@
  */
 import { ManualClock } from '../../src/shared/clock.js';
 import { SeededRng } from '../../src/shared/rng.js';
-import type { Cancelable, Scheduler } from '../../src/shared/scheduler.js';
+import { ManualScheduler } from '../helpers/manual-scheduler.js';
 import { MemoryBackend } from '../../src/storage/memory-backend.js';
 import { AuthStore } from '../../src/auth/store.js';
 import { applyAuthRequest, type AuthRequest, type AuthResponse } from '../../src/auth/apply.js';
 import { SimpleTokenProvider } from '../../src/auth/simple-token.js';
 import { ANONYMOUS, type AuthInfo, type TokenProvider } from '../../src/auth/types.js';
 
-export class ManualScheduler implements Scheduler {
-  readonly periodic: Array<{ periodMs: number; fn: () => void; cancelled: boolean }> = [];
-  after(): Cancelable {
-    return { cancel: () => {} };
-  }
-  every(periodMs: number, fn: () => void): Cancelable {
-    const t = { periodMs, fn, cancelled: false };
-    this.periodic.push(t);
-    return { cancel: () => (t.cancelled = true) };
-  }
-  soon(fn: () => void): void {
-    fn();
-  }
-  /** Runs every live periodic task once (one tick of each). */
-  tick(): void {
-    for (const t of this.periodic) if (!t.cancelled) t.fn();
-  }
-  get live(): number {
-    return this.periodic.filter((t) => !t.cancelled).length;
-  }
-}
+export { ManualScheduler };
 
 export interface Harness {
   backend: MemoryBackend;

@@ -16,23 +16,8 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { TsetcdError } from '../../src/shared/errors.js';
 import { leaseId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
-import type { Cancelable, Scheduler } from '../../src/shared/scheduler.js';
+import { ManualScheduler } from '../helpers/manual-scheduler.js';
 import { MemoryBackend } from '../../src/storage/memory-backend.js';
-
-class ManualScheduler implements Scheduler {
-  readonly periodic: Array<{ periodMs: number; fn: () => void; cancelled: boolean }> = [];
-  after(): Cancelable {
-    return { cancel: () => {} };
-  }
-  every(periodMs: number, fn: () => void): Cancelable {
-    const t = { periodMs, fn, cancelled: false };
-    this.periodic.push(t);
-    return { cancel: () => (t.cancelled = true) };
-  }
-  soon(fn: () => void): void {
-    fn();
-  }
-}
 
 interface Proposal {
   kind: LeaseEntryKind;
