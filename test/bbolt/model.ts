@@ -90,3 +90,27 @@ function bucketArb(depth: number): fc.Arbitrary<ModelBucket> {
 export const dbModel: fc.Arbitrary<ModelBucket> = fc
   .uniqueArray(fc.tuple(key, bucketArb(2)), { minLength: 1, maxLength: 5, selector: ([k]) => hex(k) })
   .map((bs) => ({ values: new Map(), buckets: new Map(bs.map(([k, b]) => [hex(k), b])) }));
+
+/** Lines in bboltcheck's format (test/bbolt/bboltcheck/main.go), from our reader. */
+export function dumpLines(db: BboltDb): string[] {
+  const lines = [`meta ${db.pageSize} ${db.meta.pgid} ${db.meta.txid}`];
+  const walk = (b: BboltBucket, path: string[]): void => {
+    lines.push(`bucket ${path.join('/')}`);
+    for (const e of b.entries()) {
+      if (e.isBucket) walk(b.open(e), [...path, hex(e.key)]);
+      else lines.push(`kv ${path.join('/')} ${hex(e.key)} ${hex(e.value)}`);
+    }
+  };
+  const root = db.root();
+  for (const e of root.entries()) walk(root.open(e), [hex(e.key)]);
+  return lines;
+}
+
+/** The records that rewrite every root bucket of `db` as it is (declaring empty ones). */
+export function* recordsOf(db: BboltDb): Generator<BboltRecord> {
+  const root = db.root();
+  for (const b of root.entries()) {
+    yield { bucket: [b.key] };
+    for (const e of root.open(b).entries()) yield { bucket: [b.key], key: e.key, value: e.value };
+  }
+}

@@ -1,0 +1,69 @@
+// Tools the bbolt cross-checks need (real etcd/etcdctl 3.4.23 and Debian's Go with
+// go.etcd.io/bbolt under /usr/share/gocode), and the bboltcheck program built from
+// test/bbolt/bboltcheck/main.go with that Go, offline (GOPATH mode, no module fetch).
+//
+// Contract: missingTools() lists what is absent. toolsOrSkip() throws in CI (CI set)
+// when anything is missing, so the test fails; outside CI it prints which tools are
+// missing and that the test is skipped, and returns false. buildBboltCheck() builds
+// into `dir` with a private GOCACHE (nothing written outside `dir`) and returns the
+// binary's path. runBboltCheck() returns its exit code and output lines.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ETCDCTL_BIN } from '../helpers/etcdctl.js';
+import { ETCD_BIN } from '../helpers/processes.js';
+
+export const GOPATH = '/usr/share/gocode';
+const BBOLT_SRC = join(GOPATH, 'src/go.etcd.io/bbolt');
+const CHECKER_SRC = fileURLToPath(new URL('./bboltcheck/main.go', import.meta.url));
+
+export function missingTools(): string[] {
+  const missing: string[] = [];
+  if (!existsSync(ETCD_BIN)) missing.push(`etcd (${ETCD_BIN}; apt-get install -y etcd-server)`);
+  if (!existsSync(ETCDCTL_BIN)) missing.push(`etcdctl (${ETCDCTL_BIN}; apt-get install -y etcd-client)`);
+  if (spawnSync('go', ['version'], { stdio: 'ignore' }).status !== 0) missing.push('go (apt-get install -y golang-go)');
+  if (!existsSync(join(BBOLT_SRC, 'db.go'))) missing.push(`bbolt source (${BBOLT_SRC}; apt-get install -y golang-github-coreos-bbolt-dev)`);
+  return missing;
+}
+
+export function toolsOrSkip(what: string): boolean {
+  const missing = missingTools();
+  if (missing.length === 0) return true;
+  const text = `${what} needs: ${missing.join(', ')}`;
+  if (process.env['CI'] !== undefined && process.env['CI'] !== '') throw new Error(`${text} (missing in CI)`);
+  console.warn(`SKIPPED outside CI: ${text}`);
+  return false;
+}
+
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function buildBboltCheck(dir: string): Promise<string> {
+  const out = join(dir, 'bboltcheck');
+  const env = { ...process.env, GOPATH, GO111MODULE: 'off', GOFLAGS: '', GOCACHE: join(dir, 'gocache'), GOPROXY: 'off', CGO_ENABLED: '0' };
+  const r = await run('go', ['build', '-o', out, CHECKER_SRC], env, 110_000);
+  if (r.code !== 0) throw new Error(`go build bboltcheck failed (${r.code}): ${r.stderr}`);
+  return out;
+}
+
+export async function runBboltCheck(bin: string, file: string): Promise<{ code: number | null; lines: string[]; stderr: string }> {
+  const r = await run(bin, [file], process.env, 30_000);
+  return { code: r.code, lines: r.stdout.split('\n').filter((l) => l !== ''), stderr: r.stderr };
+}
