@@ -2,38 +2,32 @@
 // go.etcd.io/bbolt under /usr/share/gocode), and the bboltcheck program built from
 // test/bbolt/bboltcheck/main.go with that Go, offline (GOPATH mode, no module fetch).
 //
-// Contract: missingTools() lists what is absent. toolsOrSkip() throws in CI (CI set)
-// when anything is missing, so the test fails; outside CI it prints which tools are
-// missing and that the test is skipped, and returns false. buildBboltCheck() builds
+// Contract: requireBboltTools(ctx) fails (CI) or skips saying why (outside CI) through
+// test/helpers/require-tool.ts when etcd, etcdctl, go or bbolt's source is missing;
+// bboltToolsMissing() is the same question without a test context (for hooks).
+// buildBboltCheck() builds
 // into `dir` with a private GOCACHE (nothing written outside `dir`) and returns the
 // binary's path. runBboltCheck() returns its exit code and output lines.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ETCDCTL_BIN } from '../helpers/etcdctl.js';
-import { ETCD_BIN } from '../helpers/processes.js';
+import { requireFile, requireTools, toolMissing, type SkipContext, type Tool } from '../helpers/require-tool.js';
 
 export const GOPATH = '/usr/share/gocode';
 const BBOLT_SRC = join(GOPATH, 'src/go.etcd.io/bbolt');
 const CHECKER_SRC = fileURLToPath(new URL('./bboltcheck/main.go', import.meta.url));
 
-export function missingTools(): string[] {
-  const missing: string[] = [];
-  if (!existsSync(ETCD_BIN)) missing.push(`etcd (${ETCD_BIN}; apt-get install -y etcd-server)`);
-  if (!existsSync(ETCDCTL_BIN)) missing.push(`etcdctl (${ETCDCTL_BIN}; apt-get install -y etcd-client)`);
-  if (spawnSync('go', ['version'], { stdio: 'ignore' }).status !== 0) missing.push('go (apt-get install -y golang-go)');
-  if (!existsSync(join(BBOLT_SRC, 'db.go'))) missing.push(`bbolt source (${BBOLT_SRC}; apt-get install -y golang-github-coreos-bbolt-dev)`);
-  return missing;
+const TOOLS: Tool[] = ['etcd', 'etcdctl', 'go'];
+const BBOLT_HINT = 'the bbolt Go source (apt-get install -y golang-github-coreos-bbolt-dev)';
+
+export function bboltToolsMissing(): boolean {
+  return TOOLS.some((t) => toolMissing(t) !== undefined) || !existsSync(join(BBOLT_SRC, 'db.go'));
 }
 
-export function toolsOrSkip(what: string): boolean {
-  const missing = missingTools();
-  if (missing.length === 0) return true;
-  const text = `${what} needs: ${missing.join(', ')}`;
-  if (process.env['CI'] !== undefined && process.env['CI'] !== '') throw new Error(`${text} (missing in CI)`);
-  console.warn(`SKIPPED outside CI: ${text}`);
-  return false;
+export function requireBboltTools(ctx: SkipContext): void {
+  requireTools(ctx, ...TOOLS);
+  requireFile(ctx, join(BBOLT_SRC, 'db.go'), BBOLT_HINT);
 }
 
 function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {

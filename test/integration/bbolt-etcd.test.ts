@@ -8,7 +8,7 @@
 // - files made by our writer (random ones, the etcd data rewritten, a crafted 0xFFFF
 //   freelist) opened by real bbolt with tx.Check, and the etcd data rewritten by us then
 //   `etcdctl snapshot status` and `snapshot restore` and served by a real etcd.
-// Needs etcd, etcdctl and go: fails in CI without them, says it skips outside CI.
+// Needs etcd, etcdctl, go and bbolt's Go source: fails in CI without them, skips saying why outside CI.
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { bboltBytes } from '../../src/bbolt/stream.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { craftFreelist } from '../bbolt/craft.js';
 import { dbModel, dumpLines, records, recordsOf } from '../bbolt/model.js';
-import { buildBboltCheck, runBboltCheck, toolsOrSkip } from '../bbolt/tools.js';
+import { bboltToolsMissing, buildBboltCheck, requireBboltTools, runBboltCheck } from '../bbolt/tools.js';
 import { removeWhenTestProcessExits } from '../helpers/cleanup.js';
 import { etcdctlFor, runEtcdctl, type EtcdctlResult } from '../helpers/etcdctl.js';
 import { dumpMemberLogsOnFailure, startMember, stopAllMembers, type Member } from '../helpers/processes.js';
@@ -46,7 +46,6 @@ interface GetKv {
   lease: string;
 }
 
-const haveTools = toolsOrSkip('bbolt cross-check with real etcd and bbolt');
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-bbolt-'));
 removeWhenTestProcessExits(dir);
 let checker = '';
@@ -126,7 +125,7 @@ function latestFromKeyBucket(db: BboltDb): GetKv[] {
 }
 
 beforeAll(async () => {
-  if (!haveTools) return;
+  if (bboltToolsMissing()) return; // each test then fails (CI) or skips, saying why
   const building = buildBboltCheck(dir);
   source = await startMember({ target: 'etcd', name: 'bbolt-src' });
   const ctl = async (...args: string[]): Promise<string> => ok(await etcdctlFor(source, args));
@@ -163,8 +162,8 @@ dumpMemberLogsOnFailure();
 
 describe('bbolt files made by a real etcd 3.4.23, read by ours', () => {
   for (const which of ['save', 'saveAfterDefrag', 'memberDb'] as const) {
-    it(`${which}: tx.Check-clean, the dump real bbolt gives, etcdctl's status, and etcdctl get's keys`, async () => {
-      if (!haveTools) return;
+    it(`${which}: tx.Check-clean, the dump real bbolt gives, etcdctl's status, and etcdctl get's keys`, async (ctx) => {
+      requireBboltTools(ctx);
       const file = files[which];
       const bytes = new Uint8Array(readFileSync(file));
       expect(bytes.length % 512).toBe(which === 'memberDb' ? 0 : 32);
@@ -190,8 +189,8 @@ describe('bbolt files made by a real etcd 3.4.23, read by ours', () => {
 });
 
 describe('bbolt files made by our writer, opened by real bbolt and etcd', () => {
-  it('random files: real bbolt tx.Check passes and dumps what we wrote', async () => {
-    if (!haveTools) return;
+  it('random files: real bbolt tx.Check passes and dumps what we wrote', async (ctx) => {
+    requireBboltTools(ctx);
     let n = 0;
     await fc.assert(
       fc.asyncProperty(dbModel, fc.constantFrom(4096, 8192), fc.constantFrom<'page' | 'none'>('page', 'none'), async (model, pageSize, freelist) => {
@@ -207,8 +206,8 @@ describe('bbolt files made by our writer, opened by real bbolt and etcd', () => 
     );
   });
 
-  it('a stored freelist in both forms (array and 0xFFFF count) reads the same in real bbolt', async () => {
-    if (!haveTools) return;
+  it('a stored freelist in both forms (array and 0xFFFF count) reads the same in real bbolt', async (ctx) => {
+    requireBboltTools(ctx);
     const img = await bboltBytes(() => recordsOf(BboltDb.open(bytesSource(new Uint8Array(readFileSync(files.save))))));
     for (const form of ['array', 'overflow-count'] as const) {
       const crafted = craftFreelist(img, 4, form);
@@ -229,8 +228,8 @@ describe('bbolt files made by our writer, opened by real bbolt and etcd', () => 
     );
   });
 
-  it("etcd's snapshot rewritten by us: same status hash, restore works, a real etcd serves the same keys", async () => {
-    if (!haveTools) return;
+  it("etcd's snapshot rewritten by us: same status hash, restore works, a real etcd serves the same keys", async (ctx) => {
+    requireBboltTools(ctx);
     const original = BboltDb.open(bytesSource(new Uint8Array(readFileSync(files.save))));
     const wanted = await etcdctlStatus(files.save);
     for (const freelist of ['page', 'none'] as const) {
