@@ -12,7 +12,7 @@
  *   network down; watchdogs do it if the test process dies first.
  * - Member logs are appended across restarts to <root>/<name>.log.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import {
   existsSync,
@@ -24,6 +24,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +34,27 @@ import { REPO_ROOT, TSETCD_BIN } from '../../helpers/processes.js';
 import type { NetNode } from './netns.js';
 import { Network } from './netns.js';
 
-export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+let libfaketime: string | undefined;
+
+/**
+ * Where Debian's libfaketime package put the preload library (the multiarch directory
+ * differs per architecture). Throws, naming the package, when it is not installed.
+ */
+export function libfaketimePath(): string {
+  if (libfaketime !== undefined) return libfaketime;
+  let listing = '';
+  try {
+    listing = execFileSync('dpkg', ['-L', 'libfaketime'], { encoding: 'utf8', timeout: 10_000 });
+  } catch {
+    // not installed: reported below
+  }
+  const found = listing.split('\n').find((l) => l.endsWith('/libfaketime.so.1'));
+  if (found === undefined || !existsSync(found)) {
+    throw new Error('libfaketime.so.1 not found by `dpkg -L libfaketime` (apt-get install libfaketime)');
+  }
+  libfaketime = found;
+  return found;
+}
 const CLIENT_PORT = 2379;
 const PEER_PORT = 2380;
 
@@ -45,7 +66,7 @@ export interface ClusterOptions {
   /** Extra environment for every member (TSETCD_UNSAFE_TEST_BUGS, TSETCD_TEST_POWER_CUT). */
   readonly env?: Readonly<Record<string, string>>;
   readonly unsafeNoFsync?: boolean;
-  /** Preload libfaketime so the clock nemesis can move each member's wall clock. */
+  /** Preload libfaketime so the wall-clock nemesis can move each member's wall clock. */
   readonly faketime?: boolean;
   readonly startTimeoutMs?: number;
 }
@@ -139,9 +160,14 @@ export class ClusterMember {
     ];
     const env: Record<string, string | undefined> = { ...process.env, ...o.env };
     if (o.faketime === true) {
-      env['LD_PRELOAD'] = LIBFAKETIME;
+      env['LD_PRELOAD'] = libfaketimePath();
       env['FAKETIME_TIMESTAMP_FILE'] = this.clockFile;
       env['FAKETIME_NO_CACHE'] = '1';
+      // CLOCK_MONOTONIC stays real. Faked, an offset jumps performance.now() (lease
+      // expiry) by the whole offset and a negative one stalls every libuv timer for
+      // that long (measured; see test/jepsen/README.md "The wall-clock fault"): that is
+      // a frozen process, not a skewed clock. etcd's timers read Go's monotonic clock,
+      // which Jepsen's clock nemesis does not move either.
       env['FAKETIME_DONT_FAKE_MONOTONIC'] = '1';
     }
     const fd = openSync(this.logPath, 'a');
@@ -223,6 +249,33 @@ export class ClusterMember {
   /** Shifts this member's wall clock (libfaketime offset like '+30' or '-120' seconds). */
   setClockOffset(seconds: number): void {
     writeFileSync(this.clockFile, `${seconds >= 0 ? '+' : ''}${seconds}\n`);
+  }
+
+  /** Throws unless libfaketime is mapped into the member process (/proc/PID/maps). */
+  assertFaketimeLoaded(): void {
+    const pid = this.pid;
+    if (pid === undefined || this.state === 'down') throw new Error(`${this.name} is not running`);
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    if (!maps.includes(libfaketimePath())) {
+      throw new Error(`${this.name} (pid ${pid}) runs without libfaketime: the wall-clock fault would do nothing`);
+    }
+  }
+
+  /**
+   * The member's wall clock minus ours in seconds, read from the Date header of its
+   * HTTP/1.1 /health answer (Node writes it from Date.now()); undefined when it does not
+   * answer within `timeoutMs` (paused, partitioned). Resolution: 1 s.
+   */
+  wallClockOffsetS(timeoutMs = 2000): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      const req = httpGet(`${this.clientUrl}/health`, { timeout: timeoutMs }, (res) => {
+        res.resume();
+        const date = res.headers.date;
+        resolve(date === undefined ? undefined : Math.round((Date.parse(date) - Date.now()) / 1000));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(undefined));
+    });
   }
 
   wipe(): void {

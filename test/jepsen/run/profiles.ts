@@ -90,7 +90,7 @@ export function ciMatrix(): MatrixRow[] {
     row('append-kill-partition', 'append', ['kill', 'partition-leader'], 25_000),
     row('register-power-cut', 'register', ['power-cut'], 18_000),
     row('register-member-compact', 'register', ['member'], 18_000, { compactEveryMs: 1000 }),
-    row('lease-pause-clock', 'lease', ['pause', 'clock'], 25_000),
+    row('lease-pause-wall-clock', 'lease', ['pause', 'wall-clock'], 25_000),
     row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, {
       compactEveryMs: 1500,
     }),
@@ -110,7 +110,7 @@ export function longMatrix(): MatrixRow[] {
       'partition-bridge',
     ],
     'power-cut': ['power-cut'],
-    clock: ['clock', 'pause'],
+    'wall-clock': ['wall-clock', 'pause'],
     member: ['member'],
     all: [
       'kill',
@@ -121,7 +121,7 @@ export function longMatrix(): MatrixRow[] {
       'partition-ring',
       'partition-bridge',
       'power-cut',
-      'clock',
+      'wall-clock',
       'member',
     ],
   };

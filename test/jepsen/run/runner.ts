@@ -286,14 +286,14 @@ async function serviceMissing(
   return why;
 }
 
-/** The faults decide part of the members' setup: libfaketime for clock, the WAL test layer for power cuts. */
+/** The faults decide part of the members' setup: libfaketime for wall-clock, the WAL test layer for power cuts. */
 export function clusterOptionsFor(spec: RunSpec): ClusterOptions {
   const env: Record<string, string> = { ...spec.cluster.env };
   if (spec.faults.includes('power-cut')) env['TSETCD_TEST_POWER_CUT'] = '1';
   return {
     ...spec.cluster,
     env,
-    faketime: spec.cluster.faketime === true || spec.faults.includes('clock'),
+    faketime: spec.cluster.faketime === true || spec.faults.includes('wall-clock'),
   };
 }
 
