@@ -5,9 +5,9 @@
 # against that name) and localhost/127.0.0.1 for etcdctl on the host.
 #
 # Usage: docker/make-certs.sh [DIR]                    default DIR: docker/certs
-# Writes DIR/ca-etcd.pem, DIR/etcd.pem, DIR/etcd-key.pem (and the CA key). The leaf key
-# is made readable by all (0644) because the image runs as uid 1000; on a shared
-# machine chown it to 1000 and chmod 600 instead.
+# Writes DIR/ca-etcd.pem, DIR/etcd.pem, DIR/etcd-key.pem (and the CA key, 0600). DIR
+# (0755) and the leaf key (0644) are made readable by all because the image runs as
+# uid 1000; on a shared machine chown them to 1000 and chmod 700/600 instead.
 set -eu
 dir=${1:-$(cd "$(dirname "$0")" && pwd)/certs}
 mkdir -p "$dir"
@@ -23,4 +23,6 @@ openssl x509 -req -in etcd.csr -CA ca-etcd.pem -CAkey ca-etcd-key.pem -CAcreates
   -sha256 -days 3650 -extfile etcd-ext.cnf -out etcd.pem 2>/dev/null
 rm -f etcd.csr etcd-ext.cnf ca-etcd.srl
 chmod 644 etcd-key.pem
+# uid 1000 must also reach the files: a folder from mktemp is 0700.
+chmod 755 "$dir"
 echo "make-certs: $dir/{ca-etcd.pem,etcd.pem,etcd-key.pem}"

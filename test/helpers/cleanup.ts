@@ -8,8 +8,9 @@
  * test process exits; killWhenTestProcessExits(pid) SIGKILLs `pid` then. Both return
  * the watchdog's ChildProcess so that a caller can cancel it early (kill it), which
  * it must do for killWhenTestProcessExits once the watched process has exited, so a
- * recycled pid is never signalled. Normal cleanup (afterAll, dispose) stays the
- * first line: these only catch what it missed.
+ * recycled pid is never signalled. runWhenTestProcessExits(file, args) runs a command
+ * then (an idempotent clean-up script, e.g. one that removes containers). Normal cleanup
+ * (afterAll, dispose) stays the first line: these only catch what it missed.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -30,4 +31,9 @@ export function removeWhenTestProcessExits(path: string): ChildProcess {
 
 export function killWhenTestProcessExits(pid: number): ChildProcess {
   return watchdog('kill -9 "$2" 2>/dev/null', [String(pid)]);
+}
+
+/** Runs `file args...` after the test process exits (e.g. a script that removes containers). */
+export function runWhenTestProcessExits(file: string, args: readonly string[]): ChildProcess {
+  return watchdog('shift; "$@" >/dev/null 2>&1', [file, ...args]);
 }
