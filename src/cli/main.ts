@@ -1,7 +1,7 @@
 /**
- * The tsetcd command (yargs routes the subcommands; member settings are parsed by
- * src/config with etcd's own flag syntax, so `tsetcd --name x --data-dir y` and
- * `tsetcd --config-file etcd.yml` behave as etcd does):
+ * The tsetcd command. Member settings are parsed by src/config with etcd's own flag
+ * syntax, so `tsetcd --name x --data-dir y` and `tsetcd --config-file etcd.yml` behave
+ * as etcd does; the three subcommands below are routed by hand (see main()):
  *
  *   tsetcd [etcd flags]                       start a member
  *   tsetcd config check [etcd flags]          validate and print the effective settings
@@ -12,14 +12,9 @@
  */
 import { loadConfig, describeConfig, ConfigError } from '../config/index.js';
 import { createRootLogger } from './logger.js';
-import { startMember } from '../server/member.js';
-import { notifySystemdReady } from '../server/notify.js';
-import { SERVER_VERSION } from '../server/v3rpc/maintenance.js';
-import { DataDirError } from '../server/member-storage.js';
-import { WalCorruptError } from '../wal/index.js';
-import { TsetcdError } from '../shared/errors.js';
-
-const TSETCD_VERSION = '0.1.0';
+import { startMember, notifySystemdReady } from '../embed/index.js';
+import { StartRefusal } from '../shared/errors.js';
+import { SERVER_VERSION, TSETCD_VERSION } from '../shared/version.js';
 
 function printVersion(): void {
   process.stdout.write(
@@ -47,29 +42,15 @@ async function runMember(args: readonly string[]): Promise<void> {
   try {
     member = await startMember(config, logger);
   } catch (err) {
-    if (
-      err instanceof DataDirError ||
-      err instanceof WalCorruptError ||
-      err instanceof TsetcdError ||
-      (err instanceof Error && err.name === 'PeerListenError')
-    ) {
+    // A start refusal (data dir, WAL, listeners, peers) says what is wrong in one line.
+    if (err instanceof StartRefusal) {
       logger.error({}, err.message);
       process.stderr.write(`tsetcd: ${err.message}\n`);
       process.exit(1);
     }
-    if (err instanceof Error && 'code' in err && (err.code === 'EADDRINUSE' || err.code === 'EACCES')) {
-      process.stderr.write(`tsetcd: cannot listen: ${err.message}\n`);
-      process.exit(1);
-    }
-    // Anything else that stops a start (a data dir locked by another member, a
-    // certificate file that does not parse, ...) is one line, not a stack trace.
-    const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-    const message =
-      cause?.code === 'LEVEL_LOCKED'
-        ? `the data dir ${config.dataDir} is in use by another running member (its state db is locked)`
-        : err instanceof Error
-          ? err.message
-          : String(err);
+    // Anything else that stops a start (a certificate file that does not parse, ...)
+    // is one line too, not a stack trace.
+    const message = err instanceof Error ? err.message : String(err);
     logger.error({ err }, 'cannot start the member');
     process.stderr.write(`tsetcd: cannot start: ${message.split('\n')[0] ?? message}\n`);
     process.exit(1);

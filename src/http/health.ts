@@ -10,9 +10,8 @@
  *  GET /version  {"etcdserver":"3.5.x","etcdcluster":"3.5.0"}
  * Anything but GET gets 405 with an Allow header, as etcd answers.
  */
-import type { HttpRequest, HttpResponse } from '../server/listener.js';
-import { TsetcdError } from '../shared/errors.js';
-import { etcdMessage } from '../server/v3rpc/errors.js';
+import type { HttpRequest, HttpResponse } from './types.js';
+import { TsetcdError, etcdMessage } from '../shared/errors.js';
 
 export interface HealthSource {
   hasLeader(): boolean;

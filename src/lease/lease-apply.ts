@@ -19,7 +19,7 @@
  */
 import type { BackendBatch } from '../storage/backend.js';
 import type { LeaseId } from '../shared/ids.js';
-import { fail } from '../shared/errors.js';
+import { TsetcdError } from '../shared/errors.js';
 import type { LeaseAttachmentChange, Lessor } from './lessor.js';
 import {
   decodeCheckpointRequest,
@@ -85,7 +85,7 @@ export function leaseAppliers(lessor: Lessor, opts: { unsafeNoFencing?: boolean 
   const fenced = (payload: Uint8Array, ctx: LeaseApplyContext): Uint8Array => {
     const { term, body } = decodeFenced(payload);
     if (term !== ctx.position.term && opts.unsafeNoFencing !== true)
-      fail('leader-changed', `proposed in term ${term}, entry of term ${ctx.position.term}`);
+      throw new TsetcdError('leader-changed', `proposed in term ${term}, entry of term ${ctx.position.term}`);
     return body;
   };
 

@@ -24,7 +24,7 @@
  */
 import { assert } from '../shared/assert.js';
 import type { Clock } from '../shared/clock.js';
-import { fail } from '../shared/errors.js';
+import { TsetcdError } from '../shared/errors.js';
 import type { LeaseId } from '../shared/ids.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
 import {
@@ -208,10 +208,10 @@ export class Lessor {
 
   /** Grants a lease (etcd lessor.Grant): raises a short TTL to the minimum. */
   grant(id: LeaseId, ttlSeconds: bigint, batch: BackendBatch): { id: LeaseId; ttlSeconds: number } {
-    if (id === 0n) fail('lease-not-found');
-    if (ttlSeconds > BigInt(MAX_LEASE_TTL_SECONDS)) fail('lease-ttl-too-large');
+    if (id === 0n) throw new TsetcdError('lease-not-found');
+    if (ttlSeconds > BigInt(MAX_LEASE_TTL_SECONDS)) throw new TsetcdError('lease-ttl-too-large');
     const ttl = ttlSeconds < BigInt(this.minTtlSeconds) ? this.minTtlSeconds : Number(ttlSeconds);
-    if (this.leaseMap.has(id)) fail('lease-exists');
+    if (this.leaseMap.has(id)) throw new TsetcdError('lease-exists');
     const l = new Lease(id, ttl, 0);
     this.leaseMap.set(id, l);
     this.persist(l, batch);
@@ -226,7 +226,7 @@ export class Lessor {
   /** The keys a revoke must delete, in byte order (the same on every member). */
   keysOf(id: LeaseId): Buffer[] {
     const l = this.leaseMap.get(id);
-    if (l === undefined) fail('lease-not-found');
+    if (l === undefined) throw new TsetcdError('lease-not-found');
     return l.keys();
   }
 

@@ -22,7 +22,7 @@
  * finished (etcd #15919). On open, a scheduled but unfinished compaction is resumed.
  */
 import { assert } from '../shared/assert.js';
-import { fail, TsetcdError } from '../shared/errors.js';
+import { TsetcdError } from '../shared/errors.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import { KEY_PREFIX, META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV, encodeUint64 } from '../storage/schema.js';
 import type { BackendBatch } from '../storage/backend.js';
@@ -75,8 +75,8 @@ export class Compactor {
   /** Applies a compaction at rev; the caller writes `batch`. */
   apply(rev: number, batch: BackendBatch | undefined): Promise<void> {
     const state = this.state;
-    if (rev <= state.compactRev) fail('compacted');
-    if (rev > state.currentRev) fail('future-rev');
+    if (rev <= state.compactRev) throw new TsetcdError('compacted');
+    if (rev > state.currentRev) throw new TsetcdError('future-rev');
     const prevCompleted = state.scheduledCompactRev === state.finishedCompactRev;
     const prevCompactRev = state.compactRev;
     state.compactRev = rev;

@@ -18,7 +18,7 @@
  * etcd PR #16048) and rev > current; rev 0 means current.
  */
 import { crc32c } from '../shared/crc32c.js';
-import { fail } from '../shared/errors.js';
+import { TsetcdError } from '../shared/errors.js';
 import { KEY_BUCKET_NAME, KEY_PREFIX } from '../storage/schema.js';
 import type { BackendEntry } from '../storage/backend.js';
 import type { RevisionList } from './key-index.js';
@@ -105,8 +105,8 @@ export async function hashKV(state: StoreState, requested: number): Promise<Hash
   }
   const compactRev = state.compactRev;
   const currentRev = state.currentRev;
-  if (requested > 0 && requested < compactRev) fail('compacted');
-  if (requested > 0 && requested > currentRev) fail('future-rev');
+  if (requested > 0 && requested < compactRev) throw new TsetcdError('compacted');
+  if (requested > 0 && requested > currentRev) throw new TsetcdError('future-rev');
   const rev = requested === 0 ? currentRev : requested;
 
   // Everything below is decided synchronously, at one point of the history.

@@ -13,7 +13,7 @@
  * Values come from memory (live keys, pending batches) or the backend; the sources are
  * decided synchronously when the range starts (see store-state.ts).
  */
-import { fail } from '../shared/errors.js';
+import { TsetcdError } from '../shared/errors.js';
 import { isOpenEnd } from '../shared/bytes.js';
 import { assert } from '../shared/assert.js';
 import { compareKeys } from './btree.js';
@@ -180,9 +180,9 @@ export function executeRange(
   sync: boolean,
 ): RangeResponse | Promise<RangeResponse> {
   let rev = req.revision ?? 0;
-  if (rev > curRev) fail('future-rev');
+  if (rev > curRev) throw new TsetcdError('future-rev');
   if (rev <= 0) rev = curRev;
-  if (rev < state.compactRev) fail('compacted');
+  if (rev < state.compactRev) throw new TsetcdError('compacted');
 
   const limit = req.limit ?? 0;
   const requestedOrder = req.sortOrder ?? SortOrder.NONE;

@@ -13,7 +13,7 @@
  * duplicate-key check ignores "\0" range ends); we refuse the txn with key-not-found
  * before executing it instead of taking the member down.
  */
-import { fail } from '../shared/errors.js';
+import { TsetcdError } from '../shared/errors.js';
 import { assert } from '../shared/assert.js';
 import { leaseId } from '../shared/ids.js';
 import { inRange } from '../shared/bytes.js';
@@ -135,11 +135,11 @@ function checkPuts(state: StoreState, req: TxnRequest, path: TxnPath, ctx: Write
     if (!('requestPut' in op)) return;
     const p = op.requestPut;
     if (p.ignoreValue === true || p.ignoreLease === true) {
-      if (state.index.get(p.key)?.live === undefined) fail('key-not-found');
-      if (deleted.some((d) => inRange(p.key, d.key, d.rangeEnd ?? EMPTY))) fail('key-not-found');
+      if (state.index.get(p.key)?.live === undefined) throw new TsetcdError('key-not-found');
+      if (deleted.some((d) => inRange(p.key, d.key, d.rangeEnd ?? EMPTY))) throw new TsetcdError('key-not-found');
     }
     const lease = p.lease ?? NO_LEASE;
-    if (lease !== NO_LEASE && !ctx.leaseExists(lease)) fail('lease-not-found');
+    if (lease !== NO_LEASE && !ctx.leaseExists(lease)) throw new TsetcdError('lease-not-found');
   });
 }
 
@@ -148,8 +148,8 @@ function checkRanges(state: StoreState, req: TxnRequest, path: TxnPath): void {
     if (!('requestRange' in op)) return;
     const rev = op.requestRange.revision ?? 0;
     if (rev === 0) return;
-    if (rev > state.currentRev) fail('future-rev');
-    if (rev < state.compactRev) fail('compacted');
+    if (rev > state.currentRev) throw new TsetcdError('future-rev');
+    if (rev < state.compactRev) throw new TsetcdError('compacted');
   });
 }
 
@@ -157,7 +157,7 @@ function checkRanges(state: StoreState, req: TxnRequest, path: TxnPath): void {
 function putOp(txn: WriteTxn, state: StoreState, p: PutRequest): PutResponse {
   const ignore = p.ignoreValue === true || p.ignoreLease === true;
   const prev = ignore || p.prevKv === true ? state.index.get(p.key)?.live : undefined;
-  if (ignore && prev === undefined) fail('key-not-found');
+  if (ignore && prev === undefined) throw new TsetcdError('key-not-found');
   const value = p.ignoreValue === true ? (prev as KeyValue).value : (p.value ?? EMPTY);
   const lease = p.ignoreLease === true ? (prev as KeyValue).lease : (p.lease ?? NO_LEASE);
   txn.put(p.key, value, lease);
@@ -218,7 +218,7 @@ function result<R>(txn: WriteTxn, response: R): WriteResult<R> {
 
 export function applyPut(state: StoreState, p: PutRequest, batch: BackendBatch, ctx: WriteContext): WriteResult<PutResponse> {
   const lease = p.lease ?? NO_LEASE;
-  if (lease !== NO_LEASE && !ctx.leaseExists(lease)) fail('lease-not-found');
+  if (lease !== NO_LEASE && !ctx.leaseExists(lease)) throw new TsetcdError('lease-not-found');
   const txn = new WriteTxn(state, batch);
   return result(txn, putOp(txn, state, p));
 }

@@ -240,6 +240,11 @@ export class EtcdServer {
     return this.results.size;
   }
 
+  /** How long a request may wait on consensus (etcd: 5 s + 2 x election timeout). */
+  get requestTimeoutMs(): number {
+    return this.limits.requestTimeoutMs;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }

@@ -20,6 +20,7 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import { assert } from '../shared/assert.js';
+import { StartRefusal } from '../shared/errors.js';
 import { memberId, clusterId, type MemberId, type ClusterId } from '../shared/ids.js';
 import { readWholeFile, removeTree, writeWholeFile, type FileLayer } from '../storage/file-layer.js';
 import { LevelBackend } from '../storage/level-backend.js';
@@ -30,10 +31,6 @@ import { MvccStore } from '../mvcc/index.js';
 import { dbSnapshotRecords, dbSnapshotStream } from './db-snapshot.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { decodeConfState, encodeConfState } from '../raft/codec.js';
-
-export class DataDirError extends Error {
-  override readonly name = 'DataDirError';
-}
 
 export interface MemberStorageOptions {
   readonly dataDir: string;
@@ -156,7 +153,8 @@ export class MemberStorage {
       const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
       if (wal === undefined) {
         if (appliedIndex > 0) {
-          throw new DataDirError(
+          throw new StartRefusal(
+            'data-dir',
             `data dir ${opts.dataDir}: the state db is at index ${appliedIndex} but the WAL in ${paths.wal} is missing; restore the WAL from a backup, or remove this member and add it back with etcdctl member remove/add`,
           );
         }
@@ -412,7 +410,8 @@ async function refuseEtcdDataDir(
     (await fs.exists(paths.wal)) &&
     (await fs.readdir(paths.wal)).some((n) => n.endsWith('.wal'));
   if ((await fs.exists(etcdDb)) || (hasEtcdWal && !(await fs.exists(join(paths.member, 'db'))))) {
-    throw new DataDirError(
+    throw new StartRefusal(
+      'data-dir',
       `data dir ${dataDir} holds etcd's own data files (member/snap/db, member/wal); tsetcd does not open etcd's data dir. ` +
         `The migration path etcd users know ('etcdctl snapshot save' then a snapshot restore into a new data dir) is not built yet; ` +
         `today, start tsetcd on a new data dir and copy the keys from the running etcd cluster with 'etcdctl make-mirror' (docs/upgrade.md).`,
@@ -432,7 +431,8 @@ function checkAgreement(
   const last = entries[entries.length - 1];
   const lastIndex = last?.index ?? snapshotIndex;
   if (appliedIndex < snapshotIndex) {
-    throw new DataDirError(
+    throw new StartRefusal(
+      'data-dir',
       `data dir ${dataDir}: the state db has applied index ${appliedIndex}, below the snapshot index ${snapshotIndex} recorded in the WAL in ${walDir}; the db lost data. Restore this member from a snapshot or remove it and re-add it to the cluster`,
     );
   }
@@ -441,12 +441,14 @@ function checkAgreement(
   // committed on the cluster and arrive again from the leader.
   const justInstalled = installedIndex === appliedIndex && snapshotIndex > 0;
   if (appliedIndex > lastIndex && !justInstalled) {
-    throw new DataDirError(
+    throw new StartRefusal(
+      'data-dir',
       `data dir ${dataDir}: the state db has applied index ${appliedIndex} but the WAL in ${walDir} ends at ${lastIndex}; the WAL lost entries the db holds. Restore this member from a snapshot or remove it and re-add it to the cluster`,
     );
   }
   if (first !== undefined && first.index > appliedIndex + 1) {
-    throw new DataDirError(
+    throw new StartRefusal(
+      'data-dir',
       `data dir ${dataDir}: the WAL in ${walDir} starts at index ${first.index} but the state db is only at ${appliedIndex}; entries in between are missing. Restore this member from a snapshot or remove it and re-add it to the cluster`,
     );
   }

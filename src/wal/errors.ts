@@ -1,11 +1,13 @@
 /**
- * WAL errors. WalCorruptError is the one an operator sees when a member refuses to
- * start: its message is one line naming the file, the offset, what is wrong and what
- * to do (docs/architecture.md §3; etcd answers the same situation with "member remove, wipe, add").
+ * WAL errors. WalCorruptError is the start refusal (shared/errors.ts) an operator sees
+ * when the WAL is damaged; it also names where, for tests and logs. Its message is
+ * one line naming the file, the offset, what is wrong and what to do
+ * (docs/architecture.md §3; etcd answers the same situation with "member remove, wipe,
+ * add").
  */
-import { TsetcdError } from '../shared/errors.js';
+import { StartRefusal } from '../shared/errors.js';
 
-export class WalCorruptError extends TsetcdError {
+export class WalCorruptError extends StartRefusal {
   override readonly name = 'WalCorruptError';
   constructor(
     readonly file: string,
@@ -13,7 +15,7 @@ export class WalCorruptError extends TsetcdError {
     readonly reason: string,
   ) {
     super(
-      'corrupt',
+      'wal-corrupt',
       `wal: ${file} is damaged at offset ${offset}: ${reason}; refusing to start. ` +
         'This is not crash damage (only the last unacknowledged batch may be cut). ' +
         'Keep a copy of the wal dir for diagnosis, then remove this member ' +

@@ -4,13 +4,13 @@
 // checked against a real etcd in test/integration/election-lock.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type * as pb from '../../src/generated/pb.js';
-import { nullLogger } from '../../src/shared/logger.js';
 import { toNumber } from '../../src/shared/pb-codec.js';
 import type { CallContext, StreamWriter } from '../../src/server/grpc/server.js';
-import { GrpcError, Status } from '../../src/server/grpc/status.js';
+import { GrpcError } from '../../src/server/grpc/status.js';
+import { Status } from '../../src/shared/grpc-status.js';
 import { HeaderFiller } from '../../src/server/v3rpc/header.js';
 import { electionHandlers } from '../../src/server/v3rpc/election.js';
-import { lockHandlers, type RecipeServiceDeps } from '../../src/server/v3rpc/lock.js';
+import { lockHandlers, type RecipeBackend } from '../../src/server/v3rpc/lock.js';
 import type { AnyHandler } from '../../src/server/v3rpc/services.js';
 import { FakeMember, until } from './fake-member.js';
 
@@ -24,8 +24,8 @@ beforeEach(async () => {
     raftTerm: () => 7,
     currentRevision: () => m.store.currentRevision,
   });
-  const deps: RecipeServiceDeps = { client: m.client, headers, logger: nullLogger };
-  handlers = new Map([...lockHandlers(deps), ...electionHandlers(deps)]);
+  const member: RecipeBackend = { recipeClient: m.client };
+  handlers = new Map([...lockHandlers(member, headers), ...electionHandlers(member, headers)]);
 });
 afterEach(() => m.close());
 

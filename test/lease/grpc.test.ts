@@ -5,15 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ClientListener } from '../../src/server/listener.js';
+import { ClientListener } from '../../src/embed/client-listener.js';
 import { GrpcRouter } from '../../src/server/grpc/server.js';
 import { registerServices } from '../../src/server/v3rpc/services.js';
 import { toGrpcError } from '../../src/server/v3rpc/errors.js';
 import { HeaderFiller } from '../../src/server/v3rpc/header.js';
 import {
-  leaseHandlers,
-  type LeaseServerDeps,
-  type LeaseService,
+  type LeaseBackend,
+  LeaseService,
 } from '../../src/server/v3rpc/lease.js';
 import { RequestKind } from '../../src/apply/request.js';
 import type { ApplyOutcome } from '../../src/apply/applier.js';
@@ -65,11 +64,11 @@ async function propose(kind: RequestKind, payload: Uint8Array): Promise<ApplyOut
 }
 
 async function startNode(
-  overrides: Partial<LeaseServerDeps>,
+  overrides: Partial<LeaseBackend>,
   forwardTo?: () => LeaseService,
 ): Promise<Node> {
   const state = { readyLeader: true, leader: true, hasLeader: true };
-  const deps: LeaseServerDeps = {
+  const deps: LeaseBackend = {
     lessor: h.lessor,
     clock,
     scheduler: systemScheduler,
@@ -92,7 +91,8 @@ async function startNode(
     raftTerm: () => TERM,
     currentRevision: () => h.store.currentRevision,
   });
-  const { handlers, service } = leaseHandlers(deps, headers);
+  const service = new LeaseService(deps, headers);
+  const handlers = service.handlers();
   const router = new GrpcRouter({
     maxRecvBytes: 1 << 20,
     mapError: (e, p) => toGrpcError(e, p, nullLogger),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { createServer, connect } from 'node:tls';
-import { makeSelfSignedCert } from '../../src/server/auto-tls.js';
+import { makeSelfSignedCert } from '../../src/embed/auto-tls.js';
 
 describe('auto-tls self-signed certificates', () => {
   it('builds a certificate Node parses, with etcd-like fields', () => {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { makeSelfSignedCert } from '../../src/server/auto-tls.js';
-import { TlsContextSource } from '../../src/server/tls-context.js';
-import { ClientListener } from '../../src/server/listener.js';
+import { makeSelfSignedCert } from '../../src/embed/auto-tls.js';
+import { TlsContextSource } from '../../src/tls/context.js';
+import { ClientListener } from '../../src/embed/client-listener.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-tls-rotation-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -110,7 +110,7 @@ describe('WAL damage', () => {
       flipBit(victim.offset + FRAME_HEADER_BYTES + 5, 3),
     );
     const err = await openError(fs);
-    expect(err.code).toBe('corrupt');
+    expect(err.kind).toBe('wal-corrupt');
     expect(err.message).not.toContain('\n');
     expect(err.message).toContain(`${DIR}/${last}`);
     expect(err.message).toContain(`offset ${victim.offset}`);

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ClientListener } from '../../src/server/listener.js';
+import { ClientListener } from '../../src/embed/client-listener.js';
 import { GrpcRouter } from '../../src/server/grpc/server.js';
 import { registerServices } from '../../src/server/v3rpc/services.js';
 import { toGrpcError } from '../../src/server/v3rpc/errors.js';
@@ -112,16 +112,18 @@ beforeAll(async () => {
   const router = new GrpcRouter({ maxRecvBytes: 4 << 20, mapError: (e, p) => toGrpcError(e, p, nullLogger) });
   registerServices(
     router,
-    watchHandlers({
-      hub: h.hub,
+    watchHandlers(
+      {
+        hub: h.hub,
+        hasLeader: () => leader,
+        electionTimeoutMs: ELECTION_TIMEOUT_MS,
+        maxRequestBytes: 64 * 1024, // fragments above 64 KiB + 512 KiB
+        progressNotifyIntervalMs: 100,
+        scheduler: systemScheduler,
+        logger: nullLogger,
+      },
       headers,
-      hasLeader: () => leader,
-      electionTimeoutMs: ELECTION_TIMEOUT_MS,
-      maxRequestBytes: 64 * 1024, // fragments above 64 KiB + 512 KiB
-      progressNotifyIntervalMs: 100,
-      scheduler: systemScheduler,
-      logger: nullLogger,
-    }),
+    ),
   );
   listener = new ClientListener({
     url: new URL('http://127.0.0.1:0'),

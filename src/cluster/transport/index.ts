@@ -14,7 +14,7 @@
  *     onRemoved: () => stopBecauseRemoved(),                 // optional: a peer answered 410
  *     members: () => memberListJson(), version: () => versionJson(),
  *     isRemoved: (id) => membership.isRemoved(id) });
- *   await t.start();                          // listens; throws PeerListenError
+ *   await t.start();                          // listens; throws StartRefusal('listen')
  *   t.addPeer(id, peerUrls);                  // for every other member (also before start)
  *   t.send(rd.messages);                      // MsgSnap in here is sent with its inline data
  *   t.sendSnapshot(msgSnap, () => db.snapshotStream());  // large snapshots
@@ -57,7 +57,6 @@ export {
   type RemoteMembers,
 } from './peer-client.js';
 export type { PeerTlsOptions } from './tls.js';
-export { PeerListenError } from './peer-listener.js';
 export { PeerStreamCorruptError } from './frame.js';
 export {
   DEFAULT_LIMITS,

@@ -22,6 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Scheduler } from '../../shared/scheduler.js';
+import { StartRefusal } from '../../shared/errors.js';
 import {
   keepalive,
   MAX_SESSION_MEMORY_MB,
@@ -30,10 +31,6 @@ import {
 } from './dial.js';
 import { remoteHost, verifyPeer, type PeerTlsSource } from './tls.js';
 import type { TransportTimings } from './types.js';
-
-export class PeerListenError extends Error {
-  override readonly name = 'PeerListenError';
-}
 
 export interface ListenerDeps {
   readonly tls: PeerTlsSource | undefined;
@@ -69,10 +66,10 @@ export class PeerListeners {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
     if (!secure && u.protocol !== 'http:')
-      throw new PeerListenError(`listen-peer-urls: ${url}: scheme must be http or https`);
+      throw new StartRefusal('listen', `listen-peer-urls: ${url}: scheme must be http or https`);
     const tls = this.deps.tls;
     if (secure && tls === undefined) {
-      throw new PeerListenError(
+      throw new StartRefusal('listen', 
         `listen-peer-urls: ${url} is https but peer cert-file and key-file are not set`,
       );
     }
@@ -106,7 +103,7 @@ export class PeerListeners {
         resolve();
       });
     }).catch((err: Error) => {
-      throw new PeerListenError(`listen-peer-urls: cannot listen on ${url}: ${err.message}`);
+      throw new StartRefusal('listen', `listen-peer-urls: cannot listen on ${url}: ${err.message}`);
     });
     server.on('error', (err: Error) =>
       this.deps.logger.error({ err: err.message, url }, 'peer listener error'),

@@ -7,7 +7,8 @@
  * is what etcd's clients see from etcd (its MaxRecvMsgSize is
  * max-request-bytes + 512 KiB; etcd embed/config.go and v3rpc/grpc.go).
  */
-import { GrpcError, Status } from './status.js';
+import { GrpcError } from './status.js';
+import { Status } from '../../shared/grpc-status.js';
 
 const HEADER_BYTES = 5;
 

@@ -24,7 +24,8 @@ import { constants as h2 } from 'node:http2';
 import { setMaxListeners } from 'node:events';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
-import { GrpcError, Status, encodeGrpcMessage } from './status.js';
+import { GrpcError, encodeGrpcMessage } from './status.js';
+import { Status } from '../../shared/grpc-status.js';
 
 export interface Codec<T> {
   decode(bytes: Uint8Array): T;

@@ -1,28 +1,10 @@
 /**
- * gRPC status codes and the error that carries one to the wire. Handlers throw
- * TsetcdError; server/v3rpc/errors.ts turns it into a GrpcError with etcd's exact
- * code and message. Anything else that reaches the transport becomes UNKNOWN.
+ * The error that carries a gRPC status to the wire. Handlers throw TsetcdError;
+ * server/v3rpc/errors.ts turns it into a GrpcError with etcd's exact code and message
+ * (the table in shared/errors.ts). Anything else that reaches the transport becomes
+ * UNKNOWN.
  */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type StatusCode = (typeof Status)[keyof typeof Status];
+import type { StatusCode } from '../../shared/grpc-status.js';
 
 export class GrpcError extends Error {
   override readonly name = 'GrpcError';

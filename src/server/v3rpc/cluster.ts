@@ -182,10 +182,10 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
   };
 
   return new Map<string, AnyHandler>([
-    ['/etcdserverpb.Cluster/MemberList', { kind: 'unary', fn: memberList as never }],
-    ['/etcdserverpb.Cluster/MemberAdd', { kind: 'unary', fn: memberAdd as never }],
-    ['/etcdserverpb.Cluster/MemberRemove', { kind: 'unary', fn: memberRemove as never }],
-    ['/etcdserverpb.Cluster/MemberUpdate', { kind: 'unary', fn: memberUpdate as never }],
-    ['/etcdserverpb.Cluster/MemberPromote', { kind: 'unary', fn: memberPromote as never }],
+    ['/etcdserverpb.Cluster/MemberList', { kind: 'unary', fn: memberList }],
+    ['/etcdserverpb.Cluster/MemberAdd', { kind: 'unary', fn: memberAdd }],
+    ['/etcdserverpb.Cluster/MemberRemove', { kind: 'unary', fn: memberRemove }],
+    ['/etcdserverpb.Cluster/MemberUpdate', { kind: 'unary', fn: memberUpdate }],
+    ['/etcdserverpb.Cluster/MemberPromote', { kind: 'unary', fn: memberPromote }],
   ]);
 }

@@ -27,7 +27,8 @@ import {
 } from '../../concurrency/index.js';
 import type { CallContext, StreamWriter } from '../grpc/server.js';
 import type { AnyHandler } from './services.js';
-import { leaseOf, recipeGrpcError, type RecipeServiceDeps } from './lock.js';
+import type { HeaderFiller } from './header.js';
+import { leaseOf, recipeGrpcError, type RecipeBackend } from './lock.js';
 
 export const ELECTION_SERVICE = '/v3electionpb.Election';
 
@@ -41,8 +42,8 @@ function leaderKeyFromPb(l: pb.LeaderKey | null | undefined): LeaderKey {
   };
 }
 
-export function electionHandlers(deps: RecipeServiceDeps): Map<string, AnyHandler> {
-  const { client, headers } = deps;
+export function electionHandlers(s: RecipeBackend, headers: HeaderFiller): Map<string, AnyHandler> {
+  const client = s.recipeClient;
 
   /** Runs a unary handler body with etcd's error mapping. */
   const guarded =
@@ -98,10 +99,10 @@ export function electionHandlers(deps: RecipeServiceDeps): Map<string, AnyHandle
   };
 
   return new Map<string, AnyHandler>([
-    [`${ELECTION_SERVICE}/Campaign`, { kind: 'unary', fn: campaignFn as never }],
-    [`${ELECTION_SERVICE}/Proclaim`, { kind: 'unary', fn: proclaimFn as never }],
-    [`${ELECTION_SERVICE}/Leader`, { kind: 'unary', fn: leaderFn as never }],
-    [`${ELECTION_SERVICE}/Observe`, { kind: 'server', fn: observeFn as never }],
-    [`${ELECTION_SERVICE}/Resign`, { kind: 'unary', fn: resignFn as never }],
+    [`${ELECTION_SERVICE}/Campaign`, { kind: 'unary', fn: campaignFn }],
+    [`${ELECTION_SERVICE}/Proclaim`, { kind: 'unary', fn: proclaimFn }],
+    [`${ELECTION_SERVICE}/Leader`, { kind: 'unary', fn: leaderFn }],
+    [`${ELECTION_SERVICE}/Observe`, { kind: 'server', fn: observeFn }],
+    [`${ELECTION_SERVICE}/Resign`, { kind: 'unary', fn: resignFn }],
   ]);
 }

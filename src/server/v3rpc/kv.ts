@@ -74,11 +74,11 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandle
   };
 
   return new Map<string, AnyHandler>([
-    ['/etcdserverpb.KV/Range', { kind: 'unary', fn: range as never }],
-    ['/etcdserverpb.KV/Put', { kind: 'unary', fn: put as never }],
-    ['/etcdserverpb.KV/DeleteRange', { kind: 'unary', fn: deleteRange as never }],
-    ['/etcdserverpb.KV/Txn', { kind: 'unary', fn: txn as never }],
-    ['/etcdserverpb.KV/Compact', { kind: 'unary', fn: compact as never }],
+    ['/etcdserverpb.KV/Range', { kind: 'unary', fn: range }],
+    ['/etcdserverpb.KV/Put', { kind: 'unary', fn: put }],
+    ['/etcdserverpb.KV/DeleteRange', { kind: 'unary', fn: deleteRange }],
+    ['/etcdserverpb.KV/Txn', { kind: 'unary', fn: txn }],
+    ['/etcdserverpb.KV/Compact', { kind: 'unary', fn: compact }],
   ]);
 }
 

@@ -23,7 +23,7 @@
  */
 import type * as pb from '../../generated/pb.js';
 import { fromBigInt, toBigInt } from '../../shared/pb-codec.js';
-import { TsetcdError, fail, isTsetcdError } from '../../shared/errors.js';
+import { TsetcdError, isTsetcdError } from '../../shared/errors.js';
 import { leaseId, type LeaseId } from '../../shared/ids.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Rng } from '../../shared/rng.js';
@@ -54,7 +54,8 @@ export interface LeaseForwardResponses {
 }
 export type LeaseForwardKind = keyof LeaseForwardRequests;
 
-export interface LeaseServerDeps {
+/** What the Lease service needs from the member. */
+export interface LeaseBackend {
   readonly lessor: Lessor;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
@@ -94,53 +95,32 @@ export class LeaseService {
   private readonly logger: Logger;
 
   constructor(
-    private readonly deps: LeaseServerDeps,
+    private readonly deps: LeaseBackend,
     private readonly h: HeaderFiller,
   ) {
     this.logger = deps.logger.child({ component: 'lease-service' });
   }
 
   handlers(): Map<string, AnyHandler> {
+    type KeepAliveCall = BidiCall<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>;
     return new Map<string, AnyHandler>([
-      [
-        '/etcdserverpb.Lease/LeaseGrant',
-        {
-          kind: 'unary',
-          fn: ((r: pb.LeaseGrantRequest, c: CallContext) => this.grant(r, c)) as never,
-        },
-      ],
+      ['/etcdserverpb.Lease/LeaseGrant', { kind: 'unary', fn: (r: pb.LeaseGrantRequest, c: CallContext) => this.grant(r, c) }],
       [
         '/etcdserverpb.Lease/LeaseRevoke',
-        {
-          kind: 'unary',
-          fn: ((r: pb.LeaseRevokeRequest, c: CallContext, raw: Buffer) =>
-            this.revoke(r, c, raw)) as never,
-        },
+        { kind: 'unary', fn: (r: pb.LeaseRevokeRequest, c: CallContext, raw: Buffer) => this.revoke(r, c, raw) },
       ],
-      [
-        '/etcdserverpb.Lease/LeaseKeepAlive',
-        {
-          kind: 'bidi',
-          fn: ((
-            call: BidiCall<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>,
-            c: CallContext,
-          ) => this.keepAlive(call, c)) as never,
-        },
-      ],
+      ['/etcdserverpb.Lease/LeaseKeepAlive', { kind: 'bidi', fn: (call: KeepAliveCall, c: CallContext) => this.keepAlive(call, c) }],
       [
         '/etcdserverpb.Lease/LeaseTimeToLive',
-        {
-          kind: 'unary',
-          fn: ((r: pb.LeaseTimeToLiveRequest, c: CallContext) => this.timeToLive(r, c)) as never,
-        },
+        { kind: 'unary', fn: (r: pb.LeaseTimeToLiveRequest, c: CallContext) => this.timeToLive(r, c) },
       ],
-      ['/etcdserverpb.Lease/LeaseLeases', { kind: 'unary', fn: (() => this.leases()) as never }],
+      ['/etcdserverpb.Lease/LeaseLeases', { kind: 'unary', fn: () => this.leases() }],
     ]);
   }
 
   async grant(req: pb.LeaseGrantRequest, ctx: CallContext): Promise<pb.LeaseGrantResponse> {
     const ttl = toBigInt(req.TTL, false);
-    if (ttl > BigInt(MAX_LEASE_TTL_SECONDS)) fail('lease-ttl-too-large');
+    if (ttl > BigInt(MAX_LEASE_TTL_SECONDS)) throw new TsetcdError('lease-ttl-too-large');
     let id = leaseId(toBigInt(req.ID, false));
     while (id === 0n) id = leaseId(this.deps.rng.uint64() & INT63_MASK);
     const outcome = await this.deps.propose(
@@ -334,10 +314,6 @@ export class LeaseService {
 }
 
 /** The Lease service's handlers, and the service for the peer hop's leader side. */
-export function leaseHandlers(
-  deps: LeaseServerDeps,
-  h: HeaderFiller,
-): { handlers: Map<string, AnyHandler>; service: LeaseService } {
-  const service = new LeaseService(deps, h);
-  return { handlers: service.handlers(), service };
+export function leaseHandlers(s: LeaseBackend, h: HeaderFiller): Map<string, AnyHandler> {
+  return new LeaseService(s, h).handlers();
 }

@@ -10,18 +10,17 @@
  * every recipe error ("mutex: session is expired") leaves with UNKNOWN and etcd's
  * exact message. A caller that went away gets CANCELLED (it no longer listens).
  *
- * Shared with election.ts: RecipeServiceDeps and recipeGrpcError().
+ * Shared with election.ts: RecipeBackend and recipeGrpcError().
  */
 import type * as pb from '../../generated/pb.js';
 import { toBuffer } from '../../shared/bytes.js';
-import { TsetcdError } from '../../shared/errors.js';
 import { leaseId, type LeaseId } from '../../shared/ids.js';
-import type { Logger } from '../../shared/logger.js';
 import { toBigInt, type Int64Like } from '../../shared/pb-codec.js';
 import { isRecipeError, lock, unlock, type RecipeClient } from '../../concurrency/index.js';
 import type { CallContext } from '../grpc/server.js';
-import { GrpcError, Status } from '../grpc/status.js';
-import { etcdMessage } from './errors.js';
+import { GrpcError } from '../grpc/status.js';
+import { Status } from '../../shared/grpc-status.js';
+import { TsetcdError, etcdMessage } from '../../shared/errors.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
@@ -29,11 +28,9 @@ export const LOCK_PATH = '/v3lockpb.Lock/Lock';
 export const UNLOCK_PATH = '/v3lockpb.Lock/Unlock';
 
 /** What the Lock and Election services need from the member. */
-export interface RecipeServiceDeps {
+export interface RecipeBackend {
   /** The loopback client: concurrency/memberRecipeClient over this member. */
-  readonly client: RecipeClient;
-  readonly headers: HeaderFiller;
-  readonly logger: Logger;
+  readonly recipeClient: RecipeClient;
 }
 
 /** The status etcd's v3lock / v3election servers answer an error with (see above). */
@@ -53,8 +50,8 @@ export function leaseOf(v: Int64Like): LeaseId {
   return leaseId(toBigInt(v, false));
 }
 
-export function lockHandlers(deps: RecipeServiceDeps): Map<string, AnyHandler> {
-  const { client, headers } = deps;
+export function lockHandlers(s: RecipeBackend, headers: HeaderFiller): Map<string, AnyHandler> {
+  const client = s.recipeClient;
 
   const lockFn = async (req: pb.LockRequest, ctx: CallContext): Promise<pb.LockResponse> => {
     try {
@@ -75,7 +72,7 @@ export function lockHandlers(deps: RecipeServiceDeps): Map<string, AnyHandler> {
   };
 
   return new Map<string, AnyHandler>([
-    [LOCK_PATH, { kind: 'unary', fn: lockFn as never }],
-    [UNLOCK_PATH, { kind: 'unary', fn: unlockFn as never }],
+    [LOCK_PATH, { kind: 'unary', fn: lockFn }],
+    [UNLOCK_PATH, { kind: 'unary', fn: unlockFn }],
   ]);
 }

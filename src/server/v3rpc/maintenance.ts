@@ -13,9 +13,7 @@ import type { ConsensusStatus } from '../etcd-server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 import { crc32c } from '../../shared/crc32c.js';
-
-export const SERVER_VERSION = '3.5.21';
-export const CLUSTER_VERSION = '3.5.0';
+import { SERVER_VERSION } from '../../shared/version.js';
 
 export interface MaintenanceBackend {
   readonly store: MvccStore;
@@ -94,13 +92,13 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
   };
 
   return new Map<string, AnyHandler>([
-    ['/etcdserverpb.Maintenance/Status', { kind: 'unary', fn: status as never }],
-    ['/etcdserverpb.Maintenance/HashKV', { kind: 'unary', fn: hashKV as never }],
-    ['/etcdserverpb.Maintenance/Hash', { kind: 'unary', fn: hash as never }],
-    ['/etcdserverpb.Maintenance/Alarm', { kind: 'unary', fn: alarm as never }],
-    ['/etcdserverpb.Maintenance/MoveLeader', { kind: 'unary', fn: moveLeader as never }],
+    ['/etcdserverpb.Maintenance/Status', { kind: 'unary', fn: status }],
+    ['/etcdserverpb.Maintenance/HashKV', { kind: 'unary', fn: hashKV }],
+    ['/etcdserverpb.Maintenance/Hash', { kind: 'unary', fn: hash }],
+    ['/etcdserverpb.Maintenance/Alarm', { kind: 'unary', fn: alarm }],
+    ['/etcdserverpb.Maintenance/MoveLeader', { kind: 'unary', fn: moveLeader }],
     ...(defrag !== undefined
-      ? [['/etcdserverpb.Maintenance/Defragment', { kind: 'unary', fn: defragment as never }] as const]
+      ? [['/etcdserverpb.Maintenance/Defragment', { kind: 'unary', fn: defragment }] as const]
       : []),
   ]);
 }

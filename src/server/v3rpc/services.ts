@@ -5,7 +5,8 @@
  */
 import { SERVICES, type ServiceName } from '../../generated/pb.js';
 import { codec } from '../../shared/pb-codec.js';
-import { GrpcError, Status } from '../grpc/status.js';
+import { GrpcError } from '../grpc/status.js';
+import { Status } from '../../shared/grpc-status.js';
 import type { BidiHandler, GrpcRouter, ServerStreamHandler, UnaryHandler } from '../grpc/server.js';
 
 export type AnyHandler =

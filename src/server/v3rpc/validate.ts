@@ -4,7 +4,7 @@
  * checkDeleteRequest, checkTxnRequest, checkRequestOp, checkIntervals). After this the
  * core trusts its inputs and only asserts them.
  */
-import { fail } from '../../shared/errors.js';
+import { TsetcdError } from '../../shared/errors.js';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '../../generated/pb.js';
 import { toNumber } from '../../shared/pb-codec.js';
 
@@ -12,18 +12,18 @@ const SORT_ORDERS = new Set([0, 1, 2]);
 const SORT_TARGETS = new Set([0, 1, 2, 3, 4]);
 
 export function checkRangeRequest(r: RangeRequest): void {
-  if (isEmpty(r.key)) fail('key-not-provided');
-  if (!SORT_ORDERS.has(r.sortOrder ?? 0) || !SORT_TARGETS.has(r.sortTarget ?? 0)) fail('invalid-sort-option');
+  if (isEmpty(r.key)) throw new TsetcdError('key-not-provided');
+  if (!SORT_ORDERS.has(r.sortOrder ?? 0) || !SORT_TARGETS.has(r.sortTarget ?? 0)) throw new TsetcdError('invalid-sort-option');
 }
 
 export function checkPutRequest(r: PutRequest): void {
-  if (isEmpty(r.key)) fail('key-not-provided');
-  if (r.ignoreValue === true && !isEmpty(r.value)) fail('value-provided');
-  if (r.ignoreLease === true && toNumber(r.lease) !== 0) fail('lease-provided');
+  if (isEmpty(r.key)) throw new TsetcdError('key-not-provided');
+  if (r.ignoreValue === true && !isEmpty(r.value)) throw new TsetcdError('value-provided');
+  if (r.ignoreLease === true && toNumber(r.lease) !== 0) throw new TsetcdError('lease-provided');
 }
 
 export function checkDeleteRequest(r: DeleteRangeRequest): void {
-  if (isEmpty(r.key)) fail('key-not-provided');
+  if (isEmpty(r.key)) throw new TsetcdError('key-not-provided');
 }
 
 /** checkTxnRequest + the duplicate-key interval check, as the Txn handler runs them. */
@@ -39,8 +39,8 @@ function checkTxnRequest(r: TxnRequest, maxTxnOps: number): void {
   const success = r.success ?? [];
   const failure = r.failure ?? [];
   const opc = Math.max(compare.length, success.length, failure.length);
-  if (opc > maxTxnOps) fail('too-many-ops');
-  for (const c of compare) if (isEmpty(c.key)) fail('key-not-provided');
+  if (opc > maxTxnOps) throw new TsetcdError('too-many-ops');
+  for (const c of compare) if (isEmpty(c.key)) throw new TsetcdError('key-not-provided');
   // Nested txns get the budget that is left (etcd passes maxTxnOps - opc).
   for (const op of success) checkRequestOp(op, maxTxnOps - opc);
   for (const op of failure) checkRequestOp(op, maxTxnOps - opc);
@@ -52,7 +52,7 @@ function checkRequestOp(op: RequestOp, maxTxnOps: number): void {
   if (op.requestDeleteRange) return checkDeleteRequest(op.requestDeleteRange);
   if (op.requestTxn) return checkTxnRequest(op.requestTxn, maxTxnOps);
   // An empty RequestOp: etcd answers "key not found".
-  fail('key-not-found');
+  throw new TsetcdError('key-not-found');
 }
 
 /**
@@ -101,12 +101,12 @@ function checkIntervals(reqs: readonly RequestOp[]): { puts: Set<string>; dels: 
     const thenSide = checkIntervals(t.success ?? []);
     const elseSide = checkIntervals(t.failure ?? []);
     for (const k of thenSide.puts) {
-      if (puts.has(k) || intersects(dels, point(Buffer.from(k, 'latin1')))) fail('duplicate-key');
+      if (puts.has(k) || intersects(dels, point(Buffer.from(k, 'latin1')))) throw new TsetcdError('duplicate-key');
       puts.add(k);
     }
     for (const k of elseSide.puts) {
-      if (puts.has(k) && !thenSide.puts.has(k)) fail('duplicate-key');
-      if (intersects(dels, point(Buffer.from(k, 'latin1')))) fail('duplicate-key');
+      if (puts.has(k) && !thenSide.puts.has(k)) throw new TsetcdError('duplicate-key');
+      if (intersects(dels, point(Buffer.from(k, 'latin1')))) throw new TsetcdError('duplicate-key');
       puts.add(k);
     }
     dels.push(...thenSide.dels, ...elseSide.dels);
@@ -115,7 +115,7 @@ function checkIntervals(reqs: readonly RequestOp[]): { puts: Set<string>; dels: 
     const p = req.requestPut;
     if (!p) continue;
     const k = buf(p.key).toString('latin1');
-    if (puts.has(k) || intersects(dels, point(buf(p.key)))) fail('duplicate-key');
+    if (puts.has(k) || intersects(dels, point(buf(p.key)))) throw new TsetcdError('duplicate-key');
     puts.add(k);
   }
   return { puts, dels };

@@ -27,7 +27,6 @@
 import Long from 'long';
 import type * as pb from '../../generated/pb.js';
 import { toBuffer } from '../../shared/bytes.js';
-import { TsetcdError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
 import type { Cancelable, Scheduler } from '../../shared/scheduler.js';
@@ -36,7 +35,7 @@ import type { MvccEvent } from '../../mvcc/types.js';
 import { kvToPb } from '../../apply/convert.js';
 import type { CreateRefusal, WatchHub, WatchOut, WatchStream } from '../../watch/index.js';
 import type { BidiCall, BidiHandler, CallContext } from '../grpc/server.js';
-import { etcdMessage } from './errors.js';
+import { TsetcdError, etcdMessage } from '../../shared/errors.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
@@ -50,9 +49,9 @@ const MIN_PROGRESS_INTERVAL_MS = 100;
 /** etcd maxNoLeaderCnt: election timeouts without a leader before hasleader streams close. */
 const MAX_NO_LEADER_COUNT = 3;
 
-export interface WatchDeps {
+/** What the Watch service needs from the member. */
+export interface WatchBackend {
   readonly hub: WatchHub;
-  readonly headers: HeaderFiller;
   /** Whether this member currently knows a leader. */
   hasLeader(): boolean;
   readonly electionTimeoutMs: number;
@@ -69,12 +68,12 @@ export interface WatchDeps {
 const responseCodec = codec<pb.WatchResponse>('etcdserverpb.WatchResponse');
 const eventCodec = codec<pb.Event>('mvccpb.Event');
 
-export function watchHandlers(deps: WatchDeps): Map<string, AnyHandler> {
-  const monitor = new LeaderMonitor(deps);
-  const log = deps.logger.child({ component: 'v3rpc', service: 'watch' });
+export function watchHandlers(s: WatchBackend, h: HeaderFiller): Map<string, AnyHandler> {
+  const monitor = new LeaderMonitor(s);
+  const log = s.logger.child({ component: 'v3rpc', service: 'watch' });
   const fn: BidiHandler<pb.WatchRequest, pb.WatchResponse> = (call, ctx) =>
-    serveWatch(call, ctx, deps, monitor, log);
-  return new Map<string, AnyHandler>([[WATCH_PATH, { kind: 'bidi', fn: fn as never }]]);
+    serveWatch(call, ctx, s, h, monitor, log);
+  return new Map<string, AnyHandler>([[WATCH_PATH, { kind: 'bidi', fn }]]);
 }
 
 /**
@@ -88,7 +87,7 @@ export class LeaderMonitor {
   private noLeaderCount = 0;
 
   constructor(
-    private readonly deps: Pick<WatchDeps, 'hasLeader' | 'electionTimeoutMs' | 'scheduler'>,
+    private readonly deps: Pick<WatchBackend, 'hasLeader' | 'electionTimeoutMs' | 'scheduler'>,
   ) {}
 
   /** Registers a stream's cancel function; returns the function that unregisters it. */
@@ -122,7 +121,8 @@ export class LeaderMonitor {
 async function serveWatch(
   call: BidiCall<pb.WatchRequest, pb.WatchResponse>,
   ctx: CallContext,
-  deps: WatchDeps,
+  deps: WatchBackend,
+  headers: HeaderFiller,
   monitor: LeaderMonitor,
   log: Logger,
 ): Promise<void> {
@@ -153,7 +153,7 @@ async function serveWatch(
     ticker = deps.scheduler.every(base + jitter, () => stream.progressTick());
   };
   const fragmentBytes = deps.maxRequestBytes + GRPC_OVERHEAD_BYTES;
-  sendLoop(call, stream, deps.headers, fragmentBytes).catch(end);
+  sendLoop(call, stream, headers, fragmentBytes).catch(end);
   recvLoop(call, stream, startTicker).catch(end);
   try {
     await finished;

@@ -19,24 +19,9 @@ import {
   type ServerHttp2Stream,
   type Http2Session,
 } from 'node:http2';
-import type { TlsContextSource } from './tls-context.js';
+import type { TlsContextSource } from '../tls/context.js';
+import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.js';
 
-export interface HttpRequest {
-  readonly method: string;
-  /** Path with query string. */
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  /** Request body (bounded by the caller's limit). */
-  readonly body: Buffer;
-}
-
-export interface HttpResponse {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: string | Buffer;
-}
-
-export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse>;
 export type GrpcStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
 
 export interface ListenerOptions {

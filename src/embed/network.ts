@@ -11,14 +11,31 @@ import type { Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { systemScheduler } from '../shared/scheduler.js';
 import { systemRng } from '../shared/rng.js';
-import { TsetcdError } from '../shared/errors.js';
+import { StartRefusal, TsetcdError } from '../shared/errors.js';
+import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { join } from 'node:path';
 import { PeerTransport, fetchMembers, type PeerTlsOptions, type RemoteMembers } from '../cluster/transport/index.js';
 import type { Member, Membership } from '../cluster/membership.js';
+import type { MemberId } from '../shared/ids.js';
 import { ensureSelfCert } from './auto-tls.js';
-import type { EtcdServer } from './etcd-server.js';
-import { SERVER_VERSION, CLUSTER_VERSION } from './v3rpc/maintenance.js';
-import type { PeerNetwork } from './member.js';
+import type { EtcdServer, MessageSink } from '../server/etcd-server.js';
+
+/** What the member needs from the peer transport. */
+export interface PeerNetwork extends MessageSink {
+  start(): Promise<void>;
+  addPeer(id: bigint, urls: readonly string[]): void;
+  removePeer(id: bigint): void;
+  stop(): Promise<void>;
+  /** Monotonic ms (systemClock) since the stream to the peer connected; undefined if down. */
+  activeSince(id: bigint): number | undefined;
+}
+
+export type PeerNetworkFactory = (args: {
+  memberId: MemberId;
+  clusterId: bigint;
+  server: () => EtcdServer;
+  membership: Membership;
+}) => PeerNetwork;
 
 export function peerTlsOptions(config: Config): PeerTlsOptions | undefined {
   const sec = config.peerTls;
@@ -122,8 +139,8 @@ export async function refuseIfAlreadyBootstrapped(config: Config, self: Member, 
   }
   const known = remote.members.find((m) => m.id === self.id);
   if (known !== undefined && known.clientURLs.length > 0) {
-    throw new TsetcdError(
-      'member-exist',
+    throw new StartRefusal(
+      'cluster',
       `member ${self.id.toString(16)} has already been bootstrapped; its data dir is new, so it lost its data: ` +
         `remove it with 'etcdctl member remove ${self.id.toString(16)}', add it back with 'etcdctl member add', ` +
         `and start it with initial-cluster-state: existing`,
@@ -137,11 +154,18 @@ export async function joinInfo(
   peerUrlsOfOthers: readonly string[],
   myPeerUrls: readonly string[],
 ): Promise<{ clusterId: bigint; memberId: bigint; members: readonly Member[] }> {
-  const remote = await fetchMembers(peerUrlsOfOthers, peerTlsOptions(config), { timeoutMs: 3000 });
+  let remote: RemoteMembers;
+  try {
+    remote = await fetchMembers(peerUrlsOfOthers, peerTlsOptions(config), { timeoutMs: 3000 });
+  } catch (err) {
+    // No peer answered (PeerFetchError lists what each said): the join cannot start.
+    if (err instanceof TsetcdError) throw new StartRefusal('cluster', err.message, { cause: err });
+    throw err;
+  }
   const me = remote.members.find((m) => m.peerURLs.some((u) => myPeerUrls.includes(u)));
   if (me === undefined) {
-    throw new TsetcdError(
-      'member-not-found',
+    throw new StartRefusal(
+      'cluster',
       `this member's peer URLs (${myPeerUrls.join(',')}) are not in the cluster's member list; add it first with 'etcdctl member add'`,
     );
   }

@@ -11,7 +11,7 @@
  * fill truthfully is left out rather than reported as zero.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StorageTimers } from './member-storage.js';
+import type { StorageTimers } from '../server/member-storage.js';
 
 /** What the gauges read at scrape time. */
 export interface MetricsSource {

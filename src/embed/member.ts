@@ -1,0 +1,357 @@
+/**
+ * Starts one member from its Config, as etcd's embed.StartEtcd does, in named steps:
+ *
+ *   resolveIdentity      who this member is; for a fresh data dir, whether it joins
+ *   openCore             storage, Raft node, applier, watch hub, lease driver
+ *                        (server/member-core.ts, the part the simulator runs too)
+ *   startPeerNetwork     the cluster transport, when there are peers
+ *   buildGrpcRouter      the v3 services over one MemberApi (server/member-api.ts)
+ *   buildHttpHandler     /health, /version, /metrics (src/http)
+ *   listen               every client and metrics URL
+ *   publishAttributes    name and client URLs through the log: the member has joined
+ *
+ * and `stop`, the same steps backwards. This module is the process shell: the only
+ * place that reads the environment and uses the real clock, scheduler, randomness and
+ * files; everything below takes them by injection.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config/index.js';
+import { formatUrl, urlHostPort } from '../config/index.js';
+import type { Logger } from '../shared/logger.js';
+import { systemClock } from '../shared/clock.js';
+import { systemScheduler } from '../shared/scheduler.js';
+import { systemRng } from '../shared/rng.js';
+import { StartRefusal } from '../shared/errors.js';
+import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
+import { memberId as memberIdOf, clusterId as clusterIdOf, type MemberId } from '../shared/ids.js';
+import { computeClusterId, computeMemberId } from '../cluster/ids.js';
+import type { Member } from '../cluster/membership.js';
+import { nodeFileLayer } from '../storage/node-file-layer.js';
+import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
+import type { FileLayer } from '../storage/file-layer.js';
+import { unsafeTestBugsFromEnv, type EtcdServer } from '../server/etcd-server.js';
+import { MemberStorage } from '../server/member-storage.js';
+import { openMemberCore, type MemberCore } from '../server/member-core.js';
+import { MemberApi } from '../server/member-api.js';
+import { GrpcRouter } from '../server/grpc/server.js';
+import { toGrpcError } from '../server/v3rpc/errors.js';
+import { registerServices } from '../server/v3rpc/services.js';
+import { kvHandlers } from '../server/v3rpc/kv.js';
+import { leaseHandlers } from '../server/v3rpc/lease.js';
+import { watchHandlers } from '../server/v3rpc/watch.js';
+import { maintenanceHandlers } from '../server/v3rpc/maintenance.js';
+import { clusterHandlers } from '../server/v3rpc/cluster.js';
+import { electionHandlers } from '../server/v3rpc/election.js';
+import { lockHandlers } from '../server/v3rpc/lock.js';
+import { MemberMetrics } from '../http/metrics.js';
+import { memberHttpHandler } from '../http/router.js';
+import type { HttpHandler } from '../http/types.js';
+import { TlsContextSource } from '../tls/context.js';
+import { ensureSelfCert } from './auto-tls.js';
+import { ClientListener } from './client-listener.js';
+import { LeaderForwarder } from './lease-forward.js';
+import {
+  createPeerNetwork,
+  joinInfo,
+  refuseIfAlreadyBootstrapped,
+  type PeerNetwork,
+  type PeerNetworkFactory,
+} from './network.js';
+
+/** gRPC's receive limit is max-request-bytes plus this much (etcd's grpc setting). */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+export interface RunningMember {
+  readonly server: EtcdServer;
+  readonly memberId: MemberId;
+  /** Bound client ports, in listen-client-urls order (useful with port 0). */
+  readonly clientPorts: readonly number[];
+  /** Resolves once the member has published its name and client URLs (it joined). */
+  readonly ready: Promise<void>;
+  stop(): Promise<void>;
+  /** Called when the member learns it was removed from the cluster. */
+  onRemoved(fn: () => void): void;
+}
+
+export interface MemberOptions {
+  /** Builds the peer network for multi-member clusters (the cluster transport). */
+  readonly network?: PeerNetworkFactory;
+}
+
+
+export async function startMember(config: Config, logger: Logger, options: MemberOptions = {}): Promise<RunningMember> {
+  const log = logger.child({ component: 'member' });
+  const removal = new RemovalSignal();
+  const identity = await resolveIdentity(config, log);
+  const metrics = new MemberMetrics({ serverVersion: SERVER_VERSION, clusterVersion: CLUSTER_VERSION });
+  const { core, network } = await openCore(config, logger, identity, metrics, removal, options);
+  await startPeerNetwork(core, network);
+  const forwarder = new LeaderForwarder(() => core.membership.get(core.server.raftStatus().lead)?.clientUrls ?? [], {
+    certFile: config.clientTls.clientCertFile ?? config.clientTls.certFile,
+    keyFile: config.clientTls.clientKeyFile ?? config.clientTls.keyFile,
+    trustedCaFile: config.clientTls.trustedCaFile,
+  });
+  const api = new MemberApi({
+    core,
+    settings: config,
+    leaderHop: forwarder,
+    peerActiveSince: (id) => network?.activeSince(id),
+    joinPeers: identity.joinPeers,
+    clock: systemClock,
+    scheduler: systemScheduler,
+    rng: systemRng(),
+    logger,
+  });
+  const router = buildGrpcRouter(config, api, metrics, log);
+  const onHttp = buildHttpHandler(api, metrics, core);
+  const listeners = await listen(config, router, onHttp, log, () => core.server.stop());
+  const ready = api.publishAttributes(config.name, config.advertiseClientUrls.map(formatUrl));
+  const stop = async (): Promise<void> => {
+    await api.handOverLeadership();
+    router.close();
+    core.watchHub.close();
+    await Promise.all(listeners.map((l) => l.close()));
+    core.leaseDriver.stop();
+    forwarder.close();
+    await network?.stop();
+    await core.server.stop();
+  };
+  return {
+    server: core.server,
+    memberId: core.recovered.memberId,
+    clientPorts: listeners.slice(0, config.listenClientUrls.length).map((l) => l.port()),
+    ready,
+    stop,
+    onRemoved: (fn) => removal.on(fn),
+  };
+}
+
+/** The process learns of its removal from the core or from a peer's 410. */
+class RemovalSignal {
+  private fn: (() => void) | undefined;
+  on(fn: () => void): void {
+    this.fn = fn;
+  }
+  fire(): void {
+    this.fn?.();
+  }
+}
+
+interface Identity {
+  readonly initialMembers: readonly Member[];
+  /** Identity to record when the data dir is new. */
+  readonly newIdentity: { memberId: MemberId; clusterId: ReturnType<typeof clusterIdOf> };
+  /** Members the peers listed when joining an existing cluster. */
+  readonly joinPeers: readonly Member[];
+  readonly fs: FileLayer;
+}
+
+/**
+ * Who this member is (etcd bootstrap.go): from initial-cluster for a new cluster;
+ * for a fresh data dir, the peers decide: a new cluster that already knows this member
+ * as started is refused (it lost its data), and joining an existing one asks them for
+ * the cluster and member ids. A data dir that holds an identity keeps it (openCore).
+ */
+async function resolveIdentity(config: Config, log: Logger): Promise<Identity> {
+  const token = config.initialClusterToken;
+  const initialMembers: Member[] = config.initialCluster.map((m) => {
+    const peerUrls = m.peerUrls.map(formatUrl);
+    return { id: computeMemberId(peerUrls, token), name: m.name, peerUrls, clientUrls: [], isLearner: false };
+  });
+  const self = initialMembers.find((m) => m.name === config.name);
+  const myPeerUrls = config.initialAdvertisePeerUrls.map(formatUrl);
+  const fs = process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
+  const computed: Identity = {
+    initialMembers,
+    newIdentity: {
+      memberId: self?.id ?? computeMemberId(myPeerUrls, token),
+      clusterId: computeClusterId(initialMembers.map((m) => m.id)),
+    },
+    joinPeers: [],
+    fs,
+  };
+  if (!(await MemberStorage.isFresh(fs, config.dataDir))) return computed;
+  const others = initialMembers.filter((m) => m.name !== config.name);
+  if (config.initialClusterState === 'new' && self !== undefined) {
+    await refuseIfAlreadyBootstrapped(config, self, others);
+    return computed;
+  }
+  if (config.initialClusterState !== 'existing') return computed;
+  const join = await joinInfo(config, others.flatMap((m) => m.peerUrls), myPeerUrls);
+  log.info({ memberId: join.memberId.toString(16), clusterId: join.clusterId.toString(16) }, 'joining an existing cluster');
+  return {
+    ...computed,
+    newIdentity: { memberId: memberIdOf(join.memberId), clusterId: clusterIdOf(join.clusterId) },
+    joinPeers: join.members,
+  };
+}
+
+/** Opens the member core on the real clock, scheduler and files; builds the peer network it asks for. */
+async function openCore(
+  config: Config,
+  logger: Logger,
+  identity: Identity,
+  metrics: MemberMetrics,
+  removal: RemovalSignal,
+  options: MemberOptions,
+): Promise<{ core: MemberCore; network: PeerNetwork | undefined }> {
+  let network: PeerNetwork | undefined;
+  const core = await openMemberCore({
+    settings: config,
+    storageTimers: metrics.storageTimers,
+    onLeaderChange: (lead) => metrics.leaderChanged(lead),
+    initialMembers: identity.initialMembers,
+    newIdentity: identity.newIdentity,
+    joinPeers: identity.joinPeers,
+    fs: identity.fs,
+    clock: systemClock,
+    scheduler: systemScheduler,
+    rng: systemRng(),
+    logger,
+    bugs: unsafeTestBugsFromEnv(process.env),
+    makePeerLink: (args) => {
+      if (!args.needsNetwork) return undefined;
+      network =
+        options.network !== undefined
+          ? options.network(args)
+          : createPeerNetwork({ ...args, config, logger, onRemoved: () => removal.fire() });
+      return network;
+    },
+    onRemoved: () => removal.fire(),
+  }).catch((err: unknown) => {
+    // Another running member holds the state db's lock (classic-level LEVEL_LOCKED).
+    const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+    if (cause?.code !== 'LEVEL_LOCKED') throw err;
+    throw new StartRefusal(
+      'in-use',
+      `cannot start: the data dir ${config.dataDir} is in use by another running member (its state db is locked)`,
+      { cause: err },
+    );
+  });
+  return { core, network };
+}
+
+/**
+ * Connects to the known peers, then starts the core: ticking, the Ready loop, lease
+ * expiry. initial-election-tick-advance counts the peers connected (etcd ActivePeers).
+ */
+async function startPeerNetwork(core: MemberCore, network: PeerNetwork | undefined): Promise<void> {
+  if (network !== undefined) {
+    for (const [id, urls] of core.knownPeers) network.addPeer(id, urls);
+    try {
+      await network.start();
+    } catch (err) {
+      await core.storage.close();
+      throw err;
+    }
+  }
+  const self = core.recovered.memberId;
+  core.start(() => {
+    let n = 0;
+    for (const m of core.membership.members()) if (m.id !== self && network?.activeSince(m.id) !== undefined) n++;
+    return n;
+  });
+}
+
+/** Every etcd v3 service over the one MemberApi (etcd api/v3rpc/grpc.go Server). */
+function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics, log: Logger): GrpcRouter {
+  const h = api.headers;
+  const router = new GrpcRouter({
+    maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    mapError: (err, path) => toGrpcError(err, path, log),
+    observe: (path, kind) => metrics.grpcCall(path, kind),
+  });
+  registerServices(
+    router,
+    new Map([
+      ...kvHandlers(api, h),
+      ...leaseHandlers(api, h),
+      ...watchHandlers(api, h),
+      ...maintenanceHandlers(api, h),
+      ...clusterHandlers(api, h),
+      ...electionHandlers(api, h),
+      ...lockHandlers(api, h),
+    ]),
+  );
+  return router;
+}
+
+/** /health, /livez, /readyz, /version and /metrics, read from the same MemberApi. */
+function buildHttpHandler(api: MemberApi, metrics: MemberMetrics, core: MemberCore): HttpHandler {
+  metrics.attach(api, core.recovered.memberId.toString(16));
+  return memberHttpHandler(api, metrics);
+}
+
+/**
+ * One listener per client URL (gRPC and HTTP) and per metrics URL (HTTP; gRPC streams
+ * are closed). If any cannot listen, all close and the member stops: a start refusal.
+ */
+async function listen(
+  config: Config,
+  router: GrpcRouter,
+  onHttp: HttpHandler,
+  log: Logger,
+  stopServer: () => Promise<void>,
+): Promise<ClientListener[]> {
+  const clientTls = tlsSourceFor(config, join(config.dataDir, 'fixtures', 'client'));
+  const onError = (err: Error): void => log.warn({ err }, 'client listener error');
+  const make = (url: URL, metricsOnly: boolean): ClientListener => {
+    const https = url.protocol === 'https:' || (!metricsOnly && url.protocol === 'unixs:');
+    return new ClientListener({
+      url,
+      ...(https && clientTls !== undefined ? { tls: clientTls } : {}),
+      onGrpc: metricsOnly ? (stream) => stream.close() : (stream, hdrs) => router.route(stream, hdrs),
+      onHttp,
+      maxConcurrentStreams: metricsOnly ? 100 : config.maxConcurrentStreams,
+      maxHttpBodyBytes: metricsOnly ? 4096 : config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+      onError,
+    });
+  };
+  const listeners = [
+    ...config.listenClientUrls.map((u) => make(u, false)),
+    ...config.listenMetricsUrls.map((u) => make(u, true)),
+  ];
+  try {
+    for (const l of listeners) await l.listen();
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await stopServer();
+    const code = err instanceof Error && 'code' in err ? err.code : undefined;
+    if (err instanceof Error && (code === 'EADDRINUSE' || code === 'EACCES')) {
+      throw new StartRefusal('listen', `cannot listen: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  for (const url of config.listenClientUrls) log.info({ url: formatUrl(url) }, 'serving client traffic');
+  return listeners;
+}
+
+/** client-transport-security as a reloading TLS source (auto-tls makes a self-signed pair). */
+function tlsSourceFor(config: Config, autoDir: string): TlsContextSource | undefined {
+  const sec = config.clientTls;
+  let certFile = sec.certFile;
+  let keyFile = sec.keyFile;
+  if ((certFile === undefined || keyFile === undefined) && sec.autoTls) {
+    const made = ensureSelfCert({
+      dir: autoDir,
+      hosts: config.listenClientUrls.map((u) => urlHostPort(u).host),
+      validityYears: config.selfSignedCertValidityYears,
+      clientAuth: false,
+      nowMs: systemClock.wallMs(),
+    });
+    certFile = made.certFile;
+    keyFile = made.keyFile;
+  }
+  if (certFile === undefined || keyFile === undefined) return undefined;
+  const version = (v: 'TLS1.2' | 'TLS1.3'): 'TLSv1.2' | 'TLSv1.3' => (v === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2');
+  return new TlsContextSource({
+    certFile,
+    keyFile,
+    clientCertAuth: sec.clientCertAuth,
+    ...(sec.trustedCaFile !== undefined ? { trustedCaFile: sec.trustedCaFile } : {}),
+    ...(sec.crlFile !== undefined ? { crlFile: sec.crlFile } : {}),
+    ...(config.opensslCiphers !== undefined ? { ciphers: config.opensslCiphers } : {}),
+    minVersion: version(config.tlsMinVersion),
+    ...(config.tlsMaxVersion !== undefined ? { maxVersion: version(config.tlsMaxVersion) } : {}),
+  });
+}
