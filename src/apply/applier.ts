@@ -4,10 +4,18 @@
  * the same batch everywhere). It never does I/O and never awaits: the server writes the
  * batch (with the applied index in it) after a whole Ready is applied (docs/architecture.md §3).
  *
+ * The applier knows every request kind from construction: it owns the store's writes,
+ * the membership record and the lessor (apply composes lease and mvcc, which never
+ * import each other; docs/architecture.md §2), as etcd's applierV3 lists every kind over
+ * ApplierOptions{KV, Lessor, Cluster} (etcd server/etcdserver/apply/interface.go). There
+ * is no registration after construction and no default for a kind: dispatch is an
+ * exhaustive switch, so a new RequestKind does not compile until apply handles it.
+ *
  * A request that fails a check at apply time (etcd checks leases and ignore_* against
  * the state at apply) leaves no change and yields its typed error; the proposer's
  * caller receives it. Only a broken invariant (AssertionError) escapes apply.
  */
+import { unreachable } from '../shared/assert.js';
 import { isTsetcdError, TsetcdError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type * as pb from '../generated/pb.js';
@@ -15,10 +23,16 @@ import { codec, toNumber } from '../shared/pb-codec.js';
 import type { BackendBatch } from '../storage/backend.js';
 import type { MvccStore } from '../mvcc/index.js';
 import type { WriteContext, MvccEvent, LeaseChange } from '../mvcc/types.js';
-import type { LeaseId } from '../shared/ids.js';
 import { memberId } from '../shared/ids.js';
 import { ConfChangeType, type ConfChange } from '../raft/types.js';
 import type { Member, Membership } from '../cluster/membership.js';
+import {
+  leaseAppliers,
+  type LeaseAppliers,
+  type LeaseApplyContext,
+  type LeaseKindApplier,
+  type Lessor,
+} from '../lease/index.js';
 import { RequestKind, type DecodedRequest } from './request.js';
 import { deleteFromPb, deleteToPb, putFromPb, putToPb, txnFromPb, txnToPb } from './convert.js';
 
@@ -42,24 +56,18 @@ export interface EntryPosition {
 /** Receives the changes of every applied write, in order (the watch hub). */
 export type ChangeListener = (events: readonly MvccEvent[], revision: number) => void;
 
-/** What an extension's apply function gets (lease, auth, membership requests). */
-export interface ApplyContext {
-  readonly store: MvccStore;
-  readonly batch: BackendBatch;
-  /** Position of the entry being applied (lease expiry fencing compares terms). */
-  readonly position: EntryPosition;
-  /** Delete keys through mvcc in this same batch and notify the watch hub. */
-  deleteKeys(keys: readonly Buffer[]): { revision: number; deleted: number };
-}
-
-/** Applies one request kind owned by another module; throws TsetcdError to fail it. */
-export type KindApplier = (payload: Uint8Array, ctx: ApplyContext) => { response: object; revision: number };
-
-/** The lease module's view from apply: existence checks and key attachments. */
-export interface LeaseHooks {
-  leaseExists(id: LeaseId): boolean;
-  /** Called after every write with its lease attachment changes, in the same batch. */
-  onLeaseChanges(changes: readonly LeaseChange[], batch: BackendBatch): void;
+export interface ApplierDeps {
+  /** The store is read through this: a snapshot install replaces it. */
+  readonly store: () => MvccStore;
+  readonly membership: Membership;
+  /**
+   * The replicated leases: apply runs the lease kinds on it and reports every write's
+   * attachment changes to it in the same batch. A snapshot install reloads it in place.
+   */
+  readonly lessor: Lessor;
+  readonly logger: Logger;
+  /** Test-only: apply a lease expiry whatever term proposed it (no-lease-fencing). */
+  readonly unsafeNoLeaseFencing?: boolean;
 }
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
@@ -69,18 +77,21 @@ const compactCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequest
 
 export class Applier {
   private readonly listeners: ChangeListener[] = [];
-  private readonly extensions = new Map<RequestKind, KindApplier>();
-  /** Until the lease module registers, no lease exists: a Put naming one fails with
-   * "requested lease not found", as etcd answers for an unknown lease. */
-  private leases: LeaseHooks = { leaseExists: () => false, onLeaseChanges: () => {} };
-  private readonly writeCtx: WriteContext = { leaseExists: (id) => this.leases.leaseExists(id) };
+  private readonly storeRef: () => MvccStore;
+  readonly membership: Membership;
+  private readonly lessor: Lessor;
+  private readonly leases: LeaseAppliers;
+  private readonly logger: Logger;
+  private readonly writeCtx: WriteContext;
 
-  constructor(
-    /** The store is read through this: a snapshot install replaces it. */
-    private readonly storeRef: () => MvccStore,
-    readonly membership: Membership,
-    private readonly logger: Logger,
-  ) {}
+  constructor(deps: ApplierDeps) {
+    this.storeRef = deps.store;
+    this.membership = deps.membership;
+    this.lessor = deps.lessor;
+    this.logger = deps.logger;
+    this.leases = leaseAppliers(deps.lessor, { unsafeNoFencing: deps.unsafeNoLeaseFencing === true });
+    this.writeCtx = { leaseExists: (id) => this.lessor.has(id) };
+  }
 
   /**
    * A committed ConfChange: the membership record changes in the same batch. Raft's
@@ -119,15 +130,6 @@ export class Applier {
     this.listeners.push(listener);
   }
 
-  /** Another module takes over applying one request kind (lease, auth, membership). */
-  registerKind(kind: RequestKind, fn: KindApplier): void {
-    this.extensions.set(kind, fn);
-  }
-
-  setLeaseHooks(hooks: LeaseHooks): void {
-    this.leases = hooks;
-  }
-
   apply(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
     try {
       return this.dispatch(req, pos, batch);
@@ -138,25 +140,20 @@ export class Applier {
   }
 
   private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
-    const ext = this.extensions.get(req.kind);
-    if (ext !== undefined) {
-      const r = ext(req.payload, this.context(pos, batch));
-      return { ok: true, response: r.response, revision: r.revision };
-    }
     switch (req.kind) {
       case RequestKind.Put: {
         const r = this.store.applyPut(putFromPb(putCodec.decode(req.payload)), batch, this.writeCtx);
-        this.wrote(r, batch);
+        this.wrote(r);
         return { ok: true, response: putToPb(r.response), revision: r.revision };
       }
       case RequestKind.DeleteRange: {
         const r = this.store.applyDelete(deleteFromPb(deleteCodec.decode(req.payload)), batch, this.writeCtx);
-        this.wrote(r, batch);
+        this.wrote(r);
         return { ok: true, response: deleteToPb(r.response), revision: r.revision };
       }
       case RequestKind.Txn: {
         const r = this.store.applyTxn(txnFromPb(txnCodec.decode(req.payload)), batch, this.writeCtx);
-        this.wrote(r, batch);
+        this.wrote(r);
         return { ok: true, response: txnToPb(r.response), revision: r.revision };
       }
       case RequestKind.Compaction: {
@@ -169,15 +166,34 @@ export class Applier {
         this.membership.setAttributes(memberId(BigInt(`0x${a.id}`)), a.name, a.clientURLs, batch);
         return { ok: true, response: {}, revision: this.store.currentRevision };
       }
+      case RequestKind.LeaseGrant:
+        return this.leaseKind(this.leases.grant, req.payload, pos, batch);
+      case RequestKind.LeaseRevoke:
+        return this.leaseKind(this.leases.revoke, req.payload, pos, batch);
+      case RequestKind.LeaseExpire:
+        return this.leaseKind(this.leases.expire, req.payload, pos, batch);
+      case RequestKind.LeaseCheckpoint:
+        return this.leaseKind(this.leases.checkpoint, req.payload, pos, batch);
+      case RequestKind.Alarm:
+        // Reserved for etcd's AlarmRequest (NOSPACE, CORRUPT); nothing proposes it yet.
+        // Should an entry carry it, every member refuses it alike (deterministic).
+        this.logger.warn({ kind: req.kind }, 'alarm requests are not applied by this version');
+        throw new TsetcdError('unimplemented', 'alarm requests are not applied by this version');
       case RequestKind.Noop:
         return { ok: true, response: {}, revision: this.store.currentRevision };
       default:
-        this.logger.warn({ kind: req.kind }, 'request kind not applied by this version');
-        throw new TsetcdError('unimplemented', `request kind ${req.kind} is not applied yet`);
+        // decodeRequest rejects unknown kinds; this line only compiles while every
+        // RequestKind has its case above.
+        return unreachable(req.kind, 'request kind');
     }
   }
 
-  private context(position: EntryPosition, batch: BackendBatch): ApplyContext {
+  private leaseKind(fn: LeaseKindApplier, payload: Uint8Array, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+    const r = fn(payload, this.context(pos, batch));
+    return { ok: true, response: r.response, revision: r.revision };
+  }
+
+  private context(position: EntryPosition, batch: BackendBatch): LeaseApplyContext {
     return {
       store: this.store,
       batch,
@@ -187,15 +203,15 @@ export class Applier {
         // as etcd's lease revoke deletes every attached key at one revision.
         const ops = keys.map((key) => ({ requestDeleteRange: { key, prevKv: false } }));
         const r = this.store.applyTxn({ compare: [], success: ops, failure: [] }, batch, this.writeCtx);
-        this.wrote(r, batch);
+        this.wrote(r);
         const deleted = r.events.length;
         return { revision: r.revision, deleted };
       },
     };
   }
 
-  private wrote(r: { events: readonly MvccEvent[]; revision: number; leaseChanges: readonly LeaseChange[] }, batch: BackendBatch): void {
-    if (r.leaseChanges.length > 0) this.leases.onLeaseChanges(r.leaseChanges, batch);
+  private wrote(r: { events: readonly MvccEvent[]; revision: number; leaseChanges: readonly LeaseChange[] }): void {
+    if (r.leaseChanges.length > 0) this.lessor.onLeaseChanges(r.leaseChanges);
     this.emit(r.events, r.revision);
   }
 

@@ -5,11 +5,10 @@
  * the leader's expiry and checkpoint queues, the apply functions of the four lease
  * request kinds, and the LeaseDriver that proposes expiries and checkpoints.
  *
- * How a member uses it (the wiring lives in server/member.ts):
+ * How a member uses it (the wiring lives in server/member-core.ts):
  *   const lessor = await Lessor.open(backend, { minTtlSeconds, clock, logger });
  *   await recoverAttachments(lessor, store);            // before the WAL replay
- *   const a = leaseAppliers(lessor);
- *   applier.setLeaseHooks(a.hooks); applier.registerKind(RequestKind.LeaseGrant, a.grant); ...
+ *   new Applier({ store, membership, lessor, logger }); // apply runs leaseAppliers(lessor)
  *   const driver = new LeaseDriver({ lessor, scheduler, logger, proposeLocal, leadership,
  *     electionTimeoutMs });
  *   driver.start();   // every 500 ms: syncLeadership(), expiries, checkpoints

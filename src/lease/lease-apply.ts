@@ -1,8 +1,8 @@
 /**
- * The lease request kinds as apply runs them, and the hooks mvcc's writes report to.
- * The member registers these on the Applier (apply composes lease and mvcc, docs/architecture.md §2);
- * this module sees apply's context only through the structural LeaseApplyContext, so
- * lease imports neither apply nor mvcc.
+ * The lease request kinds as apply runs them. The Applier builds these from its lessor
+ * when it is constructed (apply composes lease and mvcc, docs/architecture.md §2); this
+ * module sees apply's context only through the structural LeaseApplyContext, so lease
+ * imports neither apply nor mvcc.
  *
  * Everything here is synchronous and deterministic: the batch and the response depend
  * only on the entry and the replicated state (the leader's in-memory expiry, set by
@@ -20,7 +20,7 @@
 import type { BackendBatch } from '../storage/backend.js';
 import type { LeaseId } from '../shared/ids.js';
 import { TsetcdError } from '../shared/errors.js';
-import type { LeaseAttachmentChange, Lessor } from './lessor.js';
+import type { Lessor } from './lessor.js';
 import {
   decodeCheckpointRequest,
   decodeFenced,
@@ -58,11 +58,6 @@ export interface LeaseAppliers {
   readonly revoke: LeaseKindApplier;
   readonly expire: LeaseKindApplier;
   readonly checkpoint: LeaseKindApplier;
-  /** Applier.setLeaseHooks(...) takes this object as it is. */
-  readonly hooks: {
-    leaseExists(id: LeaseId): boolean;
-    onLeaseChanges(changes: readonly LeaseAttachmentChange[], batch: BackendBatch): void;
-  };
 }
 
 /**
@@ -101,10 +96,6 @@ export function leaseAppliers(lessor: Lessor, opts: { unsafeNoFencing?: boolean 
       for (const cp of decodeCheckpointRequest(fenced(payload, ctx)))
         lessor.checkpoint(cp, ctx.batch);
       return { response: {}, revision: ctx.store.currentRevision };
-    },
-    hooks: {
-      leaseExists: (id) => lessor.has(id),
-      onLeaseChanges: (changes) => lessor.onLeaseChanges(changes),
     },
   };
 }

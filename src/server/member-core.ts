@@ -23,7 +23,7 @@ import { Applier } from '../apply/applier.js';
 import { RequestKind } from '../apply/request.js';
 import { Membership, type Member } from '../cluster/membership.js';
 import { ConfChangeType } from '../raft/index.js';
-import { Lessor, LeaseDriver, leaseAppliers, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
+import { Lessor, LeaseDriver, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { WatchHub } from '../watch/index.js';
 import { EtcdServer, type MessageSink, type UnsafeTestBugs } from './etcd-server.js';
 import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimers } from './member-storage.js';
@@ -144,7 +144,6 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
     );
     const membership = await Membership.load(storage.backend);
-    const applier = new Applier(() => storage.store, membership, logger);
     const lessor = await Lessor.open(storage.backend, {
       minTtlSeconds: minLeaseTtlSeconds(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
       clock,
@@ -153,12 +152,13 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
     await recoverAttachments(lessor, storage.store);
     const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
     if (noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
-    const leaseApply = leaseAppliers(lessor, { unsafeNoFencing: noLeaseFencing });
-    applier.setLeaseHooks(leaseApply.hooks);
-    applier.registerKind(RequestKind.LeaseGrant, leaseApply.grant);
-    applier.registerKind(RequestKind.LeaseRevoke, leaseApply.revoke);
-    applier.registerKind(RequestKind.LeaseExpire, leaseApply.expire);
-    applier.registerKind(RequestKind.LeaseCheckpoint, leaseApply.checkpoint);
+    const applier = new Applier({
+      store: () => storage.store,
+      membership,
+      lessor,
+      logger,
+      unsafeNoLeaseFencing: noLeaseFencing,
+    });
     // The hub asserts revisions arrive without gaps: it must exist before any apply.
     const watchHub = new WatchHub({ store: storage.store, backend: storage.backend, scheduler, logger });
     applier.onChanges((events, revision) => watchHub.notify(events, revision));

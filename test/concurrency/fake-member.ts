@@ -1,5 +1,5 @@
 // An in-process member without Raft, for the recipe tests: a MemoryBackend with the
-// real MvccStore, Lessor, Applier and WatchHub composed as server/member.ts composes
+// real MvccStore, Lessor, Applier and WatchHub composed as server/member-core.ts composes
 // them, and proposals applied one at a time in order (a one-member log). The recipes
 // run on it through the production loopback client (concurrency/memberRecipeClient),
 // so only consensus and gRPC are missing from the path they take in a member.
@@ -13,7 +13,6 @@ import { memberRecipeClient, type RecipeClient } from '../../src/concurrency/ind
 import {
   encodeGrantRequest,
   encodeRevokeRequest,
-  leaseAppliers,
   Lessor,
 } from '../../src/lease/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
@@ -65,11 +64,7 @@ export class FakeMember {
     const store = await MvccStore.open(backend, { scheduler: systemScheduler });
     const lessor = await Lessor.open(backend, { minTtlSeconds: 2, clock: new ManualClock() });
     const membership = await Membership.load(backend);
-    const applier = new Applier(() => store, membership, nullLogger);
-    const leases = leaseAppliers(lessor);
-    applier.setLeaseHooks(leases.hooks);
-    applier.registerKind(RequestKind.LeaseGrant, leases.grant);
-    applier.registerKind(RequestKind.LeaseRevoke, leases.revoke);
+    const applier = new Applier({ store: () => store, membership, lessor, logger: nullLogger });
     const hub = new WatchHub({ store, backend, scheduler: systemScheduler, logger: nullLogger });
     applier.onChanges((events, revision) => hub.notify(events, revision));
     return new FakeMember(backend, store, lessor, applier, hub);

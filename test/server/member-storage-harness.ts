@@ -12,9 +12,11 @@ import type { Applier as ApplierType } from '../../src/apply/applier.js';
 import { Applier } from '../../src/apply/applier.js';
 import { decodeRequest, encodeRequest, RequestKind } from '../../src/apply/request.js';
 import { Membership } from '../../src/cluster/membership.js';
+import { Lessor } from '../../src/lease/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { EntryType, type Entry } from '../../src/raft/types.js';
 import { MemberStorage, type RecoveredState } from '../../src/server/member-storage.js';
+import { ManualClock } from '../../src/shared/clock.js';
 import { clusterId, memberId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
 import type * as pb from '../../src/generated/pb.js';
@@ -196,7 +198,8 @@ export async function newApplier(
   storeRef: () => MvccStore,
   backend: Backend,
 ): Promise<ApplierType> {
-  return new Applier(storeRef, await Membership.load(backend), nullLogger);
+  const lessor = await Lessor.open(backend, { minTtlSeconds: 5, clock: new ManualClock() });
+  return new Applier({ store: storeRef, membership: await Membership.load(backend), lessor, logger: nullLogger });
 }
 
 /** Applies entries into `batch` as the server's apply step does (empty entries skipped). */
