@@ -19,7 +19,7 @@ import {
   type ServerHttp2Stream,
   type Http2Session,
 } from 'node:http2';
-import type { TlsContextSource } from '../tls/context.js';
+import type { TlsContextSource } from '../tls/index.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.js';
 
 export type GrpcStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;

@@ -46,7 +46,7 @@ import { lockHandlers } from '../server/v3rpc/lock.js';
 import { MemberMetrics } from '../http/metrics.js';
 import { memberHttpHandler } from '../http/router.js';
 import type { HttpHandler } from '../http/types.js';
-import { TlsContextSource } from '../tls/context.js';
+import { TlsContextSource } from '../tls/index.js';
 import { ensureSelfCert } from './auto-tls.js';
 import { ClientListener } from './client-listener.js';
 import { LeaderForwarder } from './lease-forward.js';

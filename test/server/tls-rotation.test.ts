@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { makeSelfSignedCert } from '../../src/embed/auto-tls.js';
-import { TlsContextSource } from '../../src/tls/context.js';
+import { TlsContextSource } from '../../src/tls/index.js';
 import { ClientListener } from '../../src/embed/client-listener.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-tls-rotation-'));

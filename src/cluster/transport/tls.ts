@@ -14,30 +14,21 @@
  * client certificate's SANs name the address the connection comes from (etcd
  * listener_tls.go checkCertSAN: IP SANs directly, DNS SANs by lookup).
  *
- * Files are re-read when they change (at most once per RELOAD_CHECK_INTERVAL_MS), so
- * certificates rotate without a restart, as etcd re-reads them per handshake. This
- * copies the idea of server/tls-context.ts (cluster/transport may not import server).
+ * Files are re-read when they change (src/tls's ReloadingFiles, the one reload source
+ * the client listeners use too), so certificates rotate without a restart, as etcd
+ * re-reads them per handshake.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import type { ConnectionOptions, TlsOptions, TLSSocket } from 'node:tls';
 import type { Cancelable, Scheduler } from '../../shared/scheduler.js';
+import { ReloadingFiles, protocolOptions, requiresClientCert, type TlsFiles } from '../../tls/index.js';
 
-export interface PeerTlsOptions {
-  readonly certFile: string;
-  readonly keyFile: string;
+export interface PeerTlsOptions extends TlsFiles {
   /** The certificate presented when dialing peers (defaults to certFile/keyFile). */
   readonly clientCertFile?: string;
   readonly clientKeyFile?: string;
-  readonly trustedCaFile?: string;
-  readonly clientCertAuth: boolean;
-  readonly crlFile?: string;
-  /** OpenSSL cipher list (mapped from Go names by config). */
-  readonly ciphers?: string;
-  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
-  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** --peer-cert-allowed-cn: the client certificate's CN must be one of these. */
   readonly allowedCn?: readonly string[];
   /** --peer-cert-allowed-hostname: or its SANs must name one of these. */
@@ -47,130 +38,61 @@ export interface PeerTlsOptions {
   readonly insecureSkipVerify?: boolean;
 }
 
-const RELOAD_CHECK_INTERVAL_MS = 1000;
 const DNS_CHECK_TIMEOUT_MS = 2000;
 
-interface Material {
-  readonly server: SecureContextOptions;
-  readonly client: SecureContextOptions;
-}
-
+/** The peer side's TLS: one file set for the listener and the dialer, reloaded on change. */
 export class PeerTlsSource {
-  private lastCheckMs = Number.NEGATIVE_INFINITY;
-  private stamp: string;
-  private material: Material;
-  private reloads = 0;
+  private readonly files: ReloadingFiles;
 
   constructor(readonly options: PeerTlsOptions) {
-    this.stamp = this.fileStamp();
-    this.material = this.readFiles();
+    const o = options;
+    this.files = new ReloadingFiles([o.certFile, o.keyFile, o.clientCertFile, o.clientKeyFile, o.trustedCaFile, o.crlFile]);
   }
 
   /** Changes at every reload: a listener compares it to know its context is stale. */
   get generation(): number {
-    return this.reloads;
+    return this.files.generation;
   }
 
   /** Whether peers must present a certificate signed by the trusted CA. */
   get requireClientCert(): boolean {
-    return this.options.trustedCaFile !== undefined || this.options.clientCertAuth;
+    return requiresClientCert(this.options);
   }
 
   /** Options for http2.createSecureServer: h2 only, client certificates per the rule. */
   serverOptions(): TlsOptions {
     const verify = this.requireClientCert;
-    return {
-      ...this.material.server,
-      ...this.versions(),
-      requestCert: verify,
-      rejectUnauthorized: verify,
-      ALPNProtocols: ['h2'],
-    };
+    return { ...this.serverContext(), requestCert: verify, rejectUnauthorized: verify, ALPNProtocols: ['h2'] };
   }
 
   /** Options for http2.connect to an https peer URL. */
   clientOptions(): ConnectionOptions {
+    const o = this.options;
+    const client: SecureContextOptions = {
+      cert: this.files.read(o.clientCertFile ?? o.certFile),
+      key: this.files.read(o.clientKeyFile ?? o.keyFile),
+    };
+    if (o.trustedCaFile !== undefined) client.ca = this.files.read(o.trustedCaFile);
     return {
-      ...this.material.client,
-      ...this.versions(),
-      rejectUnauthorized: this.options.insecureSkipVerify !== true,
+      ...client,
+      ...protocolOptions(o),
+      rejectUnauthorized: o.insecureSkipVerify !== true,
       ALPNProtocols: ['h2'],
     };
   }
 
-  /**
-   * Re-read the files if they changed (throttled by nowMs). Returns true when the
-   * material changed; a half-written rotation keeps the old material and is retried.
-   */
+  /** Re-read the files if they changed (throttled by nowMs); true when they did. */
   reloadIfChanged(nowMs: number): boolean {
-    if (nowMs - this.lastCheckMs < RELOAD_CHECK_INTERVAL_MS) return false;
-    this.lastCheckMs = nowMs;
-    try {
-      const stamp = this.fileStamp();
-      if (stamp === this.stamp) return false;
-      this.material = this.readFiles();
-      this.stamp = stamp;
-      this.reloads++;
-      return true;
-    } catch {
-      return false;
-    }
+    return this.files.reloadIfChanged(nowMs);
   }
 
   /** The context options for server.setSecureContext after a reload. */
   serverContext(): SecureContextOptions {
-    return { ...this.material.server, ...this.versions() };
-  }
-
-  private versions(): {
-    minVersion: 'TLSv1.2' | 'TLSv1.3';
-    maxVersion?: 'TLSv1.2' | 'TLSv1.3';
-    ciphers?: string;
-  } {
-    const v: {
-      minVersion: 'TLSv1.2' | 'TLSv1.3';
-      maxVersion?: 'TLSv1.2' | 'TLSv1.3';
-      ciphers?: string;
-    } = {
-      minVersion: this.options.minVersion ?? 'TLSv1.2',
-    };
-    if (this.options.maxVersion !== undefined) v.maxVersion = this.options.maxVersion;
-    if (this.options.ciphers !== undefined) v.ciphers = this.options.ciphers;
-    return v;
-  }
-
-  private files(): (string | undefined)[] {
     const o = this.options;
-    return [o.certFile, o.keyFile, o.clientCertFile, o.clientKeyFile, o.trustedCaFile, o.crlFile];
-  }
-
-  private fileStamp(): string {
-    return this.files()
-      .map((p) => {
-        if (p === undefined) return '-';
-        const st = statSync(p);
-        return `${st.mtimeMs}:${st.size}:${st.ino}`;
-      })
-      .join('|');
-  }
-
-  private readFiles(): Material {
-    const o = this.options;
-    const ca = o.trustedCaFile === undefined ? undefined : readFileSync(o.trustedCaFile);
-    const server: SecureContextOptions = {
-      cert: readFileSync(o.certFile),
-      key: readFileSync(o.keyFile),
-    };
-    const client: SecureContextOptions = {
-      cert: readFileSync(o.clientCertFile ?? o.certFile),
-      key: readFileSync(o.clientKeyFile ?? o.keyFile),
-    };
-    if (ca !== undefined) {
-      server.ca = ca;
-      client.ca = ca;
-    }
-    if (o.crlFile !== undefined) server.crl = readFileSync(o.crlFile);
-    return { server, client };
+    const server: SecureContextOptions = { cert: this.files.read(o.certFile), key: this.files.read(o.keyFile) };
+    if (o.trustedCaFile !== undefined) server.ca = this.files.read(o.trustedCaFile);
+    if (o.crlFile !== undefined) server.crl = this.files.read(o.crlFile);
+    return { ...server, ...protocolOptions(o) };
   }
 }
 
