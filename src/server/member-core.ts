@@ -22,13 +22,14 @@ import type { FileLayer } from '../storage/file-layer.js';
 import { Applier } from '../apply/applier.js';
 import { RequestKind } from '../apply/request.js';
 import { Membership, type Member } from '../cluster/membership.js';
-import { ConfChangeType } from '../raft/index.js';
+import { ConfChangeType, type Entry, type HardState } from '../raft/index.js';
 import { Lessor, LeaseDriver, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { WatchHub } from '../watch/index.js';
 import { EtcdServer, type MessageSink, type UnsafeTestBugs } from './etcd-server.js';
 import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimers } from './member-storage.js';
 import { RaftNode } from './raft-node.js';
 import { bootstrapEntries } from './bootstrap.js';
+import { forceNewClusterLog } from './force-new-cluster.js';
 
 /** The peer side the core drives: message delivery plus the peer list. */
 export interface PeerLink extends MessageSink {
@@ -49,6 +50,8 @@ export interface MemberCoreSettings {
   readonly maxRequestBytes: number;
   readonly snapshotCount: number;
   readonly snapshotCatchupEntries: number;
+  /** Restart as the only voter, keeping the data (etcd --force-new-cluster). */
+  readonly forceNewCluster?: boolean;
 }
 
 export interface MemberCoreDeps {
@@ -138,6 +141,11 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       await storage.save(boot.hardState, boot.entries, true);
       entries = boot.entries;
       hardState = boot.hardState;
+    }
+    if (cfg.forceNewCluster === true && !recovered.fresh && hardState !== undefined) {
+      const forced = await forceNewCluster(storage, recovered, entries, hardState, log);
+      entries = forced.entries;
+      hardState = forced.hardState;
     }
     log.info(
       { memberId: recovered.memberId.toString(16), clusterId: recovered.clusterId.toString(16), fresh: recovered.fresh },
@@ -302,4 +310,43 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
     await storage.close();
     throw err;
   }
+}
+
+/**
+ * --force-new-cluster on a restart: rewrites the log so this member is the only voter
+ * (force-new-cluster.ts) and saves the appended member changes before raft starts;
+ * applying them removes the other members through the normal apply path.
+ */
+async function forceNewCluster(
+  storage: MemberStorage,
+  recovered: RecoveredState,
+  entries: readonly Entry[],
+  hardState: HardState,
+  log: Logger,
+): Promise<{ entries: Entry[]; hardState: HardState }> {
+  const self = (await Membership.load(storage.backend)).get(recovered.memberId);
+  // The WAL's last hard state can lag the db: everything applied was committed.
+  const lastIndex = entries.at(-1)?.index ?? recovered.snapshot?.metadata.index ?? 0;
+  const commit = Math.max(hardState.commit, Math.min(recovered.appliedIndex, lastIndex));
+  const forced = forceNewClusterLog({
+    selfId: recovered.memberId,
+    self,
+    snapshot: recovered.snapshot,
+    entries,
+    hardState: { ...hardState, commit },
+  });
+  if (forced.discarded > 0) {
+    log.info({ 'commit-index-from-wal': hardState.commit, 'number-of-discarded-entries': forced.discarded }, 'discarding uncommitted WAL entries');
+  }
+  if (forced.appended.length > 0) await storage.save(forced.hardState, [...forced.appended], true);
+  log.info(
+    {
+      'cluster-id': recovered.clusterId.toString(16),
+      'local-member-id': recovered.memberId.toString(16),
+      'commit-index': forced.hardState.commit,
+      'removed-member-ids': forced.removed.map((id) => id.toString(16)),
+    },
+    'forcing restart member',
+  );
+  return { entries: [...forced.kept, ...forced.appended], hardState: forced.hardState };
 }
