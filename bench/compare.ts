@@ -18,7 +18,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ClusterStartError, killAllClustersSync, type ServerKind } from './cluster.js';
@@ -34,6 +33,7 @@ import {
   loadAverage,
   machine,
   RESULT_FORMAT,
+  repoRoot,
   type ResultFile,
   resultName,
   tsetcdBuild,
@@ -41,15 +41,6 @@ import {
 import { type RestartPhaseResult, runRestartPhase } from './restart-phase.js';
 import { median } from './stats.js';
 import { WorkerPool } from './runner.js';
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bench'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find the repository root above bench/');
-}
 
 function etcdVersion(bin: string): string | undefined {
   try {

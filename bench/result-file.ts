@@ -12,9 +12,10 @@
  * data is not in this file but in the git-ignored raw file it names.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem, type as osType } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CostRow, SummaryRow } from './compare-report.js';
 
 export const RESULT_FORMAT = 1;
@@ -176,6 +177,16 @@ export function tsetcdBuild(root: string, launcher: string): TsetcdBuild {
     distOlderThanSrc,
     launcher,
   };
+}
+
+/** The repository root: the first directory above this file with package.json and bench/. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bench'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the repository root above bench/');
 }
 
 // ---- reading a committed file back (tables.ts, tests) ----
