@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdBackendRecords, readEtcdBackend } from '../../src/bbolt/etcd-layout.js';
 import { snapshotStatus } from '../../src/bbolt/etcd-status.js';
 import { BboltDb, bytesSource } from '../../src/bbolt/reader.js';
+import { verifySnapshotHash } from '../../src/bbolt/snapshot-file.js';
 import { bboltBytes } from '../../src/bbolt/stream.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { craftFreelist } from '../bbolt/craft.js';
@@ -168,6 +169,7 @@ describe('bbolt files made by a real etcd 3.4.23, read by ours', () => {
       const file = files[which];
       const bytes = new Uint8Array(readFileSync(file));
       expect(bytes.length % 512).toBe(which === 'memberDb' ? 0 : 32);
+      if (which !== 'memberDb') expect(verifySnapshotHash(bytesSource(bytes)).ok).toBe(true);
       const db = BboltDb.open(bytesSource(bytes));
       expect(db.pageSize).toBe(4096);
       expect(db.meta.freelist).toBeNull(); // etcd's NoFreelistSync
