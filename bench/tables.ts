@@ -122,7 +122,16 @@ export function renderTable(r: ResultFile, link: string, view: TableView = 'figu
     ...r.figures.map(row),
     '',
   ];
-  const notes = [...new Set(r.figures.map((f) => f.note).filter((n) => n !== ''))];
+  // One line per distinct note, with the cases it applies to (errors count failed
+  // requests and missing watch events over all of that side's sessions).
+  const byNote = new Map<string, string[]>();
+  for (const f of r.figures) {
+    if (f.note === '') continue;
+    const cases = byNote.get(f.note) ?? [];
+    if (!cases.includes(f.case)) cases.push(f.case);
+    byNote.set(f.note, cases);
+  }
+  const notes = [...byNote].map(([note, cases]) => `${cases.join(', ')}: ${note}`);
   if (r.tsetcdUnavailable !== null) notes.unshift(r.tsetcdUnavailable);
   if (notes.length > 0) lines.push(...notes.map((n) => `- ${n}`), '');
   return lines.join('\n');

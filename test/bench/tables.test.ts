@@ -104,7 +104,7 @@ describe('bench:tables generator', () => {
     expect(text).toContain('14.25: a loaded machine');
     expect(text).toContain('3012 ops/s');
     expect(text).toContain('[bench/results/2026-01-02T03-04-05Z-quick-1member.json](results/x.json)');
-    expect(text).toContain('- tsetcd errors 3');
+    expect(text).toContain('- startup: tsetcd errors 3');
   });
 
   it('renders the CPU table for a `cpu` marker', () => {
