@@ -242,26 +242,35 @@ function entriesOf(db: BboltDb, name: Uint8Array): Array<[Uint8Array, Uint8Array
   return out;
 }
 
+function hexId(text: string, where: string): bigint {
+  if (!/^[0-9a-f]{1,16}$/.test(text)) throw new BboltFormatError(`${where}: key ${JSON.stringify(text)} is not a hex member id`);
+  return BigInt(`0x${text}`);
+}
+
+function parseJson<T>(bytes: Uint8Array, where: string): T {
+  try {
+    return JSON.parse(dec(bytes)) as T;
+  } catch {
+    throw new BboltFormatError(`${where}: not JSON`);
+  }
+}
+
 function parseIds(text: string, field: string): bigint[] {
-  const m = new RegExp(`"${field}":\\[([0-9,\\s]*)\\]`).exec(text);
+  const m = new RegExp(`"${field}":\\[([0-9,]*)\\]`).exec(text);
   if (m === null) return [];
   return (m[1] ?? '').split(',').filter((s) => s.trim() !== '').map((s) => BigInt(s.trim()));
 }
 
-function parseMember(idHex: string, json: string): EtcdMember {
-  let doc: { peerURLs?: string[] | null; clientURLs?: string[]; name?: string; isLearner?: boolean };
-  try {
-    doc = JSON.parse(json) as typeof doc;
-  } catch {
-    throw new BboltFormatError(`members/${idHex}: not JSON`);
-  }
-  if (!/^[0-9a-f]{1,16}$/.test(idHex)) throw new BboltFormatError(`members: key ${idHex} is not a hex member id`);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function parseMember(idHex: string, json: Uint8Array): EtcdMember {
+  const doc = parseJson<Record<string, unknown> | null>(json, `members/${idHex}`);
   return {
-    id: BigInt(`0x${idHex}`),
-    name: doc.name ?? '',
-    peerUrls: doc.peerURLs ?? [],
-    clientUrls: doc.clientURLs ?? [],
-    isLearner: doc.isLearner === true,
+    id: hexId(idHex, 'members'),
+    name: typeof doc?.['name'] === 'string' ? doc['name'] : '',
+    peerUrls: strings(doc?.['peerURLs']),
+    clientUrls: strings(doc?.['clientURLs']),
+    isLearner: doc?.['isLearner'] === true,
   };
 }
 
@@ -298,8 +307,9 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
   const downgrade = cluster.get('downgrade');
   let downgradeDoc: EtcdBackendCut['downgrade'];
   if (downgrade !== undefined) {
-    const d = JSON.parse(dec(downgrade)) as { 'target-version'?: string; enabled?: boolean };
-    downgradeDoc = { targetVersion: d['target-version'] ?? '', enabled: d.enabled === true };
+    const d = parseJson<Record<string, unknown> | null>(downgrade, 'cluster/downgrade');
+    const target = d?.['target-version'];
+    downgradeDoc = { targetVersion: typeof target === 'string' ? target : '', enabled: d?.['enabled'] === true };
   }
   const clusterVersion = cluster.get('clusterVersion');
   const contents: EtcdBackendContents = {
@@ -321,8 +331,8 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
           },
         }),
     leases: entriesOf(db, BUCKETS.lease).map(([, v]) => decodeLease(v)),
-    members: entriesOf(db, BUCKETS.members).map(([k, v]) => parseMember(dec(k), dec(v))),
-    removedMembers: entriesOf(db, BUCKETS.membersRemoved).map(([k]) => BigInt(`0x${dec(k)}`)),
+    members: entriesOf(db, BUCKETS.members).map(([k, v]) => parseMember(dec(k), v)),
+    removedMembers: entriesOf(db, BUCKETS.membersRemoved).map(([k]) => hexId(dec(k), 'members_removed')),
     ...(clusterVersion === undefined ? {} : { clusterVersion: dec(clusterVersion) }),
     ...(downgradeDoc === undefined ? {} : { downgrade: downgradeDoc }),
     alarms: entriesOf(db, BUCKETS.alarm).map(([k]) => decodeAlarm(k)),

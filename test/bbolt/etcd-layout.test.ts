@@ -21,6 +21,7 @@ import { decodeKeyValue, encodeLease } from '../../src/bbolt/etcd-proto.js';
 import { snapshotStatus } from '../../src/bbolt/etcd-status.js';
 import { BboltDb, bytesSource } from '../../src/bbolt/reader.js';
 import { bboltBytes } from '../../src/bbolt/stream.js';
+import { setMeta } from './craft.js';
 import { encodeKeyValue } from '../../src/mvcc/kv-codec.js';
 import { leaseId } from '../../src/shared/ids.js';
 
@@ -205,5 +206,27 @@ describe("etcd's backend layout", () => {
     const bad = await bboltBytes(() => [{ bucket: [BUCKETS.key], key: enc('foo'), value: enc('') }]);
     const contents = readEtcdBackend.bind(null, BboltDb.open(bytesSource(bad)));
     expect(contents).toThrow(/is not a revision key/);
+  });
+});
+
+describe("etcd's backend layout on damaged files", () => {
+  it('decoding damaged buckets fails with BboltFormatError only', async () => {
+    const cut = toCut(fc.sample(cutArb, { numRuns: 1, seed: 7 })[0] as CutInput);
+    const base = await bboltBytes(etcdBackendRecords({ ...cut, members: [{ id: 0xabcn, name: 'n', peerUrls: ['http://x:1'], clientUrls: [], isLearner: false }], removedMembers: [5n], downgrade: { targetVersion: '3.4.0', enabled: true } }));
+    const meta = BboltDb.open(bytesSource(base)).meta;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 6 }), (flips) => {
+        let img: Uint8Array = base.slice();
+        for (const [at, x] of flips) img[at] = (img[at] as number) ^ x;
+        img = setMeta(img, meta);
+        try {
+          const back = readEtcdBackend(BboltDb.open(bytesSource(img)));
+          for (const e of back.keys()) decodeKeyValue(e.value);
+        } catch (e) {
+          if (!(e instanceof BboltFormatError)) throw e;
+        }
+      }),
+      { numRuns: 400 },
+    );
   });
 });
