@@ -112,6 +112,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     core.watchHub.close();
     await Promise.all(listeners.map((l) => l.close()));
     core.leaseDriver.stop();
+    core.compactor?.stop();
     forwarder.close();
     await network?.stop();
     await core.server.stop();

@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import type { Rng } from '../shared/rng.js';
-import { TsetcdError } from '../shared/errors.js';
+import { TsetcdError, isTsetcdError } from '../shared/errors.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import { Applier } from '../apply/applier.js';
@@ -30,6 +30,9 @@ import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimer
 import { RaftNode } from './raft-node.js';
 import { bootstrapEntries } from './bootstrap.js';
 import { forceNewClusterLog } from './force-new-cluster.js';
+import { startCompactor, type CompactionPolicy, type Compactor } from '../compactor/index.js';
+import { codec } from '../shared/pb-codec.js';
+import type * as pb from '../generated/pb.js';
 
 /** The peer side the core drives: message delivery plus the peer list. */
 export interface PeerLink extends MessageSink {
@@ -52,6 +55,8 @@ export interface MemberCoreSettings {
   readonly snapshotCatchupEntries: number;
   /** Restart as the only voter, keeping the data (etcd --force-new-cluster). */
   readonly forceNewCluster?: boolean;
+  /** auto-compaction-mode/-retention; a zero retention (the default) turns it off. */
+  readonly autoCompaction?: CompactionPolicy;
 }
 
 export interface MemberCoreDeps {
@@ -97,6 +102,8 @@ export interface MemberCore {
   readonly lessor: Lessor;
   readonly watchHub: WatchHub;
   readonly leaseDriver: LeaseDriver;
+  /** Auto-compaction, run while this member leads; undefined when turned off. */
+  readonly compactor: Compactor | undefined;
   readonly peers: PeerLink | undefined;
   /** Every member this one knows (membership plus join peers), for the transport. */
   readonly knownPeers: ReadonlyMap<bigint, readonly string[]>;
@@ -114,6 +121,8 @@ export interface MemberCore {
  * writes no longer pay a db fsync each.
  */
 const BACKEND_BATCH_INTERVAL_MS = 10;
+
+const compactionCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequest');
 
 /** etcd's adjustTicks waits this long for peer connections (rafthttp.ConnReadTimeout). */
 const TICK_ADVANCE_WAIT_MS = 5000;
@@ -203,6 +212,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       needsNetwork,
     });
     let leaseDriver: LeaseDriver | undefined;
+    let compactor: Compactor | undefined;
     const server = new EtcdServer({
       identity: { name: cfg.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
       node,
@@ -234,6 +244,8 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
         },
         onLeaderChange: (lead, term, isLeader) => {
           leaseDriver?.syncLeadership();
+          if (isLeader) compactor?.resume();
+          else compactor?.pause();
           deps.onLeaderChange?.(lead, term, isLeader);
         },
         onSnapshotInstalled: async () => {
@@ -265,6 +277,20 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
         return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
       },
     });
+    if (cfg.autoCompaction !== undefined) {
+      compactor = startCompactor(cfg.autoCompaction, {
+        clock,
+        scheduler,
+        logger: logger.child({ component: 'compactor' }),
+        currentRevision: () => storage.store.currentRevision,
+        // The same path as a client's Compact, so every member applies it in log order.
+        compact: async (revision) => {
+          const outcome = await server.propose(RequestKind.Compaction, compactionCodec.encode({ revision }));
+          if (!outcome.ok) throw outcome.error;
+        },
+        isAlreadyCompacted: (err) => isTsetcdError(err, 'compacted'),
+      });
+    }
     const knownPeers = new Map<bigint, readonly string[]>();
     for (const m of deps.joinPeers) knownPeers.set(m.id, m.peerUrls);
     for (const m of membership.members()) knownPeers.set(m.id, m.peerUrls);
@@ -278,6 +304,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       lessor,
       watchHub,
       leaseDriver: driver,
+      compactor,
       peers,
       knownPeers,
       start: (activePeers) => {
