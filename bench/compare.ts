@@ -135,7 +135,7 @@ async function main(): Promise<number> {
   }
 
   const startedAt = new Date();
-  const build = tsetcdBuild(root, tsetcdLauncher);
+  const build = tsetcdBuild(tsetcdLauncher);
   const load1Min: number[] = [];
   const loadTimer = setInterval(() => load1Min.push(loadAverage()[0]), 15_000);
   loadTimer.unref();

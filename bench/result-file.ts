@@ -12,9 +12,9 @@
  * data is not in this file but in the git-ignored raw file it names.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem, type as osType } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CostRow, SummaryRow } from './compare-report.js';
 
@@ -146,21 +146,31 @@ function newestMtimeMs(dir: string): number {
   return newest;
 }
 
+function git(dir: string, ...args: string[]): string | null {
+  try {
+    return execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The commit and cleanliness of the git tree at `root` (where the measured launcher,
- * src/ and dist/ live). bench/results/ is left out of "dirty": earlier result files
- * waiting to be committed do not change what is measured.
+ * The commit and cleanliness of the git tree the measured launcher lives in (its src/
+ * and dist/ are what runs; with --tsetcd-bin that may be another checkout than bench's).
+ * bench/results/ is left out of "dirty": earlier result files waiting to be committed do
+ * not change what is measured.
  */
-export function tsetcdBuild(root: string, launcher: string): TsetcdBuild {
-  const git = (...args: string[]): string | null => {
-    try {
-      return execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      return null;
-    }
-  };
-  const head = git('rev-parse', 'HEAD')?.trim() ?? null;
-  const status = git('status', '--porcelain', '--untracked-files=all');
+export function tsetcdBuild(launcher: string): TsetcdBuild {
+  let dir = dirname(resolve(launcher));
+  try {
+    dir = dirname(realpathSync(launcher));
+  } catch {
+    // a missing launcher: start-up fails and says so; the tree is looked up all the same
+  }
+  const root = existsSync(dir) ? (git(dir, 'rev-parse', '--show-toplevel')?.trim() ?? null) : null;
+  if (root === null) return { commit: null, dirty: true, dirtyPaths: [], distOlderThanSrc: true, launcher };
+  const head = git(root, 'rev-parse', 'HEAD')?.trim() ?? null;
+  const status = git(root, 'status', '--porcelain', '--untracked-files=all');
   const changed = (status ?? '')
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.slice(3).startsWith('bench/results/'));

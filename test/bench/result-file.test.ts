@@ -31,6 +31,8 @@ function gitTree(): string {
     execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { encoding: 'utf8' });
   git('init', '-q');
   mkdirSync(join(dir, 'src', 'cli'), { recursive: true });
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  writeFileSync(join(dir, 'bin', 'tsetcd'), '#!/bin/sh\n');
   mkdirSync(join(dir, 'dist', 'src', 'cli'), { recursive: true });
   writeFileSync(join(dir, '.gitignore'), 'dist/\n');
   writeFileSync(join(dir, 'src', 'cli', 'main.ts'), 'export {};\n');
@@ -62,26 +64,33 @@ describe('result file', () => {
   it('records the commit, and a change outside bench/results/ as dirty', () => {
     const dir = gitTree();
     const head = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-    const clean = tsetcdBuild(dir, join(dir, 'bin', 'tsetcd'));
+    const launcher = join(dir, 'bin', 'tsetcd');
+    const clean = tsetcdBuild(launcher);
     expect(clean.commit).toBe(head);
     expect(clean.dirty).toBe(false);
     expect(clean.distOlderThanSrc).toBe(false);
 
     mkdirSync(join(dir, 'bench', 'results'), { recursive: true });
     writeFileSync(join(dir, 'bench', 'results', 'earlier-run.json'), '{}\n');
-    expect(tsetcdBuild(dir, 'x').dirty).toBe(false);
+    expect(tsetcdBuild(launcher).dirty).toBe(false);
 
     writeFileSync(join(dir, 'src', 'cli', 'main.ts'), 'export const changed = 1;\n');
-    const dirty = tsetcdBuild(dir, 'x');
+    const dirty = tsetcdBuild(launcher);
     expect(dirty.dirty).toBe(true);
     expect(dirty.dirtyPaths).toEqual([' M src/cli/main.ts']);
     expect(dirty.distOlderThanSrc).toBe(true);
   });
 
+  it('follows the launcher into its own tree (--tsetcd-bin of another checkout)', () => {
+    const dir = gitTree();
+    const head = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    expect(tsetcdBuild(join(dir, 'bin', 'tsetcd')).commit).toBe(head);
+  });
+
   it('outside a git tree has no commit and is dirty', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-no-git-'));
     dirs.push(dir);
-    const b = tsetcdBuild(dir, 'x');
+    const b = tsetcdBuild(join(dir, 'bin', 'tsetcd'));
     expect(b.commit).toBe(null);
     expect(b.dirty).toBe(true);
   });
