@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { UserPermissions } from '../../src/auth/permissions.js';
 import { PermType, type PermissionRecord } from '../../src/auth/records.js';
 import { prefixEnd } from '../../src/shared/bytes.js';
+import { grantArb, keyArb, shaped, SHAPES } from './arbitraries.js';
 import { b } from './harness.js';
 
 const perm = (permType: number, key: string, end = ''): PermissionRecord => ({ permType, key: b(key), rangeEnd: b(end) });
@@ -108,30 +109,11 @@ const UNIVERSE: Buffer[] = (() => {
   return out.sort(Buffer.compare);
 })();
 
-const keyArb = fc.array(fc.constantFrom(0x61, 0x62, 0x63), { minLength: 1, maxLength: 2 }).map((xs) => Buffer.from(xs));
-
-/** A grant: a single key, a range [k, e) with e > k, a prefix, or from-key. */
-const grantArb = fc
-  .record({ permType: fc.constantFrom(0, 1, 2), key: keyArb, end: keyArb, shape: fc.constantFrom('key', 'range', 'prefix', 'from') })
-  .map(({ permType, key, end, shape }): PermissionRecord => {
-    if (shape === 'key') return { permType, key, rangeEnd: Buffer.alloc(0) };
-    if (shape === 'prefix') return { permType, key, rangeEnd: prefixEnd(key) };
-    if (shape === 'from') return { permType, key, rangeEnd: Buffer.from([0]) };
-    const [lo, hi] = Buffer.compare(key, end) <= 0 ? [key, end] : [end, key];
-    return { permType, key: lo, rangeEnd: Buffer.compare(lo, hi) === 0 ? Buffer.concat([hi, Buffer.from('a')]) : hi };
-  });
-
+/** Requests of the same shapes as the grants (a range's end after its key: for those
+ * etcd's tree answers exactly "every key is granted"; see the fixed cases above). */
 const requestArb = fc
-  .record({ key: keyArb, end: keyArb, shape: fc.constantFrom('key', 'range', 'prefix', 'from') })
-  .map(({ key, end, shape }) => {
-    if (shape === 'key') return { key, rangeEnd: Buffer.alloc(0) };
-    if (shape === 'prefix') return { key, rangeEnd: prefixEnd(key) };
-    if (shape === 'from') return { key, rangeEnd: Buffer.from([0]) };
-    // a range with its end after its key: for those etcd's tree answers exactly
-    // "every key is granted" (an end at or before the key is tree-shaped, see above)
-    const [lo, hi] = Buffer.compare(key, end) <= 0 ? [key, end] : [end, key];
-    return { key: lo, rangeEnd: Buffer.compare(lo, hi) === 0 ? Buffer.concat([hi, Buffer.from('a')]) : hi };
-  });
+  .record({ key: keyArb, end: keyArb, shape: fc.constantFrom(...SHAPES) })
+  .map(({ key, end, shape }) => shaped(shape, key, end));
 
 function grantAdmits(p: PermissionRecord, k: Buffer): boolean {
   if (p.rangeEnd.length === 0) return k.equals(p.key);

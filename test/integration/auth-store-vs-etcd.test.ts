@@ -22,11 +22,11 @@ import { dumpMemberLogsOnFailure, startMember, stopAllMembers } from '../helpers
 import { requireTools, toolMissing } from '../helpers/require-tool.js';
 import { AUTH_GRPC_STATUS, AuthError } from '../../src/auth/errors.js';
 import { prepareUserAdd } from '../../src/auth/identity.js';
-import { PermType, type PermissionRecord } from '../../src/auth/records.js';
+import { PermType } from '../../src/auth/records.js';
 import type { AuthRequest } from '../../src/auth/apply.js';
 import { ANONYMOUS, type AuthInfo } from '../../src/auth/types.js';
-import { prefixEnd } from '../../src/shared/bytes.js';
 import { makeHarness, type Harness } from '../auth/harness.js';
+import { grantArb, keyArb } from '../auth/arbitraries.js';
 
 let etcd: Member | undefined;
 
@@ -150,18 +150,6 @@ function modelContent(res: Awaited<ReturnType<Harness['apply']>>): unknown {
 
 const USERS = ['root', 'alice', 'Zed', 'dan'];
 const ROLES = ['root', 'r1', 'r2', 'ro'];
-const keyArb = fc.array(fc.constantFrom(0x61, 0x62, 0x63), { minLength: 1, maxLength: 2 }).map((xs) => Buffer.from(xs));
-
-/** A valid grant (3.4.23 and 3.5.8+ agree on these): a key, a range, a prefix, from-key. */
-const permArb = fc
-  .record({ permType: fc.constantFrom(0, 1, 2), key: keyArb, end: keyArb, shape: fc.constantFrom('key', 'range', 'prefix', 'from') })
-  .map(({ permType, key, end, shape }): PermissionRecord => {
-    if (shape === 'key') return { permType, key, rangeEnd: Buffer.alloc(0) };
-    if (shape === 'prefix') return { permType, key, rangeEnd: prefixEnd(key) };
-    if (shape === 'from') return { permType, key, rangeEnd: Buffer.from([0]) };
-    const [lo, hi] = Buffer.compare(key, end) <= 0 ? [key, end] : [end, key];
-    return { permType, key: lo, rangeEnd: Buffer.compare(lo, hi) === 0 ? Buffer.concat([hi, Buffer.from('a')]) : hi };
-  });
 
 const user = fc.constantFrom(...USERS);
 const role = fc.constantFrom(...ROLES);
@@ -180,11 +168,11 @@ const requestArb: fc.Arbitrary<AuthRequest> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<AuthRequest>({ op: 'roleList' }) },
   {
     weight: 4,
-    arbitrary: fc.tuple(role, permArb).map(([r, p]): AuthRequest => ({ op: 'roleGrantPermission', req: { name: r, perm: { permType: p.permType as 0 | 1 | 2, key: p.key, rangeEnd: p.rangeEnd } } })),
+    arbitrary: fc.tuple(role, grantArb).map(([r, p]): AuthRequest => ({ op: 'roleGrantPermission', req: { name: r, perm: { permType: p.permType as 0 | 1 | 2, key: p.key, rangeEnd: p.rangeEnd } } })),
   },
   {
     weight: 2,
-    arbitrary: fc.tuple(role, permArb).map(([r, p]): AuthRequest => ({ op: 'roleRevokePermission', req: { role: r, key: p.key, rangeEnd: p.rangeEnd } })),
+    arbitrary: fc.tuple(role, grantArb).map(([r, p]): AuthRequest => ({ op: 'roleRevokePermission', req: { role: r, key: p.key, rangeEnd: p.rangeEnd } })),
   },
   { weight: 1, arbitrary: fc.constant<AuthRequest>({ op: 'authEnable' }) },
   { weight: 1, arbitrary: fc.constant<AuthRequest>({ op: 'authDisable' }) },
@@ -278,7 +266,7 @@ describe('auth store vs etcd 3.4.23', () => {
       write: fc.boolean(),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(permArb, { maxLength: 6 }), fc.array(probeArb, { minLength: 12, maxLength: 12 }), async (grants, probes) => {
+      fc.asyncProperty(fc.array(grantArb, { maxLength: 6 }), fc.array(probeArb, { minLength: 12, maxLength: 12 }), async (grants, probes) => {
         const s = await reset();
         const setup: AuthRequest[] = [
           { op: 'userGrantRole', req: { user: 'root', role: 'root' } },
