@@ -1,7 +1,8 @@
 /**
- * The auth module's typed errors. Each is a TsetcdError whose code the server's one
- * gRPC table maps to etcd's status code and `etcdserver: ...` message
- * (etcdserver/api/v3rpc/rpctypes/error.go). The Error's own message is etcd's internal
+ * The auth module's typed errors. Each is a TsetcdError whose code the one error table
+ * (shared/errors.ts etcdStatus) maps to etcd's status code and `etcdserver: ...`
+ * message (etcdserver/api/v3rpc/rpctypes/error.go; two of them etcd never mapped and
+ * sends as code Unknown with the internal text). The Error's own message is etcd's internal
  * `auth: ...` text (auth/store.go), which is what etcd sends, as code Unknown, on the
  * paths that return the auth error raw (Defragment, Snapshot, Hash, HashKV; see
  * `internalAuthMessage`).
@@ -34,34 +35,6 @@ const INTERNAL: Record<AuthErrorCode, string> = {
   'auth-invalid-token': 'auth: invalid auth token',
   'auth-invalid-mgmt': 'auth: invalid auth management',
   'auth-verify-only': 'auth: token signing attempted with verify-only key',
-};
-
-/**
- * etcd's gRPC status for each auth error (rpctypes/error.go). The server's error table
- * holds the same rows; this copy lets the auth tests pin them and documents the
- * mapping next to the codes. Codes Unknown (2) are the errors etcd never mapped: the
- * client sees the internal text.
- */
-export const AUTH_GRPC_STATUS: Record<AuthErrorCode, readonly [code: number, message: string]> = {
-  'auth-root-user-not-exist': [9, 'etcdserver: root user does not exist'],
-  'auth-root-role-not-exist': [9, 'etcdserver: root user does not have root role'],
-  'auth-user-already-exist': [9, 'etcdserver: user name already exists'],
-  'auth-user-empty': [3, 'etcdserver: user name is empty'],
-  'auth-user-not-found': [9, 'etcdserver: user name not found'],
-  'auth-role-already-exist': [9, 'etcdserver: role name already exists'],
-  'auth-role-not-found': [9, 'etcdserver: role name not found'],
-  'auth-role-empty': [3, 'etcdserver: role name is empty'],
-  'auth-failed': [3, 'etcdserver: authentication failed, invalid user ID or password'],
-  'auth-no-password-user': [2, 'auth: authentication failed, password was given for no password user'],
-  'permission-denied': [7, 'etcdserver: permission denied'],
-  'auth-role-not-granted': [9, 'etcdserver: role is not granted to the user'],
-  'auth-permission-not-granted': [9, 'etcdserver: permission is not granted to the role'],
-  'auth-permission-not-given': [3, 'etcdserver: permission not given'],
-  'auth-not-enabled': [9, 'etcdserver: authentication is not enabled'],
-  'auth-old-revision': [3, 'etcdserver: revision of auth store is old'],
-  'auth-invalid-token': [16, 'etcdserver: invalid auth token'],
-  'auth-invalid-mgmt': [3, 'etcdserver: invalid auth management'],
-  'auth-verify-only': [2, 'auth: token signing attempted with verify-only key'],
 };
 
 export class AuthError extends TsetcdError {

@@ -17,7 +17,6 @@ export { resolveIdentity, prepareUserAdd, prepareChangePassword, type RequestCre
 export {
   AuthError,
   AuthOptionsError,
-  AUTH_GRPC_STATUS,
   authFail,
   internalAuthMessage,
   type AuthErrorCode,

@@ -20,7 +20,8 @@ import fc from 'fast-check';
 import type { Member } from '../helpers/processes.js';
 import { dumpMemberLogsOnFailure, startMember, stopAllMembers } from '../helpers/processes.js';
 import { requireTools, toolMissing } from '../helpers/require-tool.js';
-import { AUTH_GRPC_STATUS, AuthError } from '../../src/auth/errors.js';
+import { AuthError } from '../../src/auth/errors.js';
+import { etcdStatus } from '../../src/shared/errors.js';
 import { prepareUserAdd } from '../../src/auth/identity.js';
 import { PermType } from '../../src/auth/records.js';
 import type { AuthRequest } from '../../src/auth/apply.js';
@@ -236,7 +237,7 @@ async function step(s: Sides, r: AuthRequest, anonymous: boolean): Promise<void>
     ours = { ok: true, body: {} };
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
-    ours = { ok: false, message: AUTH_GRPC_STATUS[err.code][1] };
+    ours = { ok: false, message: etcdStatus(err.code)[1] };
   }
   const label = `${r.op} ${JSON.stringify(body)} as ${anonymous ? 'anonymous' : 'root'} (auth ${enabled ? 'on' : 'off'})`;
   expect([label, theirs.ok ? 'ok' : theirs.message]).toEqual([label, ours.ok ? 'ok' : ours.message]);
