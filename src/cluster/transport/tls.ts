@@ -155,20 +155,20 @@ async function hostInDns(
   names: readonly string[],
   scheduler: Scheduler,
 ): Promise<boolean> {
-  const check = async (): Promise<boolean> => {
-    const plain = names.filter((n) => !n.startsWith('*.'));
-    const wildcards = names.filter((n) => n.startsWith('*.')).map((n) => n.slice(1));
+  const plain = names.filter((n) => !n.startsWith('*.'));
+  const wildcards = names.filter((n) => n.startsWith('*.')).map((n) => n.slice(1));
+  const byReverse = async (): Promise<boolean> => {
     const reverse = await dns.reverse(host).catch(() => [] as string[]);
-    for (const r of reverse) {
+    return reverse.some((r) => {
       const name = r.endsWith('.') ? r.slice(0, -1) : r;
-      if (plain.includes(name) || wildcards.some((w) => name.endsWith(w))) return true;
-    }
-    for (const n of plain) {
-      const addrs = await dns.lookup(n, { all: true }).catch(() => []);
-      if (addrs.some((a) => a.address === host)) return true;
-    }
-    return false;
+      return plain.includes(name) || wildcards.some((w) => name.endsWith(w));
+    });
   };
+  const byForward = async (n: string): Promise<boolean> =>
+    (await dns.lookup(n, { all: true }).catch(() => [])).some((a) => a.address === host);
+  // All lookups at once, the first match wins: a slow reverse lookup (seen: 19 s in a
+  // container network) must not use up the bounded wait before the forward lookups run.
+  const check = (): Promise<boolean> => firstTrue([byReverse(), ...plain.map(byForward)]);
   let timer: Cancelable | undefined;
   // A bounded wait: a resolver that hangs must not hold a handshake forever.
   const timeout = new Promise<boolean>((resolve) => {
@@ -179,4 +179,19 @@ async function hostInDns(
   } finally {
     timer?.cancel();
   }
+}
+
+/** True as soon as one of the checks is; false once all of them are false. */
+function firstTrue(checks: readonly Promise<boolean>[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    let pending = checks.length;
+    if (pending === 0) resolve(false);
+    for (const c of checks) {
+      void c.then((ok) => {
+        pending--;
+        if (ok) resolve(true);
+        else if (pending === 0) resolve(false);
+      });
+    }
+  });
 }

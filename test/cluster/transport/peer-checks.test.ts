@@ -19,47 +19,41 @@ let pki: TestPki;
 /** Signed by the trusted CA, CN etcd, but its only SAN is 10.9.9.9. */
 let farCert = '';
 let farKey = '';
+/** Its only SAN is DNS:localhost, which resolves to the connecting 127.0.0.1. */
+let dnsCert = '';
+let dnsKey = '';
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  dir = mkdtempSync(join(tmpdir(), 'tsetcd-transport-san-'));
-  farKey = join(dir, 'far-key.pem');
-  farCert = join(dir, 'far.pem');
-  const ext = join(dir, 'far.ext');
+/** A certificate signed by the trusted CA, CN etcd, with the given subjectAltName. */
+async function signedCert(name: string, san: string): Promise<{ certFile: string; keyFile: string }> {
+  const keyFile = join(dir, `${name}-key.pem`);
+  const certFile = join(dir, `${name}.pem`);
+  const ext = join(dir, `${name}.ext`);
   writeFileSync(
     ext,
     'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' +
-      'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:10.9.9.9\n',
+      `extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${san}\n`,
   );
   const opts = { cwd: dir, timeout: 30_000 };
   const subj = '/C=CN/ST=SH/L=BS/O=etcd/OU=System/CN=etcd';
   await run(
     'openssl',
-    ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', farKey, '-out', 'far.csr', '-subj', subj],
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', `${name}.csr`, '-subj', subj],
     opts,
   );
   await run(
     'openssl',
-    [
-      'x509',
-      '-req',
-      '-in',
-      'far.csr',
-      '-CA',
-      pki.caCert,
-      '-CAkey',
-      pki.caKey,
-      '-CAcreateserial',
-      '-out',
-      farCert,
-      '-days',
-      '30',
-      '-sha256',
-      '-extfile',
-      ext,
-    ],
+    ['x509', '-req', '-in', `${name}.csr`, '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial',
+      '-out', certFile, '-days', '30', '-sha256', '-extfile', ext],
     opts,
   );
+  return { certFile, keyFile };
+}
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  dir = mkdtempSync(join(tmpdir(), 'tsetcd-transport-san-'));
+  ({ certFile: farCert, keyFile: farKey } = await signedCert('far', 'IP:10.9.9.9'));
+  ({ certFile: dnsCert, keyFile: dnsKey } = await signedCert('dns', 'DNS:localhost'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -102,6 +96,10 @@ describe('peer certificate checks', () => {
     await stopAll(members);
     members = [];
     expect((await reaches({ skipClientSanVerification: true }, far)).delivered).toBe(true);
+  });
+
+  it('accepts a client certificate whose DNS SAN resolves to the connecting address', async () => {
+    expect((await reaches({}, { certFile: dnsCert, keyFile: dnsKey })).delivered).toBe(true);
   });
 
   it('applies allowed-cn and allowed-hostname', async () => {
