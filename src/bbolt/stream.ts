@@ -40,10 +40,17 @@ function settings(options: WriterOptions): { pageSize: number; fillPercent: numb
   return { pageSize, fillPercent: options.fillPercent ?? 0.9, firstPage: options.freelist === 'none' ? 2 : 3 };
 }
 
-/** Feeds records into a tree writer, calling `drain` after each (the sink's await point). */
-async function feed(source: RecordSource, w: BboltTreeWriter, drain: () => Promise<void>): Promise<{ root: number; pgid: number }> {
+/**
+ * Feeds records into a tree writer, calling `drain` after each (the sink's await point;
+ * undefined when nothing is queued, so a sync source with nothing to write stays sync).
+ */
+async function feed(
+  source: RecordSource,
+  w: BboltTreeWriter,
+  drain: () => Promise<void> | undefined,
+): Promise<{ root: number; pgid: number }> {
   const open: Uint8Array[] = [];
-  for await (const rec of source()) {
+  const step = (rec: BboltRecord): void => {
     if (rec.bucket.length === 0) throw new BboltWriteError('record with an empty bucket path');
     let common = 0;
     while (common < open.length && common < rec.bucket.length && sameBytes(open[common] as Uint8Array, rec.bucket[common] as Uint8Array)) {
@@ -59,7 +66,20 @@ async function feed(source: RecordSource, w: BboltTreeWriter, drain: () => Promi
       open.push(name);
     }
     if (rec.key !== undefined) w.put(rec.key, rec.value ?? new Uint8Array(0));
-    await drain();
+  };
+  const records = source();
+  if (Symbol.iterator in records) {
+    for (const rec of records) {
+      step(rec);
+      const pending = drain();
+      if (pending !== undefined) await pending;
+    }
+  } else {
+    for await (const rec of records) {
+      step(rec);
+      const pending = drain();
+      if (pending !== undefined) await pending;
+    }
   }
   const end = w.finish();
   await drain();
@@ -70,7 +90,7 @@ export async function planBbolt(source: RecordSource, options: WriterOptions = {
   const s = settings(options);
   const w = new BboltTreeWriter(() => undefined, s);
   w.materialising = false;
-  const { root, pgid } = await feed(source, w, () => Promise.resolve());
+  const { root, pgid } = await feed(source, w, () => undefined);
   return { pageSize: s.pageSize, root, pgid, size: pgid * s.pageSize };
 }
 
@@ -93,9 +113,14 @@ export async function writeBbolt(
     expected = id + pages;
     queue.push(page);
   };
-  const drain = async (): Promise<void> => {
-    while (queue.length > 0) await sink.write(queue.shift() as Uint8Array);
+  const flush = async (): Promise<void> => {
+    // A page run at a time; splice keeps the queue from growing behind a slow sink.
+    for (const page of queue.splice(0, queue.length)) {
+      const written = sink.write(page);
+      if (written !== undefined) await written;
+    }
   };
+  const drain = (): Promise<void> | undefined => (queue.length === 0 ? undefined : flush());
   const meta = { pageSize: s.pageSize, root: plan.root, freelist, pgid: plan.pgid };
   push(encodeMetaPage(0, { ...meta, txid }), 0, 1);
   push(encodeMetaPage(1, { ...meta, txid: txid - 1n }), 1, 1);
