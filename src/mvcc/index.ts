@@ -16,7 +16,8 @@
  *   store.batchDurable(batch);                                // releases pending values, starts compaction deletes
  *   answer clients with r.response / r.revision; feed r.events to watch, r.leaseChanges to the lessor
  * Batches must be written in the order they were filled. Reads (range, txnReadOnly,
- * hashKV) may run at any time and see every applied write, durable or not.
+ * hashKV) may run at any time and see every applied write, durable or not;
+ * readRevisions (history for watch catch-up) sees durable revisions only.
  * applyCompact only moves the compact revision (reads below it fail at once) and
  * records the schedule in the batch; the index and the backend are compacted by a
  * background job, in chunks with yields, once that batch is reported durable
@@ -39,3 +40,9 @@ export { MvccStore, type MvccStoreOptions } from './kv-store.js';
 export * from './types.js';
 export { isTxnReadOnly } from './txn.js';
 export { encodeKeyValue, decodeKeyValue } from './kv-codec.js';
+export {
+  contiguousEnd,
+  type RevisionEvents,
+  type RevisionRead,
+  type RevisionReadLimits,
+} from './history.js';

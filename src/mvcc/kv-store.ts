@@ -8,6 +8,7 @@ import type { Backend, BackendBatch } from '../storage/backend.js';
 import { Compactor } from './compaction.js';
 import { hashKV } from './hash.js';
 import { executeRange } from './range.js';
+import { readRevisions, type RevisionRead, type RevisionReadLimits } from './history.js';
 import { restore } from './restore.js';
 import { StoreState } from './store-state.js';
 import { applyDelete, applyPut, applyTxn, txnReadOnly } from './txn.js';
@@ -91,6 +92,16 @@ export class MvccStore {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * The changes of durable revisions [from, to], bounded by `limits` (history.ts has
+   * the contract). Reads the state db directly and does not check that the store is
+   * open: a watch catch-up may finish a read on a store that a snapshot install just
+   * replaced, and discards it.
+   */
+  readRevisions(from: number, to: number, limits: RevisionReadLimits): Promise<RevisionRead> {
+    return readRevisions(this.state.backend, from, to, limits);
   }
 
   /** A Txn whose ops are all Range (served like a Range, no batch). */

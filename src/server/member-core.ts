@@ -177,7 +177,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       unsafeNoLeaseFencing: noLeaseFencing,
     });
     // The hub asserts revisions arrive without gaps: it must exist before any apply.
-    const watchHub = new WatchHub({ store: storage.store, backend: storage.backend, scheduler, logger });
+    const watchHub = new WatchHub({ store: storage.store, scheduler, logger });
     applier.onChanges((events, revision) => watchHub.notify(events, revision));
     const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
     const node = new RaftNode({
@@ -252,7 +252,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
           await membership.reload(storage.backend);
           await lessor.reload(storage.backend);
           await recoverAttachments(lessor, storage.store);
-          watchHub.restore(storage.store, storage.backend);
+          watchHub.restore(storage.store);
           for (const m of membership.members()) {
             if (m.id !== recovered.memberId) peers?.addPeer(m.id, m.peerUrls);
           }

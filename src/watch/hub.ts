@@ -31,10 +31,10 @@
 import { assert, AssertionError } from '../shared/assert.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
 import type { Cancelable, Scheduler } from '../shared/scheduler.js';
-import type { Backend } from '../storage/backend.js';
 import type { MvccEvent } from '../mvcc/types.js';
 import { EventWindow } from './event-window.js';
-import { contiguousEnd, fillPrevKvs, prevKvsAsOfRevisionStart, readHistory } from './history.js';
+import { contiguousEnd } from '../mvcc/index.js';
+import { fillPrevKvs, prevKvsAsOfRevisionStart } from './prev-kv.js';
 import { WatchStream, type StreamHost } from './stream.js';
 import {
   DEFAULT_WATCH_LIMITS,
@@ -46,9 +46,8 @@ import { batchByWatcher, WatcherGroup } from './watcher-group.js';
 import type { Watcher } from './watcher.js';
 
 export interface WatchHubOptions {
+  /** Read for revisions, compaction, prev_kv and history below the window. */
   readonly store: WatchStoreView;
-  /** The state db the store writes its key bucket to (read-only here). */
-  readonly backend: Backend;
   /** Catch-up scheduling (yields and retries). */
   readonly scheduler: Scheduler;
   readonly logger?: Logger;
@@ -71,7 +70,6 @@ const ERROR_RETRY_MS = 1000;
 export class WatchHub implements StreamHost {
   readonly limits: WatchLimits;
   private store: WatchStoreView;
-  private backend: Backend;
   private readonly scheduler: Scheduler;
   private readonly logger: Logger;
   private readonly synced = new WatcherGroup();
@@ -89,7 +87,6 @@ export class WatchHub implements StreamHost {
   constructor(options: WatchHubOptions) {
     this.limits = { ...DEFAULT_WATCH_LIMITS, ...options.limits };
     this.store = options.store;
-    this.backend = options.backend;
     this.scheduler = options.scheduler;
     this.logger = (options.logger ?? nullLogger).child({ component: 'watch' });
     this.window = new EventWindow(this.limits.windowRevisions, this.limits.windowBytes);
@@ -125,10 +122,9 @@ export class WatchHub implements StreamHost {
    * The store was replaced by a snapshot (its history continues ours): every synced
    * watcher catches up again from the revision after the last one it was sent.
    */
-  restore(store: WatchStoreView, backend: Backend): void {
+  restore(store: WatchStoreView): void {
     const sentUpTo = this.lastRevision;
     this.store = store;
-    this.backend = backend;
     this.epoch++;
     this.window.clear();
     this.lastRevision = store.currentRevision;
@@ -313,7 +309,7 @@ export class WatchHub implements StreamHost {
     }
     const first = this.window.firstRevision;
     const readTo = first === undefined ? to : Math.min(to, first - 1);
-    const read = await readHistory(this.backend, minRev, readTo, {
+    const read = await this.store.readRevisions(minRev, readTo, {
       maxRecords: this.limits.syncChunkRecords,
       maxBytes: this.limits.syncChunkBytes,
     });

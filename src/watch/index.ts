@@ -4,14 +4,14 @@
  * catch-up from history, progress, and one ordered response queue per stream.
  *
  * Order callers follow:
- *   const hub = new WatchHub({ store, backend, scheduler, logger });   // before apply runs
+ *   const hub = new WatchHub({ store, scheduler, logger });            // before apply runs
  *   applier.onChanges((events, rev) => hub.notify(events, rev));       // every applied write
  *   // per gRPC Watch stream:
  *   const s = hub.newStream();
  *   s.watch(create) / s.cancel(id) / s.requestProgress() / s.progressTick();
  *   for (;;) { const out = s.take(); if (!out) { await s.readable(); continue; } send(out); }
  *   s.close();                                                          // stream ended
- *   // after a snapshot install replaced the store: hub.restore(store, backend)
+ *   // after a snapshot install replaced the store: hub.restore(store)
  *   hub.close();                                                        // member stops
  *
  * Guarantees per watcher (etcd's watch API guarantees, docs/architecture.md §1): events in revision order, no

@@ -9,6 +9,9 @@
  * - Responses leave the hub as WatchOut items, in the order the client must see them.
  */
 import type { MvccEvent, RangeRequest, RangeResponse } from '../mvcc/types.js';
+import type { RevisionEvents, RevisionRead, RevisionReadLimits } from '../mvcc/index.js';
+
+export type { RevisionEvents };
 
 /** The store as the hub reads it; MvccStore satisfies this interface. */
 export interface WatchStoreView {
@@ -16,12 +19,8 @@ export interface WatchStoreView {
   /** -1 if never compacted. */
   readonly compactRevision: number;
   range(req: RangeRequest): Promise<RangeResponse>;
-}
-
-/** The changes of one revision, in sub-revision order. */
-export interface RevisionEvents {
-  readonly revision: number;
-  readonly events: readonly MvccEvent[];
+  /** History of durable revisions, for catch-up below the hub's in-memory window. */
+  readRevisions(from: number, to: number, limits: RevisionReadLimits): Promise<RevisionRead>;
 }
 
 /** A watch request as the client sent it (proto conventions). */

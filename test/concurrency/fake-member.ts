@@ -65,7 +65,7 @@ export class FakeMember {
     const lessor = await Lessor.open(backend, { minTtlSeconds: 2, clock: new ManualClock() });
     const membership = await Membership.load(backend);
     const applier = new Applier({ store: () => store, membership, lessor, logger: nullLogger });
-    const hub = new WatchHub({ store, backend, scheduler: systemScheduler, logger: nullLogger });
+    const hub = new WatchHub({ store, scheduler: systemScheduler, logger: nullLogger });
     applier.onChanges((events, revision) => hub.notify(events, revision));
     return new FakeMember(backend, store, lessor, applier, hub);
   }

@@ -38,8 +38,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   bbolt: [],
   wal: ['storage'],
   mvcc: ['storage'],
-  // watch reads the revision log through storage and mvcc's record codecs.
-  watch: ['mvcc', 'storage'],
+  // watch reads history only through mvcc's reader (mvcc alone owns its record format).
+  watch: ['mvcc'],
   // lease never imports mvcc: apply composes them.
   lease: ['storage'],
   auth: ['storage'],

@@ -129,7 +129,7 @@ export class Harness {
     const steps = realScheduler === undefined ? new StepScheduler() : undefined;
     const scheduler: Scheduler = realScheduler ?? (steps as StepScheduler);
     const store = await MvccStore.open(backend, { scheduler, compactionBatchLimit: 3 });
-    const hub = new WatchHub({ store, backend, scheduler, limits });
+    const hub = new WatchHub({ store, scheduler, limits });
     return new Harness(backend, store, hub, steps);
   }
 

@@ -379,7 +379,7 @@ describe('watch hub: slow watchers and bounds', () => {
     other.put('k', '2');
     other.put('k', '3');
     await other.flush();
-    h.hub.restore(other.store, other.backend);
+    h.hub.restore(other.store);
     const out = await drainAll(h, s);
     expect(eventsOf(out, 0)).toEqual(['PUT k=2@3', 'PUT k=3@4']);
     expect(s.allSynced).toBe(true);

@@ -2,7 +2,7 @@
 // changes twice in one revision gets the value from before that revision on both
 // events (the differential test found tsetcd sending the txn's own earlier put).
 import { describe, expect, it } from 'vitest';
-import { prevKvsAsOfRevisionStart } from '../../src/watch/history.js';
+import { prevKvsAsOfRevisionStart } from '../../src/watch/prev-kv.js';
 import type { KeyValue, MvccEvent } from '../../src/mvcc/types.js';
 import { leaseId } from '../../src/shared/ids.js';
 
