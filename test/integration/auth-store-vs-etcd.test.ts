@@ -28,6 +28,7 @@ import type { AuthRequest } from '../../src/auth/apply.js';
 import { ANONYMOUS, type AuthInfo } from '../../src/auth/types.js';
 import { makeHarness, type Harness } from '../auth/harness.js';
 import { grantArb, keyArb } from '../auth/arbitraries.js';
+import { b64, etcdAuthRevision, gatewayCall, PERM_NAMES, type Reply } from '../auth/gateway.js';
 
 let etcd: Member | undefined;
 
@@ -39,37 +40,13 @@ afterAll(async () => {
   await stopAllMembers();
 });
 
-// ---- a small client of etcd's JSON gateway ----
-
-type Reply = { ok: true; body: Record<string, unknown> } | { ok: false; message: string };
-
-async function call(path: string, body: object, token?: string): Promise<Reply> {
+function url(): string {
   if (etcd === undefined) throw new Error('etcd is not running');
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (token !== undefined) headers['authorization'] = token;
-  const res = await fetch(`${etcd.clientUrl}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new Error(`${path}: HTTP ${res.status}: ${text}`);
-  }
-  if (typeof json['error'] === 'string') return { ok: false, message: json['error'] };
-  if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
-  return { ok: true, body: json };
+  return etcd.clientUrl;
 }
 
-async function authRevision(): Promise<number> {
-  if (etcd === undefined) throw new Error('etcd is not running');
-  const text = await (await fetch(`${etcd.clientUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const m = /^etcd_debugging_auth_revision (\d+)$/m.exec(text);
-  if (m === null) throw new Error('no etcd_debugging_auth_revision in /metrics');
-  return Number(m[1]);
-}
-
-const b64 = (b: Buffer): string => b.toString('base64');
-const PERM_NAMES = ['READ', 'WRITE', 'READWRITE'];
+const call = (path: string, body: object, token?: string): Promise<Reply> => gatewayCall(url(), path, body, token);
+const authRevision = (): Promise<number> => etcdAuthRevision(url());
 
 /** The gateway request for one auth request. */
 function gateway(r: AuthRequest): [string, object] {
@@ -124,7 +101,7 @@ function etcdContent(r: AuthRequest, body: Record<string, unknown>): unknown {
       return body['users'] ?? [];
     case 'roleGet':
       return ((body['perm'] as Array<Record<string, unknown>> | undefined) ?? []).map((p) => [
-        typeof p['permType'] === 'string' ? PERM_NAMES.indexOf(p['permType']) : 0,
+        typeof p['permType'] === 'string' ? (PERM_NAMES as readonly string[]).indexOf(p['permType']) : 0,
         String(p['key'] ?? ''),
         String(p['range_end'] ?? ''),
       ]);
