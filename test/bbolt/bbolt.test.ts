@@ -43,7 +43,7 @@ describe('bbolt writer -> reader', () => {
     await fc.assert(
       fc.asyncProperty(
         dbModel,
-        fc.constantFrom(4096, 4096, 8192, 1024),
+        fc.constantFrom(4096, 4096, 8192, 1024, 65536),
         fc.constantFrom(0.5, 0.9, 1.0),
         fc.constantFrom<'page' | 'none'>('page', 'none'),
         async (model, pageSize, fillPercent, freelist) => {
@@ -100,21 +100,29 @@ describe('bbolt writer -> reader', () => {
     expect(db.bucket(enc('withsub'), enc('s'))?.isInline).toBe(true);
   });
 
-  it('streams: pages reach the sink while the source is still yielding', async () => {
+  it('streams: pages reach the sink while the source is still yielding, a tree height at a time', async () => {
     const recs = bigBucket(5000, 200);
     let written = 0;
+    let writes = 0;
     let writtenAtHalf = -1;
+    let maxWritesPerRecord = 0;
     const source = function* (): Generator<BboltRecord> {
       for (let i = 0; i < recs.length; i++) {
         if (i === Math.floor(recs.length / 2)) writtenAtHalf = written;
+        const before = writes;
         yield recs[i] as BboltRecord;
+        maxWritesPerRecord = Math.max(maxWritesPerRecord, writes - before);
       }
     };
     const plan = await planBbolt(source);
     writtenAtHalf = -1;
-    await writeBbolt(source, { write: async (c) => void (written += c.length) }, { plan });
+    maxWritesPerRecord = 0;
+    await writeBbolt(source, { write: async (c) => void ((written += c.length), writes++) }, { plan });
     expect(written).toBe(plan.size);
     expect(writtenAtHalf).toBeGreaterThan(plan.size / 3);
+    // One record completes at most a leaf and one page per branch level above it (height 3 here).
+    expect(maxWritesPerRecord).toBeGreaterThan(0);
+    expect(maxWritesPerRecord).toBeLessThanOrEqual(3);
   });
 
   it('rejects unsorted input and a source that changes between the two passes', async () => {

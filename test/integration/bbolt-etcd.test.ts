@@ -217,7 +217,7 @@ describe('bbolt files made by our writer, opened by real bbolt and etcd', () => 
     requireBboltTools(ctx);
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(dbModel, fc.constantFrom(4096, 8192), fc.constantFrom<'page' | 'none'>('page', 'none'), async (model, pageSize, freelist) => {
+      fc.asyncProperty(dbModel, fc.constantFrom(4096, 8192, 65536), fc.constantFrom<'page' | 'none'>('page', 'none'), async (model, pageSize, freelist) => {
         const img = await bboltBytes(() => records(model), { pageSize, freelist });
         const file = join(dir, `ours-${n++}.db`);
         writeFileSync(file, img);
