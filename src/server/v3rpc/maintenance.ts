@@ -85,9 +85,10 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
     return { header: h.header() };
   };
 
-  const defrag = s.defragment;
+  // Called as a method: the member API is a class, so the function alone loses `this`.
+  const canDefrag = s.defragment !== undefined;
   const defragment = async (): Promise<pb.DefragmentResponse> => {
-    await defrag?.();
+    await s.defragment?.();
     return { header: h.header() };
   };
 
@@ -97,7 +98,7 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
     ['/etcdserverpb.Maintenance/Hash', { kind: 'unary', fn: hash }],
     ['/etcdserverpb.Maintenance/Alarm', { kind: 'unary', fn: alarm }],
     ['/etcdserverpb.Maintenance/MoveLeader', { kind: 'unary', fn: moveLeader }],
-    ...(defrag !== undefined
+    ...(canDefrag
       ? [['/etcdserverpb.Maintenance/Defragment', { kind: 'unary', fn: defragment }] as const]
       : []),
   ]);
