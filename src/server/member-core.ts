@@ -25,7 +25,7 @@ import { Membership, type Member } from '../cluster/membership.js';
 import { ConfChangeType, type Entry, type HardState } from '../raft/index.js';
 import { Lessor, LeaseDriver, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { WatchHub } from '../watch/index.js';
-import { EtcdServer, type MessageSink, type UnsafeTestBugs } from './etcd-server.js';
+import { EtcdServer, type MessageSink, type ServerHooks, type UnsafeTestBugs } from './etcd-server.js';
 import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimers } from './member-storage.js';
 import { RaftNode } from './raft-node.js';
 import { bootstrapEntries } from './bootstrap.js';
@@ -128,8 +128,13 @@ const compactionCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequ
 const TICK_ADVANCE_WAIT_MS = 5000;
 const TICK_ADVANCE_POLL_MS = 50;
 
+/**
+ * Opens the core in named steps: storage, the log to start raft from, the state
+ * machines, the Raft node, the server and what runs beside it (lease driver,
+ * compactor). On any failure the storage closes again.
+ */
 export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> {
-  const { settings: cfg, logger, clock, scheduler, rng } = deps;
+  const { settings: cfg, logger } = deps;
   const log = logger.child({ component: 'member' });
   const { storage, recovered } = await MemberStorage.open({
     dataDir: cfg.dataDir,
@@ -143,200 +148,301 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
     ...(deps.storageTimers !== undefined ? { timers: deps.storageTimers } : {}),
   });
   try {
-    let entries = recovered.entries;
-    let hardState = recovered.hardState;
-    if (recovered.fresh && cfg.initialClusterState === 'new' && entries.length === 0) {
-      const boot = bootstrapEntries(deps.initialMembers);
-      await storage.save(boot.hardState, boot.entries, true);
-      entries = boot.entries;
-      hardState = boot.hardState;
-    }
-    if (cfg.forceNewCluster === true && !recovered.fresh && hardState !== undefined) {
-      const forced = await forceNewCluster(storage, recovered, entries, hardState, log);
-      entries = forced.entries;
-      hardState = forced.hardState;
-    }
+    const raftLog = await recoverLog(deps, storage, recovered, log);
     log.info(
       { memberId: recovered.memberId.toString(16), clusterId: recovered.clusterId.toString(16), fresh: recovered.fresh },
       recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
     );
-    const membership = await Membership.load(storage.backend);
-    const lessor = await Lessor.open(storage.backend, {
-      minTtlSeconds: minLeaseTtlSeconds(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
-      clock,
-      logger,
-    });
-    await recoverAttachments(lessor, storage.store);
-    const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
-    if (noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
-    const applier = new Applier({
-      store: () => storage.store,
-      membership,
-      lessor,
-      logger,
-      unsafeNoLeaseFencing: noLeaseFencing,
-    });
-    // The hub asserts revisions arrive without gaps: it must exist before any apply.
-    const watchHub = new WatchHub({ store: storage.store, scheduler, logger });
-    applier.onChanges((events, revision) => watchHub.notify(events, revision));
+    const state = await openStateMachines(deps, storage, log);
     const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
-    const node = new RaftNode({
-      id: recovered.memberId,
-      electionTick,
-      heartbeatTick: 1,
-      preVote: cfg.preVote,
-      checkQuorum: true,
-      rng,
-      logger,
-      snapshot: recovered.snapshot,
-      entries,
-      hardState,
-      maxSizePerMsg: 1024 * 1024,
-      maxInflightMsgs: 4096 / 8,
-      maxUncommittedEntriesSize: 1 << 30,
-    });
-    let serverRef: EtcdServer | undefined;
-    const needsNetwork =
-      deps.initialMembers.length > 1 ||
-      cfg.initialClusterState === 'existing' ||
-      membership.size > 1 ||
-      deps.joinPeers.length > 0;
-    const peers = deps.makePeerLink({
-      memberId: recovered.memberId,
-      clusterId: recovered.clusterId,
-      membership,
-      server: () => {
-        if (serverRef === undefined) throw new Error('server not started');
-        return serverRef;
-      },
-      needsNetwork,
-    });
-    let leaseDriver: LeaseDriver | undefined;
-    let compactor: Compactor | undefined;
-    const server = new EtcdServer({
-      identity: { name: cfg.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
-      node,
-      storage,
-      applier,
-      limits: {
-        maxRequestBytes: cfg.maxRequestBytes,
-        requestTimeoutMs: 5000 + 2 * cfg.electionTimeoutMs,
-        maxCommittedMinusApplied: 5000,
-        electionTimeoutMs: cfg.electionTimeoutMs,
-        snapshotCount: cfg.snapshotCount,
-        snapshotCatchupEntries: cfg.snapshotCatchupEntries,
-        backendBatchIntervalMs: BACKEND_BATCH_INTERVAL_MS,
-      },
-      clock,
-      scheduler,
-      logger,
-      sink: peers ?? { send: () => {} },
-      bugs: deps.bugs ?? {},
-      hooks: {
-        onMembershipApplied: (cc, m) => {
-          if (peers === undefined || cc.nodeId === recovered.memberId) return;
-          if (cc.type === ConfChangeType.RemoveNode) peers.removePeer(cc.nodeId);
-          else if (m !== undefined) peers.addPeer(cc.nodeId, m.peerUrls);
-        },
-        onRemoved: () => {
-          log.warn({}, 'this member was removed from the cluster; stopping');
-          deps.onRemoved?.();
-        },
-        onLeaderChange: (lead, term, isLeader) => {
-          leaseDriver?.syncLeadership();
-          if (isLeader) compactor?.resume();
-          else compactor?.pause();
-          deps.onLeaderChange?.(lead, term, isLeader);
-        },
-        onSnapshotInstalled: async () => {
-          await membership.reload(storage.backend);
-          await lessor.reload(storage.backend);
-          await recoverAttachments(lessor, storage.store);
-          watchHub.restore(storage.store);
-          for (const m of membership.members()) {
-            if (m.id !== recovered.memberId) peers?.addPeer(m.id, m.peerUrls);
-          }
-        },
-      },
-      appliedIndex: recovered.appliedIndex,
-    });
-    serverRef = server;
-    leaseDriver = new LeaseDriver({
-      lessor,
-      scheduler,
-      logger,
-      electionTimeoutMs: cfg.electionTimeoutMs,
-      leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
-      unsafeKeepExpiringWhenDeposed: noLeaseFencing,
-      // Expiry and checkpoints are never forwarded (docs/architecture.md §1): only a leader proposes them
-      // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
-      proposeLocal: (kind, payload) => {
-        if (!server.raftStatus().isLeader && !noLeaseFencing) {
-          return Promise.reject(new TsetcdError('not-leader'));
-        }
-        return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
-      },
-    });
-    if (cfg.autoCompaction !== undefined) {
-      compactor = startCompactor(cfg.autoCompaction, {
-        clock,
-        scheduler,
-        logger: logger.child({ component: 'compactor' }),
-        currentRevision: () => storage.store.currentRevision,
-        // The same path as a client's Compact, so every member applies it in log order.
-        compact: async (revision) => {
-          const outcome = await server.propose(RequestKind.Compaction, compactionCodec.encode({ revision }));
-          if (!outcome.ok) throw outcome.error;
-        },
-        isAlreadyCompacted: (err) => isTsetcdError(err, 'compacted'),
-      });
-    }
-    const knownPeers = new Map<bigint, readonly string[]>();
-    for (const m of deps.joinPeers) knownPeers.set(m.id, m.peerUrls);
-    for (const m of membership.members()) knownPeers.set(m.id, m.peerUrls);
-    knownPeers.delete(recovered.memberId);
-    const driver = leaseDriver;
-    return {
-      server,
-      storage,
-      recovered,
-      membership,
-      lessor,
-      watchHub,
-      leaseDriver: driver,
-      compactor,
-      peers,
-      knownPeers,
-      start: (activePeers) => {
-        server.start(cfg.heartbeatIntervalMs);
-        // etcd's adjustTicks: a lone member fast-forwards at once; a member of a larger
-        // cluster (a fresh one knows its size from initial-cluster) waits until it is
-        // connected to more than one peer, then fast-forwards to two ticks short of an
-        // election, so a (pre-)vote goes out soon after start instead of a whole
-        // randomized election timeout later. PreVote and CheckQuorum keep it from
-        // disrupting a live leader.
-        const clusterSize = Math.max(
-          membership.size,
-          recovered.fresh && cfg.initialClusterState === 'new' ? deps.initialMembers.length : 0,
-        );
-        if (clusterSize === 1) server.advanceTicks(electionTick - 1);
-        else if (cfg.initialElectionTickAdvance) {
-          let waitedMs = 0;
-          const poll = (): void => {
-            if (server.isStopped) return;
-            if (activePeers() > 1) return server.advanceTicks(Math.max(0, electionTick - 2));
-            waitedMs += TICK_ADVANCE_POLL_MS;
-            if (waitedMs < TICK_ADVANCE_WAIT_MS) scheduler.after(TICK_ADVANCE_POLL_MS, poll);
-          };
-          scheduler.after(TICK_ADVANCE_POLL_MS, poll);
-        }
-        driver.start();
-      },
-    };
+    const node = newRaftNode(deps, recovered, raftLog, electionTick);
+    return assemble(deps, storage, recovered, state, node, electionTick, log);
   } catch (err) {
     await storage.close();
     throw err;
   }
+}
+
+/** The entries and hard state raft starts from: a new cluster's bootstrap entries, or --force-new-cluster's rewrite. */
+async function recoverLog(
+  deps: MemberCoreDeps,
+  storage: MemberStorage,
+  recovered: RecoveredState,
+  log: Logger,
+): Promise<{ entries: Entry[]; hardState: HardState | undefined }> {
+  const cfg = deps.settings;
+  let entries = [...recovered.entries];
+  let hardState = recovered.hardState;
+  if (recovered.fresh && cfg.initialClusterState === 'new' && entries.length === 0) {
+    const boot = bootstrapEntries(deps.initialMembers);
+    await storage.save(boot.hardState, boot.entries, true);
+    entries = [...boot.entries];
+    hardState = boot.hardState;
+  }
+  if (cfg.forceNewCluster === true && !recovered.fresh && hardState !== undefined) {
+    const forced = await forceNewCluster(storage, recovered, entries, hardState, log);
+    entries = forced.entries;
+    hardState = forced.hardState;
+  }
+  return { entries, hardState };
+}
+
+interface StateMachines {
+  readonly membership: Membership;
+  readonly lessor: Lessor;
+  readonly applier: Applier;
+  readonly watchHub: WatchHub;
+  /** The no-lease-fencing unsafe test switch. */
+  readonly noLeaseFencing: boolean;
+}
+
+/** Membership, lessor (with its key attachments), the applier over them, and the watch hub. */
+async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage, log: Logger): Promise<StateMachines> {
+  const { settings: cfg, logger } = deps;
+  const membership = await Membership.load(storage.backend);
+  const lessor = await Lessor.open(storage.backend, {
+    minTtlSeconds: minLeaseTtlSeconds(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
+    clock: deps.clock,
+    logger,
+  });
+  await recoverAttachments(lessor, storage.store);
+  const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
+  if (noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
+  const applier = new Applier({
+    store: () => storage.store,
+    membership,
+    lessor,
+    logger,
+    unsafeNoLeaseFencing: noLeaseFencing,
+  });
+  // The hub asserts revisions arrive without gaps: it must exist before any apply.
+  const watchHub = new WatchHub({ store: storage.store, scheduler: deps.scheduler, logger });
+  applier.onChanges((events, revision) => watchHub.notify(events, revision));
+  return { membership, lessor, applier, watchHub, noLeaseFencing };
+}
+
+function newRaftNode(
+  deps: MemberCoreDeps,
+  recovered: RecoveredState,
+  raftLog: { entries: Entry[]; hardState: HardState | undefined },
+  electionTick: number,
+): RaftNode {
+  return new RaftNode({
+    id: recovered.memberId,
+    electionTick,
+    heartbeatTick: 1,
+    preVote: deps.settings.preVote,
+    checkQuorum: true,
+    rng: deps.rng,
+    logger: deps.logger,
+    snapshot: recovered.snapshot,
+    entries: raftLog.entries,
+    hardState: raftLog.hardState,
+    maxSizePerMsg: 1024 * 1024,
+    maxInflightMsgs: 4096 / 8,
+    maxUncommittedEntriesSize: 1 << 30,
+  });
+}
+
+/** What runs beside the server and hears of leadership changes (set once built). */
+interface Companions {
+  leaseDriver?: LeaseDriver;
+  compactor?: Compactor;
+}
+
+/** The peer link, the EtcdServer, the lease driver and the compactor, wired together. */
+function assemble(
+  deps: MemberCoreDeps,
+  storage: MemberStorage,
+  recovered: RecoveredState,
+  state: StateMachines,
+  node: RaftNode,
+  electionTick: number,
+  log: Logger,
+): MemberCore {
+  const cfg = deps.settings;
+  let serverRef: EtcdServer | undefined;
+  const peers = deps.makePeerLink({
+    memberId: recovered.memberId,
+    clusterId: recovered.clusterId,
+    membership: state.membership,
+    server: () => {
+      if (serverRef === undefined) throw new Error('server not started');
+      return serverRef;
+    },
+    needsNetwork:
+      deps.initialMembers.length > 1 ||
+      cfg.initialClusterState === 'existing' ||
+      state.membership.size > 1 ||
+      deps.joinPeers.length > 0,
+  });
+  const companions: Companions = {};
+  const server = new EtcdServer({
+    identity: { name: cfg.name, memberId: recovered.memberId, clusterId: recovered.clusterId },
+    node,
+    storage,
+    applier: state.applier,
+    limits: {
+      maxRequestBytes: cfg.maxRequestBytes,
+      requestTimeoutMs: 5000 + 2 * cfg.electionTimeoutMs,
+      maxCommittedMinusApplied: 5000,
+      electionTimeoutMs: cfg.electionTimeoutMs,
+      snapshotCount: cfg.snapshotCount,
+      snapshotCatchupEntries: cfg.snapshotCatchupEntries,
+      backendBatchIntervalMs: BACKEND_BATCH_INTERVAL_MS,
+    },
+    clock: deps.clock,
+    scheduler: deps.scheduler,
+    logger: deps.logger,
+    sink: peers ?? { send: () => {} },
+    bugs: deps.bugs ?? {},
+    hooks: serverHooks(deps, storage, recovered, state, peers, companions, log),
+    appliedIndex: recovered.appliedIndex,
+  });
+  serverRef = server;
+  const leaseDriver = newLeaseDriver(deps, state, server);
+  companions.leaseDriver = leaseDriver;
+  if (cfg.autoCompaction !== undefined) {
+    const compactor = newCompactor(deps, cfg.autoCompaction, storage, server);
+    if (compactor !== undefined) companions.compactor = compactor;
+  }
+  return {
+    server,
+    storage,
+    recovered,
+    membership: state.membership,
+    lessor: state.lessor,
+    watchHub: state.watchHub,
+    leaseDriver,
+    compactor: companions.compactor,
+    peers,
+    knownPeers: knownPeersOf(deps.joinPeers, state.membership, recovered.memberId),
+    start: (activePeers) => {
+      server.start(cfg.heartbeatIntervalMs);
+      advanceTicks(deps, server, recovered, state.membership, electionTick, activePeers);
+      leaseDriver.start();
+    },
+  };
+}
+
+/** Every member this one knows (membership plus join peers) but itself, with peer URLs. */
+function knownPeersOf(joinPeers: readonly Member[], membership: Membership, self: bigint): Map<bigint, readonly string[]> {
+  const known = new Map<bigint, readonly string[]>();
+  for (const m of joinPeers) known.set(m.id, m.peerUrls);
+  for (const m of membership.members()) known.set(m.id, m.peerUrls);
+  known.delete(self);
+  return known;
+}
+
+/** How the server's events reach the peer link, the shell, the lease driver and the compactor. */
+function serverHooks(
+  deps: MemberCoreDeps,
+  storage: MemberStorage,
+  recovered: RecoveredState,
+  state: StateMachines,
+  peers: PeerLink | undefined,
+  companions: Companions,
+  log: Logger,
+): ServerHooks {
+  const { membership, lessor, watchHub } = state;
+  return {
+    onMembershipApplied: (cc, m) => {
+      if (peers === undefined || cc.nodeId === recovered.memberId) return;
+      if (cc.type === ConfChangeType.RemoveNode) peers.removePeer(cc.nodeId);
+      else if (m !== undefined) peers.addPeer(cc.nodeId, m.peerUrls);
+    },
+    onRemoved: () => {
+      log.warn({}, 'this member was removed from the cluster; stopping');
+      deps.onRemoved?.();
+    },
+    onLeaderChange: (lead, term, isLeader) => {
+      companions.leaseDriver?.syncLeadership();
+      if (isLeader) companions.compactor?.resume();
+      else companions.compactor?.pause();
+      deps.onLeaderChange?.(lead, term, isLeader);
+    },
+    onSnapshotInstalled: async () => {
+      await membership.reload(storage.backend);
+      await lessor.reload(storage.backend);
+      await recoverAttachments(lessor, storage.store);
+      watchHub.restore(storage.store);
+      for (const m of membership.members()) {
+        if (m.id !== recovered.memberId) peers?.addPeer(m.id, m.peerUrls);
+      }
+    },
+  };
+}
+
+function newLeaseDriver(deps: MemberCoreDeps, state: StateMachines, server: EtcdServer): LeaseDriver {
+  const noLeaseFencing = state.noLeaseFencing;
+  return new LeaseDriver({
+    lessor: state.lessor,
+    scheduler: deps.scheduler,
+    logger: deps.logger,
+    electionTimeoutMs: deps.settings.electionTimeoutMs,
+    leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
+    unsafeKeepExpiringWhenDeposed: noLeaseFencing,
+    // Expiry and checkpoints are never forwarded (docs/architecture.md §1): only a leader proposes them
+    // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
+    proposeLocal: (kind, payload) => {
+      if (!server.raftStatus().isLeader && !noLeaseFencing) {
+        return Promise.reject(new TsetcdError('not-leader'));
+      }
+      return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
+    },
+  });
+}
+
+function newCompactor(
+  deps: MemberCoreDeps,
+  policy: CompactionPolicy,
+  storage: MemberStorage,
+  server: EtcdServer,
+): Compactor | undefined {
+  return startCompactor(policy, {
+    clock: deps.clock,
+    scheduler: deps.scheduler,
+    logger: deps.logger.child({ component: 'compactor' }),
+    currentRevision: () => storage.store.currentRevision,
+    // The same path as a client's Compact, so every member applies it in log order.
+    compact: async (revision) => {
+      const outcome = await server.propose(RequestKind.Compaction, compactionCodec.encode({ revision }));
+      if (!outcome.ok) throw outcome.error;
+    },
+    isAlreadyCompacted: (err) => isTsetcdError(err, 'compacted'),
+  });
+}
+
+/**
+ * etcd's adjustTicks: a lone member fast-forwards at once; a member of a larger
+ * cluster (a fresh one knows its size from initial-cluster) waits until it is
+ * connected to more than one peer, then fast-forwards to two ticks short of an
+ * election, so a (pre-)vote goes out soon after start instead of a whole randomized
+ * election timeout later. PreVote and CheckQuorum keep it from disrupting a live leader.
+ */
+function advanceTicks(
+  deps: MemberCoreDeps,
+  server: EtcdServer,
+  recovered: RecoveredState,
+  membership: Membership,
+  electionTick: number,
+  activePeers: () => number,
+): void {
+  const cfg = deps.settings;
+  const clusterSize = Math.max(
+    membership.size,
+    recovered.fresh && cfg.initialClusterState === 'new' ? deps.initialMembers.length : 0,
+  );
+  if (clusterSize === 1) return server.advanceTicks(electionTick - 1);
+  if (!cfg.initialElectionTickAdvance) return;
+  let waitedMs = 0;
+  const poll = (): void => {
+    if (server.isStopped) return;
+    if (activePeers() > 1) return server.advanceTicks(Math.max(0, electionTick - 2));
+    waitedMs += TICK_ADVANCE_POLL_MS;
+    if (waitedMs < TICK_ADVANCE_WAIT_MS) deps.scheduler.after(TICK_ADVANCE_POLL_MS, poll);
+  };
+  deps.scheduler.after(TICK_ADVANCE_POLL_MS, poll);
 }
 
 /**
