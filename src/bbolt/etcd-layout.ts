@@ -1,7 +1,8 @@
 /**
- * etcd's backend schema on top of bbolt, both ways: a cut of a member's state in, the
- * ordered record stream the bbolt writer turns into a file etcd 3.4/3.5 restores
- * (etcdBackendRecords); an etcd bbolt file in, the same cut out (readEtcdBackend).
+ * etcd's backend schema on top of bbolt (docs/architecture.md §3), both ways: a cut of
+ * a member's state in, the ordered record stream the bbolt writer turns into a file
+ * etcd 3.4/3.5 restores (etcdBackendRecords); an etcd bbolt file in, the same cut out
+ * (readEtcdBackend).
  *
  * Buckets, in byte order (mvcc/backend, mvcc/kvstore.go, etcdserver/cindex,
  * lease/lessor.go, etcdserver/api/membership/store.go, auth/store.go, and 3.5's

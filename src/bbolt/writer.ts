@@ -1,7 +1,7 @@
 /**
- * Writes a bbolt file (format version 2) from a sorted stream, as a bottom-up bulk load
- * that real bbolt opens and passes tx.Check (bbolt node.go write/split, bucket.go
- * inlineable/write, tx.go WriteTo).
+ * Writes a bbolt file (format version 2; docs/architecture.md §3) from a sorted stream,
+ * as a bottom-up bulk load that real bbolt opens and passes tx.Check (bbolt node.go
+ * write/split, bucket.go inlineable/write, tx.go WriteTo).
  *
  * Layout: page 0 and 1 are metas (txid T and T-1, as bbolt's WriteTo regenerates
  * them), page 2 an empty freelist page unless `freelist: 'none'` (then meta.freelist is
