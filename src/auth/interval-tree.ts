@@ -210,6 +210,21 @@ export class IntervalTree {
     return x !== s;
   }
 
+  /**
+   * intersects(point(key)) without building the point [key, key + "\0"): a non-empty
+   * key is left of a node iff key < begin (its successor key + "\0" is then <= begin),
+   * right of it iff key >= end. An empty key is +inf and is right of every node.
+   */
+  intersectsPoint(key: Buffer): boolean {
+    if (key.length === 0) return false;
+    const s = this.sentinel;
+    let x = this.root;
+    while (x !== s && (affineCompare(key, x.iv.begin) < 0 || affineCompare(key, x.iv.end) >= 0)) {
+      x = x.left !== s && affineCompare(x.left.max, key) > 0 ? x.left : x.right;
+    }
+    return x !== s;
+  }
+
   /** adt Contains: the visited nodes are contiguous and cover iv. */
   contains(iv: AffineInterval): boolean {
     let minBegin: Buffer | undefined;

@@ -50,7 +50,7 @@ export class IntervalSet {
 
   /** etcd checkKeyPoint / checkKeyInterval for one request. */
   permits(key: Buffer, rangeEnd: Buffer): boolean {
-    if (rangeEnd.length === 0) return this.tree.intersects(point(key));
+    if (rangeEnd.length === 0) return this.tree.intersectsPoint(key);
     return this.tree.contains({ begin: key, end: isNul(rangeEnd) ? INF : rangeEnd });
   }
 }

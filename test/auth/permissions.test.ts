@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { UserPermissions } from '../../src/auth/permissions.js';
+import { IntervalTree } from '../../src/auth/interval-tree.js';
 import { PermType, type PermissionRecord } from '../../src/auth/records.js';
 import { prefixEnd } from '../../src/shared/bytes.js';
 import { grantArb, keyArb, shaped, SHAPES } from './arbitraries.js';
@@ -145,6 +146,20 @@ describe('permission intervals: property against a brute-force model', () => {
         expect(set.permits(req.key, req.rangeEnd)).toBe(modelAllows(grants, write, req.key, req.rangeEnd));
       }),
       { numRuns: 3000, seed: 15 },
+    );
+  });
+});
+
+describe('the interval tree', () => {
+  it("a point lookup without building the point agrees with adt's Intersects, malformed grants included", () => {
+    const anyKey = fc.array(fc.constantFrom(0x00, 0x61, 0x62, 0x63), { maxLength: 3 }).map((xs) => Buffer.from(xs));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(anyKey, anyKey), { maxLength: 12 }), anyKey, (ivs, key) => {
+        const tree = new IntervalTree();
+        for (const [begin, end] of ivs) tree.insert({ begin, end });
+        expect(tree.intersectsPoint(key)).toBe(tree.intersects({ begin: key, end: Buffer.concat([key, Buffer.from([0])]) }));
+      }),
+      { numRuns: 3000, seed: 42 },
     );
   });
 });
