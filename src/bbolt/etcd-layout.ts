@@ -121,11 +121,17 @@ const DOWNGRADE = enc('downgrade');
 const REMOVED = enc('removed');
 
 export function revisionKey(rev: Revision, tombstone = false): Uint8Array {
+  if (!Number.isSafeInteger(rev.main) || !Number.isSafeInteger(rev.sub) || rev.main < 0 || rev.sub < 0) {
+    throw new RangeError(`revision (${rev.main}, ${rev.sub}) is not a pair of non-negative safe integers`);
+  }
   const out = new Uint8Array(tombstone ? 18 : 17);
+  // Two 32-bit halves: no BigInt on this per-record path.
   const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, BigInt(rev.main), false);
+  dv.setUint32(0, Math.floor(rev.main / 0x1_0000_0000), false);
+  dv.setUint32(4, rev.main >>> 0, false);
   out[8] = 0x5f;
-  dv.setBigUint64(9, BigInt(rev.sub), false);
+  dv.setUint32(9, Math.floor(rev.sub / 0x1_0000_0000), false);
+  dv.setUint32(13, rev.sub >>> 0, false);
   if (tombstone) out[17] = 0x74;
   return out;
 }
