@@ -81,6 +81,7 @@ export interface MemberOptions {
 
 export async function startMember(config: Config, logger: Logger, options: MemberOptions = {}): Promise<RunningMember> {
   const log = logger.child({ component: 'member' });
+  reportUnsafeSwitches(config, log);
   const removal = new RemovalSignal();
   const identity = await resolveIdentity(config, log);
   const metrics = new MemberMetrics({ serverVersion: SERVER_VERSION, clusterVersion: CLUSTER_VERSION });
@@ -153,6 +154,23 @@ interface Identity {
  * as started is refused (it lost its data), and joining an existing one asks them for
  * the cluster and member ids. A data dir that holds an identity keeps it (openCore).
  */
+/**
+ * Logs each test-only switch this member runs with, one line apiece ("UNSAFE TEST SWITCH
+ * <name> IS ON"), from the parsed settings that turn it on: test/jepsen/bites.test.ts
+ * starts a member with a switch and requires its line, so a switch name that only
+ * appears somewhere in the code never passes for a switch (docs/architecture.md §5).
+ */
+function reportUnsafeSwitches(config: Config, log: Logger): void {
+  const bugs = unsafeTestBugsFromEnv(process.env);
+  const on: string[] = [];
+  if (bugs.ackBeforeCommit === true) on.push('ack-before-commit');
+  if (bugs.readWithoutReadIndex === true) on.push('read-without-readindex');
+  if (bugs.noLeaseFencing) on.push('no-lease-fencing');
+  if (process.env['TSETCD_TEST_POWER_CUT'] === '1') on.push('power-cut');
+  if (config.unsafeNoFsync) on.push('unsafe-no-fsync');
+  for (const name of on) log.warn({ switch: name }, `UNSAFE TEST SWITCH ${name} IS ON`);
+}
+
 async function resolveIdentity(config: Config, log: Logger): Promise<Identity> {
   const token = config.initialClusterToken;
   const initialMembers: Member[] = config.initialCluster.map((m) => {

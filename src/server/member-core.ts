@@ -153,7 +153,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
       { memberId: recovered.memberId.toString(16), clusterId: recovered.clusterId.toString(16), fresh: recovered.fresh },
       recovered.fresh ? 'started a new member' : 'restarted member from its data dir (initial-cluster settings are ignored)',
     );
-    const state = await openStateMachines(deps, storage, log);
+    const state = await openStateMachines(deps, storage);
     const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
     const node = newRaftNode(deps, recovered, raftLog, electionTick);
     return assemble(deps, storage, recovered, state, node, electionTick, log);
@@ -197,7 +197,7 @@ interface StateMachines {
 }
 
 /** Membership, lessor (with its key attachments), the applier over them, and the watch hub. */
-async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage, log: Logger): Promise<StateMachines> {
+async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage): Promise<StateMachines> {
   const { settings: cfg, logger } = deps;
   const membership = await Membership.load(storage.backend);
   const lessor = await Lessor.open(storage.backend, {
@@ -207,7 +207,6 @@ async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage, l
   });
   await recoverAttachments(lessor, storage.store);
   const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
-  if (noLeaseFencing) log.warn({}, 'UNSAFE TEST SWITCH no-lease-fencing IS ON: deposed leaders expire leases');
   const applier = new Applier({
     store: () => storage.store,
     membership,

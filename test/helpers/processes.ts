@@ -77,6 +77,8 @@ export interface MemberSpec {
   readonly stopTimeoutMs?: number;
   /** Readiness probe; default GET /health == 200 on the first client URL. */
   readonly ready?: (member: Member) => Promise<boolean>;
+  /** Extra environment for the process (e.g. TSETCD_UNSAFE_TEST_BUGS). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -146,7 +148,7 @@ export class Member {
     const child = spawn(cmd, args, {
       cwd: this.dir,
       stdio: ['ignore', logFd, logFd],
-      env: process.env,
+      env: { ...process.env, ...this.spec.env },
     });
     closeSync(logFd);
     this.child = child;
