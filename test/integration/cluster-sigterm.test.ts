@@ -1,16 +1,23 @@
 /**
- * Issue 5, check 6: SIGTERM of the leader (systemctl stop / restart) hands leadership
- * to a caught-up voter before the member exits, as etcd does, so that a restart under
- * systemd does not cost an election timeout.
+ * SIGTERM of the leader (systemctl stop / restart) hands leadership to a caught-up voter
+ * before the member exits, as etcd does, so that a restart under systemd does not cost
+ * an election timeout.
  *
- * The election timeout is raised to 3000 ms (heartbeat 100 ms) so that the two paths
- * cannot be confused on a loaded machine: without a handover, the survivors could
- * elect a leader only after at least 3000 ms without heartbeats (randomised up to
- * 6000 ms, plus the pre-vote round), while a handover (MsgTimeoutNow) gives a new
- * leader within a few round trips. The test asserts a new leader within 2000 ms of the
- * SIGTERM, a term that grew by exactly one (one campaign, no pre-vote/election
- * churn), and writes that succeed again through the survivors within that bound.
+ * Two checks tell the paths apart. tsetcd's old leader logs "transferred leadership
+ * before stopping". And the timing: the election timeout is raised to 10 000 ms
+ * (heartbeat 100 ms), so without a handover the survivors could elect a leader only
+ * after at least ~9 900 ms without heartbeats, while the handover (MsgTimeoutNow) is
+ * bounded by HANDOVER_BOUND_MS. The term must grow by exactly one (one campaign, no
+ * churn), and writes must succeed again through a survivor within the same bound.
+ *
+ * HANDOVER_BOUND_MS from measurement on the shared 2-core machine (20 SIGTERMs of the
+ * leader of one 3-member cluster, restarted in between, at election timeout 3000 ms; two
+ * busy loops beside the other engineers' builds, load average 23-29): new leader seen
+ * 482-5551 ms after the SIGTERM (median 2.0 s, 5 over 3 s), first write 385-4831 ms.
+ * Bound: 1.5x the measured new-leader tail, 8 500 ms, below the ~9 900 ms that an
+ * election without handover needs at the raised timeout.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../helpers/certs.js';
 import { connectMember } from '../helpers/grpc-client.js';
@@ -24,8 +31,8 @@ import {
 import { leaderNow, startCluster, waitFor, waitForLeader } from './cluster/cluster.js';
 
 const target = targetFromEnv();
-const ELECTION_TIMEOUT_MS = 3_000;
-const HANDOVER_BOUND_MS = 2_000;
+const ELECTION_TIMEOUT_MS = 10_000;
+const HANDOVER_BOUND_MS = 8_500;
 let members: Member[];
 
 beforeAll(async () => {
@@ -34,7 +41,8 @@ beforeAll(async () => {
     target,
     pki,
     extraConfig: { 'heartbeat-interval': 100, 'election-timeout': ELECTION_TIMEOUT_MS },
-    stopTimeoutMs: 15_000,
+    // A handover may take up to 2 election timeouts before the member stops anyway.
+    stopTimeoutMs: 30_000,
   });
 }, 120_000);
 afterAll(stopAllMembers, 60_000);
@@ -66,13 +74,13 @@ describe(`SIGTERM of the leader of a 3-member ${target} cluster`, () => {
     const stopped = leader.stop();
     const termAt = Date.now();
     const [after, writeAt] = await Promise.all([
-      waitFor('a new leader among the survivors', 10_000, async () => {
+      waitFor('a new leader among the survivors', 2 * HANDOVER_BOUND_MS, async () => {
         const view = await leaderNow(survivors);
         return view !== undefined && view.leaderId !== before.leaderId
           ? { view, at: Date.now() }
           : undefined;
       }, 20),
-      firstSuccessfulPut(survivors[0] as Member, 'sigterm/after', 10_000),
+      firstSuccessfulPut(survivors[0] as Member, 'sigterm/after', 2 * HANDOVER_BOUND_MS),
     ]);
     await stopped;
     const newLeaderMs = after.at - termAt;
@@ -83,6 +91,9 @@ describe(`SIGTERM of the leader of a 3-member ${target} cluster`, () => {
         `old leader ${leader.exitDescription()}`,
     );
     expect(leader.running).toBe(false);
+    if (target === 'tsetcd') {
+      expect(readFileSync(leader.logPath, 'utf8')).toContain('transferred leadership before stopping');
+    }
     expect(newLeaderMs).toBeLessThan(HANDOVER_BOUND_MS);
     expect(after.view.term).toBe(settled.term + 1);
     expect(writesMs).toBeLessThan(HANDOVER_BOUND_MS);

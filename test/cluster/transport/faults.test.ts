@@ -48,6 +48,7 @@ async function proxyTo(target: string): Promise<Proxy> {
 }
 
 const fastTimings = { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 400, dialTimeoutMs: 500 };
+const DEAD_LINK_BOUND_MS = 1000;
 
 describe('peer transport faults', () => {
   it('finds a silent link by keepalive, reports it, and recovers when it heals', async () => {
@@ -76,7 +77,11 @@ describe('peer transport faults', () => {
     const before = b.received.length;
     await waitFor(() => (beat(), b.received.length > before), 10_000, 'delivery after healing');
     console.log(`silent link found after ${foundMs.toFixed(0)} ms (keepalive timeout 400 ms)`);
-    expect(foundMs).toBeLessThan(3000);
+    // Measured on the shared 2-core machine (20 runs of this test, two busy loops beside
+    // the other engineers' builds, load average 14-28): found after 252-658 ms (median
+    // 505). Bound: 1.5x the measured tail. A keepalive that ignored the 400 ms timeout
+    // (the transport's default is 5 s) would not find it within the 5 s waitFor at all.
+    expect(foundMs).toBeLessThan(DEAD_LINK_BOUND_MS);
   });
 
   it('moves to new peer URLs and sends nothing to a removed peer', async () => {
