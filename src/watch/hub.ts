@@ -34,7 +34,7 @@ import type { Cancelable, Scheduler } from '../shared/scheduler.js';
 import type { MvccEvent } from '../mvcc/types.js';
 import { EventWindow } from './event-window.js';
 import { contiguousEnd } from '../mvcc/index.js';
-import { fillPrevKvs, prevKvsAsOfRevisionStart } from './prev-kv.js';
+import { fillPrevKvs, prevKvsAsOfRevisionStart, withoutCompactedPrevKvs } from './prev-kv.js';
 import { WatchStream, type StreamHost } from './stream.js';
 import {
   DEFAULT_WATCH_LIMITS,
@@ -302,7 +302,10 @@ export class WatchHub implements StreamHost {
     const to = Math.min(minRev + this.limits.syncChunkRevisions - 1, cur);
     if (this.window.covers(minRev)) {
       assert(this.window.lastRevision === cur, 'watch: the event window lags the store');
-      const revisions = this.window.slice(minRev, to, this.limits.syncChunkBytes);
+      const revisions = withoutCompactedPrevKvs(
+        this.window.slice(minRev, to, this.limits.syncChunkBytes),
+        compactRev,
+      );
       const end = revisions[revisions.length - 1]?.revision ?? to;
       this.deliver(chosen, revisions, end);
       return 'progress';

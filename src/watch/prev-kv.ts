@@ -2,7 +2,8 @@
  * prev_kv of watch events as etcd sends it: the key as it was at mod_revision - 1.
  * Live events get it from apply (corrected for keys changed twice in one revision);
  * events read back from history (MvccStore.readRevisions) ask the store, and a
- * compacted revision leaves it out, as etcd omits it.
+ * compacted revision leaves it out, as etcd omits it; so do events the event window
+ * holds at the compaction revision itself (withoutCompactedPrevKvs).
  */
 import { isTsetcdError } from '../shared/errors.js';
 import type { KeyValue, MvccEvent } from '../mvcc/types.js';
@@ -80,4 +81,22 @@ async function lookupPrev(e: MvccEvent, store: WatchStoreView): Promise<void> {
   } catch (err) {
     if (!isTsetcdError(err, 'compacted')) throw err;
   }
+}
+
+/**
+ * The window keeps each event's prev_kv as apply saw it. etcd reads prev_kv at
+ * mod_revision - 1 when it sends the event (etcd v3rpc/watch.go sendLoop) and leaves it
+ * out when that revision is compacted (mvcc kvstore_txn.go rangeKeys: rev <
+ * compactMainRev), so an event at the compaction revision itself goes without it. Only
+ * such revisions are copied; the window's own events are shared and never changed.
+ */
+export function withoutCompactedPrevKvs(
+  revisions: readonly RevisionEvents[],
+  compactRev: number,
+): RevisionEvents[] {
+  return revisions.map((r) => {
+    if (r.revision - 1 >= compactRev || !r.events.some((e) => e.prevKv !== undefined)) return r;
+    const events = r.events.map((e) => (e.prevKv === undefined ? e : { ...e, prevKv: undefined }));
+    return { revision: r.revision, events };
+  });
 }

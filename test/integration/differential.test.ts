@@ -24,7 +24,8 @@
  * Knobs: DIFF_SEQUENCES (default 200), DIFF_OPS (default 50), DIFF_SEED and DIFF_PATH
  * (replay one failing sequence), DIFF_SHRINK=1 (let fast-check shrink a failure),
  * DIFF_KEEP_GOING=1 (collect every kind of mismatch instead of stopping at the first).
- * A failure prints `seed=... path=...` and a one-line replay command.
+ * A failure prints `seed=... path=...` and a one-line replay command. Sequences that once
+ * failed run first, as regression cases (REGRESSION_CASES), then the random ones.
  */
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
@@ -419,54 +420,101 @@ async function runSequence(ops: readonly DiffOp[]): Promise<void> {
   }
 }
 
+/**
+ * Sequences that once failed, replayed before the random ones on the fresh server pair
+ * (as a DIFF_SEED/DIFF_PATH replay runs them), so a fixed bug stays fixed. Add each new
+ * find here with the fix; `ops` is the DIFF_OPS it was found with.
+ */
+const REGRESSION_CASES: ReadonlyArray<{ seed: number; path: string; ops: number; found: string }> = [
+  {
+    seed: 2013657515,
+    path: '142',
+    ops: 50,
+    found: 'watch with prev_kv from the compaction revision: etcd sends no prev_kv for the event at it',
+  },
+];
+
+interface PropertyRun {
+  readonly seed: number;
+  readonly path: string | undefined;
+  readonly numRuns: number;
+  readonly ops: number;
+}
+
+/** Runs the property; fails the test with the seed, path and a replay command. */
+async function checkProperty(run: PropertyRun): Promise<number> {
+  const started = Date.now();
+  const details = await fc.check(
+    fc.asyncProperty(diffSequenceArb(run.ops), async (ops) => {
+      await runSequence(ops);
+    }),
+    {
+      numRuns: run.numRuns,
+      seed: run.seed,
+      endOnFailure: !SHRINK,
+      ...(run.path === undefined ? {} : { path: run.path }),
+    },
+  );
+  const elapsedMs = Date.now() - started;
+  console.log(
+    `differential: ${details.numRuns} sequences, ${pair.opsExecuted} operations per server,` +
+      ` ${elapsedMs} ms, seed=${run.seed}, HashKV hashes compared: ${pair.hashesCompared},` +
+      ` known differences normalised: ${KNOWN_DIFFERENCES.join('; ')}\n` +
+      [...pair.outcomes.entries()]
+        .sort()
+        .map(([k, n]) => `  ${k}: ${n}`)
+        .join('\n'),
+  );
+  if (pair.mismatches.size > 0) {
+    const groups = [...pair.mismatches.entries()].map(
+      ([sig, m]) => `=== ${m.count}x ${sig}\n${m.report}`,
+    );
+    expect.fail(
+      `${pair.mismatches.size} kinds of mismatch (DIFF_KEEP_GOING, seed=${run.seed}):\n` +
+        groups.join('\n\n'),
+    );
+  }
+  if (details.failed) {
+    const path = details.counterexamplePath ?? '';
+    const replay =
+      `DIFF_SEED=${details.seed} DIFF_PATH=${path} ` +
+      (run.ops !== 50 ? `DIFF_OPS=${run.ops} ` : '') +
+      (target === 'etcd' ? 'TSETCD_TARGET=etcd ' : '') +
+      'npx vitest run --config test/vitest.config.ts test/integration/differential.test.ts';
+    const cause =
+      details.errorInstance instanceof Error
+        ? details.errorInstance.message
+        : String(details.errorInstance);
+    expect.fail(`seed=${details.seed} path=${path}\nreplay: ${replay}\n${cause}`);
+  }
+  return details.numRuns;
+}
+
+// A replay (DIFF_PATH) runs only the sequence it names.
+if (PATH === undefined) {
+  for (const c of REGRESSION_CASES) {
+    it(
+      `regression seed=${c.seed} path=${c.path}: ${c.found}`,
+      async () => {
+        expect(await checkProperty({ seed: c.seed, path: c.path, numRuns: 1, ops: c.ops })).toBe(1);
+      },
+      TEST_TIMEOUT_MS,
+    );
+  }
+}
+
 it(
   `${target} answers KV requests like etcd 3.4.23 (${SEQUENCES} x ${OPS_PER_SEQUENCE} ops)`,
   async () => {
-    const started = Date.now();
-    const details = await fc.check(
-      fc.asyncProperty(diffSequenceArb(OPS_PER_SEQUENCE), async (ops) => {
-        await runSequence(ops);
-      }),
-      {
-        numRuns: SEQUENCES,
-        seed: SEED,
-        endOnFailure: !SHRINK,
-        ...(PATH === undefined ? {} : { path: PATH }),
-      },
-    );
-    const elapsedMs = Date.now() - started;
-    console.log(
-      `differential: ${details.numRuns} sequences, ${pair.opsExecuted} operations per server,` +
-        ` ${elapsedMs} ms, seed=${SEED}, HashKV hashes compared: ${pair.hashesCompared},` +
-        ` known differences normalised: ${KNOWN_DIFFERENCES.join('; ')}\n` +
-        [...pair.outcomes.entries()]
-          .sort()
-          .map(([k, n]) => `  ${k}: ${n}`)
-          .join('\n'),
-    );
-    if (pair.mismatches.size > 0) {
-      const groups = [...pair.mismatches.entries()].map(
-        ([sig, m]) => `=== ${m.count}x ${sig}\n${m.report}`,
-      );
-      expect.fail(
-        `${pair.mismatches.size} kinds of mismatch (DIFF_KEEP_GOING, seed=${SEED}):\n` +
-          groups.join('\n\n'),
-      );
-    }
-    if (details.failed) {
-      const path = details.counterexamplePath ?? '';
-      const replay =
-        `DIFF_SEED=${details.seed} DIFF_PATH=${path} ` +
-        (target === 'etcd' ? 'TSETCD_TARGET=etcd ' : '') +
-        'npx vitest run --config test/vitest.config.ts test/integration/differential.test.ts';
-      const cause =
-        details.errorInstance instanceof Error
-          ? details.errorInstance.message
-          : String(details.errorInstance);
-      expect.fail(`seed=${details.seed} path=${path}\nreplay: ${replay}\n${cause}`);
-    }
-    expect(details.numRuns).toBeGreaterThan(0);
-    if (PATH === undefined) expect(details.numRuns).toBe(SEQUENCES);
+    // A replay runs the one sequence it names (fast-check would go on past a passing path).
+    const numRuns = await checkProperty({
+      seed: SEED,
+      path: PATH,
+      numRuns: PATH === undefined ? SEQUENCES : 1,
+      ops: OPS_PER_SEQUENCE,
+    });
+    expect(numRuns).toBeGreaterThan(0);
+    if (PATH === undefined) expect(numRuns).toBe(SEQUENCES);
   },
   TEST_TIMEOUT_MS,
 );

@@ -158,6 +158,28 @@ describe('watch hub: prev_kv', () => {
     const out = await drainAll(h, s);
     expect(eventsOf(out, 0, true)).toEqual(['PUT k=3@6 prev=2@4']); // k at 5 is still readable
   });
+
+  // The differential test's seed=2013657515 path=142: a watch from the compaction
+  // revision C whose first event is at C. etcd reads prev_kv at C - 1 (etcd
+  // v3rpc/watch.go sendLoop), which is compacted (mvcc kvstore_txn.go rangeKeys:
+  // rev < compactMainRev), and sends the event without it. The event window still
+  // held the value that apply saw; it must not leak out.
+  it.each([
+    ['the event window', 10],
+    ['the backend', 1],
+  ])('omits prev_kv at the compaction revision itself (read from %s)', async (_from, windowRevisions) => {
+    const h = await Harness.create({ windowRevisions });
+    h.put('k', '1'); // 2
+    h.put('k', '2'); // 3
+    h.put('x', '1'); // 4
+    h.put('k', '3'); // 5
+    await h.flush();
+    await h.compact(3);
+    const s = h.hub.newStream();
+    s.watch(create({ key: 'k', startRevision: 3, prevKv: true }));
+    const out = await drainAll(h, s);
+    expect(eventsOf(out, 0, true)).toEqual(['PUT k=2@3 prev=-', 'PUT k=3@5 prev=2@3']);
+  });
 });
 
 describe('watch hub: compaction', () => {

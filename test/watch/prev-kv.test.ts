@@ -2,7 +2,7 @@
 // changes twice in one revision gets the value from before that revision on both
 // events (the differential test found tsetcd sending the txn's own earlier put).
 import { describe, expect, it } from 'vitest';
-import { prevKvsAsOfRevisionStart } from '../../src/watch/prev-kv.js';
+import { prevKvsAsOfRevisionStart, withoutCompactedPrevKvs } from '../../src/watch/prev-kv.js';
 import type { KeyValue, MvccEvent } from '../../src/mvcc/types.js';
 import { leaseId } from '../../src/shared/ids.js';
 
@@ -40,3 +40,23 @@ describe('watch prev_kv within one revision', () => {
     expect(events[2]?.prevKv).toBeUndefined();
   });
 });
+
+describe('watch prev_kv at the compaction revision', () => {
+  // The differential test's seed=2013657515 path=142: etcd reads prev_kv at
+  // mod_revision - 1, which a compaction at mod_revision has removed.
+  it('drops prev_kv only for events at or below the compaction revision, without touching the input', () => {
+    const atC = { type: 'put' as const, kv: kv('a', 'v', 4, 11, 2), prevKv: kv('a', '', 4, 4, 1) };
+    const afterC = { type: 'put' as const, kv: kv('a', 'w', 4, 12, 3), prevKv: atC.kv };
+    const input = [
+      { revision: 11, events: [atC] },
+      { revision: 12, events: [afterC] },
+    ];
+    const out = withoutCompactedPrevKvs(input, 11);
+    expect(out[0]?.events[0]?.prevKv).toBeUndefined();
+    expect(out[0]?.events[0]?.kv).toBe(atC.kv);
+    expect(out[1]).toBe(input[1]);
+    expect(atC.prevKv).toBeDefined(); // the window's event is shared, never changed
+    expect(withoutCompactedPrevKvs(input, 10)).toEqual(input);
+  });
+});
+
