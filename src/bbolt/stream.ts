@@ -36,7 +36,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function settings(options: WriterOptions): { pageSize: number; fillPercent: number; firstPage: number } {
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-  if (!isSupportedPageSize(pageSize)) throw new BboltWriteError(`unsupported page size ${pageSize}`);
+  // bbolt reads the first 4 KiB to find meta0 and refuses a shorter file (db.go Open), so
+  // smaller pages could make an unopenable image.
+  if (!isSupportedPageSize(pageSize) || pageSize < DEFAULT_PAGE_SIZE) throw new BboltWriteError(`unsupported page size ${pageSize}`);
   return { pageSize, fillPercent: options.fillPercent ?? 0.9, firstPage: options.freelist === 'none' ? 2 : 3 };
 }
 

@@ -51,7 +51,7 @@ export interface ByteSink {
 }
 
 export interface WriterOptions {
-  /** Default 4096. */
+  /** Default 4096; a power of two from 4096 to 1 MiB. */
   readonly pageSize?: number;
   /** Default 0.9; clamped to bbolt's [0.1, 1.0]. */
   readonly fillPercent?: number;

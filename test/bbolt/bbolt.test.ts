@@ -43,7 +43,7 @@ describe('bbolt writer -> reader', () => {
     await fc.assert(
       fc.asyncProperty(
         dbModel,
-        fc.constantFrom(4096, 4096, 8192, 1024, 65536),
+        fc.constantFrom(4096, 4096, 8192, 16384, 65536),
         fc.constantFrom(0.5, 0.9, 1.0),
         fc.constantFrom<'page' | 'none'>('page', 'none'),
         async (model, pageSize, fillPercent, freelist) => {
@@ -134,6 +134,7 @@ describe('bbolt writer -> reader', () => {
       ]),
     ).rejects.toThrow(/does not sort after/);
     await expect(bboltBytes(() => [{ bucket: [enc('a')], key: new Uint8Array(0) }])).rejects.toThrow(BboltWriteError);
+    await expect(bboltBytes(() => [{ bucket: [enc('a')] }], { pageSize: 1024 })).rejects.toThrow(/unsupported page size/);
     let pass = 0;
     const changing = (): BboltRecord[] => (pass++ === 0 ? bigBucket(10, 10) : bigBucket(500, 10));
     await expect(bboltBytes(changing)).rejects.toThrow(/more than it did when planned|changed between/);
