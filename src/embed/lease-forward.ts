@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import { protoDir } from '../shared/pb-codec.js';
 import { TsetcdError } from '../shared/errors.js';
-import { GrpcError } from '../server/grpc/status.js';
+import { GrpcError } from '../grpc/status.js';
 import type { StatusCode } from '../shared/grpc-status.js';
 import type { LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from '../server/v3rpc/lease.js';
 

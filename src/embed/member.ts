@@ -33,7 +33,7 @@ import { unsafeTestBugsFromEnv, type EtcdServer } from '../server/etcd-server.js
 import { MemberStorage } from '../server/member-storage.js';
 import { openMemberCore, type MemberCore } from '../server/member-core.js';
 import { MemberApi } from '../server/member-api.js';
-import { GrpcRouter } from '../server/grpc/server.js';
+import { GrpcRouter } from '../grpc/server.js';
 import { toGrpcError } from '../server/v3rpc/errors.js';
 import { registerServices } from '../server/v3rpc/services.js';
 import { kvHandlers } from '../server/v3rpc/kv.js';

@@ -1,6 +1,6 @@
 /**
  * gRPC's status codes (grpc/codes), shared by the error table in ./errors.ts, the
- * gRPC engine (src/server/grpc) and the lease forwarder. Numbers are the wire values.
+ * gRPC engine (src/grpc) and the lease forwarder. Numbers are the wire values.
  */
 export const Status = {
   OK: 0,

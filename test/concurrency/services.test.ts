@@ -5,8 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type * as pb from '../../src/generated/pb.js';
 import { toNumber } from '../../src/shared/pb-codec.js';
-import type { CallContext, StreamWriter } from '../../src/server/grpc/server.js';
-import { GrpcError } from '../../src/server/grpc/status.js';
+import type { CallContext, StreamWriter } from '../../src/grpc/server.js';
+import { GrpcError } from '../../src/grpc/status.js';
 import { Status } from '../../src/shared/grpc-status.js';
 import { HeaderFiller } from '../../src/server/v3rpc/header.js';
 import { electionHandlers } from '../../src/server/v3rpc/election.js';

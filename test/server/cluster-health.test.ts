@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import Long from 'long';
 import { clusterHandlers, type ClusterBackend } from '../../src/server/v3rpc/cluster.js';
 import { HeaderFiller } from '../../src/server/v3rpc/header.js';
-import type { CallContext } from '../../src/server/grpc/server.js';
+import type { CallContext } from '../../src/grpc/server.js';
 import type { Member } from '../../src/cluster/membership.js';
 import { memberId } from '../../src/shared/ids.js';
 import { TsetcdError } from '../../src/shared/errors.js';

@@ -6,7 +6,7 @@ import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ClientListener } from '../../src/embed/client-listener.js';
-import { GrpcRouter } from '../../src/server/grpc/server.js';
+import { GrpcRouter } from '../../src/grpc/server.js';
 import { registerServices, type AnyHandler } from '../../src/server/v3rpc/services.js';
 import { toGrpcError } from '../../src/server/v3rpc/errors.js';
 import { TsetcdError } from '../../src/shared/errors.js';

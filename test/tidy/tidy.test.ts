@@ -33,6 +33,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   raft: [],
   config: [],
   tls: [],
+  // the generic gRPC engine on node:http2 streams (framing, status, routing).
+  grpc: [],
   storage: [],
   // bbolt's file format (etcd's snapshot files): bytes in, bytes out, no other module.
   bbolt: [],
@@ -50,11 +52,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the election/lock recipes run over the member's own primitives (a loopback client).
   concurrency: ['mvcc', 'lease', 'watch', 'apply'],
   // the member core and the API: everything below it, never the shell or http.
-  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor'],
+  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc'],
   // http reads the member through server's shapes (read-only); server never imports http.
   http: ['server'],
   // the process shell: the only module that reads the environment and real time.
-  embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage'],
+  embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc'],
   cli: ['config', 'embed'],
 };
 

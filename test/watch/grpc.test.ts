@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ClientListener } from '../../src/embed/client-listener.js';
-import { GrpcRouter } from '../../src/server/grpc/server.js';
+import { GrpcRouter } from '../../src/grpc/server.js';
 import { registerServices } from '../../src/server/v3rpc/services.js';
 import { toGrpcError } from '../../src/server/v3rpc/errors.js';
 import { HeaderFiller } from '../../src/server/v3rpc/header.js';

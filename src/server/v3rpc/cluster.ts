@@ -18,7 +18,7 @@ import { ConfChangeType, type ConfChange } from '../../raft/types.js';
 import type { ApplyOutcome } from '../../apply/applier.js';
 import type { Member } from '../../cluster/membership.js';
 import { computeMemberId, etcdUrlString } from '../../cluster/ids.js';
-import type { CallContext } from '../grpc/server.js';
+import type { CallContext } from '../../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

@@ -25,7 +25,7 @@ import {
   RecipeError,
   type LeaderKey,
 } from '../../concurrency/index.js';
-import type { CallContext, StreamWriter } from '../grpc/server.js';
+import type { CallContext, StreamWriter } from '../../grpc/server.js';
 import type { AnyHandler } from './services.js';
 import type { HeaderFiller } from './header.js';
 import { leaseOf, recipeGrpcError, type RecipeBackend } from './lock.js';

@@ -8,7 +8,7 @@ import { AssertionError } from '../../shared/assert.js';
 import { TsetcdError, etcdStatus } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { Status } from '../../shared/grpc-status.js';
-import { GrpcError } from '../grpc/status.js';
+import { GrpcError } from '../../grpc/status.js';
 
 export function toGrpcError(err: unknown, path: string, logger: Logger): GrpcError {
   if (err instanceof GrpcError) return err;

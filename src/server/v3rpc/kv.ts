@@ -14,7 +14,7 @@ import type * as pb from '../../generated/pb.js';
 import { RequestKind } from '../../apply/request.js';
 import { rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../../apply/convert.js';
 import type { ApplyOutcome } from '../../apply/applier.js';
-import type { CallContext } from '../grpc/server.js';
+import type { CallContext } from '../../grpc/server.js';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn } from './validate.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';

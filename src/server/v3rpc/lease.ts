@@ -39,7 +39,7 @@ import {
   type LeaseGrantResult,
   type Lessor,
 } from '../../lease/index.js';
-import type { BidiCall, CallContext } from '../grpc/server.js';
+import type { BidiCall, CallContext } from '../../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

@@ -5,9 +5,9 @@
  */
 import { SERVICES, type ServiceName } from '../../generated/pb.js';
 import { codec } from '../../shared/pb-codec.js';
-import { GrpcError } from '../grpc/status.js';
+import { GrpcError } from '../../grpc/status.js';
 import { Status } from '../../shared/grpc-status.js';
-import type { BidiHandler, GrpcRouter, ServerStreamHandler, UnaryHandler } from '../grpc/server.js';
+import type { BidiHandler, GrpcRouter, ServerStreamHandler, UnaryHandler } from '../../grpc/server.js';
 
 export type AnyHandler =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }

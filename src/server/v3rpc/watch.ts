@@ -34,7 +34,7 @@ import { codec, type Int64Like } from '../../shared/pb-codec.js';
 import type { MvccEvent } from '../../mvcc/types.js';
 import { kvToPb } from '../../apply/convert.js';
 import type { CreateRefusal, WatchHub, WatchOut, WatchStream } from '../../watch/index.js';
-import type { BidiCall, BidiHandler, CallContext } from '../grpc/server.js';
+import type { BidiCall, BidiHandler, CallContext } from '../../grpc/server.js';
 import { TsetcdError, etcdMessage } from '../../shared/errors.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';

@@ -25,7 +25,7 @@ import { setMaxListeners } from 'node:events';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
 import { GrpcError, encodeGrpcMessage } from './status.js';
-import { Status } from '../../shared/grpc-status.js';
+import { Status } from '../shared/grpc-status.js';
 
 export interface Codec<T> {
   decode(bytes: Uint8Array): T;

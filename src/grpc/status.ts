@@ -4,7 +4,7 @@
  * (the table in shared/errors.ts). Anything else that reaches the transport becomes
  * UNKNOWN.
  */
-import type { StatusCode } from '../../shared/grpc-status.js';
+import type { StatusCode } from '../shared/grpc-status.js';
 
 export class GrpcError extends Error {
   override readonly name = 'GrpcError';

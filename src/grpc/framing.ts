@@ -8,7 +8,7 @@
  * max-request-bytes + 512 KiB; etcd embed/config.go and v3rpc/grpc.go).
  */
 import { GrpcError } from './status.js';
-import { Status } from '../../shared/grpc-status.js';
+import { Status } from '../shared/grpc-status.js';
 
 const HEADER_BYTES = 5;
 
