@@ -18,6 +18,7 @@
 import { unreachable } from '../shared/assert.js';
 import { isTsetcdError, TsetcdError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { TestFaults } from '../shared/test-faults.js';
 import type * as pb from '../generated/pb.js';
 import { codec, toNumber } from '../shared/pb-codec.js';
 import type { BackendBatch } from '../storage/backend.js';
@@ -66,8 +67,8 @@ export interface ApplierDeps {
    */
   readonly lessor: Lessor;
   readonly logger: Logger;
-  /** Test-only: apply a lease expiry whatever term proposed it (no-lease-fencing). */
-  readonly unsafeNoLeaseFencing?: boolean;
+  /** noLeaseFencing: run a lease expiry whatever term proposed it (shared/test-faults.ts). */
+  readonly bugs?: Pick<TestFaults, 'noLeaseFencing'>;
 }
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
@@ -89,7 +90,7 @@ export class Applier {
     this.membership = deps.membership;
     this.lessor = deps.lessor;
     this.logger = deps.logger;
-    this.leases = leaseAppliers(deps.lessor, { unsafeNoFencing: deps.unsafeNoLeaseFencing === true });
+    this.leases = leaseAppliers(deps.lessor, deps.bugs);
     this.writeCtx = { leaseExists: (id) => this.lessor.has(id) };
   }
 

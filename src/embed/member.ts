@@ -29,7 +29,8 @@ import type { Member } from '../cluster/membership.js';
 import { nodeFileLayer } from '../storage/node-file-layer.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
-import { unsafeTestBugsFromEnv, type EtcdServer } from '../server/etcd-server.js';
+import type { EtcdServer } from '../server/etcd-server.js';
+import { testFaultsFromEnv } from '../shared/test-faults.js';
 import { MemberStorage } from '../server/member-storage.js';
 import { openMemberCore, type MemberCore } from '../server/member-core.js';
 import { MemberApi } from '../server/member-api.js';
@@ -179,7 +180,7 @@ async function resolveIdentity(config: Config, log: Logger): Promise<Identity> {
   });
   const self = initialMembers.find((m) => m.name === config.name);
   const myPeerUrls = config.initialAdvertisePeerUrls.map(formatUrl);
-  const fs = process.env['TSETCD_TEST_POWER_CUT'] === '1' ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
+  const fs = testFaultsFromEnv(process.env).powerCut === true ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
   const computed: Identity = {
     initialMembers,
     newIdentity: {
@@ -227,7 +228,7 @@ async function openCore(
     scheduler: systemScheduler,
     rng: systemRng(),
     logger,
-    bugs: unsafeTestBugsFromEnv(process.env),
+    bugs: testFaultsFromEnv(process.env),
     makePeerLink: (args) => {
       if (!args.needsNetwork) return undefined;
       network =

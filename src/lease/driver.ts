@@ -17,6 +17,7 @@
  * previous ones still in flight proposes only up to the limit.
  */
 import type { Logger } from '../shared/logger.js';
+import type { TestFaults } from '../shared/test-faults.js';
 import type { Cancelable, Scheduler } from '../shared/scheduler.js';
 import { isTsetcdError, type ErrorCode } from '../shared/errors.js';
 import type { Lessor } from './lessor.js';
@@ -33,11 +34,8 @@ export interface ProposalOutcome {
 }
 
 export interface LeaseDriverDeps {
-  /**
-   * Test-only (TSETCD_UNSAFE_TEST_BUGS=no-lease-fencing): a deposed leader keeps
-   * expiring leases (etcd #12528). Never set in production.
-   */
-  readonly unsafeKeepExpiringWhenDeposed?: boolean;
+  /** noLeaseFencing: a deposed leader keeps expiring leases (shared/test-faults.ts). */
+  readonly bugs?: Pick<TestFaults, 'noLeaseFencing'>;
   readonly lessor: Lessor;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
@@ -109,7 +107,7 @@ export class LeaseDriver {
     const { isReadyLeader, term } = this.deps.leadership();
     if (isReadyLeader) {
       if (lessor.primaryTerm !== term) lessor.promote(this.deps.electionTimeoutMs, term);
-    } else if (lessor.isPrimary && this.deps.unsafeKeepExpiringWhenDeposed !== true) {
+    } else if (lessor.isPrimary && this.deps.bugs?.noLeaseFencing !== true) {
       lessor.demote();
     }
   }

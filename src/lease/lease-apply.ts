@@ -20,6 +20,7 @@
 import type { BackendBatch } from '../storage/backend.js';
 import type { LeaseId } from '../shared/ids.js';
 import { TsetcdError } from '../shared/errors.js';
+import type { TestFaults } from '../shared/test-faults.js';
 import type { Lessor } from './lessor.js';
 import {
   decodeCheckpointRequest,
@@ -61,11 +62,10 @@ export interface LeaseAppliers {
 }
 
 /**
- * `unsafeNoFencing` is a test-only switch (TSETCD_UNSAFE_TEST_BUGS=no-lease-fencing)
- * that applies an expiry whatever term proposed it, so the Jepsen suite can show it
- * catches a deposed leader's expiry. Never set in production.
+ * `bugs.noLeaseFencing` (shared/test-faults.ts) applies an expiry whatever term
+ * proposed it, so the Jepsen suite can show it catches a deposed leader's expiry.
  */
-export function leaseAppliers(lessor: Lessor, opts: { unsafeNoFencing?: boolean } = {}): LeaseAppliers {
+export function leaseAppliers(lessor: Lessor, bugs: Pick<TestFaults, 'noLeaseFencing'> = {}): LeaseAppliers {
   const revokeNow = (
     id: LeaseId,
     ctx: LeaseApplyContext,
@@ -79,7 +79,7 @@ export function leaseAppliers(lessor: Lessor, opts: { unsafeNoFencing?: boolean 
 
   const fenced = (payload: Uint8Array, ctx: LeaseApplyContext): Uint8Array => {
     const { term, body } = decodeFenced(payload);
-    if (term !== ctx.position.term && opts.unsafeNoFencing !== true)
+    if (term !== ctx.position.term && bugs.noLeaseFencing !== true)
       throw new TsetcdError('leader-changed', `proposed in term ${term}, entry of term ${ctx.position.term}`);
     return body;
   };

@@ -5,27 +5,12 @@
 import { assert, assertSafeInteger } from '../shared/assert.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
 import type { Rng } from '../shared/rng.js';
+import type { RaftFaults } from '../shared/test-faults.js';
 import type { Storage } from './storage.js';
 import type { NodeId } from './types.js';
 
-/**
- * Test-only switches, each breaking exactly one rule so a test can show that the
- * golden scenarios or the simulation catch it ("the tests bite"). Never set in production.
- */
-export interface RaftBugs {
-  /** Count a vote response from an older term. */
-  readonly acceptStaleVote?: boolean;
-  /** Commit an entry of a previous term by counting its replicas (Raft paper Figure 8). */
-  readonly commitPreviousTermByCount?: boolean;
-  /** Answer ReadIndex with the commit index without a quorum heartbeat round. */
-  readonly readIndexWithoutQuorum?: boolean;
-  /** Let a read join the round already in flight instead of waiting for the next one. */
-  readonly readJoinsInflightRound?: boolean;
-  /** Count the leader's own entries toward commit before they are persisted. */
-  readonly countUnpersistedLeaderEntries?: boolean;
-  /** Let a new leader propose a membership change before earlier entries are applied. */
-  readonly confChangeAtOnce?: boolean;
-}
+/** The test faults the Raft core honours; each is described in shared/test-faults.ts. */
+export type RaftBugs = RaftFaults;
 
 export interface Config {
   readonly id: NodeId;

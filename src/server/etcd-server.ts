@@ -24,6 +24,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
+import type { TestFaults } from '../shared/test-faults.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
@@ -89,28 +90,9 @@ export interface ServerHooks {
   onSnapshotInstalled?(): Promise<void>;
 }
 
-/**
- * Test-only switches that each break one safety rule, so the Jepsen suite can show it
- * detects the break (docs/architecture.md §5). Set from TSETCD_UNSAFE_TEST_BUGS; never in production.
- */
-export interface UnsafeTestBugs {
-  /** A write is answered once it is in this member's WAL, before it commits. */
-  readonly ackBeforeCommit?: boolean;
-  /** Linearizable reads are served locally without a ReadIndex round. */
-  readonly readWithoutReadIndex?: boolean;
-}
-
-export function unsafeTestBugsFromEnv(env: NodeJS.ProcessEnv): UnsafeTestBugs & { noLeaseFencing: boolean } {
-  const names = new Set((env['TSETCD_UNSAFE_TEST_BUGS'] ?? '').split(',').map((s) => s.trim()));
-  return {
-    ackBeforeCommit: names.has('ack-before-commit'),
-    readWithoutReadIndex: names.has('read-without-readindex'),
-    noLeaseFencing: names.has('no-lease-fencing'),
-  };
-}
-
 export interface EtcdServerDeps {
-  readonly bugs?: UnsafeTestBugs;
+  /** ackBeforeCommit, readWithoutReadIndex (shared/test-faults.ts); never in production. */
+  readonly bugs?: Pick<TestFaults, 'ackBeforeCommit' | 'readWithoutReadIndex'>;
   readonly identity: ServerIdentity;
   readonly node: RaftNode;
   readonly storage: MemberStorage;
@@ -172,7 +154,7 @@ export class EtcdServer {
   /** Whether this leader applied an entry of its own term (safe to serve leases). */
   private appliedOwnTerm = false;
   private leaderWaiters: Array<() => void> = [];
-  private readonly bugs: UnsafeTestBugs;
+  private readonly bugs: Pick<TestFaults, 'ackBeforeCommit' | 'readWithoutReadIndex'>;
   /** The latest hard state raft handed out that is not in the WAL yet (commit-only). */
   private pendingHardState: HardState | undefined;
   /** Index of the last snapshot marker (start of the in-memory log window). */

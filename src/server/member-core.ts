@@ -14,6 +14,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
+import type { MemberFaults } from '../shared/test-faults.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import type { Rng } from '../shared/rng.js';
 import { TsetcdError, isTsetcdError } from '../shared/errors.js';
@@ -25,7 +26,7 @@ import { Membership, type Member } from '../cluster/membership.js';
 import { ConfChangeType, type Entry, type HardState } from '../raft/index.js';
 import { Lessor, LeaseDriver, minLeaseTtlSeconds, recoverAttachments } from '../lease/index.js';
 import { WatchHub } from '../watch/index.js';
-import { EtcdServer, type MessageSink, type ServerHooks, type UnsafeTestBugs } from './etcd-server.js';
+import { EtcdServer, type MessageSink, type ServerHooks } from './etcd-server.js';
 import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimers } from './member-storage.js';
 import { RaftNode } from './raft-node.js';
 import { bootstrapEntries } from './bootstrap.js';
@@ -78,7 +79,8 @@ export interface MemberCoreDeps {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly logger: Logger;
-  readonly bugs?: UnsafeTestBugs & { noLeaseFencing?: boolean };
+  /** The member's test faults (shared/test-faults.ts); never in production. */
+  readonly bugs?: MemberFaults;
   /**
    * Builds the peer link once the identity is known; undefined for a single member
    * that needs no network. `server` is callable once the core is returned.
@@ -192,7 +194,7 @@ interface StateMachines {
   readonly lessor: Lessor;
   readonly applier: Applier;
   readonly watchHub: WatchHub;
-  /** The no-lease-fencing unsafe test switch. */
+  /** The noLeaseFencing test fault (shared/test-faults.ts). */
   readonly noLeaseFencing: boolean;
 }
 
@@ -212,7 +214,7 @@ async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage): 
     membership,
     lessor,
     logger,
-    unsafeNoLeaseFencing: noLeaseFencing,
+    bugs: { noLeaseFencing },
   });
   // The hub asserts revisions arrive without gaps: it must exist before any apply.
   const watchHub = new WatchHub({ store: storage.store, scheduler: deps.scheduler, logger });
@@ -380,7 +382,7 @@ function newLeaseDriver(deps: MemberCoreDeps, state: StateMachines, server: Etcd
     logger: deps.logger,
     electionTimeoutMs: deps.settings.electionTimeoutMs,
     leadership: () => ({ isReadyLeader: server.isReadyLeader(), term: server.raftStatus().term }),
-    unsafeKeepExpiringWhenDeposed: noLeaseFencing,
+    bugs: { noLeaseFencing },
     // Expiry and checkpoints are never forwarded (docs/architecture.md §1): only a leader proposes them
     // (the no-lease-fencing test switch lets a deposed leader's proposal be forwarded).
     proposeLocal: (kind, payload) => {

@@ -9,7 +9,7 @@
  *
  * Every file operation goes through the FileLayer and the state db is opened through
  * `openBackend`, so crash tests and the simulator run this module unchanged on the
- * SimFileLayer with a FileLogBackend (production: node:fs and LevelDB).
+ * SimFileLayer with a FileLogBackend (src/testing) (production: node:fs and LevelDB).
  *
  * Start refuses, with one line saying what to do:
  *  - a data dir holding etcd's own files (member/snap/db, or member/wal without our

@@ -195,7 +195,9 @@ export type RefusalKind =
   /** The peers say this member already bootstrapped, or do not know it when joining. */
   | 'cluster'
   /** Another running member holds the data dir. */
-  | 'in-use';
+  | 'in-use'
+  /** TSETCD_UNSAFE_TEST_BUGS names a switch this build does not have (shared/test-faults.ts). */
+  | 'test-faults';
 
 /** A member refused to start (see the contract above). */
 export class StartRefusal extends Error {

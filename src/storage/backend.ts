@@ -1,7 +1,8 @@
 /**
  * The state db seen by mvcc, lease, auth and apply: an ordered byte-keyed store with
- * atomic batches (docs/architecture.md §3). Two implementations: LevelBackend over classic-level for
- * production, MemoryBackend for tests and the deterministic simulator.
+ * atomic batches (docs/architecture.md §3). LevelBackend over classic-level is the production
+ * implementation; src/testing holds MemoryBackend and FileLogBackend for tests and the
+ * deterministic simulator.
  *
  * Contract (both implementations):
  * - Keys and values are Buffers, ordered by unsigned byte comparison.

@@ -1,7 +1,7 @@
 /**
  * The file layer: the only way the WAL (and later snapshot install) touches files
- * (docs/architecture.md §2, §3). Two implementations: node-file-layer.ts over node:fs/promises,
- * and sim-file-layer.ts, in memory, which separates durable from volatile state so a
+ * (docs/architecture.md §2, §3). Implementations: node-file-layer.ts over node:fs/promises
+ * (production), and the test doubles in src/testing: sim-file-layer.ts, in memory, which separates durable from volatile state so a
  * simulated power cut loses exactly what a real one may lose.
  *
  * Contract (what callers may rely on, and nothing more; POSIX as ALICE models it):

@@ -3,7 +3,9 @@
  * power cut may lose from the WAL: writes stay in this process's memory until the
  * handle's datasync/sync, and only then reach the file (and its fsync). A crash of the
  * process therefore drops every unsynced write, which a plain kill -9 cannot show
- * (the page cache survives it). Enabled by TSETCD_TEST_POWER_CUT=1; never in production.
+ * (the page cache survives it). Enabled by TSETCD_TEST_POWER_CUT=1 (the powerCut
+ * test fault, shared/test-faults.ts); never in production. It stays in storage, not
+ * src/testing, because the shipped process applies it when that variable is set.
  *
  * Directory operations (create, rename, unlink) pass straight through: the WAL makes
  * them durable with syncDir before relying on them, and losing them is modelled by

@@ -19,7 +19,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { leaseId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
 import { codec } from '../../src/shared/pb-codec.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
 const LEASE = leaseId(5n);

@@ -6,7 +6,7 @@
 import { ManualClock } from '../../src/shared/clock.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { ManualScheduler } from '../helpers/manual-scheduler.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { AuthStore } from '../../src/auth/store.js';
 import { applyAuthRequest, type AuthRequest, type AuthResponse } from '../../src/auth/apply.js';
 import { SimpleTokenProvider } from '../../src/auth/simple-token.js';

@@ -1,7 +1,7 @@
 // The auth store's management rules, revision bumps, errors, stored bytes and
 // recovery, as etcd 3.4.23 behaves (auth reference §1, §2, §6) with 3.5's validation.
 import { describe, expect, it } from 'vitest';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { prepareChangePassword, prepareUserAdd } from '../../src/auth/identity.js';
 import { AuthError, internalAuthMessage } from '../../src/auth/errors.js';
 import { etcdStatus } from '../../src/shared/errors.js';

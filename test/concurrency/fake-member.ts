@@ -23,7 +23,7 @@ import type * as pb from '../../src/generated/pb.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { systemScheduler } from '../../src/shared/scheduler.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { WatchHub } from '../../src/watch/index.js';
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');

@@ -17,7 +17,7 @@ import {
 import { ManualClock } from '../../src/shared/clock.js';
 import { isTsetcdError } from '../../src/shared/errors.js';
 import { leaseId, type LeaseId } from '../../src/shared/ids.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { LeaseHarness, type LeaseKind, type Outcome } from './harness.js';
 
 const L = (n: number | bigint): LeaseId => leaseId(BigInt(n));

@@ -17,7 +17,7 @@ import { TsetcdError } from '../../src/shared/errors.js';
 import { leaseId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
 import { ManualScheduler } from '../helpers/manual-scheduler.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 
 interface Proposal {
   kind: LeaseEntryKind;

@@ -23,7 +23,7 @@ import { leaseId } from '../../src/shared/ids.js';
 import { nullLogger } from '../../src/shared/logger.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { systemScheduler } from '../../src/shared/scheduler.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { PROTO_DIR, PROTO_FILES } from '../proto/protos.js';
 import { LeaseHarness, type LeaseKind } from './harness.js';
 

@@ -11,7 +11,7 @@ import {
 import { ManualClock } from '../../src/shared/clock.js';
 import { isTsetcdError } from '../../src/shared/errors.js';
 import { leaseId, type LeaseId } from '../../src/shared/ids.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import type { BackendBatch } from '../../src/storage/backend.js';
 
 const L = (n: number | bigint): LeaseId => leaseId(BigInt(n));

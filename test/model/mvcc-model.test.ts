@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isTsetcdError } from '../../src/shared/errors.js';
 import type { Backend, BackendBatch } from '../../src/storage/backend.js';
 import { LevelBackend } from '../../src/storage/level-backend.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { MvccStore } from '../../src/mvcc/index.js';
 import type { WriteContext } from '../../src/mvcc/types.js';
 import { KvModel } from './kv-model.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { leaseId } from '../../src/shared/ids.js';
 import { SortOrder, SortTarget, type SortOrder as SO, type SortTarget as ST } from '../../src/mvcc/types.js';
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { contiguousEnd, MvccStore, type MvccEvent, type RevisionEvents } from '../../src/mvcc/index.js';
 import { leaseId } from '../../src/shared/ids.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const ctx = { leaseExists: (): boolean => false };

@@ -4,7 +4,7 @@
 // restarts, reads racing compaction, not-yet-durable batches, crash recovery.
 import { describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { forEachInRange, type BackendBatch } from '../../src/storage/backend.js';
 import { META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV, decodeUint64 } from '../../src/storage/schema.js';
 import { isTsetcdError } from '../../src/shared/errors.js';

@@ -30,7 +30,7 @@ import { describe, expect, it } from 'vitest';
 import { EntryType, type Entry, type Snapshot } from '../../src/raft/types.js';
 import type { MemberStorage, RecoveredState } from '../../src/server/member-storage.js';
 import { SeededRng } from '../../src/shared/rng.js';
-import type { CrashMode, SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import type { CrashMode, SimFileLayer } from '../../src/testing/sim-file-layer.js';
 import {
   applyEntries,
   buildReference,

@@ -29,11 +29,11 @@ import {
   type BackendBatch,
   type WriteOptions,
 } from '../../src/storage/backend.js';
-import { FileLogBackend } from '../../src/storage/file-log-backend.js';
+import { FileLogBackend } from '../../src/testing/file-log-backend.js';
 import type { FileHandle, FileLayer, OpenMode } from '../../src/storage/file-layer.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { META_CONSISTENT_INDEX, META_TERM, encodeUint64 } from '../../src/storage/schema.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 
 export const DATA_DIR = '/data';
 /** Small WAL segments, so releaseWalTo really deletes segments during a run. */

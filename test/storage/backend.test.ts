@@ -7,10 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { forEachInRange, prefixRange, prefixUpperBound, type Backend } from '../../src/storage/backend.js';
 import { LevelBackend } from '../../src/storage/level-backend.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { SeededRng } from '../../src/shared/rng.js';
-import { FileLogBackend } from '../../src/storage/file-log-backend.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { FileLogBackend } from '../../src/testing/file-log-backend.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 import { nodeFileLayer } from '../../src/storage/node-file-layer.js';
 
 const b = (...bytes: number[]): Buffer => Buffer.from(bytes);

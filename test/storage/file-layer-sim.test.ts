@@ -1,7 +1,7 @@
 // The simulated file layer's crash model: what a power cut keeps and what it loses.
 import { describe, expect, it } from 'vitest';
 import { isFsError, readWholeFile } from '../../src/storage/file-layer.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 import { SeededRng } from '../../src/shared/rng.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isFsError, readWholeFile } from '../../src/storage/file-layer.js';
 import type { FileLayer } from '../../src/storage/file-layer.js';
 import { NodeFileLayer } from '../../src/storage/node-file-layer.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 
 const tmpDirs: string[] = [];
 afterAll(async () => {

@@ -3,7 +3,7 @@
 // and the WAL goes on (DESIGN §3, testing-reference §5.3/5.4).
 import { describe, expect, it } from 'vitest';
 import { readWholeFile } from '../../src/storage/file-layer.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 import { FRAME_HEADER_BYTES, frameBytes, readFrameHeader } from '../../src/wal/frame.js';
 import { Wal, WalCorruptError } from '../../src/wal/index.js';
 import type { WalEntry, WalRecovered } from '../../src/wal/index.js';

@@ -11,8 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { nullLogger } from '../../src/shared/logger.js';
 import { SeededRng } from '../../src/shared/rng.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
-import type { CrashMode } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
+import type { CrashMode } from '../../src/testing/sim-file-layer.js';
 import { Wal } from '../../src/wal/index.js';
 import type { WalOptions, WalRecovered } from '../../src/wal/index.js';
 import { WalModel, describeState, nextSave } from './model.js';

@@ -3,7 +3,7 @@
 // preparing a file still fail the create, and still leave no temp file.
 import { describe, expect, it } from 'vitest';
 import { isFsError } from '../../src/storage/file-layer.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { Wal } from '../../src/wal/index.js';
 import type { WalEntry } from '../../src/wal/index.js';

@@ -5,7 +5,7 @@ import { AssertionError } from '../../src/shared/assert.js';
 import { isTsetcdError } from '../../src/shared/errors.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { isFsError } from '../../src/storage/file-layer.js';
-import { SimFileLayer } from '../../src/storage/sim-file-layer.js';
+import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 import { Wal } from '../../src/wal/index.js';
 import type { WalEntry, WalOptions } from '../../src/wal/index.js';
 import { WalModel, describeState, nextSave } from './model.js';

@@ -2,7 +2,7 @@
 // applied the way apply does (mvcc write into a batch, hub.notify synchronously, the
 // batch written to the backend afterwards, possibly much later), and a step scheduler
 // that runs the hub's catch-up and mvcc's compaction deterministically.
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import type { BackendBatch } from '../../src/storage/backend.js';
 import { MvccStore } from '../../src/mvcc/index.js';
 import type { KeyValue, MvccEvent, WriteContext, WriteResult } from '../../src/mvcc/types.js';

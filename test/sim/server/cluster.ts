@@ -8,15 +8,15 @@
  */
 import { nullLogger } from '../../../src/shared/logger.js';
 import { SeededRng, type Rng } from '../../../src/shared/rng.js';
-import { SimFileLayer, type CrashMode } from '../../../src/storage/sim-file-layer.js';
-import { FileLogBackend } from '../../../src/storage/file-log-backend.js';
+import { SimFileLayer, type CrashMode } from '../../../src/testing/sim-file-layer.js';
+import { FileLogBackend } from '../../../src/testing/file-log-backend.js';
 import { computeClusterId, computeMemberId } from '../../../src/cluster/ids.js';
 import type { Member } from '../../../src/cluster/membership.js';
 import type { Message } from '../../../src/raft/index.js';
 import type { ClusterId } from '../../../src/shared/ids.js';
 import { decodeMessage, encodeMessage } from '../../../src/raft/codec.js';
 import { openMemberCore, type MemberCore, type PeerLink } from '../../../src/server/member-core.js';
-import type { UnsafeTestBugs } from '../../../src/server/etcd-server.js';
+import type { MemberFaults } from '../../../src/shared/test-faults.js';
 import type { Incarnation, SimWorld } from './world.js';
 import { startWatcher, type WatchRecording } from './watchers.js';
 
@@ -25,7 +25,7 @@ export interface SimClusterOptions {
   readonly seed: number;
   readonly snapshotCount: number;
   readonly snapshotCatchupEntries: number;
-  readonly bugs?: UnsafeTestBugs;
+  readonly bugs?: MemberFaults;
   /** The WAL skips fsync (a negative control: acknowledged writes can be lost). */
   readonly unsafeNoFsync?: boolean;
 }

@@ -19,8 +19,8 @@ import type * as pb from '../../../src/generated/pb.js';
 import { RequestKind } from '../../../src/apply/request.js';
 import { forEachInRange, prefixRange } from '../../../src/storage/backend.js';
 import { KEY_PREFIX } from '../../../src/storage/schema.js';
-import type { CrashMode } from '../../../src/storage/sim-file-layer.js';
-import type { UnsafeTestBugs } from '../../../src/server/etcd-server.js';
+import type { CrashMode } from '../../../src/testing/sim-file-layer.js';
+import type { MemberFaults } from '../../../src/shared/test-faults.js';
 import { ELECTION_MS, SimCluster, type SimMember } from './cluster.js';
 import { SimWorld } from './world.js';
 import { checkWatchers, describeEvent } from './watchers.js';
@@ -30,7 +30,7 @@ const KEYS = 6;
 
 export interface ServerSimOptions {
   readonly durationMs: number;
-  readonly bugs?: UnsafeTestBugs;
+  readonly bugs?: MemberFaults;
   readonly unsafeNoFsync?: boolean;
   /** Faults to draw from (default all). */
   readonly faults?: ReadonlyArray<FaultKind>;

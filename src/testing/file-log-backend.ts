@@ -22,8 +22,8 @@
  */
 import { join } from 'node:path';
 import { crc32c } from '../shared/crc32c.js';
-import { BackendBatch, type Backend, type BackendIterator, type BackendRange, type WriteOptions } from './backend.js';
-import type { FileHandle, FileLayer } from './file-layer.js';
+import { BackendBatch, type Backend, type BackendIterator, type BackendRange, type WriteOptions } from '../storage/backend.js';
+import type { FileHandle, FileLayer } from '../storage/file-layer.js';
 import { MemoryBackend } from './memory-backend.js';
 
 const LOG = 'LOG';

@@ -23,7 +23,7 @@ import {
   type BackendRange,
   type BatchOp,
   type WriteOptions,
-} from './backend.js';
+} from '../storage/backend.js';
 
 interface UnsyncedWrite {
   readonly ops: readonly BatchOp[];

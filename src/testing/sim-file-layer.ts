@@ -21,8 +21,8 @@
 import { posix } from 'node:path';
 import { assert } from '../shared/assert.js';
 import type { Rng } from '../shared/rng.js';
-import { fsError } from './file-layer.js';
-import type { FileHandle, FileLayer, FsErrorCode, OpenMode } from './file-layer.js';
+import { fsError } from '../storage/file-layer.js';
+import type { FileHandle, FileLayer, FsErrorCode, OpenMode } from '../storage/file-layer.js';
 
 export type SimOp =
   | { readonly kind: 'open'; readonly path: string; readonly mode: OpenMode; readonly fd: number }
