@@ -21,7 +21,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BboltDb, bytesSource } from '../../src/bbolt/reader.js';
 import { etcdBackendRecords, readEtcdBackend, type EtcdBackendContents } from '../../src/bbolt/etcd-layout.js';
 import { bboltBytes } from '../../src/bbolt/stream.js';
-import { MemoryBackend } from '../../src/storage/memory-backend.js';
+import { MemoryBackend } from '../../src/testing/memory-backend.js';
 import { AuthStore } from '../../src/auth/store.js';
 import { prepareUserAdd } from '../../src/auth/identity.js';
 import { verifyPassword } from '../../src/auth/password.js';
