@@ -30,7 +30,7 @@ import { nodeFileLayer } from '../storage/node-file-layer.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import type { EtcdServer } from '../server/etcd-server.js';
-import { testFaultsFromEnv } from '../shared/test-faults.js';
+import { faultNames, testFaultsFromEnv } from '../shared/test-faults.js';
 import { MemberStorage } from '../server/member-storage.js';
 import { openMemberCore, type MemberCore } from '../server/member-core.js';
 import { MemberApi } from '../server/member-api.js';
@@ -162,12 +162,7 @@ interface Identity {
  * appears somewhere in the code never passes for a switch (docs/architecture.md §5).
  */
 function reportUnsafeSwitches(config: Config, log: Logger): void {
-  const bugs = unsafeTestBugsFromEnv(process.env);
-  const on: string[] = [];
-  if (bugs.ackBeforeCommit === true) on.push('ack-before-commit');
-  if (bugs.readWithoutReadIndex === true) on.push('read-without-readindex');
-  if (bugs.noLeaseFencing) on.push('no-lease-fencing');
-  if (process.env['TSETCD_TEST_POWER_CUT'] === '1') on.push('power-cut');
+  const on = faultNames(testFaultsFromEnv(process.env));
   if (config.unsafeNoFsync) on.push('unsafe-no-fsync');
   for (const name of on) log.warn({ switch: name }, `UNSAFE TEST SWITCH ${name} IS ON`);
 }

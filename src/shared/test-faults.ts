@@ -101,9 +101,14 @@ export function testFaultsFromEnv(env: Readonly<Record<string, string | undefine
   return faults;
 }
 
-/** The names of the switches that are on, for a start-up warning ([] when none). */
-export function faultsOn(faults: TestFaults): string[] {
-  return Object.entries(faults)
-    .filter(([, on]) => on === true)
+/**
+ * The environment names of the switches that are on ('power-cut' for powerCut), in
+ * the order of ENV_SWITCHES: what a member reports at start ([] when none).
+ */
+export function faultNames(faults: TestFaults): string[] {
+  const on: string[] = Object.entries(ENV_SWITCHES)
+    .filter(([, key]) => faults[key] === true)
     .map(([name]) => name);
+  if (faults.powerCut === true) on.push('power-cut');
+  return on;
 }

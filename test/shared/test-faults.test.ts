@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { StartRefusal } from '../../src/shared/errors.js';
-import { ENV_SWITCHES, faultsOn, testFaultsFromEnv } from '../../src/shared/test-faults.js';
+import { ENV_SWITCHES, faultNames, testFaultsFromEnv } from '../../src/shared/test-faults.js';
 
 describe('test faults from the environment', () => {
   it('turns on the named switches and nothing else', () => {
@@ -13,7 +13,10 @@ describe('test faults from the environment', () => {
     expect(testFaultsFromEnv({ TSETCD_UNSAFE_TEST_BUGS: '' })).toEqual({});
     expect(testFaultsFromEnv({ TSETCD_UNSAFE_TEST_BUGS: 'ack-before-commit' })).toEqual({ ackBeforeCommit: true });
     const two = testFaultsFromEnv({ TSETCD_UNSAFE_TEST_BUGS: ' read-without-readindex , no-lease-fencing', TSETCD_TEST_POWER_CUT: '1' });
-    expect(faultsOn(two).sort()).toEqual(['noLeaseFencing', 'powerCut', 'readWithoutReadIndex']);
+    expect(two).toEqual({ readWithoutReadIndex: true, noLeaseFencing: true, powerCut: true });
+    // The names a member reports at start ("UNSAFE TEST SWITCH <name> IS ON").
+    expect(faultNames(two)).toEqual(['read-without-readindex', 'no-lease-fencing', 'power-cut']);
+    expect(faultNames({})).toEqual([]);
     expect(testFaultsFromEnv({ TSETCD_TEST_POWER_CUT: '0' })).toEqual({});
   });
 
