@@ -35,8 +35,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   raft: [],
   config: [],
   tls: [],
-  // the generic gRPC engine on node:http2 streams (framing, status, routing).
-  grpc: [],
   storage: [],
   // bbolt's file format (etcd's snapshot files): bytes in, bytes out, no other module.
   bbolt: [],
