@@ -158,7 +158,7 @@ export async function joinInfo(
   try {
     remote = await fetchMembers(peerUrlsOfOthers, peerTlsOptions(config), { timeoutMs: 3000 });
   } catch (err) {
-    // No peer answered (PeerFetchError lists what each said): the join cannot start.
+    // No peer answered (the message lists what each said): the join cannot start.
     if (err instanceof TsetcdError) throw new StartRefusal('cluster', err.message, { cause: err });
     throw err;
   }

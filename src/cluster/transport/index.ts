@@ -51,7 +51,6 @@ export {
   fetchMembers,
   fetchVersion,
   parseMember,
-  PeerFetchError,
   type FetchOptions,
   type RemoteMember,
   type RemoteMembers,

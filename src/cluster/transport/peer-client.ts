@@ -36,14 +36,6 @@ export interface FetchOptions {
   readonly scheduler?: Scheduler;
 }
 
-/** No peer URL answered; the message lists what each one said. */
-export class PeerFetchError extends TsetcdError {
-  override readonly name = 'PeerFetchError';
-  constructor(detail: string) {
-    super('unhealthy-cluster', detail);
-  }
-}
-
 export interface RemoteMember {
   readonly id: bigint;
   readonly name: string;
@@ -139,7 +131,9 @@ async function firstAnswer<T>(
       errors.push(`${url}: ${(err as Error).message}`);
     }
   }
-  throw new PeerFetchError(
+  // No peer URL answered; the message lists what each one said.
+  throw new TsetcdError(
+    'unhealthy-cluster',
     `could not get ${path} from any peer (${errors.join('; ') || 'no peer URLs'})`,
   );
 }
