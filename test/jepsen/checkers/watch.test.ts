@@ -215,6 +215,19 @@ describe('watch validator (hand-written)', () => {
       })),
     };
     expect(checkWatches(h.ops, [withBadPrev]).violations.join()).toMatch(/prev_kv/);
+    // etcd omits prev_kv once revision - 1 is compacted: a compaction at or above the
+    // event's revision excuses a missing prev_kv, never a wrong one, and one below does not.
+    expect(checkWatches(h.ops, [withBadPrev], [e2.modRevision]).violations).toEqual([]);
+    expect(checkWatches(h.ops, [withBadPrev], [e2.modRevision - 1]).violations.join()).toMatch(/prev_kv/);
+    const wrongPrev = { ...e2, prevKv: { ...(e2.prevKv ?? { createRevision: 0, version: 0 }), value: 'x', modRevision: 1 } };
+    const withWrongPrev = {
+      ...w,
+      responses: w.responses.map((r) => ({
+        ...r,
+        events: r.events.map((e) => (e === e2 ? wrongPrev : e)),
+      })),
+    };
+    expect(checkWatches(h.ops, [withWrongPrev], [e2.modRevision]).violations.join()).toMatch(/prev_kv/);
     const badVersion = { ...e2, version: 7 };
     const withBadVersion = {
       ...w,
