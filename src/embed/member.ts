@@ -44,6 +44,7 @@ import { maintenanceHandlers } from '../server/v3rpc/maintenance.js';
 import { clusterHandlers } from '../server/v3rpc/cluster.js';
 import { electionHandlers } from '../server/v3rpc/election.js';
 import { lockHandlers } from '../server/v3rpc/lock.js';
+import { registerHealth } from '../server/v3rpc/health.js';
 import { MemberMetrics } from '../http/metrics.js';
 import { memberHttpHandler } from '../http/router.js';
 import type { HttpHandler } from '../http/types.js';
@@ -288,6 +289,7 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
       ...lockHandlers(api, h),
     ]),
   );
+  registerHealth(router, api);
   return router;
 }
 

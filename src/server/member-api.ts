@@ -282,12 +282,18 @@ export class MemberApi
     return CLUSTER_VERSION;
   }
 
-  /** MoveLeader: only the leader can move leadership, and only to a voter. */
+  /**
+   * MoveLeader: only the leader can move leadership, and only to a voter. Moving it to
+   * the member that already leads succeeds at once: etcd's MoveLeader waits while
+   * `Lead() != transferee`, which is already false (etcdctl prints "Leadership
+   * transferred from X to X"; etcdserver/server.go MoveLeader).
+   */
   async moveLeader(target: bigint): Promise<void> {
     const st = this.server.raftStatus();
     if (!st.isLeader) throw new TsetcdError('not-leader');
     const m = this.membership.get(target);
-    if (m === undefined || m.isLearner || target === st.id) throw new TsetcdError('bad-leader-transferee');
+    if (m === undefined || m.isLearner) throw new TsetcdError('bad-leader-transferee');
+    if (target === st.id) return;
     await this.server.transferLeadership(target, this.requestTimeoutMs);
   }
 

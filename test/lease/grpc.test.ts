@@ -385,6 +385,29 @@ describe('leadership checks', () => {
   });
 });
 
+describe('keep-alive then revoke', () => {
+  it('renews on arrival: a revoke applied during the leadership check still gets the full TTL', async () => {
+    // etcd renews as the keep-alive arrives; the quorum check comes after. Checking
+    // first answered TTL 0 here, and clients then took the lease for lost.
+    let revoked = false;
+    const n = await startNode({
+      confirmLeadership: async () => {
+        if (revoked) return;
+        revoked = true;
+        await unary(leader, 'LeaseRevoke', { ID: 1100 });
+      },
+    });
+    await unary(leader, 'LeaseGrant', { TTL: 40, ID: 1100 });
+    const s = keepAliveStream(n);
+    s.send(1100n);
+    await s.next(1);
+    expect(revoked).toBe(true);
+    expect(h.lessor.lookup(leaseId(1100n))).toBeUndefined();
+    expect(s.got.map((r) => [r.ID, r.TTL])).toEqual([['1100', '40']]);
+    s.end();
+  });
+});
+
 describe('no leader to answer', () => {
   it('a leader without an applied entry of its term: "request timed out"', async () => {
     const n = await startNode({ requestTimeoutMs: 0 });

@@ -221,14 +221,19 @@ export class LeaseService {
     return this.deps.isReadyLeader() && this.deps.lessor.isPrimary;
   }
 
-  /** Renew on this (primary) lessor: the granted TTL, or 0 for an unknown or expired lease. */
+  /**
+   * Renew on this (primary) lessor: the granted TTL, or 0 for an unknown or expired
+   * lease. The renewal happens on arrival, as etcd's lessor.Renew does; the quorum
+   * check comes after it, before the answer. Checking first would let a LeaseRevoke
+   * sent right after the keep-alive apply during the read round and turn a renewal
+   * the client sent in time into TTL 0 (etcd v3_server.go LeaseRenew renews at once).
+   */
   private async renewHere(id: LeaseId, signal: AbortSignal): Promise<bigint> {
     const { lessor } = this.deps;
-    if (this.deps.confirmLeadership !== undefined) await this.deps.confirmLeadership(signal);
     const r = lessor.renew(id);
+    if (r.kind === 'not-primary') throw new TsetcdError('not-leader');
+    if (this.deps.confirmLeadership !== undefined) await this.deps.confirmLeadership(signal);
     switch (r.kind) {
-      case 'not-primary':
-        throw new TsetcdError('not-leader');
       case 'not-found':
         return 0n;
       case 'expired': {
