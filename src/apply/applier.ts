@@ -36,6 +36,7 @@ import {
 } from '../lease/index.js';
 import { RequestKind, type DecodedRequest } from './request.js';
 import { deleteFromPb, deleteToPb, putFromPb, putToPb, txnFromPb, txnToPb } from './convert.js';
+import { applyAlarmRequest, alarmRefusal, type AlarmStore } from './alarms.js';
 
 export type ApplyOutcome =
   | {
@@ -66,6 +67,11 @@ export interface ApplierDeps {
    * attachment changes to it in the same batch. A snapshot install reloads it in place.
    */
   readonly lessor: Lessor;
+  /**
+   * The replicated alarms: AlarmRequests change them; while NOSPACE or CORRUPT is
+   * raised, apply refuses what etcd's applierV3Capped / applierV3Corrupt refuse.
+   */
+  readonly alarms: AlarmStore;
   readonly logger: Logger;
   /** noLeaseFencing: run a lease expiry whatever term proposed it (shared/test-faults.ts). */
   readonly bugs?: Pick<TestFaults, 'noLeaseFencing'>;
@@ -81,6 +87,7 @@ export class Applier {
   private readonly storeRef: () => MvccStore;
   readonly membership: Membership;
   private readonly lessor: Lessor;
+  private readonly alarms: AlarmStore;
   private readonly leases: LeaseAppliers;
   private readonly logger: Logger;
   private readonly writeCtx: WriteContext;
@@ -89,6 +96,7 @@ export class Applier {
     this.storeRef = deps.store;
     this.membership = deps.membership;
     this.lessor = deps.lessor;
+    this.alarms = deps.alarms;
     this.logger = deps.logger;
     this.leases = leaseAppliers(deps.lessor, deps.bugs);
     this.writeCtx = { leaseExists: (id) => this.lessor.has(id) };
@@ -141,6 +149,8 @@ export class Applier {
   }
 
   private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+    const refused = alarmRefusal(this.alarms, req.kind, () => txnCodec.decode(req.payload));
+    if (refused !== undefined) throw new TsetcdError(refused);
     switch (req.kind) {
       case RequestKind.Put: {
         const r = this.store.applyPut(putFromPb(putCodec.decode(req.payload)), batch, this.writeCtx);
@@ -176,10 +186,11 @@ export class Applier {
       case RequestKind.LeaseCheckpoint:
         return this.leaseKind(this.leases.checkpoint, req.payload, pos, batch);
       case RequestKind.Alarm:
-        // Reserved for etcd's AlarmRequest (NOSPACE, CORRUPT); nothing proposes it yet.
-        // Should an entry carry it, every member refuses it alike (deterministic).
-        this.logger.warn({ kind: req.kind }, 'alarm requests are not applied by this version');
-        throw new TsetcdError('unimplemented', 'alarm requests are not applied by this version');
+        return {
+          ok: true,
+          response: applyAlarmRequest(this.alarms, req.payload, batch, this.logger),
+          revision: this.store.currentRevision,
+        };
       case RequestKind.Noop:
         return { ok: true, response: {}, revision: this.store.currentRevision };
       default:

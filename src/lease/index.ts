@@ -8,7 +8,7 @@
  * How a member uses it (the wiring lives in server/member-core.ts):
  *   const lessor = await Lessor.open(backend, { minTtlSeconds, clock, logger });
  *   await recoverAttachments(lessor, store);            // before the WAL replay
- *   new Applier({ store, membership, lessor, logger }); // apply runs leaseAppliers(lessor)
+ *   new Applier({ store, membership, lessor, alarms, logger }); // apply runs leaseAppliers(lessor)
  *   const driver = new LeaseDriver({ lessor, scheduler, logger, proposeLocal, leadership,
  *     electionTimeoutMs });
  *   driver.start();   // every 500 ms: syncLeadership(), expiries, checkpoints

@@ -21,6 +21,8 @@ import type { Scheduler } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { RequestKind } from '../apply/request.js';
+import { ALARM_NAMES, alarmRequestCodec, alarmText, type AlarmType } from '../apply/alarms.js';
+import type * as pb from '../generated/pb.js';
 import type { ApplyOutcome } from '../apply/applier.js';
 import type { Member, Membership } from '../cluster/membership.js';
 import type { ConfChange } from '../raft/types.js';
@@ -258,14 +260,26 @@ export class MemberApi
     return this.storage.forEachRecord(fn);
   }
 
-  /** Alarms as etcd's error strings; none are raised until the space quota exists. */
+  /** Raised alarms as etcd's Status.errors lists them (AlarmMember.String()). */
   alarmErrors(): readonly string[] {
-    return [];
+    return this.deps.core.alarms.get().map(alarmText);
   }
 
-  /** Alarm names for /health ('NOSPACE', 'CORRUPT'); see alarmErrors. */
+  /** Alarm names for /health ('NOSPACE', 'CORRUPT'). */
   activeAlarms(): readonly string[] {
-    return [];
+    return [...new Set(this.deps.core.alarms.get().map((a) => ALARM_NAMES[a.type]))];
+  }
+
+  /** Maintenance.Alarm: every action goes through the log, as etcd's EtcdServer.Alarm. */
+  async alarm(req: pb.AlarmRequest, signal?: AbortSignal): Promise<pb.AlarmResponse> {
+    const outcome = await this.server.propose(RequestKind.Alarm, alarmRequestCodec.encode(req), signal);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.response as pb.AlarmResponse;
+  }
+
+  /** Raises `type` for this member through the log (see MemberCore.raiseAlarm). */
+  raiseAlarm(type: AlarmType): Promise<void> {
+    return this.deps.core.raiseAlarm(type);
   }
 
   /** /health's read: a Range of "health" (linearizable unless asked otherwise). */

@@ -21,6 +21,7 @@ import { TsetcdError, isTsetcdError } from '../shared/errors.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import { Applier } from '../apply/applier.js';
+import { AlarmAction, AlarmStore, encodeAlarmRequest, type AlarmType } from '../apply/alarms.js';
 import { RequestKind } from '../apply/request.js';
 import { Membership, type Member } from '../cluster/membership.js';
 import { ConfChangeType, type Entry, type HardState } from '../raft/index.js';
@@ -102,6 +103,13 @@ export interface MemberCore {
   readonly recovered: RecoveredState;
   readonly membership: Membership;
   readonly lessor: Lessor;
+  /** The replicated alarms (NOSPACE, CORRUPT) as applied on this member. */
+  readonly alarms: AlarmStore;
+  /**
+   * Raises an alarm for this member through the log (etcd's AlarmRequest ACTIVATE with
+   * this member's id), so every member applies it; resolves once applied here.
+   */
+  raiseAlarm(type: AlarmType): Promise<void>;
   readonly watchHub: WatchHub;
   readonly leaseDriver: LeaseDriver;
   /** Auto-compaction, run while this member leads; undefined when turned off. */
@@ -192,6 +200,7 @@ async function recoverLog(
 interface StateMachines {
   readonly membership: Membership;
   readonly lessor: Lessor;
+  readonly alarms: AlarmStore;
   readonly applier: Applier;
   readonly watchHub: WatchHub;
   /** The noLeaseFencing test fault (shared/test-faults.ts). */
@@ -208,18 +217,20 @@ async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage): 
     logger,
   });
   await recoverAttachments(lessor, storage.store);
+  const alarms = await AlarmStore.load(storage.backend);
   const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
   const applier = new Applier({
     store: () => storage.store,
     membership,
     lessor,
+    alarms,
     logger,
     bugs: { noLeaseFencing },
   });
   // The hub asserts revisions arrive without gaps: it must exist before any apply.
   const watchHub = new WatchHub({ store: storage.store, scheduler: deps.scheduler, logger });
   applier.onChanges((events, revision) => watchHub.notify(events, revision));
-  return { membership, lessor, applier, watchHub, noLeaseFencing };
+  return { membership, lessor, alarms, applier, watchHub, noLeaseFencing };
 }
 
 function newRaftNode(
@@ -313,6 +324,12 @@ function assemble(
     recovered,
     membership: state.membership,
     lessor: state.lessor,
+    alarms: state.alarms,
+    raiseAlarm: async (type) => {
+      const payload = encodeAlarmRequest(AlarmAction.ACTIVATE, recovered.memberId, type);
+      const outcome = await server.propose(RequestKind.Alarm, payload);
+      if (!outcome.ok) throw outcome.error;
+    },
     watchHub: state.watchHub,
     leaseDriver,
     compactor: companions.compactor,
@@ -345,7 +362,7 @@ function serverHooks(
   companions: Companions,
   log: Logger,
 ): ServerHooks {
-  const { membership, lessor, watchHub } = state;
+  const { membership, lessor, alarms, watchHub } = state;
   return {
     onMembershipApplied: (cc, m) => {
       if (peers === undefined || cc.nodeId === recovered.memberId) return;
@@ -365,6 +382,7 @@ function serverHooks(
     onSnapshotInstalled: async () => {
       await membership.reload(storage.backend);
       await lessor.reload(storage.backend);
+      await alarms.reload(storage.backend);
       await recoverAttachments(lessor, storage.store);
       watchHub.restore(storage.store);
       for (const m of membership.members()) {

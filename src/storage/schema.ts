@@ -10,7 +10,7 @@
  * | 'l'    | lease              | lease  | reserved: 'l' + 8-byte BE lease id -> leasepb    |
  * | 'a'    | auth, authUsers, authRoles | auth | reserved: 'a' + sub-bucket byte + name   |
  * | 'c'    | members, members_removed, cluster | cluster/membership | reserved           |
- * | 'x'    | alarm              | server | reserved                                         |
+ * | 'x'    | alarm              | apply/alarms | 'x' + marshalled AlarmMember -> empty (etcd's) |
  *
  * revBytes is etcd's revision key (mvcc/revision.go): 8-byte big-endian main revision,
  * '_', 8-byte big-endian sub revision (17 bytes), plus a trailing 't' for a tombstone

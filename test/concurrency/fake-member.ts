@@ -6,6 +6,7 @@
 //
 // Knobs for interleavings: `proposeDelayMs` delays every proposal (other recipe steps
 // run meanwhile); `onPropose` sees each proposal before it applies.
+import { AlarmStore } from '../../src/apply/alarms.js';
 import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import { RequestKind } from '../../src/apply/request.js';
 import { Membership } from '../../src/cluster/membership.js';
@@ -64,7 +65,7 @@ export class FakeMember {
     const store = await MvccStore.open(backend, { scheduler: systemScheduler });
     const lessor = await Lessor.open(backend, { minTtlSeconds: 2, clock: new ManualClock() });
     const membership = await Membership.load(backend);
-    const applier = new Applier({ store: () => store, membership, lessor, logger: nullLogger });
+    const applier = new Applier({ store: () => store, membership, lessor, alarms: new AlarmStore(), logger: nullLogger });
     const hub = new WatchHub({ store, scheduler: systemScheduler, logger: nullLogger });
     applier.onChanges((events, revision) => hub.notify(events, revision));
     return new FakeMember(backend, store, lessor, applier, hub);

@@ -2,6 +2,7 @@
 // composed by the real Applier (src/apply/applier.ts: lease kinds through the lease
 // appliers, mvcc writes report attachment changes to the lessor, a revoke deletes its
 // keys in one txn), one backend batch per applied entry.
+import { AlarmStore } from '../../src/apply/alarms.js';
 import { Applier } from '../../src/apply/applier.js';
 import { leaseToPb } from '../../src/apply/convert.js';
 import { RequestKind } from '../../src/apply/request.js';
@@ -51,7 +52,7 @@ export class LeaseHarness {
     const lessor = await Lessor.open(backend, opts);
     await recoverAttachments(lessor, store, 2); // small pages: the walk crosses pages
     const membership = await Membership.load(backend);
-    const applier = new Applier({ store: () => store, membership, lessor, logger: nullLogger });
+    const applier = new Applier({ store: () => store, membership, lessor, alarms: new AlarmStore(), logger: nullLogger });
     return new LeaseHarness(backend, store, lessor, applier);
   }
 

@@ -8,6 +8,7 @@
 // MemberStorage runs with 1 KiB WAL segments (walSegmentBytes): the default 64 MiB
 // preallocation would cost ~0.7 s per SimFileLayer clone, and small segments make
 // releaseWalTo really delete segments during a run.
+import { AlarmStore } from '../../src/apply/alarms.js';
 import type { Applier as ApplierType } from '../../src/apply/applier.js';
 import { Applier } from '../../src/apply/applier.js';
 import { decodeRequest, encodeRequest, RequestKind } from '../../src/apply/request.js';
@@ -199,7 +200,7 @@ export async function newApplier(
   backend: Backend,
 ): Promise<ApplierType> {
   const lessor = await Lessor.open(backend, { minTtlSeconds: 5, clock: new ManualClock() });
-  return new Applier({ store: storeRef, membership: await Membership.load(backend), lessor, logger: nullLogger });
+  return new Applier({ store: storeRef, membership: await Membership.load(backend), lessor, alarms: new AlarmStore(), logger: nullLogger });
 }
 
 /** Applies entries into `batch` as the server's apply step does (empty entries skipped). */

@@ -12,6 +12,7 @@ import type { MvccStore } from '../../mvcc/index.js';
 import type { ConsensusStatus } from '../etcd-server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
+import type { CallContext } from '../../grpc/server.js';
 import { crc32c } from '../../shared/crc32c.js';
 import { SERVER_VERSION } from '../../shared/version.js';
 
@@ -21,8 +22,10 @@ export interface MaintenanceBackend {
   appliedIndex(): number;
   /** Bytes the state db takes on disk. */
   dbSizeBytes(): Promise<number>;
-  /** Active alarms as etcd's error strings (e.g. "etcdserver: mvcc: database space exceeded"). */
+  /** Raised alarms as etcd's Status.errors lists them ("memberID:<id> alarm:NOSPACE "). */
   alarmErrors(): readonly string[];
+  /** Maintenance.Alarm through the log; the answer without its header. */
+  alarm(req: pb.AlarmRequest, signal?: AbortSignal): Promise<pb.AlarmResponse>;
   /** Hands leadership to `target` (this member must be the leader). */
   moveLeader(target: bigint): Promise<void>;
   /** Compacts the state db's files; Defragment stays UNIMPLEMENTED without it. */
@@ -46,8 +49,10 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
       dbSizeInUse: dbSize,
       isLearner: st.isLearner,
     };
-    const errors = [...s.alarmErrors()];
+    // etcd maintenance.go Status: "no leader" first, then one entry per alarm.
+    const errors: string[] = [];
     if (st.lead === 0n) errors.push('etcdserver: no leader');
+    errors.push(...s.alarmErrors());
     if (errors.length > 0) res.errors = errors;
     return res;
   };
@@ -72,12 +77,9 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
     return { header: h.header(), hash: crc };
   };
 
-  const alarm = async (req: pb.AlarmRequest): Promise<pb.AlarmResponse> => {
-    // GET with no alarm raised: an empty list. Raising and clearing alarms arrives with
-    // the space quota; until then ACTIVATE/DEACTIVATE change nothing and say so by
-    // returning the (empty) current list, as etcd does for an alarm that is not set.
-    void req;
-    return { header: h.header(), alarms: [] };
+  const alarm = async (req: pb.AlarmRequest, ctx: CallContext): Promise<pb.AlarmResponse> => {
+    const res = await s.alarm(req, ctx.signal);
+    return { header: h.header(), alarms: res.alarms ?? [] };
   };
 
   const moveLeader = async (req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> => {
