@@ -239,6 +239,8 @@ export interface EtcdBackendContents extends Omit<EtcdBackendCut, 'keys'> {
   readonly keys: () => Generator<KeyBucketEntry & { readonly revision: Revision; readonly tombstone: boolean }>;
   /** Main revision of the key bucket's last entry (what snapshot status reports); 0 if empty. */
   readonly lastRevision: number;
+  /** Entries in the key bucket (tombstones included), for progress reports. */
+  readonly keyCount: number;
 }
 
 function entriesOf(db: BboltDb, name: Uint8Array): Array<[Uint8Array, Uint8Array]> {
@@ -288,6 +290,7 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
     throw new BboltFormatError('not an etcd backend: no key or meta bucket');
   }
   let lastRevision = 0;
+  let keyCount = 0;
   const keys = function* (): Generator<KeyBucketEntry & { revision: Revision; tombstone: boolean }> {
     if (keyBucket === undefined) return;
     for (const e of keyBucket.entries()) {
@@ -296,7 +299,10 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
       yield { key: e.key, value: e.value, revision: { main: r.main, sub: r.sub }, tombstone: r.tombstone };
     }
   };
-  for (const e of keys()) lastRevision = e.revision.main;
+  for (const e of keys()) {
+    lastRevision = e.revision.main;
+    keyCount++;
+  }
   const meta = new Map(entriesOf(db, BUCKETS.meta).map(([k, v]) => [dec(k), v]));
   const compactRev = (name: string): number | undefined => {
     const v = meta.get(name);
@@ -322,6 +328,7 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
   const contents: EtcdBackendContents = {
     keys,
     lastRevision,
+    keyCount,
     consistentIndex: ci === undefined ? 0n : readU64(ci, 'meta/consistent_index'),
     ...(term === undefined ? {} : { term: readU64(term, 'meta/term') }),
     ...(scheduled === undefined ? {} : { scheduledCompactRev: scheduled }),

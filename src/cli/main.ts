@@ -6,6 +6,7 @@
  *   tsetcd [etcd flags]                       start a member
  *   tsetcd config check [etcd flags]          validate and print the effective settings
  *   tsetcd version | --version                print versions
+ *   tsetcd snapshot status|restore FILE ...   etcd snapshot files, as etcdctl (snapshot.ts)
  *
  * Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 on a configuration or start-up
  * error (one line on stderr naming the problem), 2 when an invariant broke at run time.
@@ -15,6 +16,7 @@ import { createRootLogger } from './logger.js';
 import { startMember, notifySystemdReady } from '../embed/index.js';
 import { StartRefusal } from '../shared/errors.js';
 import { SERVER_VERSION, TSETCD_VERSION } from '../shared/version.js';
+import { snapshotCommand } from './snapshot.js';
 
 function printVersion(): void {
   process.stdout.write(
@@ -98,6 +100,7 @@ function configCheck(args: readonly string[]): void {
 
 const USAGE =
   'usage: tsetcd [etcd flags] | tsetcd --config-file FILE | tsetcd config check [...] | tsetcd version\n' +
+  '       tsetcd snapshot status FILE [-w FORMAT] | tsetcd snapshot restore FILE [etcdctl restore flags]\n' +
   "tsetcd takes etcd's flags, ETCD_* environment variables and etcd's YAML config file.\n";
 
 /**
@@ -115,6 +118,7 @@ async function main(argv: readonly string[]): Promise<void> {
     configCheck(argv.slice(2));
     return;
   }
+  if (first === 'snapshot') return snapshotCommand(argv.slice(1));
   if (first === 'version' || first === '--version' || first === '-version') return printVersion();
   if (first === 'help' || first === '--help' || first === '-h' || first === '-help') {
     process.stdout.write(USAGE);

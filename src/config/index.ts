@@ -36,7 +36,17 @@ export {
   opensslCipherString,
 } from './cipher-suites.js';
 export { formatGoDuration, parseGoDurationMs } from './duration.js';
-export { formatUrl, formatUrls, isTlsScheme, urlHostPort } from './urls.js';
+export {
+  UrlSyntaxError,
+  findDuplicateClusterUrl,
+  formatUrl,
+  formatUrls,
+  isTlsScheme,
+  parseInitialCluster,
+  parseUrlList,
+  splitCommaList,
+  urlHostPort,
+} from './urls.js';
 export type { ConfigIo } from './source.js';
 export type * from './types.js';
 

@@ -194,6 +194,64 @@ export class MemberStorage {
     }
   }
 
+  /**
+   * Creates a member's data dir from a restored state db (etcd's snapshot restore,
+   * clientv3/snapshot/v3_snapshot.go): `fill` writes the db, whose applied index must
+   * end at `snapshot.index`; the WAL gets the identity, the given entries and hard
+   * state, then a snapshot marker at `snapshot.index` (the entries up to it are covered
+   * by the db, so a start replays none of them); the marker file comes last. The data
+   * dir must not hold a member yet. Everything is synced before this resolves.
+   */
+  static async createRestored(opts: {
+    readonly dataDir: string;
+    readonly walDir: string | undefined;
+    readonly fs: FileLayer;
+    readonly logger: Logger;
+    readonly identity: { memberId: MemberId; clusterId: ClusterId };
+    readonly entries: readonly Entry[];
+    readonly hardState: HardState;
+    readonly snapshot: Snapshot['metadata'];
+    readonly fill: (backend: Backend) => Promise<void>;
+    readonly openBackend?: OpenBackend;
+  }): Promise<void> {
+    const fs = opts.fs;
+    const member = join(opts.dataDir, 'member');
+    const walDir = opts.walDir !== undefined && opts.walDir !== '' ? opts.walDir : join(member, 'wal');
+    assert(!(await fs.exists(join(member, MARKER))), `data dir ${opts.dataDir} already holds a member`);
+    const existingAncestor = await firstExistingAncestor(fs, opts.dataDir);
+    await fs.mkdirp(member);
+    const backend = await (opts.openBackend ?? openLevel)(join(member, 'db'));
+    try {
+      await opts.fill(backend);
+      const applied = await backend.get(META_CONSISTENT_INDEX);
+      assert(
+        applied !== undefined && decodeUint64(applied) === opts.snapshot.index,
+        `restored db is not at the snapshot index ${opts.snapshot.index}`,
+      );
+      await backend.write(backend.batch().put(META_TERM, encodeUint64(opts.snapshot.term)), { sync: true });
+    } finally {
+      await backend.close();
+    }
+    await fs.syncDir(join(member, 'db'));
+    await fs.syncDir(member);
+    const wal = await Wal.create(fs, walDir, encodeMetadata(opts.identity), { logger: opts.logger });
+    try {
+      await wal.save({
+        entries: opts.entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
+        hardState: opts.hardState,
+      });
+      const { index, term, confState } = opts.snapshot;
+      await wal.save({ snapshot: { index, term, confState: encodeConfState(confState) } });
+    } finally {
+      await wal.close();
+    }
+    await writeWholeFile(fs, join(member, MARKER), Buffer.from('tsetcd data dir v1\n'));
+    for (let dir = member; ; dir = dirname(dir)) {
+      await fs.syncDir(dir);
+      if (dir === existingAncestor || dir === dirname(dir)) break;
+    }
+  }
+
   /** Ready step 2: durable once this resolves (WAL fdatasync). */
   save(hardState: HardState | undefined, entries: readonly Entry[], _mustSync: boolean): Promise<void> {
     // The WAL syncs every batch; a hard-state-only save (commit moved) is cheap and
@@ -413,8 +471,7 @@ async function refuseEtcdDataDir(
     throw new StartRefusal(
       'data-dir',
       `data dir ${dataDir} holds etcd's own data files (member/snap/db, member/wal); tsetcd does not open etcd's data dir. ` +
-        `The migration path etcd users know ('etcdctl snapshot save' then a snapshot restore into a new data dir) is not built yet; ` +
-        `today, start tsetcd on a new data dir and copy the keys from the running etcd cluster with 'etcdctl make-mirror' (docs/upgrade.md).`,
+        `Migrate as with etcd: 'etcdctl snapshot save' (or this member/snap/db with --skip-hash-check), then 'tsetcd snapshot restore' into a new data dir (docs/upgrade.md).`,
     );
   }
 }

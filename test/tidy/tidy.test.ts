@@ -57,7 +57,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   http: ['server'],
   // the process shell: the only module that reads the environment and real time.
   embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc'],
-  cli: ['config', 'embed'],
+  // etcd snapshot files offline (status, restore): reads with bbolt, writes the data dir
+  // through server's member storage.
+  snapshot: ['bbolt', 'server', 'cluster', 'lease', 'auth', 'storage'],
+  cli: ['config', 'embed', 'snapshot'],
   // test doubles (sim file layer, memory and file-log backends): no production module
   // imports testing; it imports only what it stands in for.
   testing: ['storage'],
