@@ -32,7 +32,7 @@ import { killWhenTestProcessExits, removeWhenTestProcessExits } from '../../help
 import { EtcdGrpcClient } from '../../helpers/grpc-client.js';
 import { REPO_ROOT, TSETCD_BIN } from '../../helpers/processes.js';
 import type { NetNode } from './netns.js';
-import { Network } from './netns.js';
+import { Network, PEER_PORT } from './netns.js';
 
 let libfaketime: string | undefined;
 
@@ -56,7 +56,6 @@ export function libfaketimePath(): string {
   return found;
 }
 const CLIENT_PORT = 2379;
-const PEER_PORT = 2380;
 
 export interface ClusterOptions {
   readonly size: number;
@@ -69,6 +68,8 @@ export interface ClusterOptions {
   /** Preload libfaketime so the wall-clock nemesis can move each member's wall clock. */
   readonly faketime?: boolean;
   readonly startTimeoutMs?: number;
+  /** Route every peer link through a fault proxy (netns.ts startProxies), seeded so. */
+  readonly faultProxySeed?: number;
 }
 
 export type MemberState = 'running' | 'paused' | 'down';
@@ -319,6 +320,12 @@ export class Cluster {
       throw new Error('tsetcd is not built: run npm run build first');
     }
     const network = await Network.create(options.size);
+    if (options.faultProxySeed !== undefined) {
+      await network.startProxies(options.faultProxySeed).catch(async (err: unknown) => {
+        await network.destroy();
+        throw err;
+      });
+    }
     const root = mkdtempSync(join(tmpdir(), 'tsetcd-jepsen-'));
     removeWhenTestProcessExits(root);
     mkdirSync(root, { recursive: true });

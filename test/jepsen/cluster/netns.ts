@@ -15,12 +15,20 @@
  *   per-run tag, so concurrent runs never collide.
  * - setGrudge(g): g maps a node to the nodes whose packets it drops (INPUT, by source
  *   address). Replaces the previous grudge atomically per namespace (iptables-restore).
+ * - startProxies(): every member's inbound peer connections (port 2380, from another
+ *   member's address) are redirected (iptables nat REDIRECT, in the member's namespace) to a
+ *   fault proxy there (src/testing/fault-proxy.ts). The source address survives, so the
+ *   proxy knows the directed link and grudges (INPUT, after the redirect) still cut it.
+ * - setLinks(faults): directed link (from, to) → fault, replacing the previous table in
+ *   every proxy; healLinks() empties it.
  * - destroy() removes everything; a watchdog does the same if the test process dies.
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { LinkFault, LinkStats } from '../../../src/testing/fault-proxy.js';
+import { ProxyProcess } from './proxy.js';
 
 const run = promisify(execFile);
 
@@ -51,8 +59,15 @@ export async function sh(cmd: string, args: readonly string[], input?: string): 
   });
 }
 
+/** "from>to" node indexes → the fault on that directed link. */
+export type LinkFaults = ReadonlyMap<readonly [number, number], LinkFault>;
+
+export const PEER_PORT = 2380;
+const PROXY_PORT = 2390;
+
 export class Network {
   private destroyed = false;
+  private proxies: ProxyProcess[] = [];
   private readonly dog: ChildProcess;
 
   private constructor(
@@ -131,9 +146,55 @@ export class Network {
     await this.setGrudge(new Map());
   }
 
+  get proxied(): boolean {
+    return this.proxies.length > 0;
+  }
+
+  async startProxies(seed: number): Promise<void> {
+    for (const n of this.nodes) {
+      this.proxies.push(
+        await ProxyProcess.start({
+          ns: n.ns,
+          selfIp: n.ip,
+          targetHost: n.ip,
+          targetPort: PEER_PORT,
+          listenPort: PROXY_PORT,
+          seed: seed + n.index,
+        }),
+      );
+      // Members only: the root namespace's address (clients, monitor) is never proxied.
+      const nat = ['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '-d', n.ip, '--dport', String(PEER_PORT)];
+      const rules = [
+        [...nat, '-s', `${this.subnet}.1`, '-j', 'RETURN'],
+        [...nat, '-s', `${this.subnet}.0/24`, '-j', 'REDIRECT', '--to-ports', String(PROXY_PORT)],
+      ];
+      for (const r of rules) await sh('ip', ['netns', 'exec', n.ns, 'iptables', '-w', '5', ...r]);
+    }
+  }
+
+  async setLinks(faults: LinkFaults): Promise<void> {
+    if (!this.proxied) throw new Error('link faults need the fault proxies (startProxies)');
+    const table: Record<string, LinkFault> = {};
+    for (const [[from, to], f] of faults) {
+      table[`${(this.nodes[from] as NetNode).ip}>${(this.nodes[to] as NetNode).ip}`] = f;
+    }
+    await Promise.all(this.proxies.map((p) => p.setLinks(table)));
+  }
+
+  async healLinks(): Promise<void> {
+    if (this.proxied) await this.setLinks(new Map());
+  }
+
+  /** Every proxy's per-link counters, keyed "fromIp>toIp". */
+  async linkStats(): Promise<Record<string, LinkStats>> {
+    const all = await Promise.all(this.proxies.map((p) => p.stats().catch(() => ({}))));
+    return Object.assign({}, ...all) as Record<string, LinkStats>;
+  }
+
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    await Promise.all(this.proxies.map((p) => p.stop()));
     await sh('sh', ['-c', this.cleanupScript()]).catch(() => undefined);
     this.dog.kill('SIGKILL');
   }

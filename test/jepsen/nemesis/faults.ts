@@ -16,10 +16,22 @@
  * | wall-clock            | libfaketime CLOCK_REALTIME offset of ±30..120 s (not   | no                     |
  * |                       | the monotonic clock election and lease timers read)    |                        |
  * | member                | remove a follower, wipe it, add it back, restart       | no                     |
+ * | link-slow-leader      | the leader's outbound links delayed 0.3 x the election | no                     |
+ * |                       | timeout (+0.1 x jitter): slow, still in time           |                        |
+ * | link-slow-leader-over | the same at 2 x the election timeout                   | yes                    |
+ * | link-flaky            | one member's links lose 5-30 % of chunks (a TCP        | no                     |
+ * |                       | retransmission stall each), reset at a tenth of that,  |                        |
+ * |                       | stall mid-message at 5 %                               |                        |
+ * | link-starved-follower | a follower paused 2 s, then its links throttled to     | no                     |
+ * |                       | 32-128 KiB/s while it catches up                       |                        |
  *
+ * The link-* faults need the fault proxies (ClusterOptions.faultProxySeed; the runner sets
+ * it for rows that have one); test/jepsen/README.md "The fault proxy" says what they
+ * can and cannot do to a TCP stream.
  * Invariant: a heal undoes exactly its own fault and leaves every member running.
  */
 import type { SeededRng } from '../../../src/shared/rng.js';
+import type { LinkFault } from '../../../src/testing/fault-proxy.js';
 import type { Cluster, ClusterMember } from '../cluster/cluster.js';
 import { sleep } from '../cluster/cluster.js';
 import { findLeader } from '../cluster/status.js';
@@ -34,7 +46,18 @@ export type FaultKind =
   | 'partition-bridge'
   | 'power-cut'
   | 'wall-clock'
-  | 'member';
+  | 'member'
+  | 'link-slow-leader'
+  | 'link-slow-leader-over'
+  | 'link-flaky'
+  | 'link-starved-follower';
+
+export const LINK_FAULTS: readonly FaultKind[] = [
+  'link-slow-leader',
+  'link-slow-leader-over',
+  'link-flaky',
+  'link-starved-follower',
+];
 
 export type TargetRule = 'leader' | 'random';
 
@@ -75,6 +98,22 @@ function grudgeOf(cluster: Cluster, pairs: readonly [number, number][]): Map<num
   }
   void cluster;
   return g;
+}
+
+/** The directed links out of `from` (or into it too when `both`), all with fault `f`. */
+function linksOf(
+  all: readonly number[],
+  from: number,
+  f: LinkFault,
+  both: boolean,
+): Map<readonly [number, number], LinkFault> {
+  const m = new Map<readonly [number, number], LinkFault>();
+  for (const o of all) {
+    if (o === from) continue;
+    m.set([from, o], f);
+    if (both) m.set([o, from], f);
+  }
+  return m;
 }
 
 /** Both directions between every node of `a` and every node of `b`. */
@@ -220,6 +259,64 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
     }
     case 'member':
       return startMemberChurn(ctx);
+    case 'link-slow-leader':
+    case 'link-slow-leader-over': {
+      const leader = (await findLeader(c))?.member ?? pick(ctx.rng, c.members);
+      const e = c.options.electionMs;
+      const over = kind === 'link-slow-leader-over';
+      const f: LinkFault = over ? { delayMs: 2 * e } : { delayMs: 0.3 * e, jitterMs: 0.1 * e };
+      await c.network.setLinks(linksOf(all, idx(leader), f, false));
+      return {
+        kind,
+        targets: [leader.name],
+        expectsLeaderChange: over,
+        detail: `${leader.name}'s outbound links delayed ${f.delayMs} ms${f.jitterMs === undefined ? '' : ` + up to ${f.jitterMs} ms`}`,
+        async heal() {
+          await c.network.healLinks();
+        },
+      };
+    }
+    case 'link-flaky': {
+      const m = pick(ctx.rng, c.members);
+      const loss = 0.05 + 0.25 * ctx.rng.float();
+      const f: LinkFault = {
+        lossRate: loss,
+        resetRate: loss / 10,
+        jitterMs: 20,
+        stallRate: 0.05,
+        stallMs: c.options.electionMs / 2,
+      };
+      await c.network.setLinks(linksOf(all, idx(m), f, true));
+      return {
+        kind,
+        targets: [m.name],
+        expectsLeaderChange: false,
+        detail: `${m.name}'s links lose ${(100 * loss).toFixed(0)} % of chunks, reset ${(10 * loss).toFixed(1)} %`,
+        async heal() {
+          await c.network.healLinks();
+        },
+      };
+    }
+    case 'link-starved-follower': {
+      const leader = (await findLeader(c))?.member;
+      const followers = c.members.filter((m) => m !== leader && m.state === 'running');
+      const m = pick(ctx.rng, followers.length > 0 ? followers : c.members);
+      const bps = (32 + ctx.rng.int(97)) * 1024;
+      // Behind first (paused while the others write), then catching up through a narrow link.
+      m.pause();
+      await sleep(2000);
+      await c.network.setLinks(linksOf(all, idx(m), { bytesPerSec: bps }, true));
+      m.resume();
+      return {
+        kind,
+        targets: [m.name],
+        expectsLeaderChange: false,
+        detail: `${m.name} paused 2 s, then its links throttled to ${Math.round(bps / 1024)} KiB/s`,
+        async heal() {
+          await c.network.healLinks();
+        },
+      };
+    }
   }
 }
 

@@ -94,6 +94,13 @@ export function ciMatrix(): MatrixRow[] {
     row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, {
       compactEveryMs: 1500,
     }),
+    // Slow and lossy links through the fault proxies (README "The fault proxy").
+    row(
+      'register-link-delay',
+      'register',
+      ['link-slow-leader-over', 'link-slow-leader', 'link-flaky'],
+      22_000,
+    ),
   ];
 }
 
@@ -112,6 +119,7 @@ export function longMatrix(): MatrixRow[] {
     'power-cut': ['power-cut'],
     'wall-clock': ['wall-clock', 'pause'],
     member: ['member'],
+    links: ['link-slow-leader', 'link-slow-leader-over', 'link-flaky', 'link-starved-follower'],
     all: [
       'kill',
       'pause',
@@ -123,6 +131,10 @@ export function longMatrix(): MatrixRow[] {
       'power-cut',
       'wall-clock',
       'member',
+      'link-slow-leader',
+      'link-slow-leader-over',
+      'link-flaky',
+      'link-starved-follower',
     ],
   };
   const rows: MatrixRow[] = [];

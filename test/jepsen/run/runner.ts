@@ -19,6 +19,7 @@ import { Cluster, destroyLiveClusters, sleep } from '../cluster/cluster.js';
 import { startMonitor, statuses } from '../cluster/status.js';
 import { Recorder } from '../history/recorder.js';
 import type { FaultKind, TargetRule } from '../nemesis/faults.js';
+import { LINK_FAULTS } from '../nemesis/faults.js';
 import { ClientPool } from '../workloads/context.js';
 import type { WorkloadContext } from '../workloads/context.js';
 import { bytes } from '../workloads/context.js';
@@ -175,6 +176,9 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     pool.closeAll();
   }
 
+  if (cluster.network.proxied) {
+    recorder.note(`fault proxy link stats: ${JSON.stringify(await cluster.network.linkStats())}`);
+  }
   const ops = recorder.ops();
   const records = recorder.records();
   verdict = workload.check(ops, records);
@@ -286,14 +290,16 @@ async function serviceMissing(
   return why;
 }
 
-/** The faults decide part of the members' setup: libfaketime for wall-clock, the WAL test layer for power cuts. */
+/** The faults decide part of the members' setup: libfaketime for wall-clock, the WAL test layer for power cuts, the fault proxies for link faults. */
 export function clusterOptionsFor(spec: RunSpec): ClusterOptions {
   const env: Record<string, string> = { ...spec.cluster.env };
   if (spec.faults.includes('power-cut')) env['TSETCD_TEST_POWER_CUT'] = '1';
+  const proxied = spec.faults.some((f) => LINK_FAULTS.includes(f));
   return {
     ...spec.cluster,
     env,
     faketime: spec.cluster.faketime === true || spec.faults.includes('wall-clock'),
+    ...(proxied ? { faultProxySeed: spec.seed } : {}),
   };
 }
 
