@@ -20,11 +20,11 @@ import { isTsetcdError, TsetcdError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { TestFaults } from '../shared/test-faults.js';
 import type * as pb from '../generated/pb.js';
-import { codec, toNumber } from '../shared/pb-codec.js';
+import { codec, toBigInt, toNumber } from '../shared/pb-codec.js';
 import type { BackendBatch } from '../storage/backend.js';
 import type { MvccStore } from '../mvcc/index.js';
 import type { WriteContext, MvccEvent, LeaseChange } from '../mvcc/types.js';
-import { memberId } from '../shared/ids.js';
+import { leaseId, memberId } from '../shared/ids.js';
 import { ConfChangeType, type ConfChange } from '../raft/types.js';
 import type { Member, Membership } from '../cluster/membership.js';
 import {
@@ -34,7 +34,19 @@ import {
   type LeaseKindApplier,
   type Lessor,
 } from '../lease/index.js';
+import {
+  applyAuthRequest,
+  checkDeleteRangeRequest,
+  checkLeaseKeys,
+  checkPutRequest,
+  checkTxnRequest,
+  type AuthInfo,
+  type AuthRequest,
+  type AuthStore,
+  type LeaseKeys,
+} from '../auth/index.js';
 import { RequestKind, type DecodedRequest } from './request.js';
+import { decodeInternal } from './internal-request.js';
 import { deleteFromPb, deleteToPb, putFromPb, putToPb, txnFromPb, txnToPb } from './convert.js';
 import { applyAlarmRequest, alarmRefusal, type AlarmStore } from './alarms.js';
 
@@ -75,12 +87,19 @@ export interface ApplierDeps {
   readonly logger: Logger;
   /** noLeaseFencing: run a lease expiry whatever term proposed it (shared/test-faults.ts). */
   readonly bugs?: Pick<TestFaults, 'noLeaseFencing'>;
+  /**
+   * The replicated auth store: Internal entries apply Auth requests to it and check
+   * their writes against it. Without one, an Internal entry is refused (unit tests of
+   * other kinds).
+   */
+  readonly auth?: AuthStore;
 }
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
 const deleteCodec = codec<pb.DeleteRangeRequest>('etcdserverpb.DeleteRangeRequest');
 const txnCodec = codec<pb.TxnRequest>('etcdserverpb.TxnRequest');
 const compactCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequest');
+const leaseRevokeCodec = codec<pb.LeaseRevokeRequest>('etcdserverpb.LeaseRevokeRequest');
 
 export class Applier {
   private readonly listeners: ChangeListener[] = [];
@@ -91,8 +110,12 @@ export class Applier {
   private readonly leases: LeaseAppliers;
   private readonly logger: Logger;
   private readonly writeCtx: WriteContext;
+  private readonly auth: AuthStore | undefined;
+  private readonly leaseKeys: LeaseKeys;
 
   constructor(deps: ApplierDeps) {
+    this.auth = deps.auth;
+    this.leaseKeys = (id) => (this.lessor.has(id) ? this.lessor.keysOf(id) : undefined);
     this.storeRef = deps.store;
     this.membership = deps.membership;
     this.lessor = deps.lessor;
@@ -148,22 +171,34 @@ export class Applier {
     }
   }
 
-  private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+  /**
+   * `caller` is the identity of an Internal entry's header: its writes are checked
+   * first (etcd apply_auth.go). Plain entries come from this member's own machinery or
+   * were proposed while auth was disabled, and are not checked.
+   */
+  private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch, caller?: AuthInfo): ApplyOutcome {
+    const auth = caller === undefined ? undefined : this.auth;
     const refused = alarmRefusal(this.alarms, req.kind, () => txnCodec.decode(req.payload));
     if (refused !== undefined) throw new TsetcdError(refused);
     switch (req.kind) {
       case RequestKind.Put: {
-        const r = this.store.applyPut(putFromPb(putCodec.decode(req.payload)), batch, this.writeCtx);
+        const put = putCodec.decode(req.payload);
+        if (auth !== undefined && caller !== undefined) checkPutRequest(auth, caller, put, this.leaseKeys);
+        const r = this.store.applyPut(putFromPb(put), batch, this.writeCtx);
         this.wrote(r);
         return { ok: true, response: putToPb(r.response), revision: r.revision };
       }
       case RequestKind.DeleteRange: {
-        const r = this.store.applyDelete(deleteFromPb(deleteCodec.decode(req.payload)), batch, this.writeCtx);
+        const del = deleteCodec.decode(req.payload);
+        if (auth !== undefined && caller !== undefined) checkDeleteRangeRequest(auth, caller, del);
+        const r = this.store.applyDelete(deleteFromPb(del), batch, this.writeCtx);
         this.wrote(r);
         return { ok: true, response: deleteToPb(r.response), revision: r.revision };
       }
       case RequestKind.Txn: {
-        const r = this.store.applyTxn(txnFromPb(txnCodec.decode(req.payload)), batch, this.writeCtx);
+        const txn = txnCodec.decode(req.payload);
+        if (auth !== undefined && caller !== undefined) checkTxnRequest(auth, caller, txn, this.leaseKeys);
+        const r = this.store.applyTxn(txnFromPb(txn), batch, this.writeCtx);
         this.wrote(r);
         return { ok: true, response: txnToPb(r.response), revision: r.revision };
       }
@@ -180,6 +215,10 @@ export class Applier {
       case RequestKind.LeaseGrant:
         return this.leaseKind(this.leases.grant, req.payload, pos, batch);
       case RequestKind.LeaseRevoke:
+        if (auth !== undefined && caller !== undefined) {
+          const id = leaseId(toBigInt(leaseRevokeCodec.decode(req.payload).ID, false));
+          checkLeaseKeys(auth, caller, id, this.leaseKeys);
+        }
         return this.leaseKind(this.leases.revoke, req.payload, pos, batch);
       case RequestKind.LeaseExpire:
         return this.leaseKind(this.leases.expire, req.payload, pos, batch);
@@ -193,11 +232,27 @@ export class Applier {
         };
       case RequestKind.Noop:
         return { ok: true, response: {}, revision: this.store.currentRevision };
+      case RequestKind.Internal:
+        return this.internal(req, pos, batch);
       default:
         // decodeRequest rejects unknown kinds; this line only compiles while every
         // RequestKind has its case above.
         return unreachable(req.kind, 'request kind');
     }
+  }
+
+  private internal(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+    if (this.auth === undefined) throw new TsetcdError('unimplemented', 'internal requests need the auth store');
+    const { header, body } = decodeInternal(req.payload);
+    const caller: AuthInfo = { username: header.username, revision: header.authRevision };
+    if (body.type === 'write') return this.dispatch({ kind: body.kind, id: req.id, payload: body.payload }, pos, batch, caller);
+    return this.applyAuth(this.auth, body.req, caller, pos, batch);
+  }
+
+  /** An Auth service request; the response carries the store revision (etcd fills the header at apply). */
+  private applyAuth(auth: AuthStore, r: AuthRequest, caller: AuthInfo, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+    const response = applyAuthRequest(auth, r, caller, { batch, index: pos.index });
+    return { ok: true, response, revision: this.store.currentRevision };
   }
 
   private leaseKind(fn: LeaseKindApplier, payload: Uint8Array, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {

@@ -29,6 +29,11 @@ export const RequestKind = {
   MemberAttributes: 10,
   /** An empty request that only exists to be committed (health checks, barriers). */
   Noop: 11,
+  /**
+   * etcd's InternalRaftRequest with its RequestHeader (internal-request.ts): the Auth
+   * service's requests, and writes checked at apply against the header's identity.
+   */
+  Internal: 12,
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 
@@ -52,7 +57,7 @@ export function decodeRequest(data: Uint8Array): DecodedRequest {
   assert(data.length >= HEADER_BYTES, `log entry payload too short: ${data.length} bytes`);
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const kind = buf[0] as RequestKind;
-  assert(kind >= RequestKind.Put && kind <= RequestKind.Noop, `unknown request kind ${kind}`);
+  assert(kind >= RequestKind.Put && kind <= RequestKind.Internal, `unknown request kind ${kind}`);
   return { kind, id: buf.readBigUInt64BE(1), payload: buf.subarray(HEADER_BYTES) };
 }
 
@@ -69,6 +74,7 @@ const ETCD_FIELD: Record<RequestKind, number> = {
   [RequestKind.LeaseExpire]: 9,
   [RequestKind.MemberAttributes]: 13,
   [RequestKind.Noop]: 4,
+  [RequestKind.Internal]: 0,
 };
 
 /**
@@ -79,6 +85,8 @@ const ETCD_FIELD: Record<RequestKind, number> = {
  */
 export function etcdRequestSize(kind: RequestKind, id: bigint, payloadBytes: number): number {
   const headerBody = 1 + varintLength(id);
+  // Already a whole InternalRaftRequest; its header lacks only the ID.
+  if (kind === RequestKind.Internal) return payloadBytes + 1 + varintLength(id);
   return fieldLength(100, headerBody) + fieldLength(ETCD_FIELD[kind], payloadBytes);
 }
 

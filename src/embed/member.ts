@@ -16,7 +16,7 @@
  */
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
-import { formatUrl, urlHostPort } from '../config/index.js';
+import { formatUrl, parseGoDurationMs, urlHostPort } from '../config/index.js';
 import type { Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { systemScheduler } from '../shared/scheduler.js';
@@ -45,6 +45,9 @@ import { clusterHandlers } from '../server/v3rpc/cluster.js';
 import { electionHandlers } from '../server/v3rpc/election.js';
 import { lockHandlers } from '../server/v3rpc/lock.js';
 import { registerHealth } from '../server/v3rpc/health.js';
+import { authHandlers } from '../server/v3rpc/auth.js';
+import { createTokenProvider, cryptoRng, type TokenProvider } from '../auth/index.js';
+import { readFileSync } from 'node:fs';
 import { MemberMetrics } from '../http/metrics.js';
 import { memberHttpHandler } from '../http/router.js';
 import type { HttpHandler } from '../http/types.js';
@@ -104,6 +107,8 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     scheduler: systemScheduler,
     rng: systemRng(),
     logger,
+    clientCertAuth: config.clientTls.clientCertAuth,
+    bcryptCost: config.bcryptCost,
   });
   const router = buildGrpcRouter(config, api, metrics, log);
   const onHttp = buildHttpHandler(api, metrics, core);
@@ -119,6 +124,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     forwarder.close();
     await network?.stop();
     await core.server.stop();
+    core.auth.tokenProvider.close();
   };
   return {
     server: core.server,
@@ -225,6 +231,8 @@ async function openCore(
     rng: systemRng(),
     logger,
     bugs: testFaultsFromEnv(process.env),
+    authTokens: (waitApplied) => tokenProviderFor(config, waitApplied, logger),
+    bcryptCost: config.bcryptCost,
     makePeerLink: (args) => {
       if (!args.needsNetwork) return undefined;
       network =
@@ -245,6 +253,24 @@ async function openCore(
     );
   });
   return { core, network };
+}
+
+/** --auth-token as etcd reads it (auth/store.go NewTokenProvider), on real time and crypto randomness. */
+function tokenProviderFor(
+  config: Config,
+  waitApplied: (index: number, signal?: AbortSignal) => Promise<boolean>,
+  logger: Logger,
+): TokenProvider {
+  return createTokenProvider(config.authToken, {
+    clock: systemClock,
+    scheduler: systemScheduler,
+    rng: cryptoRng(),
+    simpleTtlSeconds: config.authTokenTtlSeconds,
+    waitApplied,
+    readFile: (path) => readFileSync(path),
+    parseDurationMs: parseGoDurationMs,
+    logger: logger.child({ component: 'auth' }),
+  });
 }
 
 /**
@@ -272,6 +298,7 @@ async function startPeerNetwork(core: MemberCore, network: PeerNetwork | undefin
 /** Every etcd v3 service over the one MemberApi (etcd api/v3rpc/grpc.go Server). */
 function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics, log: Logger): GrpcRouter {
   const h = api.headers;
+  const gate = api.gate;
   const router = new GrpcRouter({
     maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     mapError: (err, path) => toGrpcError(err, path, log),
@@ -280,7 +307,8 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
   registerServices(
     router,
     new Map([
-      ...kvHandlers(api, h),
+      ...kvHandlers(api, h, gate),
+      ...authHandlers(api, h),
       ...leaseHandlers(api, h),
       ...watchHandlers(api, h),
       ...maintenanceHandlers(api, h),

@@ -235,6 +235,26 @@ export class EtcdServer {
     return this.applied.appliedIndex;
   }
 
+  /**
+   * Resolves true once this member has applied `index`, false when `signal` aborts or
+   * the server stops first (a simple token names the index it was issued at).
+   */
+  waitApplied(index: number, signal?: AbortSignal): Promise<boolean> {
+    if (index <= this.applied.appliedIndex) return Promise.resolve(true);
+    if (signal?.aborted === true) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.applied.wait(index).then(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(true);
+        },
+        () => resolve(false),
+      );
+    });
+  }
+
   raftStatus(): ConsensusStatus {
     return this.node.status();
   }

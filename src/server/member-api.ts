@@ -23,6 +23,8 @@ import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { RequestKind } from '../apply/request.js';
 import { ALARM_NAMES, alarmRequestCodec, alarmText, type AlarmType } from '../apply/alarms.js';
 import type * as pb from '../generated/pb.js';
+import { encodeInternal, type CheckedWriteKind } from '../apply/internal-request.js';
+import type { AuthInfo, AuthRequest, AuthStore } from '../auth/index.js';
 import type { ApplyOutcome } from '../apply/applier.js';
 import type { Member, Membership } from '../cluster/membership.js';
 import type { ConfChange } from '../raft/types.js';
@@ -40,6 +42,8 @@ import type { WatchBackend } from './v3rpc/watch.js';
 import type { MaintenanceBackend } from './v3rpc/maintenance.js';
 import type { ClusterBackend } from './v3rpc/cluster.js';
 import type { RecipeBackend } from './v3rpc/lock.js';
+import type { AuthBackend } from './v3rpc/auth.js';
+import { AuthGate } from './v3rpc/gate.js';
 
 /** The member settings the API reads (a subset of config's Config, by its names). */
 export interface MemberApiSettings {
@@ -74,6 +78,22 @@ export interface MemberApiDeps {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly logger: Logger;
+  /** --client-cert-auth: a verified client certificate's CN is the user when no token is sent. */
+  readonly clientCertAuth?: boolean;
+  /** --bcrypt-cost for UserAdd/UserChangePassword (hashed here, before proposing). */
+  readonly bcryptCost?: number;
+}
+
+/** Writes whose permission apply checks against the proposer's identity. */
+const CHECKED_WRITES: ReadonlySet<RequestKind> = new Set<RequestKind>([
+  RequestKind.Put,
+  RequestKind.DeleteRange,
+  RequestKind.Txn,
+  RequestKind.LeaseRevoke,
+]);
+
+function isCheckedWrite(kind: RequestKind): kind is CheckedWriteKind {
+  return CHECKED_WRITES.has(kind);
 }
 
 /** etcd's rule for promoting a learner: its match index is at least 90% of the leader's. */
@@ -81,9 +101,12 @@ const LEARNER_READY_FRACTION = 0.9;
 const PUBLISH_RETRY_MS = 200;
 
 export class MemberApi
-  implements KvBackend, LeaseBackend, WatchBackend, MaintenanceBackend, ClusterBackend, RecipeBackend
+  implements KvBackend, LeaseBackend, WatchBackend, MaintenanceBackend, ClusterBackend, RecipeBackend, AuthBackend
 {
   readonly headers: HeaderFiller;
+  readonly auth: AuthStore;
+  readonly gate: AuthGate;
+  readonly bcryptCost: number;
   readonly recipeClient: RecipeClient;
   readonly lessor: Lessor;
   readonly hub: WatchHub;
@@ -112,6 +135,9 @@ export class MemberApi
     this.membership = core.membership;
     this.lessor = core.lessor;
     this.hub = core.watchHub;
+    this.auth = core.auth;
+    this.gate = new AuthGate(core.auth, deps.clientCertAuth === true);
+    this.bcryptCost = deps.bcryptCost ?? 10;
     this.selfId = core.recovered.memberId;
     this.requestTimeoutMs = core.server.requestTimeoutMs;
     this.maxTxnOps = settings.maxTxnOps;
@@ -142,8 +168,24 @@ export class MemberApi
     return this.storage.store;
   }
 
-  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+  /**
+   * Proposes a request. With `caller` (a client's write) while auth is enabled, a write
+   * apply checks travels as an Internal entry with the caller's identity in its header,
+   * so apply checks it against the auth state of its own log position.
+   */
+  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
+    if (caller !== undefined && this.auth.enabled && isCheckedWrite(kind)) {
+      const header = { username: caller.username, authRevision: caller.revision };
+      const internal = encodeInternal({ header, body: { type: 'write', kind, payload } });
+      return this.server.propose(RequestKind.Internal, internal, signal);
+    }
     return this.server.propose(kind, payload, signal);
+  }
+
+  /** An Auth service request, as an Internal entry carrying the caller's identity. */
+  proposeAuth(req: AuthRequest, caller: AuthInfo, signal?: AbortSignal): Promise<ApplyOutcome> {
+    const header = { username: caller.username, authRevision: caller.revision };
+    return this.server.propose(RequestKind.Internal, encodeInternal({ header, body: { type: 'auth', req } }), signal);
   }
 
   proposeConfChange(type: ConfChange['type'], member: Member, signal?: AbortSignal): Promise<ApplyOutcome> {

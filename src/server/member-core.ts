@@ -34,6 +34,7 @@ import { bootstrapEntries } from './bootstrap.js';
 import { forceNewClusterLog } from './force-new-cluster.js';
 import { startCompactor, type CompactionPolicy, type Compactor } from '../compactor/index.js';
 import { codec } from '../shared/pb-codec.js';
+import { AuthStore, SimpleTokenProvider, type TokenProvider } from '../auth/index.js';
 import type * as pb from '../generated/pb.js';
 
 /** The peer side the core drives: message delivery plus the peer list. */
@@ -95,6 +96,13 @@ export interface MemberCoreDeps {
   }) => PeerLink | undefined;
   /** This member was removed from the cluster (the shell stops the process). */
   readonly onRemoved?: () => void;
+  /**
+   * The token provider (--auth-token; the shell builds it from the config). Default:
+   * simple tokens on the injected clock, scheduler and rng with etcd's 300 s TTL.
+   */
+  readonly authTokens?: (waitApplied: (index: number, signal?: AbortSignal) => Promise<boolean>) => TokenProvider;
+  /** --bcrypt-cost, for the clear passwords of log entries written by etcd 3.4. */
+  readonly bcryptCost?: number;
 }
 
 export interface MemberCore {
@@ -111,6 +119,8 @@ export interface MemberCore {
    */
   raiseAlarm(type: AlarmType): Promise<void>;
   readonly watchHub: WatchHub;
+  /** Users, roles, permissions and the token provider (replicated through Internal entries). */
+  readonly auth: AuthStore;
   readonly leaseDriver: LeaseDriver;
   /** Auto-compaction, run while this member leads; undefined when turned off. */
   readonly compactor: Compactor | undefined;
@@ -199,6 +209,9 @@ async function recoverLog(
 
 interface StateMachines {
   readonly membership: Membership;
+  readonly auth: AuthStore;
+  /** Set once the server exists: token resolution waits on its applied index. */
+  readonly serverRef: { current?: EtcdServer };
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
   readonly applier: Applier;
@@ -218,6 +231,17 @@ async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage): 
   });
   await recoverAttachments(lessor, storage.store);
   const alarms = await AlarmStore.load(storage.backend);
+  const serverRef: { current?: EtcdServer } = {};
+  const waitApplied = (index: number, signal?: AbortSignal): Promise<boolean> =>
+    serverRef.current === undefined ? Promise.resolve(false) : serverRef.current.waitApplied(index, signal);
+  const tokens =
+    deps.authTokens?.(waitApplied) ??
+    new SimpleTokenProvider({ clock: deps.clock, scheduler: deps.scheduler, rng: deps.rng, ttlMs: 0, waitApplied });
+  const auth = await AuthStore.open(storage.backend, {
+    tokens,
+    ...(deps.bcryptCost !== undefined ? { bcryptCost: deps.bcryptCost } : {}),
+    logger: logger.child({ component: 'auth' }),
+  });
   const noLeaseFencing = deps.bugs?.noLeaseFencing === true;
   const applier = new Applier({
     store: () => storage.store,
@@ -226,11 +250,12 @@ async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage): 
     alarms,
     logger,
     bugs: { noLeaseFencing },
+    auth,
   });
   // The hub asserts revisions arrive without gaps: it must exist before any apply.
   const watchHub = new WatchHub({ store: storage.store, scheduler: deps.scheduler, logger });
   applier.onChanges((events, revision) => watchHub.notify(events, revision));
-  return { membership, lessor, alarms, applier, watchHub, noLeaseFencing };
+  return { membership, auth, serverRef, lessor, alarms, applier, watchHub, noLeaseFencing };
 }
 
 function newRaftNode(
@@ -312,6 +337,7 @@ function assemble(
     appliedIndex: recovered.appliedIndex,
   });
   serverRef = server;
+  state.serverRef.current = server;
   const leaseDriver = newLeaseDriver(deps, state, server);
   companions.leaseDriver = leaseDriver;
   if (cfg.autoCompaction !== undefined) {
@@ -331,6 +357,7 @@ function assemble(
       if (!outcome.ok) throw outcome.error;
     },
     watchHub: state.watchHub,
+    auth: state.auth,
     leaseDriver,
     compactor: companions.compactor,
     peers,
@@ -362,7 +389,7 @@ function serverHooks(
   companions: Companions,
   log: Logger,
 ): ServerHooks {
-  const { membership, lessor, alarms, watchHub } = state;
+  const { membership, lessor, alarms, watchHub, auth } = state;
   return {
     onMembershipApplied: (cc, m) => {
       if (peers === undefined || cc.nodeId === recovered.memberId) return;
@@ -383,6 +410,7 @@ function serverHooks(
       await membership.reload(storage.backend);
       await lessor.reload(storage.backend);
       await alarms.reload(storage.backend);
+      await auth.recover(storage.backend);
       await recoverAttachments(lessor, storage.store);
       watchHub.restore(storage.store);
       for (const m of membership.members()) {

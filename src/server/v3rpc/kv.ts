@@ -7,6 +7,8 @@
  *   reads served locally at once. Header revision = the store's current revision.
  * - Put, DeleteRange, write Txn, Compact: proposed through the log, answered from the
  *   apply result on this member. The proposed payload is the request's own bytes.
+ * - Identity and permissions (gate.ts): reads are checked here, before and after the
+ *   read (etcd doSerialize); writes carry the caller to apply, which checks them.
  * - A Txn of Range operations only (etcd isTxnReadonly: a nested txn counts as a write)
  *   is served like a Range, without a log entry, as etcd does.
  */
@@ -18,20 +20,27 @@ import type { CallContext } from '../../grpc/server.js';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn } from './validate.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
+import { OPEN_GATE, type AuthGate } from './gate.js';
+import type { AuthInfo } from '../../auth/index.js';
 import { isTxnReadOnly, type MvccStore } from '../../mvcc/index.js';
 
 /** What the KV handlers need from the member. */
 export interface KvBackend {
   readonly store: MvccStore;
   readonly maxTxnOps: number;
-  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome>;
+  /** `caller`: the client's identity, checked at apply while auth is enabled. */
+  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome>;
   linearizableReadPoint(signal?: AbortSignal): Promise<void>;
 }
 
+/** A read-only txn attaches nothing: its check never asks for a lease's keys. */
+const NO_LEASE_KEYS = (): undefined => undefined;
 
-export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandler> {
+
+export function kvHandlers(s: KvBackend, h: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   async function write(kind: RequestKind, bytes: Uint8Array, ctx: CallContext): Promise<{ outcome: ApplyOutcome & { ok: true } }> {
-    const outcome = await s.propose(kind, bytes, ctx.signal);
+    const caller = await gate.caller(ctx);
+    const outcome = await s.propose(kind, bytes, ctx.signal, caller);
     if (!outcome.ok) throw outcome.error;
     return { outcome };
   }
@@ -39,7 +48,10 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandle
   const range = async (req: pb.RangeRequest, ctx: CallContext): Promise<pb.RangeResponse> => {
     checkRangeRequest(req);
     if (req.serializable !== true) await s.linearizableReadPoint(ctx.signal);
+    const caller = await gate.caller(ctx);
+    gate.range(caller, req);
     const res = await s.store.range(rangeFromPb(req));
+    gate.afterRead(caller);
     return { header: h.header(res.revision), ...rangeToPb(res) };
   };
 
@@ -60,7 +72,10 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller): Map<string, AnyHandle
     const request = txnFromPb(req);
     if (isTxnReadOnly(request)) {
       await s.linearizableReadPoint(ctx.signal);
+      const caller = await gate.caller(ctx);
+      gate.txn(caller, req, NO_LEASE_KEYS);
       const res = await s.store.txnReadOnly(request);
+      gate.afterRead(caller);
       return { header: h.header(res.revision), ...txnToPb(res) };
     }
     const { outcome } = await write(RequestKind.Txn, raw, ctx);
