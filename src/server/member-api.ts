@@ -24,7 +24,7 @@ import { RequestKind } from '../apply/request.js';
 import { ALARM_NAMES, alarmRequestCodec, alarmText, type AlarmType } from '../apply/alarms.js';
 import type * as pb from '../generated/pb.js';
 import { encodeInternal, type CheckedWriteKind } from '../apply/internal-request.js';
-import type { AuthInfo, AuthRequest, AuthStore } from '../auth/index.js';
+import { AuthGate, type AuthInfo, type AuthRequest, type AuthStore } from '../auth/index.js';
 import type { ApplyOutcome } from '../apply/applier.js';
 import type { Member, Membership } from '../cluster/membership.js';
 import type { ConfChange } from '../raft/types.js';
@@ -43,7 +43,6 @@ import type { MaintenanceBackend } from './v3rpc/maintenance.js';
 import type { ClusterBackend } from './v3rpc/cluster.js';
 import type { RecipeBackend } from './v3rpc/lock.js';
 import type { AuthBackend } from './v3rpc/auth.js';
-import { AuthGate } from './v3rpc/gate.js';
 
 /** The member settings the API reads (a subset of config's Config, by its names). */
 export interface MemberApiSettings {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import { RequestKind } from '../../src/apply/request.js';
+import { AlarmStore } from '../../src/apply/alarms.js';
 import { decodeInternal, encodeInternal, type InternalRequest } from '../../src/apply/internal-request.js';
 import { Membership } from '../../src/cluster/membership.js';
 import type * as pb from '../../src/generated/pb.js';
@@ -34,7 +35,8 @@ async function newMember(): Promise<{ apply: (r: InternalRequest) => Promise<App
     waitApplied: (i) => Promise.resolve(i <= index),
   });
   const auth = await AuthStore.open(backend, { tokens, bcryptCost: 4 });
-  const applier = new Applier({ store: () => store, membership: await Membership.load(backend), lessor, logger: nullLogger, auth });
+  const alarms = await AlarmStore.load(backend);
+  const applier = new Applier({ store: () => store, membership: await Membership.load(backend), lessor, alarms, logger: nullLogger, auth });
   const apply = async (r: InternalRequest): Promise<ApplyOutcome> => {
     const batch = backend.batch();
     const o = applier.apply({ kind: RequestKind.Internal, id: 1n, payload: encodeInternal(r) }, { index: ++index, term: 1 }, batch);

@@ -22,9 +22,9 @@ import {
   type AuthRequest,
   type AuthResponse,
   type AuthStore,
+  type AuthGate,
 } from '../../auth/index.js';
 import type { CallContext } from '../../grpc/server.js';
-import type { AuthGate } from './gate.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

@@ -20,8 +20,7 @@ import type { CallContext } from '../../grpc/server.js';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn } from './validate.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
-import { OPEN_GATE, type AuthGate } from './gate.js';
-import type { AuthInfo } from '../../auth/index.js';
+import { OPEN_GATE, type AuthGate, type AuthInfo } from '../../auth/index.js';
 import { isTxnReadOnly, type MvccStore } from '../../mvcc/index.js';
 
 /** What the KV handlers need from the member. */

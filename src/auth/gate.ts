@@ -10,30 +10,27 @@
  * value), else with --client-cert-auth the verified client certificate's CN, else
  * anonymous; a token that does not resolve is "invalid auth token" (src/auth/identity.ts).
  */
-import type { IncomingHttpHeaders } from 'node:http2';
-import {
-  ANONYMOUS,
-  AuthError,
-  internalAuthMessage,
-  resolveIdentity,
-  checkRangeRequest,
-  checkTxnRequest,
-  type AuthInfo,
-  type AuthStore,
-  type LeaseKeys,
-  type RequestCredentials,
-} from '../../auth/index.js';
-import type * as pb from '../../generated/pb.js';
-import { Status } from '../../shared/grpc-status.js';
-import { GrpcError } from '../../grpc/status.js';
-import type { CallContext } from '../../grpc/server.js';
+import type * as pb from '../generated/pb.js';
+import { AuthError } from './errors.js';
+import { checkRangeRequest, checkTxnRequest, type LeaseKeys } from './checks.js';
+import { resolveIdentity, type RequestCredentials } from './identity.js';
+import type { AuthStore } from './store.js';
+import { ANONYMOUS, type AuthInfo } from './types.js';
+
+/** What a call offers to identify its caller (the gRPC engine's CallContext has it). */
+export interface CallerSource {
+  readonly metadata: Readonly<Record<string, string | string[] | undefined>>;
+  readonly signal: AbortSignal;
+  /** The verified client certificate, when the connection has one. */
+  peerCertificate(): { readonly subject?: { readonly CN?: string | string[] } } | undefined;
+}
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
 /** The credentials a call carries: its token metadata and its client certificate's CN. */
-export function credentialsOf(metadata: IncomingHttpHeaders, ctx: Pick<CallContext, 'peerCertificate'>): RequestCredentials {
+export function credentialsOf(metadata: CallerSource['metadata'], ctx: Pick<CallerSource, 'peerCertificate'>): RequestCredentials {
   const token = firstValue(metadata['token']) ?? firstValue(metadata['authorization']);
   if (token !== undefined) return { token };
   const cn = ctx.peerCertificate()?.subject?.CN;
@@ -57,30 +54,17 @@ export class AuthGate {
   }
 
   /** The caller's identity (anonymous while auth is disabled). */
-  async caller(ctx: Pick<CallContext, 'metadata' | 'signal' | 'peerCertificate'>): Promise<AuthInfo> {
+  async caller(ctx: CallerSource): Promise<AuthInfo> {
     const store = this.store;
     if (store === undefined || !store.enabled) return ANONYMOUS;
     return resolveIdentity(store, credentialsOf(ctx.metadata, ctx), { clientCertAuth: this.clientCertAuth, signal: ctx.signal });
   }
 
   /** etcd IsAdminPermitted for the caller of `ctx`. */
-  async admin(ctx: CallContext): Promise<AuthInfo> {
+  async admin(ctx: CallerSource): Promise<AuthInfo> {
     const ai = await this.caller(ctx);
     this.store?.checkAdmin(ai);
     return ai;
-  }
-
-  /**
-   * The admin check of Defragment, Snapshot, Hash and HashKV: etcd returns the auth
-   * error raw there, so the client sees code Unknown with the internal `auth: ...` text.
-   */
-  async adminRaw(ctx: CallContext): Promise<void> {
-    try {
-      await this.admin(ctx);
-    } catch (err) {
-      if (err instanceof AuthError) throw new GrpcError(Status.UNKNOWN, internalAuthMessage(err.code));
-      throw err;
-    }
   }
 
   /** A Range's read check (before the read). */
