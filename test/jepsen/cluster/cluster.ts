@@ -62,6 +62,8 @@ export interface ClusterOptions {
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly snapshotCount: number;
+  /** Entries the leader keeps behind a snapshot for slow followers (etcd: 5000). */
+  readonly snapshotCatchupEntries?: number;
   /** Extra environment for every member (TSETCD_UNSAFE_TEST_BUGS, TSETCD_TEST_POWER_CUT). */
   readonly env?: Readonly<Record<string, string>>;
   readonly unsafeNoFsync?: boolean;
@@ -157,6 +159,9 @@ export class ClusterMember {
       String(o.electionMs),
       '--snapshot-count',
       String(o.snapshotCount),
+      ...(o.snapshotCatchupEntries === undefined
+        ? []
+        : ['--snapshot-catchup-entries', String(o.snapshotCatchupEntries)]),
       ...(o.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
     ];
     const env: Record<string, string | undefined> = { ...process.env, ...o.env };

@@ -12,6 +12,8 @@ export interface StatusSample {
   readonly leaderId: string;
   readonly term: number;
   readonly revision: number;
+  /** This member's id in etcd's hex form (as member logs write it). */
+  readonly memberHex: string;
 }
 
 const idToName = new WeakMap<Cluster, Map<string, string>>();
@@ -41,6 +43,7 @@ export async function statusOf(
     leaderId: String(v.leader ?? '0'),
     term: Number(v.raftTerm ?? 0),
     revision: Number(v.header?.revision ?? 0),
+    memberHex: BigInt(own).toString(16),
   };
 }
 

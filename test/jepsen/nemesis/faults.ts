@@ -24,6 +24,9 @@
  * |                       | stall mid-message at 5 %                               |                        |
  * | link-starved-follower | a follower paused 2 s, then its links throttled to     | no                     |
  * |                       | 32-128 KiB/s while it catches up                       |                        |
+ * | kill-in-snapshot      | a follower killed, left behind past the catch-up       | no                     |
+ * |                       | entries, restarted (links throttled when proxied) and  |                        |
+ * |                       | killed again once a leader logs sending it a snapshot  |                        |
  *
  * The link-* faults need the fault proxies (ClusterOptions.faultProxySeed; the runner sets
  * it for rows that have one); test/jepsen/README.md "The fault proxy" says what they
@@ -34,7 +37,8 @@ import type { SeededRng } from '../../../src/shared/rng.js';
 import type { LinkFault } from '../../../src/testing/fault-proxy.js';
 import type { Cluster, ClusterMember } from '../cluster/cluster.js';
 import { sleep } from '../cluster/cluster.js';
-import { findLeader } from '../cluster/status.js';
+import { readFileSync, statSync } from 'node:fs';
+import { findLeader, statusOf } from '../cluster/status.js';
 
 export type FaultKind =
   | 'kill'
@@ -50,7 +54,8 @@ export type FaultKind =
   | 'link-slow-leader'
   | 'link-slow-leader-over'
   | 'link-flaky'
-  | 'link-starved-follower';
+  | 'link-starved-follower'
+  | 'kill-in-snapshot';
 
 export const LINK_FAULTS: readonly FaultKind[] = [
   'link-slow-leader',
@@ -297,6 +302,8 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
         },
       };
     }
+    case 'kill-in-snapshot':
+      return startKillInSnapshot(ctx);
     case 'link-starved-follower': {
       const leader = (await findLeader(c))?.member;
       const followers = c.members.filter((m) => m !== leader && m.state === 'running');
@@ -370,6 +377,77 @@ async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {
       }
       ctx.note(`re-added ${m.name}`);
       m.start(c.initialCluster(), 'existing');
+      await m.waitListening();
+    },
+  };
+}
+
+const SNAPSHOT_SEND = 'sending a snapshot to a follower';
+
+/** Bytes of each member's log so far: where to look for lines written after now. */
+function logOffsets(c: Cluster): number[] {
+  return c.members.map((m) => {
+    try {
+      return statSync(m.logPath).size;
+    } catch {
+      return 0;
+    }
+  });
+}
+
+/** Whether some member logged sending a snapshot to `toHex` after `from` (logOffsets). */
+function snapshotSentTo(c: Cluster, from: readonly number[], toHex: string): boolean {
+  return c.members.some((m, i) => {
+    let text: string;
+    try {
+      text = readFileSync(m.logPath).subarray(from[i] ?? 0).toString('utf8');
+    } catch {
+      return false;
+    }
+    return text.split('\n').some((l) => l.includes(SNAPSHOT_SEND) && l.includes(`"to":"${toHex}"`));
+  });
+}
+
+/**
+ * A member killed in the middle of a snapshot install: it is killed, left down until the
+ * leader has compacted its log past it (2 s beyond the catch-up entries at the row's write
+ * rate), restarted with its links throttled (when the proxies run, so the transfer takes
+ * seconds), and killed again as soon as a leader logs sending it a snapshot. The heal
+ * restarts it with healthy links; it must then install the snapshot and converge.
+ */
+async function startKillInSnapshot(ctx: FaultContext): Promise<ActiveFault> {
+  const c = ctx.cluster;
+  const leader = (await findLeader(c))?.member;
+  const followers = c.members.filter((m) => m !== leader && m.state === 'running');
+  if (followers.length === 0) throw new Error('kill-in-snapshot: no running follower');
+  const m = pick(ctx.rng, followers);
+  const id = (await statusOf(m, 2000))?.memberHex;
+  if (id === undefined) throw new Error(`kill-in-snapshot: ${m.name} did not answer Status`);
+  await m.kill();
+  await sleep(4000);
+  const all = c.members.map((x) => x.node.index);
+  if (c.network.proxied) {
+    await c.network.setLinks(linksOf(all, m.node.index, { bytesPerSec: 16 * 1024 }, true));
+  }
+  const offsets = logOffsets(c);
+  m.start(c.initialCluster(), 'new');
+  const deadline = Date.now() + 15_000;
+  let seen = false;
+  while (!seen && Date.now() < deadline && m.state === 'running') {
+    seen = snapshotSentTo(c, offsets, id);
+    if (!seen) await sleep(50);
+  }
+  await sleep(ctx.rng.int(300));
+  await m.kill();
+  await c.network.healLinks().catch(() => undefined);
+  ctx.note(`kill-in-snapshot: ${m.name} ${seen ? 'killed while a snapshot was sent to it' : 'killed, no snapshot send seen in 15 s'}`);
+  return {
+    kind: 'kill-in-snapshot',
+    targets: [m.name],
+    expectsLeaderChange: false,
+    detail: `${m.name} killed ${seen ? 'during a snapshot transfer' : '(no snapshot send seen)'}`,
+    async heal() {
+      m.start(c.initialCluster(), 'new');
       await m.waitListening();
     },
   };

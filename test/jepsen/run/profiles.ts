@@ -41,6 +41,12 @@ const CI_CLUSTER: ClusterOptions = {
   electionMs: 1000,
   snapshotCount: 100_000,
 };
+/** Snapshots every 200 entries, 50 kept behind: a member down for ~1 s needs one. */
+const SNAPSHOT_CLUSTER: ClusterOptions = {
+  ...CI_CLUSTER,
+  snapshotCount: 200,
+  snapshotCatchupEntries: 50,
+};
 const LONG_CLUSTER: ClusterOptions = {
   size: 5,
   heartbeatMs: 100,
@@ -100,6 +106,15 @@ export function ciMatrix(): MatrixRow[] {
       'register',
       ['link-slow-leader-over', 'link-slow-leader', 'link-flaky'],
       22_000,
+    ),
+    // Followers catch up by snapshot while faults continue: a small snapshot count and
+    // catch-up window, so any member down for a few seconds needs one.
+    row(
+      'register-snapshot-catchup',
+      'register',
+      ['kill-in-snapshot', 'kill', 'partition-leader', 'power-cut', 'link-starved-follower'],
+      28_000,
+      { cluster: SNAPSHOT_CLUSTER, minSnapshotInstalls: 1, faultsInOrder: true },
     ),
   ];
 }

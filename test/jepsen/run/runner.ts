@@ -37,6 +37,8 @@ export interface RunSpec {
   readonly workload: () => Workload;
   readonly faults: readonly FaultKind[];
   readonly target?: TargetRule;
+  /** Inject the faults in list order (ScheduleOptions.inOrder). */
+  readonly faultsInOrder?: boolean;
   readonly durationMs: number;
   readonly warmupMs?: number;
   readonly holdMs?: readonly [number, number];
@@ -46,6 +48,8 @@ export interface RunSpec {
   readonly compactEveryMs?: number;
   readonly minOkBeforeFault?: number;
   readonly maxInfoRatio?: number;
+  /** The row exists to exercise snapshot installs: fewer than this many fails it. */
+  readonly minSnapshotInstalls?: number;
   /** A service the workload needs; when it answers UNIMPLEMENTED the run fails at once. */
   readonly needs?: 'Watch' | 'Lease';
 }
@@ -130,6 +134,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
   const nemesis = new Nemesis(cluster, recorder, rng, {
     faults: spec.faults,
     target: spec.target ?? 'leader',
+    inOrder: spec.faultsInOrder === true,
     warmupMs: spec.warmupMs ?? 8000,
     holdMs: spec.holdMs ?? [Math.max(2000, 3 * electionMs), Math.max(4000, 5 * electionMs)],
     quietMs: spec.quietMs ?? [2000, 4000],
@@ -204,8 +209,14 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
   if (writes.ok === 0) problems.push('no write succeeded');
   for (const e of cluster.unexpectedExits)
     problems.push(`member ${e.member} exited by itself (${e.how})`);
-  for (const m of cluster.members)
-    problems.push(...logProblems(m.name, readFileSync(m.logPath, 'utf8')));
+  const logs = cluster.members.map((m) => readFileSync(m.logPath, 'utf8'));
+  cluster.members.forEach((m, i) => problems.push(...logProblems(m.name, logs[i] ?? '')));
+  const snapshots = snapshotCounts(logs);
+  if (snapshots.installed < (spec.minSnapshotInstalls ?? 0)) {
+    problems.push(
+      `${snapshots.installed} snapshot installs (need ${spec.minSnapshotInstalls ?? 0}): the row did not exercise snapshot catch-up`,
+    );
+  }
 
   const passed = problems.length === 0;
   recorder.flush();
@@ -221,6 +232,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     nemesis.schedule,
     recoveryMs,
     cluster,
+    snapshots,
   );
   writeFileSync(
     join(dir, 'verdict.json'),
@@ -234,6 +246,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
         writes,
         ops: ops.length,
         recoveryMs,
+        snapshots,
       },
       null,
       2,
@@ -256,6 +269,21 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     schedule: nemesis.schedule,
     recoveryMs,
     report,
+  };
+}
+
+interface SnapshotCounts {
+  readonly sent: number;
+  readonly installed: number;
+}
+
+/** Snapshot sends and installs the member logs record (etcd-server.ts, member-storage.ts lines). */
+function snapshotCounts(logs: readonly string[]): SnapshotCounts {
+  const count = (re: RegExp): number =>
+    logs.reduce((n, l) => n + (l.match(re)?.length ?? 0), 0);
+  return {
+    sent: count(/sending a snapshot to a follower/g),
+    installed: count(/installed a snapshot from the leader/g),
   };
 }
 
@@ -388,6 +416,7 @@ function formatReport(
   schedule: readonly ScheduledFault[],
   recoveryMs: number | null,
   cluster: Cluster,
+  snapshots: SnapshotCounts,
 ): string {
   const lines = [
     `jepsen run ${spec.name}: ${passed ? 'PASSED' : 'FAILED'}`,
@@ -396,6 +425,7 @@ function formatReport(
       (spec.cluster.env === undefined ? '' : `, env ${JSON.stringify(spec.cluster.env)}`),
     `  ${ops} ops; writes sent ${writes.sent}: ok ${writes.ok}, info ${writes.info} (${(100 * writes.infoRatio).toFixed(1)} %), fail ${writes.fail}; not sent ${writes.notSent}`,
     `  recovery after heal: ${recoveryMs === null ? 'none' : `${recoveryMs.toFixed(0)} ms`}`,
+    `  snapshots: ${snapshots.sent} sent to followers, ${snapshots.installed} installed`,
     `  verdict: ${verdict.valid === true ? 'valid' : verdict.valid === false ? 'INVALID' : 'UNKNOWN'} - ${verdict.summary}`,
     '  schedule:',
     ...schedule.map(

@@ -26,6 +26,8 @@ export interface ScheduledFault {
 export interface ScheduleOptions {
   readonly faults: readonly FaultKind[];
   readonly target: TargetRule;
+  /** Faults in list order, round and round, instead of seeded draws (a row that must see each). */
+  readonly inOrder?: boolean;
   readonly warmupMs: number;
   readonly holdMs: readonly [number, number];
   readonly quietMs: readonly [number, number];
@@ -70,8 +72,9 @@ export class Nemesis {
     // workload's baseline (C4); the runner still checks it.
     const until = Date.now() + 3 * this.options.warmupMs;
     while (!this.stopped && !this.options.warmedUp() && Date.now() < until) await sleep(100);
-    while (!this.stopped) {
-      const kind = this.options.faults[this.rng.int(this.options.faults.length)] as FaultKind;
+    for (let n = 0; !this.stopped; n++) {
+      const faults = this.options.faults;
+      const kind = faults[this.options.inOrder === true ? n % faults.length : this.rng.int(faults.length)] as FaultKind;
       const term = (await findLeader(this.cluster, 2000))?.term ?? 0;
       const startAt = this.recorder.now();
       try {
