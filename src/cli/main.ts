@@ -9,7 +9,9 @@
  *   tsetcd snapshot status|restore FILE ...   etcd snapshot files, as etcdctl (snapshot.ts)
  *
  * Exit codes: 0 after a clean stop (SIGTERM/SIGINT), 1 on a configuration or start-up
- * error (one line on stderr naming the problem), 2 when an invariant broke at run time.
+ * error (one line on stderr naming the problem), 2 when the member had to stop at run
+ * time: a broken invariant, or a disk that failed a write or fsync (one line on stderr
+ * naming the file; a full disk does not stop the member, docs/architecture.md §3).
  */
 import { loadConfig, describeConfig, ConfigError } from '../config/index.js';
 import { createRootLogger } from './logger.js';
@@ -59,6 +61,8 @@ async function runMember(args: readonly string[]): Promise<void> {
   }
   member.server.onFatal = (err) => {
     logger.error({ err }, 'fatal: stopping the member');
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`tsetcd: fatal: ${message.split('\n')[0] ?? message}; stopping the member\n`);
     process.exit(2);
   };
   let stopping = false;

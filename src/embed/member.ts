@@ -31,7 +31,7 @@ import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import type { EtcdServer } from '../server/etcd-server.js';
 import { faultNames, testFaultsFromEnv } from '../shared/test-faults.js';
-import { MemberStorage } from '../server/member-storage.js';
+import { MemberStorage, SPACE_RESERVE_BYTES_DEFAULT } from '../server/member-storage.js';
 import { openMemberCore, type MemberCore } from '../server/member-core.js';
 import { MemberApi } from '../server/member-api.js';
 import { GrpcRouter } from '../grpc/server.js';
@@ -221,6 +221,7 @@ async function openCore(
   const core = await openMemberCore({
     settings: config,
     storageTimers: metrics.storageTimers,
+    spaceReserveBytes: SPACE_RESERVE_BYTES_DEFAULT,
     onLeaderChange: (lead) => metrics.leaderChanged(lead),
     initialMembers: identity.initialMembers,
     newIdentity: identity.newIdentity,

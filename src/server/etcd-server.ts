@@ -21,12 +21,21 @@
  * State-db batches are written in order, one at a time, each synced, without holding
  * up the answer: the WAL already made the entries durable, and a restart replays the
  * WAL from the db's applied index. Reads of the latest state are served from memory.
+ *
+ * A full disk (ENOSPC anywhere on the write path: WAL write or fsync, state-db write,
+ * snapshot marker or install) freezes the member instead of stopping it
+ * (docs/architecture.md §3): the Ready loop ends where it failed, so raft is never told
+ * the failed entries persisted and nothing is acked, voted or applied after them; the
+ * member steps and ticks no more (its peers carry on without it), refuses writes with
+ * NOSPACE and keeps serving reads from memory. Any other storage failure (EIO, a failed
+ * fsync) stops the member through onFatal.
  */
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import type { TestFaults } from '../shared/test-faults.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
+import { isNoSpace } from '../storage/file-layer.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
 import {
   EntryType,
@@ -40,7 +49,7 @@ import {
   type HardState,
 } from '../raft/index.js';
 import { canSendBeforePersist } from '../raft/index.js';
-import { RequestIdGenerator, decodeRequest, encodeRequest, etcdRequestSize, type RequestKind } from '../apply/request.js';
+import { RequestIdGenerator, RequestKind, decodeRequest, encodeRequest, etcdRequestSize } from '../apply/request.js';
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
 import type { BackendBatch } from '../storage/backend.js';
 import { decodeConfChangeContext, encodeConfChangeContext, type Member } from '../cluster/membership.js';
@@ -116,6 +125,14 @@ export interface ConsensusStatus {
   readonly isLearner: boolean;
 }
 
+/** Requests that grow the data: refused while the disk is full (etcd's quota refuses these). */
+const GROWS_DATA: ReadonlySet<RequestKind> = new Set<RequestKind>([
+  RequestKind.Put,
+  RequestKind.Txn,
+  RequestKind.LeaseGrant,
+  RequestKind.MemberAttributes,
+]);
+
 /** A read point shared by every linearizable read that arrived in one turn. */
 interface ReadBatch {
   readonly id: bigint;
@@ -148,7 +165,8 @@ export class EtcdServer {
   /** Apply batches not handed to the db yet, and the timer that will (writeDb). */
   private dbPending: BackendBatch[] = [];
   private dbTimer: Cancelable | undefined;
-  private dbWriteError: unknown;
+  /** A storage write failed: no more writes (and with a full disk, the member froze). */
+  private storageError: unknown;
   private tickTimer: Cancelable | undefined;
   private lead = 0n;
   /** Whether this leader applied an entry of its own term (safe to serve leases). */
@@ -164,6 +182,10 @@ export class EtcdServer {
   private loopPause: Promise<void> | undefined;
   /** Resolves when the Ready loop iteration in progress (if any) ends. */
   private iteration: Promise<void> = Promise.resolve();
+  /** Why this member refuses writes for want of disk space (its local NOSPACE alarm). */
+  private noSpace: unknown;
+  /** A write found the disk full: raft is frozen where it stood (see the module comment). */
+  private frozen = false;
 
   constructor(deps: EtcdServerDeps) {
     this.identity = deps.identity;
@@ -180,16 +202,14 @@ export class EtcdServer {
     this.applied = new AppliedWaiters(deps.appliedIndex);
     this.snapshotIndex = deps.node.storage.firstIndex() - 1;
     this.bugs = deps.bugs ?? {};
+    this.noSpace = deps.storage.noSpaceAtStart;
     if (this.bugs.ackBeforeCommit === true || this.bugs.readWithoutReadIndex === true) {
       this.logger.warn({ bugs: this.bugs }, 'UNSAFE TEST SWITCHES ARE ON: this member breaks safety on purpose');
     }
   }
 
   start(tickIntervalMs: number): void {
-    this.loopDone = this.runReadyLoop().catch((err: unknown) => {
-      this.logger.error({ err }, 'ready loop failed; stopping the member');
-      this.fatal(err);
-    });
+    this.loopDone = this.runReadyLoop().catch((err: unknown) => this.storageFailed(err, 'ready loop failed; stopping the member'));
     this.tickTimer = this.scheduler.every(tickIntervalMs, () => {
       this.node.tick();
       this.wake();
@@ -206,7 +226,7 @@ export class EtcdServer {
     this.tickTimer?.cancel();
     this.wake();
     await this.loopDone;
-    if (this.pendingHardState !== undefined && this.dbWriteError === undefined) {
+    if (this.pendingHardState !== undefined && this.storageError === undefined && !this.frozen) {
       await this.storage.save(this.pendingHardState, [], true);
       this.pendingHardState = undefined;
     }
@@ -264,9 +284,19 @@ export class EtcdServer {
     return this.node.status().isLeader && this.appliedOwnTerm;
   }
 
+  /** NOSPACE while this member lacks disk space for writes (docs/architecture.md §3). */
+  localAlarms(): readonly string[] {
+    return this.noSpace === undefined ? [] : ['NOSPACE'];
+  }
+
+  /** Whether a full disk froze raft on this member (it serves reads only). */
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+
   /** Hand a message from a peer to raft. */
   step(m: Message): void {
-    if (this.stopped) return;
+    if (this.stopped || this.frozen) return;
     this.node.step(m);
     this.wake();
   }
@@ -287,12 +317,14 @@ export class EtcdServer {
    * (pre-)vote. PreVote and CheckQuorum keep it from disrupting a healthy leader.
    */
   advanceTicks(n: number): void {
+    if (this.frozen) return;
     for (let i = 0; i < n; i++) this.node.tick();
     this.wake();
   }
 
   /** Start an election now (a single-member cluster does this at start). */
   campaign(): void {
+    if (this.frozen) return;
     this.node.campaign();
     this.wake();
   }
@@ -302,7 +334,7 @@ export class EtcdServer {
    * the request's protobuf encoding (etcd's own message for that kind).
    */
   async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
-    this.checkAcceptingWrites();
+    this.checkAcceptingWrites(kind);
     const id = this.ids.nextId();
     if (etcdRequestSize(kind, id, payload.length) > this.limits.maxRequestBytes) {
       throw new TsetcdError('request-too-large');
@@ -319,7 +351,7 @@ export class EtcdServer {
 
   /** Propose a membership change; resolves when it is applied on this member. */
   async proposeConfChange(type: ConfChange['type'], member: Member, signal?: AbortSignal): Promise<ApplyOutcome> {
-    this.checkAcceptingWrites();
+    this.checkAcceptingWrites(undefined);
     const id = this.ids.nextId();
     const result = this.withTimeout(this.results.wait(id, signal), id);
     try {
@@ -338,6 +370,7 @@ export class EtcdServer {
    */
   linearizableReadPoint(signal?: AbortSignal): Promise<void> {
     if (this.stopped) return Promise.reject(new TsetcdError('stopped'));
+    if (this.frozen) return this.frozenReadPoint();
     if (this.bugs.readWithoutReadIndex === true) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(new TsetcdError('canceled'));
     return new Promise<void>((resolve, reject) => {
@@ -385,8 +418,29 @@ export class EtcdServer {
     return p.finally(() => timer.cancel());
   }
 
-  private checkAcceptingWrites(): void {
-    if (this.stopped || this.dbWriteError !== undefined) throw new TsetcdError('stopped');
+  /**
+   * A frozen member can still answer a linearizable read when no one else can commit
+   * without it (it is the only voter) and it applied all it knows committed: its state
+   * is then the cluster's latest. Otherwise the client must ask another member.
+   */
+  private frozenReadPoint(): Promise<void> {
+    const { voters } = this.node.confState();
+    const sole = voters.length === 1 && voters[0] === this.identity.memberId;
+    if (sole && this.applied.appliedIndex >= this.node.status().commit) return Promise.resolve();
+    return Promise.reject(new TsetcdError('stopped', 'no space left on device: this member serves serializable reads only'));
+  }
+
+  /**
+   * While the disk is full (or was at start), writes that grow the data are refused
+   * with etcd's NOSPACE error; deletes, compaction, lease revokes and alarms still go
+   * (etcd's quota refuses the same kinds, etcdserver/quota.go; a Txn is refused whole).
+   * A frozen member refuses everything: it can persist nothing.
+   */
+  private checkAcceptingWrites(kind: RequestKind | undefined): void {
+    if (this.stopped || (this.storageError !== undefined && !this.frozen)) throw new TsetcdError('stopped');
+    if (this.frozen || (this.noSpace !== undefined && (kind === undefined || GROWS_DATA.has(kind)))) {
+      throw new TsetcdError('no-space');
+    }
     const st = this.node.status();
     if (st.commit - this.applied.appliedIndex > this.limits.maxCommittedMinusApplied) {
       throw new TsetcdError('too-many-requests');
@@ -429,7 +483,7 @@ export class EtcdServer {
   }
 
   private async runReadyLoop(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopped && !this.frozen) {
       if (this.loopPause !== undefined) {
         await this.loopPause;
         continue;
@@ -492,7 +546,10 @@ export class EtcdServer {
     try {
       await this.iteration;
       await this.flushDb();
-      const applied = await this.storage.installSnapshot(snap, chunks);
+      const applied = await this.storage.installSnapshot(snap, chunks).catch((err: unknown) => {
+        if (isNoSpace(err)) this.freezeNoSpace(err);
+        throw err;
+      });
       await this.hooks.onSnapshotInstalled?.();
       this.applied.advance(applied);
       this.snapshotIndex = Math.max(this.snapshotIndex, snap.metadata.index);
@@ -605,7 +662,7 @@ export class EtcdServer {
     void this.flushDb();
     this.dbWrites = this.dbWrites.then(async () => {
       try {
-        if (this.dbWriteError !== undefined || this.stopped) return;
+        if (this.storageError !== undefined || this.stopped) return;
         await this.storage.saveSnapshotMarker({ metadata: { index, term, confState }, data: new Uint8Array(0) });
         const ms = this.node.storage;
         if (index > ms.firstIndex() - 1 && index <= ms.lastIndex()) {
@@ -617,7 +674,7 @@ export class EtcdServer {
         await this.storage.releaseWalTo(index);
         this.logger.info({ index, term }, 'saved a snapshot marker and compacted the log');
       } catch (err) {
-        this.logger.error({ err }, 'snapshot failed');
+        this.storageFailed(err, 'snapshot failed; stopping the member');
       } finally {
         this.snapshotting = false;
       }
@@ -678,17 +735,54 @@ export class EtcdServer {
     if (batches.length === 0) return this.dbWrites;
     this.dbPending = [];
     this.dbWrites = this.dbWrites.then(async () => {
-      if (this.dbWriteError !== undefined) return;
+      if (this.storageError !== undefined) return;
       try {
         await this.storage.writeApplyBatches(batches);
       } catch (err) {
         // The state db is behind the WAL; a restart replays it. Stop taking writes.
-        this.dbWriteError = err;
-        this.logger.error({ err }, 'state db write failed');
-        this.fatal(err);
+        this.storageError = err;
+        this.storageFailed(err, 'state db write failed; stopping the member');
       }
     });
     return this.dbWrites;
+  }
+
+  /** A full disk freezes the member; any other storage failure stops it. */
+  private storageFailed(err: unknown, what: string): void {
+    if (isNoSpace(err)) return this.freezeNoSpace(err);
+    this.logger.error({ err }, what);
+    // Nothing is acknowledged after a failed write or fsync (fsyncgate): refuse and
+    // fail everything waiting, even before the shell exits.
+    this.storageError ??= err;
+    this.results.failAll('stopped');
+    this.failReads('stopped');
+    this.fatal(err);
+  }
+
+  /**
+   * The disk is full: stop raft where it stands (the Ready loop has already left or
+   * leaves at its next turn, never reporting the failed write as persisted), keep
+   * serving reads, refuse writes with NOSPACE. Proposals in flight may still commit
+   * through the other members, so they fail as "server stopped", which clients treat
+   * as unknown, not as refused. The state db batches not written yet stay in the WAL; a
+   * restart replays them.
+   */
+  private freezeNoSpace(err: unknown): void {
+    if (this.frozen || this.stopped) return;
+    this.frozen = true;
+    this.noSpace ??= err;
+    this.storageError ??= err;
+    this.tickTimer?.cancel();
+    this.dbTimer?.cancel();
+    this.dbTimer = undefined;
+    this.dbPending = [];
+    this.logger.error(
+      { err },
+      'no space left on device: this member refuses writes (NOSPACE) and serves reads; free or grow the disk, then restart it',
+    );
+    this.results.failAll('stopped');
+    this.failReads('stopped');
+    this.wake();
   }
 
   private fatal(err: unknown): void {

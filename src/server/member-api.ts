@@ -301,14 +301,21 @@ export class MemberApi
     return this.storage.forEachRecord(fn);
   }
 
-  /** Raised alarms as etcd's Status.errors lists them (AlarmMember.String()). */
+  /**
+   * Raised alarms as etcd's Status.errors lists them (AlarmMember.String()), and this
+   * member's own NOSPACE while its disk is full (kept local: the other members' disks
+   * have room, docs/architecture.md §3).
+   */
   alarmErrors(): readonly string[] {
-    return this.deps.core.alarms.get().map(alarmText);
+    const raised = this.deps.core.alarms.get().map(alarmText);
+    const id = this.server.identity.memberId;
+    const local = this.server.localAlarms().map((name) => `memberID:${id.toString()} alarm:${name} `);
+    return [...new Set([...raised, ...local])];
   }
 
-  /** Alarm names for /health ('NOSPACE', 'CORRUPT'). */
+  /** Alarm names for /health ('NOSPACE', 'CORRUPT'), this member's full disk included. */
   activeAlarms(): readonly string[] {
-    return [...new Set(this.deps.core.alarms.get().map((a) => ALARM_NAMES[a.type]))];
+    return [...new Set([...this.deps.core.alarms.get().map((a) => ALARM_NAMES[a.type]), ...this.server.localAlarms()])];
   }
 
   /** Maintenance.Alarm: every action goes through the log, as etcd's EtcdServer.Alarm. */

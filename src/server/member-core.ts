@@ -73,6 +73,8 @@ export interface MemberCoreDeps {
   readonly fs: FileLayer;
   readonly openBackend?: OpenBackend;
   readonly walSegmentBytes?: number;
+  /** member/space.reserve's size (member-storage.ts); the process shell keeps one. */
+  readonly spaceReserveBytes?: number;
   /** Metrics timers for WAL fsyncs and state-db commits. */
   readonly storageTimers?: StorageTimers;
   /** This member saw a new leader (or lost it: lead 0n), after the lease driver heard. */
@@ -166,6 +168,7 @@ export async function openMemberCore(deps: MemberCoreDeps): Promise<MemberCore> 
     ...(deps.openBackend !== undefined ? { openBackend: deps.openBackend } : {}),
     ...(deps.walSegmentBytes !== undefined ? { walSegmentBytes: deps.walSegmentBytes } : {}),
     ...(deps.storageTimers !== undefined ? { timers: deps.storageTimers } : {}),
+    ...(deps.spaceReserveBytes !== undefined ? { spaceReserveBytes: deps.spaceReserveBytes } : {}),
   });
   try {
     const raftLog = await recoverLog(deps, storage, recovered, log);

@@ -6,6 +6,8 @@
  *   <data-dir>/member/wal/ (or --wal-dir)   WAL segments
  *   <data-dir>/member/db/                   LevelDB
  *   <data-dir>/member/tsetcd                marker: this data dir is tsetcd's
+ *   <data-dir>/member/space.reserve         zeros kept back so a start on a full disk
+ *                                           can open the state db (see openWithReserve)
  *
  * Every file operation goes through the FileLayer and the state db is opened through
  * `openBackend`, so crash tests and the simulator run this module unchanged on the
@@ -22,7 +24,7 @@ import type { Logger } from '../shared/logger.js';
 import { assert } from '../shared/assert.js';
 import { StartRefusal } from '../shared/errors.js';
 import { memberId, clusterId, type MemberId, type ClusterId } from '../shared/ids.js';
-import { readWholeFile, removeTree, writeWholeFile, type FileLayer } from '../storage/file-layer.js';
+import { isNoSpace, readWholeFile, removeTree, writeWholeFile, type FileHandle, type FileLayer } from '../storage/file-layer.js';
 import { LevelBackend } from '../storage/level-backend.js';
 import { forEachInRange, type Backend, type BackendBatch } from '../storage/backend.js';
 import { META_CONSISTENT_INDEX, META_INSTALLED_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
@@ -46,7 +48,16 @@ export interface MemberStorageOptions {
   readonly openBackend?: OpenBackend;
   /** Timers for the metrics: each returns the function that ends the measurement. */
   readonly timers?: StorageTimers;
+  /** Bytes of member/space.reserve (0 or absent: none; the simulator keeps none). */
+  readonly spaceReserveBytes?: number;
 }
+
+/**
+ * The space reserve the process shell keeps: LevelDB's open writes the memtable's log
+ * into a table file and a new manifest (up to the 4 MiB write buffer, more after a
+ * large batch), which a full disk refuses; this is room for that, released at start.
+ */
+export const SPACE_RESERVE_BYTES_DEFAULT = 16 * 1024 * 1024;
 
 export interface StorageTimers {
   /** One fdatasync of a WAL batch. */
@@ -75,6 +86,12 @@ export interface RecoveredState {
 const MARKER = 'tsetcd';
 
 export class MemberStorage {
+  /**
+   * Set when this start could not put back the whole space reserve: the disk is (still)
+   * full, the member starts refusing writes (NOSPACE) and serves reads.
+   */
+  noSpaceAtStart: Error | undefined;
+
   private constructor(
     private readonly wal: Wal,
     private currentBackend: Backend,
@@ -148,6 +165,10 @@ export class MemberStorage {
       // A snapshot install whose WAL marker is durable is finished before the db opens;
       // one that never reached its WAL marker is discarded.
       await finishStagedSwap(paths, fs, opts.logger, snapshot?.metadata.index ?? 0);
+      // The reserve goes before the db opens (that open may need its room) and comes
+      // back once everything is open; what does not fit back says the disk is full.
+      const reservePath = join(member, RESERVE);
+      if (await fs.exists(reservePath)) await fs.unlink(reservePath);
       backend = await openBackend(paths.db);
       const appliedBuf = await backend.get(META_CONSISTENT_INDEX);
       const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
@@ -176,6 +197,7 @@ export class MemberStorage {
       }
       const store = await MvccStore.open(backend, { logger: opts.logger });
       const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend, opts.timers);
+      storage.noSpaceAtStart = await putBackReserve(fs, reservePath, opts.spaceReserveBytes ?? 0, opts.logger);
       return {
         storage,
         recovered: {
@@ -399,6 +421,50 @@ export class MemberStorage {
     await this.currentStore.close();
     await this.currentBackend.close();
   }
+}
+
+const RESERVE = 'space.reserve';
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/**
+ * Writes `bytes` of zeros to a new reserve file and syncs it. A disk that has no room
+ * for all of it keeps the part that fit (the next start releases that much) and
+ * returns the ENOSPC: this member starts refusing writes. Other errors stop the start.
+ */
+async function putBackReserve(fs: FileLayer, path: string, bytes: number, logger: Logger): Promise<Error | undefined> {
+  if (bytes <= 0) return undefined;
+  let fh: FileHandle | undefined;
+  let full: Error | undefined;
+  let written = 0;
+  try {
+    fh = await fs.open(path, 'create-exclusive');
+    while (written < bytes) {
+      const n = Math.min(ZEROS.length, bytes - written);
+      await fh.write(ZEROS.subarray(0, n), written);
+      written += n;
+    }
+  } catch (err) {
+    if (!isNoSpace(err) || !(err instanceof Error)) throw err;
+    full = err;
+  }
+  try {
+    if (fh !== undefined) {
+      await fh.truncate(written); // a short write may have left a partial chunk
+      await fh.sync();
+      await fh.close();
+    }
+    await fs.syncDir(dirname(path));
+  } catch (err) {
+    if (!isNoSpace(err) || !(err instanceof Error)) throw err;
+    full ??= err;
+  }
+  if (full !== undefined) {
+    logger.warn(
+      { reserve: path, wantedBytes: bytes, keptBytes: written, error: full.message },
+      'no space left on device at start: this member refuses writes (NOSPACE) and serves reads; free or grow the disk, then restart it',
+    );
+  }
+  return full;
 }
 
 /** `dir` itself if it exists, else its closest existing ancestor (the root at worst). */

@@ -71,6 +71,19 @@ export function isFsError(err: unknown, code?: FsErrorCode): err is Error & { co
   return typeof c === 'string' && (code === undefined || c === code);
 }
 
+/**
+ * The file system has no room (for us): ENOSPC or EDQUOT from a file call, or LevelDB's
+ * IO error carrying the same errno text (classic-level reports LEVEL_IO_ERROR with
+ * "No space left on device" in the message). Such a failure is not a broken disk: the
+ * member stops taking writes and keeps serving reads (docs/architecture.md §3).
+ */
+export function isNoSpace(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code: unknown = (err as Error & { code?: unknown }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  return /No space left on device|Disk quota exceeded/.test(err.message) || isNoSpace(err.cause);
+}
+
 /** A Node-style error (used by the sim and by callers that wrap failures). */
 export function fsError(
   code: FsErrorCode,

@@ -24,3 +24,24 @@ export class WalCorruptError extends StartRefusal {
     );
   }
 }
+
+/**
+ * A WAL write, fsync, truncate or rename failed while the member ran. It names the
+ * file and the call (Node's fdatasync errors name neither) and keeps the errno `code`,
+ * so the server can tell a full disk (ENOSPC: stop taking writes, keep serving reads)
+ * from a failing one (EIO: stop; docs/architecture.md §3). Either way the Wal is
+ * failed for good: nothing is retried after it.
+ */
+export class WalIoError extends Error {
+  override readonly name = 'WalIoError';
+  readonly code: string | undefined;
+  constructor(
+    readonly op: string,
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(`wal: ${op} of ${file} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    const code: unknown = cause instanceof Error ? (cause as Error & { code?: unknown }).code : undefined;
+    this.code = typeof code === 'string' ? code : undefined;
+  }
+}

@@ -29,7 +29,7 @@
  * snapshot going back, vote changed within a term) is an AssertionError.
  */
 export { Wal, SEGMENT_BYTES_DEFAULT, BATCH_BYTES_MAX_DEFAULT } from './wal.js';
-export { WalCorruptError } from './errors.js';
+export { WalCorruptError, WalIoError } from './errors.js';
 export { crc32c, Crc32c } from '../shared/crc32c.js';
 export { EMPTY_HARD_STATE } from './types.js';
 export type {

@@ -9,7 +9,7 @@
  * held an acknowledged byte, and Wal.open deletes them.
  */
 import { posix } from 'node:path';
-import type { FileHandle, FileLayer } from '../storage/file-layer.js';
+import { isNoSpace, type FileHandle, type FileLayer } from '../storage/file-layer.js';
 
 export const SEGMENT_SUFFIX = '.wal';
 export const TMP_SUFFIX = '.tmp';
@@ -70,12 +70,6 @@ export async function prepareFile(
     await fs.unlink(path).catch(() => undefined);
     throw err;
   }
-}
-
-/** ENOSPC or EDQUOT: the file system has no room (for us). */
-export function isNoSpace(err: unknown): boolean {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
-  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**

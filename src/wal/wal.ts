@@ -23,7 +23,7 @@ import { assert } from '../shared/assert.js';
 import { TsetcdError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { nullLogger } from '../shared/logger.js';
-import type { FileHandle, FileLayer } from '../storage/file-layer.js';
+import { isNoSpace, type FileHandle, type FileLayer } from '../storage/file-layer.js';
 import { encodeFrame, frameBytes } from './frame.js';
 import { LogState } from './log-state.js';
 import { encodeRecords } from './record.js';
@@ -31,6 +31,7 @@ import type { WalRecord } from './record.js';
 import { listSegments, recoverWal } from './recover.js';
 import type { SegmentInfo } from './recover.js';
 import { SegmentPipeline, prepareFile, segmentName } from './segment.js';
+import { WalIoError } from './errors.js';
 import type {
   WalEntry,
   WalHardState,
@@ -122,10 +123,11 @@ export class Wal {
     this.writtenHardState = state.hardState;
     this.writtenLastIndex = state.lastIndex() ?? 0;
     const size = opts.preallocate ? opts.segmentBytes : 0;
+    // Preallocation starts after the first write, not here: a start on a nearly full
+    // disk leaves the room it has to the state db's open (server/member-storage.ts).
     this.pipeline = new SegmentPipeline(fs, dir, size, !opts.unsafeNoFsync, (err) =>
       warnNoPreallocation(opts.logger, dir, size, err),
     );
-    this.maybePrepareNext();
   }
 
   /** Whether `dir` holds a WAL (at least one segment). */
@@ -281,7 +283,8 @@ export class Wal {
         try {
           await this.fs.unlink(posix.join(this.dir, oldest.name));
           if (!this.opts.unsafeNoFsync) await this.fs.syncDir(this.dir);
-        } catch (err) {
+        } catch (cause) {
+          const err = new WalIoError('release', posix.join(this.dir, oldest.name), cause);
           this.fail(err); // a failed directory fsync leaves the directory unknown
           throw err;
         }
@@ -354,12 +357,15 @@ export class Wal {
     if (this.tail.hasData && this.tail.offset + frameBytes(payload.length) > this.opts.segmentBytes)
       await this.cut();
     const frame = encodeFrame(payload, this.lastCrc);
-    await this.tail.fh.write(frame.bytes, this.tail.offset);
+    const fh = this.tail.fh;
+    // The handle may have been opened under the temp name it had before its rename.
+    const file = posix.join(this.dir, this.tail.info.name);
+    await io('write', file, () => fh.write(frame.bytes, this.tail.offset));
     this.counters.writes++;
     this.counters.bytesWritten += frame.bytes.length;
     if (!this.opts.unsafeNoFsync) {
       const done = this.opts.fsyncTimer?.();
-      await this.tail.fh.datasync();
+      await io('fdatasync', file, () => fh.datasync());
       done?.();
       this.counters.fsyncs++;
     }
@@ -386,6 +392,14 @@ export class Wal {
 
   /** Seals the current segment and starts the next (see the module comment). */
   private async cut(): Promise<void> {
+    try {
+      await this.cutSegment();
+    } catch (err) {
+      throw err instanceof WalIoError ? err : new WalIoError('segment cut', posix.join(this.dir, this.tail.info.name), err);
+    }
+  }
+
+  private async cutSegment(): Promise<void> {
     const sync = !this.opts.unsafeNoFsync;
     const next = await this.pipeline.take();
     const old = this.tail;
@@ -430,10 +444,26 @@ export class Wal {
   private fail(err: unknown): void {
     if (this.failure === undefined) {
       this.failure = err;
-      this.opts.logger.error({ err }, 'wal failed; state on disk is unknown, the member must stop');
+      // Full or failing, the Wal takes no more writes: what the failed batch held is not
+      // durable and is never acknowledged (docs/architecture.md §3).
+      this.opts.logger.error(
+        { err },
+        isNoSpace(err)
+          ? 'wal found no space left on device; the failed batch is not durable, no more writes'
+          : 'wal failed; state on disk is unknown, the member must stop',
+      );
     }
     this.queue.length = 0;
     for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+}
+
+/** Runs one file call of the write path; a failure names the call and the file. */
+async function io(op: string, file: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new WalIoError(op, file, err);
   }
 }
 
