@@ -165,11 +165,15 @@ export class MemberStorage {
       // A snapshot install whose WAL marker is durable is finished before the db opens;
       // one that never reached its WAL marker is discarded.
       await finishStagedSwap(paths, fs, opts.logger, snapshot?.metadata.index ?? 0);
-      // The reserve goes before the db opens (that open may need its room) and comes
-      // back once everything is open; what does not fit back says the disk is full.
+      // An open that finds no room releases the reserve and tries again; the reserve
+      // comes back once everything is open, and what does not fit says the disk is full.
       const reservePath = join(member, RESERVE);
-      if (await fs.exists(reservePath)) await fs.unlink(reservePath);
-      backend = await openBackend(paths.db);
+      backend = await openBackend(paths.db).catch(async (err: unknown) => {
+        if (!isNoSpace(err) || !(await fs.exists(reservePath))) throw err;
+        opts.logger.warn({ reserve: reservePath }, 'no space left to open the state db: releasing the space reserve');
+        await fs.unlink(reservePath);
+        return openBackend(paths.db);
+      });
       const appliedBuf = await backend.get(META_CONSISTENT_INDEX);
       const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
       if (wal === undefined) {
@@ -427,12 +431,18 @@ const RESERVE = 'space.reserve';
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 /**
- * Writes `bytes` of zeros to a new reserve file and syncs it. A disk that has no room
- * for all of it keeps the part that fit (the next start releases that much) and
- * returns the ENOSPC: this member starts refusing writes. Other errors stop the start.
+ * Makes sure the reserve holds `bytes` (a whole one from an earlier start stays as it
+ * is: no write at all). Otherwise writes a new one of zeros and syncs it; a disk that
+ * has no room for all of it keeps the part that fit (the next start can release that
+ * much) and returns the ENOSPC: this member starts refusing writes. Other errors stop
+ * the start.
  */
 async function putBackReserve(fs: FileLayer, path: string, bytes: number, logger: Logger): Promise<Error | undefined> {
   if (bytes <= 0) return undefined;
+  if (await fs.exists(path)) {
+    if ((await fs.statSize(path)) >= bytes) return undefined;
+    await fs.unlink(path);
+  }
   let fh: FileHandle | undefined;
   let full: Error | undefined;
   let written = 0;

@@ -205,8 +205,16 @@ export class Wal {
         { segment: last.name, offset: r.endOffset, bytes: r.dirtyEnd - r.endOffset },
         'cutting torn last batch of wal',
       );
-      await fh.write(Buffer.alloc(r.dirtyEnd - r.endOffset), r.endOffset);
-      if (sync) await fh.datasync();
+      try {
+        await fh.write(Buffer.alloc(r.dirtyEnd - r.endOffset), r.endOffset);
+        if (sync) await fh.datasync();
+      } catch (err) {
+        // A full disk may refuse even an overwrite (copy-on-write file systems): cut the
+        // file at the batch instead, which needs no room; appends then extend it.
+        if (!isNoSpace(err)) throw err;
+        await fh.truncate(r.endOffset);
+        if (sync) await fh.sync();
+      }
     }
     const tail: Tail = { fh, info: last, offset: r.endOffset, hasData: r.lastHasData };
     const wal = new Wal(fs, dir, opts, r.state, r.segments, tail, r.lastCrc);

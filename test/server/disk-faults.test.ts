@@ -44,6 +44,12 @@ interface Fault {
  */
 class FaultLayer implements FileLayer {
   fault: Fault | undefined;
+  /**
+   * A disk with no room at all: every write fails, and the state db cannot open
+   * (LevelDB's open writes a table and a manifest). Unlinking the space reserve frees
+   * room for that open, but not for the reserve again.
+   */
+  diskFull = false;
   constructor(readonly sim: SimFileLayer) {}
   private hit(op: Op, path: string): Fault | undefined {
     const f = this.fault;
@@ -57,6 +63,7 @@ class FaultLayer implements FileLayer {
       read: (p, n) => fh.read(p, n),
       async write(data, position) {
         const f = layer.hit('write', path);
+        if (layer.diskFull) throw fsError('ENOSPC', 'write', path);
         if (f === undefined) return fh.write(data, position);
         if (f.short === true) await fh.write(data.subarray(0, data.length >> 1), position);
         throw fsError(f.code, 'write', path);
@@ -86,6 +93,10 @@ class FaultLayer implements FileLayer {
     return this.sim.rename(from, to);
   }
   unlink(path: string): Promise<void> {
+    if (this.diskFull && path.endsWith('/space.reserve')) {
+      this.diskFull = false;
+      this.fault = { op: 'write', pathPart: '/space.reserve', code: 'ENOSPC' };
+    }
     return this.sim.unlink(path);
   }
   rmdir(path: string): Promise<void> {
@@ -130,7 +141,13 @@ async function boot(fs: FaultLayer): Promise<Running> {
     newIdentity: { memberId: ID, clusterId: computeClusterId([ID]) },
     joinPeers: [],
     fs,
-    openBackend: (dir) => FileLogBackend.open(fs, dir),
+    openBackend: async (dir) => {
+      if (fs.diskFull) {
+        // classic-level's report of the same errno (an IO error, the text carries it).
+        throw Object.assign(new Error(`IO error: ${dir}/000009.ldb: No space left on device`), { code: 'LEVEL_IO_ERROR' });
+      }
+      return FileLogBackend.open(fs, dir);
+    },
     walSegmentBytes: 64 * 1024,
     spaceReserveBytes: RESERVE_BYTES,
     clock: systemClock,
@@ -228,8 +245,10 @@ describe('a full disk: the member stays up, refuses writes, serves reads, loses 
       for (const k of acked) expect(served).toContain(k);
       // A restart while the disk is still full: comes up refusing writes, serving reads.
       await shutdown(r);
-      fs.fault = { op: 'write', pathPart: '/space.reserve', code: 'ENOSPC' };
+      fs.fault = undefined;
+      fs.diskFull = true;
       const again = await boot(fs);
+      expect(fs.diskFull).toBe(false); // the reserve was released for the open
       expect(again.core.server.localAlarms()).toEqual(['NOSPACE']);
       expect(isTsetcdError(await put(again, 'kzzz').catch((e: unknown) => e), 'no-space')).toBe(true);
       for (const k of acked) expect(await keys(again)).toContain(k);
