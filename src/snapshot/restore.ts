@@ -4,8 +4,8 @@
  * skipHashCheck) to a new tsetcd data dir, the way etcd's restore makes one
  * (clientv3/snapshot/v3_snapshot.go saveDB + saveWALAndSnap):
  *   - the snapshot's keys (every revision and tombstone), compaction revisions, leases
- *     (TTLs restart when a leader takes them over, as etcd's lessor does) and auth
- *     records are copied into the state db (docs/architecture.md §3);
+ *     (TTLs restart when a leader takes them over, as etcd's lessor does), alarms and
+ *     auth records are copied into the state db (docs/architecture.md §3);
  *   - the snapshot's members and removed members are dropped; the members are those of
  *     the initial cluster, with ids from the peer URLs and token as etcd computes them;
  *   - the log is the new cluster's bootstrap (one AddNode per member at term 1, the
@@ -20,7 +20,7 @@
  */
 import { join } from 'node:path';
 import { BboltFormatError } from '../bbolt/errors.js';
-import { decodeKeyValue } from '../bbolt/etcd-proto.js';
+import { decodeKeyValue, encodeAlarm } from '../bbolt/etcd-proto.js';
 import { readEtcdBackend, type EtcdBackendContents } from '../bbolt/etcd-layout.js';
 import { BboltDb } from '../bbolt/reader.js';
 import { snapshotImageLength, verifySnapshotHash } from '../bbolt/snapshot-file.js';
@@ -33,6 +33,7 @@ import { MemberStorage } from '../server/member-storage.js';
 import { removeTree, type FileLayer } from '../storage/file-layer.js';
 import type { Backend, BackendBatch } from '../storage/backend.js';
 import {
+  ALARM_PREFIX,
   KEY_PREFIX,
   META_CONSISTENT_INDEX,
   META_FINISHED_COMPACT_REV,
@@ -234,6 +235,8 @@ async function fillStateDb(
     const id = leaseId(l.id);
     batch.put(leaseRecordKey(id), encodeLeaseRecord({ id, ttlSeconds: Number(l.ttl), remainingTtlSeconds: Number(l.remainingTtl) }));
   }
+  // Alarms stay, as in etcd's restore (its alarm bucket is copied with the file).
+  for (const a of contents.alarms) batch.put(Buffer.concat([Buffer.from([ALARM_PREFIX]), encodeAlarm(a)]), Buffer.alloc(0));
   const membership = new Membership();
   for (const m of members) membership.add(m, batch);
   if (contents.auth.enabled !== undefined) batch.put(AUTH_ENABLED_KEY, contents.auth.enabled ? AUTH_ENABLED : AUTH_DISABLED);

@@ -79,6 +79,11 @@ export interface MemberSpec {
   readonly ready?: (member: Member) => Promise<boolean>;
   /** Extra environment for the process (e.g. TSETCD_UNSAFE_TEST_BUGS). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Runs once, after the config is written and before the first start (e.g. a
+   * `snapshot restore` into the member's data-dir and wal-dir).
+   */
+  readonly beforeStart?: (member: Member) => Promise<void>;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -283,6 +288,7 @@ export async function startMember(spec: MemberSpec): Promise<Member> {
   const member = new Member(spec, clientPorts, peerPort, config, dir);
   writeFileSync(member.configPath, YAML.stringify(config));
   try {
+    await spec.beforeStart?.(member);
     await member.start();
   } catch (err) {
     await member.dispose();

@@ -1,7 +1,7 @@
 // `snapshot restore` against files our bbolt writer lays out as etcd's backend: the data
 // dir it makes opens as a member of the initial cluster (identity, raft snapshot marker
 // covering the bootstrap entries, applied index), holds the snapshot's key records,
-// compaction revision, leases and auth records byte for byte, and the snapshot's own
+// compaction revision, leases, alarms and auth records byte for byte, and the snapshot's own
 // members are gone. Bad files and an existing data dir are refused with one line, and
 // nothing is left behind. Real etcd files: test/integration/snapshot-restore.test.ts.
 import { createHash } from 'node:crypto';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { etcdBackendRecords, revisionKey, type EtcdBackendCut, type KeyBucketEntry } from '../../src/bbolt/etcd-layout.js';
+import { encodeAlarm } from '../../src/bbolt/etcd-proto.js';
 import { bboltBytes } from '../../src/bbolt/stream.js';
 import { AUTH_ENABLED_KEY, userKey } from '../../src/auth/records.js';
 import { computeClusterId, computeMemberId } from '../../src/cluster/ids.js';
@@ -22,7 +23,7 @@ import { nullLogger } from '../../src/shared/logger.js';
 import { restoreSnapshot, RestoreError, type RestoreRequest } from '../../src/snapshot/restore.js';
 import { forEachInRange } from '../../src/storage/backend.js';
 import { nodeFileLayer } from '../../src/storage/node-file-layer.js';
-import { KEY_PREFIX } from '../../src/storage/schema.js';
+import { ALARM_PREFIX, KEY_PREFIX } from '../../src/storage/schema.js';
 import { removeWhenTestProcessExits } from '../helpers/cleanup.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-restore-unit-'));
@@ -67,7 +68,7 @@ function cut(overrides: Partial<EtcdBackendCut> = {}): EtcdBackendCut {
     members: [{ id: 0xaaaan, name: 'old', peerUrls: ['http://10.0.0.1:2380'], clientUrls: [], isLearner: false }],
     removedMembers: [0xbbbbn],
     clusterVersion: '3.4.0',
-    alarms: [],
+    alarms: [{ memberId: 0xaaaan, alarm: 1 }],
     auth: { enabled: false, revision: 1n, users: [{ name: Buffer.from('root'), value: Buffer.from([10, 4, 114, 111, 111, 116]) }], roles: [] },
     ...overrides,
   };
@@ -139,6 +140,11 @@ describe('snapshot restore into a tsetcd data dir', () => {
         MEMBERS.map((m, i) => [ids[i], m.name, m.peerUrls]).sort((a, b) => ((a[0] ?? 0n) < (b[0] ?? 0n) ? -1 : 1)),
       );
       expect((await Membership.load(storage.backend)).isRemoved(0xbbbbn)).toBe(false);
+      const alarms: string[] = [];
+      await forEachInRange(storage.backend, { gte: Buffer.from([ALARM_PREFIX]), lt: Buffer.from([ALARM_PREFIX + 1]) }, (k, v) => {
+        alarms.push(`${k.subarray(1).toString('hex')}=${v.toString('hex')}`);
+      });
+      expect(alarms).toEqual([`${Buffer.from(encodeAlarm({ memberId: 0xaaaan, alarm: 1 })).toString('hex')}=`]);
       expect(await storage.backend.get(AUTH_ENABLED_KEY)).toEqual(Buffer.from([0]));
       expect(await storage.backend.get(userKey('root'))).toEqual(Buffer.from([10, 4, 114, 111, 111, 116]));
     } finally {
