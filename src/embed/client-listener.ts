@@ -8,6 +8,8 @@
  *    anything else to HTTP/1.1.
  *  - On HTTP/2, streams with content-type application/grpc* go to the gRPC router and
  *    the rest to the HTTP handler, so `curl /health` works on h2 and HTTP/1.1 alike.
+ *  - Paths the streaming routes own (the JSON gateway's /v3/) get the request as it
+ *    streams, on HTTP/1.1 and h2 alike; everything else is read whole first.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -20,7 +22,8 @@ import {
   type Http2Session,
 } from 'node:http2';
 import type { TlsContextSource } from '../tls/index.js';
-import type { HttpHandler, HttpRequest, HttpResponse } from '../http/types.js';
+import { whenDrained } from '../grpc/server.js';
+import type { HttpExchange, HttpHandler, HttpRequest, HttpResponse, StreamingHttpRoutes } from '../http/types.js';
 
 export type GrpcStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
 
@@ -29,6 +32,8 @@ export interface ListenerOptions {
   readonly tls?: TlsContextSource;
   readonly onGrpc: GrpcStreamHandler;
   readonly onHttp: HttpHandler;
+  /** The JSON gateway on client URLs (none on metrics URLs). */
+  readonly onHttpStream?: StreamingHttpRoutes;
   /** HTTP/2 settings: etcd allows MaxUint32 concurrent streams per connection by default. */
   readonly maxConcurrentStreams: number;
   /** Largest HTTP body accepted for non-gRPC requests. */
@@ -158,7 +163,21 @@ export class ClientListener {
       this.opts.onGrpc(stream, headers);
       return;
     }
+    const path = headers[':path'] ?? '/';
+    if (this.opts.onHttpStream?.owns(path) === true) {
+      void this.serveExchange(h2Exchange(stream, headers));
+      return;
+    }
     void this.serveH2Http(stream, headers);
+  }
+
+  private async serveExchange(ex: HttpExchange): Promise<void> {
+    try {
+      await this.opts.onHttpStream?.serve(ex);
+    } catch (err) {
+      this.opts.onError?.(err instanceof Error ? err : new Error(String(err)));
+      ex.end();
+    }
   }
 
   private async serveH2Http(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -178,6 +197,10 @@ export class ClientListener {
   }
 
   private async onH1(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.opts.onHttpStream?.owns(req.url ?? '/') === true) {
+      await this.serveExchange(h1Exchange(req, res));
+      return;
+    }
     const body = await readBounded(req, this.opts.maxHttpBodyBytes);
     const out =
       body === undefined
@@ -196,6 +219,54 @@ export class ClientListener {
       return { status: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error\n' };
     }
   }
+}
+
+function closedSignal(emitter: NodeJS.EventEmitter, done: () => boolean): AbortSignal {
+  const ac = new AbortController();
+  emitter.once('close', () => {
+    if (!done()) ac.abort();
+  });
+  return ac.signal;
+}
+
+function h1Exchange(req: IncomingMessage, res: ServerResponse): HttpExchange {
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    headers: req.headers,
+    body: req,
+    signal: closedSignal(res, () => res.writableFinished),
+    respond: (status, headers) => {
+      if (!res.headersSent && !res.destroyed) res.writeHead(status, headers);
+    },
+    write: (chunk) => (res.destroyed ? false : res.write(chunk)),
+    drained: () => whenDrained(res),
+    end: (chunk) => {
+      if (!res.destroyed) res.end(chunk);
+    },
+  };
+}
+
+function h2Exchange(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): HttpExchange {
+  return {
+    method: headers[':method'] ?? 'GET',
+    url: headers[':path'] ?? '/',
+    headers,
+    body: stream,
+    signal: closedSignal(stream, () => stream.writableFinished),
+    respond: (status, hdrs) => {
+      if (stream.headersSent || stream.destroyed) return;
+      const out: Record<string, string> = {};
+      // HTTP/2 has no chunked transfer-encoding (RFC 9113 §8.2.2): DATA frames stream.
+      for (const [k, v] of Object.entries(hdrs)) if (k !== 'transfer-encoding') out[k] = v;
+      stream.respond({ ':status': status, ...out });
+    },
+    write: (chunk) => (stream.destroyed ? false : stream.write(chunk)),
+    drained: () => whenDrained(stream),
+    end: (chunk) => {
+      if (!stream.destroyed) stream.end(chunk);
+    },
+  };
 }
 
 function tooLarge(): HttpResponse {

@@ -50,6 +50,7 @@ import { createTokenProvider, cryptoRng, type TokenProvider } from '../auth/inde
 import { readFileSync } from 'node:fs';
 import { MemberMetrics } from '../http/metrics.js';
 import { memberHttpHandler } from '../http/router.js';
+import { Gateway } from '../http/gateway.js';
 import type { HttpHandler } from '../http/types.js';
 import { TlsContextSource } from '../tls/index.js';
 import { ensureSelfCert } from './auto-tls.js';
@@ -341,6 +342,9 @@ async function listen(
 ): Promise<ClientListener[]> {
   const clientTls = tlsSourceFor(config, join(config.dataDir, 'fixtures', 'client'));
   const onError = (err: Error): void => log.warn({ err }, 'client listener error');
+  const gateway = config.enableGrpcGateway
+    ? new Gateway({ dispatch: router, maxRequestBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES, cors: config.cors })
+    : undefined;
   const make = (url: URL, metricsOnly: boolean): ClientListener => {
     const https = url.protocol === 'https:' || (!metricsOnly && url.protocol === 'unixs:');
     return new ClientListener({
@@ -348,6 +352,7 @@ async function listen(
       ...(https && clientTls !== undefined ? { tls: clientTls } : {}),
       onGrpc: metricsOnly ? (stream) => stream.close() : (stream, hdrs) => router.route(stream, hdrs),
       onHttp,
+      ...(gateway !== undefined && !metricsOnly ? { onHttpStream: gateway } : {}),
       maxConcurrentStreams: metricsOnly ? 100 : config.maxConcurrentStreams,
       maxHttpBodyBytes: metricsOnly ? 4096 : config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
       onError,

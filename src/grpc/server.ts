@@ -62,6 +62,18 @@ export type ServerStreamHandler<Req, Res> = (
 ) => Promise<void>;
 export type BidiHandler<Req, Res> = (call: BidiCall<Req, Res>, ctx: CallContext) => Promise<void>;
 
+/** One in-process call (GrpcRouter.invoke): protobuf bytes in and out. */
+export interface LocalCall {
+  /** As gRPC metadata: lower-case names (e.g. `authorization` for a token). */
+  readonly metadata: IncomingHttpHeaders;
+  /** Encoded requests in order; the iterator ends when the caller half-closes. */
+  readonly requests: AsyncIterable<Uint8Array>;
+  /** Aborts the call (the caller went away). */
+  readonly signal: AbortSignal;
+  /** Receives each encoded response; false means slow down until drained(). */
+  readonly out: StreamWriter<Uint8Array>;
+}
+
 type Route =
   | { kind: 'unary'; req: Codec<unknown>; res: Codec<unknown>; fn: UnaryHandler<unknown, unknown> }
   | { kind: 'server'; req: Codec<unknown>; res: Codec<unknown>; fn: ServerStreamHandler<unknown, unknown> }
@@ -130,6 +142,62 @@ export class GrpcRouter {
     }
     const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind));
     call.start();
+  }
+
+  /**
+   * Runs one call in this process, without HTTP/2: the JSON gateway's way in
+   * (src/http/gateway.ts), as etcd's gateway is a gRPC client of its own member
+   * (embed/serve.go registerGateway). Same handler, codecs, error mapping and metrics
+   * as a call on the wire. Requests and responses are protobuf bytes: a unary or
+   * server-streaming call takes the first request (none: the empty message). Resolves
+   * when the call ends OK; rejects with the GrpcError a gRPC client would see.
+   */
+  async invoke(path: string, call: LocalCall): Promise<void> {
+    const route = this.routes.get(path);
+    if (route === undefined) throw new GrpcError(Status.UNIMPLEMENTED, `unknown method for path ${path}`);
+    const handled = this.opts.observe?.(path, route.kind);
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort();
+    for (const s of [call.signal, this.closing.signal]) {
+      if (s.aborted) abort.abort();
+      else s.addEventListener('abort', onAbort, { once: true });
+    }
+    const ctx: CallContext = {
+      path,
+      metadata: call.metadata,
+      signal: abort.signal,
+      peerCertificate: () => undefined,
+    };
+    const out: StreamWriter<unknown> = {
+      write: (m) => !abort.signal.aborted && call.out.write(route.res.encode(m)),
+      drained: () => call.out.drained(),
+      get closed(): boolean {
+        return abort.signal.aborted || call.out.closed;
+      },
+    };
+    try {
+      if (route.kind === 'bidi') {
+        const messages = decodeAll(call.requests, route.req, abort.signal);
+        await route.fn(Object.assign(out, { messages }), ctx);
+      } else {
+        const first = await firstOf(call.requests);
+        const req = route.req.decode(first ?? new Uint8Array(0));
+        if (route.kind === 'unary') {
+          const res = await route.fn(req, ctx, Buffer.from(first ?? new Uint8Array(0)));
+          call.out.write(route.res.encode(res));
+        } else {
+          await route.fn(req, ctx, out);
+        }
+      }
+      handled?.(Status.OK);
+    } catch (err) {
+      const status = err instanceof GrpcError ? err : this.opts.mapError(err, path);
+      handled?.(status.code);
+      throw status;
+    } finally {
+      abort.abort();
+      for (const s of [call.signal, this.closing.signal]) s.removeEventListener('abort', onAbort);
+    }
   }
 
   private add(path: string, route: Route): void {
@@ -332,16 +400,7 @@ class Call implements CallContext {
         return stream.write(frameMessage(codec.encode(message)));
       },
       drained(): Promise<void> {
-        if (self.finished || stream.destroyed || !stream.writableNeedDrain) return Promise.resolve();
-        return new Promise((resolve) => {
-          const done = (): void => {
-            stream.off('drain', done);
-            stream.off('close', done);
-            resolve();
-          };
-          stream.on('drain', done);
-          stream.on('close', done);
-        });
+        return self.finished ? Promise.resolve() : whenDrained(stream);
       },
       get closed(): boolean {
         return self.finished || stream.destroyed;
@@ -412,4 +471,31 @@ function headerString(v: string | string[] | undefined): string | undefined {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+async function firstOf(requests: AsyncIterable<Uint8Array>): Promise<Uint8Array | undefined> {
+  for await (const r of requests) return r;
+  return undefined;
+}
+
+/** The caller's requests decoded, ending early when the call ends. */
+async function* decodeAll(requests: AsyncIterable<Uint8Array>, req: Codec<unknown>, signal: AbortSignal): AsyncGenerator<unknown> {
+  for await (const bytes of requests) {
+    if (signal.aborted) return;
+    yield req.decode(bytes);
+  }
+}
+
+/** Resolves when a writable that asked the writer to wait drains or closes. */
+export function whenDrained(w: NodeJS.WritableStream & { readonly writableNeedDrain: boolean; readonly destroyed: boolean }): Promise<void> {
+  if (w.destroyed || !w.writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      w.off('drain', done);
+      w.off('close', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+  });
 }

@@ -22,3 +22,29 @@ export interface HttpResponse {
 }
 
 export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * One HTTP exchange served as it streams (the JSON gateway): the body arrives as the
+ * client sends it and the answer is written as it is produced. `signal` aborts when
+ * the client goes away; the listener (src/embed/client-listener.ts) adapts HTTP/1.1
+ * and HTTP/2 to it.
+ */
+export interface HttpExchange {
+  readonly method: string;
+  /** Path with query string. */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: AsyncIterable<Buffer>;
+  readonly signal: AbortSignal;
+  respond(status: number, headers: Record<string, string>): void;
+  /** false: the client is slow, wait for drained(). */
+  write(chunk: string | Buffer): boolean;
+  drained(): Promise<void>;
+  end(chunk?: string | Buffer): void;
+}
+
+/** Routes that take whole streamed exchanges instead of buffered requests. */
+export interface StreamingHttpRoutes {
+  owns(url: string): boolean;
+  serve(ex: HttpExchange): Promise<void>;
+}

@@ -46,19 +46,32 @@ export function protoDir(): string {
 }
 
 let root: protobuf.Root | undefined;
+let originalNamesRoot: protobuf.Root | undefined;
 
-export function protoRoot(): protobuf.Root {
-  if (root !== undefined) return root;
+function loadRoot(keepCase: boolean): protobuf.Root {
   const base = protoDir();
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => (target.startsWith(base) ? target : join(base, target));
   r.loadSync(
     PROTO_FILES.map((f) => join(base, f)),
-    { keepCase: false },
+    { keepCase },
   );
   r.resolveAll();
-  root = r;
   return r;
+}
+
+export function protoRoot(): protobuf.Root {
+  root ??= loadRoot(false);
+  return root;
+}
+
+/**
+ * The same protos with the fields' original names (create_revision, not
+ * createRevision): the JSON gateway speaks them (grpc-gateway's OrigName).
+ */
+export function protoRootOriginalNames(): protobuf.Root {
+  originalNamesRoot ??= loadRoot(true);
+  return originalNamesRoot;
 }
 
 const cache = new Map<string, MessageCodec<unknown>>();

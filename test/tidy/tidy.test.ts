@@ -54,7 +54,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the member core and the API: everything below it, never the shell or http.
   server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'auth'],
   // http reads the member through server's shapes (read-only); server never imports http.
-  http: ['server'],
+  // The JSON gateway calls the gRPC handler table through grpc's in-process call.
+  http: ['server', 'grpc'],
   // the process shell: the only module that reads the environment and real time.
   embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc', 'auth'],
   // etcd snapshot files offline (status, restore): reads with bbolt, writes the data dir

@@ -118,7 +118,7 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
 
   const memberList = async (req: pb.MemberListRequest, ctx: CallContext): Promise<pb.MemberListResponse> => {
     if (req.linearizable === true) await s.linearizableReadPoint(ctx.signal);
-    return { header: h.header(), members: list() };
+    return { header: h.clusterHeader(), members: list() };
   };
 
   const memberAdd = async (req: pb.MemberAddRequest, ctx: CallContext): Promise<pb.MemberAddResponse> => {
@@ -139,7 +139,7 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
     if (s.member(id) !== undefined || s.isRemoved(id)) throw new TsetcdError('member-exist');
     const member: Member = { id, name: '', peerUrls, clientUrls: [], isLearner };
     await change(isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode, member, ctx);
-    return { header: h.header(), member: memberToPb(member), members: list() };
+    return { header: h.clusterHeader(), member: memberToPb(member), members: list() };
   };
 
   const target = (id: pb.MemberRemoveRequest['ID']): { id: MemberId; member: Member } => {
@@ -158,14 +158,14 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
       throw new TsetcdError('unhealthy-cluster');
     }
     await change(ConfChangeType.RemoveNode, member, ctx);
-    return { header: h.header(), members: list() };
+    return { header: h.clusterHeader(), members: list() };
   };
 
   const memberUpdate = async (req: pb.MemberUpdateRequest, ctx: CallContext): Promise<pb.MemberUpdateResponse> => {
     const { member } = target(req.ID);
     const peerUrls = parsePeerUrls(req.peerURLs);
     await change(ConfChangeType.UpdateNode, { ...member, peerUrls }, ctx);
-    return { header: h.header(), members: list() };
+    return { header: h.clusterHeader(), members: list() };
   };
 
   const memberPromote = async (req: pb.MemberPromoteRequest, ctx: CallContext): Promise<pb.MemberPromoteResponse> => {
@@ -174,11 +174,11 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
     if (!s.isLeader()) {
       await s.promoteOnLeader(id, ctx.signal);
       await s.linearizableReadPoint(ctx.signal);
-      return { header: h.header(), members: list() };
+      return { header: h.clusterHeader(), members: list() };
     }
     if (!(await s.learnerReady(id))) throw new TsetcdError('learner-not-ready');
     await change(ConfChangeType.AddNode, { ...member, isLearner: false }, ctx);
-    return { header: h.header(), members: list() };
+    return { header: h.clusterHeader(), members: list() };
   };
 
   return new Map<string, AnyHandler>([
