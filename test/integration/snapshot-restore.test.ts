@@ -1,11 +1,12 @@
 /**
- * `tsetcd snapshot status` and `tsetcd snapshot restore` on files made by real etcd 3.4.23:
- * - round trip from etcd: a real etcd with a history (puts, deletes, a txn, a lease with
- *   two keys, a compaction, more puts) -> `etcdctl snapshot save` -> `tsetcd snapshot
- *   restore` into three members started from seed-style YAML with mTLS -> a healthy
- *   cluster whose every key equals etcd's field by field, whose HashKV at the snapshot
- *   revision equals etcd's, whose lease lists its keys, whose members and cluster id are
- *   those of the initial cluster, and whose next put gets the snapshot revision + 1;
+ * `tsetcd snapshot status` and `tsetcd snapshot restore` on files made by real etcd 3.4.23,
+ * following docs/upgrade.md and docs/backup-restore.md:
+ * - from etcd: a 3-member etcd cluster (seed-style YAML, mTLS) with a history (puts,
+ *   deletes, a txn, a lease with two keys, a compaction, more puts) -> `etcdctl snapshot
+ *   save` -> `tsetcd snapshot restore` on every member, started on the same ports and
+ *   flags -> a healthy cluster whose every key equals etcd's field by field, whose
+ *   HashKV at the snapshot revision equals etcd's, whose lease lists its keys, whose
+ *   members and cluster id are etcd's, and whose next put gets the snapshot revision + 1;
  * - `tsetcd snapshot status` prints what `etcdctl snapshot status` prints, every format;
  * - bad files (truncated, flipped bytes, wrong trailer, a bbolt file that is not etcd's,
  *   a missing file) and an existing data dir: exit 1, one line, no data dir left.
@@ -23,7 +24,7 @@ import type { TestPki } from '../helpers/certs.js';
 import { makeTestPki } from '../helpers/certs.js';
 import { removeWhenTestProcessExits } from '../helpers/cleanup.js';
 import { etcdctlFor, runEtcdctl, type EtcdctlResult } from '../helpers/etcdctl.js';
-import { dumpMemberLogsOnFailure, startMember, stopAllMembers, TSETCD_BIN, type Member } from '../helpers/processes.js';
+import { dumpMemberLogsOnFailure, startMember, stopAllMembers, TSETCD_BIN, type Member, type Target } from '../helpers/processes.js';
 import { requireTools } from '../helpers/require-tool.js';
 import {
   describeRun,
@@ -33,6 +34,7 @@ import {
   planCluster,
   specFor,
   waitForLeader,
+  type MemberPorts,
 } from './cluster/cluster.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-snap-restore-'));
@@ -99,24 +101,83 @@ function hashKvOf(json: string): { hash: string; compact_revision: string } {
   return { hash: String(first.HashKV.hash), compact_revision: String(first.HashKV.compact_revision) };
 }
 
-/** One restored member's flags, the way an operator restores the seed cluster. */
-function restoreArgs(file: string, m: Member, name: string, initialCluster: string, peerUrl: string): string[] {
+/** What a cluster serves at one moment, to compare the next cluster with. */
+interface Served {
+  readonly kvs: Kv[];
+  readonly revision: number;
+  readonly hash: { hash: string; compact_revision: string };
+}
+
+async function served(m: Member, revision?: number): Promise<Served> {
+  const got = ok(await etcdctlFor(m, ['get', '', '--prefix', '-w', 'json']));
+  const rev = revision ?? Number(headerOf(got).revision);
+  const hash = hashKvOf(ok(await etcdctlFor(m, ['endpoint', 'hashkv', `--rev=${rev}`, '-w', 'json'])));
+  return { kvs: kvsOf(got), revision: rev, hash };
+}
+
+/** Every member serves `want`: the same keys field by field, revision and HashKV at it. */
+async function expectServes(members: readonly Member[], want: Served): Promise<void> {
+  for (const m of members) {
+    const got = await served(m, want.revision);
+    expect(got.kvs, m.describe()).toEqual(want.kvs);
+    expect(got.hash, m.describe()).toEqual(want.hash);
+  }
+}
+
+/** The seed's restore flags for one planned member (docs/upgrade.md step 5). */
+function seedRestoreFlags(p: MemberPorts, initialCluster: string, m: Member): string[] {
   return [
-    'snapshot', 'restore', file,
-    `--name=${name}`,
+    `--name=${p.name}`,
     `--initial-cluster=${initialCluster}`,
     `--initial-cluster-token=${TOKEN}`,
-    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${p.peerUrl}`,
     `--data-dir=${m.dataDir}`,
     `--wal-dir=${m.walDir}`,
   ];
 }
 
-describe('round trip from etcd 3.4.23', () => {
-  it('etcdctl snapshot save, tsetcd snapshot restore into 3 mTLS members: the same data, revisions, lease and compaction', async (ctx) => {
+/** Starts one cluster on the plan's ports, each member restored from `file` before its first start. */
+async function restoredCluster(target: Target, plan: readonly MemberPorts[], file: string): Promise<{ members: Member[]; stderr: string[] }> {
+  const initialCluster = initialClusterOf(plan);
+  const stderr: string[] = [];
+  const members = await Promise.all(
+    plan.map((p) =>
+      startMember({
+        ...specFor({ target, pki }, p, initialCluster),
+        beforeStart: async (m) => {
+          const flags = seedRestoreFlags(p, initialCluster, m);
+          const r =
+            target === 'tsetcd'
+              ? await runTsetcd(['snapshot', 'restore', file, ...flags])
+              : await runEtcdctl(['snapshot', 'restore', file, ...flags], { endpoints: ['127.0.0.1:1'] });
+          expect(r.code, r.stderr).toBe(0);
+          stderr.push(r.stderr);
+        },
+      }),
+    ),
+  );
+  await waitForLeader(members, 30_000);
+  const health = await etcdctlOn(members, ['endpoint', 'health']);
+  expect(health.code, describeRun(health)).toBe(0);
+  ok(await etcdctlOn(members, ['endpoint', 'status', '-w', 'table']));
+  return { members, stderr };
+}
+
+async function clusterIdOf(members: readonly Member[]): Promise<string> {
+  const list = parseEtcdctlJson(ok(await etcdctlOn(members, ['member', 'list', '-w', 'json']))) as { header: { cluster_id: unknown } };
+  return String(list.header.cluster_id);
+}
+
+describe('migration both ways with etcd 3.4.23 (docs/upgrade.md, docs/backup-restore.md)', () => {
+  it('3-member etcd -> snapshot save -> tsetcd snapshot restore x3 (seed-style mTLS) -> the same data', async (ctx) => {
     requireTools(ctx, 'etcd', 'etcdctl', 'openssl');
-    const source = await startMember({ target: 'etcd', pki, name: 'snap-source' });
-    const ctl = async (...args: string[]): Promise<string> => ok(await etcdctlFor(source, args));
+    const plan = await planCluster(3, pki);
+    const initialCluster = initialClusterOf(plan);
+    const etcd = await Promise.all(plan.map((p) => startMember(specFor({ target: 'etcd', pki }, p, initialCluster))));
+    await waitForLeader(etcd, 30_000);
+    const [first] = etcd;
+    if (first === undefined) throw new Error('no member');
+    const ctl = async (...args: string[]): Promise<string> => ok(await etcdctlOn(etcd, args));
     await ctl('put', 'foo', 'bar');
     await ctl('put', 'foo', 'bar2');
     await ctl('put', 'hello', 'world');
@@ -125,7 +186,7 @@ describe('round trip from etcd 3.4.23', () => {
     expect(lease).not.toBe('');
     await ctl('put', 'leased/a', 'A', `--lease=${lease}`);
     await ctl('put', 'leased/b', 'B', `--lease=${lease}`);
-    ok(await etcdctlFor(source, ['txn'], { stdin: 'value("foo") = "bar2"\n\nput txn/1 one\nput txn/2 two\ndel foo\n\nput never x\n\n' }));
+    ok(await etcdctlOn(etcd, ['txn'], { stdin: 'value("foo") = "bar2"\n\nput txn/1 one\nput txn/2 two\ndel foo\n\nput never x\n\n' }));
     for (let i = 0; i < 50; i++) await ctl('put', `bulk/${String(i).padStart(2, '0')}`, `v${i}`.repeat(20));
     await ctl('del', 'bulk/1', '--prefix');
     const compactRev = Number(headerOf(await ctl('get', 'txn/1', '-w', 'json')).revision);
@@ -133,15 +194,15 @@ describe('round trip from etcd 3.4.23', () => {
     await ctl('put', 'foo', 'bar3');
     await ctl('put', 'after', 'compaction');
     await ctl('put', 'big', 'B'.repeat(20_000));
-    const file = join(dir, 'etcd.db');
-    await ctl('snapshot', 'save', file);
-    const expected = kvsOf(await ctl('get', '', '--prefix', '-w', 'json'));
-    const revision = Number(headerOf(await ctl('get', 'foo', '-w', 'json')).revision);
-    const hash = hashKvOf(await ctl('endpoint', 'hashkv', `--rev=${revision}`, '-w', 'json'));
-    expect(hash.compact_revision).toBe(String(compactRev));
-    await source.dispose();
+    // docs/upgrade.md step 3: writers stopped, one snapshot from one member, checked.
+    const file = join(dir, 'migrate.db');
+    ok(await etcdctlFor(first, ['snapshot', 'save', file]));
+    const before = await served(first);
+    expect(before.hash.compact_revision).toBe(String(compactRev));
+    const etcdClusterId = await clusterIdOf(etcd);
+    await Promise.all(etcd.map((m) => m.dispose()));
 
-    // status: tsetcd prints what etcdctl prints, in every format.
+    // snapshot status: tsetcd prints what etcdctl prints, in every format.
     for (const format of ['simple', 'table', 'json', 'fields']) {
       const theirs = await runEtcdctl(['snapshot', 'status', file, '-w', format], { endpoints: ['127.0.0.1:1'] });
       const ours = await runTsetcd(['snapshot', 'status', file, '-w', format]);
@@ -149,55 +210,26 @@ describe('round trip from etcd 3.4.23', () => {
       expect(ours.stdout, format).toBe(theirs.stdout);
     }
 
-    const spec = { target: 'tsetcd' as const, pki };
-    const plan = await planCluster(3, pki);
-    const initialCluster = initialClusterOf(plan);
-    const restores: Run[] = [];
-    const members = await Promise.all(
-      plan.map((p) =>
-        startMember({
-          ...specFor(spec, p, initialCluster),
-          beforeStart: async (m) => {
-            const r = await runTsetcd(restoreArgs(file, m, p.name, initialCluster, p.peerUrl));
-            expect(r.code, r.stderr).toBe(0);
-            expect(r.stdout).toBe('');
-            restores.push(r);
-          },
-        }),
-      ),
-    );
-    expect(restores).toHaveLength(3);
+    // Steps 5-7: restore on every member, start on the same ports and flags.
+    const tsetcd = await restoredCluster('tsetcd', plan, file);
     // Not a terminal: progress is log lines, at most one per 10%.
-    for (const r of restores) expect(r.stderr.split('\n').filter((l) => l.includes('restoring key records')).length).toBeLessThanOrEqual(11);
-    await waitForLeader(members, 30_000);
-
-    const health = await etcdctlOn(members, ['endpoint', 'health', '--cluster']);
-    expect(health.code, describeRun(health)).toBe(0);
-    for (const m of members) {
-      const got = ok(await etcdctlFor(m, ['get', '', '--prefix', '-w', 'json']));
-      expect(kvsOf(got)).toEqual(expected);
-      expect(headerOf(got).revision).toBe(String(revision));
-      const ours = hashKvOf(ok(await etcdctlFor(m, ['endpoint', 'hashkv', `--rev=${revision}`, '-w', 'json'])));
-      expect(ours).toEqual(hash);
-    }
-    // Members and cluster id are the initial cluster's, as etcd computes them.
+    for (const e of tsetcd.stderr) expect(e.split('\n').filter((l) => l.includes('restoring key records')).length).toBeLessThanOrEqual(11);
+    await expectServes(tsetcd.members, before);
+    // Members and cluster id: the initial cluster's, as etcd computed them for the source.
     const ids = plan.map((p) => computeMemberId([p.peerUrl], TOKEN));
-    const list = parseEtcdctlJson(ok(await etcdctlOn(members, ['member', 'list', '-w', 'json']))) as {
-      header: { cluster_id: string };
-      members: Array<{ ID: string; name: string }>;
-    };
-    expect(String(list.header.cluster_id)).toBe(computeClusterId(ids).toString());
+    expect(await clusterIdOf(tsetcd.members)).toBe(computeClusterId(ids).toString());
+    expect(await clusterIdOf(tsetcd.members)).toBe(etcdClusterId);
+    const list = parseEtcdctlJson(ok(await etcdctlOn(tsetcd.members, ['member', 'list', '-w', 'json']))) as { members: Array<{ ID: unknown; name: string }> };
     expect(list.members.map((m) => [String(m.ID), m.name]).sort()).toEqual(plan.map((p, i) => [String(ids[i]), p.name]).sort());
-
-    const ttl = ok(await etcdctlOn(members, ['lease', 'timetolive', lease, '--keys']));
+    const ttl = ok(await etcdctlOn(tsetcd.members, ['lease', 'timetolive', lease, '--keys']));
     expect(ttl).toMatch(/granted with TTL\(600s\)/);
     expect(/attached keys\(\[(.*)\]\)/.exec(ttl)?.[1]?.split(' ').sort()).toEqual(['leased/a', 'leased/b']);
-    const compacted = await etcdctlOn(members, ['get', 'foo', `--rev=${compactRev - 1}`]);
+    const compacted = await etcdctlOn(tsetcd.members, ['get', 'foo', `--rev=${compactRev - 1}`]);
     expect(compacted.code).not.toBe(0);
     expect(compacted.stderr).toContain('required revision has been compacted');
-    const put = ok(await etcdctlOn(members, ['put', 'next', 'one', '-w', 'json']));
-    expect(headerOf(put).revision).toBe(String(revision + 1));
-  }, 180_000);
+    const put = ok(await etcdctlOn(tsetcd.members, ['put', 'next', 'one', '-w', 'json']));
+    expect(headerOf(put).revision).toBe(String(before.revision + 1));
+  }, 240_000);
 });
 
 describe('bad input', () => {
