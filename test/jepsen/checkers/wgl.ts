@@ -5,7 +5,8 @@
  * Contract:
  * - The caller passes only ops that may have taken effect: `ok` ops, and `info` ops whose
  *   effect is unknown (their completion is treated as +infinity, so they may linearize
- *   anywhere after their call, including "after everything", which covers "never").
+ *   anywhere after their call, including "after everything", which covers "never"); an
+ *   info op marked `committed` took effect before its `ret` (the history's end).
  *   Failed ops and info reads must be dropped by the caller.
  * - `model.step` must be pure; `model.key` must identify a state exactly (it is the memo
  *   key together with the set of linearized ops).
@@ -63,7 +64,8 @@ export function checkLinearizable<S>(
   const order: { e: number; t: number; call: boolean }[] = [];
   for (let i = 0; i < n; i++) {
     const op = ops[i] as Op;
-    const ret = op.type === 'info' ? Number.POSITIVE_INFINITY : op.ret;
+    // An info op proven committed (history/resolve.ts) must linearize before its ret.
+    const ret = op.type === 'info' && op.committed !== true ? Number.POSITIVE_INFINITY : op.ret;
     order.push({ e: 2 * i + 1, t: op.call, call: true }, { e: 2 * i + 2, t: ret, call: false });
     entryOp[2 * i + 1] = i;
     entryOp[2 * i + 2] = i;

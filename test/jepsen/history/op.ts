@@ -36,6 +36,12 @@ export interface Op<F extends string = string, I = unknown, O = unknown> {
   readonly error?: string;
   /** Header revision of the answer, when there was one. */
   readonly revision?: number;
+  /**
+   * An `info` op the committed log proves took effect (history/resolve.ts): its `ret` is
+   * then the history's end and a linearizability search must place it; its output stays
+   * unknown.
+   */
+  readonly committed?: boolean;
 }
 
 /** A fault the nemesis started or stopped, recorded in the same history. */

@@ -18,6 +18,8 @@ import type { ClusterOptions } from '../cluster/cluster.js';
 import { Cluster, destroyLiveClusters, sleep } from '../cluster/cluster.js';
 import { startMonitor, statuses } from '../cluster/status.js';
 import { Recorder } from '../history/recorder.js';
+import { readCommittedLog, resolveUnknowns } from '../history/resolve.js';
+import type { Resolution } from '../history/resolve.js';
 import type { FaultKind, TargetRule } from '../nemesis/faults.js';
 import { LINK_FAULTS } from '../nemesis/faults.js';
 import { ClientPool } from '../workloads/context.js';
@@ -184,9 +186,16 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
   if (cluster.network.proxied) {
     recorder.note(`fault proxy link stats: ${JSON.stringify(await cluster.network.linkStats())}`);
   }
+  // Every member stops before its WAL is read: nothing commits after the reading.
+  await Promise.all(cluster.members.map((m) => m.kill()));
   const ops = recorder.ops();
   const records = recorder.records();
-  verdict = workload.check(ops, records);
+  const log = await readCommittedLog(cluster.members.map((m) => m.dataDir));
+  const resolution = resolveUnknowns(ops, log, (op) => workload.signature?.(op));
+  recorder.note(
+    `unknown writes resolved by the committed log: ${JSON.stringify({ ...resolution, ops: undefined, members: log.members })}`,
+  );
+  verdict = workload.check(resolution.ops, records);
   if (verdict.valid !== true) problems.push(`checker: ${verdict.summary}`);
   const first = nemesis.firstFaultAt;
   const minOk = spec.minOkBeforeFault ?? 100;
@@ -233,6 +242,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     recoveryMs,
     cluster,
     snapshots,
+    resolution,
   );
   writeFileSync(
     join(dir, 'verdict.json'),
@@ -247,6 +257,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
         ops: ops.length,
         recoveryMs,
         snapshots,
+        unknowns: { ...resolution, ops: undefined },
       },
       null,
       2,
@@ -417,6 +428,7 @@ function formatReport(
   recoveryMs: number | null,
   cluster: Cluster,
   snapshots: SnapshotCounts,
+  resolution: Resolution,
 ): string {
   const lines = [
     `jepsen run ${spec.name}: ${passed ? 'PASSED' : 'FAILED'}`,
@@ -426,6 +438,10 @@ function formatReport(
     `  ${ops} ops; writes sent ${writes.sent}: ok ${writes.ok}, info ${writes.info} (${(100 * writes.infoRatio).toFixed(1)} %), fail ${writes.fail}; not sent ${writes.notSent}`,
     `  recovery after heal: ${recoveryMs === null ? 'none' : `${recoveryMs.toFixed(0)} ms`}`,
     `  snapshots: ${snapshots.sent} sent to followers, ${snapshots.installed} installed`,
+    `  unknown writes ${resolution.unknownBefore}: committed ${resolution.committed}, not committed ${resolution.notCommitted}, unresolved ${resolution.unresolved} (${resolution.why})`,
+    ...Object.entries(resolution.byError).map(
+      ([e, n]) => `    ${e}: committed ${n.committed}, not committed ${n.notCommitted}, unresolved ${n.unresolved}`,
+    ),
     `  verdict: ${verdict.valid === true ? 'valid' : verdict.valid === false ? 'INVALID' : 'UNKNOWN'} - ${verdict.summary}`,
     '  schedule:',
     ...schedule.map(

@@ -11,6 +11,7 @@ import { checkLeases } from '../checkers/lease.js';
 import type { ClusterMember } from '../cluster/cluster.js';
 import { NOT_SENT, classifyError, describeError } from '../history/classify.js';
 import type { Op } from '../history/op.js';
+import { sigGrant, sigPut, sigRevoke } from '../history/resolve.js';
 import type { WorkloadContext } from './context.js';
 import { bytes, execute, isConnected, memberFor, num, sleep, text } from './context.js';
 import { keepAliveOnce } from './streams.js';
@@ -136,5 +137,12 @@ export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
       };
     },
     isWrite: (op) => op.f === 'grant' || op.f === 'put' || op.f === 'revoke',
+    signature(op) {
+      if (op.f === 'grant') return sigGrant((op.input as { id: string }).id);
+      if (op.f === 'revoke') return sigRevoke((op.input as { id: string }).id);
+      if (op.f !== 'put' || op.key === undefined) return undefined;
+      const lease = (op.input as { lease: string }).lease;
+      return sigPut(op.key, lease, lease);
+    },
   };
 }

@@ -16,6 +16,7 @@ import type * as pb from '../../../src/generated/pb.js';
 import { checkRegister, relevantRegisterOps, versionedRegister } from '../checkers/register.js';
 import { checkLinearizable } from '../checkers/wgl.js';
 import { formatOps, smallestFailingWindow } from '../checkers/window.js';
+import { sigCompareValueEquals, sigPut, sigTxn } from '../history/resolve.js';
 import type { WorkloadContext } from './context.js';
 import { bytes, execute, memberFor, num, sleep, text } from './context.js';
 import type { Verdict, Workload } from './workload.js';
@@ -190,5 +191,12 @@ export function registerWorkload(options: RegisterOptions = {}): Workload {
       };
     },
     isWrite: (op) => op.f === 'write' || op.f === 'cas',
+    signature(op) {
+      if (op.key === undefined) return undefined;
+      if (op.f === 'write') return sigPut(op.key, String((op.input as { value: number }).value));
+      if (op.f !== 'cas') return undefined;
+      const { from, to } = op.input as { from: number; to: number };
+      return sigTxn([sigCompareValueEquals(op.key, String(from))], [sigPut(op.key, String(to))], []);
+    },
   };
 }

@@ -17,6 +17,7 @@ import type {
   WatchLog,
   WatchResponseLog,
 } from '../history/op.js';
+import { sigDelete, sigPut } from '../history/resolve.js';
 import type { WorkloadContext } from './context.js';
 import { bytes, execute, memberFor, num, sleep, text } from './context.js';
 import { openWatch } from './streams.js';
@@ -321,5 +322,10 @@ export function watchWorkload(): Workload {
       };
     },
     isWrite: (op) => op.f === 'put' || op.f === 'delete',
+    signature(op) {
+      if (op.key === undefined) return undefined;
+      if (op.f === 'put') return sigPut(op.key, (op.input as { value: string }).value);
+      return op.f === 'delete' ? sigDelete(op.key) : undefined;
+    },
   };
 }

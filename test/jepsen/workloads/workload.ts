@@ -23,4 +23,9 @@ export interface Workload {
   check(ops: readonly Op[], records: readonly HistoryRecord[]): Verdict;
   /** Which op functions write (for the unknown-write ratio). */
   isWrite(op: Op): boolean;
+  /**
+   * The canonical signature (history/resolve.ts) of the request a write op sent, so an
+   * unknown write can be found in the committed log; undefined for ops it cannot name.
+   */
+  signature?(op: Op): string | undefined;
 }
