@@ -41,7 +41,12 @@ function configOrExit(args: readonly string[]): ReturnType<typeof loadConfig> {
 async function runMember(args: readonly string[]): Promise<void> {
   const { config, notices } = configOrExit(args);
   const logger = createRootLogger(config);
-  for (const n of notices) logger.warn({}, n);
+  // etcd prints some warnings before its logger exists, as raw lines on stderr
+  // ("[WARNING] Deprecated '--logger=capnslog' flag is set; ..."); the rest are log lines.
+  for (const n of notices) {
+    if (n.startsWith('[WARNING] ')) process.stderr.write(`${n}\n`);
+    else logger.warn({}, n);
+  }
   let member: Awaited<ReturnType<typeof startMember>>;
   try {
     member = await startMember(config, logger);
@@ -92,7 +97,7 @@ async function runMember(args: readonly string[]): Promise<void> {
     if (stopping) return;
     throw err;
   }
-  logger.info({ memberId: member.memberId.toString(16) }, 'ready to serve client requests');
+  logger.info({}, 'ready to serve client requests');
   await notifySystemdReady(logger);
 }
 

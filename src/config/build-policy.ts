@@ -76,8 +76,12 @@ export function buildLogging(
   enableLogRotation: boolean;
   logRotationConfigJson: string;
 } {
-  const logger = v.string('logger', 'zap');
-  if (logger === 'capnslog') v.fail('logger', 'capnslog was removed in etcd 3.5; use zap');
+  let logger = v.string('logger', 'zap');
+  // etcd 3.5 (embed/config.go setupLogging): capnslog is accepted, warned about, and zap used.
+  if (logger === 'capnslog') {
+    notices.push("[WARNING] Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead");
+    logger = 'zap';
+  }
   if (logger !== 'zap')
     v.fail('logger', `unknown logger option ${JSON.stringify(logger)}; use zap`);
 

@@ -56,6 +56,7 @@ import { TlsContextSource } from '../tls/index.js';
 import { ensureSelfCert } from './auto-tls.js';
 import { ClientListener } from './client-listener.js';
 import { LeaderForwarder } from './lease-forward.js';
+import { durationText, logClosing, logReady, logServing, logStartingMember, warnSlowSync } from './lifecycle-log.js';
 import {
   createPeerNetwork,
   joinInfo,
@@ -92,6 +93,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const identity = await resolveIdentity(config, log);
   const metrics = new MemberMetrics({ serverVersion: SERVER_VERSION, clusterVersion: CLUSTER_VERSION });
   const { core, network } = await openCore(config, logger, identity, metrics, removal, options);
+  logStartingMember(log, core.recovered.memberId, core.recovered.clusterId);
   await startPeerNetwork(core, network);
   const forwarder = new LeaderForwarder(() => core.membership.get(core.server.raftStatus().lead)?.clientUrls ?? [], {
     certFile: config.clientTls.clientCertFile ?? config.clientTls.certFile,
@@ -114,8 +116,13 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const router = buildGrpcRouter(config, api, metrics, log);
   const onHttp = buildHttpHandler(api, metrics, core);
   const listeners = await listen(config, router, onHttp, log, () => core.server.stop());
-  const ready = api.publishAttributes(config.name, config.advertiseClientUrls.map(formatUrl));
+  const memberId = core.recovered.memberId;
+  logServing(log, config, memberId);
+  const ready = api
+    .publishAttributes(config.name, config.advertiseClientUrls.map(formatUrl))
+    .then(() => logReady(log, config, memberId, core.recovered.clusterId));
   const stop = async (): Promise<void> => {
+    logClosing(log, config, false);
     await api.handOverLeadership();
     router.close();
     core.watchHub.close();
@@ -126,6 +133,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     await network?.stop();
     await core.server.stop();
     core.auth.tokenProvider.close();
+    logClosing(log, config, true);
   };
   return {
     server: core.server,
@@ -221,7 +229,10 @@ async function openCore(
   let network: PeerNetwork | undefined;
   const core = await openMemberCore({
     settings: config,
-    storageTimers: metrics.storageTimers,
+    storageTimers: {
+      walFsync: warnSlowSync(logger.child({ component: 'wal' }), () => metrics.storageTimers.walFsync()),
+      backendCommit: () => metrics.storageTimers.backendCommit(),
+    },
     spaceReserveBytes: SPACE_RESERVE_BYTES_DEFAULT,
     onLeaderChange: (lead) => metrics.leaderChanged(lead),
     initialMembers: identity.initialMembers,
@@ -304,7 +315,15 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
   const router = new GrpcRouter({
     maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     mapError: (err, path) => toGrpcError(err, path, log),
-    observe: (path, kind) => metrics.grpcCall(path, kind),
+    observe: (path, kind) => {
+      const done = metrics.grpcCall(path, kind);
+      const t0 = performance.now();
+      // etcd v3rpc/interceptor.go logs every unary call's stats at debug level.
+      return (code) => {
+        done(code);
+        if (kind === 'unary') log.debug({ 'time spent': durationText(performance.now() - t0), 'response type': path, code }, 'request stats');
+      };
+    },
   });
   registerServices(
     router,
@@ -373,7 +392,6 @@ async function listen(
     }
     throw err;
   }
-  for (const url of config.listenClientUrls) log.info({ url: formatUrl(url) }, 'serving client traffic');
   return listeners;
 }
 

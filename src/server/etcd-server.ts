@@ -567,10 +567,9 @@ export class EtcdServer {
     this.lead = ss.lead;
     this.appliedOwnTerm = false;
     const st = this.node.status();
-    this.logger.info(
-      { lead: ss.lead.toString(16), previous: previous.toString(16), term: st.term },
-      ss.lead === 0n ? 'lost the leader' : 'leader elected',
-    );
+    const [self, lead, prev] = [this.identity.memberId, ss.lead, previous].map((id) => id.toString(16)); // raft/node.go's words
+    const text = ss.lead === 0n ? `lost leader ${prev}` : previous === 0n ? `elected leader ${lead}` : `changed leader from ${prev} to ${lead}`;
+    this.logger.info({}, `raft.node: ${self} ${text} at term ${st.term}`);
     // Reads in flight may have been confirmed by the old leader's round: etcd fails
     // them with "leader changed" and the client retries.
     if (previous !== 0n) this.failReads('leader-changed');

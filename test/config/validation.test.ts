@@ -89,7 +89,7 @@ describe('each bad value fails with one line naming the key', () => {
     ['negative uint', ['--max-txn-ops=-1'], 'max-txn-ops', /out of range/],
     ['unknown log level', ['--log-level', 'verbose'], 'log-level', /unknown log level/],
     ['unknown log format', ['--log-format', 'xml'], 'log-format', /unsupported/],
-    ['capnslog logger', ['--logger', 'capnslog'], 'logger', /removed/],
+    ['unknown logger', ['--logger', 'logrus'], 'logger', /unknown logger option/],
     [
       'bad cluster state',
       ['--initial-cluster-state', 'old'],
@@ -261,6 +261,12 @@ describe('each bad value fails with one line naming the key', () => {
 });
 
 describe('what etcd accepts passes', () => {
+  it("--logger capnslog (etcd 3.4's default) runs zap with etcd 3.5's warning", () => {
+    const { config, notices } = loadConfig(['--logger', 'capnslog'], {});
+    expect(config.logger).toBe('zap');
+    expect(notices).toContain("[WARNING] Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead");
+  });
+
   it('https with auto-tls needs no certificate files', () => {
     const { config } = loadConfig(
       [

@@ -23,13 +23,8 @@ export class HeaderFiller {
     this.memberId = Long.fromBigInt(src.memberId, true);
   }
 
-  /**
-   * The Cluster service's header: no revision (etcd api/v3rpc/member.go header()
-   * fills cluster id, member id and raft term only).
-   */
-  clusterHeader(): ResponseHeader {
-    return { clusterId: this.clusterId, memberId: this.memberId, raftTerm: this.src.raftTerm() };
-  }
+  /** The Cluster service's: no revision (etcd api/v3rpc/member.go header()). */
+  clusterHeader = (): ResponseHeader => ({ clusterId: this.clusterId, memberId: this.memberId, raftTerm: this.src.raftTerm() });
 
   /** A header with `revision`, or the store's current revision when omitted or 0. */
   header(revision?: number): ResponseHeader {
