@@ -187,9 +187,15 @@ export class Compactor {
           ? { gte: Buffer.from([KEY_PREFIX]), lt: end, limit: this.batchLimit }
           : { gt: last, lt: end, limit: this.batchLimit },
       );
-      let entries;
+      // nextv may answer fewer entries than asked without being at the end (LevelDB
+      // stops at a byte budget, about 16 KiB): only an empty answer ends the range.
+      const entries: Array<[Buffer, Buffer]> = [];
       try {
-        entries = await it.nextv(this.batchLimit);
+        while (entries.length < this.batchLimit) {
+          const got = await it.nextv(this.batchLimit - entries.length);
+          if (got.length === 0) break;
+          entries.push(...got);
+        }
       } finally {
         await it.close();
       }
@@ -200,6 +206,7 @@ export class Compactor {
         hasher.write(r.main, keep, k, v);
         if (!keep) {
           batch.del(k);
+          state.recordBytes -= k.length + v.length;
           deleted++;
         }
       }

@@ -78,6 +78,11 @@ export class MvccStore {
     return this.state.compactRev;
   }
 
+  /** Key + value bytes of the records the db holds for the store (its in-use size). */
+  recordBytes(): number {
+    return this.state.recordBytes;
+  }
+
   /** Number of keys that exist now (etcd_debugging_mvcc_keys_total). */
   keyCount(): number {
     return this.state.liveKeys;

@@ -58,6 +58,7 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         if (wasLive !== ki.isLive) state.liveKeys += ki.isLive ? 1 : -1;
         currentRev = r.main;
         records++;
+        state.recordBytes += k.length + v.length;
       }
     }
   } finally {

@@ -94,6 +94,11 @@ export class StoreState {
   finishedCompactRev = -1;
   /** Keys that exist now. */
   liveKeys = 0;
+  /**
+   * Key + value bytes of the key-bucket records in the db (every revision not yet
+   * compacted away, tombstones included): the db's in-use size (docs/architecture.md §3).
+   */
+  recordBytes = 0;
   readonly pending = new Map<number, PendingRecord[]>();
   /** Main revisions written into each not-yet-durable batch. */
   readonly batchMains = new Map<BackendBatch, number[]>();

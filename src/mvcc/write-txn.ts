@@ -113,6 +113,7 @@ export class WriteTxn {
   private record(sub: number, tombstone: boolean, value: Buffer): void {
     const key = recordKey(this.rev, sub, tombstone);
     this.batch.put(key, value);
+    this.state.recordBytes += key.length + value.length;
     this.state.addPending(this.batch, this.rev, sub, { key, value });
     this.state.indexRev = this.rev;
   }
