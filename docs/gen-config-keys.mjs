@@ -11,7 +11,6 @@ const EFFECT = new Map(Object.entries({
   'initial-election-tick-advance': NO_EFFECT,
   'max-snapshots': NO_EFFECT + ' (WAL segments are released after each snapshot)',
   'max-wals': NO_EFFECT + ' (WAL segments are released after each snapshot)',
-  'quota-backend-bytes': NO_EFFECT + ' (no space quota, no NOSPACE alarm)',
   'grpc-keepalive-min-time': NO_EFFECT,
   'grpc-keepalive-interval': NO_EFFECT,
   'grpc-keepalive-timeout': NO_EFFECT,

@@ -154,7 +154,7 @@ export function applyAlarmRequest(
       if (type === AlarmType.NONE) return { alarms: [] };
       const { alarm } = store.activate(memberId, type, batch);
       if (before === 0 && store.get(type).length === 1) {
-        logger.warn({ alarm: alarmText(alarm).trim(), from: memberId.toString(16) }, 'alarm raised');
+        logger.warn({ alarm: ALARM_NAMES[alarm.type], from: memberId.toString(16) }, 'alarm raised');
       }
       return { alarms: [alarmToPb(alarm)] };
     }
@@ -162,7 +162,7 @@ export function applyAlarmRequest(
       const alarm = store.deactivate(memberId, type, batch);
       if (alarm === undefined) return { alarms: [] };
       if (before > 0 && store.get(type).length === 0) {
-        logger.warn({ alarm: alarmText(alarm).trim(), from: memberId.toString(16) }, 'alarm disarmed');
+        logger.warn({ alarm: ALARM_NAMES[alarm.type], from: memberId.toString(16) }, 'alarm disarmed');
       }
       return { alarms: [alarmToPb(alarm)] };
     }

@@ -24,6 +24,9 @@ export interface MetricsSource {
   currentRevision(): number;
   compactRevision(): number;
   dbSizeBytes(): Promise<number>;
+  dbSizeInUseBytes(): Promise<number>;
+  /** etcd_server_quota_backend_bytes: quota-backend-bytes, the default for 0. */
+  quotaBackendBytes(): number;
 }
 
 export interface MetricsVersions {
@@ -78,15 +81,19 @@ export class MemberMetrics {
     gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', (s) => s.pendingProposals());
     gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.', (s) => s.currentRevision());
     gauge('etcd_debugging_mvcc_compact_revision', 'The revision of the last compaction in store.', (s) => s.compactRevision());
-    new Gauge({
-      name: 'etcd_mvcc_db_total_size_in_bytes',
-      help: 'Total size of the underlying database physically allocated in bytes.',
-      registers,
-      async collect(this: Gauge): Promise<void> {
-        const s = current();
-        if (s !== undefined) this.set(await s.dbSizeBytes());
-      },
-    });
+    gauge('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.', (s) => s.quotaBackendBytes());
+    const asyncGauge = (name: string, help: string, fn: (s: MetricsSource) => Promise<number>): Gauge =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect(this: Gauge): Promise<void> {
+          const s = current();
+          if (s !== undefined) this.set(await fn(s));
+        },
+      });
+    asyncGauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', (s) => s.dbSizeBytes());
+    asyncGauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', (s) => s.dbSizeInUseBytes());
     this.leaderChanges = new Counter({
       name: 'etcd_server_leader_changes_seen_total',
       help: 'The number of leader changes seen.',

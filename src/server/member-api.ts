@@ -21,7 +21,7 @@ import type { Scheduler } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { RequestKind } from '../apply/request.js';
-import { ALARM_NAMES, alarmRequestCodec, alarmText, type AlarmType } from '../apply/alarms.js';
+import { ALARM_NAMES, AlarmType, alarmRequestCodec, alarmText } from '../apply/alarms.js';
 import type * as pb from '../generated/pb.js';
 import { encodeInternal, type CheckedWriteKind } from '../apply/internal-request.js';
 import { AuthGate, type AuthInfo, type AuthRequest, type AuthStore } from '../auth/index.js';
@@ -36,6 +36,7 @@ import type { ConsensusStatus, EtcdServer } from './etcd-server.js';
 import type { MemberCore } from './member-core.js';
 import type { MemberStorage } from './member-storage.js';
 import { HeaderFiller } from './v3rpc/header.js';
+import { BackendQuota } from './quota.js';
 import type { KvBackend } from './v3rpc/kv.js';
 import type { LeaseBackend, LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from './v3rpc/lease.js';
 import type { WatchBackend } from './v3rpc/watch.js';
@@ -53,6 +54,8 @@ export interface MemberApiSettings {
   readonly electionTimeoutMs: number;
   readonly maxRequestBytes: number;
   readonly watchProgressNotifyIntervalMs: number;
+  /** As configured: 0 = etcd's default 2 GiB, negative = no quota (server/quota.ts). */
+  readonly quotaBackendBytes: number;
 }
 
 /** A follower's hop to the leader (the shell dials the leader's client URL). */
@@ -126,6 +129,7 @@ export class MemberApi
   private readonly storage: MemberStorage;
   private readonly membership: Membership;
   private readonly log: Logger;
+  readonly quota: BackendQuota;
 
   constructor(private readonly deps: MemberApiDeps) {
     const { core, settings } = deps;
@@ -158,6 +162,7 @@ export class MemberApi
       currentRevision: () => this.storage.store.currentRevision,
     });
     this.recipeClient = memberRecipeClient(this);
+    this.quota = new BackendQuota(settings.quotaBackendBytes, () => this.storage.dbSizeEstimate(), this.log);
   }
 
   // --- consensus -------------------------------------------------------------
@@ -168,11 +173,19 @@ export class MemberApi
   }
 
   /**
-   * Proposes a request. With `caller` (a client's write) while auth is enabled, a write
-   * apply checks travels as an Internal entry with the caller's identity in its header,
-   * so apply checks it against the auth state of its own log position.
+   * Proposes a request. A Put, Txn or LeaseGrant that would take the state db past the
+   * quota raises NOSPACE first and fails (etcd quotaAlarmer.check). With `caller` (a
+   * client's write) while auth is enabled, a write apply checks travels as an Internal
+   * entry with the caller's identity in its header, so apply checks it against the auth
+   * state of its own log position.
    */
-  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
+  async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
+    if (!this.quota.available(kind, payload)) {
+      await this.raiseAlarm(AlarmType.NOSPACE).catch((err: unknown) => {
+        this.log.warn({ err }, 'cannot raise the NOSPACE alarm');
+      });
+      throw new TsetcdError('no-space');
+    }
     if (caller !== undefined && this.auth.enabled && isCheckedWrite(kind)) {
       const header = { username: caller.username, authRevision: caller.revision };
       const internal = encodeInternal({ header, body: { type: 'write', kind, payload } });
@@ -291,6 +304,14 @@ export class MemberApi
 
   dbSizeBytes(): Promise<number> {
     return this.storage.dbSizeBytes();
+  }
+
+  dbSizeInUseBytes(): Promise<number> {
+    return this.storage.dbSizeInUseBytes();
+  }
+
+  quotaBackendBytes(): number {
+    return this.quota.reportedBytes;
   }
 
   defragment(): Promise<void> {

@@ -31,6 +31,7 @@ import { META_CONSISTENT_INDEX, META_INSTALLED_INDEX, META_TERM, encodeUint64, d
 import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
 import { dbSnapshotRecords, dbSnapshotStream } from './db-snapshot.js';
+import { DbSizeMeter } from './db-size.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { decodeConfState, encodeConfState } from '../raft/codec.js';
 
@@ -101,7 +102,11 @@ export class MemberStorage {
     private readonly fs: FileLayer,
     private readonly openBackend: OpenBackend,
     private readonly timers: StorageTimers | undefined,
-  ) {}
+  ) {
+    this.size = new DbSizeMeter(fs, paths.db);
+  }
+
+  private readonly size: DbSizeMeter;
 
   /** The state db; replaced when a snapshot from the leader is installed. */
   get backend(): Backend {
@@ -202,6 +207,7 @@ export class MemberStorage {
       const store = await MvccStore.open(backend, { logger: opts.logger });
       const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend, opts.timers);
       storage.noSpaceAtStart = await putBackReserve(fs, reservePath, opts.spaceReserveBytes ?? 0, opts.logger);
+      await storage.dbSizeBytes();
       return {
         storage,
         recovered: {
@@ -333,6 +339,7 @@ export class MemberStorage {
     const done = this.timers?.backendCommit();
     await this.backend.write(merged, { sync: true });
     done?.();
+    this.size.wrote(merged);
     for (const b of batches) this.store.batchDurable(b);
   }
 
@@ -393,25 +400,42 @@ export class MemberStorage {
     await finishStagedSwap(this.paths, fs, this.logger, snap.metadata.index);
     this.currentBackend = await this.openBackend(this.paths.db);
     this.currentStore = await MvccStore.open(this.currentBackend, { logger: this.logger });
+    await this.dbSizeBytes();
     this.logger.info({ records, snapshotIndex: snap.metadata.index, appliedIndex }, 'installed a snapshot from the leader');
     return appliedIndex;
   }
 
   /** etcd's Defragment: the state db drops deleted and compacted records from its files. */
-  defragment(): Promise<void> {
-    return this.currentBackend.compactAll();
+  async defragment(): Promise<void> {
+    await this.currentBackend.compactAll();
+    await this.dbSizeBytes();
   }
 
-  async dbSizeBytes(): Promise<number> {
-    let total = 0;
-    for (const name of await this.fs.readdir(this.paths.db)) {
-      try {
-        total += await this.fs.statSize(join(this.paths.db, name));
-      } catch {
-        /* a file LevelDB removed meanwhile */
-      }
-    }
-    return Math.max(total, 1);
+  /**
+   * etcd's Backend.Size(): the bytes of the state db's files on disk, measured now
+   * (docs/architecture.md §3). Also refreshes dbSizeEstimate.
+   */
+  dbSizeBytes(): Promise<number> {
+    return this.size.measure();
+  }
+
+  /**
+   * dbSizeBytes without touching the disk, for the quota check on every write: the
+   * last measurement plus the bytes written since (LevelDB appends every write to its
+   * log), re-measured in the background once enough was written.
+   */
+  dbSizeEstimate(): number {
+    return this.size.estimate();
+  }
+
+  /**
+   * etcd's Backend.SizeInUse(): the key + value bytes of the records the store holds
+   * (uncompressed), at most dbSize, since LevelDB compresses its tables
+   * (docs/architecture.md §3).
+   */
+  async dbSizeInUseBytes(): Promise<number> {
+    const size = await this.dbSizeBytes();
+    return Math.min(size, Math.max(this.currentStore.recordBytes(), 1));
   }
 
   async forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void> {

@@ -22,6 +22,8 @@ export interface MaintenanceBackend {
   appliedIndex(): number;
   /** Bytes the state db takes on disk. */
   dbSizeBytes(): Promise<number>;
+  /** The part of it in use (docs/architecture.md §3). */
+  dbSizeInUseBytes(): Promise<number>;
   /** Raised alarms as etcd's Status.errors lists them ("memberID:<id> alarm:NOSPACE "). */
   alarmErrors(): readonly string[];
   /** Maintenance.Alarm through the log; the answer without its header. */
@@ -38,6 +40,7 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
   const status = async (): Promise<pb.StatusResponse> => {
     const st = s.raftStatus();
     const dbSize = await s.dbSizeBytes();
+    const dbSizeInUse = await s.dbSizeInUseBytes();
     const res: pb.StatusResponse = {
       header: h.header(),
       version: SERVER_VERSION,
@@ -46,7 +49,7 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
       raftIndex: st.commit,
       raftTerm: st.term,
       raftAppliedIndex: s.appliedIndex(),
-      dbSizeInUse: dbSize,
+      dbSizeInUse,
       isLearner: st.isLearner,
     };
     // etcd maintenance.go Status: "no leader" first, then one entry per alarm.
