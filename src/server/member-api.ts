@@ -36,7 +36,7 @@ import type { ConsensusStatus, EtcdServer } from './etcd-server.js';
 import type { MemberCore } from './member-core.js';
 import type { MemberStorage } from './member-storage.js';
 import { HeaderFiller } from './v3rpc/header.js';
-import { BackendQuota } from './quota.js';
+import { BackendQuota } from '../apply/quota.js';
 import type { KvBackend } from './v3rpc/kv.js';
 import type { LeaseBackend, LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from './v3rpc/lease.js';
 import type { WatchBackend } from './v3rpc/watch.js';
@@ -54,7 +54,7 @@ export interface MemberApiSettings {
   readonly electionTimeoutMs: number;
   readonly maxRequestBytes: number;
   readonly watchProgressNotifyIntervalMs: number;
-  /** As configured: 0 = etcd's default 2 GiB, negative = no quota (server/quota.ts). */
+  /** As configured: 0 = etcd's default 2 GiB, negative = no quota (apply/quota.ts). */
   readonly quotaBackendBytes: number;
 }
 

@@ -31,7 +31,7 @@ import { META_CONSISTENT_INDEX, META_INSTALLED_INDEX, META_TERM, encodeUint64, d
 import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
 import { dbSnapshotRecords, dbSnapshotStream } from './db-snapshot.js';
-import { DbSizeMeter } from './db-size.js';
+import { DbSizeMeter } from '../storage/db-size.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { decodeConfState, encodeConfState } from '../raft/codec.js';
 

@@ -1,5 +1,5 @@
 // The space quota and the NOSPACE alarm, side by side with etcd 3.4.23 started with the
-// same small quota-backend-bytes (server/quota.ts, apply/alarms.ts): both fill up and
+// same small quota-backend-bytes (apply/quota.ts, apply/alarms.ts): both fill up and
 // refuse with the same code and message, `etcdctl alarm list` and `endpoint status`
 // print the same lines, the same requests are refused while the alarm is raised and the
 // same ones still work, and after delete + compact + defrag + `alarm disarm` writes

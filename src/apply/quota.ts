@@ -12,7 +12,7 @@
 import type * as pb from '../generated/pb.js';
 import type { Logger } from '../shared/logger.js';
 import { codec } from '../shared/pb-codec.js';
-import { RequestKind } from '../apply/request.js';
+import { RequestKind } from './request.js';
 
 /** etcd quota.go: DefaultQuotaBytes and MaxQuotaBytes. */
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;

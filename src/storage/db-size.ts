@@ -3,8 +3,8 @@
  * (docs/architecture.md §3), kept apart from member-storage.ts.
  */
 import { join } from 'node:path';
-import type { FileLayer } from '../storage/file-layer.js';
-import type { BackendBatch } from '../storage/backend.js';
+import type { FileLayer } from './file-layer.js';
+import type { BackendBatch } from './backend.js';
 
 /**
  * The state db's size on disk: measured by listing its files (a readdir and a stat per
