@@ -13,17 +13,27 @@
  * time: a broken invariant, or a disk that failed a write or fsync (one line on stderr
  * naming the file; a full disk does not stop the member, docs/architecture.md §3).
  */
-import { loadConfig, describeConfig, ConfigError } from '../config/index.js';
+import { loadConfig, describeConfig, helpText, ConfigError } from '../config/index.js';
 import { createRootLogger } from './logger.js';
 import { startMember, notifySystemdReady } from '../embed/index.js';
 import { StartRefusal } from '../shared/errors.js';
 import { SERVER_VERSION, TSETCD_VERSION } from '../shared/version.js';
 import { snapshotCommand } from './snapshot.js';
 
+/** etcd's four lines (etcdmain/etcd.go), then tsetcd's own release. */
 function printVersion(): void {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
   process.stdout.write(
-    `tsetcd Version: ${TSETCD_VERSION}\netcd API Version: ${SERVER_VERSION}\nNode.js Version: ${process.version}\n`,
+    `etcd Version: ${SERVER_VERSION}\nGit SHA: Not provided (tsetcd ${TSETCD_VERSION})\n` +
+      `Go Version: ${process.version} (Node.js; tsetcd is TypeScript)\nGo OS/Arch: ${process.platform}/${arch}\n` +
+      `tsetcd Version: ${TSETCD_VERSION}\n`,
   );
+}
+
+const HELP_FLAGS = new Set(['help', '--help', '-h', '-help', '--h']);
+
+function printHelp(): void {
+  process.stdout.write(helpText(loadConfig([], {}).config));
 }
 
 function configOrExit(args: readonly string[]): ReturnType<typeof loadConfig> {
@@ -107,10 +117,10 @@ function configCheck(args: readonly string[]): void {
   process.stdout.write(`${describeConfig(config)}\n`);
 }
 
-const USAGE =
-  'usage: tsetcd [etcd flags] | tsetcd --config-file FILE | tsetcd config check [...] | tsetcd version\n' +
-  '       tsetcd snapshot status FILE [-w FORMAT] | tsetcd snapshot restore FILE [etcdctl restore flags]\n' +
-  "tsetcd takes etcd's flags, ETCD_* environment variables and etcd's YAML config file.\n";
+const CONFIG_CHECK_HELP =
+  'Usage:\n\n  tsetcd config check [flags]\n    Validate the settings (flags, ETCD_* variables or --config-file FILE) as a start\n' +
+  '    would, then print every effective setting as key: value; exit 1 with one line\n' +
+  '    naming the problem when a value is bad. Takes the flags of `tsetcd --help`.\n';
 
 /**
  * Subcommands are routed by hand: every other argument is an etcd flag in Go's flag
@@ -120,19 +130,24 @@ const USAGE =
 async function main(argv: readonly string[]): Promise<void> {
   const [first, second] = argv;
   if (first === 'config') {
+    if (second !== undefined && HELP_FLAGS.has(second)) {
+      process.stdout.write(CONFIG_CHECK_HELP);
+      return;
+    }
     if (second !== 'check') {
       process.stderr.write('tsetcd: usage: tsetcd config check [--config-file FILE | etcd flags]\n');
       process.exit(1);
+    }
+    if (argv.slice(2).some((a) => HELP_FLAGS.has(a))) {
+      process.stdout.write(CONFIG_CHECK_HELP);
+      return;
     }
     configCheck(argv.slice(2));
     return;
   }
   if (first === 'snapshot') return snapshotCommand(argv.slice(1));
   if (first === 'version' || first === '--version' || first === '-version') return printVersion();
-  if (first === 'help' || first === '--help' || first === '-h' || first === '-help') {
-    process.stdout.write(USAGE);
-    return;
-  }
+  if (first !== undefined && HELP_FLAGS.has(first)) return printHelp();
   await runMember(argv);
 }
 

@@ -28,6 +28,7 @@ import { Values } from './values.js';
 
 export { ConfigError } from './errors.js';
 export { describeConfig } from './describe.js';
+export { helpText, groupedFlags } from './help.js';
 export {
   GO_TLS12_CIPHER_SUITES,
   TLS13_CIPHER_SUITES,
