@@ -44,6 +44,8 @@ export interface Profile {
    * once, then restarted in A B A' order once per round (restart-phase.ts).
    */
   bigRestartKeys: number;
+  /** Keys of 1 KiB in the snapshot file of the restore phase (0 = none; restore-phase.ts). */
+  restoreKeys: number;
   /**
    * quick: footprint (RSS, disk, restart with footprintKeys) at the end of each workload
    * session; full: none there, the big-restart phase measures it on fresh clusters.
@@ -159,6 +161,7 @@ export function profile(name: 'quick' | 'full', rounds: number | undefined, only
     cases: selectCases(cases(quick), only),
     footprintKeys: quick ? 10_000 : 100_000,
     bigRestartKeys: quick ? 0 : 1_000_000,
+    restoreKeys: quick ? 10_000 : 100_000,
     footprintSession: quick ? 'shared' : 'none',
     startTimeoutMs: 30_000,
     restartTimeoutMs: quick ? 60_000 : 240_000,

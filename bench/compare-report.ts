@@ -8,6 +8,7 @@ import type { Profile } from './compare-plan.js';
 import type { CaseOutcome, SessionResult } from './compare-session.js';
 import { fmt, table } from './report.js';
 import type { RestartPhaseResult } from './restart-phase.js';
+import type { RestorePhaseResult } from './restore-phase.js';
 import { median, noiseBand, ratios, type Target, type Verdict, verdict } from './stats.js';
 
 export const LABEL_A = 'etcd';
@@ -93,6 +94,7 @@ export function summarize(
   sessions: SessionResult[],
   tsetcdUnavailable: string | undefined,
   restart?: RestartPhaseResult,
+  restore?: RestorePhaseResult,
 ): { rows: SummaryRow[]; costs: CostRow[] } {
   const R = profile.rounds;
   const A = byRound(sessions, LABEL_A, R);
@@ -181,6 +183,21 @@ export function summarize(
     const d = (x: RestartPhaseResult['samples'][number]): number => x.diskBytes / MiB;
     rows.push(row('big restart', `restart to serving, ${k(restart.keys)} keys of 1 KiB`, 'ms', pick(LABEL_A, t), pick(LABEL_B, t), pick(LABEL_AA, t), { op: '<=', value: 1.5 }, note, fail));
     rows.push(row('big restart', `on-disk size, ${k(restart.keys)} keys`, 'MiB', pick(LABEL_A, d), pick(LABEL_B, d), pick(LABEL_AA, d), undefined, note));
+  }
+  if (restore !== undefined) {
+    const pick = (label: string): Array<number | undefined> =>
+      Array.from({ length: R }, (_, r) => restore.samples.find((s) => s.label === label && s.round === r + 1)?.restoreMs);
+    const errB = restore.errors[LABEL_B];
+    const failedA = restore.errors[LABEL_A] ?? restore.errors[LABEL_AA];
+    const note = [
+      `file ${(restore.fileBytes / MiB).toFixed(0)} MiB`,
+      errB === undefined ? '' : `tsetcd restore failed: ${shortReason(errB)}`,
+      failedA === undefined ? '' : `etcdctl restore failed: ${shortReason(failedA)}`,
+    ]
+      .filter((x) => x !== '')
+      .join('; ');
+    const fail = failedA !== undefined ? 'etcd errors' : errB !== undefined ? 'tsetcd errors' : undefined;
+    rows.push(row('snapshot restore', `restore time, ${k(restore.keys)} keys of 1 KiB (etcdctl vs tsetcd)`, 'ms', pick(LABEL_A), pick(LABEL_B), pick(LABEL_AA), { op: '<=', value: 1.5 }, note, fail));
   }
   const start = (s: SessionResult | undefined): number | undefined =>
     s === undefined || !Number.isFinite(s.startToServingMs) ? undefined : s.startToServingMs;

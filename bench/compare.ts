@@ -39,6 +39,7 @@ import {
   tsetcdBuild,
 } from './result-file.js';
 import { type RestartPhaseResult, runRestartPhase } from './restart-phase.js';
+import { type RestorePhaseResult, type RestoreTool, runRestorePhase } from './restore-phase.js';
 import { median } from './stats.js';
 import { WorkerPool } from './runner.js';
 
@@ -98,6 +99,11 @@ async function main(): Promise<number> {
       describe: 'measure the footprint and restarts (--no-footprint: workload cases only)',
     })
     .option('etcd-bin', { type: 'string', default: 'etcd' })
+    .option('etcdctl-bin', { type: 'string', default: 'etcdctl' })
+    .option('restore-keys', {
+      type: 'number',
+      describe: 'keys of 1 KiB in the snapshot restore phase (default 10k quick, 100k full; 1000000 for the 1M figure; 0: skip)',
+    })
     .option('tsetcd-bin', { type: 'string', describe: 'tsetcd launcher (default <repo>/bin/tsetcd)' })
     .option('out', {
       type: 'string',
@@ -117,6 +123,9 @@ async function main(): Promise<number> {
     profile.footprintSession = 'none';
     profile.bigRestartKeys = 0;
   }
+  if (argv['restore-keys'] !== undefined) profile.restoreKeys = argv['restore-keys'];
+  // --only names cases; the restore phase runs with them only when named.
+  if (argv.only !== undefined && !'snapshot-restore'.includes(argv.only)) profile.restoreKeys = 0;
   const etcdBin = argv['etcd-bin'];
   const etcdVer = ensureEtcd(etcdBin, log);
   const tsetcdLauncher = argv['tsetcd-bin'] ?? join(root, 'bin', 'tsetcd');
@@ -204,7 +213,36 @@ async function main(): Promise<number> {
     restart = await runRestartPhase(env, sides);
   }
 
-  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart);
+  let restore: RestorePhaseResult | undefined;
+  if (profile.restoreKeys > 0) {
+    log(`snapshot restore: ${profile.restoreKeys} keys, ${profile.rounds} restores per side (A B A')`);
+    const etcdctl: RestoreTool = {
+      command: (file, dataDir) => ({
+        file: argv['etcdctl-bin'],
+        args: ['snapshot', 'restore', file, `--data-dir=${dataDir}`],
+        env: { ETCDCTL_API: '3' },
+      }),
+    };
+    const tsetcd = tsetcdCommand(tsetcdLauncher);
+    const ours: RestoreTool = {
+      command: (file, dataDir) => ({ file: tsetcd.file, args: [...tsetcd.args, 'snapshot', 'restore', file, `--data-dir=${dataDir}`] }),
+    };
+    restore = await runRestorePhase({
+      workDir,
+      keys: profile.restoreKeys,
+      rounds: profile.rounds,
+      sides: [
+        [LABEL_A, etcdctl],
+        [LABEL_B, ours],
+        [LABEL_AA, etcdctl],
+      ],
+      log,
+      keep: argv.keep,
+      timeoutMs: profile.restartTimeoutMs * 5,
+    });
+  }
+
+  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart, restore);
   const title =
     `tsetcd ${build.commit?.slice(0, 12) ?? '(outside git)'}${build.dirty ? ' (dirty tree)' : ''} / etcd ${etcdVer}, ` +
     `${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
@@ -249,6 +287,7 @@ async function main(): Promise<number> {
     tsetcdUnavailable: tsetcdUnavailable ?? null,
     generatorCeiling: ceilings,
     bigRestart: restart ?? null,
+    snapshotRestore: restore ?? null,
     summary: rows,
     costs,
     sessions,

@@ -15,10 +15,8 @@
  */
 import { loadConfig, describeConfig, helpText, ConfigError } from '../config/index.js';
 import { createRootLogger } from './logger.js';
-import { startMember, notifySystemdReady } from '../embed/index.js';
 import { StartRefusal } from '../shared/errors.js';
 import { SERVER_VERSION, TSETCD_VERSION } from '../shared/version.js';
-import { snapshotCommand } from './snapshot.js';
 
 /** etcd's four lines (etcdmain/etcd.go), then tsetcd's own release. */
 function printVersion(): void {
@@ -57,6 +55,8 @@ async function runMember(args: readonly string[]): Promise<void> {
     if (n.startsWith('[WARNING] ')) process.stderr.write(`${n}\n`);
     else logger.warn({}, n);
   }
+  // Loaded here, not at the top: `tsetcd snapshot ...` never needs the member's code.
+  const { startMember, notifySystemdReady } = await import('../embed/index.js');
   let member: Awaited<ReturnType<typeof startMember>>;
   try {
     member = await startMember(config, logger);
@@ -145,7 +145,7 @@ async function main(argv: readonly string[]): Promise<void> {
     configCheck(argv.slice(2));
     return;
   }
-  if (first === 'snapshot') return snapshotCommand(argv.slice(1));
+  if (first === 'snapshot') return (await import('./snapshot.js')).snapshotCommand(argv.slice(1));
   if (first === 'version' || first === '--version' || first === '-version') return printVersion();
   if (first !== undefined && HELP_FLAGS.has(first)) return printHelp();
   await runMember(argv);
