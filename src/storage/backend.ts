@@ -12,6 +12,9 @@
  *   write survives a process crash but may be lost by a power loss.
  * - `iterator(range)` reads a consistent snapshot taken when the iterator is created;
  *   writes made afterwards are not seen by it.
+ * - `readView()` takes one such snapshot explicitly (LevelDB's GetSnapshot): every read
+ *   and iterator of the view sees the db as it was when the view was taken, however many
+ *   writes land meanwhile, until the view is closed. Writes are never blocked by a view.
  * - A batch is written at most once (asserted).
  * - The backend never retains the caller's Buffers in a way that later mutation of them
  *   could change stored data (LevelDB copies; MemoryBackend copies).
@@ -44,6 +47,17 @@ export interface WriteOptions {
   sync: boolean;
 }
 
+/**
+ * A point-in-time view of the state db (see the contract above): several reads, at any
+ * pace, that all see one state. close() closes the view's open iterators first, then
+ * releases the snapshot; it is idempotent, and reads after it throw.
+ */
+export interface BackendReadView {
+  get(key: Buffer): Promise<Buffer | undefined>;
+  iterator(range: BackendRange): BackendIterator;
+  close(): Promise<void>;
+}
+
 export interface Backend {
   get(key: Buffer): Promise<Buffer | undefined>;
   /**
@@ -54,6 +68,8 @@ export interface Backend {
   getSync(key: Buffer): Buffer | undefined;
   getMany(keys: readonly Buffer[]): Promise<Array<Buffer | undefined>>;
   iterator(range: BackendRange): BackendIterator;
+  /** An explicit point-in-time view; the caller must close it. */
+  readView(): BackendReadView;
   batch(): BackendBatch;
   write(batch: BackendBatch, options: WriteOptions): Promise<void>;
   /** Approximate bytes used on disk (or in memory), for Maintenance.Status dbSize. */
@@ -166,4 +182,47 @@ export async function forEachInRange(
   } finally {
     await it.close();
   }
+}
+
+/**
+ * A BackendReadView over a backend's own snapshot reads: tracks the iterators it opened
+ * so close() can end them before `release` frees the snapshot (LevelDB waits for a
+ * snapshot's iterators before it lets the snapshot go), and refuses reads once closed.
+ */
+export function trackedReadView(
+  get: (key: Buffer) => Promise<Buffer | undefined>,
+  iterator: (range: BackendRange) => BackendIterator,
+  release: () => Promise<void>,
+): BackendReadView {
+  const open = new Set<BackendIterator>();
+  let closed: Promise<void> | undefined;
+  const assertOpen = (): void => assert(closed === undefined, 'read on a closed BackendReadView');
+  return {
+    get: (key) => {
+      assertOpen();
+      return get(key);
+    },
+    iterator: (range) => {
+      assertOpen();
+      const it = iterator(range);
+      let done: Promise<void> | undefined;
+      const tracked: BackendIterator = {
+        nextv: (size) => it.nextv(size),
+        close: () => {
+          open.delete(tracked);
+          done ??= it.close();
+          return done;
+        },
+      };
+      open.add(tracked);
+      return tracked;
+    },
+    close: () => {
+      closed ??= (async () => {
+        await Promise.all([...open].map((it) => it.close()));
+        await release();
+      })();
+      return closed;
+    },
+  };
 }

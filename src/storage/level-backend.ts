@@ -13,7 +13,9 @@ import {
   type BackendEntry,
   type BackendIterator,
   type BackendRange,
+  type BackendReadView,
   type WriteOptions,
+  trackedReadView,
 } from './backend.js';
 
 type Db = ClassicLevel<Buffer, Buffer>;
@@ -81,14 +83,18 @@ export class LevelBackend implements Backend {
 
   iterator(range: BackendRange): BackendIterator {
     this.assertOpen();
-    const it = this.db.iterator(toLevelRange(range));
-    return {
-      nextv: async (size: number): Promise<BackendEntry[]> => {
-        assert(size > 0, 'nextv size must be positive');
-        return (await it.nextv(size)) as BackendEntry[];
-      },
-      close: () => it.close(),
-    };
+    return wrapIterator(this.db.iterator(toLevelRange(range)));
+  }
+
+  /** LevelDB's explicit snapshot (classic-level db.snapshot()): reads never block writes. */
+  readView(): BackendReadView {
+    this.assertOpen();
+    const snapshot = this.db.snapshot();
+    return trackedReadView(
+      (key) => this.db.get(key, { snapshot }),
+      (range) => wrapIterator(this.db.iterator({ ...toLevelRange(range), snapshot })),
+      () => snapshot.close(),
+    );
   }
 
   batch(): BackendBatch {
@@ -148,6 +154,16 @@ export class LevelBackend implements Backend {
   private assertOpen(): void {
     assert(!this.closed, `LevelBackend ${this.location} is closed`);
   }
+}
+
+function wrapIterator(it: { nextv(size: number): Promise<Array<[Buffer, Buffer]>>; close(): Promise<void> }): BackendIterator {
+  return {
+    nextv: async (size: number): Promise<BackendEntry[]> => {
+      assert(size > 0, 'nextv size must be positive');
+      return (await it.nextv(size)) as BackendEntry[];
+    },
+    close: () => it.close(),
+  };
 }
 
 function toLevelRange(range: BackendRange): {

@@ -22,7 +22,14 @@
  */
 import { join } from 'node:path';
 import { crc32c } from '../shared/crc32c.js';
-import { BackendBatch, type Backend, type BackendIterator, type BackendRange, type WriteOptions } from '../storage/backend.js';
+import {
+  BackendBatch,
+  type Backend,
+  type BackendIterator,
+  type BackendRange,
+  type BackendReadView,
+  type WriteOptions,
+} from '../storage/backend.js';
 import type { FileHandle, FileLayer } from '../storage/file-layer.js';
 import { MemoryBackend } from './memory-backend.js';
 
@@ -77,6 +84,10 @@ export class FileLogBackend implements Backend {
 
   iterator(range: BackendRange): BackendIterator {
     return this.image.iterator(range);
+  }
+
+  readView(): BackendReadView {
+    return this.image.readView();
   }
 
   batch(): BackendBatch {

@@ -17,10 +17,12 @@ import { assert } from '../shared/assert.js';
 import type { Rng } from '../shared/rng.js';
 import {
   BackendBatch,
+  trackedReadView,
   type Backend,
   type BackendEntry,
   type BackendIterator,
   type BackendRange,
+  type BackendReadView,
   type BatchOp,
   type WriteOptions,
 } from '../storage/backend.js';
@@ -78,6 +80,19 @@ export class MemoryBackend implements Backend {
         open = false;
       },
     };
+  }
+
+  /** A copy of the key and value arrays (the values themselves are never mutated). */
+  readView(): BackendReadView {
+    this.assertOpen();
+    const frozen = new MemoryBackend();
+    frozen.keys = this.keys.slice();
+    frozen.vals = this.vals.slice();
+    return trackedReadView(
+      (key) => frozen.get(key),
+      (range) => frozen.iterator(range),
+      async () => undefined,
+    );
   }
 
   batch(): BackendBatch {

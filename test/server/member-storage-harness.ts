@@ -176,6 +176,7 @@ class UnsyncedBackend implements Backend {
   getMany = (keys: readonly Buffer[]): Promise<Array<Buffer | undefined>> =>
     this.inner.getMany(keys);
   iterator: Backend['iterator'] = (range) => this.inner.iterator(range);
+  readView: Backend['readView'] = () => this.inner.readView();
   batch = (): BackendBatch => this.inner.batch();
   write = (batch: BackendBatch, _options: WriteOptions): Promise<void> =>
     this.inner.write(batch, { sync: false });

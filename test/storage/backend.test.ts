@@ -87,6 +87,42 @@ describe.each(kinds)('%s', (_name, make) => {
     await db.close();
   });
 
+  it('a read view sees one state across many reads and iterators while writes go on, and close ends its iterators', async () => {
+    const db = await make();
+    const w = db.batch();
+    for (let i = 0; i < 10; i++) w.put(b(0x6b, i), b(i));
+    await db.write(w, { sync: true });
+    const view = db.readView();
+    const first = view.iterator(prefixRange(b(0x6b)));
+    expect((await first.nextv(4)).map(([k]) => k[1])).toEqual([0, 1, 2, 3]);
+    // Writes land (and are visible to the db) while the view is open.
+    const w2 = db.batch();
+    w2.del(b(0x6b, 5)).put(b(0x6b, 0), b(100)).put(b(0x6b, 50), b(50));
+    await db.write(w2, { sync: true });
+    expect(await db.get(b(0x6b, 50))).toEqual(b(50));
+    // The view still sees the state it was taken at, in the open iterator and new ones.
+    expect((await first.nextv(100)).map(([k]) => k[1])).toEqual([4, 5, 6, 7, 8, 9]);
+    for (let pass = 0; pass < 2; pass++) {
+      const again = view.iterator(prefixRange(b(0x6b)));
+      expect((await again.nextv(100)).map(([k, v]) => [k[1], v[0]])).toEqual(
+        Array.from({ length: 10 }, (_, i) => [i, i]),
+      );
+      await again.close();
+    }
+    expect(await view.get(b(0x6b, 0))).toEqual(b(0));
+    expect(await view.get(b(0x6b, 50))).toBeUndefined();
+    // close() with an iterator still open (a cancelled stream) closes it, then the view.
+    const dangling = view.iterator(prefixRange(b(0x6b)));
+    await dangling.nextv(1);
+    await view.close();
+    await view.close();
+    expect(() => view.iterator({})).toThrow(/closed BackendReadView/);
+    await expect(dangling.nextv(1)).rejects.toThrow();
+    // The db itself is unaffected and closes cleanly (nothing left open).
+    expect(await db.get(b(0x6b, 0))).toEqual(b(100));
+    await db.close();
+  });
+
   it('matches a sorted-map model under random batches', async () => {
     const db = await make();
     const model = new Map<string, string>();
