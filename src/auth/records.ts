@@ -44,6 +44,16 @@ export function roleKey(name: string): Buffer {
   return subKey(SUB_ROLES, Buffer.from(name, 'utf8'));
 }
 
+/** Where a state-db record of this layout lives in etcd's backend: its bucket and key there. */
+export function etcdAuthLocation(key: Buffer): { readonly bucket: 'auth' | 'authUsers' | 'authRoles'; readonly key: Buffer } | undefined {
+  if (key.length < 3 || key[0] !== AUTH_PREFIX) return undefined;
+  const rest = key.subarray(2);
+  if (key[1] === SUB_META) return { bucket: 'auth', key: rest };
+  if (key[1] === SUB_USERS) return { bucket: 'authUsers', key: rest };
+  if (key[1] === SUB_ROLES) return { bucket: 'authRoles', key: rest };
+  return undefined;
+}
+
 /** The state db ranges holding every user and every role record. */
 export const USERS_RANGE = { gte: subKey(SUB_USERS, Buffer.alloc(0)), lt: subKey(SUB_USERS + 1, Buffer.alloc(0)) };
 export const ROLES_RANGE = { gte: subKey(SUB_ROLES, Buffer.alloc(0)), lt: subKey(SUB_ROLES + 1, Buffer.alloc(0)) };

@@ -86,6 +86,18 @@ export function decodeConfChangeContext(ctx: Uint8Array): { requestId: bigint; m
   return { requestId, member };
 }
 
+/** One record under MEMBERS_PREFIX: a member, or the id of a removed one (else undefined). */
+export function parseMembershipRecord(
+  key: Buffer,
+  value: Buffer,
+): { readonly member: Member } | { readonly removed: MemberId } | undefined {
+  if (key.length !== 10 || key[0] !== MEMBERS_PREFIX) return undefined;
+  const id = memberId(key.readBigUInt64BE(2));
+  if (key[1] === MEMBER_SUB) return { member: memberFromJson(value.toString('utf8')) };
+  if (key[1] === REMOVED_SUB) return { removed: id };
+  return undefined;
+}
+
 export class Membership {
   private readonly byId = new Map<MemberId, Member>();
   private readonly removedIds = new Set<MemberId>();
@@ -101,9 +113,10 @@ export class Membership {
     const byId = new Map<MemberId, Member>();
     const removed = new Set<MemberId>();
     await forEachInRange(backend, prefixRange(Buffer.from([MEMBERS_PREFIX])), (k, v) => {
-      const id = memberId(k.readBigUInt64BE(2));
-      if (k[1] === MEMBER_SUB) byId.set(id, memberFromJson(v.toString('utf8')));
-      else if (k[1] === REMOVED_SUB) removed.add(id);
+      const rec = parseMembershipRecord(k, v);
+      if (rec === undefined) return;
+      if ('member' in rec) byId.set(rec.member.id, rec.member);
+      else removed.add(rec.removed);
     });
     this.byId.clear();
     for (const [id, m] of byId) this.byId.set(id, m);

@@ -99,3 +99,26 @@ export function etcdctlFor(
     ...extra,
   });
 }
+
+/** One key of `etcdctl get -w json`, every field present, int64s as decimal strings. */
+export interface EtcdctlKv {
+  key: string;
+  value: string;
+  create_revision: string;
+  mod_revision: string;
+  version: string;
+  lease: string;
+}
+
+/** The kvs of `etcdctl get -w json` (lease ids exceed 2^53: integers stay strings). */
+export function parseGetKvs(json: string): EtcdctlKv[] {
+  const doc = JSON.parse(json.replace(/"(\w+)":(-?\d+)/g, '"$1":"$2"')) as { kvs?: Array<Partial<EtcdctlKv>> };
+  return (doc.kvs ?? []).map((kv) => ({
+    key: kv.key ?? '',
+    value: kv.value ?? '',
+    create_revision: kv.create_revision ?? '0',
+    mod_revision: kv.mod_revision ?? '0',
+    version: kv.version ?? '0',
+    lease: kv.lease ?? '0',
+  }));
+}

@@ -26,7 +26,7 @@ import { craftFreelist } from '../bbolt/craft.js';
 import { dbModel, dumpLines, records, recordsOf } from '../bbolt/model.js';
 import { bboltToolsMissing, buildBboltCheck, requireBboltTools, runBboltCheck } from '../bbolt/tools.js';
 import { removeWhenTestProcessExits } from '../helpers/cleanup.js';
-import { etcdctlFor, runEtcdctl, type EtcdctlResult } from '../helpers/etcdctl.js';
+import { etcdctlFor, parseGetKvs, runEtcdctl, type EtcdctlKv, type EtcdctlResult } from '../helpers/etcdctl.js';
 import { dumpMemberLogsOnFailure, startMember, stopAllMembers, type Member } from '../helpers/processes.js';
 
 interface KeyValue {
@@ -38,23 +38,13 @@ interface KeyValue {
   lease: Long;
 }
 
-/** What `etcdctl get -w json` reports per key, with int64s kept as decimal strings. */
-interface GetKv {
-  key: string;
-  value: string;
-  create_revision: string;
-  mod_revision: string;
-  version: string;
-  lease: string;
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-bbolt-'));
 removeWhenTestProcessExits(dir);
 let checker = '';
 let source: Member;
 let leaseId = '';
 let compactRev = 0;
-let expectedKvs: GetKv[] = [];
+let expectedKvs: EtcdctlKv[] = [];
 const files: Record<'save' | 'saveAfterDefrag' | 'memberDb', string> = {
   save: join(dir, 'save.db'),
   saveAfterDefrag: join(dir, 'save-defrag.db'),
@@ -64,19 +54,6 @@ const files: Record<'save' | 'saveAfterDefrag' | 'memberDb', string> = {
 function ok(r: EtcdctlResult): string {
   if (r.code !== 0) throw new Error(`${r.command} -> ${r.code}: ${r.stderr}`);
   return r.stdout;
-}
-
-function parseGet(json: string): GetKv[] {
-  // Lease ids exceed 2^53: keep every integer a string before parsing.
-  const doc = JSON.parse(json.replace(/"(\w+)":(-?\d+)/g, '"$1":"$2"')) as { kvs?: Array<Partial<GetKv>> };
-  return (doc.kvs ?? []).map((kv) => ({
-    key: kv.key ?? '',
-    value: kv.value ?? '',
-    create_revision: kv.create_revision ?? '0',
-    mod_revision: kv.mod_revision ?? '0',
-    version: kv.version ?? '0',
-    lease: kv.lease ?? '0',
-  }));
 }
 
 function withTrailer(image: Uint8Array): Uint8Array {
@@ -92,11 +69,11 @@ async function etcdctlStatus(file: string): Promise<Record<string, number>> {
 }
 
 /** The latest live KeyValue per user key, from a key bucket walked in revision order. */
-function latestFromKeyBucket(db: BboltDb): GetKv[] {
+function latestFromKeyBucket(db: BboltDb): EtcdctlKv[] {
   const kvCodec = codec<KeyValue>('mvccpb.KeyValue');
   const bucket = db.bucket(Buffer.from('key'));
   if (bucket === undefined) throw new Error('no key bucket');
-  const live = new Map<string, GetKv>();
+  const live = new Map<string, EtcdctlKv>();
   let prevMain = -1n;
   for (const e of bucket.entries()) {
     expect([17, 18]).toContain(e.key.length);
@@ -150,7 +127,7 @@ beforeAll(async () => {
   await ctl('snapshot', 'save', files.save);
   await ctl('defrag');
   await ctl('snapshot', 'save', files.saveAfterDefrag);
-  expectedKvs = parseGet(await ctl('get', '', '--prefix', '-w', 'json'));
+  expectedKvs = parseGetKvs(await ctl('get', '', '--prefix', '-w', 'json'));
   await source.stop();
   copyFileSync(join(source.dataDir, 'member', 'snap', 'db'), files.memberDb);
   checker = await building;
@@ -291,7 +268,7 @@ describe('bbolt files made by our writer, opened by real bbolt and etcd', () => 
     );
     expect(restore.code, restore.stderr).toBe(0);
     await target.start();
-    expect(parseGet(ok(await etcdctlFor(target, ['get', '', '--prefix', '-w', 'json'])))).toEqual(expectedKvs);
+    expect(parseGetKvs(ok(await etcdctlFor(target, ['get', '', '--prefix', '-w', 'json'])))).toEqual(expectedKvs);
     // The compaction survived: below it is compacted, at it is served.
     const below = await etcdctlFor(target, ['get', 'foo', `--rev=${compactRev - 1}`]);
     expect(below.stderr).toMatch(/required revision has been compacted/);

@@ -52,12 +52,13 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the election/lock recipes run over the member's own primitives (a loopback client).
   concurrency: ['mvcc', 'lease', 'watch', 'apply'],
   // the member core and the API: everything below it, never the shell or http.
-  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'auth'],
+  // (bbolt: Maintenance.Snapshot frames etcd's backend file; snapshot/save.ts makes it.)
+  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'bbolt', 'auth'],
   // http reads the member through server's shapes (read-only); server never imports http.
   // The JSON gateway calls the gRPC handler table through grpc's in-process call.
   http: ['server', 'grpc'],
   // the process shell: the only module that reads the environment and real time.
-  embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc', 'auth'],
+  embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc', 'auth', 'snapshot'],
   // etcd snapshot files offline (status, restore): reads with bbolt, writes the data dir
   // through server's member storage.
   snapshot: ['bbolt', 'server', 'cluster', 'lease', 'auth', 'storage'],
