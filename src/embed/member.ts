@@ -34,7 +34,7 @@ import { faultNames, testFaultsFromEnv } from '../shared/test-faults.js';
 import { MemberStorage, SPACE_RESERVE_BYTES_DEFAULT } from '../server/member-storage.js';
 import { openMemberCore, type MemberCore } from '../server/member-core.js';
 import { MemberApi } from '../server/member-api.js';
-import { openEtcdSnapshot } from '../snapshot/save.js';
+import { streamEtcdSnapshot } from '../snapshot/save.js';
 import { GrpcRouter } from '../grpc/server.js';
 import { toGrpcError } from '../server/v3rpc/errors.js';
 import { registerServices } from '../server/v3rpc/services.js';
@@ -113,7 +113,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     logger,
     clientCertAuth: config.clientTls.clientCertAuth,
     bcryptCost: config.bcryptCost,
-    openSnapshot: openEtcdSnapshot,
+    streamSnapshot: streamEtcdSnapshot,
   });
   const router = buildGrpcRouter(config, api, metrics, log);
   const onHttp = buildHttpHandler(api, metrics, core);

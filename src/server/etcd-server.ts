@@ -726,8 +726,12 @@ export class EtcdServer {
     });
   }
 
-  /** Queues every pending apply batch as one db write; resolves when all writes so far are done. */
-  private flushDb(): Promise<void> {
+  /**
+   * Queues every pending apply batch as one db write; resolves when all writes so far
+   * are done. Public for Maintenance.Snapshot: a db view taken after it holds every
+   * entry applied before the call (etcd's backend Snapshot commits its batch tx first).
+   */
+  flushDb(): Promise<void> {
     this.dbTimer?.cancel();
     this.dbTimer = undefined;
     const batches = this.dbPending;

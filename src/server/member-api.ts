@@ -41,7 +41,7 @@ import { BackendQuota } from '../apply/quota.js';
 import type { KvBackend } from './v3rpc/kv.js';
 import type { LeaseBackend, LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from './v3rpc/lease.js';
 import type { WatchBackend } from './v3rpc/watch.js';
-import type { EtcdSnapshotImage, MaintenanceBackend } from './v3rpc/maintenance.js';
+import type { MaintenanceBackend, SnapshotChunkOut } from './v3rpc/maintenance.js';
 import type { ClusterBackend } from './v3rpc/cluster.js';
 import type { RecipeBackend } from './v3rpc/lock.js';
 import type { AuthBackend } from './v3rpc/auth.js';
@@ -85,8 +85,12 @@ export interface MemberApiDeps {
   readonly clientCertAuth?: boolean;
   /** --bcrypt-cost for UserAdd/UserChangePassword (hashed here, before proposing). */
   readonly bcryptCost?: number;
-  /** Maintenance.Snapshot's image of the state db (snapshot/save.ts openEtcdSnapshot). */
-  readonly openSnapshot: (backend: Backend, logger: Logger) => Promise<EtcdSnapshotImage>;
+  /** Maintenance.Snapshot's stream of the state db (snapshot/save.ts streamEtcdSnapshot). */
+  readonly streamSnapshot: (
+    backend: Backend,
+    send: (chunk: SnapshotChunkOut) => Promise<void>,
+    env: { readonly logger: Logger; readonly nowMs: () => number },
+  ) => Promise<void>;
 }
 
 /** Writes whose permission apply checks against the proposer's identity. */
@@ -325,24 +329,10 @@ export class MemberApi
     return this.storage.forEachRecord(fn);
   }
 
-  /**
-   * The state db as etcd's backend file (Maintenance.Snapshot), from a point-in-time
-   * view of the db of the moment; followers serve it too, as etcd does (no read index:
-   * the file says which index it holds).
-   */
-  async openSnapshot(): Promise<EtcdSnapshotImage> {
-    const image = await this.deps.openSnapshot(this.storage.backend, this.log);
-    this.log.info(
-      { totalBytes: image.size, consistentIndex: image.consistentIndex.toString() },
-      'sending database snapshot to client',
-    );
-    return image;
-  }
-
-  snapshotEnded(info: { totalBytes: number; sentBytes: number; tookMs: number; error: unknown }): void {
-    const { error, ...fields } = info;
-    if (error === undefined) this.log.info(fields, 'successfully sent database snapshot to client');
-    else this.log.warn({ ...fields, err: error }, 'database snapshot stream ended before it was complete; its read view is closed');
+  /** Maintenance.Snapshot: everything applied before the call, and maybe more; followers serve it too, as etcd's do. */
+  async streamSnapshot(send: (chunk: SnapshotChunkOut) => Promise<void>): Promise<void> {
+    await this.server.flushDb();
+    await this.deps.streamSnapshot(this.storage.backend, send, { logger: this.log, nowMs: () => this.clock.nowMs() });
   }
 
   /**

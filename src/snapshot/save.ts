@@ -2,8 +2,9 @@
  * The state db as etcd's backend file, for Maintenance.Snapshot (etcd
  * api/v3rpc/maintenance.go Snapshot; docs/architecture.md §3): a cut of one
  * point-in-time view of the db mapped onto etcd's buckets, laid out by bbolt's two-pass
- * writer. server/ serves it through the EtcdSnapshotImage port it declares
- * (v3rpc/maintenance.ts); embed hands it openEtcdSnapshot.
+ * writer, cut into etcd's Snapshot messages (bbolt/snapshot-file.ts). server/ serves
+ * it through the port it declares (v3rpc/maintenance.ts); embed hands it
+ * streamEtcdSnapshot.
  *
  * Invariants:
  * - One cut, one applied index: everything is read from a single BackendReadView
@@ -35,7 +36,9 @@ import { CLUSTER_VERSION } from '../shared/version.js';
 import { etcdBackendRecords, type EtcdBackendCut, type EtcdMember, type KeyBucketEntry, type NamedBytes } from '../bbolt/etcd-layout.js';
 import { decodeAlarm, type AlarmRecord, type LeaseRecord } from '../bbolt/etcd-proto.js';
 import { planBbolt, writeBbolt } from '../bbolt/stream.js';
-import type { EtcdSnapshotImage } from '../server/v3rpc/maintenance.js';
+import type { SnapshotChunkOut } from '../server/v3rpc/maintenance.js';
+import { SnapshotChunker } from '../bbolt/snapshot-file.js';
+import type { ByteSink } from '../bbolt/writer.js';
 import { parseMembershipRecord } from '../cluster/membership.js';
 import { etcdAuthLocation } from '../auth/records.js';
 import { decodeLeaseRecord } from '../lease/wire.js';
@@ -154,6 +157,18 @@ async function* keyBucket(view: BackendReadView): AsyncGenerator<KeyBucketEntry>
   }
 }
 
+/** The state db as etcd's backend file, planned (its size is known), not yet written. */
+export interface EtcdSnapshotImage {
+  /** Image bytes (what remaining_bytes counts down from; the digest follows). */
+  readonly size: number;
+  /** The applied index the cut holds (the file's meta/consistent_index). */
+  readonly consistentIndex: bigint;
+  /** Streams the image into `sink` in file order, awaiting it (back-pressure). Once. */
+  writeTo(sink: ByteSink): Promise<void>;
+  /** Closes the view and any iterator left open; idempotent. */
+  close(): Promise<void>;
+}
+
 /**
  * Takes the view, reads the small buckets and plans the file (one pass over the key
  * bucket). The caller must close() the image, whether or not it wrote it.
@@ -182,4 +197,38 @@ export async function openEtcdSnapshot(backend: Backend, logger: Logger): Promis
     await view.close();
     throw err;
   }
+}
+
+/**
+ * Maintenance.Snapshot: opens an image of `backend`, sends it in etcd's messages (each
+ * awaited), then the digest; closes the image whatever happens, then logs how it ended
+ * (etcd's lines: "sending database snapshot to client", "successfully sent ...").
+ */
+export async function streamEtcdSnapshot(
+  backend: Backend,
+  send: (chunk: SnapshotChunkOut) => Promise<void>,
+  env: { readonly logger: Logger; readonly nowMs: () => number },
+): Promise<void> {
+  const image = await openEtcdSnapshot(backend, env.logger);
+  const start = env.nowMs();
+  const fields = { totalBytes: image.size, consistentIndex: image.consistentIndex.toString() };
+  env.logger.info(fields, 'sending database snapshot to client');
+  let sent = 0;
+  try {
+    const chunker = new SnapshotChunker(image.size, async (chunk) => {
+      await send(chunk);
+      sent = image.size - chunk.remainingBytes;
+    });
+    await image.writeTo(chunker);
+    await chunker.end();
+  } catch (err) {
+    await image.close();
+    env.logger.warn(
+      { ...fields, sentBytes: sent, tookMs: env.nowMs() - start, err },
+      'database snapshot stream ended before it was complete; its read view is closed',
+    );
+    throw err;
+  }
+  await image.close();
+  env.logger.info({ ...fields, tookMs: env.nowMs() - start }, 'successfully sent database snapshot to client');
 }

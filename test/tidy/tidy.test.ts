@@ -52,8 +52,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the election/lock recipes run over the member's own primitives (a loopback client).
   concurrency: ['mvcc', 'lease', 'watch', 'apply'],
   // the member core and the API: everything below it, never the shell or http.
-  // (bbolt: Maintenance.Snapshot frames etcd's backend file; snapshot/save.ts makes it.)
-  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'bbolt', 'auth'],
+  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'auth'],
   // http reads the member through server's shapes (read-only); server never imports http.
   // The JSON gateway calls the gRPC handler table through grpc's in-process call.
   http: ['server', 'grpc'],

@@ -2,11 +2,10 @@
  * The Maintenance service (etcd api/v3rpc/maintenance.go), the parts a member serves
  * locally (Status, Hash, HashKV, Defragment, Snapshot) and Alarm through the log.
  *
- * Snapshot streams the state db as etcd's backend file (snapshot/save.ts) in
- * etcd's framing (bbolt/snapshot-file.ts: 32 KiB blobs counting remaining_bytes down,
- * then the SHA-256 digest with remaining_bytes 0), with no header and no version, as
- * etcd 3.4 and 3.5 send it. Each blob waits for the HTTP/2 stream to drain; a client
- * that goes away ends the stream at the next blob and the image is closed either way.
+ * Snapshot streams the state db as etcd's snapshot file (snapshot/save.ts: 32 KiB
+ * blobs counting remaining_bytes down, then the SHA-256 digest with remaining_bytes 0),
+ * with no header and no version, as etcd 3.4 and 3.5 send it. Each blob waits for the
+ * HTTP/2 stream to drain; a client that goes away ends the stream at the next blob.
  *
  * Status reports a 3.5.x semver version (kube-apiserver enables watch progress
  * requests only for >= 3.5.13) and dbSize > 0 (etcdctl 3.6 divides by it).
@@ -23,8 +22,6 @@ import { SERVER_VERSION } from '../../shared/version.js';
 import { Status } from '../../shared/grpc-status.js';
 import { GrpcError } from '../../grpc/status.js';
 import type { CallContext, StreamWriter } from '../../grpc/server.js';
-import { SnapshotChunker, type SnapshotChunk } from '../../bbolt/snapshot-file.js';
-import type { ByteSink } from '../../bbolt/writer.js';
 
 export interface MaintenanceBackend {
   readonly store: MvccStore;
@@ -44,56 +41,22 @@ export interface MaintenanceBackend {
   defragment?: () => Promise<void>;
   /** All state-db records in key order, for the whole-backend Hash. */
   forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void>;
-  /** The state db as etcd's backend file, from one point-in-time view; close it after. */
-  openSnapshot(): Promise<EtcdSnapshotImage>;
-  /** Called once per Snapshot stream when it ends: image bytes sent, and the error if it failed. */
-  snapshotEnded(info: { totalBytes: number; sentBytes: number; tookMs: number; error: unknown }): void;
-  /** Monotonic milliseconds (the member's clock). */
-  nowMs(): number;
+  /**
+   * Streams the state db as etcd's snapshot file (snapshot/save.ts): `send` gets each
+   * message in order and is awaited (back-pressure); a throw from it ends the stream.
+   */
+  streamSnapshot(send: (chunk: SnapshotChunkOut) => Promise<void>): Promise<void>;
 }
 
-/**
- * The state db as etcd's backend file, planned (its size is known) and not yet written;
- * snapshot/save.ts makes it from one point-in-time view of the db.
- */
-export interface EtcdSnapshotImage {
-  /** Image bytes (what remaining_bytes counts down from; the digest follows). */
-  readonly size: number;
-  /** The applied index the cut holds (the file's meta/consistent_index). */
-  readonly consistentIndex: bigint;
-  /** Streams the image into `sink` in file order, awaiting it (back-pressure). Once. */
-  writeTo(sink: ByteSink): Promise<void>;
-  /** Closes the view and any iterator left open; idempotent. */
-  close(): Promise<void>;
+/** One Snapshot message: image bytes still to come after this blob, and the blob. */
+export interface SnapshotChunkOut {
+  readonly remainingBytes: number;
+  readonly blob: Uint8Array;
 }
 
 /** What a client that went away gets (grpc-go's text for a canceled context). */
 function canceled(): GrpcError {
   return new GrpcError(Status.CANCELLED, 'context canceled');
-}
-
-async function streamSnapshot(s: MaintenanceBackend, signal: AbortSignal, out: StreamWriter<pb.SnapshotResponse>): Promise<void> {
-  const image = await s.openSnapshot();
-  const start = s.nowMs();
-  let sent = 0;
-  let error: unknown;
-  try {
-    const send = async (chunk: SnapshotChunk): Promise<void> => {
-      if (signal.aborted || out.closed) throw canceled();
-      if (!out.write({ remainingBytes: chunk.remainingBytes, blob: chunk.blob })) await out.drained();
-      if (signal.aborted) throw canceled();
-      sent = image.size - chunk.remainingBytes;
-    };
-    const chunker = new SnapshotChunker(image.size, send);
-    await image.writeTo(chunker);
-    await chunker.end();
-  } catch (err) {
-    error = err;
-    throw err;
-  } finally {
-    await image.close();
-    s.snapshotEnded({ totalBytes: image.size, sentBytes: sent, tookMs: s.nowMs() - start, error });
-  }
 }
 
 export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map<string, AnyHandler> {
@@ -158,7 +121,11 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
   };
 
   const snapshot = (_req: pb.SnapshotRequest, ctx: CallContext, out: StreamWriter<pb.SnapshotResponse>): Promise<void> =>
-    streamSnapshot(s, ctx.signal, out);
+    s.streamSnapshot(async (chunk) => {
+      if (ctx.signal.aborted || out.closed) throw canceled();
+      if (!out.write({ remainingBytes: chunk.remainingBytes, blob: chunk.blob })) await out.drained();
+      if (ctx.signal.aborted) throw canceled();
+    });
 
   return new Map<string, AnyHandler>([
     ['/etcdserverpb.Maintenance/Status', { kind: 'unary', fn: status }],
