@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { requireTools } from '../helpers/require-tool.js';
+import { runEtcdctl } from '../helpers/etcdctl.js';
 import {
   dumpMemberLogsOnFailure,
   sleep,
@@ -367,6 +368,20 @@ describe('the JSON gateway next to etcd 3.4.23', () => {
     await withToken('/v3/auth/role/delete', '{"role":"reader"}', 'good');
     await withToken('/v3/auth/disable', '{}', 'good');
     await same('/v3/kv/range', `{"key":"${b64('a1')}"}`);
+  });
+
+  it("etcdctl 3.4's scheme-in-:authority case fails as docs/troubleshooting.md says, and its workaround works", async (ctx) => {
+    requireTools(ctx, 'etcdctl');
+    const withScheme = await runEtcdctl(['endpoint', 'status'], { endpoints: [ours.clientUrl] });
+    expect(withScheme.code, withScheme.stderr).not.toBe(0);
+    expect(withScheme.stderr).toContain('RST_STREAM with error code: PROTOCOL_ERROR');
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'troubleshooting.md'), 'utf8');
+    const shown = /```sh\n(etcdctl --endpoints 127\.0\.0\.1:2379 endpoint status)\n```/.exec(doc)?.[1];
+    expect(shown).toBeDefined();
+    const args = (shown ?? '').replace('127.0.0.1:2379', ours.clientAddress).split(' ').slice(1);
+    const plain = await runEtcdctl(args.slice(2), { endpoints: [args[1] ?? ''] });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toContain(`${ours.clientAddress}, `);
   });
 
   it("docs/operations.md's gateway example prints what the doc shows", async (ctx) => {
