@@ -1,6 +1,6 @@
 /**
  * concurrency: etcd's client/v3/concurrency recipes (mutex, election) run inside a
- * member, for the v3lock and v3election services (server/v3rpc/lock.ts, election.ts).
+ * member, for the v3lock and v3election services (v3rpc/lock.ts, election.ts).
  *
  * Use:
  *   const client = memberRecipeClient({ store, hub, rng, propose, linearizableReadPoint });

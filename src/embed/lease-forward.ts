@@ -16,7 +16,7 @@ import { protoDir } from '../shared/pb-codec.js';
 import { TsetcdError } from '../shared/errors.js';
 import { GrpcError } from '../grpc/status.js';
 import type { StatusCode } from '../shared/grpc-status.js';
-import type { LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from '../server/v3rpc/lease.js';
+import type { LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from '../v3rpc/lease.js';
 
 export interface ClientTlsFiles {
   readonly certFile: string | undefined;

@@ -15,7 +15,7 @@
  *    UNIMPLEMENTED naming the RPC (never a silent hang).
  *  - Handlers receive decoded requests and a CallContext whose `signal` aborts when the
  *    client cancels, the deadline passes or the server closes.
- *  - Every error leaves through `mapError` (server/v3rpc/errors.ts) exactly once.
+ *  - Every error leaves through `mapError` (v3rpc/errors.ts) exactly once.
  *  - Unary responses are one DATA write plus trailers; streams respect back-pressure
  *    through `writer.write()`'s return value and `writer.drained()`.
  */

@@ -1,6 +1,6 @@
 /**
  * The error that carries a gRPC status to the wire. Handlers throw TsetcdError;
- * server/v3rpc/errors.ts turns it into a GrpcError with etcd's exact code and message
+ * v3rpc/errors.ts turns it into a GrpcError with etcd's exact code and message
  * (the table in shared/errors.ts). Anything else that reaches the transport becomes
  * UNKNOWN.
  */

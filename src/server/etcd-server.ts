@@ -116,14 +116,8 @@ export interface EtcdServerDeps {
   readonly appliedIndex: number;
 }
 
-export interface ConsensusStatus {
-  readonly id: bigint;
-  readonly lead: bigint;
-  readonly term: number;
-  readonly commit: number;
-  readonly isLeader: boolean;
-  readonly isLearner: boolean;
-}
+export type { ConsensusStatus } from '../v3rpc/maintenance.js';
+import type { ConsensusStatus } from '../v3rpc/maintenance.js';
 
 /** Requests that grow the data: refused while the disk is full (etcd's quota refuses these). */
 const GROWS_DATA: ReadonlySet<RequestKind> = new Set<RequestKind>([

@@ -36,15 +36,15 @@ import { memberRecipeClient, type RecipeClient } from '../concurrency/index.js';
 import type { ConsensusStatus, EtcdServer } from './etcd-server.js';
 import type { MemberCore } from './member-core.js';
 import type { MemberStorage } from './member-storage.js';
-import { HeaderFiller } from './v3rpc/header.js';
+import { HeaderFiller } from '../v3rpc/header.js';
 import { BackendQuota } from '../apply/quota.js';
-import type { KvBackend } from './v3rpc/kv.js';
-import type { LeaseBackend, LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from './v3rpc/lease.js';
-import type { WatchBackend } from './v3rpc/watch.js';
-import type { MaintenanceBackend, SnapshotChunkOut } from './v3rpc/maintenance.js';
-import type { ClusterBackend } from './v3rpc/cluster.js';
-import type { RecipeBackend } from './v3rpc/lock.js';
-import type { AuthBackend } from './v3rpc/auth.js';
+import type { KvBackend } from '../v3rpc/kv.js';
+import type { LeaseBackend, LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from '../v3rpc/lease.js';
+import type { WatchBackend } from '../v3rpc/watch.js';
+import type { MaintenanceBackend, SnapshotChunkOut } from '../v3rpc/maintenance.js';
+import type { ClusterBackend } from '../v3rpc/cluster.js';
+import type { RecipeBackend } from '../v3rpc/lock.js';
+import type { AuthBackend } from '../v3rpc/auth.js';
 
 /** The member settings the API reads (a subset of config's Config, by its names). */
 export interface MemberApiSettings {

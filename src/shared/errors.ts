@@ -6,7 +6,7 @@
  *   each code to etcd's gRPC status and exact message (etcd
  *   api/v3rpc/rpctypes/error.go). Clients match errors by that message (the Go client's
  *   errStringToError, kube-apiserver's `err == rpctypes.ErrCompacted`), so every string
- *   is byte-exact. server/v3rpc/errors.ts puts them on the wire; /health reasons and
+ *   is byte-exact. v3rpc/errors.ts puts them on the wire; /health reasons and
  *   watch cancel reasons read the same messages.
  * - StartRefusal: a member will not start (its data dir, its WAL, its listeners, what
  *   its peers say). The message is one line naming the problem and what to do; the

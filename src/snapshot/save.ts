@@ -36,7 +36,7 @@ import { CLUSTER_VERSION } from '../shared/version.js';
 import { etcdBackendRecords, type EtcdBackendCut, type EtcdMember, type KeyBucketEntry, type NamedBytes } from '../bbolt/etcd-layout.js';
 import { decodeAlarm, type AlarmRecord, type LeaseRecord } from '../bbolt/etcd-proto.js';
 import { planBbolt, writeBbolt } from '../bbolt/stream.js';
-import type { SnapshotChunkOut } from '../server/v3rpc/maintenance.js';
+import type { SnapshotChunkOut } from '../v3rpc/maintenance.js';
 import { SnapshotChunker } from '../bbolt/snapshot-file.js';
 import type { ByteSink } from '../bbolt/writer.js';
 import { parseMembershipRecord } from '../cluster/membership.js';

@@ -1,4 +1,4 @@
-// The Lock and Election gRPC handlers (src/server/v3rpc/lock.ts, election.ts) over
+// The Lock and Election gRPC handlers (src/v3rpc/lock.ts, election.ts) over
 // the in-process member: answers and headers, and etcd's error statuses (UNKNOWN with
 // etcd's message for server and recipe errors, as etcd's loopback client produces;
 // checked against a real etcd in test/integration/election-lock.test.ts).
@@ -8,10 +8,10 @@ import { toNumber } from '../../src/shared/pb-codec.js';
 import type { CallContext, StreamWriter } from '../../src/grpc/server.js';
 import { GrpcError } from '../../src/grpc/status.js';
 import { Status } from '../../src/shared/grpc-status.js';
-import { HeaderFiller } from '../../src/server/v3rpc/header.js';
-import { electionHandlers } from '../../src/server/v3rpc/election.js';
-import { lockHandlers, type RecipeBackend } from '../../src/server/v3rpc/lock.js';
-import type { AnyHandler } from '../../src/server/v3rpc/services.js';
+import { HeaderFiller } from '../../src/v3rpc/header.js';
+import { electionHandlers } from '../../src/v3rpc/election.js';
+import { lockHandlers, type RecipeBackend } from '../../src/v3rpc/lock.js';
+import type { AnyHandler } from '../../src/v3rpc/services.js';
 import { FakeMember, until } from './fake-member.js';
 
 let m: FakeMember;

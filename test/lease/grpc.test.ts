@@ -7,13 +7,13 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ClientListener } from '../../src/embed/client-listener.js';
 import { GrpcRouter } from '../../src/grpc/server.js';
-import { registerServices } from '../../src/server/v3rpc/services.js';
-import { toGrpcError } from '../../src/server/v3rpc/errors.js';
-import { HeaderFiller } from '../../src/server/v3rpc/header.js';
+import { registerServices } from '../../src/v3rpc/services.js';
+import { toGrpcError } from '../../src/v3rpc/errors.js';
+import { HeaderFiller } from '../../src/v3rpc/header.js';
 import {
   type LeaseBackend,
   LeaseService,
-} from '../../src/server/v3rpc/lease.js';
+} from '../../src/v3rpc/lease.js';
 import { RequestKind } from '../../src/apply/request.js';
 import type { ApplyOutcome } from '../../src/apply/applier.js';
 import { encodeCheckpoint, encodeExpire, encodeGrantRequest } from '../../src/lease/index.js';

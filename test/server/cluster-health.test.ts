@@ -4,8 +4,8 @@
 // removed; learners are not counted. Driven through the real handlers with a fake backend.
 import { describe, expect, it } from 'vitest';
 import Long from 'long';
-import { clusterHandlers, type ClusterBackend } from '../../src/server/v3rpc/cluster.js';
-import { HeaderFiller } from '../../src/server/v3rpc/header.js';
+import { clusterHandlers, type ClusterBackend } from '../../src/v3rpc/cluster.js';
+import { HeaderFiller } from '../../src/v3rpc/header.js';
 import type { CallContext } from '../../src/grpc/server.js';
 import type { Member } from '../../src/cluster/membership.js';
 import { memberId } from '../../src/shared/ids.js';

@@ -52,12 +52,14 @@ const ALLOWED: Record<string, readonly string[]> = {
   // the election/lock recipes run over the member's own primitives (a loopback client).
   concurrency: ['mvcc', 'lease', 'watch', 'apply'],
   // the member core and the API: everything below it, never the shell or http.
-  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'auth'],
+  // the etcd API handlers: each service against a backend interface the member implements.
+  v3rpc: ['apply', 'auth', 'cluster', 'concurrency', 'grpc', 'lease', 'mvcc', 'raft', 'watch'],
+  server: ['apply', 'raft', 'wal', 'watch', 'mvcc', 'lease', 'cluster', 'storage', 'concurrency', 'compactor', 'grpc', 'auth', 'v3rpc'],
   // http reads the member through server's shapes (read-only); server never imports http.
   // The JSON gateway calls the gRPC handler table through grpc's in-process call.
   http: ['server', 'grpc'],
   // the process shell: the only module that reads the environment and real time.
-  embed: ['server', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc', 'auth', 'snapshot'],
+  embed: ['server', 'v3rpc', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc', 'auth', 'snapshot'],
   // etcd snapshot files offline (status, restore): reads with bbolt, writes the data dir
   // through server's member storage.
   snapshot: ['bbolt', 'server', 'cluster', 'lease', 'auth', 'storage'],

@@ -12,10 +12,10 @@
  *   when the recipe stops (a failed read or watch) the stream ends with OK, as etcd's
  *   does when its observe channel closes.
  */
-import type * as pb from '../../generated/pb.js';
-import { toBuffer } from '../../shared/bytes.js';
-import { TsetcdError } from '../../shared/errors.js';
-import { fromBigInt, toNumber } from '../../shared/pb-codec.js';
+import type * as pb from '../generated/pb.js';
+import { toBuffer } from '../shared/bytes.js';
+import { TsetcdError } from '../shared/errors.js';
+import { fromBigInt, toNumber } from '../shared/pb-codec.js';
 import {
   campaign,
   leader,
@@ -24,8 +24,8 @@ import {
   resign,
   RecipeError,
   type LeaderKey,
-} from '../../concurrency/index.js';
-import type { CallContext, StreamWriter } from '../../grpc/server.js';
+} from '../concurrency/index.js';
+import type { CallContext, StreamWriter } from '../grpc/server.js';
 import type { AnyHandler } from './services.js';
 import type { HeaderFiller } from './header.js';
 import { leaseOf, recipeGrpcError, type RecipeBackend } from './lock.js';

@@ -4,11 +4,11 @@
  * api/v3rpc/rpctypes/error.go); a GrpcError passes as is; anything else is UNKNOWN and
  * logged, because it is a bug or a broken invariant.
  */
-import { AssertionError } from '../../shared/assert.js';
-import { TsetcdError, etcdStatus } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import { Status } from '../../shared/grpc-status.js';
-import { GrpcError } from '../../grpc/status.js';
+import { AssertionError } from '../shared/assert.js';
+import { TsetcdError, etcdStatus } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { Status } from '../shared/grpc-status.js';
+import { GrpcError } from '../grpc/status.js';
 
 export function toGrpcError(err: unknown, path: string, logger: Logger): GrpcError {
   if (err instanceof GrpcError) return err;

@@ -11,17 +11,26 @@
  * requests only for >= 3.5.13) and dbSize > 0 (etcdctl 3.6 divides by it).
  */
 import Long from 'long';
-import type * as pb from '../../generated/pb.js';
-import { toBigInt, toNumber } from '../../shared/pb-codec.js';
-import type { MvccStore } from '../../mvcc/index.js';
-import type { ConsensusStatus } from '../etcd-server.js';
+import type * as pb from '../generated/pb.js';
+import { toBigInt, toNumber } from '../shared/pb-codec.js';
+import type { MvccStore } from '../mvcc/index.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
-import { crc32c } from '../../shared/crc32c.js';
-import { SERVER_VERSION } from '../../shared/version.js';
-import { Status } from '../../shared/grpc-status.js';
-import { GrpcError } from '../../grpc/status.js';
-import type { CallContext, StreamWriter } from '../../grpc/server.js';
+import { crc32c } from '../shared/crc32c.js';
+import { SERVER_VERSION } from '../shared/version.js';
+import { Status } from '../shared/grpc-status.js';
+import { GrpcError } from '../grpc/status.js';
+import type { CallContext, StreamWriter } from '../grpc/server.js';
+
+/** The consensus facts Status reports; the server's raft node produces them. */
+export interface ConsensusStatus {
+  readonly id: bigint;
+  readonly lead: bigint;
+  readonly term: number;
+  readonly commit: number;
+  readonly isLeader: boolean;
+  readonly isLearner: boolean;
+}
 
 export interface MaintenanceBackend {
   readonly store: MvccStore;

@@ -14,10 +14,10 @@
  *   here by protobufjs reflection from grpc's health.proto field numbers.
  */
 import protobuf from 'protobufjs';
-import type { Scheduler } from '../../shared/scheduler.js';
-import { Status } from '../../shared/grpc-status.js';
-import { GrpcError } from '../../grpc/status.js';
-import type { CallContext, Codec, GrpcRouter, StreamWriter } from '../../grpc/server.js';
+import type { Scheduler } from '../shared/scheduler.js';
+import { Status } from '../shared/grpc-status.js';
+import { GrpcError } from '../grpc/status.js';
+import type { CallContext, Codec, GrpcRouter, StreamWriter } from '../grpc/server.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 

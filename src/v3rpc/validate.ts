@@ -4,9 +4,9 @@
  * checkDeleteRequest, checkTxnRequest, checkRequestOp, checkIntervals). After this the
  * core trusts its inputs and only asserts them.
  */
-import { TsetcdError } from '../../shared/errors.js';
-import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '../../generated/pb.js';
-import { toNumber } from '../../shared/pb-codec.js';
+import { TsetcdError } from '../shared/errors.js';
+import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '../generated/pb.js';
+import { toNumber } from '../shared/pb-codec.js';
 
 const SORT_ORDERS = new Set([0, 1, 2]);
 const SORT_TARGETS = new Set([0, 1, 2, 3, 4]);

@@ -12,16 +12,16 @@
  * - A Txn of Range operations only (etcd isTxnReadonly: a nested txn counts as a write)
  *   is served like a Range, without a log entry, as etcd does.
  */
-import type * as pb from '../../generated/pb.js';
-import { RequestKind } from '../../apply/request.js';
-import { rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../../apply/convert.js';
-import type { ApplyOutcome } from '../../apply/applier.js';
-import type { CallContext } from '../../grpc/server.js';
+import type * as pb from '../generated/pb.js';
+import { RequestKind } from '../apply/request.js';
+import { rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../apply/convert.js';
+import type { ApplyOutcome } from '../apply/applier.js';
+import type { CallContext } from '../grpc/server.js';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn } from './validate.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
-import { OPEN_GATE, type AuthGate, type AuthInfo } from '../../auth/index.js';
-import { isTxnReadOnly, type MvccStore } from '../../mvcc/index.js';
+import { OPEN_GATE, type AuthGate, type AuthInfo } from '../auth/index.js';
+import { isTxnReadOnly, type MvccStore } from '../mvcc/index.js';
 
 /** What the KV handlers need from the member. */
 export interface KvBackend {

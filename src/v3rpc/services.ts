@@ -3,11 +3,11 @@
  * caller supplies, or an UNIMPLEMENTED answer that names it, so a client never hangs
  * on an RPC tsetcd does not serve yet.
  */
-import { SERVICES, type ServiceName } from '../../generated/pb.js';
-import { codec } from '../../shared/pb-codec.js';
-import { GrpcError } from '../../grpc/status.js';
-import { Status } from '../../shared/grpc-status.js';
-import type { BidiHandler, GrpcRouter, ServerStreamHandler, UnaryHandler } from '../../grpc/server.js';
+import { SERVICES, type ServiceName } from '../generated/pb.js';
+import { codec } from '../shared/pb-codec.js';
+import { GrpcError } from '../grpc/status.js';
+import { Status } from '../shared/grpc-status.js';
+import type { BidiHandler, GrpcRouter, ServerStreamHandler, UnaryHandler } from '../grpc/server.js';
 
 export type AnyHandler =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }

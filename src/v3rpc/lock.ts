@@ -12,15 +12,15 @@
  *
  * Shared with election.ts: RecipeBackend and recipeGrpcError().
  */
-import type * as pb from '../../generated/pb.js';
-import { toBuffer } from '../../shared/bytes.js';
-import { leaseId, type LeaseId } from '../../shared/ids.js';
-import { toBigInt, type Int64Like } from '../../shared/pb-codec.js';
-import { isRecipeError, lock, unlock, type RecipeClient } from '../../concurrency/index.js';
-import type { CallContext } from '../../grpc/server.js';
-import { GrpcError } from '../../grpc/status.js';
-import { Status } from '../../shared/grpc-status.js';
-import { TsetcdError, etcdMessage } from '../../shared/errors.js';
+import type * as pb from '../generated/pb.js';
+import { toBuffer } from '../shared/bytes.js';
+import { leaseId, type LeaseId } from '../shared/ids.js';
+import { toBigInt, type Int64Like } from '../shared/pb-codec.js';
+import { isRecipeError, lock, unlock, type RecipeClient } from '../concurrency/index.js';
+import type { CallContext } from '../grpc/server.js';
+import { GrpcError } from '../grpc/status.js';
+import { Status } from '../shared/grpc-status.js';
+import { TsetcdError, etcdMessage } from '../shared/errors.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

@@ -21,25 +21,25 @@
  * it with the follower's request and returns its answer; it rejects with
  * TsetcdError('not-leader') when this member cannot answer (the follower retries).
  */
-import type * as pb from '../../generated/pb.js';
-import { fromBigInt, toBigInt } from '../../shared/pb-codec.js';
-import { TsetcdError, isTsetcdError } from '../../shared/errors.js';
-import { leaseId, type LeaseId } from '../../shared/ids.js';
-import type { Clock } from '../../shared/clock.js';
-import type { Rng } from '../../shared/rng.js';
-import type { Scheduler } from '../../shared/scheduler.js';
-import type { Logger } from '../../shared/logger.js';
-import { assert } from '../../shared/assert.js';
-import { RequestKind } from '../../apply/request.js';
-import type { ApplyOutcome } from '../../apply/applier.js';
+import type * as pb from '../generated/pb.js';
+import { fromBigInt, toBigInt } from '../shared/pb-codec.js';
+import { TsetcdError, isTsetcdError } from '../shared/errors.js';
+import { leaseId, type LeaseId } from '../shared/ids.js';
+import type { Clock } from '../shared/clock.js';
+import type { Rng } from '../shared/rng.js';
+import type { Scheduler } from '../shared/scheduler.js';
+import type { Logger } from '../shared/logger.js';
+import { assert } from '../shared/assert.js';
+import { RequestKind } from '../apply/request.js';
+import type { ApplyOutcome } from '../apply/applier.js';
 import {
   MAX_LEASE_TTL_SECONDS,
   encodeCheckpoint,
   encodeGrantRequest,
   type LeaseGrantResult,
   type Lessor,
-} from '../../lease/index.js';
-import type { BidiCall, CallContext } from '../../grpc/server.js';
+} from '../lease/index.js';
+import type { BidiCall, CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

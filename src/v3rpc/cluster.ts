@@ -10,15 +10,15 @@
  * default) first takes a linearizable read point.
  */
 import Long from 'long';
-import type * as pb from '../../generated/pb.js';
-import { toBigInt } from '../../shared/pb-codec.js';
-import { TsetcdError } from '../../shared/errors.js';
-import { memberId, type MemberId } from '../../shared/ids.js';
-import { ConfChangeType, type ConfChange } from '../../raft/types.js';
-import type { ApplyOutcome } from '../../apply/applier.js';
-import type { Member } from '../../cluster/membership.js';
-import { computeMemberId, etcdUrlString } from '../../cluster/ids.js';
-import type { CallContext } from '../../grpc/server.js';
+import type * as pb from '../generated/pb.js';
+import { toBigInt } from '../shared/pb-codec.js';
+import { TsetcdError } from '../shared/errors.js';
+import { memberId, type MemberId } from '../shared/ids.js';
+import { ConfChangeType, type ConfChange } from '../raft/types.js';
+import type { ApplyOutcome } from '../apply/applier.js';
+import type { Member } from '../cluster/membership.js';
+import { computeMemberId, etcdUrlString } from '../cluster/ids.js';
+import type { CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

@@ -5,7 +5,7 @@
  * The id Longs are built once: ids never change for the life of a member.
  */
 import Long from 'long';
-import type { ResponseHeader } from '../../generated/pb.js';
+import type { ResponseHeader } from '../generated/pb.js';
 
 export interface HeaderSource {
   readonly clusterId: bigint;

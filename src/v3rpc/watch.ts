@@ -25,17 +25,17 @@
  *   stream lives until its context ends); unknown request kinds are ignored.
  */
 import Long from 'long';
-import type * as pb from '../../generated/pb.js';
-import { toBuffer } from '../../shared/bytes.js';
-import type { Logger } from '../../shared/logger.js';
-import type { Rng } from '../../shared/rng.js';
-import type { Cancelable, Scheduler } from '../../shared/scheduler.js';
-import { codec, type Int64Like } from '../../shared/pb-codec.js';
-import type { MvccEvent } from '../../mvcc/types.js';
-import { kvToPb } from '../../apply/convert.js';
-import type { CreateRefusal, WatchHub, WatchOut, WatchStream } from '../../watch/index.js';
-import type { BidiCall, BidiHandler, CallContext } from '../../grpc/server.js';
-import { TsetcdError, etcdMessage } from '../../shared/errors.js';
+import type * as pb from '../generated/pb.js';
+import { toBuffer } from '../shared/bytes.js';
+import type { Logger } from '../shared/logger.js';
+import type { Rng } from '../shared/rng.js';
+import type { Cancelable, Scheduler } from '../shared/scheduler.js';
+import { codec, type Int64Like } from '../shared/pb-codec.js';
+import type { MvccEvent } from '../mvcc/types.js';
+import { kvToPb } from '../apply/convert.js';
+import type { CreateRefusal, WatchHub, WatchOut, WatchStream } from '../watch/index.js';
+import type { BidiCall, BidiHandler, CallContext } from '../grpc/server.js';
+import { TsetcdError, etcdMessage } from '../shared/errors.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 

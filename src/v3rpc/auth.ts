@@ -12,8 +12,8 @@
  *   revision moved while it was in flight, again from the password check (etcd
  *   EtcdServer.Authenticate). A JWT is signed here after apply.
  */
-import type * as pb from '../../generated/pb.js';
-import type { ApplyOutcome } from '../../apply/applier.js';
+import type * as pb from '../generated/pb.js';
+import type { ApplyOutcome } from '../apply/applier.js';
 import {
   ANONYMOUS,
   prepareChangePassword,
@@ -23,8 +23,8 @@ import {
   type AuthResponse,
   type AuthStore,
   type AuthGate,
-} from '../../auth/index.js';
-import type { CallContext } from '../../grpc/server.js';
+} from '../auth/index.js';
+import type { CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
