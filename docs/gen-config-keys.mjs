@@ -20,7 +20,7 @@ const EFFECT = new Map(Object.entries({
   'raft-write-timeout': NO_EFFECT,
   'listen-client-http-urls': NO_EFFECT + ' (HTTP stays on the client URLs)',
   'listen-metrics-urls': 'serves /health, /livez, /readyz, /version (no /metrics yet)',
-  'force-new-cluster': 'as etcd: a restart makes this member the only voter, keeping its data ([backup-restore.md](backup-restore.md#3-recovering-from-lost-quorum---force-new-cluster))',
+  'force-new-cluster': 'as etcd: a restart makes this member the only voter, keeping its data ([backup-restore.md](backup-restore.md#4-recovering-from-lost-quorum---force-new-cluster))',
   'client-cert-allowed-cn': NO_EFFECT + ' (peer-cert-allowed-cn works)',
   'client-cert-allowed-hostname': NO_EFFECT + ' (peer-cert-allowed-hostname works)',
   'tls-max-version': 'client listeners only',

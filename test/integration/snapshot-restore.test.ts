@@ -7,6 +7,9 @@
  *   flags -> a healthy cluster whose every key equals etcd's field by field, whose
  *   HashKV at the snapshot revision equals etcd's, whose lease lists its keys, whose
  *   members and cluster id are etcd's, and whose next put gets the snapshot revision + 1;
+ * - back to etcd: more history on that tsetcd cluster -> `etcdctl snapshot save` against
+ *   it -> real `etcdctl snapshot restore` on every member -> a 3-member etcd cluster
+ *   serving the same keys, HashKV, compaction, leases and cluster id;
  * - `tsetcd snapshot status` prints what `etcdctl snapshot status` prints, every format;
  * - bad files (truncated, flipped bytes, wrong trailer, a bbolt file that is not etcd's,
  *   a missing file) and an existing data dir: exit 1, one line, no data dir left.
@@ -169,7 +172,7 @@ async function clusterIdOf(members: readonly Member[]): Promise<string> {
 }
 
 describe('migration both ways with etcd 3.4.23 (docs/upgrade.md, docs/backup-restore.md)', () => {
-  it('3-member etcd -> snapshot save -> tsetcd snapshot restore x3 (seed-style mTLS) -> the same data', async (ctx) => {
+  it('3-member etcd -> snapshot save -> tsetcd snapshot restore x3 (seed-style mTLS) -> the same data; then back to a 3-member etcd', async (ctx) => {
     requireTools(ctx, 'etcd', 'etcdctl', 'openssl');
     const plan = await planCluster(3, pki);
     const initialCluster = initialClusterOf(plan);
@@ -229,7 +232,37 @@ describe('migration both ways with etcd 3.4.23 (docs/upgrade.md, docs/backup-res
     expect(compacted.stderr).toContain('required revision has been compacted');
     const put = ok(await etcdctlOn(tsetcd.members, ['put', 'next', 'one', '-w', 'json']));
     expect(headerOf(put).revision).toBe(String(before.revision + 1));
-  }, 240_000);
+
+    // And back (docs/upgrade.md, tsetcd to etcd): more history on tsetcd, a snapshot from
+    // one member, etcdctl snapshot restore on every member, a real etcd cluster serving it.
+    const tctl = async (...args: string[]): Promise<string> => ok(await etcdctlOn(tsetcd.members, args));
+    const lease2 = /lease ([0-9a-f]+) granted/.exec(await tctl('lease', 'grant', '900'))?.[1] ?? '';
+    await tctl('put', 'back/leased', 'L', `--lease=${lease2}`);
+    ok(await etcdctlOn(tsetcd.members, ['txn'], { stdin: '\nput back/1 one\ndel after\n\n\n' }));
+    const compactRev2 = Number(headerOf(await tctl('put', 'back/2', 'two', '-w', 'json')).revision);
+    await tctl('compaction', String(compactRev2));
+    await tctl('put', 'back/3', 'three');
+    const [member] = tsetcd.members;
+    if (member === undefined) throw new Error('no member');
+    const back = join(dir, 'back.db');
+    ok(await etcdctlFor(member, ['snapshot', 'save', back]));
+    const fromTsetcd = await served(member);
+    expect(fromTsetcd.hash.compact_revision).toBe(String(compactRev2));
+    ok(await runEtcdctl(['snapshot', 'status', back, '-w', 'table'], { endpoints: ['127.0.0.1:1'] }));
+    await Promise.all(tsetcd.members.map((m) => m.dispose()));
+    const etcdAgain = await restoredCluster('etcd', plan, back);
+    await expectServes(etcdAgain.members, fromTsetcd);
+    expect(await clusterIdOf(etcdAgain.members)).toBe(etcdClusterId);
+    for (const [id, keys] of [
+      [lease, ['leased/a', 'leased/b']],
+      [lease2, ['back/leased']],
+    ] as const) {
+      const t = ok(await etcdctlOn(etcdAgain.members, ['lease', 'timetolive', id, '--keys']));
+      expect(/attached keys\(\[(.*)\]\)/.exec(t)?.[1]?.split(' ').sort()).toEqual(keys);
+    }
+    const put2 = ok(await etcdctlOn(etcdAgain.members, ['put', 'next', 'two', '-w', 'json']));
+    expect(headerOf(put2).revision).toBe(String(fromTsetcd.revision + 1));
+  }, 300_000);
 });
 
 describe('bad input', () => {
