@@ -62,7 +62,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   embed: ['server', 'v3rpc', 'http', 'cluster', 'config', 'tls', 'storage', 'grpc', 'auth', 'snapshot'],
   // etcd snapshot files offline (status, restore): reads with bbolt, writes the data dir
   // through server's member storage.
-  snapshot: ['bbolt', 'server', 'cluster', 'lease', 'auth', 'storage'],
+  snapshot: ['bbolt', 'server', 'v3rpc', 'cluster', 'lease', 'auth', 'storage'],
   cli: ['config', 'embed', 'snapshot'],
   // test doubles (sim file layer, memory and file-log backends): no production module
   // imports testing; it imports only what it stands in for.
