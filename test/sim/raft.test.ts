@@ -33,7 +33,7 @@ describe('raft deterministic simulation', () => {
       expect(totals.snapshots).toBeGreaterThan(0);
       expect(totals.confChanges).toBeGreaterThan(0);
     }
-    // Pure CPU, ~25 s on an idle 2-core machine; at load 27 (a fresh-clone run beside seven
+    // Pure CPU: 5-8 s in a fresh-clone run on this 2-core machine; at load 27 (beside seven
     // engineers) it took 66 s, so the bound leaves room for a busy machine, not for a hang.
   }, 240_000);
 
