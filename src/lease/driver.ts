@@ -61,6 +61,7 @@ const ORDINARY_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'canceled',
   'not-leader',
   'no-leader',
+  'proposal-dropped',
   'timeout',
 ]);
 

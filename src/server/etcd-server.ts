@@ -163,6 +163,7 @@ export class EtcdServer {
   private storageError: unknown;
   private tickTimer: Cancelable | undefined;
   private lead = 0n;
+  private leadElectedAtMs: number | undefined; // etcd's leadElectedTime
   /** Whether this leader applied an entry of its own term (safe to serve leases). */
   private appliedOwnTerm = false;
   private leaderWaiters: Array<() => void> = [];
@@ -405,9 +406,13 @@ export class EtcdServer {
     return this.node.progress();
   }
 
+  /** etcd's parseProposeCtxErr (etcdserver/server.go): never "no leader" for a timeout. */
   private withTimeout<T>(p: Promise<T>, id: bigint): Promise<T> {
+    const start = this.clock.nowMs();
     const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => {
-      this.results.reject(id, new TsetcdError(this.lead === 0n ? 'no-leader' : 'timeout'));
+      const e = this.leadElectedAtMs; // started within 2 election timeouts before it
+      const fail = e !== undefined && start > e - 2 * this.limits.electionTimeoutMs && start < e;
+      this.results.reject(id, new TsetcdError(fail ? 'timeout-due-to-leader-fail' : 'timeout'));
     });
     return p.finally(() => timer.cancel());
   }
@@ -559,6 +564,7 @@ export class EtcdServer {
     if (ss === undefined || ss.lead === this.lead) return;
     const previous = this.lead;
     this.lead = ss.lead;
+    if (ss.lead !== 0n) this.leadElectedAtMs = this.clock.nowMs();
     this.appliedOwnTerm = false;
     const st = this.node.status();
     const [self, lead, prev] = [this.identity.memberId, ss.lead, previous].map((id) => id.toString(16)); // raft/node.go's words

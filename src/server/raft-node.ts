@@ -170,7 +170,7 @@ function dropped(fn: () => void): void {
   try {
     fn();
   } catch (err) {
-    if (isRaftError(err) && err.code === 'raft/proposal-dropped') throw new TsetcdError('no-leader');
+    if (isRaftError(err) && err.code === 'raft/proposal-dropped') throw new TsetcdError('proposal-dropped');
     throw err;
   }
 }

@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'lease-ttl-too-large'
   // cluster / raft
   | 'no-leader'
+  | 'proposal-dropped'
   | 'not-leader'
   | 'leader-changed'
   | 'stopped'
@@ -152,6 +153,11 @@ const ETCD_ERRORS: Record<ErrorCode, readonly [StatusCode, string]> = {
   'auth-no-password-user': [Status.UNKNOWN, 'auth: authentication failed, password was given for no password user'],
   'auth-verify-only': [Status.UNKNOWN, 'auth: token signing attempted with verify-only key'],
   'no-leader': [Status.UNAVAILABLE, 'etcdserver: no leader'],
+  // raft refused the proposal before it entered any log (no leader known, a leadership
+  // transfer in progress): etcd returns raft.ErrProposalDropped unmapped, so the client
+  // sees code Unknown and raft's text (api/v3rpc/util.go togRPCError). A definite
+  // failure, unlike a timeout.
+  'proposal-dropped': [Status.UNKNOWN, 'raft proposal dropped'],
   'leader-changed': [Status.UNAVAILABLE, 'etcdserver: leader changed'],
   stopped: [Status.UNAVAILABLE, 'etcdserver: server stopped'],
   timeout: [Status.UNAVAILABLE, 'etcdserver: request timed out'],

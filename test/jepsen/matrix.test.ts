@@ -9,7 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { requireTools } from '../helpers/require-tool.js';
 import { destroyLiveClusters } from './cluster/cluster.js';
 import { matrixFor, profileFromEnv } from './run/profiles.js';
-import { runJepsen } from './run/runner.js';
+import { readRunLines, summaryTable } from './run/results.js';
+import { resultsRoot, runJepsen } from './run/runner.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const profile = profileFromEnv();
 const only = process.env['JEPSEN_ONLY']?.split(',').filter((s) => s !== '');
@@ -18,6 +21,12 @@ const rows = matrixFor(profile).filter(
 );
 
 afterEach(destroyLiveClusters);
+// The profile's results table so far (rewritten after every row, so a run cut short
+// still leaves its table): <results root>/summary-<profile>.md.
+afterEach(() => {
+  mkdirSync(resultsRoot(), { recursive: true });
+  writeFileSync(join(resultsRoot(), `summary-${profile}.md`), `${summaryTable(readRunLines(resultsRoot()))}\n`);
+});
 
 describe(`jepsen ${profile} matrix`, () => {
   for (const row of rows) {

@@ -5,7 +5,8 @@
  *
  * Rule: a write whose fate is unknown is `info`, never `fail` — a timeout, UNAVAILABLE
  * ("leader changed", "no leader", "request timed out"), a reset stream or anything we do
- * not recognise may have been committed. Only errors that etcd returns before the
+ * not recognise may have been committed. "raft proposal dropped" (code Unknown) is
+ * definite: raft refused the entry before any log held it. Only errors that etcd returns before the
  * request reaches Raft, or that describe a definite refusal, are `fail`. A read that
  * errs has no effect either way, so it is `fail` (checkers drop it).
  *
@@ -39,8 +40,14 @@ export type Outcome = 'fail' | 'info';
  */
 export function classifyError(error: ErrorLike, idempotent: boolean): Outcome {
   if (idempotent) return 'fail';
+  // raft refused the proposal before it entered any log (etcd: raft.ErrProposalDropped,
+  // code Unknown); a timeout without a leader is "request timed out", still unknown.
+  if (error.details === PROPOSAL_DROPPED) return 'fail';
   return DEFINITE_CODES.has(error.codeName) ? 'fail' : 'info';
 }
+
+/** etcd's text for a proposal raft dropped (raft/raft.go ErrProposalDropped). */
+export const PROPOSAL_DROPPED = 'raft proposal dropped';
 
 export function describeError(error: ErrorLike): string {
   return `${error.codeName}: ${error.details}`;

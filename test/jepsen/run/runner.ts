@@ -29,6 +29,7 @@ import { openWatch } from '../workloads/streams.js';
 import type { Verdict, Workload } from '../workloads/workload.js';
 import { leaderChangeProblems, logProblems, okBefore, writeStats } from './criteria.js';
 import type { WriteStats } from './criteria.js';
+import { appendRunLine, leaderChanges } from './results.js';
 import { Nemesis } from './schedule.js';
 import type { ScheduledFault } from './schedule.js';
 
@@ -86,7 +87,9 @@ export async function runJepsen(spec: RunSpec): Promise<RunResult> {
 }
 
 async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const startedAt = new Date().toISOString();
+  const wallStart = Date.now();
+  const stamp = startedAt.replace(/[:.]/g, '-');
   const dir = join(resultsRoot(), `${stamp}-${spec.name}-${spec.seed}`);
   mkdirSync(dir, { recursive: true });
   const recorder = new Recorder(dir);
@@ -264,6 +267,23 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     ),
   );
   writeFileSync(join(dir, 'report.txt'), report);
+  appendRunLine(resultsRoot(), {
+    name: spec.name,
+    seed: spec.seed,
+    passed,
+    problems,
+    verdict: verdict.summary,
+    ops: ops.length,
+    faults: nemesis.schedule.length,
+    leaderChanges: leaderChanges(records),
+    unknownBefore: resolution.unknownBefore,
+    committed: resolution.committed,
+    notCommitted: resolution.notCommitted,
+    unresolved: resolution.unresolved,
+    snapshotInstalls: snapshots.installed,
+    wallMs: Date.now() - wallStart,
+    startedAt,
+  });
   if (!passed || process.env['JEPSEN_KEEP_LOGS'] === '1') {
     for (const m of cluster.members) copyFileSync(m.logPath, join(dir, `${m.name}.log`));
   }
