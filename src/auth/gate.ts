@@ -11,6 +11,9 @@
  * anonymous; a token that does not resolve is "invalid auth token" (src/auth/identity.ts).
  */
 import type * as pb from '../generated/pb.js';
+import { prefixEnd, toBuffer } from '../shared/bytes.js';
+import { TsetcdError, etcdStatus } from '../shared/errors.js';
+import { Status } from '../shared/grpc-status.js';
 import { AuthError } from './errors.js';
 import { checkRangeRequest, checkTxnRequest, type LeaseKeys } from './checks.js';
 import { resolveIdentity, type RequestCredentials } from './identity.js';
@@ -67,6 +70,13 @@ export class AuthGate {
     return ai;
   }
 
+  /** Any identity will do (etcd 3.5.29+ for Alarm GET): anonymous is "user name is empty". */
+  async identified(ctx: CallerSource): Promise<AuthInfo> {
+    const ai = await this.caller(ctx);
+    if (this.enabled && ai.revision === 0) throw new AuthError('auth-user-empty');
+    return ai;
+  }
+
   /** A Range's read check (before the read). */
   range(ai: AuthInfo, req: pb.RangeRequest): void {
     if (this.store !== undefined) checkRangeRequest(this.store, ai, req);
@@ -96,6 +106,49 @@ export class AuthGate {
     if (store === undefined || !store.enabled) return;
     if (ai.revision !== 0 && ai.revision !== store.revision) throw new AuthError('auth-old-revision');
   }
+}
+
+/** Go's names of the codes an identity check can fail with (grpc/codes String()). */
+const GO_CODE_NAMES: Partial<Record<number, string>> = {
+  [Status.INVALID_ARGUMENT]: 'InvalidArgument',
+  [Status.PERMISSION_DENIED]: 'PermissionDenied',
+  [Status.UNAUTHENTICATED]: 'Unauthenticated',
+  [Status.FAILED_PRECONDITION]: 'FailedPrecondition',
+};
+
+/**
+ * etcd isWatchPermitted (api/v3rpc/watch.go): read permission on the watched range, with
+ * the stream's identity, at creation only; an empty key is NUL. The range is checked as
+ * asked, before any from-key normalisation (etcd 3.5.33 closed that hole). Returns the
+ * cancel reason of a denial, the Go status text etcd sends, or undefined.
+ */
+export async function watchRefusal(gate: AuthGate, ctx: CallerSource, key: Uint8Array, rangeEnd: Uint8Array): Promise<string | undefined> {
+  if (!gate.enabled) return undefined;
+  try {
+    const ai = await gate.caller(ctx);
+    gate.read(ai, key.length === 0 ? Buffer.from([0]) : key, rangeEnd);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof TsetcdError)) throw err;
+    const [code, message] = etcdStatus(err.code);
+    return `rpc error: code = ${GO_CODE_NAMES[code] ?? 'PermissionDenied'} desc = ${message}`;
+  }
+}
+
+/**
+ * Auth for the election and lock recipes (etcd runs them through a client that
+ * forwards the caller's metadata, so each step is checked as the caller): the caller's
+ * permission on the recipe's keys is checked once, up front, and the steps then run as
+ * the member. `prefix`: the keys under `key/` (Lock, Campaign, Leader, Observe);
+ * otherwise the key itself (Unlock, Proclaim, Resign).
+ */
+export async function checkRecipe(gate: AuthGate, ctx: CallerSource, key: Uint8Array, mode: 'read' | 'write', prefix: boolean): Promise<void> {
+  if (!gate.enabled) return;
+  const ai = await gate.caller(ctx);
+  const k = prefix ? Buffer.concat([toBuffer(key), Buffer.from('/')]) : toBuffer(key);
+  const end = prefix ? prefixEnd(k) : undefined;
+  gate.read(ai, k, end);
+  if (mode === 'write') gate.write(ai, k, end);
 }
 
 /** The gate of handlers built without auth (unit tests): everything passes. */

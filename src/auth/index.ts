@@ -46,4 +46,4 @@ export {
   type UserRecord,
 } from './records.js';
 export { ANONYMOUS, ROOT_ROLE, ROOT_USER, type AuthInfo, type TokenProvider } from './types.js';
-export { AuthGate, OPEN_GATE, credentialsOf, type CallerSource } from './gate.js';
+export { AuthGate, OPEN_GATE, checkRecipe, credentialsOf, watchRefusal, type CallerSource } from './gate.js';

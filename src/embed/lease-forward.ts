@@ -114,7 +114,7 @@ export class LeaderForwarder {
   }
 
   /** MemberPromote must run on the leader (only it knows the learner's progress). */
-  async promote(id: bigint, signal?: AbortSignal): Promise<void> {
+  async promote(id: bigint, signal?: AbortSignal, token?: string): Promise<void> {
     const url = this.leaderClientUrls()[0];
     if (url === undefined) throw new TsetcdError('no-leader');
     const k = await loadKit();
@@ -128,7 +128,10 @@ export class LeaderForwarder {
     const c = client;
     return new Promise((resolve, reject) => {
       // The leader's answer (including etcd's error code and message) goes back as is.
-      const call = c.MemberPromote({ ID: id.toString() }, new grpc.Metadata(), { deadline }, (err) =>
+      // The caller's token goes along: the leader makes the same admin check.
+      const md = new grpc.Metadata();
+      if (token !== undefined) md.set('token', token);
+      const call = c.MemberPromote({ ID: id.toString() }, md, { deadline }, (err) =>
         err ? reject(new GrpcError(err.code as StatusCode, err.details)) : resolve(),
       );
       signal?.addEventListener('abort', () => call.cancel(), { once: true });

@@ -332,12 +332,12 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
     new Map([
       ...kvHandlers(api, h, gate),
       ...authHandlers(api, h),
-      ...leaseHandlers(api, h),
-      ...watchHandlers(api, h),
-      ...maintenanceHandlers(api, h),
-      ...clusterHandlers(api, h),
-      ...electionHandlers(api, h),
-      ...lockHandlers(api, h),
+      ...leaseHandlers(api, h, gate),
+      ...watchHandlers(api, h, gate),
+      ...maintenanceHandlers(api, h, gate),
+      ...clusterHandlers(api, h, gate),
+      ...electionHandlers(api, h, gate),
+      ...lockHandlers(api, h, gate),
     ]),
   );
   registerHealth(router, api);

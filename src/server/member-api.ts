@@ -66,7 +66,8 @@ export interface LeaderHop {
     req: LeaseForwardRequests[K],
     signal: AbortSignal,
   ): Promise<LeaseForwardResponses[K]>;
-  promote(id: bigint, signal?: AbortSignal): Promise<void>;
+  /** `token`: the caller's auth token, sent along so the leader checks the same identity. */
+  promote(id: bigint, signal?: AbortSignal, token?: string): Promise<void>;
 }
 
 export interface MemberApiDeps {
@@ -454,7 +455,7 @@ export class MemberApi
     return learnerMatch >= leaderMatch * LEARNER_READY_FRACTION;
   }
 
-  promoteOnLeader(id: bigint, signal?: AbortSignal): Promise<void> {
-    return this.deps.leaderHop.promote(id, signal);
+  promoteOnLeader(id: bigint, signal?: AbortSignal, token?: string): Promise<void> {
+    return this.deps.leaderHop.promote(id, signal, token);
   }
 }

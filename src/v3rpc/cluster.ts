@@ -7,7 +7,8 @@
  * (the default) a change that would leave fewer started voters than a quorum is
  * refused, and so is one made while voters are not all connected for etcd's
  * HealthInterval (5 s; "etcdserver: unhealthy cluster"), as etcd refuses them. MemberList with `linearizable` (the Go client >= 3.5
- * default) first takes a linearizable read point.
+ * default) first takes a linearizable read point. With auth on, add, remove, update and
+ * promote need root (etcd checkMembershipOperationPermission), after the URL checks.
  */
 import Long from 'long';
 import type * as pb from '../generated/pb.js';
@@ -21,6 +22,7 @@ import { computeMemberId, etcdUrlString } from '../cluster/ids.js';
 import type { CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
+import { OPEN_GATE, credentialsOf, type AuthGate } from '../auth/index.js';
 
 export interface ClusterBackend {
   members(): readonly Member[];
@@ -36,7 +38,7 @@ export interface ClusterBackend {
   learnerReady(id: bigint): Promise<boolean>;
   isLeader(): boolean;
   /** A follower hands MemberPromote to the leader (etcd forwards it over the peer port). */
-  promoteOnLeader(id: bigint, signal?: AbortSignal): Promise<void>;
+  promoteOnLeader(id: bigint, signal?: AbortSignal, token?: string): Promise<void>;
   /** This member's id (always counted as connected). */
   readonly selfId: bigint;
   /**
@@ -108,7 +110,7 @@ function parsePeerUrls(urls: readonly string[] | undefined): string[] {
   });
 }
 
-export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string, AnyHandler> {
+export function clusterHandlers(s: ClusterBackend, h: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   const list = (): pb.Member[] => s.members().map(memberToPb);
 
   async function change(type: ConfChange['type'], member: Member, ctx: CallContext): Promise<void> {
@@ -123,6 +125,7 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
 
   const memberAdd = async (req: pb.MemberAddRequest, ctx: CallContext): Promise<pb.MemberAddResponse> => {
     const peerUrls = parsePeerUrls(req.peerURLs);
+    await gate.admin(ctx);
     const isLearner = req.isLearner === true;
     const members = s.members();
     if (members.some((m) => m.peerUrls.some((u) => peerUrls.includes(u)))) throw new TsetcdError('peer-url-exist');
@@ -150,6 +153,7 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
   };
 
   const memberRemove = async (req: pb.MemberRemoveRequest, ctx: CallContext): Promise<pb.MemberRemoveResponse> => {
+    await gate.admin(ctx);
     const { id, member } = target(req.ID);
     if (!member.isLearner && s.strictReconfigCheck && !startedQuorumAfter(s.members(), -1, id)) {
       throw new TsetcdError('unhealthy-reconfig');
@@ -162,17 +166,19 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller): Map<string,
   };
 
   const memberUpdate = async (req: pb.MemberUpdateRequest, ctx: CallContext): Promise<pb.MemberUpdateResponse> => {
-    const { member } = target(req.ID);
     const peerUrls = parsePeerUrls(req.peerURLs);
+    await gate.admin(ctx);
+    const { member } = target(req.ID);
     await change(ConfChangeType.UpdateNode, { ...member, peerUrls }, ctx);
     return { header: h.clusterHeader(), members: list() };
   };
 
   const memberPromote = async (req: pb.MemberPromoteRequest, ctx: CallContext): Promise<pb.MemberPromoteResponse> => {
+    await gate.admin(ctx);
     const { id, member } = target(req.ID);
     if (!member.isLearner) throw new TsetcdError('member-not-learner');
     if (!s.isLeader()) {
-      await s.promoteOnLeader(id, ctx.signal);
+      await s.promoteOnLeader(id, ctx.signal, credentialsOf(ctx.metadata, ctx).token);
       await s.linearizableReadPoint(ctx.signal);
       return { header: h.clusterHeader(), members: list() };
     }

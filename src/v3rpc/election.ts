@@ -29,6 +29,7 @@ import type { CallContext, StreamWriter } from '../grpc/server.js';
 import type { AnyHandler } from './services.js';
 import type { HeaderFiller } from './header.js';
 import { leaseOf, recipeGrpcError, type RecipeBackend } from './lock.js';
+import { OPEN_GATE, checkRecipe, type AuthGate } from '../auth/index.js';
 
 export const ELECTION_SERVICE = '/v3electionpb.Election';
 
@@ -42,7 +43,7 @@ function leaderKeyFromPb(l: pb.LeaderKey | null | undefined): LeaderKey {
   };
 }
 
-export function electionHandlers(s: RecipeBackend, headers: HeaderFiller): Map<string, AnyHandler> {
+export function electionHandlers(s: RecipeBackend, headers: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   const client = s.recipeClient;
 
   /** Runs a unary handler body with etcd's error mapping. */
@@ -58,6 +59,7 @@ export function electionHandlers(s: RecipeBackend, headers: HeaderFiller): Map<s
 
   const campaignFn = guarded(async (req: pb.CampaignRequest, ctx): Promise<pb.CampaignResponse> => {
     const name = toBuffer(req.name);
+    await checkRecipe(gate, ctx, name, 'write', true);
     const r = await campaign(client, name, leaseOf(req.lease), toBuffer(req.value), ctx.signal);
     return {
       header: headers.header(r.revision),
@@ -72,16 +74,19 @@ export function electionHandlers(s: RecipeBackend, headers: HeaderFiller): Map<s
 
   const proclaimFn = guarded(async (req: pb.ProclaimRequest, ctx): Promise<pb.ProclaimResponse> => {
     const leaderKey = leaderKeyFromPb(req.leader);
+    await checkRecipe(gate, ctx, toBuffer(req.leader?.key), 'write', false);
     const revision = await proclaim(client, leaderKey, toBuffer(req.value), ctx.signal);
     return { header: headers.header(revision) };
   });
 
   const leaderFn = guarded(async (req: pb.LeaderRequest, ctx): Promise<pb.LeaderResponse> => {
+    await checkRecipe(gate, ctx, toBuffer(req.name), 'read', true);
     const v = await leader(client, toBuffer(req.name), ctx.signal);
     return { header: headers.header(v.revision), kv: v.kv };
   });
 
   const resignFn = guarded(async (req: pb.ResignRequest, ctx): Promise<pb.ResignResponse> => {
+    await checkRecipe(gate, ctx, toBuffer(req.leader?.key), 'write', false);
     const revision = await resign(client, leaderKeyFromPb(req.leader), ctx.signal);
     return { header: headers.header(revision) };
   });
@@ -91,6 +96,11 @@ export function electionHandlers(s: RecipeBackend, headers: HeaderFiller): Map<s
     ctx: CallContext,
     out: StreamWriter<pb.LeaderResponse>,
   ): Promise<void> => {
+    try {
+      await checkRecipe(gate, ctx, toBuffer(req.name), 'read', true);
+    } catch (err) {
+      throw recipeGrpcError(err, ctx.signal);
+    }
     for await (const v of observe(client, toBuffer(req.name), ctx.signal)) {
       if (out.closed) break;
       if (!out.write({ header: headers.header(v.revision), kv: v.kv })) await out.drained();

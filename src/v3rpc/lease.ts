@@ -5,7 +5,8 @@
  *   gets a random positive int63 chosen HERE, before proposing, so the log entry is
  *   deterministic; duplicates fail at apply ("lease already exists"); the response TTL
  *   is the granted one (raised to the minimum at apply).
- * - LeaseRevoke: proposed; apply deletes every attached key in one revision.
+ * - LeaseRevoke: proposed (with the caller, whose write permission on every attached key
+ *   apply checks while auth is on); apply deletes every attached key in one revision.
  * - LeaseKeepAlive (bidi): requests are answered one at a time, in order, by the
  *   leader's lessor. A leader answers only once it applied an entry of its own term
  *   and its lessor is primary; a follower forwards to the leader (etcd: peer
@@ -41,6 +42,7 @@ import {
 } from '../lease/index.js';
 import type { BidiCall, CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
+import { OPEN_GATE, type AuthGate, type AuthInfo } from '../auth/index.js';
 import type { AnyHandler } from './services.js';
 
 /** What a follower sends to the leader, by kind, and what comes back (no header). */
@@ -64,7 +66,8 @@ export interface LeaseBackend {
   readonly logger: Logger;
   /** Bounds forwarding and retries (etcd: 5 s + 2 x election timeout). */
   readonly requestTimeoutMs: number;
-  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome>;
+  /** `caller`: the client's identity (LeaseRevoke is checked at apply while auth is on). */
+  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome>;
   /** Leader AND applied an entry of its own term (EtcdServer.isReadyLeader). */
   isReadyLeader(): boolean;
   isLeader(): boolean;
@@ -97,6 +100,7 @@ export class LeaseService {
   constructor(
     private readonly deps: LeaseBackend,
     private readonly h: HeaderFiller,
+    private readonly gate: AuthGate = OPEN_GATE,
   ) {
     this.logger = deps.logger.child({ component: 'lease-service' });
   }
@@ -143,7 +147,8 @@ export class LeaseService {
     ctx: CallContext,
     raw: Buffer,
   ): Promise<pb.LeaseRevokeResponse> {
-    const outcome = await this.deps.propose(RequestKind.LeaseRevoke, raw, ctx.signal);
+    const caller = await this.gate.caller(ctx);
+    const outcome = await this.deps.propose(RequestKind.LeaseRevoke, raw, ctx.signal, caller);
     if (!outcome.ok) throw outcome.error;
     return { header: this.h.header(outcome.revision) };
   }
@@ -185,11 +190,15 @@ export class LeaseService {
   ): Promise<pb.LeaseTimeToLiveResponse> {
     const id = leaseId(toBigInt(req.ID, false));
     const keys = req.keys === true;
+    // etcd 3.5.9+: asking for the keys needs read permission on each attached key.
+    const caller = keys && this.gate.enabled ? await this.gate.caller(ctx) : undefined;
+    if (caller !== undefined) for (const key of this.deps.lessor.has(id) ? this.deps.lessor.keysOf(id) : []) this.gate.read(caller, key);
     const body = await this.onLeader(
       async () => this.timeToLiveHere(id, keys),
       () => this.deps.forwardToLeader('ttl', { ID: fromBigInt(id, false), keys }, ctx.signal),
       ctx.signal,
     );
+    if (caller !== undefined) this.gate.afterRead(caller);
     return { ...body, header: this.h.header() };
   }
 
@@ -319,6 +328,6 @@ export class LeaseService {
 }
 
 /** The Lease service's handlers, and the service for the peer hop's leader side. */
-export function leaseHandlers(s: LeaseBackend, h: HeaderFiller): Map<string, AnyHandler> {
-  return new LeaseService(s, h).handlers();
+export function leaseHandlers(s: LeaseBackend, h: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
+  return new LeaseService(s, h, gate).handlers();
 }

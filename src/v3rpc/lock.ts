@@ -21,6 +21,7 @@ import type { CallContext } from '../grpc/server.js';
 import { GrpcError } from '../grpc/status.js';
 import { Status } from '../shared/grpc-status.js';
 import { TsetcdError, etcdMessage } from '../shared/errors.js';
+import { OPEN_GATE, checkRecipe, type AuthGate } from '../auth/index.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
@@ -50,11 +51,12 @@ export function leaseOf(v: Int64Like): LeaseId {
   return leaseId(toBigInt(v, false));
 }
 
-export function lockHandlers(s: RecipeBackend, headers: HeaderFiller): Map<string, AnyHandler> {
+export function lockHandlers(s: RecipeBackend, headers: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   const client = s.recipeClient;
 
   const lockFn = async (req: pb.LockRequest, ctx: CallContext): Promise<pb.LockResponse> => {
     try {
+      await checkRecipe(gate, ctx, toBuffer(req.name), 'write', true);
       const r = await lock(client, toBuffer(req.name), leaseOf(req.lease), ctx.signal);
       return { header: headers.header(r.revision), key: r.key };
     } catch (err) {
@@ -64,6 +66,7 @@ export function lockHandlers(s: RecipeBackend, headers: HeaderFiller): Map<strin
 
   const unlockFn = async (req: pb.UnlockRequest, ctx: CallContext): Promise<pb.UnlockResponse> => {
     try {
+      await checkRecipe(gate, ctx, toBuffer(req.key), 'write', false);
       const revision = await unlock(client, toBuffer(req.key), ctx.signal);
       return { header: headers.header(revision) };
     } catch (err) {

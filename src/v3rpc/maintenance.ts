@@ -7,6 +7,10 @@
  * with no header and no version, as etcd 3.4 and 3.5 send it. Each blob waits for the
  * HTTP/2 stream to drain; a client that goes away ends the stream at the next blob.
  *
+ * With auth on (etcd 3.5.29+ rows of the auth matrix): Hash, HashKV, Defragment and Snapshot need
+ * root and answer a refusal raw (code Unknown, `auth: ...`); MoveLeader and Alarm
+ * ACTIVATE/DEACTIVATE need root; Alarm GET needs an identity; Status needs nothing.
+ *
  * Status reports a 3.5.x semver version (kube-apiserver enables watch progress
  * requests only for >= 3.5.13) and dbSize > 0 (etcdctl 3.6 divides by it).
  */
@@ -31,6 +35,7 @@ export interface ConsensusStatus {
   readonly isLeader: boolean;
   readonly isLearner: boolean;
 }
+import { AuthError, OPEN_GATE, internalAuthMessage, type AuthGate } from '../auth/index.js';
 
 export interface MaintenanceBackend {
   readonly store: MvccStore;
@@ -68,7 +73,20 @@ function canceled(): GrpcError {
   return new GrpcError(Status.CANCELLED, 'context canceled');
 }
 
-export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map<string, AnyHandler> {
+/**
+ * The admin check of Defragment, Snapshot, Hash and HashKV: etcd returns the auth error
+ * raw there (maintenance.go), so the client sees code Unknown with the internal text.
+ */
+async function adminRaw(gate: AuthGate, ctx: CallContext): Promise<void> {
+  try {
+    await gate.admin(ctx);
+  } catch (err) {
+    if (err instanceof AuthError) throw new GrpcError(Status.UNKNOWN, internalAuthMessage(err.code));
+    throw err;
+  }
+}
+
+export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   const status = async (): Promise<pb.StatusResponse> => {
     const st = s.raftStatus();
     const dbSize = await s.dbSizeBytes();
@@ -92,7 +110,8 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
     return res;
   };
 
-  const hashKV = async (req: pb.HashKVRequest): Promise<pb.HashKVResponse> => {
+  const hashKV = async (req: pb.HashKVRequest, ctx: CallContext): Promise<pb.HashKVResponse> => {
+    await adminRaw(gate, ctx);
     const r = await s.store.hashKV(toNumber(req.revision));
     return {
       header: h.header(r.revision),
@@ -104,7 +123,8 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
 
   // Hash is over the whole backend and only meaningful between tsetcd members (etcd
   // hashes its bbolt file); it exists for etcd's functional tests and `endpoint hash`.
-  const hash = async (): Promise<pb.HashResponse> => {
+  const hash = async (_req: pb.HashRequest, ctx: CallContext): Promise<pb.HashResponse> => {
+    await adminRaw(gate, ctx);
     let crc = 0;
     await s.forEachRecord((k, v) => {
       crc = crc32c(v, crc32c(k, crc));
@@ -113,28 +133,35 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller): Map
   };
 
   const alarm = async (req: pb.AlarmRequest, ctx: CallContext): Promise<pb.AlarmResponse> => {
+    // etcd 3.5.29+: listing needs an identity, raising or disarming needs root.
+    if ((req.action ?? 0) === 0) await gate.identified(ctx);
+    else await gate.admin(ctx);
     const res = await s.alarm(req, ctx.signal);
     return { header: h.header(), alarms: res.alarms ?? [] };
   };
 
-  const moveLeader = async (req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> => {
+  const moveLeader = async (req: pb.MoveLeaderRequest, ctx: CallContext): Promise<pb.MoveLeaderResponse> => {
+    await gate.admin(ctx);
     await s.moveLeader(toBigInt(req.targetID, true));
     return { header: h.header() };
   };
 
   // Called as a method: the member API is a class, so the function alone loses `this`.
   const canDefrag = s.defragment !== undefined;
-  const defragment = async (): Promise<pb.DefragmentResponse> => {
+  const defragment = async (_req: pb.DefragmentRequest, ctx: CallContext): Promise<pb.DefragmentResponse> => {
+    await adminRaw(gate, ctx);
     await s.defragment?.();
     return { header: h.header() };
   };
 
-  const snapshot = (_req: pb.SnapshotRequest, ctx: CallContext, out: StreamWriter<pb.SnapshotResponse>): Promise<void> =>
-    s.streamSnapshot(async (chunk) => {
+  const snapshot = async (_req: pb.SnapshotRequest, ctx: CallContext, out: StreamWriter<pb.SnapshotResponse>): Promise<void> => {
+    await adminRaw(gate, ctx);
+    await s.streamSnapshot(async (chunk) => {
       if (ctx.signal.aborted || out.closed) throw canceled();
       if (!out.write({ remainingBytes: chunk.remainingBytes, blob: chunk.blob })) await out.drained();
       if (ctx.signal.aborted) throw canceled();
     });
+  };
 
   return new Map<string, AnyHandler>([
     ['/etcdserverpb.Maintenance/Status', { kind: 'unary', fn: status }],

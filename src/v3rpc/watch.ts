@@ -36,6 +36,7 @@ import { kvToPb } from '../apply/convert.js';
 import type { CreateRefusal, WatchHub, WatchOut, WatchStream } from '../watch/index.js';
 import type { BidiCall, BidiHandler, CallContext } from '../grpc/server.js';
 import { TsetcdError, etcdMessage } from '../shared/errors.js';
+import { OPEN_GATE, watchRefusal, type AuthGate } from '../auth/index.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
@@ -68,11 +69,11 @@ export interface WatchBackend {
 const responseCodec = codec<pb.WatchResponse>('etcdserverpb.WatchResponse');
 const eventCodec = codec<pb.Event>('mvccpb.Event');
 
-export function watchHandlers(s: WatchBackend, h: HeaderFiller): Map<string, AnyHandler> {
+export function watchHandlers(s: WatchBackend, h: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   const monitor = new LeaderMonitor(s);
   const log = s.logger.child({ component: 'v3rpc', service: 'watch' });
   const fn: BidiHandler<pb.WatchRequest, pb.WatchResponse> = (call, ctx) =>
-    serveWatch(call, ctx, s, h, monitor, log);
+    serveWatch(call, ctx, s, h, monitor, log, gate);
   return new Map<string, AnyHandler>([[WATCH_PATH, { kind: 'bidi', fn }]]);
 }
 
@@ -125,6 +126,7 @@ async function serveWatch(
   headers: HeaderFiller,
   monitor: LeaderMonitor,
   log: Logger,
+  gate: AuthGate,
 ): Promise<void> {
   const requireLeader = headerText(ctx.metadata['hasleader']) === 'true';
   if (requireLeader && !deps.hasLeader()) throw new TsetcdError('no-leader');
@@ -154,7 +156,7 @@ async function serveWatch(
   };
   const fragmentBytes = deps.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   sendLoop(call, stream, headers, fragmentBytes).catch(end);
-  recvLoop(call, stream, startTicker).catch(end);
+  recvLoop(call, stream, startTicker, gate, ctx).catch(end);
   try {
     await finished;
   } finally {
@@ -174,12 +176,19 @@ async function recvLoop(
   call: BidiCall<pb.WatchRequest, pb.WatchResponse>,
   stream: WatchStream,
   startTicker: () => void,
+  gate: AuthGate,
+  ctx: CallContext,
 ): Promise<void> {
   for await (const req of call.messages) {
     await stream.controlRoom();
     if (stream.closed) return;
     if (req.createRequest) {
       const c = req.createRequest;
+      const denied = await watchRefusal(gate, ctx, toBuffer(c.key), toBuffer(c.rangeEnd));
+      if (denied !== undefined) {
+        stream.refuseCreate('denied', denied);
+        continue;
+      }
       const filters = c.filters ?? [];
       const watchId = int64(c.watchId);
       if (watchId === undefined) {
@@ -228,8 +237,10 @@ async function sendLoop(
   }
 }
 
-function cancelReason(reason: CreateRefusal): string {
+function cancelReason(reason: CreateRefusal, detail: string | undefined): string {
   switch (reason) {
+    case 'denied':
+      return detail ?? 'rpc error: code = PermissionDenied desc = etcdserver: permission denied';
     case 'compacted':
       return etcdMessage('compacted');
     case 'duplicate-id':
@@ -255,7 +266,7 @@ export function toResponses(
           watchId: -1,
           created: true,
           canceled: true,
-          cancelReason: cancelReason(out.reason),
+          cancelReason: cancelReason(out.reason, out.detail),
         },
       ];
     case 'canceled':

@@ -258,12 +258,12 @@ export class WatchStream {
   }
 
   /** Refuses a create the caller could not even parse (queued in request order). */
-  refuseCreate(reason: CreateRefusal): number {
-    return this.refuse(this.host.currentRevision(), reason);
+  refuseCreate(reason: CreateRefusal, detail?: string): number {
+    return this.refuse(this.host.currentRevision(), reason, detail);
   }
 
-  private refuse(revision: number, reason: CreateRefusal): number {
-    this.pushControl({ kind: 'refused', revision, reason });
+  private refuse(revision: number, reason: CreateRefusal, detail?: string): number {
+    this.pushControl({ kind: 'refused', revision, reason, ...(detail !== undefined ? { detail } : {}) });
     return STREAM_WATCH_ID;
   }
 

@@ -41,7 +41,8 @@ export interface WatchCreate {
 }
 
 /** Why a create was refused (created + canceled, watch_id -1). */
-export type CreateRefusal = 'compacted' | 'duplicate-id' | 'empty-range';
+/** 'denied': the caller may not read the range (the API's auth check; `detail` is the reason text). */
+export type CreateRefusal = 'compacted' | 'duplicate-id' | 'empty-range' | 'denied';
 
 /** The id of a response that speaks for every watcher of a stream (clientv3.InvalidWatchID). */
 export const STREAM_WATCH_ID = -1;
@@ -50,7 +51,7 @@ export type WatchOut =
   /** created=true; header revision = store revision when the request was handled. */
   | { readonly kind: 'created'; readonly watchId: number; readonly revision: number }
   /** created=true, canceled=true, watch_id=-1, cancel_reason by `reason`. */
-  | { readonly kind: 'refused'; readonly revision: number; readonly reason: CreateRefusal }
+  | { readonly kind: 'refused'; readonly revision: number; readonly reason: CreateRefusal; readonly detail?: string }
   /** canceled=true after the client's cancel request. */
   | { readonly kind: 'canceled'; readonly watchId: number; readonly revision: number }
   /** canceled=true, compact_revision set, no reason; header revision 0 as etcd. */
