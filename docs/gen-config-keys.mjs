@@ -41,16 +41,17 @@ const EFFECT = new Map(Object.entries({
   'auth-token-ttl': NO_EFFECT + ' (no Auth service)',
   'warning-apply-duration': NO_EFFECT,
   'warning-unary-request-duration': NO_EFFECT,
-  'corrupt-check-time': NO_EFFECT,
   'compact-hash-check-time': NO_EFFECT,
-  'feature-gates': 'validated; no gate changes behaviour yet',
+  'feature-gates': 'validated; InitialCorruptCheck is used, no other gate changes behaviour yet',
   'debug': 'true sets log-level debug (etcd 3.4 key)',
   'logger': 'must be zap',
   'config-file': 'see Precedence',
 }));
+/** The 3.5 gate booleans the server reads today. */
+const GATES_IN_USE = new Set(['experimental-initial-corrupt-check']);
 for (const name of KEY_SPECS.keys()) {
   if (name.startsWith('experimental-') && KEY_SPECS.get(name).use === 'carry' && !KEY_SPECS.get(name).aliasOf) {
-    EFFECT.set(name, 'deprecated spelling of a feature gate; ' + NO_EFFECT);
+    EFFECT.set(name, 'deprecated spelling of a feature gate; ' + (GATES_IN_USE.has(name) ? 'used' : NO_EFFECT));
   }
 }
 

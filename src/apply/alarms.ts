@@ -43,9 +43,12 @@ export function alarmToPb(a: Alarm): pb.AlarmMember {
   return { memberID: Long.fromBigInt(a.memberId, true), alarm: a.type };
 }
 
-/** etcd's AlarmMember.String() (gogoproto compact text), as Status.errors lists it. */
+/**
+ * etcd's AlarmMember.String() (gogoproto compact text, which leaves out zero fields:
+ * "alarm:CORRUPT " for member 0), as Status.errors lists it.
+ */
 export function alarmText(a: Alarm): string {
-  return `memberID:${a.memberId.toString()} alarm:${ALARM_NAMES[a.type]} `;
+  return `${a.memberId === 0n ? '' : `memberID:${a.memberId.toString()} `}alarm:${ALARM_NAMES[a.type]} `;
 }
 
 function recordKey(a: Alarm): Buffer {

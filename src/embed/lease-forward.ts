@@ -43,10 +43,20 @@ type ClusterClient = grpc.Client & {
   ): grpc.ClientUnaryCall;
 };
 
+type MaintenanceClient = grpc.Client & {
+  HashKV(
+    req: unknown,
+    meta: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: unknown) => void,
+  ): grpc.ClientUnaryCall;
+};
+
 interface GrpcKit {
   readonly grpc: typeof grpc;
   readonly Lease: grpc.ServiceClientConstructor;
   readonly Cluster: grpc.ServiceClientConstructor;
+  readonly Maintenance: grpc.ServiceClientConstructor;
 }
 
 let kit: Promise<GrpcKit> | undefined;
@@ -61,9 +71,14 @@ function loadKit(): Promise<GrpcKit> {
       defaults: false,
     });
     const pkg = g.loadPackageDefinition(def) as unknown as {
-      etcdserverpb: { Lease: grpc.ServiceClientConstructor; Cluster: grpc.ServiceClientConstructor };
+      etcdserverpb: {
+        Lease: grpc.ServiceClientConstructor;
+        Cluster: grpc.ServiceClientConstructor;
+        Maintenance: grpc.ServiceClientConstructor;
+      };
     };
-    return { grpc: g, Lease: pkg.etcdserverpb.Lease, Cluster: pkg.etcdserverpb.Cluster };
+    const e = pkg.etcdserverpb;
+    return { grpc: g, Lease: e.Lease, Cluster: e.Cluster, Maintenance: e.Maintenance };
   })();
   return kit;
 }
@@ -73,6 +88,7 @@ const FORWARD_TIMEOUT_MS = 3000;
 export class LeaderForwarder {
   private readonly clients = new Map<string, LeaseClient>();
   private readonly clusterClients = new Map<string, ClusterClient>();
+  private readonly maintenanceClients = new Map<string, MaintenanceClient>();
 
   constructor(
     private readonly leaderClientUrls: () => readonly string[],
@@ -138,7 +154,31 @@ export class LeaderForwarder {
     });
   }
 
+  /**
+   * Another member's HashKV at `revision` over its client URL, for the corruption
+   * checks (corrupt-check.ts). Rejects with the member's error text.
+   */
+  async hashKV(url: string, revision: number): Promise<{ hash: number; revision: number; compactRevision: number }> {
+    const k = await loadKit();
+    let c = this.maintenanceClients.get(url);
+    if (c === undefined) {
+      c = new k.Maintenance(...this.target(k, url)) as unknown as MaintenanceClient;
+      this.maintenanceClients.set(url, c);
+    }
+    const client = c;
+    const deadline = Date.now() + FORWARD_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      client.HashKV({ revision: String(revision) }, new k.grpc.Metadata(), { deadline }, (err, res) => {
+        if (err) return reject(new Error(err.details));
+        const r = res as { hash?: number; compactRevision?: string; header?: { revision?: string } };
+        resolve({ hash: r.hash ?? 0, revision: Number(r.header?.revision ?? 0), compactRevision: Number(r.compactRevision ?? 0) });
+      });
+    });
+  }
+
   close(): void {
+    for (const c of this.maintenanceClients.values()) c.close();
+    this.maintenanceClients.clear();
     for (const c of this.clients.values()) c.close();
     for (const c of this.clusterClients.values()) c.close();
     this.clients.clear();

@@ -57,6 +57,8 @@ import { TlsContextSource } from '../tls/index.js';
 import { ensureSelfCert } from './auto-tls.js';
 import { ClientListener } from './client-listener.js';
 import { LeaderForwarder } from './lease-forward.js';
+import { initialCorruptCheck, startCorruptMonitor, type CorruptCheckDeps } from './corrupt-check.js';
+import { AlarmType } from '../generated/pb.js';
 import { durationText, logClosing, logReady, logServing, logStartingMember, warnSlowSync } from './lifecycle-log.js';
 import {
   createPeerNetwork,
@@ -101,6 +103,16 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     keyFile: config.clientTls.clientKeyFile ?? config.clientTls.keyFile,
     trustedCaFile: config.clientTls.trustedCaFile,
   });
+  const corruptDeps = corruptCheckDeps(core, forwarder, log);
+  // etcd checks before it serves clients, once the peers are reachable (embed/etcd.go).
+  if (config.featureGates.initialCorruptCheck) {
+    await initialCorruptCheck(corruptDeps).catch(async (err: unknown) => {
+      forwarder.close();
+      await network?.stop();
+      await core.server.stop();
+      throw err;
+    });
+  }
   const api = new MemberApi({
     core,
     settings: config,
@@ -120,6 +132,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const listeners = await listen(config, router, onHttp, log, () => core.server.stop());
   const memberId = core.recovered.memberId;
   logServing(log, config, memberId);
+  const corruptMonitor = config.corruptCheckTimeMs > 0 ? startCorruptMonitor(corruptDeps, config.corruptCheckTimeMs) : undefined;
   const ready = api
     .publishAttributes(config.name, config.advertiseClientUrls.map(formatUrl))
     .then(() => logReady(log, config, memberId, core.recovered.clusterId));
@@ -131,6 +144,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     await Promise.all(listeners.map((l) => l.close()));
     core.leaseDriver.stop();
     core.compactor?.stop();
+    corruptMonitor?.stop();
     forwarder.close();
     await network?.stop();
     await core.server.stop();
@@ -144,6 +158,26 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     ready,
     stop,
     onRemoved: (fn) => removal.on(fn),
+  };
+}
+
+/** The corruption checks over this member's store, its peers' client URLs and the log. */
+function corruptCheckDeps(core: MemberCore, forwarder: LeaderForwarder, log: Logger): CorruptCheckDeps {
+  const self = core.recovered.memberId;
+  return {
+    selfId: self,
+    localHash: async () => {
+      const r = await core.storage.store.hashKV(0);
+      return { hash: r.hash, revision: r.revision, compactRevision: r.compactRevision };
+    },
+    peers: () => core.membership.members().filter((m) => m.id !== self).map((m) => ({ id: m.id, clientUrls: m.clientUrls })),
+    fetch: (url, revision) => forwarder.hashKV(url, revision),
+    isLeader: () => core.server.raftStatus().isLeader,
+    readIndex: () => core.server.linearizableReadPoint(),
+    // Member id 0: etcd 3.4 does not know which side is damaged (etcdserver/corrupt.go).
+    raiseCorrupt: () => core.raiseAlarm(AlarmType.CORRUPT, 0n),
+    scheduler: systemScheduler,
+    logger: log,
   };
 }
 

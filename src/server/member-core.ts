@@ -116,10 +116,11 @@ export interface MemberCore {
   /** The replicated alarms (NOSPACE, CORRUPT) as applied on this member. */
   readonly alarms: AlarmStore;
   /**
-   * Raises an alarm for this member through the log (etcd's AlarmRequest ACTIVATE with
-   * this member's id), so every member applies it; resolves once applied here.
+   * Raises an alarm through the log (etcd's AlarmRequest ACTIVATE, for this member's id
+   * unless `forMember` says otherwise), so every member applies it; resolves once
+   * applied here.
    */
-  raiseAlarm(type: AlarmType): Promise<void>;
+  raiseAlarm(type: AlarmType, forMember?: bigint): Promise<void>;
   readonly watchHub: WatchHub;
   /** Users, roles, permissions and the token provider (replicated through Internal entries). */
   readonly auth: AuthStore;
@@ -354,8 +355,8 @@ function assemble(
     membership: state.membership,
     lessor: state.lessor,
     alarms: state.alarms,
-    raiseAlarm: async (type) => {
-      const payload = encodeAlarmRequest(AlarmAction.ACTIVATE, recovered.memberId, type);
+    raiseAlarm: async (type, forMember) => {
+      const payload = encodeAlarmRequest(AlarmAction.ACTIVATE, forMember ?? recovered.memberId, type);
       const outcome = await server.propose(RequestKind.Alarm, payload);
       if (!outcome.ok) throw outcome.error;
     },
