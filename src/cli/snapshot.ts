@@ -181,7 +181,10 @@ function restoreMembers(name: string, clusterText: string, advertiseText: string
 function progressReporter(): (done: number, total: number) => void {
   const tty = process.stderr.isTTY;
   let lastTenth = -1;
+  let lastDone = -1;
   return (done, total) => {
+    if (done === lastDone) return;
+    lastDone = done;
     const pct = total === 0 ? 100 : Math.floor((done / total) * 100);
     if (tty) {
       process.stderr.write(`\rrestoring key records: ${pct}% (${done}/${total})${done === total ? '\n' : ''}`);

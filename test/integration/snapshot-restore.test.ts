@@ -12,7 +12,9 @@
  *   serving the same keys, HashKV, compaction, leases and cluster id;
  * - `tsetcd snapshot status` prints what `etcdctl snapshot status` prints, every format;
  * - bad files (truncated, flipped bytes, wrong trailer, a bbolt file that is not etcd's,
- *   a missing file) and an existing data dir: exit 1, one line, no data dir left.
+ *   a missing file) and an existing data dir: exit 1, one line, no data dir left;
+ * - a snapshot whose last record is below its compaction revision restores at the
+ *   compaction revision, on etcd and on tsetcd alike.
  * Needs etcd, etcdctl and openssl: fails in CI without them, skips saying why outside CI.
  */
 import { spawn } from 'node:child_process';
@@ -22,7 +24,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeClusterId, computeMemberId } from '../../src/cluster/ids.js';
+import { etcdBackendRecords, revisionKey } from '../../src/bbolt/etcd-layout.js';
 import { bboltBytes } from '../../src/bbolt/stream.js';
+import { encodeKeyValue } from '../../src/mvcc/kv-codec.js';
+import { leaseId } from '../../src/shared/ids.js';
 import type { TestPki } from '../helpers/certs.js';
 import { makeTestPki } from '../helpers/certs.js';
 import { removeWhenTestProcessExits } from '../helpers/cleanup.js';
@@ -310,3 +315,45 @@ describe('bad input', () => {
     expect(status.stderr.trim().split('\n')).toHaveLength(1);
   }, 120_000);
 });
+
+describe.each<Target>(['etcd', 'tsetcd'])('a snapshot whose last record is below its compaction revision (%s)', (target) => {
+  // Not bad input: etcd leaves one whenever the newest revisions were deletes and a
+  // compaction at the last of them dropped their tombstones. etcd 3.4.23 restores it at
+  // the compaction revision; so must tsetcd.
+  it('restores at the compaction revision', async (ctx) => {
+    requireTools(ctx, 'etcd', 'etcdctl', 'openssl');
+    const kv = encodeKeyValue({ key: Buffer.from('a'), value: Buffer.from('1'), createRevision: 2, modRevision: 2, version: 1, lease: leaseId(0n) }).bytes;
+    const image = await bboltBytes(
+      etcdBackendRecords({
+        keys: () => [{ key: revisionKey({ main: 2, sub: 0 }), value: kv }],
+        consistentIndex: 5n,
+        scheduledCompactRev: 4,
+        finishedCompactRev: 4,
+        leases: [],
+        members: [],
+        removedMembers: [],
+        alarms: [],
+        auth: { users: [], roles: [] },
+      }),
+    );
+    const file = join(dir, `below-${target}.db`);
+    writeFileSync(file, Buffer.concat([image, createHash('sha256').update(image).digest()]));
+    const m = await startMember({
+      target,
+      name: 'below',
+      beforeStart: async (member) => {
+        const flags = [`--name=below`, `--initial-cluster=below=${member.peerUrl}`, `--initial-advertise-peer-urls=${member.peerUrl}`, `--initial-cluster-token=${TOKEN}`, `--data-dir=${member.dataDir}`, `--wal-dir=${member.walDir}`];
+        const r = target === 'tsetcd' ? await runTsetcd(['snapshot', 'restore', file, ...flags]) : await runEtcdctl(['snapshot', 'restore', file, ...flags], { endpoints: ['127.0.0.1:1'] });
+        expect(r.code, r.stderr).toBe(0);
+      },
+    });
+    const got = ok(await etcdctlFor(m, ['get', 'a', '-w', 'json']));
+    expect(headerOf(got).revision).toBe('4');
+    expect(kvsOf(got).map((x) => x.mod_revision)).toEqual(['2']);
+    expect(headerOf(ok(await etcdctlFor(m, ['put', 'b', '1', '-w', 'json']))).revision).toBe('5');
+    const old = await etcdctlFor(m, ['get', 'a', '--rev=3']);
+    expect(old.stderr).toContain('required revision has been compacted');
+    await m.dispose();
+  }, 60_000);
+});
+
