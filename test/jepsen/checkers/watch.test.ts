@@ -269,4 +269,14 @@ describe('watch validator (hand-written)', () => {
     };
     expect(checkWatches(h.ops, [w, fromOld]).valid).toBe(true);
   });
+
+  it('reports an event at or below the revision a progress notification promised', () => {
+    const h = execute([{ del: false, key: 'k/a' }, { del: false, key: 'k/b' }, { del: false, key: 'k/a' }]);
+    const w = watcher(h.events, 1, { chunk: 1 });
+    const progress = (at: number, rev: number): WatchResponseLog => ({ at, headerRevision: rev, compactRevision: 0, canceled: false, events: [] });
+    const good: WatchLog = { ...w, responses: [w.responses[0] as WatchResponseLog, progress(0.5, 2), ...w.responses.slice(1)] };
+    expect(checkWatches(h.ops, [good]).violations).toEqual([]);
+    const bad: WatchLog = { ...w, responses: [w.responses[0] as WatchResponseLog, progress(0.5, 3), ...w.responses.slice(1)] };
+    expect(checkWatches(h.ops, [bad]).violations.join('\n')).toMatch(/event at revision 3 after a progress notification at 3/);
+  });
 });

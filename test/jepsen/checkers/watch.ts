@@ -21,7 +21,9 @@
  *   at revision - 1 when it sends the event and omits it once that is compacted (etcd
  *   v3rpc/watch.go sendLoop);
  * - compaction: a watch is canceled for compaction only if it asked for a compacted
- *   revision (startRevision < compactRevision).
+ *   revision (startRevision < compactRevision);
+ * - progress: after a progress notification (a response without events, e.g. the answer
+ *   to RequestProgress) at header revision R, no event at or below R follows.
  * No phantoms: every delivered put of a workload key carries a value some write op (ok or
  * info) wrote.
  */
@@ -176,7 +178,17 @@ export function checkWatches(
     let lastRev = 0;
     const seen = new Set<string>();
     let firstRev: number | undefined;
+    let promised = 0;
     for (const [i, resp] of w.responses.entries()) {
+      // A progress notification (no events, not canceled) at revision R promises that no
+      // later event of this watcher is at or below R (etcd watch.go progress semantics).
+      for (const e of resp.events) {
+        if (e.modRevision <= promised)
+          add(
+            `watcher ${w.id} on ${w.node}: event at revision ${e.modRevision} after a progress notification at ${promised}`,
+          );
+      }
+      if (resp.events.length === 0 && !resp.canceled) promised = Math.max(promised, resp.headerRevision);
       if (
         resp.canceled &&
         resp.compactRevision > 0 &&

@@ -164,6 +164,21 @@ export function longMatrix(): MatrixRow[] {
         }),
       );
     }
+    // Snapshot catch-up while faults continue, on 5 members (faults in list order).
+    rows.push(
+      row(
+        `${w}-snapshot-long`,
+        w,
+        ['kill-in-snapshot', 'kill', 'partition-leader', 'power-cut', 'link-starved-follower'],
+        90_000,
+        {
+          cluster: { ...LONG_CLUSTER, snapshotCount: 200, snapshotCatchupEntries: 50 },
+          compactEveryMs: 2000,
+          faultsInOrder: true,
+          minSnapshotInstalls: 1,
+        },
+      ),
+    );
   }
   // Every fault mixed on 3 members too: faster, and a 3-member cluster loses quorum sooner.
   for (const w of ['register', 'append', 'lease', 'watch'] as const) {

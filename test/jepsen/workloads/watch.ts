@@ -129,6 +129,11 @@ class Watcher {
       );
   }
 
+  /** etcd's RequestProgress: the answer is a progress notification (checkers/watch.ts). */
+  requestProgress(): void {
+    if (this.finishedWith === undefined) this.stream.send({ progressRequest: {} });
+  }
+
   close(why = 'closed'): void {
     this.stream.close();
     this.finish(why);
@@ -217,10 +222,13 @@ export function watchWorkload(): Workload {
       const w = new Watcher(ctx, nextWatcher++, member, '\u0000', '\u0000', from, true);
       full.set(member.name, w);
       // The long-lived watcher outlives the traffic phase: final() needs it open.
+      // Meanwhile it asks for progress now and then (checked: no event at or below it later).
+      const progress = setInterval(() => w.requestProgress(), 700 + ctx.rng.int(600));
       const ended = await Promise.race([
         w.ended.then(() => true),
         untilStopped(ctx).then(() => false),
       ]);
+      clearInterval(progress);
       if (!ended) return;
       if (w.unimplemented) unimplemented = true;
       resumeFrom.set(member.name, Math.max(from, w.lastRevision + 1, w.compactRevision));
