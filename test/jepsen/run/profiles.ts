@@ -105,7 +105,7 @@ export function ciMatrix(): MatrixRow[] {
       'register-link-delay',
       'register',
       ['link-slow-leader-over', 'link-slow-leader', 'link-flaky'],
-      22_000,
+      18_000,
     ),
     // Followers catch up by snapshot while faults continue: a small snapshot count and
     // catch-up window, so any member down for a few seconds needs one.
@@ -113,7 +113,7 @@ export function ciMatrix(): MatrixRow[] {
       'register-snapshot-catchup',
       'register',
       ['kill-in-snapshot', 'kill', 'partition-leader', 'power-cut', 'link-starved-follower'],
-      28_000,
+      22_000,
       { cluster: SNAPSHOT_CLUSTER, minSnapshotInstalls: 1, faultsInOrder: true },
     ),
   ];
