@@ -124,6 +124,13 @@ async function makeLeaf(dir: string, ca: string, base: string, cn: string): Prom
   ]);
 }
 
+/** A client certificate with Subject CN `cn`, signed by the test PKI's trusted CA. */
+export async function issueClientCert(pki: TestPki, cn: string): Promise<{ cert: string; key: string }> {
+  const base = `client-${cn}`;
+  await makeLeaf(pki.dir, 'ca-etcd', base, cn);
+  return { cert: join(pki.dir, `${base}.pem`), key: join(pki.dir, `${base}-key.pem`) };
+}
+
 async function generate(): Promise<TestPki> {
   const dir = mkdtempSync(join(tmpdir(), 'tsetcd-test-pki-'));
   cachedDir = dir;
