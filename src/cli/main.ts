@@ -111,10 +111,20 @@ async function runMember(args: readonly string[]): Promise<void> {
   await notifySystemdReady(logger);
 }
 
-function configCheck(args: readonly string[]): void {
+/**
+ * Prints the effective settings, then what the certificates will fail at: a file that
+ * does not parse, a key that is not its certificate's, an expired certificate (each an
+ * error: exit 1), an advertised IP or host missing from the SAN (a warning).
+ */
+async function configCheck(args: readonly string[]): Promise<void> {
   const { config, notices } = configOrExit(args);
+  const { certificateReport } = await import('../embed/index.js');
   for (const n of notices) process.stderr.write(`warning: ${n}\n`);
   process.stdout.write(`${describeConfig(config)}\n`);
+  const report = certificateReport(config, Date.now());
+  for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const e of report.errors) process.stderr.write(`tsetcd: ${e}\n`);
+  if (report.errors.length > 0) process.exit(1);
 }
 
 const CONFIG_CHECK_HELP =
@@ -142,7 +152,7 @@ async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write(CONFIG_CHECK_HELP);
       return;
     }
-    configCheck(argv.slice(2));
+    await configCheck(argv.slice(2));
     return;
   }
   if (first === 'snapshot') return (await import('./snapshot.js')).snapshotCommand(argv.slice(1));

@@ -5,3 +5,4 @@
 export { startMember, type MemberOptions, type RunningMember } from './member.js';
 export type { PeerNetwork, PeerNetworkFactory } from './network.js';
 export { notifySystemdReady } from './notify.js';
+export { certificateReport } from './preflight.js';

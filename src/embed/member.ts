@@ -21,7 +21,7 @@ import type { Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { systemScheduler } from '../shared/scheduler.js';
 import { systemRng } from '../shared/rng.js';
-import { StartRefusal } from '../shared/errors.js';
+import { StartRefusal, TsetcdError } from '../shared/errors.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { memberId as memberIdOf, clusterId as clusterIdOf, type MemberId } from '../shared/ids.js';
 import { computeClusterId, computeMemberId } from '../cluster/ids.js';
@@ -51,11 +51,12 @@ import { createTokenProvider, cryptoRng, type TokenProvider } from '../auth/inde
 import { readFileSync } from 'node:fs';
 import { MemberMetrics } from '../http/metrics.js';
 import { memberHttpHandler } from '../http/router.js';
-import { Gateway } from '../http/gateway.js';
+import { Gateway, type GatewayDispatch } from '../http/gateway.js';
 import type { HttpHandler } from '../http/types.js';
 import { TlsContextSource } from '../tls/index.js';
 import { ensureSelfCert } from './auto-tls.js';
-import { ClientListener } from './client-listener.js';
+import { ClientListener, type GrpcStreamHandler } from './client-listener.js';
+import { FirstStart, checkDataDir, probePeerPorts, tlsProblems } from './preflight.js';
 import { LeaderForwarder } from './lease-forward.js';
 import { initialCorruptCheck, startCorruptMonitor, type CorruptCheckDeps } from './corrupt-check.js';
 import { AlarmType } from '../generated/pb.js';
@@ -89,11 +90,44 @@ export interface MemberOptions {
 }
 
 
+/**
+ * Everything that can fail is checked before the data dir is created or changed
+ * (preflight.ts: certificates, the data dir, peer ports; then the client listeners bind),
+ * and a first start that fails after all removes what it created: the next start
+ * bootstraps from the configuration it is given, not from a half-made identity.
+ */
 export async function startMember(config: Config, logger: Logger, options: MemberOptions = {}): Promise<RunningMember> {
   const log = logger.child({ component: 'member' });
   reportUnsafeSwitches(config, log);
+  const problem = tlsProblems(config)[0];
+  if (problem !== undefined) throw new StartRefusal('tls', `cannot start: ${problem}`);
+  await checkDataDir(config, log);
+  await probePeerPorts(config);
+  const firstStart = (await MemberStorage.isFresh(nodeFileLayer, config.dataDir)) ? await FirstStart.record(config) : undefined;
   const removal = new RemovalSignal();
   const identity = await resolveIdentity(config, log);
+  const late: LateHandlers = { router: undefined, http: undefined };
+  const listeners = await listen(config, late, log);
+  try {
+    return await startOnListeners(config, logger, options, identity, removal, listeners, late);
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await firstStart?.undo(log);
+    throw err;
+  }
+}
+
+/** The member behind listeners already bound: the core, the peer network, the API. */
+async function startOnListeners(
+  config: Config,
+  logger: Logger,
+  options: MemberOptions,
+  identity: Identity,
+  removal: RemovalSignal,
+  listeners: readonly ClientListener[],
+  late: LateHandlers,
+): Promise<RunningMember> {
+  const log = logger.child({ component: 'member' });
   const metrics = new MemberMetrics({ serverVersion: SERVER_VERSION, clusterVersion: CLUSTER_VERSION });
   const { core, network } = await openCore(config, logger, identity, metrics, removal, options);
   logStartingMember(log, core.recovered.memberId, core.recovered.clusterId);
@@ -128,8 +162,8 @@ export async function startMember(config: Config, logger: Logger, options: Membe
     streamSnapshot: streamEtcdSnapshot,
   });
   const router = buildGrpcRouter(config, api, metrics, log);
-  const onHttp = buildHttpHandler(api, metrics, core);
-  const listeners = await listen(config, router, onHttp, log, () => core.server.stop());
+  late.router = router;
+  late.http = buildHttpHandler(api, metrics, core);
   const memberId = core.recovered.memberId;
   logServing(log, config, memberId);
   const corruptMonitor = config.corruptCheckTimeMs > 0 ? startCorruptMonitor(corruptDeps, config.corruptCheckTimeMs) : undefined;
@@ -384,28 +418,46 @@ function buildHttpHandler(api: MemberApi, metrics: MemberMetrics, core: MemberCo
   return memberHttpHandler(api, metrics);
 }
 
+/** The router and HTTP handler, set once the member behind the listeners exists. */
+interface LateHandlers {
+  router: GrpcRouter | undefined;
+  http: HttpHandler | undefined;
+}
+
+/** The gateway's calls go to the router once there is one; before that: unavailable. */
+function lateDispatch(late: LateHandlers): GatewayDispatch {
+  return {
+    invoke: (path, call) =>
+      late.router !== undefined ? late.router.invoke(path, call) : Promise.reject(new TsetcdError('stopped', 'the member is starting')),
+  };
+}
+
 /**
  * One listener per client URL (gRPC and HTTP) and per metrics URL (HTTP; gRPC streams
- * are closed). If any cannot listen, all close and the member stops: a start refusal.
+ * are closed), bound before the data dir is touched (etcd's embed binds first too). If
+ * any cannot listen, all close: a start refusal. Until the member behind them exists,
+ * gRPC streams are closed and HTTP answers 503.
  */
-async function listen(
-  config: Config,
-  router: GrpcRouter,
-  onHttp: HttpHandler,
-  log: Logger,
-  stopServer: () => Promise<void>,
-): Promise<ClientListener[]> {
+async function listen(config: Config, late: LateHandlers, log: Logger): Promise<ClientListener[]> {
+  const onGrpc: GrpcStreamHandler = (stream, hdrs) => {
+    if (late.router !== undefined) late.router.route(stream, hdrs);
+    else stream.close();
+  };
+  const onHttp: HttpHandler = (req) =>
+    late.http !== undefined
+      ? late.http(req)
+      : Promise.resolve({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'the member is starting\n' });
   const clientTls = tlsSourceFor(config, join(config.dataDir, 'fixtures', 'client'));
   const onError = (err: Error): void => log.warn({ err }, 'client listener error');
   const gateway = config.enableGrpcGateway
-    ? new Gateway({ dispatch: router, maxRequestBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES, cors: config.cors })
+    ? new Gateway({ dispatch: lateDispatch(late), maxRequestBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES, cors: config.cors })
     : undefined;
   const make = (url: URL, metricsOnly: boolean): ClientListener => {
     const https = url.protocol === 'https:' || (!metricsOnly && url.protocol === 'unixs:');
     return new ClientListener({
       url,
       ...(https && clientTls !== undefined ? { tls: clientTls } : {}),
-      onGrpc: metricsOnly ? (stream) => stream.close() : (stream, hdrs) => router.route(stream, hdrs),
+      onGrpc: metricsOnly ? (stream) => stream.close() : onGrpc,
       onHttp,
       ...(gateway !== undefined && !metricsOnly ? { onHttpStream: gateway } : {}),
       maxConcurrentStreams: metricsOnly ? 100 : config.maxConcurrentStreams,
@@ -421,7 +473,6 @@ async function listen(
     for (const l of listeners) await l.listen();
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
-    await stopServer();
     const code = err instanceof Error && 'code' in err ? err.code : undefined;
     if (err instanceof Error && (code === 'EADDRINUSE' || code === 'EACCES')) {
       throw new StartRefusal('listen', `cannot listen: ${err.message}`, { cause: err });

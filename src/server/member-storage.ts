@@ -23,8 +23,12 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import { assert } from '../shared/assert.js';
 import { StartRefusal } from '../shared/errors.js';
-import { memberId, clusterId, type MemberId, type ClusterId } from '../shared/ids.js';
-import { isNoSpace, readWholeFile, removeTree, writeWholeFile, type FileHandle, type FileLayer } from '../storage/file-layer.js';
+import type { MemberId, ClusterId } from '../shared/ids.js';
+import { removeTree, writeWholeFile, type FileLayer } from '../storage/file-layer.js';
+import { MARKER, firstExistingAncestor, refuseEtcdDataDir } from '../storage/data-dir.js';
+import { decodeMetadata, encodeMetadata } from '../wal/metadata.js';
+import { SPACE_RESERVE_NAME, openWithReserve, putBackReserve } from '../storage/space-reserve.js';
+import { finishStagedSwap, swapPaths } from '../storage/staged-swap.js';
 import { LevelBackend } from '../storage/level-backend.js';
 import { forEachInRange, type Backend, type BackendBatch } from '../storage/backend.js';
 import { META_CONSISTENT_INDEX, META_INSTALLED_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
@@ -53,12 +57,6 @@ export interface MemberStorageOptions {
   readonly spaceReserveBytes?: number;
 }
 
-/**
- * The space reserve the process shell keeps: LevelDB's open writes the memtable's log
- * into a table file and a new manifest (up to the 4 MiB write buffer, more after a
- * large batch), which a full disk refuses; this is room for that, released at start.
- */
-export const SPACE_RESERVE_BYTES_DEFAULT = 16 * 1024 * 1024;
 
 export interface StorageTimers {
   /** One fdatasync of a WAL batch. */
@@ -66,6 +64,8 @@ export interface StorageTimers {
   /** One synced state-db write (etcd's backend commit). */
   backendCommit(): () => void;
 }
+
+export { SPACE_RESERVE_BYTES_DEFAULT } from '../storage/space-reserve.js';
 
 export type OpenBackend = (dir: string) => Promise<Backend>;
 
@@ -84,7 +84,6 @@ export interface RecoveredState {
   readonly appliedIndex: number;
 }
 
-const MARKER = 'tsetcd';
 
 export class MemberStorage {
   /**
@@ -172,13 +171,8 @@ export class MemberStorage {
       await finishStagedSwap(paths, fs, opts.logger, snapshot?.metadata.index ?? 0);
       // An open that finds no room releases the reserve and tries again; the reserve
       // comes back once everything is open, and what does not fit says the disk is full.
-      const reservePath = join(member, RESERVE);
-      backend = await openBackend(paths.db).catch(async (err: unknown) => {
-        if (!isNoSpace(err) || !(await fs.exists(reservePath))) throw err;
-        opts.logger.warn({ reserve: reservePath }, 'no space left to open the state db: releasing the space reserve');
-        await fs.unlink(reservePath);
-        return openBackend(paths.db);
-      });
+      const reservePath = join(member, SPACE_RESERVE_NAME);
+      backend = await openWithReserve(fs, reservePath, () => openBackend(paths.db), opts.logger);
       const appliedBuf = await backend.get(META_CONSISTENT_INDEX);
       const appliedIndex = appliedBuf === undefined ? 0 : decodeUint64(appliedBuf);
       if (wal === undefined) {
@@ -451,131 +445,6 @@ export class MemberStorage {
   }
 }
 
-const RESERVE = 'space.reserve';
-const ZEROS = Buffer.alloc(1024 * 1024);
-
-/**
- * Makes sure the reserve holds `bytes` (a whole one from an earlier start stays as it
- * is: no write at all). Otherwise writes a new one of zeros and syncs it; a disk that
- * has no room for all of it keeps the part that fit (the next start can release that
- * much) and returns the ENOSPC: this member starts refusing writes. Other errors stop
- * the start.
- */
-async function putBackReserve(fs: FileLayer, path: string, bytes: number, logger: Logger): Promise<Error | undefined> {
-  if (bytes <= 0) return undefined;
-  if (await fs.exists(path)) {
-    if ((await fs.statSize(path)) >= bytes) return undefined;
-    await fs.unlink(path);
-  }
-  let fh: FileHandle | undefined;
-  let full: Error | undefined;
-  let written = 0;
-  try {
-    fh = await fs.open(path, 'create-exclusive');
-    while (written < bytes) {
-      const n = Math.min(ZEROS.length, bytes - written);
-      await fh.write(ZEROS.subarray(0, n), written);
-      written += n;
-    }
-  } catch (err) {
-    if (!isNoSpace(err) || !(err instanceof Error)) throw err;
-    full = err;
-  }
-  try {
-    if (fh !== undefined) {
-      await fh.truncate(written); // a short write may have left a partial chunk
-      await fh.sync();
-      await fh.close();
-    }
-    await fs.syncDir(dirname(path));
-  } catch (err) {
-    if (!isNoSpace(err) || !(err instanceof Error)) throw err;
-    full ??= err;
-  }
-  if (full !== undefined) {
-    logger.warn(
-      { reserve: path, wantedBytes: bytes, keptBytes: written, error: full.message },
-      'no space left on device at start: this member refuses writes (NOSPACE) and serves reads; free or grow the disk, then restart it',
-    );
-  }
-  return full;
-}
-
-/** `dir` itself if it exists, else its closest existing ancestor (the root at worst). */
-async function firstExistingAncestor(fs: FileLayer, dir: string): Promise<string> {
-  let d = dir;
-  while (!(await fs.exists(d)) && dirname(d) !== d) d = dirname(d);
-  return d;
-}
-
-function swapPaths(paths: { db: string }): { staging: string; staged: string; old: string } {
-  return { staging: `${paths.db}.staging`, staged: `${paths.db}.staged`, old: `${paths.db}.old` };
-}
-
-/**
- * Finishes or discards a snapshot install at start (and completes one in progress).
- * member/db.staged holds the staged snapshot's index: when the WAL's snapshot marker
- * has reached it, the install is committed and the staging is swapped in; otherwise it
- * never committed and the staging is discarded. Every name involved lives in member/,
- * so each rename is one atomic directory change, whatever subset of the unsynced
- * changes a power cut keeps.
- */
-async function finishStagedSwap(
-  paths: { member: string; db: string },
-  fs: FileLayer,
-  logger: Logger,
-  walSnapshotIndex: number,
-): Promise<void> {
-  const { staging, staged, old } = swapPaths(paths);
-  const stagedIndex = await readStagedIndex(fs, staged);
-  if (stagedIndex !== undefined && walSnapshotIndex >= stagedIndex && (await fs.exists(staging))) {
-    if (await fs.exists(paths.db)) {
-      await removeTree(fs, old);
-      await fs.rename(paths.db, old);
-    }
-    await fs.rename(staging, paths.db);
-    await fs.syncDir(paths.member);
-    logger.info({ db: paths.db, snapshotIndex: stagedIndex }, 'swapped in the state db received in a snapshot');
-  }
-  const leftovers = [staging, old, staged];
-  let removed = false;
-  for (const p of leftovers) {
-    if (await fs.exists(p)) {
-      await removeTree(fs, p);
-      removed = true;
-    }
-  }
-  if (removed) await fs.syncDir(paths.member);
-}
-
-async function readStagedIndex(fs: FileLayer, path: string): Promise<number | undefined> {
-  if (!(await fs.exists(path))) return undefined;
-  const text = Buffer.from(await readWholeFile(fs, path)).toString('utf8').trim();
-  const n = Number(text);
-  // The marker's bytes are synced before its name: anything else is not our marker.
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
-
-async function refuseEtcdDataDir(
-  fs: FileLayer,
-  dataDir: string,
-  paths: { member: string; wal: string },
-): Promise<void> {
-  const marker = join(paths.member, MARKER);
-  const etcdDb = join(paths.member, 'snap', 'db');
-  const hasEtcdWal =
-    !(await fs.exists(marker)) &&
-    (await fs.exists(paths.wal)) &&
-    (await fs.readdir(paths.wal)).some((n) => n.endsWith('.wal'));
-  if ((await fs.exists(etcdDb)) || (hasEtcdWal && !(await fs.exists(join(paths.member, 'db'))))) {
-    throw new StartRefusal(
-      'data-dir',
-      `data dir ${dataDir} holds etcd's own data files (member/snap/db, member/wal); tsetcd does not open etcd's data dir. ` +
-        `Migrate as with etcd: 'etcdctl snapshot save' (or this member/snap/db with --skip-hash-check), then 'tsetcd snapshot restore' into a new data dir (docs/upgrade.md).`,
-    );
-  }
-}
-
 function checkAgreement(
   dataDir: string,
   walDir: string,
@@ -622,18 +491,4 @@ function checkAgreement(
 function withCommitAtLeast(hs: WalHardState, snapshot: Snapshot | undefined): WalHardState {
   const index = snapshot?.metadata.index ?? 0;
   return hs.commit >= index ? hs : { ...hs, commit: index };
-}
-
-function encodeMetadata(ids: { memberId: MemberId; clusterId: ClusterId }): Uint8Array {
-  const b = Buffer.alloc(17);
-  b[0] = 1; // metadata version
-  b.writeBigUInt64BE(ids.memberId, 1);
-  b.writeBigUInt64BE(ids.clusterId, 9);
-  return b;
-}
-
-function decodeMetadata(data: Uint8Array): { memberId: MemberId; clusterId: ClusterId } {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  assert(b.length === 17 && b[0] === 1, `unknown WAL metadata (${b.length} bytes)`);
-  return { memberId: memberId(b.readBigUInt64BE(1)), clusterId: clusterId(b.readBigUInt64BE(9)) };
 }

@@ -198,6 +198,8 @@ export type RefusalKind =
   | 'wal-corrupt'
   /** A client, metrics or peer URL cannot be listened on. */
   | 'listen'
+  /** A certificate, key or CA file does not parse, or a key is not its certificate's. */
+  | 'tls'
   /** The peers say this member already bootstrapped, or do not know it when joining. */
   | 'cluster'
   /** Another running member holds the data dir. */
