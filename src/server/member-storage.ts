@@ -27,6 +27,7 @@ import type { MemberId, ClusterId } from '../shared/ids.js';
 import { removeTree, writeWholeFile, type FileLayer } from '../storage/file-layer.js';
 import { MARKER, firstExistingAncestor, refuseEtcdDataDir } from '../storage/data-dir.js';
 import { decodeMetadata, encodeMetadata } from '../wal/metadata.js';
+import { checkAgreement, withCommitAtLeast } from '../wal/agreement.js';
 import { SPACE_RESERVE_NAME, openWithReserve, putBackReserve } from '../storage/space-reserve.js';
 import { finishStagedSwap, swapPaths } from '../storage/staged-swap.js';
 import { LevelBackend } from '../storage/level-backend.js';
@@ -207,7 +208,7 @@ export class MemberStorage {
         recovered: {
           ...ids,
           fresh,
-          hardState: hardState !== undefined && hardState.term > 0 ? withCommitAtLeast(hardState, snapshot) : undefined,
+          hardState: hardState !== undefined && hardState.term > 0 ? withCommitAtLeast(hardState, snapshot?.metadata.index ?? 0) : undefined,
           entries: entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })),
           snapshot,
           appliedIndex,
@@ -443,52 +444,4 @@ export class MemberStorage {
     await this.currentStore.close();
     await this.currentBackend.close();
   }
-}
-
-function checkAgreement(
-  dataDir: string,
-  walDir: string,
-  appliedIndex: number,
-  entries: readonly WalEntry[],
-  snapshotIndex: number,
-  installedIndex: number,
-): void {
-  const first = entries[0];
-  const last = entries[entries.length - 1];
-  const lastIndex = last?.index ?? snapshotIndex;
-  if (appliedIndex < snapshotIndex) {
-    throw new StartRefusal(
-      'data-dir',
-      `data dir ${dataDir}: the state db has applied index ${appliedIndex}, below the snapshot index ${snapshotIndex} recorded in the WAL in ${walDir}; the db lost data. Restore this member from a snapshot or remove it and re-add it to the cluster`,
-    );
-  }
-  // A db received in a snapshot may be ahead of the log until the next apply: the
-  // leader streamed its db as it was after the snapshot index; those entries are
-  // committed on the cluster and arrive again from the leader.
-  const justInstalled = installedIndex === appliedIndex && snapshotIndex > 0;
-  if (appliedIndex > lastIndex && !justInstalled) {
-    throw new StartRefusal(
-      'data-dir',
-      `data dir ${dataDir}: the state db has applied index ${appliedIndex} but the WAL in ${walDir} ends at ${lastIndex}; the WAL lost entries the db holds. Restore this member from a snapshot or remove it and re-add it to the cluster`,
-    );
-  }
-  if (first !== undefined && first.index > appliedIndex + 1) {
-    throw new StartRefusal(
-      'data-dir',
-      `data dir ${dataDir}: the WAL in ${walDir} starts at index ${first.index} but the state db is only at ${appliedIndex}; entries in between are missing. Restore this member from a snapshot or remove it and re-add it to the cluster`,
-    );
-  }
-}
-
-/**
- * A commit-only hard state is not fsynced on its own (etcd's MustSync is false; the
- * server lets it ride with the next write), so the WAL's last hard state may hold a
- * commit index below a snapshot marker written after it: the marker is only written
- * once the db batch holding that index is durable, so that index was committed. Raft
- * refuses a commit below its snapshot (found by the whole-server simulation: a power
- * cut right after a snapshot marker made the member refuse to start).
- */
-function withCommitAtLeast(hs: WalHardState, snapshot: Snapshot | undefined): WalHardState {
-  const index = snapshot?.metadata.index ?? 0;
-  return hs.commit >= index ? hs : { ...hs, commit: index };
 }
