@@ -124,20 +124,6 @@ export function startMemberWithEnv(
   spec: MemberSpec,
   env: Readonly<Record<string, string>>,
 ): Promise<Member> {
-  if (spec.clientPorts === undefined || spec.peerPort === undefined) {
-    throw new Error('startMemberWithEnv needs the ports in the spec (spawn must be synchronous)');
-  }
-  const saved = new Map<string, string | undefined>();
-  for (const [k, v] of Object.entries(env)) {
-    saved.set(k, process.env[k]);
-    process.env[k] = v;
-  }
-  try {
-    return startMember(spec);
-  } finally {
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  // Through the spec, not process.env: startMember awaits (beforeStart) before it spawns.
+  return startMember({ ...spec, env: { ...spec.env, ...env } });
 }
