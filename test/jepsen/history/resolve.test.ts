@@ -67,4 +67,13 @@ describe('committed-log resolution', () => {
     expect(checkLinearizable([write, read], versionedRegister).valid).toBe(true);
     expect(checkLinearizable([{ ...write, committed: true }, read], versionedRegister).valid).toBe(false);
   });
+
+  it('names a write answered "raft proposal dropped" that the log holds anyway', () => {
+    const dropped: Op = { ...op(2, 'fail', 3), error: 'UNKNOWN: raft proposal dropped' };
+    const ops = [op(1, 'ok', 3), dropped];
+    expect(resolveUnknowns(ops, log([sigPut('k', '3')]), sig).droppedButCommitted).toEqual([]);
+    expect(resolveUnknowns(ops, log([sigPut('k', '3'), sigPut('k', '3')]), sig).droppedButCommitted).toEqual([
+      `op 2 ${sigPut('k', '3')}`,
+    ]);
+  });
 });

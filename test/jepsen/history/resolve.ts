@@ -29,6 +29,7 @@ import { decodeRequest, RequestKind } from '../../../src/apply/request.js';
 import { codec } from '../../../src/shared/pb-codec.js';
 import { NodeFileLayer } from '../../../src/storage/node-file-layer.js';
 import { Wal } from '../../../src/wal/index.js';
+import { PROPOSAL_DROPPED } from './classify.js';
 import type { Op } from './op.js';
 
 export interface CommittedLog {
@@ -50,6 +51,12 @@ export interface Resolution {
   readonly why: string;
   /** Per error text of the unknown ops: how many resolved each way (which errors hide commits). */
   readonly byError: Readonly<Record<string, { committed: number; notCommitted: number; unresolved: number }>>;
+  /**
+   * Signatures with more committed entries than acknowledged and unknown ops together,
+   * where a write answered "raft proposal dropped" (a definite failure) would be the only
+   * explanation: each one is a dropped write that committed (empty when the log has a gap).
+   */
+  readonly droppedButCommitted: readonly string[];
 }
 
 const text = (b: Uint8Array | null | undefined): string => Buffer.from(b ?? new Uint8Array()).toString('utf8');
@@ -165,8 +172,8 @@ export function resolveUnknowns(
   signature: (op: Op) => string | undefined,
 ): Resolution {
   const infos = ops.filter((o) => o.type === 'info' && signature(o) !== undefined);
-  const base = { unknownBefore: infos.length, committed: 0, notCommitted: 0, byError: {} };
-  if (infos.length === 0) return { ops, ...base, unresolved: 0, why: 'no unknown writes' };
+  const dropped = ops.filter((o) => o.type === 'fail' && (o.error ?? '').includes(PROPOSAL_DROPPED));
+  const base = { unknownBefore: infos.length, committed: 0, notCommitted: 0, byError: {}, droppedButCommitted: [] };
   if (log.gap !== undefined) return { ops, ...base, unresolved: infos.length, why: log.gap };
   const inLog = new Map<string, number>();
   for (const s of log.entries.values()) if (s !== '') inLog.set(s, (inLog.get(s) ?? 0) + 1);
@@ -208,13 +215,21 @@ export function resolveUnknowns(
     }
     return o;
   });
+  const droppedButCommitted: string[] = [];
+  for (const o of dropped) {
+    const s = signature(o);
+    if (s === undefined) continue;
+    const unexplained = (inLog.get(s) ?? 0) - (acked.get(s) ?? 0) - (unknown.get(s)?.length ?? 0);
+    if (unexplained > 0) droppedButCommitted.push(`op ${o.id} ${s}`);
+  }
   return {
     ops: out,
     ...base,
+    droppedButCommitted,
     committed,
     notCommitted,
     unresolved: infos.length - committed - notCommitted,
-    why: `log 1..${log.maxCommit} complete`,
+    why: infos.length === 0 ? 'no unknown writes' : `log 1..${log.maxCommit} complete`,
     byError,
   };
 }

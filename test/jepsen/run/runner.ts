@@ -199,6 +199,8 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     `unknown writes resolved by the committed log: ${JSON.stringify({ ...resolution, ops: undefined, members: log.members })}`,
   );
   verdict = workload.check(resolution.ops, records);
+  for (const d of resolution.droppedButCommitted)
+    problems.push(`answered "raft proposal dropped" but in the committed log: ${d}`);
   if (verdict.valid !== true) problems.push(`checker: ${verdict.summary}`);
   const first = nemesis.firstFaultAt;
   const minOk = spec.minOkBeforeFault ?? 100;
