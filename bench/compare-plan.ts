@@ -46,6 +46,8 @@ export interface Profile {
   bigRestartKeys: number;
   /** Keys of 1 KiB in the snapshot file of the restore phase (0 = none; restore-phase.ts). */
   restoreKeys: number;
+  /** Keys of 1 KiB on the clusters of the snapshot-save phase (0 = none; save-phase.ts). */
+  saveKeys: number;
   /**
    * quick: footprint (RSS, disk, restart with footprintKeys) at the end of each workload
    * session; full: none there, the big-restart phase measures it on fresh clusters.
@@ -162,6 +164,7 @@ export function profile(name: 'quick' | 'full', rounds: number | undefined, only
     footprintKeys: quick ? 10_000 : 100_000,
     bigRestartKeys: quick ? 0 : 1_000_000,
     restoreKeys: quick ? 10_000 : 100_000,
+    saveKeys: quick ? 10_000 : 100_000,
     footprintSession: quick ? 'shared' : 'none',
     startTimeoutMs: 30_000,
     restartTimeoutMs: quick ? 60_000 : 240_000,

@@ -9,6 +9,7 @@ import type { CaseOutcome, SessionResult } from './compare-session.js';
 import { fmt, table } from './report.js';
 import type { RestartPhaseResult } from './restart-phase.js';
 import type { RestorePhaseResult } from './restore-phase.js';
+import type { SavePhaseResult } from './save-phase.js';
 import { median, noiseBand, ratios, type Target, type Verdict, verdict } from './stats.js';
 
 export const LABEL_A = 'etcd';
@@ -95,6 +96,7 @@ export function summarize(
   tsetcdUnavailable: string | undefined,
   restart?: RestartPhaseResult,
   restore?: RestorePhaseResult,
+  save?: SavePhaseResult,
 ): { rows: SummaryRow[]; costs: CostRow[] } {
   const R = profile.rounds;
   const A = byRound(sessions, LABEL_A, R);
@@ -198,6 +200,29 @@ export function summarize(
       .join('; ');
     const fail = failedA !== undefined ? 'etcd errors' : errB !== undefined ? 'tsetcd errors' : undefined;
     rows.push(row('snapshot restore', `restore time, ${k(restore.keys)} keys of 1 KiB (etcdctl vs tsetcd)`, 'ms', pick(LABEL_A), pick(LABEL_B), pick(LABEL_AA), { op: '<=', value: 1.5 }, note, fail));
+  }
+  if (save !== undefined) {
+    const pick = (label: string, f: (x: SavePhaseResult['samples'][number]) => number): Array<number | undefined> =>
+      Array.from({ length: R }, (_, r) => {
+        const x = save.samples.find((s) => s.label === label && s.round === r + 1);
+        return x === undefined ? undefined : f(x);
+      });
+    const errB = save.errors[LABEL_B];
+    const failedA = save.errors[LABEL_A] ?? save.errors[LABEL_AA];
+    const fileBytes = save.samples[0]?.fileBytes;
+    const note = [
+      unavailable,
+      fileBytes === undefined ? '' : `file ${(fileBytes / MiB).toFixed(0)} MiB`,
+      errB === undefined ? '' : `tsetcd save failed: ${shortReason(errB)}`,
+      failedA === undefined ? '' : `etcd save failed: ${shortReason(failedA)}`,
+    ]
+      .filter((x) => x !== '')
+      .join('; ');
+    const fail = failedA !== undefined ? 'etcd errors' : errB !== undefined ? 'tsetcd errors' : undefined;
+    const t = (x: SavePhaseResult['samples'][number]): number => x.saveMs;
+    const g = (x: SavePhaseResult['samples'][number]): number => x.rssGrowthBytes / MiB;
+    rows.push(row('snapshot save', `etcdctl snapshot save, ${k(save.keys)} keys of 1 KiB`, 'ms', pick(LABEL_A, t), pick(LABEL_B, t), pick(LABEL_AA, t), { op: '<=', value: 1.5 }, note, fail));
+    rows.push(row('snapshot save', `server RSS growth during the save, ${k(save.keys)} keys`, 'MiB', pick(LABEL_A, g), pick(LABEL_B, g), pick(LABEL_AA, g), undefined, note, fail));
   }
   const start = (s: SessionResult | undefined): number | undefined =>
     s === undefined || !Number.isFinite(s.startToServingMs) ? undefined : s.startToServingMs;

@@ -40,6 +40,7 @@ import {
 } from './result-file.js';
 import { type RestartPhaseResult, runRestartPhase } from './restart-phase.js';
 import { type RestorePhaseResult, type RestoreTool, runRestorePhase } from './restore-phase.js';
+import { type SavePhaseResult, runSavePhase } from './save-phase.js';
 import { median } from './stats.js';
 import { WorkerPool } from './runner.js';
 
@@ -104,6 +105,10 @@ async function main(): Promise<number> {
       type: 'number',
       describe: 'keys of 1 KiB in the snapshot restore phase (default 10k quick, 100k full; 1000000 for the 1M figure; 0: skip)',
     })
+    .option('save-keys', {
+      type: 'number',
+      describe: 'keys of 1 KiB on the clusters of the snapshot save phase (default 10k quick, 100k full; 1000000 for the 1M figure; 0: skip)',
+    })
     .option('tsetcd-bin', { type: 'string', describe: 'tsetcd launcher (default <repo>/bin/tsetcd)' })
     .option('out', {
       type: 'string',
@@ -126,6 +131,8 @@ async function main(): Promise<number> {
   if (argv['restore-keys'] !== undefined) profile.restoreKeys = argv['restore-keys'];
   // --only names cases; the restore phase runs with them only when named.
   if (argv.only !== undefined && !'snapshot-restore'.includes(argv.only)) profile.restoreKeys = 0;
+  if (argv['save-keys'] !== undefined) profile.saveKeys = argv['save-keys'];
+  if (argv.only !== undefined && !'snapshot-save'.includes(argv.only)) profile.saveKeys = 0;
   const etcdBin = argv['etcd-bin'];
   const etcdVer = ensureEtcd(etcdBin, log);
   const tsetcdLauncher = argv['tsetcd-bin'] ?? join(root, 'bin', 'tsetcd');
@@ -242,7 +249,17 @@ async function main(): Promise<number> {
     });
   }
 
-  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart, restore);
+  let save: SavePhaseResult | undefined;
+  if (profile.saveKeys > 0) {
+    log(`snapshot save: ${profile.saveKeys} keys, ${profile.rounds} saves per side (A B A')`);
+    save = await runSavePhase(env, profile.saveKeys, argv['etcdctl-bin'], [
+      [LABEL_A, 'etcd'],
+      ...(tsetcdUnavailable === undefined ? [[LABEL_B, 'tsetcd'] as const] : []),
+      [LABEL_AA, 'etcd'],
+    ]);
+  }
+
+  const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart, restore, save);
   const title =
     `tsetcd ${build.commit?.slice(0, 12) ?? '(outside git)'}${build.dirty ? ' (dirty tree)' : ''} / etcd ${etcdVer}, ` +
     `${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
@@ -288,6 +305,7 @@ async function main(): Promise<number> {
     generatorCeiling: ceilings,
     bigRestart: restart ?? null,
     snapshotRestore: restore ?? null,
+    snapshotSave: save ?? null,
     summary: rows,
     costs,
     sessions,

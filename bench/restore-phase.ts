@@ -85,7 +85,8 @@ export async function writeSnapshotFile(path: string, keys: number): Promise<num
   return statSync(path).size;
 }
 
-function timed(cmd: { file: string; args: string[]; env?: Record<string, string> }, timeoutMs: number): Promise<number> {
+/** Runs a command to its end; resolves with its wall time in ms, rejects with its last stderr line. */
+export function timed(cmd: { file: string; args: string[]; env?: Record<string, string> }, timeoutMs: number): Promise<number> {
   const t0 = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...cmd.env } });
