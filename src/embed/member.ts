@@ -52,6 +52,8 @@ import { readFileSync } from 'node:fs';
 import { MemberMetrics } from '../http/metrics.js';
 import { memberHttpHandler } from '../http/router.js';
 import { Gateway, type GatewayDispatch } from '../http/gateway.js';
+import { servePprof } from '../http/pprof.js';
+import { CpuProfileBusy, InspectorProfiler } from './profiler.js';
 import type { HttpHandler } from '../http/types.js';
 import { TlsContextSource } from '../tls/index.js';
 import { ensureSelfCert } from './auto-tls.js';
@@ -452,13 +454,14 @@ async function listen(config: Config, late: LateHandlers, log: Logger): Promise<
   const gateway = config.enableGrpcGateway
     ? new Gateway({ dispatch: lateDispatch(late), maxRequestBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES, cors: config.cors })
     : undefined;
+  const onClientHttp = withPprof(config, onHttp, log);
   const make = (url: URL, metricsOnly: boolean): ClientListener => {
     const https = url.protocol === 'https:' || (!metricsOnly && url.protocol === 'unixs:');
     return new ClientListener({
       url,
       ...(https && clientTls !== undefined ? { tls: clientTls } : {}),
       onGrpc: metricsOnly ? (stream) => stream.close() : onGrpc,
-      onHttp,
+      onHttp: metricsOnly ? onHttp : onClientHttp,
       ...(gateway !== undefined && !metricsOnly ? { onHttpStream: gateway } : {}),
       maxConcurrentStreams: metricsOnly ? 100 : config.maxConcurrentStreams,
       maxHttpBodyBytes: metricsOnly ? 4096 : config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
@@ -480,6 +483,25 @@ async function listen(config: Config, late: LateHandlers, log: Logger): Promise<
     throw err;
   }
   return listeners;
+}
+
+/**
+ * --enable-pprof: /debug/pprof/ on the client URLs only (etcd registers it with the
+ * client handlers), profiles from this process's V8 (./profiler.ts).
+ */
+function withPprof(config: Config, onHttp: HttpHandler, log: Logger): HttpHandler {
+  if (!config.enablePprof) return onHttp;
+  const profiler = new InspectorProfiler();
+  log.info({ path: '/debug/pprof' }, 'pprof is enabled');
+  const never = new AbortController().signal;
+  return async (req) => {
+    try {
+      return (await servePprof(req, profiler, () => systemClock.wallMs(), never)) ?? (await onHttp(req));
+    } catch (err) {
+      if (!(err instanceof CpuProfileBusy)) throw err;
+      return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `Could not enable CPU profiling: ${err.message}\n` };
+    }
+  };
 }
 
 /** client-transport-security as a reloading TLS source (auto-tls makes a self-signed pair). */
