@@ -19,7 +19,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal';
 export type LogFormat = 'json' | 'console';
 export type MetricsLevel = 'basic' | 'extensive';
 export type TlsVersion = 'TLS1.2' | 'TLS1.3';
-export type AuthTokenType = 'simple' | 'jwt';
+/** '' : etcd's nop provider (no tokens; Authenticate always fails). */
+export type AuthTokenType = 'simple' | 'jwt' | '';
 
 export interface InitialClusterMember {
   readonly name: string;

@@ -176,7 +176,8 @@ describe('each bad value fails with one line naming the key', () => {
     ],
     ['bad metrics', [...single, '--metrics', 'all'], 'metrics', /basic/],
     ['bad auth token', [...single, '--auth-token', 'oauth'], 'auth-token', /unknown token type/],
-    ['bad bcrypt cost', [...single, '--bcrypt-cost', '3'], 'bcrypt-cost', /between 4 and 31/],
+    ['duplicated token option', [...single, '--auth-token', 'simple,a=1,a=2'], 'auth-token', /duplicated/],
+    ['malformed token option', [...single, '--auth-token', 'simple,foo'], 'auth-token', /malformed/],
     [
       'unknown feature gate',
       [...single, '--feature-gates', 'Warp=true'],
