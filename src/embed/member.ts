@@ -45,11 +45,12 @@ import { maintenanceHandlers } from '../v3rpc/maintenance.js';
 import { clusterHandlers } from '../v3rpc/cluster.js';
 import { electionHandlers } from '../v3rpc/election.js';
 import { lockHandlers } from '../v3rpc/lock.js';
-import { registerHealth } from '../v3rpc/health.js';
+import { HEALTH_SERVICE, ServingStatus, registerHealth } from '../grpc/health.js';
 import { authHandlers } from '../v3rpc/auth.js';
 import { createTokenProvider, cryptoRng, type TokenProvider } from '../auth/index.js';
 import { readFileSync } from 'node:fs';
-import { MemberMetrics } from '../http/metrics.js';
+import { MemberMetrics, type GrpcServiceMethods, type MetricsSource } from '../http/metrics.js';
+import { SERVICES } from '../generated/pb.js';
 import { memberHttpHandler } from '../http/router.js';
 import { Gateway, type GatewayDispatch } from '../http/gateway.js';
 import { servePprof } from '../http/pprof.js';
@@ -130,7 +131,12 @@ async function startOnListeners(
   late: LateHandlers,
 ): Promise<RunningMember> {
   const log = logger.child({ component: 'member' });
-  const metrics = new MemberMetrics({ serverVersion: SERVER_VERSION, clusterVersion: CLUSTER_VERSION });
+  const metrics = new MemberMetrics({
+    serverVersion: SERVER_VERSION,
+    clusterVersion: CLUSTER_VERSION,
+    runtimeVersion: process.version,
+    nowMs: () => systemClock.nowMs(),
+  });
   const { core, network } = await openCore(config, logger, identity, metrics, removal, options);
   logStartingMember(log, core.recovered.memberId, core.recovered.clusterId);
   await startPeerNetwork(core, network);
@@ -162,10 +168,11 @@ async function startOnListeners(
     clientCertAuth: config.clientTls.clientCertAuth,
     bcryptCost: config.bcryptCost,
     streamSnapshot: streamEtcdSnapshot,
+    observe: metrics.observe,
   });
   const router = buildGrpcRouter(config, api, metrics, log);
   late.router = router;
-  late.http = buildHttpHandler(api, metrics, core);
+  late.http = buildHttpHandler(api, metrics, core, network);
   const memberId = core.recovered.memberId;
   logServing(log, config, memberId);
   const corruptMonitor = config.corruptCheckTimeMs > 0 ? startCorruptMonitor(corruptDeps, config.corruptCheckTimeMs) : undefined;
@@ -302,10 +309,12 @@ async function openCore(
   const core = await openMemberCore({
     settings: config,
     storageTimers: {
+      ...metrics.storageTimers,
       walFsync: warnSlowSync(logger.child({ component: 'wal' }), () => metrics.storageTimers.walFsync()),
       backendCommit: () => metrics.storageTimers.backendCommit(),
     },
     spaceReserveBytes: SPACE_RESERVE_BYTES_DEFAULT,
+    observe: metrics.observe,
     onLeaderChange: (lead) => metrics.leaderChanged(lead),
     initialMembers: identity.initialMembers,
     newIdentity: identity.newIdentity,
@@ -323,7 +332,13 @@ async function openCore(
       network =
         options.network !== undefined
           ? options.network(args)
-          : createPeerNetwork({ ...args, config, logger, onRemoved: () => removal.fire() });
+          : createPeerNetwork({
+              ...args,
+              config,
+              logger,
+              onRemoved: () => removal.fire(),
+              onRoundTrip: (id, seconds) => metrics.peerRoundTrip(id, seconds),
+            });
       return network;
     },
     onRemoved: () => removal.fire(),
@@ -387,13 +402,17 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
   const router = new GrpcRouter({
     maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     mapError: (err, path) => toGrpcError(err, path, log),
-    observe: (path, kind) => {
-      const done = metrics.grpcCall(path, kind);
+    observe: (path, kind, md) => {
+      const call = metrics.grpcCall(path, kind, md);
       const t0 = performance.now();
       // etcd v3rpc/interceptor.go logs every unary call's stats at debug level.
-      return (code) => {
-        done(code);
-        if (kind === 'unary') log.debug({ 'time spent': durationText(performance.now() - t0), 'response type': path, code }, 'request stats');
+      return {
+        received: (bytes) => call.received(bytes),
+        sent: (bytes) => call.sent(bytes),
+        ended: (code) => {
+          call.ended(code);
+          if (kind === 'unary') log.debug({ 'time spent': durationText(performance.now() - t0), 'response type': path, code }, 'request stats');
+        },
       };
     },
   });
@@ -410,13 +429,80 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
       ...lockHandlers(api, h, gate),
     ]),
   );
-  registerHealth(router, api);
+  // etcd 3.5's rule: "" (all of etcd's services) is SERVING while the member knows a
+  // leader and no alarm is raised.
+  registerHealth(
+    router,
+    (service) =>
+      service !== ''
+        ? undefined
+        : api.hasLeader() && api.activeAlarms().length === 0
+          ? ServingStatus.SERVING
+          : ServingStatus.NOT_SERVING,
+    systemScheduler,
+  );
+  metrics.initializeGrpc(grpcPrometheusServices());
   return router;
 }
 
+/**
+ * The services whose series go-grpc-prometheus pre-initialises in etcd: those
+ * registered on its gRPC server before grpc_prometheus.Register (etcd api/v3rpc/grpc.go),
+ * i.e. not Election and Lock, which embed registers later.
+ */
+function grpcPrometheusServices(): GrpcServiceMethods[] {
+  const out: GrpcServiceMethods[] = [];
+  for (const svc of Object.values(SERVICES)) {
+    if (svc.name === 'v3electionpb.Election' || svc.name === 'v3lockpb.Lock') continue;
+    out.push({
+      service: svc.name,
+      methods: Object.values(svc.methods).map((m) => ({
+        name: m.name,
+        kind: m.requestStream ? ('bidi' as const) : m.responseStream ? ('server' as const) : ('unary' as const),
+      })),
+    });
+  }
+  out.push({ service: HEALTH_SERVICE, methods: [{ name: 'Check', kind: 'unary' }, { name: 'Watch', kind: 'server' }] });
+  return out;
+}
+
 /** /health, /livez, /readyz, /version and /metrics, read from the same MemberApi. */
-function buildHttpHandler(api: MemberApi, metrics: MemberMetrics, core: MemberCore): HttpHandler {
-  metrics.attach(api, core.recovered.memberId.toString(16));
+function buildHttpHandler(
+  api: MemberApi,
+  metrics: MemberMetrics,
+  core: MemberCore,
+  network: PeerNetwork | undefined,
+): HttpHandler {
+  const self = core.recovered.memberId;
+  const source: MetricsSource = {
+    hasLeader: () => api.hasLeader(),
+    isLeader: () => api.isLeader(),
+    isLearner: () => api.isLearner(),
+    committedIndex: () => api.committedIndex(),
+    appliedIndex: () => api.appliedIndex(),
+    pendingProposals: () => api.pendingProposals(),
+    currentRevision: () => api.currentRevision(),
+    compactRevision: () => api.compactRevision(),
+    dbSizeBytes: () => api.dbSizeBytes(),
+    dbSizeInUseBytes: () => api.dbSizeInUseBytes(),
+    quotaBackendBytes: () => api.quotaBackendBytes(),
+    keyCount: () => core.storage.store.keyCount(),
+    openReads: () => core.storage.store.openReads,
+    watchStats: () => core.watchHub.stats(),
+    walBytesWritten: () => core.storage.walBytesWritten(),
+    defragInflight: () => api.defragInflight(),
+    installingSnapshot: () => core.server.installingSnapshot,
+    peerLinks: () => {
+      const links = new Map<bigint, { active: boolean }>();
+      if (network === undefined) return links;
+      for (const m of api.members()) {
+        if (m.id !== self) links.set(m.id, { active: network.activeSince(m.id) !== undefined });
+      }
+      return links;
+    },
+    peerTraffic: () => network?.metrics().peers ?? new Map(),
+  };
+  metrics.attach(source, self.toString(16));
   return memberHttpHandler(api, metrics);
 }
 

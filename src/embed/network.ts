@@ -14,7 +14,7 @@ import { systemRng } from '../shared/rng.js';
 import { StartRefusal, TsetcdError } from '../shared/errors.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { join } from 'node:path';
-import { PeerTransport, fetchMembers, type PeerTlsOptions, type RemoteMembers } from '../cluster/transport/index.js';
+import { PeerTransport, fetchMembers, type PeerTlsOptions, type RemoteMembers, type TransportMetrics } from '../cluster/transport/index.js';
 import type { Member, Membership } from '../cluster/membership.js';
 import type { MemberId } from '../shared/ids.js';
 import { ensureSelfCert } from './auto-tls.js';
@@ -28,6 +28,8 @@ export interface PeerNetwork extends MessageSink {
   stop(): Promise<void>;
   /** Monotonic ms (systemClock) since the stream to the peer connected; undefined if down. */
   activeSince(id: bigint): number | undefined;
+  /** The transport's counters per peer (for /metrics). */
+  metrics(): TransportMetrics;
 }
 
 export type PeerNetworkFactory = (args: {
@@ -80,6 +82,8 @@ export function createPeerNetwork(args: {
   server: () => EtcdServer;
   membership: Membership;
   onRemoved: () => void;
+  /** A PING round trip to a peer, in seconds (for /metrics). */
+  onRoundTrip?: (id: bigint, seconds: number) => void;
 }): PeerNetwork {
   const { config, membership } = args;
   const tls = peerTlsOptions(config);
@@ -100,6 +104,7 @@ export function createPeerNetwork(args: {
     members: () => membership.members().map(memberJson),
     version: () => ({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }),
     isRemoved: (id) => membership.isRemoved(id),
+    ...(args.onRoundTrip !== undefined ? { onRoundTrip: args.onRoundTrip } : {}),
   });
   return {
     start: () => transport.start(),
@@ -109,6 +114,7 @@ export function createPeerNetwork(args: {
     sendSnapshot: (msg, data) => void transport.sendSnapshot(msg, data),
     stop: () => transport.stop(),
     activeSince: (id) => transport.activeSince(id),
+    metrics: () => transport.metrics(),
   };
 }
 

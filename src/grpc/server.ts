@@ -85,10 +85,17 @@ export interface GrpcServerOptions {
   /** Turns any thrown value into the status the client sees. */
   mapError(err: unknown, path: string): GrpcError;
   /**
-   * Called when a routed call starts; the function it returns is called once with the
-   * status code the call ended with (metrics: grpc_server_started/handled_total).
+   * Called when a routed call starts (metrics: grpc_server_started_total); the observer
+   * it returns hears of each message received and sent, with its size in bytes, and
+   * once of the status code the call ended with.
    */
-  observe?(path: string, kind: 'unary' | 'server' | 'bidi'): (code: number) => void;
+  observe?(path: string, kind: 'unary' | 'server' | 'bidi', metadata: IncomingHttpHeaders): CallObserver;
+}
+
+export interface CallObserver {
+  received(bytes: number): void;
+  sent(bytes: number): void;
+  ended(code: number): void;
 }
 
 export class GrpcRouter {
@@ -140,7 +147,7 @@ export class GrpcRouter {
       stream.resume();
       return;
     }
-    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind));
+    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind, headers));
     call.start();
   }
 
@@ -155,7 +162,7 @@ export class GrpcRouter {
   async invoke(path: string, call: LocalCall): Promise<void> {
     const route = this.routes.get(path);
     if (route === undefined) throw new GrpcError(Status.UNIMPLEMENTED, `unknown method for path ${path}`);
-    const handled = this.opts.observe?.(path, route.kind);
+    const observer = this.opts.observe?.(path, route.kind, call.metadata);
     const abort = new AbortController();
     const onAbort = (): void => abort.abort();
     for (const s of [call.signal, this.closing.signal]) {
@@ -169,7 +176,12 @@ export class GrpcRouter {
       peerCertificate: () => undefined,
     };
     const out: StreamWriter<unknown> = {
-      write: (m) => !abort.signal.aborted && call.out.write(route.res.encode(m)),
+      write: (m) => {
+        if (abort.signal.aborted) return false;
+        const bytes = route.res.encode(m);
+        observer?.sent(bytes.length);
+        return call.out.write(bytes);
+      },
       drained: () => call.out.drained(),
       get closed(): boolean {
         return abort.signal.aborted || call.out.closed;
@@ -181,18 +193,21 @@ export class GrpcRouter {
         await route.fn(Object.assign(out, { messages }), ctx);
       } else {
         const first = await firstOf(call.requests);
+        observer?.received(first?.length ?? 0);
         const req = route.req.decode(first ?? new Uint8Array(0));
         if (route.kind === 'unary') {
           const res = await route.fn(req, ctx, Buffer.from(first ?? new Uint8Array(0)));
-          call.out.write(route.res.encode(res));
+          const bytes = route.res.encode(res);
+          observer?.sent(bytes.length);
+          call.out.write(bytes);
         } else {
           await route.fn(req, ctx, out);
         }
       }
-      handled?.(Status.OK);
+      observer?.ended(Status.OK);
     } catch (err) {
       const status = err instanceof GrpcError ? err : this.opts.mapError(err, path);
-      handled?.(status.code);
+      observer?.ended(status.code);
       throw status;
     } finally {
       abort.abort();
@@ -243,7 +258,7 @@ class Call implements CallContext {
     private readonly route: Route,
     private readonly opts: GrpcServerOptions,
     serverClosing: AbortSignal,
-    private handled: ((code: number) => void) | undefined,
+    private readonly observer: CallObserver | undefined,
   ) {
     this.reader = new MessageReader(opts.maxRecvBytes);
     const onClose = (): void => this.abort.abort();
@@ -300,6 +315,7 @@ class Call implements CallContext {
   }
 
   private onMessage(bytes: Buffer): void {
+    this.observer?.received(bytes.length);
     let decoded: unknown;
     try {
       decoded = this.route.req.decode(bytes);
@@ -343,6 +359,7 @@ class Call implements CallContext {
       const res = await route.fn(req, this, bytes);
       if (this.finished) return;
       const body = frameMessage(route.res.encode(res));
+      this.observer?.sent(body.length);
       this.ended(Status.OK);
       this.respondHeaders();
       this.stream.end(body);
@@ -397,7 +414,9 @@ class Call implements CallContext {
       write(message: unknown): boolean {
         if (self.finished || stream.destroyed) return false;
         self.respondHeaders();
-        return stream.write(frameMessage(codec.encode(message)));
+        const frame = frameMessage(codec.encode(message));
+        self.observer?.sent(frame.length);
+        return stream.write(frame);
       },
       drained(): Promise<void> {
         return self.finished ? Promise.resolve() : whenDrained(stream);
@@ -423,11 +442,12 @@ class Call implements CallContext {
     if (!this.stream.destroyed) this.stream.sendTrailers(trailers);
   }
 
+  private endedOnce = false;
+
   private ended(code: number): void {
-    const h = this.handled;
-    if (h === undefined) return;
-    this.handled = undefined;
-    h(code);
+    if (this.endedOnce) return;
+    this.endedOnce = true;
+    this.observer?.ended(code);
   }
 
   private succeed(): void {

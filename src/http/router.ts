@@ -13,7 +13,10 @@ const NOT_FOUND: HttpResponse = { status: 404, headers: { 'content-type': 'text/
 export function memberHttpHandler(health: HealthSource, metrics: MemberMetrics): HttpHandler {
   return async (req) => {
     const answer = await serveHealthEndpoints(req, health);
-    if (answer !== undefined) return answer;
+    if (answer !== undefined) {
+      if (new URL(req.url, 'http://x').pathname === '/health') metrics.healthChecked(answer.status === 200);
+      return answer;
+    }
     if (new URL(req.url, 'http://x').pathname === '/metrics' && req.method === 'GET') {
       const { contentType, body } = await metrics.render();
       return { status: 200, headers: { 'content-type': contentType }, body };

@@ -22,6 +22,7 @@
  * expiryMs is Infinity exactly when the lessor is not primary; the queues are empty
  * when not primary and hold only ids that were leases when registered.
  */
+import { noObserve, type Observe } from '../shared/observe.js';
 import { assert } from '../shared/assert.js';
 import type { Clock } from '../shared/clock.js';
 import { TsetcdError } from '../shared/errors.js';
@@ -60,6 +61,8 @@ export interface LessorOptions {
   readonly checkpointIntervalMs?: number;
   readonly expiredRetryMs?: number;
   readonly revokeRatePerSecond?: number;
+  /** Grants (with TTL), renewals and revokes, for the metrics (shared/observe.ts). */
+  readonly observe?: Observe;
 }
 
 /** A read-only view of one lease for TimeToLive and tests. */
@@ -128,6 +131,7 @@ export class Lessor {
   private readonly checkpointIntervalMs: number;
   private readonly expiredRetryMs: number;
   private readonly revokeRate: number;
+  private readonly observe: Observe;
 
   constructor(opts: LessorOptions) {
     assert(
@@ -140,6 +144,7 @@ export class Lessor {
     this.checkpointIntervalMs = opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     this.expiredRetryMs = opts.expiredRetryMs ?? EXPIRED_RETRY_MS;
     this.revokeRate = opts.revokeRatePerSecond ?? LEASE_REVOKE_RATE_PER_SECOND;
+    this.observe = opts.observe ?? noObserve;
     assert(this.expiredRetryMs > 0, 'expired lease retry interval must be positive');
     assert(this.checkpointIntervalMs >= 0, 'checkpoint interval must not be negative');
   }
@@ -220,6 +225,8 @@ export class Lessor {
       this.refresh(l, 0, now);
       this.scheduleCheckpoint(l, now);
     }
+    this.observe('lease.granted', 1);
+    this.observe('lease.ttl', ttl);
     return { id, ttlSeconds: ttl };
   }
 
@@ -240,6 +247,7 @@ export class Lessor {
     this.expiryQueue.remove(id);
     this.checkpointQueue.remove(id);
     this.waiters.settle(id, 'revoked');
+    this.observe('lease.revoked', 1);
   }
 
   /** etcd lessor.Checkpoint: records the remaining TTL; unknown leases are ignored. */
@@ -326,6 +334,7 @@ export class Lessor {
     const clearCheckpoint = this.checkpointIntervalMs > 0 && l.remainingTtlSeconds > 0;
     l.expiryMs = now + l.ttlSeconds * 1000;
     this.expiryQueue.registerOrUpdate(id, l.expiryMs);
+    this.observe('lease.renewed', 1);
     return { kind: 'renewed', ttlSeconds: l.ttlSeconds, clearCheckpoint };
   }
 

@@ -24,6 +24,7 @@
 import { assert } from '../shared/assert.js';
 import { TsetcdError } from '../shared/errors.js';
 import type { Scheduler } from '../shared/scheduler.js';
+import { noObserve, type Observe } from '../shared/observe.js';
 import { KEY_PREFIX, META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV, encodeUint64 } from '../storage/schema.js';
 import type { BackendBatch } from '../storage/backend.js';
 import { KvHasher, sortRevisions, type SortedRevisions } from './hash.js';
@@ -67,6 +68,9 @@ export class Compactor {
     private readonly scheduler: Scheduler,
     private readonly batchLimit: number,
     private readonly indexChunk = 10_000,
+    /** Keys deleted and chunk/total timings (etcd mvcc/metrics.go compaction families). */
+    private readonly observe: Observe = noObserve,
+    private readonly nowMs: (() => number) | undefined = undefined,
   ) {
     assert(batchLimit > 0, 'compaction batch limit must be positive');
     assert(indexChunk > 0, 'compaction index chunk must be positive');
@@ -127,9 +131,11 @@ export class Compactor {
       if (this.closing) return undefined;
       const chunk: KeyIndex[] = [];
       this.state.index.scan(from, undefined, (_k, ki) => chunk.push(ki) < this.indexChunk);
+      const started = this.nowMs?.();
       for (const ki of chunk) {
         if (ki.compact(rev, kept)) this.state.index.delete(ki.key);
       }
+      this.timed('mvcc.indexCompactionPauseMs', started);
       if (chunk.length < this.indexChunk) return sortRevisions(kept);
       // Resume strictly after the last key of this chunk.
       from = Buffer.concat([(chunk[chunk.length - 1] as KeyIndex).key, Buffer.from([0])]);
@@ -166,6 +172,10 @@ export class Compactor {
     }
   }
 
+  private timed(what: 'mvcc.indexCompactionPauseMs' | 'mvcc.compactionPauseMs' | 'mvcc.compactionTotalMs', startedMs: number | undefined): void {
+    if (startedMs !== undefined && this.nowMs !== undefined) this.observe(what, this.nowMs() - startedMs);
+  }
+
   private yieldNow(): Promise<void> {
     return new Promise((resolve) => this.scheduler.soon(resolve));
   }
@@ -173,6 +183,7 @@ export class Compactor {
   /** Deletes the superseded records of one compaction. Returns false if stopped. */
   private async runJob(job: CompactionJob): Promise<boolean> {
     const { state } = this;
+    const jobStarted = this.nowMs?.();
     const kept = await this.compactIndex(job.rev);
     if (kept === undefined) return false;
     const hasher = new KvHasher(job.prevCompactRev, job.rev, kept.size > 0);
@@ -199,6 +210,7 @@ export class Compactor {
       } finally {
         await it.close();
       }
+      const chunkStarted = this.nowMs?.();
       const batch = state.backend.batch();
       for (const [k, v] of entries) {
         const r = parseRecordKey(k);
@@ -213,15 +225,19 @@ export class Compactor {
       if (entries.length < this.batchLimit) {
         batch.put(META_FINISHED_COMPACT_REV, encodeUint64(job.rev));
         await state.backend.write(batch, { sync: true });
+        this.timed('mvcc.compactionPauseMs', chunkStarted);
         state.finishedCompactRev = job.rev;
         break;
       }
       // Synced like etcd's per-chunk commit: deletes then only ever miss a suffix, and
       // a power loss cannot keep a later chunk while losing an earlier one.
       await state.backend.write(batch, { sync: true });
+      this.timed('mvcc.compactionPauseMs', chunkStarted);
       last = (entries[entries.length - 1] as [Buffer, Buffer])[0];
       await this.yieldNow();
     }
+    this.observe('mvcc.compactionKeys', deleted);
+    this.timed('mvcc.compactionTotalMs', jobStarted);
     state.logger.info({ compactRevision: job.rev, deletedRecords: deleted }, 'finished scheduled compaction');
     if (job.prevCompleted) {
       state.storeHash({ hash: hasher.sum(), compactRevision: job.prevCompactRev, revision: job.rev });

@@ -4,6 +4,7 @@
 import { assert } from '../shared/assert.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
 import { systemScheduler, type Scheduler } from '../shared/scheduler.js';
+import { noObserve, type Observe } from '../shared/observe.js';
 import type { Backend, BackendBatch } from '../storage/backend.js';
 import { Compactor } from './compaction.js';
 import { hashKV } from './hash.js';
@@ -20,6 +21,7 @@ import type {
   PutRequest,
   PutResponse,
   RangeRequest,
+  RequestOp,
   RangeResponse,
   TxnRequest,
   TxnResponse,
@@ -35,14 +37,21 @@ export interface MvccStoreOptions {
   compactionBatchLimit?: number;
   /** Keys per index-compaction chunk (default 10,000). */
   compactionIndexChunk?: number;
+  /** Operation counts and compaction timings for the metrics (shared/observe.ts). */
+  observe?: Observe;
+  /** Monotonic ms, for compaction timings only (default: none measured). */
+  nowMs?: () => number;
 }
 
 export class MvccStore {
   private closed = false;
+  /** Reads in flight (etcd_mvcc_db_open_read_transactions). */
+  private reads = 0;
 
   private constructor(
     private readonly state: StoreState,
     private readonly compactor: Compactor,
+    private readonly observe: Observe,
   ) {}
 
   /** Opens the store: rebuilds the index from the key bucket and resumes an unfinished compaction. */
@@ -54,9 +63,11 @@ export class MvccStore {
       options.scheduler ?? systemScheduler,
       options.compactionBatchLimit ?? 1000,
       options.compactionIndexChunk ?? 10_000,
+      options.observe ?? noObserve,
+      options.nowMs,
     );
     const { resumeCompactRev } = await restore(state);
-    const store = new MvccStore(state, compactor);
+    const store = new MvccStore(state, compactor, options.observe ?? noObserve);
     if (resumeCompactRev !== -1) {
       if (resumeCompactRev > state.currentRev) {
         logger.warn({ scheduledCompactRevision: resumeCompactRev }, 'scheduled compaction is a future revision; not resumed');
@@ -88,12 +99,18 @@ export class MvccStore {
     return this.state.liveKeys;
   }
 
+  /** Reads in flight now (a range that waits for the state db counts until it ends). */
+  get openReads(): number {
+    return this.reads;
+  }
+
   /** Range at any revision not compacted; the response revision is the current one. */
   range(req: RangeRequest): Promise<RangeResponse> {
     this.assertOpen();
+    this.observe('mvcc.range', 1);
     try {
       const r = executeRange(this.state, req, this.state.currentRev, false);
-      return r instanceof Promise ? r : Promise.resolve(r);
+      return r instanceof Promise ? this.counted(r) : Promise.resolve(r);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -112,22 +129,32 @@ export class MvccStore {
   /** A Txn whose ops are all Range (served like a Range, no batch). */
   txnReadOnly(req: TxnRequest): Promise<TxnResponse> {
     this.assertOpen();
-    return txnReadOnly(this.state, req);
+    return this.counted(txnReadOnly(this.state, req)).then((res) => {
+      this.countTxn(req, res);
+      return res;
+    });
   }
 
   applyPut(req: PutRequest, batch: BackendBatch, ctx: WriteContext): WriteResult<PutResponse> {
     this.assertOpen();
-    return applyPut(this.state, req, batch, ctx);
+    const r = applyPut(this.state, req, batch, ctx);
+    this.observe('mvcc.put', 1);
+    this.observe('mvcc.putBytes', req.key.length + (req.value?.length ?? 0));
+    return r;
   }
 
   applyDelete(req: DeleteRangeRequest, batch: BackendBatch, _ctx?: WriteContext): WriteResult<DeleteRangeResponse> {
     this.assertOpen();
-    return applyDelete(this.state, req, batch);
+    const r = applyDelete(this.state, req, batch);
+    this.observe('mvcc.delete', 1);
+    return r;
   }
 
   applyTxn(req: TxnRequest, batch: BackendBatch, ctx: WriteContext): WriteResult<TxnResponse> {
     this.assertOpen();
-    return applyTxn(this.state, req, batch, ctx);
+    const r = applyTxn(this.state, req, batch, ctx);
+    this.countTxn(req, r.response);
+    return r;
   }
 
   /**
@@ -165,6 +192,43 @@ export class MvccStore {
     if (this.closed) return;
     this.closed = true;
     await this.compactor.close();
+  }
+
+  /**
+   * etcd counts the operations a txn executed (the taken branch, nested txns included)
+   * when it ends, and the txn itself only when it held more than one (metrics_txn.go).
+   */
+  private countTxn(req: TxnRequest, res: TxnResponse): void {
+    const n = { range: 0, put: 0, delete: 0, putBytes: 0 };
+    const walk = (ops: readonly RequestOp[], r: TxnResponse): void => {
+      ops.forEach((op, i) => {
+        if ('requestRange' in op) n.range++;
+        else if ('requestPut' in op) {
+          n.put++;
+          n.putBytes += op.requestPut.key.length + (op.requestPut.value?.length ?? 0);
+        } else if ('requestDeleteRange' in op) n.delete++;
+        else {
+          const sub = r.responses[i];
+          if (sub !== undefined && 'responseTxn' in sub) {
+            const t = sub.responseTxn;
+            walk(t.succeeded ? op.requestTxn.success : op.requestTxn.failure, t);
+          }
+        }
+      });
+    };
+    walk(res.succeeded ? req.success : req.failure, res);
+    if (n.range > 0) this.observe('mvcc.range', n.range);
+    if (n.put > 0) this.observe('mvcc.put', n.put);
+    if (n.putBytes > 0) this.observe('mvcc.putBytes', n.putBytes);
+    if (n.delete > 0) this.observe('mvcc.delete', n.delete);
+    if (n.range + n.put + n.delete > 1) this.observe('mvcc.txn', 1);
+  }
+
+  private counted<T>(p: Promise<T>): Promise<T> {
+    this.reads++;
+    return p.finally(() => {
+      this.reads--;
+    });
   }
 
   private assertOpen(): void {

@@ -36,6 +36,7 @@ import type { TestFaults } from '../shared/test-faults.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
 import { isNoSpace } from '../storage/file-layer.js';
+import { noObserve, type Observe } from '../shared/observe.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
 import {
   EntryType,
@@ -114,10 +115,15 @@ export interface EtcdServerDeps {
   readonly hooks?: ServerHooks;
   /** Applied index of the state db at open. */
   readonly appliedIndex: number;
+  /** Failed proposals and reads, slow applies (shared/observe.ts). */
+  readonly observe?: Observe;
 }
 
 export type { ConsensusStatus } from '../v3rpc/maintenance.js';
 import type { ConsensusStatus } from '../v3rpc/maintenance.js';
+
+/** etcd's warnApplyDuration: an apply slower than this counts as slow (etcdserver/util.go). */
+const SLOW_APPLY_MS = 100;
 
 /** Requests that grow the data: refused while the disk is full (etcd's quota refuses these). */
 const GROWS_DATA: ReadonlySet<RequestKind> = new Set<RequestKind>([
@@ -168,6 +174,7 @@ export class EtcdServer {
   private appliedOwnTerm = false;
   private leaderWaiters: Array<() => void> = [];
   private readonly bugs: Pick<TestFaults, 'ackBeforeCommit' | 'readWithoutReadIndex'>;
+  private readonly observe: Observe;
   /** The latest hard state raft handed out that is not in the WAL yet (commit-only). */
   private pendingHardState: HardState | undefined;
   /** Index of the last snapshot marker (start of the in-memory log window). */
@@ -198,6 +205,7 @@ export class EtcdServer {
     this.snapshotIndex = deps.node.storage.firstIndex() - 1;
     this.bugs = deps.bugs ?? {};
     this.noSpace = deps.storage.noSpaceAtStart;
+    this.observe = deps.observe ?? noObserve;
     if (this.bugs.ackBeforeCommit === true || this.bugs.readWithoutReadIndex === true) {
       this.logger.warn({ bugs: this.bugs }, 'UNSAFE TEST SWITCHES ARE ON: this member breaks safety on purpose');
     }
@@ -341,7 +349,15 @@ export class EtcdServer {
       this.results.reject(id, err);
     }
     this.wake();
-    return result;
+    return this.countFailure(result);
+  }
+
+  /** etcd counts a proposal that timed out, was canceled or dropped (proposals_failed_total). */
+  private countFailure<T>(result: Promise<T>): Promise<T> {
+    return result.catch((err: unknown) => {
+      this.observe('server.proposalFailed', 1);
+      throw err;
+    });
   }
 
   /** Propose a membership change; resolves when it is applied on this member. */
@@ -355,7 +371,7 @@ export class EtcdServer {
       this.results.reject(id, err);
     }
     this.wake();
-    return result;
+    return this.countFailure(result);
   }
 
   /**
@@ -374,10 +390,18 @@ export class EtcdServer {
         timer.cancel();
         signal?.removeEventListener('abort', onAbort);
       };
-      const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => done.reject(new TsetcdError('timeout')));
+      const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => {
+        // etcd: "timed out waiting for read index response" (slow_read_indexes_total).
+        this.observe('server.slowReadIndex', 1);
+        done.reject(new TsetcdError('timeout'));
+      });
       const done = {
         resolve: () => (settle(), resolve()),
-        reject: (e: unknown) => (settle(), reject(e)),
+        reject: (e: unknown) => {
+          settle();
+          if (!(e instanceof TsetcdError && e.code === 'canceled')) this.observe('server.readIndexFailed', 1);
+          reject(e);
+        },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.nextReads.push(done);
@@ -399,6 +423,11 @@ export class EtcdServer {
         this.scheduler.after(50, r);
       });
     }
+  }
+
+  /** A snapshot from the leader is being installed (etcd_server_snapshot_apply_in_progress_total). */
+  get installingSnapshot(): boolean {
+    return this.loopPause !== undefined;
   }
 
   /** The leader's view of each member's match index (empty on followers). */
@@ -630,8 +659,10 @@ export class EtcdServer {
     const settled: Array<[bigint, ApplyOutcome]> = [];
     let removedSelf = false;
     for (const entry of entries) {
+      const started = this.clock.nowMs();
       if (entry.type === EntryType.ConfChange) removedSelf = this.applyConfChange(entry, batch, settled) || removedSelf;
       else this.applyEntry(entry, batch, settled);
+      if (this.clock.nowMs() - started > SLOW_APPLY_MS) this.observe('server.slowApply', 1);
       if (entry.term === this.node.status().term && this.node.status().isLeader) this.appliedOwnTerm = true;
     }
     // After a restart raft hands out again committed entries the db already holds

@@ -20,6 +20,7 @@ import type { Backend } from '../storage/backend.js';
 import type { Rng } from '../shared/rng.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
+import { noObserve, type Observe } from '../shared/observe.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { RequestKind } from '../apply/request.js';
 import { ALARM_NAMES, AlarmType, alarmRequestCodec, alarmText } from '../apply/alarms.js';
@@ -92,6 +93,8 @@ export interface MemberApiDeps {
     send: (chunk: SnapshotChunkOut) => Promise<void>,
     env: { readonly logger: Logger; readonly nowMs: () => number },
   ) => Promise<void>;
+  /** Counts and timings for the metrics (shared/observe.ts). */
+  readonly observe?: Observe;
 }
 
 /** Writes whose permission apply checks against the proposer's identity. */
@@ -133,7 +136,9 @@ export class MemberApi
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly logger: Logger;
+  readonly observe: Observe;
   private readonly server: EtcdServer;
+  private defrags = 0;
   private readonly storage: MemberStorage;
   private readonly membership: Membership;
   private readonly log: Logger;
@@ -162,6 +167,7 @@ export class MemberApi
     this.scheduler = deps.scheduler;
     this.rng = deps.rng;
     this.logger = deps.logger;
+    this.observe = deps.observe ?? noObserve;
     this.log = deps.logger.child({ component: 'member' });
     this.headers = new HeaderFiller({
       clusterId: core.recovered.clusterId,
@@ -278,7 +284,11 @@ export class MemberApi
     for (let attempt = 0; ; attempt++) {
       try {
         const outcome = await this.server.propose(RequestKind.MemberAttributes, payload);
-        if (outcome.ok) return;
+        if (outcome.ok) {
+          // etcd sets the member's attributes node in its v2 store.
+          this.observe('store.writeSet', 1);
+          return;
+        }
         throw outcome.error;
       } catch (err) {
         if (err instanceof TsetcdError && err.code === 'stopped') throw err;
@@ -322,8 +332,20 @@ export class MemberApi
     return this.quota.reportedBytes;
   }
 
-  defragment(): Promise<void> {
-    return this.storage.defragment();
+  async defragment(): Promise<void> {
+    const started = this.clock.nowMs();
+    this.defrags++;
+    try {
+      await this.storage.defragment();
+    } finally {
+      this.defrags--;
+      this.observe('backend.defrag', (this.clock.nowMs() - started) / 1000);
+    }
+  }
+
+  /** A defragmentation is running (etcd_disk_defrag_inflight). */
+  defragInflight(): boolean {
+    return this.defrags > 0;
   }
 
   forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void> {

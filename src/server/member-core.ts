@@ -17,6 +17,7 @@ import type { Clock } from '../shared/clock.js';
 import type { MemberFaults } from '../shared/test-faults.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import type { Rng } from '../shared/rng.js';
+import { noObserve, type Observe } from '../shared/observe.js';
 import { TsetcdError, isTsetcdError } from '../shared/errors.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
 import type { FileLayer } from '../storage/file-layer.js';
@@ -30,8 +31,8 @@ import { WatchHub } from '../watch/index.js';
 import { EtcdServer, type MessageSink, type ServerHooks } from './etcd-server.js';
 import { MemberStorage, type OpenBackend, type RecoveredState, type StorageTimers } from './member-storage.js';
 import { RaftNode } from './raft-node.js';
-import { bootstrapEntries } from './bootstrap.js';
-import { forceNewClusterLog } from './force-new-cluster.js';
+import { bootstrapEntries } from '../cluster/bootstrap.js';
+import { forceNewClusterLog } from '../cluster/force-new-cluster.js';
 import { startCompactor, type CompactionPolicy, type Compactor } from '../compactor/index.js';
 import { codec } from '../shared/pb-codec.js';
 import { AuthStore, SimpleTokenProvider, type TokenProvider } from '../auth/index.js';
@@ -77,6 +78,8 @@ export interface MemberCoreDeps {
   readonly spaceReserveBytes?: number;
   /** Metrics timers for WAL fsyncs and state-db commits. */
   readonly storageTimers?: StorageTimers;
+  /** Counts and timings for the metrics (shared/observe.ts); storage's come with storageTimers. */
+  readonly observe?: Observe;
   /** This member saw a new leader (or lost it: lead 0n), after the lease driver heard. */
   readonly onLeaderChange?: (lead: bigint, term: number, isLeader: boolean) => void;
   readonly clock: Clock;
@@ -228,10 +231,13 @@ interface StateMachines {
 async function openStateMachines(deps: MemberCoreDeps, storage: MemberStorage): Promise<StateMachines> {
   const { settings: cfg, logger } = deps;
   const membership = await Membership.load(storage.backend);
+  // etcd reads its members back from the v2 store at start (a recursive get).
+  deps.observe?.('store.readGetRecursive', 1);
   const lessor = await Lessor.open(storage.backend, {
     minTtlSeconds: minLeaseTtlSeconds(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
     clock: deps.clock,
     logger,
+    ...(deps.observe !== undefined ? { observe: deps.observe } : {}),
   });
   await recoverAttachments(lessor, storage.store);
   const alarms = await AlarmStore.load(storage.backend);
@@ -339,6 +345,7 @@ function assemble(
     bugs: deps.bugs ?? {},
     hooks: serverHooks(deps, storage, recovered, state, peers, companions, log),
     appliedIndex: recovered.appliedIndex,
+    ...(deps.observe !== undefined ? { observe: deps.observe } : {}),
   });
   serverRef = server;
   state.serverRef.current = server;
@@ -396,6 +403,12 @@ function serverHooks(
   const { membership, lessor, alarms, watchHub, auth } = state;
   return {
     onMembershipApplied: (cc, m) => {
+      // etcd keeps members in its v2 store: an add creates a node, a removal deletes
+      // one, a promotion or peer-URL update updates it (etcd_debugging_store_writes_total).
+      const observe = deps.observe ?? noObserve;
+      if (cc.type === ConfChangeType.RemoveNode) observe('store.writeDelete', 1);
+      else if (cc.type === ConfChangeType.UpdateNode) observe('store.writeUpdate', 1);
+      else observe('store.writeCreate', 1);
       if (peers === undefined || cc.nodeId === recovered.memberId) return;
       if (cc.type === ConfChangeType.RemoveNode) peers.removePeer(cc.nodeId);
       else if (m !== undefined) peers.addPeer(cc.nodeId, m.peerUrls);
@@ -426,6 +439,7 @@ function serverHooks(
 
 function newLeaseDriver(deps: MemberCoreDeps, state: StateMachines, server: EtcdServer): LeaseDriver {
   const noLeaseFencing = state.noLeaseFencing;
+  const observe = deps.observe ?? noObserve;
   return new LeaseDriver({
     lessor: state.lessor,
     scheduler: deps.scheduler,
@@ -439,7 +453,12 @@ function newLeaseDriver(deps: MemberCoreDeps, state: StateMachines, server: Etcd
       if (!server.raftStatus().isLeader && !noLeaseFencing) {
         return Promise.reject(new TsetcdError('not-leader'));
       }
-      return server.propose(kind === 'expire' ? RequestKind.LeaseExpire : RequestKind.LeaseCheckpoint, payload);
+      if (kind !== 'expire') return server.propose(RequestKind.LeaseCheckpoint, payload);
+      // etcd counts each lease its leader revoked for expiry (server_lease_expired_total).
+      return server.propose(RequestKind.LeaseExpire, payload).then((outcome) => {
+        if (outcome.ok) observe('lease.expired', 1);
+        return outcome;
+      });
     },
   });
 }
@@ -498,7 +517,7 @@ function advanceTicks(
 
 /**
  * --force-new-cluster on a restart: rewrites the log so this member is the only voter
- * (force-new-cluster.ts) and saves the appended member changes before raft starts;
+ * (cluster/force-new-cluster.ts) and saves the appended member changes before raft starts;
  * applying them removes the other members through the normal apply path.
  */
 async function forceNewCluster(

@@ -35,7 +35,8 @@ import { forEachInRange, type Backend, type BackendBatch } from '../storage/back
 import { META_CONSISTENT_INDEX, META_INSTALLED_INDEX, META_TERM, encodeUint64, decodeUint64 } from '../storage/schema.js';
 import { Wal, type WalEntry, type WalHardState } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
-import { dbSnapshotRecords, dbSnapshotStream } from './db-snapshot.js';
+import type { Observe } from '../shared/observe.js';
+import { dbSnapshotRecords, dbSnapshotStream } from '../storage/db-snapshot.js';
 import { DbSizeMeter } from '../storage/db-size.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { decodeConfState, encodeConfState } from '../raft/codec.js';
@@ -64,6 +65,10 @@ export interface StorageTimers {
   walFsync(): () => void;
   /** One synced state-db write (etcd's backend commit). */
   backendCommit(): () => void;
+  /** The store's operation counts and compaction timings (shared/observe.ts). */
+  readonly observe?: Observe;
+  /** Monotonic ms for those timings. */
+  readonly nowMs?: () => number;
 }
 
 export { SPACE_RESERVE_BYTES_DEFAULT } from '../storage/space-reserve.js';
@@ -199,7 +204,7 @@ export class MemberStorage {
           if (dir === existingAncestor || dir === dirname(dir)) break;
         }
       }
-      const store = await MvccStore.open(backend, { logger: opts.logger });
+      const store = await MvccStore.open(backend, storeOptions(opts.logger, opts.timers));
       const storage = new MemberStorage(wal, backend, store, paths, opts.logger, fs, openBackend, opts.timers);
       storage.noSpaceAtStart = await putBackReserve(fs, reservePath, opts.spaceReserveBytes ?? 0, opts.logger);
       await storage.dbSizeBytes();
@@ -290,9 +295,21 @@ export class MemberStorage {
   }
 
   /** Records a snapshot marker (the state db holds the data up to index). */
-  saveSnapshotMarker(snap: Snapshot): Promise<void> {
+  async saveSnapshotMarker(snap: Snapshot): Promise<void> {
+    // etcd's snap.Save phases (snap/metrics.go): marshalling, then the write and fsync
+    // of the .snap file; here the marker record and its synced WAL write.
+    const now = this.timers?.nowMs;
+    const started = now?.();
     const { index, term, confState } = snap.metadata;
-    return this.wal.save({ snapshot: { index, term, confState: encodeConfState(confState) } });
+    const record = { snapshot: { index, term, confState: encodeConfState(confState) } };
+    const marshalled = now?.();
+    await this.wal.save(record);
+    if (now !== undefined && started !== undefined && marshalled !== undefined) {
+      const end = now();
+      this.timers?.observe?.('snap.saveMarshalling', (marshalled - started) / 1000);
+      this.timers?.observe?.('snap.fsync', (end - marshalled) / 1000);
+      this.timers?.observe?.('snap.saveTotal', (end - started) / 1000);
+    }
   }
 
   /** Deletes WAL segments whose entries are all below `index`. */
@@ -320,6 +337,8 @@ export class MemberStorage {
   }
 
   async writeApplyBatches(batches: readonly BackendBatch[]): Promise<void> {
+    const now = this.timers?.nowMs;
+    const started = now?.();
     let merged: BackendBatch;
     if (batches.length === 1 && batches[0] !== undefined) merged = batches[0];
     else {
@@ -331,16 +350,35 @@ export class MemberStorage {
         }
       }
     }
+    const merging = started !== undefined && now !== undefined ? now() - started : undefined;
     const done = this.timers?.backendCommit();
+    const writing = now?.();
     await this.backend.write(merged, { sync: true });
     done?.();
     this.size.wrote(merged);
+    if (merging !== undefined && writing !== undefined && now !== undefined) {
+      // etcd's bbolt commit phases: spill (pages built), rebalance, write (to disk and
+      // synced). Here: merging the apply batches, nothing (LevelDB never rebalances), and
+      // the synced LevelDB write.
+      this.timers?.observe?.('backend.commitSpill', merging / 1000);
+      this.timers?.observe?.('backend.commitRebalance', 0);
+      this.timers?.observe?.('backend.commitWrite', (now() - writing) / 1000);
+    }
     for (const b of batches) this.store.batchDurable(b);
   }
 
   /** The state db as a point-in-time stream of records (for a follower's snapshot). */
   snapshotStream(): AsyncIterable<Uint8Array> {
-    return dbSnapshotStream(this.currentBackend);
+    const stream = dbSnapshotStream(this.currentBackend);
+    const now = this.timers?.nowMs;
+    const observe = this.timers?.observe;
+    if (now === undefined || observe === undefined) return stream;
+    // etcd_disk_backend_snapshot_duration_seconds: from the first read to the last byte.
+    return (async function* timed(): AsyncGenerator<Uint8Array> {
+      const started = now();
+      yield* stream;
+      observe('backend.snapshot', (now() - started) / 1000);
+    })();
   }
 
   /**
@@ -357,6 +395,8 @@ export class MemberStorage {
    */
   async installSnapshot(snap: Snapshot, chunks: AsyncIterable<Uint8Array>): Promise<number> {
     const fs = this.fs;
+    const now = this.timers?.nowMs;
+    const started = now?.();
     const { staging, staged: stagedMarker } = swapPaths(this.paths);
     await removeTree(fs, staging);
     await removeTree(fs, stagedMarker);
@@ -381,7 +421,9 @@ export class MemberStorage {
         appliedIndex >= snap.metadata.index,
         `snapshot db applied index ${appliedIndex} is below the snapshot index ${snap.metadata.index}`,
       );
+      const syncing = now?.();
       await staged.write(staged.batch().put(META_INSTALLED_INDEX, applied), { sync: true });
+      if (syncing !== undefined && now !== undefined) this.timers?.observe?.('snap.dbFsync', (now() - syncing) / 1000);
     } finally {
       await staged.close();
     }
@@ -394,8 +436,9 @@ export class MemberStorage {
     await this.currentBackend.close();
     await finishStagedSwap(this.paths, fs, this.logger, snap.metadata.index);
     this.currentBackend = await this.openBackend(this.paths.db);
-    this.currentStore = await MvccStore.open(this.currentBackend, { logger: this.logger });
+    this.currentStore = await MvccStore.open(this.currentBackend, storeOptions(this.logger, this.timers));
     await this.dbSizeBytes();
+    if (started !== undefined && now !== undefined) this.timers?.observe?.('snap.dbSaveTotal', (now() - started) / 1000);
     this.logger.info({ records, snapshotIndex: snap.metadata.index, appliedIndex }, 'installed a snapshot from the leader');
     return appliedIndex;
   }
@@ -433,6 +476,11 @@ export class MemberStorage {
     return Math.min(size, Math.max(this.currentStore.recordBytes(), 1));
   }
 
+  /** Bytes written to WAL segments since this member started (etcd_disk_wal_write_bytes_total). */
+  walBytesWritten(): number {
+    return this.wal.stats().bytesWritten;
+  }
+
   async forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void> {
     await forEachInRange(this.backend, {}, (k, v) => {
       fn(k, v);
@@ -444,4 +492,13 @@ export class MemberStorage {
     await this.currentStore.close();
     await this.currentBackend.close();
   }
+}
+
+/** The store's options: the same metrics hooks for the first store and every reopened one. */
+function storeOptions(logger: Logger, timers: StorageTimers | undefined): { logger: Logger; observe?: Observe; nowMs?: () => number } {
+  return {
+    logger,
+    ...(timers?.observe !== undefined ? { observe: timers.observe } : {}),
+    ...(timers?.nowMs !== undefined ? { nowMs: timers.nowMs } : {}),
+  };
 }

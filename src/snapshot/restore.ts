@@ -28,7 +28,7 @@ import { AUTH_DISABLED, AUTH_ENABLED, AUTH_ENABLED_KEY, AUTH_REVISION_KEY, roleK
 import { computeClusterId, computeMemberId } from '../cluster/ids.js';
 import { Membership, type Member } from '../cluster/membership.js';
 import { encodeLeaseRecord, leaseRecordKey } from '../lease/index.js';
-import { bootstrapEntries } from '../server/bootstrap.js';
+import { bootstrapEntries } from '../cluster/bootstrap.js';
 import { MemberStorage } from '../server/member-storage.js';
 import { removeTree, type FileLayer } from '../storage/file-layer.js';
 import type { Backend, BackendBatch } from '../storage/backend.js';

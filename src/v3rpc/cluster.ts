@@ -23,6 +23,7 @@ import type { CallContext } from '../grpc/server.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 import { OPEN_GATE, credentialsOf, type AuthGate } from '../auth/index.js';
+import type { Observe } from '../shared/observe.js';
 
 export interface ClusterBackend {
   members(): readonly Member[];
@@ -38,6 +39,8 @@ export interface ClusterBackend {
   learnerReady(id: bigint): Promise<boolean>;
   isLeader(): boolean;
   /** A follower hands MemberPromote to the leader (etcd forwards it over the peer port). */
+  /** Learner promotions this leader made (etcd_server_learner_promote_successes). */
+  readonly observe?: Observe;
   promoteOnLeader(id: bigint, signal?: AbortSignal, token?: string): Promise<void>;
   /** This member's id (always counted as connected). */
   readonly selfId: bigint;
@@ -184,6 +187,7 @@ export function clusterHandlers(s: ClusterBackend, h: HeaderFiller, gate: AuthGa
     }
     if (!(await s.learnerReady(id))) throw new TsetcdError('learner-not-ready');
     await change(ConfChangeType.AddNode, { ...member, isLearner: false }, ctx);
+    s.observe?.('server.learnerPromoted', 1);
     return { header: h.clusterHeader(), members: list() };
   };
 

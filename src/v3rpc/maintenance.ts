@@ -36,6 +36,7 @@ export interface ConsensusStatus {
   readonly isLearner: boolean;
 }
 import { AuthError, OPEN_GATE, internalAuthMessage, type AuthGate } from '../auth/index.js';
+import type { Observe } from '../shared/observe.js';
 
 export interface MaintenanceBackend {
   readonly store: MvccStore;
@@ -55,6 +56,9 @@ export interface MaintenanceBackend {
   defragment?: () => Promise<void>;
   /** All state-db records in key order, for the whole-backend Hash. */
   forEachRecord(fn: (key: Buffer, value: Buffer) => void): Promise<void>;
+  /** Hash and HashKV durations (etcd_mvcc_hash_duration_seconds, _hash_rev_). */
+  readonly observe?: Observe;
+  nowMs?(): number;
   /**
    * Streams the state db as etcd's snapshot file (snapshot/save.ts): `send` gets each
    * message in order and is awaited (back-pressure); a throw from it ends the stream.
@@ -110,9 +114,16 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller, gate
     return res;
   };
 
+  const timed = async <T>(what: 'mvcc.hash' | 'mvcc.hashRev', fn: () => Promise<T>): Promise<T> => {
+    const started = s.nowMs?.();
+    const r = await fn();
+    if (started !== undefined && s.nowMs !== undefined) s.observe?.(what, (s.nowMs() - started) / 1000);
+    return r;
+  };
+
   const hashKV = async (req: pb.HashKVRequest, ctx: CallContext): Promise<pb.HashKVResponse> => {
     await adminRaw(gate, ctx);
-    const r = await s.store.hashKV(toNumber(req.revision));
+    const r = await timed('mvcc.hashRev', () => s.store.hashKV(toNumber(req.revision)));
     return {
       header: h.header(r.revision),
       hash: r.hash,
@@ -126,9 +137,11 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller, gate
   const hash = async (_req: pb.HashRequest, ctx: CallContext): Promise<pb.HashResponse> => {
     await adminRaw(gate, ctx);
     let crc = 0;
-    await s.forEachRecord((k, v) => {
-      crc = crc32c(v, crc32c(k, crc));
-    });
+    await timed('mvcc.hash', () =>
+      s.forEachRecord((k, v) => {
+        crc = crc32c(v, crc32c(k, crc));
+      }),
+    );
     return { header: h.header(), hash: crc };
   };
 

@@ -39,6 +39,7 @@ import { TsetcdError, etcdMessage } from '../shared/errors.js';
 import { OPEN_GATE, watchRefusal, type AuthGate } from '../auth/index.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
+import type { Observe } from '../shared/observe.js';
 
 export const WATCH_PATH = '/etcdserverpb.Watch/Watch';
 /** etcd mvcc.ErrWatcherDuplicateID / ErrEmptyWatcherRange (sent as cancel_reason). */
@@ -64,6 +65,8 @@ export interface WatchBackend {
   readonly logger: Logger;
   /** Jitter of the progress interval; none without it. */
   readonly rng?: Rng;
+  /** Events sent (shared/observe.ts). */
+  readonly observe?: Observe;
 }
 
 const responseCodec = codec<pb.WatchResponse>('etcdserverpb.WatchResponse');
@@ -155,7 +158,7 @@ async function serveWatch(
     ticker = deps.scheduler.every(base + jitter, () => stream.progressTick());
   };
   const fragmentBytes = deps.maxRequestBytes + GRPC_OVERHEAD_BYTES;
-  sendLoop(call, stream, headers, fragmentBytes).catch(end);
+  sendLoop(call, stream, headers, fragmentBytes, deps.observe).catch(end);
   recvLoop(call, stream, startTicker, gate, ctx).catch(end);
   try {
     await finished;
@@ -222,6 +225,7 @@ async function sendLoop(
   stream: WatchStream,
   headers: HeaderFiller,
   fragmentBytes: number,
+  observe: Observe | undefined,
 ): Promise<void> {
   for (;;) {
     const out = stream.take();
@@ -233,6 +237,8 @@ async function sendLoop(
     for (const msg of toResponses(out, headers, fragmentBytes)) {
       if (call.closed) return;
       if (!call.write(msg)) await call.drained();
+      // etcd_debugging_mvcc_events_total: events sent to watchers.
+      if (msg.events !== undefined && msg.events.length > 0) observe?.('watch.events', msg.events.length);
     }
   }
 }

@@ -61,6 +61,8 @@ export interface WatchHubStats {
   readonly victims: number;
   readonly windowRevisions: number;
   readonly windowBytes: number;
+  /** Events queued on streams, not yet sent. */
+  readonly pendingEvents: number;
 }
 
 type PassResult = 'progress' | 'wait' | 'idle';
@@ -147,7 +149,11 @@ export class WatchHub implements StreamHost {
 
   stats(): WatchHubStats {
     let victims = 0;
-    for (const s of this.streams) victims += s.victims.size;
+    let pendingEvents = 0;
+    for (const s of this.streams) {
+      victims += s.victims.size;
+      pendingEvents += s.pendingEvents();
+    }
     return {
       streams: this.streams.size,
       synced: this.synced.size,
@@ -155,6 +161,7 @@ export class WatchHub implements StreamHost {
       victims,
       windowRevisions: this.window.length,
       windowBytes: this.window.byteSize,
+      pendingEvents,
     };
   }
 

@@ -152,6 +152,16 @@ export class WatchStream {
     return this.progressWatchers.size > 0;
   }
 
+  /** Events queued and not yet taken by the sender (etcd_debugging_mvcc_pending_events_total). */
+  pendingEvents(): number {
+    let n = 0;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const q = this.queue[i];
+      if (q?.item.kind === 'events') n += q.item.events.length;
+    }
+    return n;
+  }
+
   /** The next response to send, or undefined when the queue is empty. */
   take(): WatchOut | undefined {
     const q = this.queue[this.head];

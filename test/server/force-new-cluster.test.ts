@@ -1,8 +1,8 @@
 // --force-new-cluster's log rewrite (etcd's restartAsStandaloneNode): uncommitted
 // entries dropped, this member the only voter through appended ConfChange entries.
 import { describe, expect, it } from 'vitest';
-import { forceNewClusterLog } from '../../src/server/force-new-cluster.js';
-import { bootstrapEntries } from '../../src/server/bootstrap.js';
+import { forceNewClusterLog } from '../../src/cluster/force-new-cluster.js';
+import { bootstrapEntries } from '../../src/cluster/bootstrap.js';
 import { ConfChangeType, EntryType, decodeConfChange, encodeConfChange, type Entry } from '../../src/raft/index.js';
 import { decodeConfChangeContext, type Member } from '../../src/cluster/membership.js';
 import { memberId } from '../../src/shared/ids.js';

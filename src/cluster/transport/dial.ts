@@ -88,6 +88,7 @@ export function keepalive(
   intervalMs: number,
   timeoutMs: number,
   onDead: (why: string) => void,
+  onRoundTripMs?: (ms: number) => void,
 ): Cancelable {
   const ticksAllowed = Math.max(1, Math.ceil(timeoutMs / intervalMs));
   let outstandingTicks = -1; // -1: no ping in flight
@@ -108,8 +109,10 @@ export function keepalive(
     }
     outstandingTicks = 0;
     try {
-      session.ping((err) => {
-        if (err === null) outstandingTicks = -1;
+      session.ping((err, durationMs) => {
+        if (err !== null) return;
+        outstandingTicks = -1;
+        onRoundTripMs?.(durationMs);
       });
     } catch {
       // The session is closing; its 'close' handler owns the cleanup.

@@ -159,8 +159,14 @@ export class OutboundStream {
     if (session !== undefined) {
       const t = this.ctx.timings;
       this.timers.push(
-        keepalive(session, this.ctx.scheduler, t.keepaliveIntervalMs, t.keepaliveTimeoutMs, (why) =>
-          this.fail(gen, why),
+        keepalive(
+          session,
+          this.ctx.scheduler,
+          t.keepaliveIntervalMs,
+          t.keepaliveTimeoutMs,
+          (why) => this.fail(gen, why),
+          // The message stream's PINGs measure the round trip to the peer.
+          this.kind === 'message' ? (ms) => this.ctx.onRoundTrip(ms / 1000) : undefined,
         ),
       );
     }

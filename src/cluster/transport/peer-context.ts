@@ -37,6 +37,8 @@ export interface PeerContext {
   onInactive(kind: StreamKind, reason: string): void;
   onUnreachable(): void;
   onRemoved(): void;
+  /** One PING round trip to the peer, in seconds. */
+  onRoundTrip(seconds: number): void;
   /** Rate-limited logging per (peer, key): the first line always passes. */
   logError(key: string, msg: string, fields: object): void;
   logWarn(key: string, msg: string, fields: object): void;

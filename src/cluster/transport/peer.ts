@@ -151,6 +151,7 @@ export class Peer {
       onRemoved: () => {
         if (s.live()) o.onRemoved?.(s.id);
       },
+      onRoundTrip: (seconds) => o.onRoundTrip?.(s.id, seconds),
       logError: (key, msg, fields) => {
         if (this.limiter.allow(key, o.clock.nowMs())) this.logger.error(fields, msg);
       },
@@ -176,6 +177,7 @@ export class Peer {
       this.logger.warn({ reason, streamType: kind }, 'lost peer stream');
       return;
     }
+    if (this.activeSinceMs !== undefined) this.counters.disconnects++;
     this.activeSinceMs = undefined;
     this.logger.warn({ reason }, 'peer became inactive (message send to peer failed)');
   }

@@ -172,6 +172,7 @@ export class PeerTransport {
       }
       const result = peer.enqueue(m.type === MessageType.App ? 'msgapp' : 'message', frame);
       if (result === 'queued') continue;
+      if (m.type === MessageType.Heartbeat) peer.counters.heartbeatSendFailures++;
       (unreachable ??= new Set()).add(m.to);
       if (result === 'overflow' && this.dropLog.allow(idToHex(m.to), this.opts.clock.nowMs())) {
         this.logger.warn(

@@ -107,6 +107,11 @@ export interface PeerTransportOptions {
   isRemoved(id: bigint): boolean;
   readonly queueLimits?: Partial<TransportLimits>;
   readonly timings?: Partial<TransportTimings>;
+  /**
+   * One HTTP/2 PING round trip on the stream to a peer, in seconds (etcd's prober
+   * feeds etcd_network_peer_round_trip_time_seconds the same way).
+   */
+  onRoundTrip?(id: bigint, seconds: number): void;
 }
 
 /** Counters per peer, for /metrics (etcd_network_peer_* and friends). */
@@ -125,6 +130,10 @@ export interface PeerCounters {
   snapshotsSendFailed: number;
   snapshotsReceived: number;
   snapshotsReceiveFailed: number;
+  /** Times the message stream to the peer went down (etcd_network_disconnected_peers_total). */
+  disconnects: number;
+  /** Leader heartbeats that could not be queued (etcd_server_heartbeat_send_failures_total). */
+  heartbeatSendFailures: number;
 }
 
 export function emptyCounters(): PeerCounters {
@@ -140,6 +149,8 @@ export function emptyCounters(): PeerCounters {
     snapshotsSendFailed: 0,
     snapshotsReceived: 0,
     snapshotsReceiveFailed: 0,
+    disconnects: 0,
+    heartbeatSendFailures: 0,
   };
 }
 

@@ -1,29 +1,27 @@
 /**
  * grpc.health.v1.Health, the standard gRPC health service that load balancers and
- * Kubernetes gRPC probes ask (etcd api/v3rpc/grpc.go registers grpc-go's health
- * server; the serving status follows the member as etcd 3.5's health notifier does).
+ * Kubernetes gRPC probes ask (grpc-go's health server, which etcd registers in
+ * api/v3rpc/grpc.go). Generic: the caller says what status a service name has.
  *
  * Contract:
- * - The service name "" (all of etcd's services) is SERVING while the member knows a
- *   leader and no alarm is raised, NOT_SERVING otherwise; any other name is unknown:
- *   Check answers NOT_FOUND "unknown service", Watch sends SERVICE_UNKNOWN, as grpc-go's
- *   health server does.
+ * - `statusOf(service)` gives SERVING or NOT_SERVING for a name the server knows, and
+ *   undefined for any other: Check then answers NOT_FOUND "unknown service" and Watch
+ *   sends SERVICE_UNKNOWN, as grpc-go's health server does.
  * - Watch sends the current status at once, then every change, until the client
  *   cancels; the status is sampled on the injected scheduler (WATCH_POLL_MS).
- * - The two messages are tiny and not part of etcd's protos: their codecs are built
- *   here by protobufjs reflection from grpc's health.proto field numbers.
+ * - The two messages are tiny: their codecs are built here by protobufjs reflection
+ *   from grpc's health.proto field numbers.
  */
 import protobuf from 'protobufjs';
 import type { Scheduler } from '../shared/scheduler.js';
 import { Status } from '../shared/grpc-status.js';
-import { GrpcError } from '../grpc/status.js';
-import type { CallContext, Codec, GrpcRouter, StreamWriter } from '../grpc/server.js';
+import { GrpcError } from './status.js';
+import type { CallContext, Codec, GrpcRouter, StreamWriter } from './server.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus */
 export const ServingStatus = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
-type ServingStatusValue = (typeof ServingStatus)[keyof typeof ServingStatus];
 
 export interface HealthCheckRequest {
   service?: string;
@@ -32,12 +30,8 @@ export interface HealthCheckResponse {
   status?: number;
 }
 
-export interface HealthBackend {
-  hasLeader(): boolean;
-  /** Raised alarm names ('NOSPACE', 'CORRUPT'). */
-  activeAlarms(): readonly string[];
-  readonly scheduler: Scheduler;
-}
+/** SERVING or NOT_SERVING for a known service name; undefined for an unknown one. */
+export type HealthStatusOf = (service: string) => typeof ServingStatus.SERVING | typeof ServingStatus.NOT_SERVING | undefined;
 
 /** How often a Watch samples the member's status. */
 const WATCH_POLL_MS = 100;
@@ -54,20 +48,14 @@ const responseType = new protobuf.Type('HealthCheckResponse').add(new protobuf.F
 export const healthRequestCodec = messageCodec<HealthCheckRequest>(requestType);
 export const healthResponseCodec = messageCodec<HealthCheckResponse>(responseType);
 
-/** The status of a service name, or undefined for a name this server does not know. */
-export function servingStatus(s: HealthBackend, service: string): ServingStatusValue | undefined {
-  if (service !== '') return undefined;
-  return s.hasLeader() && s.activeAlarms().length === 0 ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
-}
-
-export function registerHealth(router: GrpcRouter, s: HealthBackend): void {
+export function registerHealth(router: GrpcRouter, statusOf: HealthStatusOf, scheduler: Scheduler): void {
   router.addService(HEALTH_SERVICE);
   router.unary<HealthCheckRequest, HealthCheckResponse>(
     `/${HEALTH_SERVICE}/Check`,
     healthRequestCodec,
     healthResponseCodec,
     (req) => {
-      const status = servingStatus(s, req.service ?? '');
+      const status = statusOf(req.service ?? '');
       if (status === undefined) throw new GrpcError(Status.NOT_FOUND, 'unknown service');
       return { status };
     },
@@ -76,26 +64,27 @@ export function registerHealth(router: GrpcRouter, s: HealthBackend): void {
     `/${HEALTH_SERVICE}/Watch`,
     healthRequestCodec,
     healthResponseCodec,
-    (req, ctx, out) => watch(s, req.service ?? '', ctx, out),
+    (req, ctx, out) => watch(statusOf, scheduler, req.service ?? '', ctx, out),
   );
 }
 
 async function watch(
-  s: HealthBackend,
+  statusOf: HealthStatusOf,
+  scheduler: Scheduler,
   service: string,
   ctx: CallContext,
   out: StreamWriter<HealthCheckResponse>,
 ): Promise<void> {
   let last: number | undefined;
   const send = (): void => {
-    const status = servingStatus(s, service) ?? ServingStatus.SERVICE_UNKNOWN;
+    const status = statusOf(service) ?? ServingStatus.SERVICE_UNKNOWN;
     if (status === last) return;
     last = status;
     out.write({ status });
   };
   send();
   await new Promise<void>((resolve) => {
-    const timer = s.scheduler.every(WATCH_POLL_MS, () => {
+    const timer = scheduler.every(WATCH_POLL_MS, () => {
       if (!out.closed) send();
     });
     ctx.signal.addEventListener(

@@ -7,7 +7,7 @@
  * Record framing inside the stream: [key length u32 BE][key][value length u32 BE][value].
  * Chunks are about CHUNK_BYTES and may split a record anywhere.
  */
-import type { Backend } from '../storage/backend.js';
+import type { Backend } from './backend.js';
 import { assert } from '../shared/assert.js';
 
 const CHUNK_BYTES = 256 * 1024;

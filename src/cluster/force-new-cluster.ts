@@ -16,7 +16,7 @@
  * `member add` and fresh data dirs. Pure: the caller saves the result to the WAL.
  */
 import { memberId, type MemberId } from '../shared/ids.js';
-import { encodeConfChangeContext, type Member } from '../cluster/membership.js';
+import { encodeConfChangeContext, type Member } from './membership.js';
 import {
   ConfChangeType,
   EntryType,

@@ -9,7 +9,7 @@
  *    a snapshot, and the membership arrives with them.
  */
 import { ConfChangeType, EntryType, encodeConfChange, type Entry, type HardState } from '../raft/index.js';
-import { encodeConfChangeContext, type Member } from '../cluster/membership.js';
+import { encodeConfChangeContext, type Member } from './membership.js';
 
 export function bootstrapEntries(members: readonly Member[]): { entries: Entry[]; hardState: HardState } {
   const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
