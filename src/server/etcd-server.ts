@@ -54,7 +54,7 @@ import { RequestIdGenerator, RequestKind, decodeRequest, encodeRequest, etcdRequ
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
 import type { BackendBatch } from '../storage/backend.js';
 import { decodeConfChangeContext, encodeConfChangeContext, type Member } from '../cluster/membership.js';
-import { RequestWaiters, AppliedWaiters } from './waiters.js';
+import { RequestWaiters, AppliedWaiters } from '../apply/waiters.js';
 import type { RaftNode } from './raft-node.js';
 import type { MemberStorage } from './member-storage.js';
 

@@ -223,7 +223,7 @@ describe('tidy', () => {
   it('what the simulation runs reads time and randomness only through injected ones', () => {
     // The whole-server simulation (test/sim/server) runs these with a virtual clock; a
     // direct read of real time makes a seed's outcome depend on the machine.
-    const simulatedServerFiles = ['etcd-server.ts', 'member-core.ts', 'member-api.ts', 'member-storage.ts', 'raft-node.ts', 'waiters.ts'];
+    const simulatedServerFiles = ['etcd-server.ts', 'member-core.ts', 'member-api.ts', 'member-storage.ts', 'raft-node.ts'];
     const simulated = (f: string): boolean =>
       ['raft', 'wal', 'mvcc', 'watch', 'lease', 'apply', 'cluster', 'storage'].includes(moduleOf(f)) ||
       simulatedServerFiles.some((n) => f === join(SRC, 'server', n));
