@@ -1,9 +1,8 @@
 // The JSON gateway next to etcd 3.4.23's: one fresh member of each, the same requests
 // in the same order to both (so revisions match), answers compared as text after the
 // ids that must differ (cluster, member, lease ids) are replaced by placeholders.
-// Every service is asked (Snapshot aside: tsetcd does not serve it yet), errors
-// included (bad JSON, unknown enum, bad base64, 404, 405, etcd errors with their HTTP
-// status); auth tokens travel in the Authorization header; streams are read over
+// Every service is asked, errors included (bad JSON, unknown enum, bad base64, 404,
+// 405, etcd errors with their HTTP status); auth tokens travel in the Authorization header; streams are read over
 // curl -N (Watch, LeaseKeepAlive, Election Observe); the seed's TLS setup serves the
 // gateway over HTTP/1.1 and h2 with a client certificate.
 import { execFile, spawn } from 'node:child_process';
@@ -309,6 +308,18 @@ describe('the JSON gateway next to etcd 3.4.23', () => {
     const [ha, hb] = await both('/v3/maintenance/hash', '{}');
     expect(shape(ha)).toEqual(shape(hb));
     expect(ha.body).toMatch(/^\{"header":\{.*\},"hash":\d+\}$/);
+    // Snapshot: the db file in blob chunks, then its SHA-256 alone, as etcd streams it.
+    const snapshot = async (m: Member): Promise<string[]> => {
+      const res = await fetch(`${m.clientUrl}/v3/maintenance/snapshot`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(CURL_TIMEOUT_MS) });
+      expect(res.status).toBe(200);
+      return (await res.text()).split('\n').filter((l) => l !== '');
+    };
+    for (const lines of [await snapshot(ours), await snapshot(etcd)]) {
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      for (const l of lines) expect(l).toMatch(/^\{"result":\{("header":\{[^}]*\},)?("remaining_bytes":"\d+",)?"blob":"[A-Za-z0-9+/=]+"\}\}$/);
+      const last = /"blob":"([^"]+)"/.exec(lines[lines.length - 1] ?? '')?.[1] ?? '';
+      expect(Buffer.from(last, 'base64')).toHaveLength(32);
+    }
   });
 
   it('serves the seed TLS setup over HTTP/1.1 and h2, with a client certificate', async (ctx) => {
