@@ -11,10 +11,12 @@
  * certificates CN=alice (a no-password user with a role) and CN=bob (no such user);
  * the certificate alone is the identity, as etcd's rule has it.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueClientCert, makeTestPki, type TestPki } from '../helpers/certs.js';
 import { etcdctlFor, seedClientTls, type EtcdctlOptions, type EtcdctlResult, type EtcdctlTls } from '../helpers/etcdctl.js';
-import { dumpMemberLogsOnFailure, startMember, stopAllMembers, targetFromEnv, type Member } from '../helpers/processes.js';
+import { REPO_ROOT, dumpMemberLogsOnFailure, startMember, stopAllMembers, targetFromEnv, type Member } from '../helpers/processes.js';
 
 const target = targetFromEnv();
 let pki: TestPki;
@@ -42,8 +44,11 @@ function describeRun(r: EtcdctlResult): string {
 }
 
 const FAST = ['--dial-timeout=2s', '--command-timeout=4s'];
+/** Every command run, as `etcdctl <args>` (docs/security.md must show only these). */
+const ran = new Set<string>();
 
 async function lockstep(on: [Member, Member], args: readonly string[], extra: Partial<EtcdctlOptions> = {}): Promise<EtcdctlResult> {
+  ran.add(`etcdctl ${args.join(' ')}`);
   const [t, o] = await Promise.all(on.map((m) => etcdctlFor(m, [...FAST, ...args], extra)));
   if (t === undefined || o === undefined) throw new Error('two runs expected');
   const view = (r: EtcdctlResult): unknown => ({ code: r.code, stdout: r.stdout, error: r.code === 0 ? '' : errorLine(r) });
@@ -167,4 +172,14 @@ describe(`client certificates as identities (client-cert-auth) against ${target}
     const aliceOut = await run(['put', '/other', 'x'], { tls: aliceTls });
     expect(errorLine(aliceOut)).toBe('Error: etcdserver: permission denied');
   }, 120_000);
+});
+
+describe('docs/security.md', () => {
+  it('shows only etcdctl commands this file runs', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'security.md'), 'utf8');
+    const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    const commands = blocks.flatMap((b) => b.split('\n')).map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '');
+    expect(commands.length).toBeGreaterThan(20);
+    expect(commands.filter((c) => !ran.has(c))).toEqual([]);
+  });
 });
