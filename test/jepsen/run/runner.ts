@@ -17,6 +17,7 @@ import { REPO_ROOT } from '../../helpers/processes.js';
 import type { ClusterOptions } from '../cluster/cluster.js';
 import { Cluster, destroyLiveClusters, sleep } from '../cluster/cluster.js';
 import { startMonitor, statuses } from '../cluster/status.js';
+import type { Op } from '../history/op.js';
 import { Recorder } from '../history/recorder.js';
 import { readCommittedLog, resolveUnknowns } from '../history/resolve.js';
 import type { Resolution } from '../history/resolve.js';
@@ -55,6 +56,10 @@ export interface RunSpec {
   readonly minSnapshotInstalls?: number;
   /** A service the workload needs; when it answers UNIMPLEMENTED the run fails at once. */
   readonly needs?: 'Watch' | 'Lease';
+  /** Runs beside the traffic from the nemesis's start (e.g. a snapshot save); each line it returns is a problem. */
+  readonly during?: (ctx: WorkloadContext) => Promise<readonly string[]>;
+  /** After the checker, with the ops as the committed log resolved them: more criteria, one problem per line. */
+  readonly afterCheck?: (ops: readonly Op[]) => Promise<readonly string[]>;
 }
 
 export interface RunResult {
@@ -157,6 +162,9 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
         ? undefined
         : compactLoop(ctx, spec.compactEveryMs, () => trafficStopped);
     nemesis.start();
+    const beside = (spec.during?.(ctx) ?? Promise.resolve([])).catch((err: unknown) => [
+      `beside the traffic: ${String(err)}`,
+    ]);
     await sleep(spec.durationMs);
     await nemesis.stop();
     const healedAt = recorder.now();
@@ -171,6 +179,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     trafficStopped = true;
     await traffic;
     await compactor;
+    problems.push(...(await beside));
     recorder.abandonPending('run ended');
     if (alive) {
       await cluster
@@ -202,6 +211,11 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
   for (const d of resolution.droppedButCommitted)
     problems.push(`answered "raft proposal dropped" but in the committed log: ${d}`);
   if (verdict.valid !== true) problems.push(`checker: ${verdict.summary}`);
+  if (spec.afterCheck !== undefined) {
+    problems.push(
+      ...(await spec.afterCheck(resolution.ops).catch((err: unknown) => [`after the check: ${String(err)}`])),
+    );
+  }
   const first = nemesis.firstFaultAt;
   const minOk = spec.minOkBeforeFault ?? 100;
   if (spec.faults.length > 0) {
