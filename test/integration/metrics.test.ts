@@ -6,7 +6,9 @@
 // only extra ones), every family etcd 3.4 has must move when the activity happens, and
 // tsetcd's values must describe what happened: a leader, the proposals applied, one WAL
 // fsync per write at least, state-db commits, its member id.
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireTools } from '../helpers/require-tool.js';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { etcdctlFor } from '../helpers/etcdctl.js';
 import { freePort } from '../helpers/ports.js';
@@ -79,6 +81,7 @@ interface Scrape {
   readonly types: Map<string, string>;
   /** sample line "name{labels}" -> value */
   readonly samples: Map<string, number>;
+  readonly text: string;
 }
 
 function parse(text: string): Scrape {
@@ -92,7 +95,7 @@ function parse(text: string): Scrape {
       samples.set(line.slice(0, at), Number(line.slice(at + 1)));
     }
   }
-  return { types, samples };
+  return { types, samples, text };
 }
 
 async function scrape(m: Member, where: 'client' | 'metrics'): Promise<Scrape> {
@@ -203,6 +206,21 @@ describe(`/metrics of ${target} next to etcd 3.4.23`, () => {
     const missing = [...series(theirs)].filter((x) => !mine.has(x));
     expect(missing).toEqual([]);
     expect(mine.size).toBeGreaterThanOrEqual(41 * 17);
+  });
+
+  it("promtool check metrics: the exposition parses, and its lint findings are etcd's own", async (ctx) => {
+    requireTools(ctx, 'promtool');
+    const [ours, theirs] = await Promise.all([scrape(member, 'client'), scrape(oracle, 'client')]);
+    const lint = (s: Scrape): string[] => {
+      // Exit 3 is "lint problems found" (etcd's own names, e.g. gauges ending in _total);
+      // anything else, a parse error above all, fails here.
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: s.text, encoding: 'utf8', timeout: 30_000 });
+      expect([0, 3]).toContain(r.status);
+      return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l !== '' && !l.startsWith('nodejs_')).sort();
+    };
+    const mine = lint(ours);
+    expect(mine.length).toBeGreaterThan(10);
+    expect(mine).toEqual(lint(theirs));
   });
 
   it('values describe the member: leader, proposals, WAL fsyncs, commits, id', async () => {
