@@ -2,9 +2,10 @@
 // in the same order to both (so revisions match), answers compared as text after the
 // ids that must differ (cluster, member, lease ids) are replaced by placeholders.
 // Every service is asked, errors included (bad JSON, unknown enum, bad base64, 404,
-// 405, etcd errors with their HTTP status); auth tokens travel in the Authorization header; streams are read over
-// curl -N (Watch, LeaseKeepAlive, Election Observe); the seed's TLS setup serves the
-// gateway over HTTP/1.1 and h2 with a client certificate.
+// 405, etcd errors with their HTTP status); auth tokens travel in the Authorization
+// header; streams are read over curl -N (Watch, LeaseKeepAlive, Election Observe) or
+// whole (Snapshot); the seed's TLS setup serves the gateway over HTTP/1.1 and h2 with
+// a client certificate.
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

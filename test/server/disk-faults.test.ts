@@ -18,6 +18,7 @@ import { nullLogger } from '../../src/shared/logger.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { systemScheduler } from '../../src/shared/scheduler.js';
+import { ONE_MEMBER_SETTINGS } from './core-settings.js';
 import type { FileHandle, FileLayer, FsErrorCode, OpenMode } from '../../src/storage/file-layer.js';
 import { fsError } from '../../src/storage/file-layer.js';
 import { FileLogBackend } from '../../src/testing/file-log-backend.js';
@@ -123,20 +124,7 @@ const open: Running[] = [];
 async function boot(fs: FaultLayer): Promise<Running> {
   const self = { id: ID, name: 'm1', peerUrls: PEER, clientUrls: [], isLearner: false };
   const core = await openMemberCore({
-    settings: {
-      name: 'm1',
-      dataDir: '/data/m1',
-      walDir: undefined,
-      unsafeNoFsync: false,
-      initialClusterState: 'new',
-      electionTimeoutMs: 1000,
-      heartbeatIntervalMs: 100,
-      preVote: true,
-      initialElectionTickAdvance: true,
-      maxRequestBytes: 1.5 * 1024 * 1024,
-      snapshotCount: 100_000,
-      snapshotCatchupEntries: 5000,
-    },
+    settings: ONE_MEMBER_SETTINGS,
     initialMembers: [self],
     newIdentity: { memberId: ID, clusterId: computeClusterId([ID]) },
     joinPeers: [],
