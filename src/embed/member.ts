@@ -28,6 +28,7 @@ import { computeClusterId, computeMemberId } from '../cluster/ids.js';
 import type { Member } from '../cluster/membership.js';
 import { nodeFileLayer } from '../storage/node-file-layer.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
+import { FSYNC_EIO_TRIGGER, fsyncEioFileLayer } from '../storage/fsync-eio-file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import type { EtcdServer } from '../server/etcd-server.js';
 import { faultNames, testFaultsFromEnv } from '../shared/test-faults.js';
@@ -270,7 +271,9 @@ async function resolveIdentity(config: Config, log: Logger): Promise<Identity> {
   });
   const self = initialMembers.find((m) => m.name === config.name);
   const myPeerUrls = config.initialAdvertisePeerUrls.map(formatUrl);
-  const fs = testFaultsFromEnv(process.env).powerCut === true ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
+  const faults = testFaultsFromEnv(process.env);
+  const base = faults.powerCut === true ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
+  const fs = faults.fsyncEio === true ? fsyncEioFileLayer(base, `${config.dataDir}/${FSYNC_EIO_TRIGGER}`) : base;
   const computed: Identity = {
     initialMembers,
     newIdentity: {

@@ -10,6 +10,7 @@
  * the process shell reads (testFaultsFromEnv):
  *   TSETCD_UNSAFE_TEST_BUGS=name[,name]   names from ENV_SWITCHES
  *   TSETCD_TEST_POWER_CUT=1               powerCut
+ *   TSETCD_TEST_FSYNC_EIO=1               fsyncEio
  * etcd's --unsafe-no-fsync is a real flag (config), not a test fault; the Jepsen bites
  * test combines it with powerCut.
  *
@@ -53,6 +54,12 @@ export interface TestFaults {
    * (storage/power-cut-file-layer.ts), so kill -9 loses what a power cut may lose.
    */
   readonly powerCut?: boolean;
+  /**
+   * Every WAL sync fails with EIO once `<data-dir>/test-fsync-eio` exists
+   * (storage/fsync-eio-file-layer.ts): the member must stop and acknowledge nothing
+   * after it. Turned on by the Jepsen fsync-eio-leader fault (test/jepsen).
+   */
+  readonly fsyncEio?: boolean;
 }
 
 /** The switches the Raft core honours (raft Config.bugs). */
@@ -78,6 +85,7 @@ export const ENV_SWITCHES = {
 
 export const UNSAFE_TEST_BUGS_ENV = 'TSETCD_UNSAFE_TEST_BUGS';
 export const POWER_CUT_ENV = 'TSETCD_TEST_POWER_CUT';
+export const FSYNC_EIO_ENV = 'TSETCD_TEST_FSYNC_EIO';
 
 /**
  * The switches a real process's environment turns on. An unknown name in
@@ -98,11 +106,13 @@ export function testFaultsFromEnv(env: Readonly<Record<string, string | undefine
     faults[ENV_SWITCHES[name as keyof typeof ENV_SWITCHES]] = true;
   }
   if (env[POWER_CUT_ENV] === '1') faults.powerCut = true;
+  if (env[FSYNC_EIO_ENV] === '1') faults.fsyncEio = true;
   return faults;
 }
 
 /**
- * The environment names of the switches that are on ('power-cut' for powerCut), in
+ * The environment names of the switches that are on ('power-cut' for powerCut, 'fsync-eio'
+ * for fsyncEio), in
  * the order of ENV_SWITCHES: what a member reports at start ([] when none).
  */
 export function faultNames(faults: TestFaults): string[] {
@@ -110,5 +120,6 @@ export function faultNames(faults: TestFaults): string[] {
     .filter(([, key]) => faults[key] === true)
     .map(([name]) => name);
   if (faults.powerCut === true) on.push('power-cut');
+  if (faults.fsyncEio === true) on.push('fsync-eio');
   return on;
 }

@@ -18,6 +18,9 @@ describe('test faults from the environment', () => {
     expect(faultNames(two)).toEqual(['read-without-readindex', 'no-lease-fencing', 'power-cut']);
     expect(faultNames({})).toEqual([]);
     expect(testFaultsFromEnv({ TSETCD_TEST_POWER_CUT: '0' })).toEqual({});
+    const eio = testFaultsFromEnv({ TSETCD_TEST_FSYNC_EIO: '1' });
+    expect(eio).toEqual({ fsyncEio: true });
+    expect(faultNames(eio)).toEqual(['fsync-eio']);
   });
 
   it('refuses to start on a switch it does not know', () => {

@@ -89,6 +89,8 @@ export class ClusterMember {
   private exited: Promise<void> = Promise.resolve();
   /** Set while the harness itself ends the process, so its exit is not a crash. */
   private expectingExit = false;
+  /** How the last process ended ('exit code 2', 'signal SIGKILL'). */
+  lastExit: string | undefined;
   readonly clientUrl: string;
   readonly peerUrl: string;
   readonly dataDir: string;
@@ -187,6 +189,7 @@ export class ClusterMember {
       child.once('exit', (code, signal) => {
         this.dog?.kill('SIGKILL');
         this.state = 'down';
+        this.lastExit = signal !== null ? `signal ${signal}` : `exit code ${String(code)}`;
         if (!this.expectingExit) {
           this.cluster.unexpectedExits.push({
             member: this.name,
@@ -205,6 +208,27 @@ export class ClusterMember {
     this.expectingExit = true;
     this.child.kill('SIGKILL');
     await this.exited;
+  }
+
+  /**
+   * For a fault that makes the member stop by itself (fsync-eio-leader): its next exit is
+   * expected, not a crash. Resolves with how it ended, or undefined if it is still running
+   * after timeoutMs (then the exit is no longer expected).
+   */
+  async expectOwnExit(timeoutMs: number): Promise<string | undefined> {
+    if (this.child === undefined || this.state === 'down') return this.lastExit;
+    this.expectingExit = true;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!ended) {
+      this.expectingExit = false;
+      return undefined;
+    }
+    return this.lastExit;
   }
 
   /** SIGTERM (graceful), SIGKILL after 10 s. */
@@ -311,6 +335,8 @@ export interface UnexpectedExit {
 export class Cluster {
   readonly members: ClusterMember[];
   readonly unexpectedExits: UnexpectedExit[] = [];
+  /** Undone once every member is killed, before the dirs go (a fault's tmpfs mount). */
+  readonly cleanups: Array<() => void> = [];
 
   private constructor(
     readonly options: ClusterOptions,
@@ -378,6 +404,7 @@ export class Cluster {
     live.delete(this);
     for (const m of this.members) m.closeClient();
     await Promise.all(this.members.map((m) => m.kill()));
+    for (const undo of this.cleanups.splice(0)) undo();
     await this.network.destroy();
     if (!keepDirs) rmSync(this.root, { recursive: true, force: true });
   }

@@ -27,6 +27,12 @@
  * | kill-in-snapshot      | a follower killed, left behind past the catch-up       | no                     |
  * |                       | entries, restarted (links throttled when proxied) and  |                        |
  * |                       | killed again once a leader logs sending it a snapshot  |                        |
+ * | disk-full-follower    | a follower's data dir moved onto a small tmpfs, filled | no                     |
+ * |                       | (nemesis/disk.ts): it must stay up with NOSPACE; heal  |                        |
+ * |                       | grows the tmpfs and restarts it                        |                        |
+ * | fsync-eio-leader      | the leader's WAL fsyncs fail with EIO (trigger file,   | yes                    |
+ * |                       | TSETCD_TEST_FSYNC_EIO=1): it must stop by itself (exit |                        |
+ * |                       | 2, the failed file named); restarted healthy on heal   |                        |
  *
  * The link-* faults need the fault proxies (ClusterOptions.faultProxySeed; the runner sets
  * it for rows that have one); test/jepsen/README.md "The fault proxy" says what they
@@ -37,8 +43,11 @@ import type { SeededRng } from '../../../src/shared/rng.js';
 import type { LinkFault } from '../../../src/testing/fault-proxy.js';
 import type { Cluster, ClusterMember } from '../cluster/cluster.js';
 import { sleep } from '../cluster/cluster.js';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FSYNC_EIO_TRIGGER } from '../../../src/storage/fsync-eio-file-layer.js';
 import { findLeader, statusOf } from '../cluster/status.js';
+import { startDiskFull } from './disk.js';
 
 export type FaultKind =
   | 'kill'
@@ -55,7 +64,9 @@ export type FaultKind =
   | 'link-slow-leader-over'
   | 'link-flaky'
   | 'link-starved-follower'
-  | 'kill-in-snapshot';
+  | 'kill-in-snapshot'
+  | 'fsync-eio-leader'
+  | 'disk-full-follower';
 
 export const LINK_FAULTS: readonly FaultKind[] = [
   'link-slow-leader',
@@ -223,6 +234,40 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
         detail: `bridge ${c.members[bridge]?.name}`,
         async heal() {
           await c.network.heal();
+        },
+      };
+    }
+    case 'disk-full-follower': {
+      const leader = await findLeader(c);
+      const followers = c.members.filter((m) => m.state === 'running' && m !== leader?.member);
+      if (followers.length === 0) throw new Error('no running follower to fill the disk of');
+      const m = pick(ctx.rng, followers);
+      const full = await startDiskFull(c, m);
+      return { kind, targets: [m.name], expectsLeaderChange: false, detail: full.detail, heal: () => full.heal() };
+    }
+    case 'fsync-eio-leader': {
+      // Aimed at the leader whatever the rule: it fsyncs every write it proposes.
+      const { m } = await victim({ ...ctx, target: 'leader' });
+      const trigger = join(m.dataDir, FSYNC_EIO_TRIGGER);
+      writeFileSync(trigger, '');
+      const how = await m.expectOwnExit(15_000);
+      if (how === undefined) {
+        unlinkSync(trigger);
+        throw new Error(`${m.name}: still running 15 s after its WAL fsyncs began to fail`);
+      }
+      const line = m.logTail(20).split('\n').find((l) => l.startsWith('tsetcd: fatal:'));
+      if (how !== 'exit code 2' || line === undefined || !line.includes('EIO')) {
+        throw new Error(`${m.name}: expected exit code 2 with a fatal EIO line, got ${how}: ${line ?? '(no fatal line)'}`);
+      }
+      return {
+        kind,
+        targets: [m.name],
+        expectsLeaderChange: true,
+        detail: `${m.name} WAL fsync EIO: ${how}, ${line}`,
+        async heal() {
+          unlinkSync(trigger);
+          m.start(c.initialCluster(), 'new');
+          await m.waitListening();
         },
       };
     }

@@ -192,6 +192,16 @@ export function longMatrix(): MatrixRow[] {
       cluster: LONG_CLUSTER,
     }),
   );
+  // A leader whose WAL fsyncs fail (EIO) stops by itself; a new leader carries on and
+  // nothing it acknowledged is lost (docs/architecture.md §3).
+  rows.push(row('register-fsync-eio-long', 'register', ['fsync-eio-leader', 'kill'], 90_000, {
+    faultsInOrder: true,
+  }));
+  // A follower's disk fills (a small tmpfs): it stays up with NOSPACE, the others keep a
+  // leader and keep writing; grown and restarted it catches up (docs/architecture.md §3).
+  rows.push(row('register-disk-full-long', 'register', ['disk-full-follower', 'partition-leader'], 90_000, {
+    faultsInOrder: true,
+  }));
   rows.push(
     row('append-leader-faults-long', 'append', ['kill', 'pause', 'partition-majority'], 90_000, {
       cluster: LONG_CLUSTER,

@@ -365,10 +365,11 @@ async function serviceMissing(
   return why;
 }
 
-/** The faults decide part of the members' setup: libfaketime for wall-clock, the WAL test layer for power cuts, the fault proxies for link faults. */
+/** The faults decide part of the members' setup: libfaketime for wall-clock, the WAL test layers for power cuts and fsync EIO, the fault proxies for link faults. */
 export function clusterOptionsFor(spec: RunSpec): ClusterOptions {
   const env: Record<string, string> = { ...spec.cluster.env };
   if (spec.faults.includes('power-cut')) env['TSETCD_TEST_POWER_CUT'] = '1';
+  if (spec.faults.includes('fsync-eio-leader')) env['TSETCD_TEST_FSYNC_EIO'] = '1';
   const proxied = spec.faults.some((f) => LINK_FAULTS.includes(f));
   return {
     ...spec.cluster,
