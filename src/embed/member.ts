@@ -137,6 +137,7 @@ async function startOnListeners(
     clusterVersion: CLUSTER_VERSION,
     runtimeVersion: process.version,
     nowMs: () => systemClock.nowMs(),
+    extensive: config.metrics === 'extensive',
   });
   const { core, network } = await openCore(config, logger, identity, metrics, removal, options);
   logStartingMember(log, core.recovered.memberId, core.recovered.clusterId);

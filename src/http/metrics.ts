@@ -92,7 +92,20 @@ export interface MetricsIdentity {
   readonly runtimeVersion: string;
   /** Monotonic ms (the shell's clock), for the timings core modules report. */
   readonly nowMs: () => number;
+  /**
+   * `--metrics extensive`: etcd then enables go-grpc-prometheus' handling-time histogram
+   * (embed/etcd.go), which the mixin's slow-gRPC alert reads.
+   */
+  readonly extensive?: boolean;
 }
+
+/** go-grpc-prometheus' handling-time histogram (client_golang's DefBuckets). */
+const GRPC_HANDLING_SECONDS = {
+  name: 'grpc_server_handling_seconds',
+  help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+  labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+} as const;
 
 /** A gRPC service and its methods, to pre-initialise their series. */
 export interface GrpcServiceMethods {
@@ -164,9 +177,15 @@ export class MemberMetrics {
   /** Last totals copied from the transport, per family and labels. */
   private readonly totals = new Map<string, number>();
   private readonly nowMs: () => number;
+  /** Present only with `--metrics extensive`, as etcd registers it only then. */
+  private readonly handlingSeconds: Histogram | undefined;
 
   constructor(id: MetricsIdentity) {
     this.nowMs = id.nowMs;
+    this.handlingSeconds =
+      id.extensive === true
+        ? new Histogram({ ...GRPC_HANDLING_SECONDS, labelNames: [...GRPC_HANDLING_SECONDS.labelNames], buckets: [...GRPC_HANDLING_SECONDS.buckets], registers: [this.registry] })
+        : undefined;
     collectDefaultMetrics({ register: this.registry });
     for (const [name, def] of Object.entries(FAMILIES) as Array<[FamilyName, (typeof FAMILIES)[FamilyName]]>) {
       const common = {
@@ -239,6 +258,7 @@ export class MemberMetrics {
     // Every RPC passes here: label children are made once per method (and code).
     const m = this.grpcMethod(path, kind);
     m.started.inc();
+    const startMs = this.nowMs();
     const version = metadata['client-api-version'];
     const v = (Array.isArray(version) ? version[0] : version) ?? 'unknown';
     this.counter('etcd_server_client_requests_total').inc({ type: kind === 'unary' ? 'unary' : 'stream', client_api_version: v });
@@ -253,7 +273,10 @@ export class MemberMetrics {
         m.msgSent.inc();
         sent.inc(bytes);
       },
-      ended: (code) => m.handled(code).inc(),
+      ended: (code) => {
+        m.handled(code).inc();
+        m.handling?.observe((this.nowMs() - startMs) / 1000);
+      },
     };
   }
 
@@ -295,6 +318,8 @@ export class MemberMetrics {
         started: this.counter('grpc_server_started_total').labels(labels),
         msgReceived: this.counter('grpc_server_msg_received_total').labels(labels),
         msgSent: this.counter('grpc_server_msg_sent_total').labels(labels),
+        // go-grpc-prometheus pre-registers the histogram's series with the counters'.
+        handling: this.handlingSeconds?.labels(labels),
         handled: (code) => {
           let h = handled.get(code);
           if (h === undefined) {
@@ -305,6 +330,7 @@ export class MemberMetrics {
         },
       };
       m.started.inc(0);
+      this.handlingSeconds?.zero(labels);
       m.msgReceived.inc(0);
       m.msgSent.inc(0);
       this.grpcMethods.set(path, m);
@@ -459,6 +485,7 @@ interface GrpcMethod {
   readonly started: Counter.Internal;
   readonly msgReceived: Counter.Internal;
   readonly msgSent: Counter.Internal;
+  readonly handling: Histogram.Internal<string> | undefined;
   handled(code: number): Counter.Internal;
 }
 
