@@ -94,6 +94,8 @@ export interface ServerHooks {
   onMembershipApplied?(cc: ConfChange, member: Member | undefined): void;
   /** This member saw a new leader (or lost it: lead 0n). */
   onLeaderChange?(lead: bigint, term: number, isLeader: boolean): void;
+  /** This leader applied the first entry of its own term (it may now serve leases). */
+  onLeaderReady?(): void;
   /** This member was removed from the cluster. */
   onRemoved?(): void;
   /** The state db was replaced by a snapshot from the leader: reload derived state. */
@@ -664,7 +666,12 @@ export class EtcdServer {
       else this.applyEntry(entry, batch, settled);
       const took = this.clock.nowMs() - started; // etcd's warnOfExpensiveRequest line (its field names):
       if (took > SLOW_APPLY_MS) this.slowApply(took, entry);
-      if (entry.term === this.node.status().term && this.node.status().isLeader) this.appliedOwnTerm = true;
+      if (!this.appliedOwnTerm && entry.term === this.node.status().term && this.node.status().isLeader) {
+        this.appliedOwnTerm = true;
+        // etcd promotes its lessor while applying this entry (applyEntryNormal), so a lease
+        // granted after it starts its TTL at its own apply, not at a later promotion.
+        this.hooks.onLeaderReady?.();
+      }
     }
     // After a restart raft hands out again committed entries the db already holds
     // (the WAL's durable commit may even lag the db's applied index, since a

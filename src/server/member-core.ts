@@ -417,6 +417,7 @@ function serverHooks(
       log.warn({}, 'this member was removed from the cluster; stopping');
       deps.onRemoved?.();
     },
+    onLeaderReady: () => companions.leaseDriver?.syncLeadership(),
     onLeaderChange: (lead, term, isLeader) => {
       companions.leaseDriver?.syncLeadership();
       if (isLeader) companions.compactor?.resume();

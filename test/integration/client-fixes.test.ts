@@ -73,10 +73,17 @@ describe(`${target} next to etcd 3.4.23: what clients found`, () => {
   it('a keep-alive followed at once by a revoke on the same connection gets the full TTL', async () => {
     for (const which of ['ours', 'etcd'] as const) {
       // A few rounds: the race only shows when the revoke applies during the keep-alive.
+      const ttls: string[] = [];
       for (let i = 0; i < 5; i++) {
         const got = await keepAliveThenRevoke(member(which), 7000 + i);
-        expect({ which, ID: got.ID, TTL: got.TTL }).toEqual({ which, ID: String(7000 + i), TTL: '30' });
+        expect(got.ID).toBe(String(7000 + i));
+        ttls.push(String(got.TTL));
       }
+      // tsetcd renews on arrival every time. etcd 3.4.23 serves the stream and the unary
+      // call on separate goroutines, so it too answers TTL 0 now and then (seen in 1 of 3
+      // runs on a quiet machine): it must show the full TTL at least once.
+      if (which === 'ours') expect({ which, ttls }).toEqual({ which, ttls: ['30', '30', '30', '30', '30'] });
+      else expect(ttls, 'etcd renews on arrival').toContain('30');
     }
   });
 
