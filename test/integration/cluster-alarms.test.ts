@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdGrpcClient } from '../helpers/grpc-client.js';
 import { etcdctlFor } from '../helpers/etcdctl.js';
-import { dumpMemberLogsOnFailure, startMember, stopAllMembers, type Member } from '../helpers/processes.js';
+import { dumpMemberLogsOnFailure, httpGet, startMember, stopAllMembers, type Member } from '../helpers/processes.js';
 import { initialClusterOf, planCluster, specFor, startCluster, waitFor, waitForLeader } from './cluster/cluster.js';
 
 afterAll(stopAllMembers, 60_000);
@@ -106,9 +106,18 @@ describe('corruption checks on a 3-member tsetcd cluster', () => {
     const initial = initialClusterOf(plan);
     const spec = { target: 'tsetcd' as const, extraConfig: { 'experimental-corrupt-check-time': '1s' } };
     // m1 and m2 also check at start; m3 (the one damaged below) does not.
+    // Ready once it answers /health, healthy or not: the damaged member's restart may find the
+    // CORRUPT alarm already raised (1 s checks), and then /health rightly says so.
+    const answersHealth = async (m: Member): Promise<boolean> => {
+      const r = await httpGet(m, '/health', m.clientUrl);
+      return r.status === 200 || r.body.includes('CORRUPT');
+    };
     const members = await Promise.all(
       plan.map((p, i) =>
-        startMember(specFor(spec, p, initial, i < 2 ? { 'experimental-initial-corrupt-check': true } : {})),
+        startMember({
+          ...specFor(spec, p, initial, i < 2 ? { 'experimental-initial-corrupt-check': true } : {}),
+          ready: answersHealth,
+        }),
       ),
     );
     await waitForLeader(members, 15_000);
