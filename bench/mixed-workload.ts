@@ -1,5 +1,5 @@
 /**
- * mixed: what kube-apiserver sends (ref etcd-api-reference.md §6), in one workload.
+ * mixed: what kube-apiserver sends (docs/architecture.md §4), in one workload.
  *
  * Objects are `<prefix><resource>/ns<n>/obj-<client>-<seq>` with --val-size values that
  * start with the write time. Each client owns its objects (as one apiserver owns its

@@ -1,5 +1,5 @@
 /**
- * Issue 6 "Scale": watch scale on ONE member, next to etcd, as two opt-in cases of
+ * Watch scale on ONE member, next to etcd, as two opt-in cases of
  * bench:compare (`--only watch-scale`):
  *   (a) 10,000 watchers on one watch stream (one HTTP/2 connection);
  *   (b) 1,000 concurrent watch streams of 10 watchers each (10,000 watchers again, so

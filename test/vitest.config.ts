@@ -1,4 +1,4 @@
-// Test tiers (DESIGN §5). `unit` holds CPU-only tests (unit, property, simulation) and
+// Test tiers (docs/architecture.md §5). `unit` holds CPU-only tests (unit, property, simulation) and
 // runs files in parallel; `integration` starts real processes (tsetcd, etcd, etcdctl)
 // and runs one file at a time so port use and timings stay predictable on 2 cores.
 import { defineConfig } from 'vitest/config';

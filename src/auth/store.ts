@@ -10,7 +10,7 @@
  *   member. Nothing here reads a clock or randomness on the apply path (a legacy entry
  *   with a clear password is the one exception etcd 3.4 also had: its salt).
  * - The in-memory maps equal the stored records at all times after `open`/`recover`.
- * - The auth revision grows by one exactly where etcd bumps it (ref table: user add,
+ * - The auth revision grows by one exactly where etcd bumps it (as etcd's auth store: user add,
  *   delete, password change, role revoke, role add, role delete, permission revoke on
  *   success; a role grant unless already held; a permission grant always; a disable that
  *   disables) and is persisted in the same batch. Enabling never bumps it.

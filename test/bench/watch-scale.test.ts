@@ -1,5 +1,5 @@
 /**
- * Issue 6 watch-scale cases, without servers: the RSS settle rule, the per-watcher
+ * The watch-scale cases, without servers: the RSS settle rule, the per-watcher
  * arithmetic, which cases a run selects (opt-in), and the summary rows they produce.
  */
 import { describe, expect, it } from 'vitest';

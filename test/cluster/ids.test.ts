@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { computeClusterId, computeMemberId, etcdUrlString } from '../../src/cluster/ids.js';
 
 describe('member and cluster ids', () => {
-  it('match the etcd test vector from issue 5', () => {
+  it("match etcd's member-id test vector", () => {
     const m = computeMemberId(['http://127.0.0.1:23806'], 'tok');
     expect(m).toBe(9942343966928181876n);
     expect(computeClusterId([m])).toBe(13292385014601237006n);

@@ -1,4 +1,4 @@
-// Watch guarantees checked against a committed history (testing-reference §2.6, etcd
+// Watch guarantees checked against a committed history (etcd
 // tests/robustness/validate/watch.go), for the watch validator across faults.
 //
 // History: every event of the watched key space, revision by revision, as the

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatUrls, loadConfig, urlHostPort } from '../../src/config/index.js';
 
-describe('defaults with no arguments (issue 2 item 7)', () => {
+describe('defaults with no arguments (as plain `etcd`)', () => {
   const { config, notices } = loadConfig([], {});
 
   it('is member "default" with data dir default.tsetcd, never etcd\'s default.etcd', () => {

@@ -1,5 +1,5 @@
 /**
- * Bad input (issue 2, "Checks"): requests etcd rejects, each sent to tsetcd (the
+ * Bad input: requests etcd rejects, each sent to tsetcd (the
  * subject; TSETCD_TARGET=etcd: a real etcd) and to a real etcd 3.4.23 (the oracle),
  * both started with a small max-request-bytes (4096) so that both size regimes are
  * cheap to reach. Every answer must be etcd's exact gRPC code and message, asserted

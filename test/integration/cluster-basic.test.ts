@@ -1,5 +1,5 @@
 /**
- * Issue 5, check 1: three members from seed-style YAML configs with client and peer
+ * Three members from seed-style YAML configs with client and peer
  * mTLS (the seed's `client-cert-auth: false` + trusted CA) on 127.0.0.1 ports, driven
  * by Debian's etcdctl with the seed operator's flags: `endpoint health`,
  * `endpoint status -w table` and `member list -w table` over all three endpoints
@@ -123,7 +123,7 @@ describe(`a 3-member ${target} cluster with mTLS, seed-style configs`, () => {
       'RAFT APPLIED INDEX',
       'ERRORS',
     ]);
-    // VERSION: etcd 3.4.23 vs tsetcd's 3.5.x (DESIGN: semantics target 3.5).
+    // VERSION: etcd 3.4.23 vs tsetcd's 3.5.x (docs/architecture.md: semantics follow 3.5).
     const col = (tbl: Table, name: string): string[] =>
       tbl.rows.map((r) => r[tbl.header.indexOf(name)] ?? '');
     for (const v of col(t, 'VERSION')) expect(v).toMatch(target === 'etcd' ? /^3\.4\./ : /^3\.5\./);

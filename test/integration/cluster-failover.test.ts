@@ -1,5 +1,5 @@
 /**
- * Issue 5, check 2: `kill -9` of the leader of a 3-member mTLS cluster at default
+ * Failover: `kill -9` of the leader of a 3-member mTLS cluster at default
  * timings (heartbeat 100 ms, election timeout 1000 ms).
  * - The survivors agree on a new leader within NEW_LEADER_BOUND_MS of the kill.
  * - Writes continue through both survivors.

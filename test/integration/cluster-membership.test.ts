@@ -1,5 +1,5 @@
 /**
- * Issue 5, check 3: the etcd membership workflow with Debian's etcdctl against a
+ * The etcd membership workflow with Debian's etcdctl against a
  * 3-member mTLS cluster from seed-style configs.
  * - `member add --learner` prints the ETCD_* settings (as etcd 3.4 does); the new
  *   member, started from a seed-style config with those settings and

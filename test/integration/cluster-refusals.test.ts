@@ -1,5 +1,5 @@
 /**
- * Issue 5, check 5: what a member must refuse to do, and the member-id test vector.
+ * What a member must refuse to do, and the member-id test vector.
  * - A member whose data dir (and WAL dir) was wiped, restarted with the same seed
  *   config (initial-cluster-state: new, as the seed keeps it forever under
  *   Restart=always), exits non-zero with etcd's "member ... has already been

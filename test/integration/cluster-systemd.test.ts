@@ -1,5 +1,5 @@
 /**
- * Issue 5, check 4: systemd readiness. A unit with `Type=notify` and the default
+ * systemd readiness. A unit with `Type=notify` and the default
  * NotifyAccess=main accepts READY=1 only from the main pid: the pid systemd spawned
  * for ExecStart (bin/tsetcd, which execs node, so it is the pid the test spawns).
  * The test plays systemd: it binds a unix datagram socket with SO_PASSCRED (python3),

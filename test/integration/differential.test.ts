@@ -1,9 +1,9 @@
 /**
- * Differential test of the KV API (issue 2, "Checks"): fast-check generates sequences
+ * Differential test of the KV API: fast-check generates sequences
  * of KV operations (put with prev_kv / ignore_value / ignore_lease, delete ranges with
  * prev_kv, ranges with every option, txns with nested txns and failing compares of
  * every target and result, compactions, HashKV) over a tiny colliding key alphabet
- * (diff/kv-ops.ts), and, about one in ten, watch and lease operations (issue 6,
+ * (diff/kv-ops.ts), and, about one in ten, watch and lease operations (
  * diff/watch-lease-ops.ts: fenced watches from past, present and future revisions with
  * prev_kv and filters; lease grant with server-assigned or chosen ids, leased puts,
  * revoke, TimeToLive, a keep-alive, LeaseLeases; lease ids named per sequence). Every operation goes to a real etcd 3.4.23 (the oracle) and to
@@ -101,7 +101,7 @@ const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ pr
  *    ignored (unsorted answer), an unknown sort_target crashes the member with a nil
  *    sorter (etcd #13554, seen here: SIGSEGV in applierV3backend.Range). Later
  *    releases validate them in v3rpc checkRangeRequest and answer InvalidArgument
- *    "etcdserver: invalid sort option" (ref §1.2, §1.9), which tsetcd follows.
+ *    "etcdserver: invalid sort option", which tsetcd follows.
  *    Handled: a top-level Range with an unknown sort option is not sent to the oracle;
  *    the subject must answer that error ("key is not provided" first for an empty
  *    key, as checkRangeRequest checks the key first). Txns only carry valid ones.

@@ -1,5 +1,5 @@
 /**
- * The Election and Lock gRPC services (issue 6, "Build"; etcd v3election / v3lock) on a
+ * The Election and Lock gRPC services (etcd v3election / v3lock) on a
  * 3-member cluster (TSETCD_TARGET=etcd: real etcd).
  *
  * 1. The same sequence of calls on the cluster and on a real etcd 3.4.23 gives the same

@@ -1,5 +1,5 @@
 /**
- * Integration with the real etcdctl (issue 2, "Checks"): one member started from a
+ * Integration with the real etcdctl: one member started from a
  * seed-style YAML config with mTLS (test PKI, `client-cert-auth: false` plus
  * `trusted-ca-file`, exactly as the seed), driven by Debian's etcdctl 3.4 with the
  * seed operator's flags (--cacert/--cert/--key), plus curl for /health.

@@ -1,5 +1,5 @@
 /**
- * Bad input to the Watch and Lease services (issue 6, "Checks"): cancel of an unknown
+ * Bad input to the Watch and Lease services: cancel of an unknown
  * watch id, watches on an empty key (with and without range_end "\0"), a duplicate
  * watch id, an empty range, a compacted start revision, a negative start revision
  * (a known 3.4-vs-3.5 difference, checked per side);
@@ -244,7 +244,7 @@ describe(`bad input to Watch and Lease on ${target} and etcd 3.4.23`, () => {
   });
 
   /**
-   * Known difference (tsetcd follows 3.5+, ref §1.3): a negative start revision is
+   * Known difference (tsetcd follows etcd 3.5+): a negative start revision is
    * refused at once (created + canceled, watch_id -1, "required revision has been
    * compacted"). etcd 3.4.23 accepts the watcher and cancels it with compact_revision
    * once it looks at it (and, with no compaction yet, lets -1 through: etcd PR #20693).

@@ -1,5 +1,5 @@
 /**
- * The real etcdctl against a 3-member cluster (issue 6, "Checks"): watch (--prefix,
+ * The real etcdctl against a 3-member cluster: watch (--prefix,
  * --rev, --prev-kv, -w json, interactive -i with progress), lease grant / keep-alive /
  * timetolive --keys / revoke / list, put --lease, lock and elect (etcdctl runs the
  * client/v3/concurrency recipes itself: sort, limit, max_create_revision, watches and

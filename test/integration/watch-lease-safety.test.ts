@@ -1,5 +1,5 @@
 /**
- * Lease safety across leader changes (issue 6, "Checks"). A 3-member cluster (election
+ * Lease safety across leader changes. A 3-member cluster (election
  * timeout 1 s) holds leases of TTL 5 s with two keys each. Some leases are kept alive
  * for the whole run by clients that send a keep-alive every TTL/3 to a random member
  * (followers forward to the leader) and move to another member when theirs fails;
@@ -8,7 +8,7 @@
  * killed twice (and restarted) and moved once; the leader is sampled every 100 ms to
  * timestamp promotions.
  *
- * Checked (DESIGN §1, etcd #12528 / #9395 lessons):
+ * Checked (docs/architecture.md §1, "Watch and leases"):
  * - a key under a lease that is still kept alive is never deleted, its keep-alives are
  *   never answered with TTL 0, and at the end it is still there with a positive TTL;
  * - every deletion of a lease's keys is one revision holding exactly that lease's keys

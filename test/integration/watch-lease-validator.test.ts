@@ -1,5 +1,5 @@
 /**
- * Watch validator across faults (issue 6, "Checks"). A 3-member cluster takes a random
+ * Watch validator across faults. A 3-member cluster takes a random
  * write workload (puts, deletes, multi-key txns, prefix deletes) from two writers on
  * random members, with compactions every few seconds; watches start at random times
  * on random members, from random revisions (some below the last compaction), over a

@@ -1,6 +1,6 @@
 /**
  * The Jepsen matrix (testing-reference §7): each row starts a fresh cluster in network
- * namespaces, runs a workload under faults, and must pass every criterion of issue 7.
+ * namespaces, runs a workload under faults, and must pass every criterion of test/jepsen/README.md.
  * JEPSEN_PROFILE=long runs the full grid; JEPSEN_SEED replays one seed; JEPSEN_ONLY=<name
  * substrings, comma-separated> runs matching rows only. On failure the report (seed, schedule, problems,
  * smallest failing window) is printed and the results folder keeps the member logs.

@@ -1,4 +1,4 @@
-// The Jepsen tier (DESIGN §5): checker self-tests (CPU only) and fault runs against real
+// The Jepsen tier (docs/architecture.md §5): checker self-tests (CPU only) and fault runs against real
 // 3-member clusters in network namespaces. One file at a time, so a run owns the cores.
 // `npm run test:jepsen` = vitest run --config test/jepsen/vitest.config.ts
 import { defineConfig } from 'vitest/config';

@@ -1,4 +1,4 @@
-// Proto fidelity (issue 2): tsetcd's proto/ must describe the same wire as etcd.
+// Proto fidelity: tsetcd's proto/ must describe the same wire as etcd.
 // The reference is etcd 3.4.23's own protos from Debian's golang-etcd-server-dev
 // (rpc.proto, kv.proto, auth.proto, and v3election/v3lock, which the package also
 // ships). Every message, field (name, number, type, label, packing, oneof), enum value,
@@ -143,7 +143,7 @@ describe('proto fidelity against etcd 3.4 (Debian golang-etcd-server-dev)', () =
   });
 });
 
-describe('v3election and v3lock (etcd-api-reference §1.8)', () => {
+describe('v3election and v3lock', () => {
   it('parse and expose Election and Lock with the expected methods and streaming', () => {
     const our = describeRoot(loadOurProtos(true));
     const methods = [...our].filter(([k]) => /^method v3(election|lock)pb\./.test(k));

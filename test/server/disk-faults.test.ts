@@ -9,24 +9,20 @@
 //   onFatal with an error naming the WAL file, and nothing is acknowledged after it.
 import { afterEach, describe, expect, it } from 'vitest';
 import { RequestKind } from '../../src/apply/request.js';
-import { computeClusterId, computeMemberId } from '../../src/cluster/ids.js';
 import type * as pb from '../../src/generated/pb.js';
-import { openMemberCore, type MemberCore } from '../../src/server/member-core.js';
+import type { MemberCore } from '../../src/server/member-core.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { isTsetcdError } from '../../src/shared/errors.js';
 import { nullLogger } from '../../src/shared/logger.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { SeededRng } from '../../src/shared/rng.js';
-import { systemScheduler } from '../../src/shared/scheduler.js';
-import { ONE_MEMBER_SETTINGS } from './core-settings.js';
+import { bootOneMember, startAndLead } from './core-settings.js';
 import type { FileHandle, FileLayer, FsErrorCode, OpenMode } from '../../src/storage/file-layer.js';
 import { fsError } from '../../src/storage/file-layer.js';
 import { FileLogBackend } from '../../src/testing/file-log-backend.js';
 import { SimFileLayer } from '../../src/testing/sim-file-layer.js';
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
-const PEER = ['http://m1:2380'];
-const ID = computeMemberId(PEER, 'disk');
 const RESERVE_BYTES = 64 * 1024;
 
 type Op = 'write' | 'datasync';
@@ -122,13 +118,11 @@ interface Running {
 const open: Running[] = [];
 
 async function boot(fs: FaultLayer): Promise<Running> {
-  const self = { id: ID, name: 'm1', peerUrls: PEER, clientUrls: [], isLearner: false };
-  const core = await openMemberCore({
-    settings: ONE_MEMBER_SETTINGS,
-    initialMembers: [self],
-    newIdentity: { memberId: ID, clusterId: computeClusterId([ID]) },
-    joinPeers: [],
+  const core = await bootOneMember({
     fs,
+    clock: systemClock,
+    logger: nullLogger,
+    clusterToken: 'disk',
     openBackend: async (dir) => {
       if (fs.diskFull) {
         // classic-level's report of the same errno (an IO error, the text carries it).
@@ -138,21 +132,11 @@ async function boot(fs: FaultLayer): Promise<Running> {
     },
     walSegmentBytes: 64 * 1024,
     spaceReserveBytes: RESERVE_BYTES,
-    clock: systemClock,
-    scheduler: systemScheduler,
-    rng: new SeededRng(1),
-    logger: nullLogger,
-    makePeerLink: () => undefined,
   });
   const r: Running = { core, fatal: [] };
   core.server.onFatal = (err) => void r.fatal.push(err);
-  core.start(() => 0);
   open.push(r);
-  const deadline = Date.now() + 5000;
-  while (!core.server.isReadyLeader()) {
-    if (Date.now() > deadline) throw new Error('no leader within 5 s');
-    await new Promise((res) => setTimeout(res, 10));
-  }
+  await startAndLead(core);
   return r;
 }
 

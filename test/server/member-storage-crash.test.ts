@@ -1,4 +1,4 @@
-// Crash exploration of MemberStorage (issue 5, "Crash safety"; the pattern of
+// Crash exploration of MemberStorage (docs/architecture.md §3 "Crash safety"; the pattern of
 // test/wal/crash.test.ts), over the SimFileLayer with the state db on a FileLogBackend.
 //
 // (1) Apply batches. A seeded workload shaped like EtcdServer's Ready loop: WAL save of
@@ -362,7 +362,7 @@ async function buildDonor(entries: number): Promise<Donor> {
   for await (const c of storage.snapshotStream()) chunks.push(Buffer.from(c));
   const dump = await dumpBackend(storage.backend);
   await storage.close();
-  // The leader's db may be past the snapshot index (DESIGN §3).
+  // The leader's db may be past the snapshot index (docs/architecture.md §3).
   const snap: Snapshot = {
     metadata: { index: appliedIndex - 5, term: 1, confState: CONF },
     data: new Uint8Array(0),

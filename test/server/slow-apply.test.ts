@@ -5,19 +5,14 @@
 // applies (the apply itself is synchronous, so only the clock can make it slow).
 import { afterEach, describe, expect, it } from 'vitest';
 import { RequestKind } from '../../src/apply/request.js';
-import { computeClusterId, computeMemberId } from '../../src/cluster/ids.js';
 import type * as pb from '../../src/generated/pb.js';
-import { openMemberCore, type MemberCore } from '../../src/server/member-core.js';
+import type { MemberCore } from '../../src/server/member-core.js';
 import { systemClock, type Clock } from '../../src/shared/clock.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { codec } from '../../src/shared/pb-codec.js';
-import { SeededRng } from '../../src/shared/rng.js';
-import { systemScheduler } from '../../src/shared/scheduler.js';
-import { ONE_MEMBER_SETTINGS } from './core-settings.js';
-import { FileLogBackend, SimFileLayer } from '../../src/testing/index.js';
+import { bootOneMember, startAndLead } from './core-settings.js';
+import { SimFileLayer } from '../../src/testing/index.js';
 
-const PEER = ['http://m1:2380'];
-const ID = computeMemberId(PEER, 'slow-apply');
 const cores: MemberCore[] = [];
 afterEach(async () => {
   for (const c of cores.splice(0)) {
@@ -46,27 +41,9 @@ describe('apply request took too long', () => {
     const clock: Clock = { nowMs: () => systemClock.nowMs() + (offset += jump), wallMs: () => systemClock.wallMs() };
     const logged: Logged[] = [];
     const fs = new SimFileLayer();
-    const self = { id: ID, name: 'm1', peerUrls: PEER, clientUrls: [], isLearner: false };
-    const core = await openMemberCore({
-      settings: ONE_MEMBER_SETTINGS,
-      initialMembers: [self],
-      newIdentity: { memberId: ID, clusterId: computeClusterId([ID]) },
-      joinPeers: [],
-      fs,
-      openBackend: (dir) => FileLogBackend.open(fs, dir),
-      clock,
-      scheduler: systemScheduler,
-      rng: new SeededRng(7),
-      logger: capture(logged),
-      makePeerLink: () => undefined,
-    });
+    const core = await bootOneMember({ fs, clock, logger: capture(logged), clusterToken: 'slow-apply', seed: 7 });
     cores.push(core);
-    core.start(() => 0);
-    const deadline = Date.now() + 5000;
-    while (!core.server.isReadyLeader()) {
-      if (Date.now() > deadline) throw new Error('no leader within 5 s');
-      await new Promise((res) => setTimeout(res, 10));
-    }
+    await startAndLead(core);
     const put = (key: string): Promise<unknown> =>
       core.server.propose(RequestKind.Put, codec<pb.PutRequest>('etcdserverpb.PutRequest').encode({ key: Buffer.from(key), value: Buffer.from('v') }));
     await put('fast');

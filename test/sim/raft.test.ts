@@ -1,4 +1,4 @@
-// Deterministic simulation of the Raft core (issue 3): every seed builds a 3- or
+// Deterministic simulation of the Raft core (docs/architecture.md §5): every seed builds a 3- or
 // 5-member cluster with its own fault mix, runs RAFT_SIM_EVENTS events with the
 // safety invariants checked after each, then heals and requires liveness.
 // CI default: 200 seeds x 3000 events. Long runs: RAFT_SIM_SEEDS=5000 RAFT_SIM_EVENTS=20000.

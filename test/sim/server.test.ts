@@ -1,4 +1,4 @@
-// Deterministic simulation of the whole server composition (issue 5): three real member
+// Deterministic simulation of the whole server composition (docs/architecture.md §5): three real member
 // cores (src/server/member-core.ts: WAL and state db on the SimFileLayer, Raft node,
 // applier, leases, watch hub, EtcdServer) under a client workload with partitions,
 // message loss, kill -9 and power cuts; durability, agreement, linearizable reads and

@@ -172,7 +172,7 @@ describe('tidy', () => {
         if (!spec.startsWith('.')) continue;
         const target = moduleOf(resolve(dirname(file), spec));
         if (target === from || target === 'shared' || target === 'generated') continue;
-        // `import type` of another module's shapes is allowed where DESIGN allows it
+        // `import type` of another module's shapes is allowed where docs/architecture.md §2 allows it
         // for proto shapes; between modules we still hold types to the same arrows.
         void typeOnly;
         if (!allowed.includes(target)) violations.push(`${relative(ROOT, file)} imports ${target} (${spec})`);

@@ -1,6 +1,6 @@
 // Damage that a crash cannot explain must stop the member with one clear line (file,
 // offset, what to do); damage confined to the last batch of the last segment is cut
-// and the WAL goes on (DESIGN §3, testing-reference §5.3/5.4).
+// and the WAL goes on (docs/architecture.md §3).
 import { describe, expect, it } from 'vitest';
 import { readWholeFile } from '../../src/storage/file-layer.js';
 import { SimFileLayer } from '../../src/testing/sim-file-layer.js';

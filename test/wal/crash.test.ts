@@ -1,4 +1,4 @@
-// Crash exploration of the WAL (testing-reference §5.7 b, ALICE-style): run a seeded
+// Crash exploration of the WAL (ALICE-style, docs/architecture.md §3): run a seeded
 // raft-shaped workload over the simulated file layer, then crash after EVERY file-layer
 // operation, in several ways (only durable state; everything; random torn/reordered/
 // subset persistence of unsynced pages and directory changes), recover, and check:

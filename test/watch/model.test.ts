@@ -1,4 +1,4 @@
-// Model-based test of the watch hub (testing-reference §2.6): random write workloads on
+// Model-based test of the watch hub: random write workloads on
 // an in-memory MvccStore, applied the way apply does (hub.notify at apply time, the
 // batch written later), with compactions, watches from random revisions on several
 // streams, cancels, partial draining (slow consumers become victims), progress requests

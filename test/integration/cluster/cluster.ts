@@ -1,5 +1,5 @@
 /**
- * Multi-member clusters for the black-box tests of issue 5 (test/integration/cluster-*),
+ * Multi-member clusters for the black-box cluster tests (test/integration/cluster-*),
  * built on test/helpers/processes.ts: every member is a real process (tsetcd, or the
  * real etcd with TSETCD_TARGET=etcd or target 'etcd') started from a seed-style YAML
  * config on 127.0.0.1 ports, with client and peer mTLS when a PKI is given.

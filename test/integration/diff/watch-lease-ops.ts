@@ -1,5 +1,5 @@
 /**
- * Watch and lease operations for the differential test (issue 6), beside the KV
+ * Watch and lease operations for the differential test, beside the KV
  * operations of kv-ops.ts: their language, arbitraries, execution on one server, and
  * the normalisation of what legitimately differs between two servers.
  *

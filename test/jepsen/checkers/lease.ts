@@ -1,5 +1,5 @@
 /**
- * Lease safety (issue 7): a lease's keys vanish only at a committed revoke or expiry, and
+ * Lease safety (test/jepsen/README.md): a lease's keys vanish only at a committed revoke or expiry, and
  * expiry never comes early. Checked from the driver's side with one clock:
  *
  * - A key k of lease L "vanished" in an ok read R if R does not show k although k's ok put

@@ -1,5 +1,5 @@
 /**
- * Watch validator (testing-reference §2.6; issue 7): checks what every watcher received
+ * Watch validator (test/jepsen/README.md): checks what every watcher received
  * against the committed history.
  *
  * The committed history is rebuilt from two sources that must agree: the events all

@@ -1,6 +1,6 @@
 /**
  * The history format every Jepsen workload records and every checker reads
- * (testing-reference §4.1): one completed operation per record, with its invocation
+ * (test/jepsen/README.md): one completed operation per record, with its invocation
  * and completion times on one monotonic clock (milliseconds since the run started).
  *
  * Invariants:

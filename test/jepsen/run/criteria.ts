@@ -1,5 +1,5 @@
 /**
- * The pass criteria of issue 7 / testing-reference §7 that do not belong to a checker:
+ * The pass criteria (test/jepsen/README.md) that do not belong to a checker:
  * every kill, pause and partition aimed at the leader caused a leader change (a higher
  * term with a known leader, seen by the monitor before the fault healed plus a grace
  * period), enough ok ops before the first fault, and fewer than 10 % unknown writes.

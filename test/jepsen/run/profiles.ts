@@ -1,5 +1,5 @@
 /**
- * The test matrix (testing-reference §7, issue 7). `ci` runs inside `npm test` in well
+ * The test matrix (test/jepsen/README.md). `ci` runs inside `npm test` in well
  * under 10 minutes on 2 cores, one cluster at a time; `long` (JEPSEN_PROFILE=long) is the
  * full grid: 5 members, longer runs, every fault alone and all combined.
  *

@@ -4,7 +4,7 @@
  * the results folder test-results/jepsen/<run>/ (history.jsonl, schedule.json,
  * verdict.json; member logs when the run fails).
  *
- * Pass criteria (issue 7; testing-reference §7 C1-C5): a definite valid verdict; at least
+ * Pass criteria (test/jepsen/README.md, C1-C5): a definite valid verdict; at least
  * `minOkBeforeFault` ok ops before the first fault; a leader change for every fault that
  * aimed at the leader; fewer than 10 % unknown writes; after healing a write commits
  * within 10 election timeouts and all members agree on revision and HashKV; no member
