@@ -28,7 +28,12 @@ import { computeClusterId, computeMemberId } from '../cluster/ids.js';
 import type { Member } from '../cluster/membership.js';
 import { nodeFileLayer } from '../storage/node-file-layer.js';
 import { powerCutFileLayer } from '../storage/power-cut-file-layer.js';
-import { FSYNC_EIO_TRIGGER, fsyncEioFileLayer } from '../storage/fsync-eio-file-layer.js';
+import {
+  FSYNC_EIO_TRIGGER,
+  fsyncEioFileLayer,
+  SLOW_FSYNC_TRIGGER,
+  slowFsyncFileLayer,
+} from '../storage/sync-fault-file-layer.js';
 import type { FileLayer } from '../storage/file-layer.js';
 import type { EtcdServer } from '../server/etcd-server.js';
 import { faultNames, testFaultsFromEnv } from '../shared/test-faults.js';
@@ -274,7 +279,8 @@ async function resolveIdentity(config: Config, log: Logger): Promise<Identity> {
   const myPeerUrls = config.initialAdvertisePeerUrls.map(formatUrl);
   const faults = testFaultsFromEnv(process.env);
   const base = faults.powerCut === true ? powerCutFileLayer(nodeFileLayer) : nodeFileLayer;
-  const fs = faults.fsyncEio === true ? fsyncEioFileLayer(base, `${config.dataDir}/${FSYNC_EIO_TRIGGER}`) : base;
+  const eio = faults.fsyncEio === true ? fsyncEioFileLayer(base, `${config.dataDir}/${FSYNC_EIO_TRIGGER}`) : base;
+  const fs = faults.slowFsync === true ? slowFsyncFileLayer(eio, `${config.dataDir}/${SLOW_FSYNC_TRIGGER}`) : eio;
   const computed: Identity = {
     initialMembers,
     newIdentity: {

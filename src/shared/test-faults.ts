@@ -11,6 +11,7 @@
  *   TSETCD_UNSAFE_TEST_BUGS=name[,name]   names from ENV_SWITCHES
  *   TSETCD_TEST_POWER_CUT=1               powerCut
  *   TSETCD_TEST_FSYNC_EIO=1               fsyncEio
+ *   TSETCD_TEST_SLOW_FSYNC=1              slowFsync
  * etcd's --unsafe-no-fsync is a real flag (config), not a test fault; the Jepsen bites
  * test combines it with powerCut.
  *
@@ -56,10 +57,17 @@ export interface TestFaults {
   readonly powerCut?: boolean;
   /**
    * Every WAL sync fails with EIO once `<data-dir>/test-fsync-eio` exists
-   * (storage/fsync-eio-file-layer.ts): the member must stop and acknowledge nothing
+   * (storage/sync-fault-file-layer.ts): the member must stop and acknowledge nothing
    * after it. Turned on by the Jepsen fsync-eio-leader fault (test/jepsen).
    */
   readonly fsyncEio?: boolean;
+  /**
+   * Every sync first waits the milliseconds written in `<data-dir>/test-slow-fsync`
+   * while that file exists (storage/sync-fault-file-layer.ts): a slow disk, breaking no
+   * safety rule but the fsync latency operators alert on. Turned on by the live
+   * Prometheus test (test/integration/prometheus-live.test.ts, etcdHighFsyncDurations).
+   */
+  readonly slowFsync?: boolean;
 }
 
 /** The switches the Raft core honours (raft Config.bugs). */
@@ -86,6 +94,7 @@ export const ENV_SWITCHES = {
 export const UNSAFE_TEST_BUGS_ENV = 'TSETCD_UNSAFE_TEST_BUGS';
 export const POWER_CUT_ENV = 'TSETCD_TEST_POWER_CUT';
 export const FSYNC_EIO_ENV = 'TSETCD_TEST_FSYNC_EIO';
+export const SLOW_FSYNC_ENV = 'TSETCD_TEST_SLOW_FSYNC';
 
 /**
  * The switches a real process's environment turns on. An unknown name in
@@ -107,13 +116,14 @@ export function testFaultsFromEnv(env: Readonly<Record<string, string | undefine
   }
   if (env[POWER_CUT_ENV] === '1') faults.powerCut = true;
   if (env[FSYNC_EIO_ENV] === '1') faults.fsyncEio = true;
+  if (env[SLOW_FSYNC_ENV] === '1') faults.slowFsync = true;
   return faults;
 }
 
 /**
  * The environment names of the switches that are on ('power-cut' for powerCut, 'fsync-eio'
- * for fsyncEio), in
- * the order of ENV_SWITCHES: what a member reports at start ([] when none).
+ * for fsyncEio, 'slow-fsync' for slowFsync), in the order of ENV_SWITCHES: what a member
+ * reports at start ([] when none).
  */
 export function faultNames(faults: TestFaults): string[] {
   const on: string[] = Object.entries(ENV_SWITCHES)
@@ -121,5 +131,6 @@ export function faultNames(faults: TestFaults): string[] {
     .map(([name]) => name);
   if (faults.powerCut === true) on.push('power-cut');
   if (faults.fsyncEio === true) on.push('fsync-eio');
+  if (faults.slowFsync === true) on.push('slow-fsync');
   return on;
 }

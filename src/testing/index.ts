@@ -14,8 +14,8 @@
  *
  * The switches that break safety on purpose are not here: production reads them, so
  * their one list is shared/test-faults.ts. The power-cut file layer a real process
- * applies under TSETCD_TEST_POWER_CUT=1, and the fsync-EIO one under
- * TSETCD_TEST_FSYNC_EIO=1, stay in storage for the same reason.
+ * applies under TSETCD_TEST_POWER_CUT=1, and the fsync-EIO and slow-fsync ones under
+ * TSETCD_TEST_FSYNC_EIO=1 / TSETCD_TEST_SLOW_FSYNC=1, stay in storage for the same reason.
  */
 export { SimFileLayer } from './sim-file-layer.js';
 export { MemoryBackend } from './memory-backend.js';

@@ -21,6 +21,9 @@ describe('test faults from the environment', () => {
     const eio = testFaultsFromEnv({ TSETCD_TEST_FSYNC_EIO: '1' });
     expect(eio).toEqual({ fsyncEio: true });
     expect(faultNames(eio)).toEqual(['fsync-eio']);
+    const slow = testFaultsFromEnv({ TSETCD_TEST_SLOW_FSYNC: '1' });
+    expect(slow).toEqual({ slowFsync: true });
+    expect(faultNames(slow)).toEqual(['slow-fsync']);
   });
 
   it('refuses to start on a switch it does not know', () => {

@@ -35,6 +35,8 @@ export interface ClusterSpec {
   readonly size?: number;
   /** YAML keys for every member (e.g. 'snapshot-count': 20). */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
+  /** Extra environment for every member process (e.g. TSETCD_TEST_SLOW_FSYNC). */
+  readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
   readonly stopTimeoutMs?: number;
 }
@@ -92,6 +94,7 @@ export function specFor(
     peerPort: member.peerPort,
     initialCluster,
     extraConfig: { ...spec.extraConfig, ...extra },
+    ...(spec.env === undefined ? {} : { env: spec.env }),
     readyTimeoutMs: spec.readyTimeoutMs ?? 60_000,
     ...(spec.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: spec.stopTimeoutMs }),
   };

@@ -45,7 +45,7 @@ import type { Cluster, ClusterMember } from '../cluster/cluster.js';
 import { sleep } from '../cluster/cluster.js';
 import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FSYNC_EIO_TRIGGER } from '../../../src/storage/fsync-eio-file-layer.js';
+import { FSYNC_EIO_TRIGGER } from '../../../src/storage/sync-fault-file-layer.js';
 import { findLeader, statusOf } from '../cluster/status.js';
 import { startDiskFull } from './disk.js';
 
