@@ -100,8 +100,9 @@ afterAll(async () => {
 dumpMemberLogsOnFailure();
 
 describe(`a real Prometheus with the etcd-mixin rules over a 3-member ${target} cluster`, () => {
-  // etcd has no way to slow its own fsync; the fault is tsetcd's file layer.
-  it.skipIf(target === 'etcd')('a slow disk under one follower: etcdHighFsyncDurations pending for it alone', async (ctx) => {
+  // etcd has no way to slow its own fsync (the fault is tsetcd's file layer): with
+  // TSETCD_TARGET=etcd this case is not defined.
+  if (target === 'tsetcd') it('a slow disk under one follower: etcdHighFsyncDurations pending for it alone', async (ctx) => {
     requireTools(ctx, 'prometheus');
     const { leader } = await waitForLeader(members);
     const slow = members.find((m) => m !== leader) as Member;
