@@ -36,6 +36,15 @@ describe('lease safety (hand-written)', () => {
     expect(checkLeases([...base, ka(1000, 'L', 3), read(4100)]).valid).toBe(true);
   });
 
+  it('with a leader clock up to 2x, expiry may come at half the TTL, never sooner', () => {
+    const h = [...base, ka(1000, 'L', 3), read(2600)];
+    expect(checkLeases(h).valid).toBe(false);
+    expect(checkLeases(h, 0, 2).valid).toBe(true);
+    const v = checkLeases([...base, ka(1000, 'L', 3), read(2400)], 0, 2);
+    expect(v.valid).toBe(false);
+    expect(v.violations[0]).toMatch(/expired early.*at up to 2x/);
+  });
+
   it('rejects a lease alive after its keys vanished', () => {
     const h = [...base, revoke(100, 'L'), read(200), ka(300, 'L', 3)];
     expect(checkLeases(h).violations.join()).toMatch(/alive after/);

@@ -69,6 +69,12 @@ export interface ClusterOptions {
   readonly unsafeNoFsync?: boolean;
   /** Preload libfaketime so the wall-clock nemesis can move each member's wall clock. */
   readonly faketime?: boolean;
+  /**
+   * With faketime: libfaketime fakes CLOCK_MONOTONIC too, for the clock-rate fault
+   * (election, heartbeat and lease timers then run at the member's rate). Such a member's
+   * clock only ever changes rate, never jumps (setClockRate); setClockOffset refuses.
+   */
+  readonly fakeMonotonic?: boolean;
   readonly startTimeoutMs?: number;
   /** Route every peer link through a fault proxy (netns.ts startProxies), seeded so. */
   readonly faultProxySeed?: number;
@@ -96,6 +102,10 @@ export class ClusterMember {
   readonly dataDir: string;
   readonly logPath: string;
   readonly clockFile: string;
+  /** The rate clock (fakeMonotonic): libfaketime's start, rate and offset in force. */
+  private clockStartMs = 0;
+  private clockRateNow = 1;
+  private clockOffsetS = 0;
   private adminClient: EtcdGrpcClient | undefined;
 
   constructor(
@@ -171,12 +181,19 @@ export class ClusterMember {
       env['LD_PRELOAD'] = libfaketimePath();
       env['FAKETIME_TIMESTAMP_FILE'] = this.clockFile;
       env['FAKETIME_NO_CACHE'] = '1';
-      // CLOCK_MONOTONIC stays real. Faked, an offset jumps performance.now() (lease
-      // expiry) by the whole offset and a negative one stalls every libuv timer for
+      if (o.fakeMonotonic === true) {
+        // A restarted member keeps its clock's rate (the machine's clock is still
+        // fast or slow) from a fresh start and no offset.
+        this.clockStartMs = Date.now();
+        this.clockOffsetS = 0;
+        this.writeClock();
+      }
+      // Unless fakeMonotonic (rates only), CLOCK_MONOTONIC stays real. Faked, an offset
+      // jumps performance.now() (lease expiry) by the whole offset and a negative one stalls every libuv timer for
       // that long (measured; see test/jepsen/README.md "The wall-clock fault"): that is
       // a frozen process, not a skewed clock. etcd's timers read Go's monotonic clock,
       // which Jepsen's clock nemesis does not move either.
-      env['FAKETIME_DONT_FAKE_MONOTONIC'] = '1';
+      env['FAKETIME_DONT_FAKE_MONOTONIC'] = o.fakeMonotonic === true ? '0' : '1';
     }
     const fd = openSync(this.logPath, 'a');
     const child = spawn('ip', args, { stdio: ['ignore', fd, fd], env, cwd: this.cluster.root });
@@ -278,7 +295,39 @@ export class ClusterMember {
 
   /** Shifts this member's wall clock (libfaketime offset like '+30' or '-120' seconds). */
   setClockOffset(seconds: number): void {
+    if (this.cluster.options.fakeMonotonic === true) {
+      throw new Error(`${this.name}: an offset would make its faked monotonic clock jump (test/jepsen/README.md "Clock rate")`);
+    }
     writeFileSync(this.clockFile, `${seconds >= 0 ? '+' : ''}${seconds}\n`);
+  }
+
+  /**
+   * Makes this member's wall and monotonic clocks run at `rate` x real time from now on,
+   * without a jump. libfaketime computes fake = start + (real - start) x rate + offset from
+   * the process's start (measured: test/jepsen/README.md "Clock rate"), so a new rate gets
+   * the offset that keeps fake time continuous at this instant. The start is taken at
+   * spawn: the few ms until node's libfaketime initialises become a jump of that many ms x
+   * the rate change, well below a heartbeat.
+   */
+  setClockRate(rate: number): void {
+    if (this.cluster.options.fakeMonotonic !== true) throw new Error('setClockRate needs ClusterOptions.fakeMonotonic');
+    if (this.state !== 'down') {
+      const elapsedS = (Date.now() - this.clockStartMs) / 1000;
+      this.clockOffsetS += elapsedS * (this.clockRateNow - rate);
+    }
+    this.clockRateNow = rate;
+    this.writeClock();
+  }
+
+  get clockRate(): number {
+    return this.clockRateNow;
+  }
+
+  private writeClock(): void {
+    const off = this.clockOffsetS;
+    // Always with the rate: a spec without one keeps libfaketime's previous rate (measured).
+    const spec = `${off >= 0 ? '+' : '-'}${Math.abs(off).toFixed(3)} x${this.clockRateNow}`;
+    writeFileSync(this.clockFile, `${spec}\n`);
   }
 
   /** Throws unless libfaketime is mapped into the member process (/proc/PID/maps). */

@@ -15,6 +15,10 @@
  * | power-cut             | SIGKILL every member at once (TSETCD_TEST_POWER_CUT=1) | yes                    |
  * | wall-clock            | libfaketime CLOCK_REALTIME offset of ±30..120 s (not   | no                     |
  * |                       | the monotonic clock election and lease timers read)    |                        |
+ * | clock-rate-leader     | the leader's wall and monotonic clocks run at 2x or    | no                     |
+ * |                       | 0.5x (libfaketime rate, fakeMonotonic): its heartbeats,|                        |
+ * |                       | election and lease timers with them; heal: back to 1x  |                        |
+ * | clock-rate-follower   | the same on a follower                                 | no                     |
  * | member                | remove a follower, wipe it, add it back, restart       | no                     |
  * | link-slow-leader      | the leader's outbound links delayed 0.3 x the election | no                     |
  * |                       | timeout (+0.1 x jitter): slow, still in time           |                        |
@@ -59,6 +63,8 @@ export type FaultKind =
   | 'partition-bridge'
   | 'power-cut'
   | 'wall-clock'
+  | 'clock-rate-leader'
+  | 'clock-rate-follower'
   | 'member'
   | 'link-slow-leader'
   | 'link-slow-leader-over'
@@ -67,6 +73,9 @@ export type FaultKind =
   | 'kill-in-snapshot'
   | 'fsync-eio-leader'
   | 'disk-full-follower';
+
+/** Faults that need every member's monotonic clock faked (ClusterOptions.fakeMonotonic). */
+export const CLOCK_RATE_FAULTS: readonly FaultKind[] = ['clock-rate-leader', 'clock-rate-follower'];
 
 export const LINK_FAULTS: readonly FaultKind[] = [
   'link-slow-leader',
@@ -307,6 +316,9 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
         },
       };
     }
+    case 'clock-rate-leader':
+    case 'clock-rate-follower':
+      return startClockRate(ctx, kind === 'clock-rate-leader' ? 'leader' : 'follower', ctx.rng.int(2) === 0 ? 2 : 0.5);
     case 'member':
       return startMemberChurn(ctx);
     case 'link-slow-leader':
@@ -370,6 +382,35 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       };
     }
   }
+}
+
+/**
+ * One member's clocks (wall and monotonic) run at `rate` until the heal (test/jepsen/README.md
+ * "Clock rate"). At 2x on the leader its leases expire in half the real time: clients see
+ * TTLs shrink twice as fast, which etcd accepts (a lease assumes bounded clock drift); what
+ * must hold is that expiry stays a committed revoke by the leader of the term, so every
+ * member agrees and no key outlives or precedes it out of order.
+ */
+export async function startClockRate(
+  ctx: FaultContext,
+  role: 'leader' | 'follower',
+  rate: number,
+): Promise<ActiveFault> {
+  const c = ctx.cluster;
+  const leader = (await findLeader(c))?.member;
+  const followers = c.members.filter((m) => m !== leader && m.state === 'running');
+  const m = role === 'leader' && leader !== undefined ? leader : pick(ctx.rng, followers.length > 0 ? followers : c.members);
+  if (m.state !== 'down') m.assertFaketimeLoaded();
+  m.setClockRate(rate);
+  return {
+    kind: role === 'leader' ? 'clock-rate-leader' : 'clock-rate-follower',
+    targets: [m.name],
+    expectsLeaderChange: false,
+    detail: `${m.name}${m === leader ? ' (leader)' : ''} clocks at ${rate}x`,
+    async heal() {
+      m.setClockRate(1);
+    },
+  };
 }
 
 async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {

@@ -9,6 +9,7 @@
  */
 import type { ClusterOptions } from '../cluster/cluster.js';
 import type { FaultKind } from '../nemesis/faults.js';
+import { CLOCK_RATE_FAULTS } from '../nemesis/faults.js';
 import { appendWorkload } from '../workloads/append.js';
 import { leaseWorkload } from '../workloads/lease.js';
 import { registerWorkload } from '../workloads/register.js';
@@ -69,11 +70,13 @@ function row(
   extra: Partial<MatrixRow> = {},
 ): MatrixRow {
   const override = Number(process.env['JEPSEN_DURATION_MS'] ?? '');
+  // A leader whose clock runs at 2x ends leases in half their TTL (checkers/lease.ts).
+  const rated = workload === 'lease' && faults.some((f) => CLOCK_RATE_FAULTS.includes(f));
   return {
     name,
     seed: seedFor(name),
     cluster: CI_CLUSTER,
-    workload: workloads[workload] as () => Workload,
+    workload: rated ? () => leaseWorkload({ maxClockRate: 2 }) : (workloads[workload] as () => Workload),
     faults,
     durationMs: override > 0 ? override : durationMs,
     ...(workload === 'lease' ? { needs: 'Lease' as const } : {}),
@@ -133,6 +136,9 @@ export function longMatrix(): MatrixRow[] {
     ],
     'power-cut': ['power-cut'],
     'wall-clock': ['wall-clock', 'pause'],
+    // Clocks at 2x or 0.5x (wall and monotonic) on the leader and on followers; not in
+    // `all`, whose wall-clock offsets cannot share a faked monotonic clock.
+    'clock-rate': ['clock-rate-leader', 'clock-rate-follower', 'pause'],
     member: ['member'],
     links: ['link-slow-leader', 'link-slow-leader-over', 'link-flaky', 'link-starved-follower'],
     all: [

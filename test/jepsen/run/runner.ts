@@ -22,7 +22,7 @@ import { Recorder } from '../history/recorder.js';
 import { readCommittedLog, resolveUnknowns } from '../history/resolve.js';
 import type { Resolution } from '../history/resolve.js';
 import type { FaultKind, TargetRule } from '../nemesis/faults.js';
-import { LINK_FAULTS } from '../nemesis/faults.js';
+import { CLOCK_RATE_FAULTS, LINK_FAULTS } from '../nemesis/faults.js';
 import { ClientPool } from '../workloads/context.js';
 import type { WorkloadContext } from '../workloads/context.js';
 import { bytes } from '../workloads/context.js';
@@ -371,10 +371,15 @@ export function clusterOptionsFor(spec: RunSpec): ClusterOptions {
   if (spec.faults.includes('power-cut')) env['TSETCD_TEST_POWER_CUT'] = '1';
   if (spec.faults.includes('fsync-eio-leader')) env['TSETCD_TEST_FSYNC_EIO'] = '1';
   const proxied = spec.faults.some((f) => LINK_FAULTS.includes(f));
+  const rates = spec.faults.some((f) => CLOCK_RATE_FAULTS.includes(f));
+  if (rates && spec.faults.includes('wall-clock')) {
+    throw new Error(`${spec.name}: wall-clock offsets and clock rates cannot share a row (a faked monotonic clock would jump)`);
+  }
   return {
     ...spec.cluster,
     env,
-    faketime: spec.cluster.faketime === true || spec.faults.includes('wall-clock'),
+    faketime: spec.cluster.faketime === true || spec.faults.includes('wall-clock') || rates,
+    ...(rates ? { fakeMonotonic: true } : {}),
     ...(proxied ? { faultProxySeed: spec.seed } : {}),
   };
 }

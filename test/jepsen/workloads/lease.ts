@@ -22,7 +22,8 @@ const BACKOFF_MS = 150;
 /** An unknown write costs the checkers most; a member that times out is given a rest. */
 const INFO_BACKOFF_MS = 1000;
 
-export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
+/** maxClockRate: the fastest clock a leader may run (clock-rate rows; checkers/lease.ts). */
+export function leaseWorkload(options: { ttlSeconds?: number; maxClockRate?: number } = {}): Workload {
   const ttl = options.ttlSeconds ?? 3;
   let nextLease = 1;
 
@@ -127,7 +128,7 @@ export function leaseWorkload(options: { ttlSeconds?: number } = {}): Workload {
       for (const m of ctx.cluster.members) await read(ctx, ctx.recorder.newProcess(), m);
     },
     check(ops): Verdict {
-      const v = checkLeases(ops);
+      const v = checkLeases(ops, 0, options.maxClockRate ?? 1);
       return {
         valid: v.valid,
         summary: v.valid
