@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Cluster, type ServerKind } from './cluster.js';
 import type { CaseDef, Profile } from './compare-plan.js';
+import { runGoLoadgen } from './go-client.js';
 import { loadKeys } from './loader.js';
 import { resolveOptions } from './options.js';
 import type { Pki } from './pki.js';
@@ -61,6 +62,8 @@ export interface SessionEnv {
   pool: WorkerPool;
   /** Keep each session's configs, data and logs (for debugging). */
   keep: boolean;
+  /** `--client go`: the Go loadgen binary that runs every case instead of `pool`. */
+  goLoadgen?: string;
 }
 
 async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: number): Promise<CaseOutcome> {
@@ -84,7 +87,8 @@ async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: num
   const cpu0 = cluster.cpuSeconds();
   const t0 = performance.now();
   try {
-    const result = await env.pool.run(opts, 180_000, hooks);
+    const result =
+      env.goLoadgen === undefined ? await env.pool.run(opts, 180_000, hooks) : await runGoLoadgen(env.goLoadgen, opts, 180_000);
     const wallSec = (performance.now() - t0) / 1000;
     const memory = before !== undefined && after !== undefined ? { before, after } : undefined;
     const metrics: Record<string, number> = {};

@@ -25,6 +25,7 @@ import { profile as makeProfile } from './compare-plan.js';
 import { formatSummary, LABEL_A, LABEL_AA, LABEL_B, summarize } from './compare-report.js';
 import { runSession, type SessionEnv, type SessionResult } from './compare-session.js';
 import { type Ceiling, measureCeiling } from './ceiling.js';
+import { buildGoLoadgen, GO_WORKLOADS } from './go-client.js';
 import { makePki } from './pki.js';
 import {
   commandLine,
@@ -114,6 +115,12 @@ async function main(): Promise<number> {
       type: 'string',
       describe: 'result file (default bench/results/<UTC time>-<profile>-<N>member.json); per-round data goes to raw/ beside it',
     })
+    .option('client', {
+      type: 'string',
+      choices: ['ts', 'go'],
+      default: 'ts',
+      describe: "load generator: ours (ts) or the Go one on etcd's clientv3 (go: put, txn-put and range cases only)",
+    })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the temp directory' })
     .strict()
     .help()
@@ -133,6 +140,12 @@ async function main(): Promise<number> {
   if (argv.only !== undefined && !'snapshot-restore'.includes(argv.only)) profile.restoreKeys = 0;
   if (argv['save-keys'] !== undefined) profile.saveKeys = argv['save-keys'];
   if (argv.only !== undefined && !'snapshot-save'.includes(argv.only)) profile.saveKeys = 0;
+  const goClient = argv.client === 'go';
+  if (goClient) {
+    const dropped = profile.cases.filter((c) => !GO_WORKLOADS.includes(c.workload)).map((c) => c.id);
+    profile.cases = profile.cases.filter((c) => GO_WORKLOADS.includes(c.workload));
+    if (dropped.length > 0) log(`--client go: cases the Go client does not run: ${dropped.join(', ')}`);
+  }
   const etcdBin = argv['etcd-bin'];
   const etcdVer = ensureEtcd(etcdBin, log);
   const tsetcdLauncher = argv['tsetcd-bin'] ?? join(root, 'bin', 'tsetcd');
@@ -162,6 +175,11 @@ async function main(): Promise<number> {
   );
   if (build.dirty) log(`  the tree has changes, the result file will say so: ${build.dirtyPaths.join(', ')}`);
   if (build.distOlderThanSrc) log('  dist/ is older than src/: run `npm run build` first, or the result file will say so');
+  let goLoadgen: string | undefined;
+  if (goClient) {
+    log('building the Go load generator (bench/go/loadgen) offline');
+    goLoadgen = await buildGoLoadgen(mkdirAndReturn(join(workDir, 'go')));
+  }
   const env: SessionEnv = {
     workDir,
     pki: makePki(mkdirAndReturn(join(workDir, 'pki'))),
@@ -171,11 +189,13 @@ async function main(): Promise<number> {
     log,
     pool: new WorkerPool(),
     keep: argv.keep,
+    ...(goLoadgen === undefined ? {} : { goLoadgen }),
   };
 
   // The generator's own ceiling: the multi-client put case against a do-nothing server,
   // in the first and the last round (so one busy moment does not decide it).
-  const putCase = profile.cases.find((c) => c.workload === 'put' && (c.options.clients ?? 1) > 1);
+  // (Not with --client go: the ceiling is the TypeScript generator's.)
+  const putCase = goClient ? undefined : profile.cases.find((c) => c.workload === 'put' && (c.options.clients ?? 1) > 1);
   const ceilings: Ceiling[] = [];
 
   const sessions: SessionResult[] = [];
@@ -291,6 +311,7 @@ async function main(): Promise<number> {
     rounds: profile.rounds,
     only: argv.only ?? null,
     footprint: argv.footprint,
+    ...(goClient ? { client: 'go' } : {}),
   };
   const name = argv.out === undefined ? resultName(startedAt, runProfile) : basename(argv.out).replace(/\.json$/, '');
   const outFile = argv.out ?? join(root, 'bench', 'results', `${name}.json`);

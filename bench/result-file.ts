@@ -70,7 +70,15 @@ export interface ResultFile {
   etcd: { version: string; bin: string };
   machine: { cores: number; memoryBytes: number; cpuModel: string; kernel: string; node: string };
   load: { before: LoadAverage; after: LoadAverage; max1MinDuring: number; samplesDuring: number };
-  profile: { name: string; members: number; rounds: number; only: string | null; footprint: boolean };
+  profile: {
+    name: string;
+    members: number;
+    rounds: number;
+    only: string | null;
+    footprint: boolean;
+    /** Set when the cases ran on another load generator than ours: 'go' (bench/go-client.ts). */
+    client?: string;
+  };
   tsetcdUnavailable: string | null;
   /** Median over the ceiling runs against the null server; null when none ran. */
   generatorCeiling: { opsPerSec: number | null; generatorCores: number | null; runs: number; error: string | null } | null;
@@ -113,7 +121,8 @@ export function costsOf(rows: readonly CostRow[]): Cost[] {
 export function resultName(startedAt: Date, profile: ResultFile['profile']): string {
   const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
   const only = profile.only === null ? '' : `-only-${profile.only.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}`;
-  return `${stamp}-${profile.name}-${profile.members}member${only}${profile.footprint ? '' : '-no-footprint'}`;
+  const client = profile.client === undefined ? '' : `-${profile.client}-client`;
+  return `${stamp}-${profile.name}-${profile.members}member${only}${profile.footprint ? '' : '-no-footprint'}${client}`;
 }
 
 /** The command as a reader would type it again (npm's form when npm started us). */
@@ -296,6 +305,7 @@ export function parseResultFile(text: string, where: string): ResultFile {
       rounds: field(p, 'rounds', isNumber, where),
       only: field(p, 'only', isStrOrNull, where),
       footprint: field(p, 'footprint', isBool, where),
+      ...(typeof p['client'] === 'string' ? { client: p['client'] } : {}),
     },
     tsetcdUnavailable: field(o, 'tsetcdUnavailable', isStrOrNull, where),
     generatorCeiling: isRecord(ceil)

@@ -94,7 +94,8 @@ export function renderTable(r: ResultFile, link: string, view: TableView = 'figu
         `${r.generatorCeiling.error === null ? '' : ` (a run failed: ${r.generatorCeiling.error})`}.`;
   const caption = [
     `\`${r.command}\`: tsetcd ${commit}${tree} against etcd ${r.etcd.version}, ${r.profile.members} member(s), ` +
-      `${r.profile.rounds} rounds of A B A', ${utc(r.startedAt)} (${minutes(r.startedAt, r.finishedAt)}).${dist}`,
+      `${r.profile.rounds} rounds of A B A', ${utc(r.startedAt)} (${minutes(r.startedAt, r.finishedAt)}).${dist}` +
+      (r.profile.client === 'go' ? " Load generator: the Go one on etcd 3.4's clientv3 (bench/go/loadgen)." : ''),
     `Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${gib} GiB, ${r.machine.kernel}, Node ${r.machine.node}. ` +
       `Load average (1 / 5 / 15 min) ${loads(r.load.before)} before, ${loads(r.load.after)} after, highest 1-minute ` +
       `sample during the run ${r.load.max1MinDuring.toFixed(2)}` +

@@ -8,7 +8,7 @@
 // buildBboltCheck() builds
 // into `dir` with a private GOCACHE (nothing written outside `dir`) and returns the
 // binary's path. runBboltCheck() returns its exit code and output lines.
-import { spawn } from 'node:child_process';
+import { runProcess } from '../../bench/go-client.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,24 +30,7 @@ export function requireBboltTools(ctx: SkipContext): void {
   requireFile(ctx, join(BBOLT_SRC, 'db.go'), BBOLT_HINT);
 }
 
-function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = runProcess;
 
 export async function buildBboltCheck(dir: string): Promise<string> {
   const out = join(dir, 'bboltcheck');
