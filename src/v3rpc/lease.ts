@@ -127,6 +127,9 @@ export class LeaseService {
     if (ttl > BigInt(MAX_LEASE_TTL_SECONDS)) throw new TsetcdError('lease-ttl-too-large');
     let id = leaseId(toBigInt(req.ID, false));
     while (id === 0n) id = leaseId(this.deps.rng.uint64() & INT63_MASK);
+    // etcd resolves the identity of every raft request (processInternalRaftRequestOnce):
+    // a bad token is refused, though a grant needs no permission.
+    await this.gate.caller(ctx);
     const outcome = await this.deps.propose(
       RequestKind.LeaseGrant,
       encodeGrantRequest(id, ttl),

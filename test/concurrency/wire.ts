@@ -52,8 +52,8 @@ export interface StreamEnd {
   readonly details: string;
 }
 
-function channelFor(address: string): grpc.Client {
-  return new grpc.Client(address, grpc.credentials.createInsecure(), {
+function channelFor(address: string, credentials = grpc.credentials.createInsecure()): grpc.Client {
+  return new grpc.Client(address, credentials, {
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 500,
   });
@@ -70,8 +70,10 @@ export class WatchClient {
   constructor(
     readonly address: string,
     metadata: Record<string, string> = {},
+    /** TLS (with a client certificate) instead of plain h2c. */
+    credentials?: grpc.ChannelCredentials,
   ) {
-    this.client = channelFor(address);
+    this.client = channelFor(address, credentials);
     const def = methodDefinition('Watch', 'Watch');
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(metadata)) md.set(k, v);

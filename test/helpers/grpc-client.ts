@@ -108,6 +108,17 @@ export function toGrpcError(err: unknown): GrpcError {
   };
 }
 
+/** Channel credentials: plain h2c without `tls`, else TLS with the client certificate if given. */
+export function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials {
+  return tls === undefined
+    ? grpc.credentials.createInsecure()
+    : grpc.credentials.createSsl(
+        readFileSync(tls.caCert),
+        tls.key === undefined ? null : readFileSync(tls.key),
+        tls.cert === undefined ? null : readFileSync(tls.cert),
+      );
+}
+
 export class EtcdGrpcClient {
   readonly client: grpc.Client;
   private readonly deadlineMs: number;
@@ -116,16 +127,7 @@ export class EtcdGrpcClient {
     readonly address: string,
     options: ConnectOptions = {},
   ) {
-    const tls = options.tls;
-    const credentials =
-      tls === undefined
-        ? grpc.credentials.createInsecure()
-        : grpc.credentials.createSsl(
-            readFileSync(tls.caCert),
-            tls.key === undefined ? null : readFileSync(tls.key),
-            tls.cert === undefined ? null : readFileSync(tls.cert),
-          );
-    this.client = new grpc.Client(address, credentials, options.channelOptions ?? {});
+    this.client = new grpc.Client(address, channelCredentials(options.tls), options.channelOptions ?? {});
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
   }
 
@@ -134,18 +136,20 @@ export class EtcdGrpcClient {
     service: EtcdService,
     method: string,
     request: object,
-    options: { deadlineMs?: number; rawEmptyBytes?: boolean } = {},
+    options: { deadlineMs?: number; rawEmptyBytes?: boolean; metadata?: Readonly<Record<string, string>> } = {},
   ): Promise<Reply<Res>> {
     const def = methodDefinition(service, method);
     const deadlineMs = options.deadlineMs ?? this.deadlineMs;
     const wire = options.rawEmptyBytes === true ? request : withoutEmptyBytes(request);
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
     return new Promise((resolve) => {
       this.client.makeUnaryRequest(
         def.path,
         def.requestSerialize,
         def.responseDeserialize,
         wire,
-        new grpc.Metadata(),
+        md,
         { deadline: Date.now() + deadlineMs },
         (err, value) => {
           if (err !== null && err !== undefined) resolve({ ok: false, error: toGrpcError(err) });
