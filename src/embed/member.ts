@@ -60,6 +60,7 @@ import { SERVICES } from '../generated/pb.js';
 import { memberHttpHandler } from '../http/router.js';
 import { Gateway, type GatewayDispatch } from '../http/gateway.js';
 import { servePprof } from '../http/pprof.js';
+import { startGcStats } from './gc-stats.js';
 import { CpuProfileBusy, InspectorProfiler } from './profiler.js';
 import type { HttpHandler } from '../http/types.js';
 import { TlsContextSource } from '../tls/index.js';
@@ -108,6 +109,7 @@ export interface MemberOptions {
 export async function startMember(config: Config, logger: Logger, options: MemberOptions = {}): Promise<RunningMember> {
   const log = logger.child({ component: 'member' });
   reportUnsafeSwitches(config, log);
+  startGcStats(process.env, log);
   const problem = tlsProblems(config)[0];
   if (problem !== undefined) throw new StartRefusal('tls', `cannot start: ${problem}`);
   await checkDataDir(config, log);
