@@ -127,6 +127,9 @@ import type { ConsensusStatus } from '../v3rpc/maintenance.js';
 /** etcd's warnApplyDuration: an apply slower than this counts as slow (etcdserver/util.go). */
 const SLOW_APPLY_MS = 100;
 
+/** etcd's backend batch limit (defaultBatchLimit): pending db ops that force a write now. */
+const BACKEND_BATCH_LIMIT = 10_000;
+
 /** Requests that grow the data: refused while the disk is full (etcd's quota refuses these). */
 const GROWS_DATA: ReadonlySet<RequestKind> = new Set<RequestKind>([
   RequestKind.Put,
@@ -167,6 +170,7 @@ export class EtcdServer {
   /** Apply batches not handed to the db yet, and the timer that will (writeDb). */
   private dbPending: BackendBatch[] = [];
   private dbTimer: Cancelable | undefined;
+  private dbPendingOps = 0;
   /** A storage write failed: no more writes (and with a full disk, the member froze). */
   private storageError: unknown;
   private tickTimer: Cancelable | undefined;
@@ -765,6 +769,11 @@ export class EtcdServer {
    */
   private writeDb(batch: BackendBatch): void {
     this.dbPending.push(batch);
+    this.dbPendingOps += batch.length;
+    if (this.dbPendingOps >= BACKEND_BATCH_LIMIT) {
+      void this.flushDb();
+      return;
+    }
     this.dbTimer ??= this.scheduler.after(this.limits.backendBatchIntervalMs, () => {
       this.dbTimer = undefined;
       void this.flushDb();
@@ -782,6 +791,7 @@ export class EtcdServer {
     const batches = this.dbPending;
     if (batches.length === 0) return this.dbWrites;
     this.dbPending = [];
+    this.dbPendingOps = 0;
     this.dbWrites = this.dbWrites.then(async () => {
       if (this.storageError !== undefined) return;
       try {
