@@ -23,20 +23,31 @@
  *
  * Invariants: generations is never empty; every generation but the last ends with a
  * tombstone and is non-empty; revisions strictly increase across the whole key;
- * `live` is set exactly when the last generation is non-empty, and is the KeyValue of
- * its last revision.
+ * `liveRecord` is set exactly when the last generation is non-empty, and is the
+ * marshalled KeyValue of its last revision (the bytes the key bucket holds for it).
+ *
+ * Memory (docs/architecture.md §4, "Memory per key"): a key costs a few small objects,
+ * so the live value is kept as its one record Buffer, not as a KeyValue object with a
+ * value view (liveKV() decodes it when a read needs it), and revision arrays start at
+ * their exact size (a push onto an empty array would reserve 17 slots).
  */
 import { assert } from '../shared/assert.js';
+import { decodeKeyValue } from './kv-codec.js';
 import { compareRev } from './revision.js';
 import type { KeyValue } from './types.js';
+
+/** Shared by every empty generation; never pushed to (append replaces it). */
+const EMPTY_REVS: number[] = [];
+/** Shared `subs` of every one-revision generation whose revision has sub 0 (most keys). */
+const ZERO_SUB: number[] = [0];
 
 export class Generation {
   /** Main revision of the put that created this generation; 0 if unknown (restored tombstone). */
   created = 0;
   /** Version of the key at the last revision in this generation (a tombstone counts). */
   ver = 0;
-  readonly mains: number[] = [];
-  readonly subs: number[] = [];
+  mains: number[] = EMPTY_REVS;
+  subs: number[] = EMPTY_REVS;
 
   get isEmpty(): boolean {
     return this.mains.length === 0;
@@ -63,9 +74,22 @@ export class Generation {
     return result;
   }
 
+  /** Appends a revision; the first one gets exact-size arrays. */
+  append(main: number, sub: number): void {
+    if (this.mains.length === 0) {
+      this.mains = [main];
+      this.subs = sub === 0 ? ZERO_SUB : [sub];
+    } else {
+      if (this.subs === ZERO_SUB) this.subs = [0];
+      this.mains.push(main);
+      this.subs.push(sub);
+    }
+  }
+
   /** Drops the revisions before index i. */
   dropBefore(i: number): void {
     if (i > 0) {
+      if (this.subs === ZERO_SUB) this.subs = [0];
       this.mains.splice(0, i);
       this.subs.splice(0, i);
     }
@@ -88,12 +112,39 @@ export interface RevisionList {
 
 export class KeyIndex {
   generations: Generation[] = [new Generation()];
-  live: KeyValue | undefined = undefined;
+  /** The marshalled KeyValue of the live revision; undefined when the key does not exist. */
+  liveRecord: Buffer | undefined = undefined;
 
   constructor(readonly key: Buffer) {}
 
   get isLive(): boolean {
-    return this.live !== undefined;
+    return this.liveRecord !== undefined;
+  }
+
+  /** The live KeyValue (decoded from its record, key shared with the index); undefined if deleted. */
+  liveKV(): KeyValue | undefined {
+    return this.liveRecord === undefined ? undefined : decodeKeyValue(this.liveRecord, this.key);
+  }
+
+  /** Create revision of the live key (valid when isLive). */
+  get liveCreated(): number {
+    return this.current.created;
+  }
+
+  /** Version of the live key (valid when isLive). */
+  get liveVersion(): number {
+    return this.current.ver;
+  }
+
+  /** Main revision of the live key's last put (valid when isLive). */
+  get liveMain(): number {
+    return this.current.lastMain;
+  }
+
+  /** Sub revision of the live key's last put (valid when isLive). */
+  get liveSub(): number {
+    const g = this.current;
+    return g.subs[g.subs.length - 1] as number;
   }
 
   /** No revisions at all: the key can leave the index. */
@@ -118,20 +169,21 @@ export class KeyIndex {
     }
   }
 
-  /** Records a put at (main, sub) whose KeyValue is kv. */
-  put(main: number, sub: number, kv: KeyValue): void {
+  /**
+   * Records a put at (main, sub) whose marshalled KeyValue is `record`; the caller
+   * encoded it with this index's create revision and version (liveCreated,
+   * liveVersion + 1, or main and 1 for a new generation).
+   */
+  put(main: number, sub: number, record: Buffer): void {
     this.assertAfterLast(main, sub);
     const g = this.current;
     if (g.isEmpty) {
       g.created = main;
       g.ver = 0;
     }
-    g.mains.push(main);
-    g.subs.push(sub);
+    g.append(main, sub);
     g.ver++;
-    assert(kv.modRevision === main && kv.version === g.ver && kv.createRevision === g.created,
-      'keyIndex: put KeyValue does not match the index');
-    this.live = kv;
+    this.liveRecord = record;
   }
 
   /** Records a tombstone at (main, sub); the key must be live. */
@@ -139,11 +191,10 @@ export class KeyIndex {
     assert(this.isLive, 'keyIndex: tombstone on a key that does not exist');
     this.assertAfterLast(main, sub);
     const g = this.current;
-    g.mains.push(main);
-    g.subs.push(sub);
+    g.append(main, sub);
     g.ver++;
     this.generations.push(new Generation());
-    this.live = undefined;
+    this.liveRecord = undefined;
   }
 
   /**
@@ -154,8 +205,9 @@ export class KeyIndex {
    * Returns false for a record that cannot apply (a tombstone on a deleted key).
    * `belowCompaction`: the record is at or below a scheduled compaction whose deletes
    * may be partly done, so earlier revisions of its generation may be missing.
+   * `record` is the record's bytes (kv decoded from it), kept as the live value.
    */
-  restoreRecord(main: number, sub: number, tombstone: boolean, kv: KeyValue, belowCompaction = false): boolean {
+  restoreRecord(main: number, sub: number, tombstone: boolean, kv: KeyValue, record: Buffer, belowCompaction = false): boolean {
     const g = this.current;
     if (tombstone) {
       if (g.isEmpty && !this.isEmpty) return false;
@@ -164,11 +216,10 @@ export class KeyIndex {
         g.created = 0;
         g.ver = 0;
       }
-      g.mains.push(main);
-      g.subs.push(sub);
+      g.append(main, sub);
       g.ver++;
       this.generations.push(new Generation());
-      this.live = undefined;
+      this.liveRecord = undefined;
       return true;
     }
     this.assertAfterLast(main, sub);
@@ -186,9 +237,8 @@ export class KeyIndex {
       assert(kv.version === g.ver && kv.createRevision === g.created,
         `restore: record ${main}.${sub} version ${kv.version} does not follow ${g.ver - 1}`);
     }
-    g.mains.push(main);
-    g.subs.push(sub);
-    this.live = kv;
+    g.append(main, sub);
+    this.liveRecord = record;
     return true;
   }
 
@@ -224,7 +274,7 @@ export class KeyIndex {
 
   /** Whether (main, sub) is the revision of the live value. */
   isLiveRevision(main: number, sub: number): boolean {
-    if (this.live === undefined) return false;
+    if (this.liveRecord === undefined) return false;
     const g = this.current;
     const last = g.mains.length - 1;
     return g.mains[last] === main && g.subs[last] === sub;

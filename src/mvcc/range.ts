@@ -49,7 +49,8 @@ export function visitRange(state: StoreState, key: Buffer, end: Buffer, fn: (ki:
 export function liveKVs(state: StoreState, key: Buffer, end: Buffer): KeyValue[] {
   const out: KeyValue[] = [];
   visitRange(state, key, end, (ki) => {
-    if (ki.live !== undefined) out.push(ki.live);
+    const kv = ki.liveKV();
+    if (kv !== undefined) out.push(kv);
   });
   return out;
 }
@@ -68,11 +69,11 @@ function collect(
   const useLive = atRev >= state.indexRev;
   visitRange(state, key, end, (ki) => {
     if (useLive) {
-      const kv = ki.live;
-      if (kv === undefined) return;
+      if (!ki.isLive) return;
       count++;
       if (!countOnly && (max === 0 || cands.length < max)) {
-        cands.push({ ki, main: kv.modRevision, sub: -1, created: kv.createRevision, version: kv.version, kv });
+        // Sorting and filtering need only the index; the value is decoded for the kept ones.
+        cands.push({ ki, main: ki.liveMain, sub: ki.liveSub, created: ki.liveCreated, version: ki.liveVersion, kv: undefined });
       }
       return;
     }
@@ -202,10 +203,9 @@ export function executeRange(
     const kvs: KeyValue[] = [];
     let count = 0;
     visitRange(state, req.key, req.rangeEnd ?? EMPTY, (ki) => {
-      const kv = ki.live;
-      if (kv === undefined) return;
+      if (!ki.isLive) return;
       count++;
-      if (max === 0 || kvs.length < max) kvs.push(kv);
+      if (max === 0 || kvs.length < max) kvs.push(ki.liveKV() as KeyValue);
     });
     const more = limit > 0 && kvs.length > limit;
     if (more) kvs.length = limit;

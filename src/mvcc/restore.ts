@@ -1,7 +1,7 @@
 /**
  * Rebuilding the in-memory index from the key bucket at open (etcd kvstore.go restore):
  * records are read in revision order, in chunks, and replayed into keyIndexes; the live
- * value of every key is the KeyValue of its last put. The current revision is the last
+ * value of every key is the record of its last put. The current revision is the last
  * record's main revision, but never below the finished compaction revision (records up
  * to it may all have been compacted away).
  */
@@ -50,9 +50,8 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
           state.index.set(ki.key, ki);
         }
         cache = ki;
-        const kv = { ...stored, key: ki.key };
         const wasLive = ki.isLive;
-        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, kv, r.main <= compactionBound)) {
+        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, stored, v, r.main <= compactionBound)) {
           logger.warn({ revision: r.main, sub: r.sub }, 'restore: tombstone on a deleted key skipped');
         }
         if (wasLive !== ki.isLive) state.liveKeys += ki.isLive ? 1 : -1;

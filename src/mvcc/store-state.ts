@@ -3,7 +3,7 @@
  * hash, restore). Not exported from the module: MvccStore is the only entry point.
  *
  * Where the value of a revision lives:
- * - the latest put of every live key: in memory (KeyIndex.live), always;
+ * - the latest put of every live key: in memory (KeyIndex.liveRecord), always;
  * - a revision whose batch is not durable yet: `pending` (main -> records by sub),
  *   dropped when the caller reports the batch durable (MvccStore.batchDurable);
  * - anything else: the backend, record key KEY_PREFIX + revBytes.
@@ -149,10 +149,7 @@ export class StoreState {
 export type ValueSource = { kv: KeyValue } | { fetch: Buffer };
 
 export function valueSource(state: StoreState, ki: KeyIndex, rev: KeyRevision): ValueSource {
-  const live = ki.live;
-  if (live !== undefined && live.modRevision === rev.main && ki.isLiveRevision(rev.main, rev.sub)) {
-    return { kv: live };
-  }
+  if (ki.isLiveRevision(rev.main, rev.sub)) return { kv: ki.liveKV() as KeyValue };
   const rec = state.pending.get(rev.main)?.[rev.sub];
   if (rec !== undefined) return { kv: checkedRecord(rec.value, ki, rev) };
   return { fetch: recordKey(rev.main, rev.sub, false) };

@@ -135,7 +135,7 @@ function checkPuts(state: StoreState, req: TxnRequest, path: TxnPath, ctx: Write
     if (!('requestPut' in op)) return;
     const p = op.requestPut;
     if (p.ignoreValue === true || p.ignoreLease === true) {
-      if (state.index.get(p.key)?.live === undefined) throw new TsetcdError('key-not-found');
+      if (state.index.get(p.key)?.isLive !== true) throw new TsetcdError('key-not-found');
       if (deleted.some((d) => inRange(p.key, d.key, d.rangeEnd ?? EMPTY))) throw new TsetcdError('key-not-found');
     }
     const lease = p.lease ?? NO_LEASE;
@@ -156,7 +156,7 @@ function checkRanges(state: StoreState, req: TxnRequest, path: TxnPath): void {
 /** etcd put() inside a write txn; checks were done by the caller. */
 function putOp(txn: WriteTxn, state: StoreState, p: PutRequest): PutResponse {
   const ignore = p.ignoreValue === true || p.ignoreLease === true;
-  const prev = ignore || p.prevKv === true ? state.index.get(p.key)?.live : undefined;
+  const prev = ignore || p.prevKv === true ? state.index.get(p.key)?.liveKV() : undefined;
   if (ignore && prev === undefined) throw new TsetcdError('key-not-found');
   const value = p.ignoreValue === true ? (prev as KeyValue).value : (p.value ?? EMPTY);
   const lease = p.ignoreLease === true ? (prev as KeyValue).lease : (p.lease ?? NO_LEASE);

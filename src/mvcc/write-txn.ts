@@ -59,12 +59,13 @@ export class WriteTxn {
       ki = new KeyIndex(ownedCopy(key));
       state.index.set(ki.key, ki);
     }
-    const prev = ki.live;
+    const prev = ki.liveKV();
     const rev = this.rev;
     const sub = this.changes++;
-    const createRevision = prev !== undefined ? prev.createRevision : rev;
-    const version = prev !== undefined ? prev.version + 1 : 1;
+    const createRevision = prev !== undefined ? ki.liveCreated : rev;
+    const version = prev !== undefined ? ki.liveVersion + 1 : 1;
     const enc = encodeKeyValue({ key: ki.key, createRevision, modRevision: rev, version, value, lease });
+    // The event's KeyValue views the record; the index keeps only the record.
     const kv: KeyValue = {
       key: ki.key,
       createRevision,
@@ -74,7 +75,7 @@ export class WriteTxn {
       lease,
     };
     this.record(sub, false, enc.bytes);
-    ki.put(rev, sub, kv);
+    ki.put(rev, sub, enc.bytes);
     if (prev === undefined) state.liveKeys++;
     this.events.push({ type: 'put', kv, prevKv: prev });
     const oldLease = prev?.lease ?? NO_LEASE;
@@ -86,14 +87,14 @@ export class WriteTxn {
     assert(!this.ended, 'delete after end');
     const doomed: KeyIndex[] = [];
     visitRange(this.state, key, end, (ki) => {
-      if (ki.live !== undefined) doomed.push(ki);
+      if (ki.isLive) doomed.push(ki);
     });
     for (const ki of doomed) this.delete(ki);
     return doomed.length;
   }
 
   private delete(ki: KeyIndex): void {
-    const prev = ki.live;
+    const prev = ki.liveKV();
     assert(prev !== undefined, 'mvcc: delete of a key that does not exist');
     const rev = this.rev;
     const sub = this.changes++;
