@@ -1001,7 +1001,7 @@ export class Raft {
   /** Advance commit to the quorum's match, only for an entry of the current term (§5.4.2). */
   maybeCommit(): boolean {
     const anyTerm = this.bugs.commitPreviousTermByCount === true;
-    return this.log.maybeCommit(this.trk.committed(), this.term, anyTerm);
+    return this.log.maybeCommit(this.trk.committed(this.bugs.learnerCountsToCommit === true), this.term, anyTerm);
   }
 
   private increaseUncommittedSize(es: readonly Entry[]): boolean {

@@ -290,6 +290,7 @@ function newRaftNode(
     maxSizePerMsg: 1024 * 1024,
     maxInflightMsgs: 4096 / 8,
     maxUncommittedEntriesSize: 1 << 30,
+    ...(deps.bugs?.learnerCountsToCommit === true ? { bugs: { learnerCountsToCommit: true } } : {}),
   });
 }
 

@@ -13,6 +13,7 @@
 import { TsetcdError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Rng } from '../shared/rng.js';
+import type { RaftFaults } from '../shared/test-faults.js';
 import {
   RawNode,
   MemoryStorage,
@@ -42,6 +43,8 @@ export interface RaftNodeInit {
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
   readonly maxUncommittedEntriesSize: number;
+  /** Raft's test faults reachable from a real process (shared/test-faults.ts). */
+  readonly bugs?: Pick<RaftFaults, 'learnerCountsToCommit'>;
 }
 
 export class RaftNode {
@@ -69,6 +72,7 @@ export class RaftNode {
       maxSizePerMsg: init.maxSizePerMsg,
       maxInflightMsgs: init.maxInflightMsgs,
       maxUncommittedEntriesSize: init.maxUncommittedEntriesSize,
+      ...(init.bugs === undefined ? {} : { bugs: init.bugs }),
     });
   }
 

@@ -34,6 +34,11 @@ export interface TestFaults {
   readonly countUnpersistedLeaderEntries?: boolean;
   /** Let a new leader propose a membership change before earlier entries are applied. */
   readonly confChangeAtOnce?: boolean;
+  /**
+   * Count learners' acknowledgements toward the commit quorum as if they were voters.
+   * Caught by Jepsen's member-learner fault (test/jepsen/bites.test.ts).
+   */
+  readonly learnerCountsToCommit?: boolean;
 
   // server: caught by the whole-server simulation (test/sim/server.test.ts) and Jepsen
   // (test/jepsen/bites.test.ts).
@@ -79,16 +84,21 @@ export type RaftFaults = Pick<
   | 'readJoinsInflightRound'
   | 'countUnpersistedLeaderEntries'
   | 'confChangeAtOnce'
+  | 'learnerCountsToCommit'
 >;
 
 /** The switches the member core honours (EtcdServer, apply, the lease driver). */
-export type MemberFaults = Pick<TestFaults, 'ackBeforeCommit' | 'readWithoutReadIndex' | 'noLeaseFencing'>;
+export type MemberFaults = Pick<
+  TestFaults,
+  'ackBeforeCommit' | 'readWithoutReadIndex' | 'noLeaseFencing' | 'learnerCountsToCommit'
+>;
 
 /** The names TSETCD_UNSAFE_TEST_BUGS accepts, and the switch each turns on. */
 export const ENV_SWITCHES = {
   'ack-before-commit': 'ackBeforeCommit',
   'read-without-readindex': 'readWithoutReadIndex',
   'no-lease-fencing': 'noLeaseFencing',
+  'learner-counts': 'learnerCountsToCommit',
 } as const satisfies Record<string, keyof TestFaults>;
 
 export const UNSAFE_TEST_BUGS_ENV = 'TSETCD_UNSAFE_TEST_BUGS';

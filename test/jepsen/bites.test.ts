@@ -8,9 +8,12 @@
  * | ack-before-commit                    | register, leader isolated             | linearizability / revision order   |
  * | read-without-readindex               | register, leader isolated             | linearizability (stale reads)      |
  * | no-lease-fencing                     | lease, leader paused past the TTL     | lease safety (early expiry)        |
+ * | learner-counts                       | register, member-learner              | writes acknowledged without a      |
+ * |                                      |                                       | quorum of voters (criteria.ts)     |
  *
- * Only the workload checker's `valid: false` counts (linearizability, serializability,
- * lease safety, and lost acknowledged writes, which the versioned register rejects): a
+ * Only a safety verdict counts: the workload checker's `valid: false` (linearizability,
+ * serializability, lease safety, and lost acknowledged writes, which the versioned
+ * register rejects) or a write acknowledged inside a quorumless window: a
  * run that did not converge, a HashKV mismatch, a member that exited or refused to come
  * back are liveness or harness problems that a slow machine can produce with a switch
  * that does nothing, so they never count as catching it.
@@ -75,6 +78,16 @@ const SWITCHES: readonly Switch[] = [
     holdMs: [5000, 6000],
     durationMs: 20_000,
   },
+  {
+    // A learner's acknowledgement counted toward commit: writes commit while one voter
+    // of two runs beside the learner (nemesis/membership.ts).
+    name: 'learner-counts',
+    reports: ['learner-counts'],
+    env: { TSETCD_UNSAFE_TEST_BUGS: 'learner-counts' },
+    workload: () => registerWorkload(),
+    faults: ['member-learner'],
+    durationMs: 26_000,
+  },
 ];
 
 /** Starts one member with the switch on; the switch names it did not report. */
@@ -92,9 +105,13 @@ async function unreportedSwitches(sw: Switch): Promise<string[]> {
   }
 }
 
-/** Safety verdicts only: the workload's checker found the history invalid. */
+/**
+ * Safety verdicts only: the workload's checker found the history invalid, or a write was
+ * acknowledged with no quorum of voters running (run/criteria.ts quorumlessProblems).
+ */
 function caughtForSafety(r: RunResult): string | undefined {
-  return r.verdict.valid === false ? `checker: ${r.verdict.summary}` : undefined;
+  if (r.verdict.valid === false) return `checker: ${r.verdict.summary}`;
+  return r.problems.find((p) => p.includes('acknowledged with no quorum of voters'));
 }
 
 const only = process.env['JEPSEN_ONLY']?.split(',').filter((s) => s !== '');

@@ -59,7 +59,7 @@ describe('clock rate', () => {
       expect(real).toBeLessThanOrEqual(4);
 
       const fault = await startClockRate(
-        { cluster, rng: new SeededRng(5), target: 'leader', note: () => undefined },
+        { cluster, rng: new SeededRng(5), target: 'leader', note: () => undefined, now: () => 0 },
         'leader',
         2,
       );

@@ -35,6 +35,7 @@ describe('link faults', () => {
         rng: new SeededRng(17),
         target: 'leader',
         note: (t) => notes.push(t),
+        now: () => 0,
       });
       expect(fault.targets).toEqual([before?.member.name]);
       let after: Awaited<ReturnType<typeof findLeader>>;

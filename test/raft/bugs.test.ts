@@ -15,6 +15,7 @@ const CASES: ReadonlyArray<{ bug: keyof RaftBugs; scenario: string }> = [
   { bug: 'readJoinsInflightRound', scenario: 'read-index-stale.txt' },
   { bug: 'countUnpersistedLeaderEntries', scenario: 'persist-before-count.txt' },
   { bug: 'confChangeAtOnce', scenario: 'confchange-new-leader.txt' },
+  { bug: 'learnerCountsToCommit', scenario: 'learner-no-commit.txt' },
 ];
 
 describe('each bug switch makes a golden scenario fail', () => {
@@ -31,6 +32,7 @@ describe('each bug switch makes a golden scenario fail', () => {
     const all: Array<keyof RaftBugs> = [
       'acceptStaleVote', 'commitPreviousTermByCount', 'readIndexWithoutQuorum',
       'readJoinsInflightRound', 'countUnpersistedLeaderEntries', 'confChangeAtOnce',
+      'learnerCountsToCommit',
     ];
     expect(CASES.map((c) => c.bug).sort()).toEqual([...all].sort());
     expect(readdirSync(testdataDir)).toEqual(expect.arrayContaining(CASES.map((c) => c.scenario)));

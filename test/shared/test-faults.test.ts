@@ -17,6 +17,7 @@ describe('test faults from the environment', () => {
     // The names a member reports at start ("UNSAFE TEST SWITCH <name> IS ON").
     expect(faultNames(two)).toEqual(['read-without-readindex', 'no-lease-fencing', 'power-cut']);
     expect(faultNames({})).toEqual([]);
+    expect(testFaultsFromEnv({ TSETCD_UNSAFE_TEST_BUGS: 'learner-counts' })).toEqual({ learnerCountsToCommit: true });
     expect(testFaultsFromEnv({ TSETCD_TEST_POWER_CUT: '0' })).toEqual({});
     const eio = testFaultsFromEnv({ TSETCD_TEST_FSYNC_EIO: '1' });
     expect(eio).toEqual({ fsyncEio: true });

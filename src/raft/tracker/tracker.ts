@@ -40,10 +40,14 @@ export class ProgressTracker {
     return this.voters.size === 1;
   }
 
-  /** Highest index replicated on a majority of voters (by their acknowledged match). */
-  committed(): number {
+  /**
+   * Highest index replicated on a majority of voters (by their acknowledged match).
+   * `withLearners` is the learnerCountsToCommit test fault (shared/test-faults.ts) only.
+   */
+  committed(withLearners = false): number {
     const matches: number[] = [];
     for (const id of this.voters) matches.push(this.mustGet(id).match);
+    if (withLearners) for (const id of this.learners) matches.push(this.mustGet(id).match);
     return majorityIndex(matches);
   }
 

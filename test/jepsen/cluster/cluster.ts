@@ -248,6 +248,11 @@ export class ClusterMember {
     return this.lastExit;
   }
 
+  /** Its next exit (a removed member stopping by itself) is not a crash. */
+  expectExit(): void {
+    this.expectingExit = true;
+  }
+
   /** SIGTERM (graceful), SIGKILL after 10 s. */
   async stop(): Promise<void> {
     if (this.child === undefined || this.state === 'down') return;

@@ -20,6 +20,9 @@
  * |                       | election and lease timers with them; heal: back to 1x  |                        |
  * | clock-rate-follower   | the same on a follower                                 | no                     |
  * | member                | remove a follower, wipe it, add it back, restart       | no                     |
+ * | member-learner        | a cut-off follower removed while running, re-added as a| no                     |
+ * |                       | learner, promoted; voters killed to one short of a     |                        |
+ * |                       | quorum beside each (nemesis/membership.ts)             |                        |
  * | link-slow-leader      | the leader's outbound links delayed 0.3 x the election | no                     |
  * |                       | timeout (+0.1 x jitter): slow, still in time           |                        |
  * | link-slow-leader-over | the same at 2 x the election timeout                   | yes                    |
@@ -52,6 +55,7 @@ import { join } from 'node:path';
 import { FSYNC_EIO_TRIGGER } from '../../../src/storage/sync-fault-file-layer.js';
 import { findLeader, statusOf } from '../cluster/status.js';
 import { startDiskFull } from './disk.js';
+import { startLearnerChurn } from './membership.js';
 
 export type FaultKind =
   | 'kill'
@@ -66,6 +70,7 @@ export type FaultKind =
   | 'clock-rate-leader'
   | 'clock-rate-follower'
   | 'member'
+  | 'member-learner'
   | 'link-slow-leader'
   | 'link-slow-leader-over'
   | 'link-flaky'
@@ -86,11 +91,23 @@ export const LINK_FAULTS: readonly FaultKind[] = [
 
 export type TargetRule = 'leader' | 'random';
 
+/** A span (recorder times) in which no write may commit: no quorum of voters ran. */
+export interface QuorumlessWindow {
+  readonly from: number;
+  readonly to: number;
+  readonly why: string;
+  /** The fault's own probe writes in the window, and those acknowledged within it. */
+  readonly probes: number;
+  readonly acked: readonly string[];
+}
+
 export interface ActiveFault {
   readonly kind: FaultKind;
   readonly targets: readonly string[];
   readonly expectsLeaderChange: boolean;
   readonly detail: string;
+  /** Windows the fault made in which a learner or a removed member alone would make a quorum. */
+  readonly quorumless?: readonly QuorumlessWindow[];
   heal(): Promise<void>;
 }
 
@@ -100,6 +117,8 @@ export interface FaultContext {
   readonly target: TargetRule;
   /** Notes into the history (member changes, errors of admin calls). */
   note(text: string): void;
+  /** The history's clock (ms since the run began), for windows a fault reports. */
+  now(): number;
 }
 
 function pick<T>(rng: SeededRng, xs: readonly T[]): T {
@@ -321,6 +340,8 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       return startClockRate(ctx, kind === 'clock-rate-leader' ? 'leader' : 'follower', ctx.rng.int(2) === 0 ? 2 : 0.5);
     case 'member':
       return startMemberChurn(ctx);
+    case 'member-learner':
+      return startLearnerChurn(ctx);
     case 'link-slow-leader':
     case 'link-slow-leader-over': {
       const leader = (await findLeader(c))?.member ?? pick(ctx.rng, c.members);

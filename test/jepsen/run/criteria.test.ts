@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HistoryRecord, LeaderSample } from '../history/op.js';
 import { op } from '../checkers/fixtures.js';
-import { leaderChangeProblems, logProblems, writeStats } from './criteria.js';
+import { leaderChangeProblems, logProblems, quorumlessProblems, writeStats } from './criteria.js';
 import type { ScheduledFault } from './schedule.js';
 
 const sample = (at: number, term: number, leader: string | null = 'n1'): LeaderSample => ({
@@ -60,5 +60,23 @@ describe('run criteria', () => {
     expect(logProblems('n1', '{"level":"info","msg":"ok"}\n')).toEqual([]);
     expect(logProblems('n1', 'AssertionError: broken invariant\n')).toHaveLength(1);
     expect(logProblems('n1', '{"level":"fatal","msg":"x"}\n')).toHaveLength(1);
+  });
+});
+
+describe('quorumless windows', () => {
+  const win = (acked: string[] = []): ScheduledFault => ({
+    ...fault(0, 10_000, false),
+    kind: 'member-learner',
+    quorumless: [{ from: 1000, to: 4000, why: 'learner n3 beside 1 of 2 voters', probes: 30, acked }],
+  });
+  const isWrite = (o: { f: string }): boolean => o.f === 'write';
+  it('rejects a write invoked and acknowledged inside a window, or an acknowledged probe', () => {
+    const inside = op('write', 1500, 1600, 1, null);
+    const before = op('write', 900, 1200, 1, null);
+    const after = op('write', 3900, 4100, 1, null);
+    const read = op('read', 1500, 1600, null, 1);
+    expect(quorumlessProblems([before, after, read], isWrite, [win()])).toEqual([]);
+    expect(quorumlessProblems([inside], isWrite, [win()])[0]).toMatch(/1 writes acknowledged with no quorum of voters/);
+    expect(quorumlessProblems([], isWrite, [win(['put 2 through n1 at 2000 ms'])])[0]).toMatch(/1 of 30 probe writes acknowledged/);
   });
 });

@@ -2,7 +2,9 @@
  * The pass criteria (test/jepsen/README.md) that do not belong to a checker:
  * every kill, pause and partition aimed at the leader caused a leader change (a higher
  * term with a known leader, seen by the monitor before the fault healed plus a grace
- * period), enough ok ops before the first fault, and fewer than 10 % unknown writes.
+ * period), enough ok ops before the first fault, fewer than 10 % unknown writes, and no
+ * write acknowledged inside a window where only a learner or a removed member would have
+ * made the quorum (nemesis/membership.ts).
  */
 import type { HistoryRecord, LeaderSample, Op } from '../history/op.js';
 import type { ScheduledFault } from './schedule.js';
@@ -27,6 +29,35 @@ export function leaderChangeProblems(
       problems.push(
         `${f.kind} on ${f.targets.join(',')} at ${f.startAt.toFixed(0)} ms caused no leader change (term stayed ${termBefore})`,
       );
+    }
+  }
+  return problems;
+}
+
+/**
+ * A write invoked inside a quorumless window (ScheduledFault.quorumless) and acknowledged
+ * before it closed committed without a quorum of voters: a learner or a removed member
+ * was counted. Writes invoked earlier may have been acknowledged by a voter before it
+ * was killed, so they do not count.
+ */
+export function quorumlessProblems(
+  ops: readonly Op[],
+  isWrite: (op: Op) => boolean,
+  schedule: readonly ScheduledFault[],
+): string[] {
+  const problems: string[] = [];
+  for (const f of schedule) {
+    for (const w of f.quorumless ?? []) {
+      const bad = ops.filter((o) => o.type === 'ok' && isWrite(o) && o.call >= w.from && o.ret <= w.to);
+      if (w.acked.length > 0) {
+        problems.push(`${w.acked.length} of ${w.probes} probe writes acknowledged with no quorum of voters (${w.why}): ${w.acked.slice(0, 3).join('; ')}`);
+      }
+      if (bad.length > 0) {
+        problems.push(
+          `${bad.length} writes acknowledged with no quorum of voters (${w.why}, ${w.from.toFixed(0)}-${w.to.toFixed(0)} ms): ` +
+            bad.slice(0, 3).map((o) => `op ${o.id} ${o.f} ${o.key ?? ''} at ${o.call.toFixed(0)}-${o.ret.toFixed(0)} ms`).join('; '),
+        );
+      }
     }
   }
   return problems;

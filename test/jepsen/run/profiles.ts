@@ -99,6 +99,11 @@ export function ciMatrix(): MatrixRow[] {
     row('append-kill-partition', 'append', ['kill', 'partition-leader'], 25_000),
     row('register-power-cut', 'register', ['power-cut'], 18_000),
     row('register-member-compact', 'register', ['member'], 18_000, { compactEveryMs: 1000 }),
+    // Membership changes beside kills and cuts: a removed member and a learner must never
+    // count toward a quorum (nemesis/membership.ts), in list order so the change comes first.
+    row('register-member-learner', 'register', ['member-learner', 'kill'], 30_000, {
+      faultsInOrder: true,
+    }),
     row('lease-pause-wall-clock', 'lease', ['pause', 'wall-clock'], 25_000),
     row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, {
       compactEveryMs: 1500,
@@ -139,7 +144,7 @@ export function longMatrix(): MatrixRow[] {
     // Clocks at 2x or 0.5x (wall and monotonic) on the leader and on followers; not in
     // `all`, whose wall-clock offsets cannot share a faked monotonic clock.
     'clock-rate': ['clock-rate-leader', 'clock-rate-follower', 'pause'],
-    member: ['member'],
+    member: ['member', 'member-learner', 'kill', 'partition-leader'],
     links: ['link-slow-leader', 'link-slow-leader-over', 'link-flaky', 'link-starved-follower'],
     all: [
       'kill',
@@ -152,6 +157,7 @@ export function longMatrix(): MatrixRow[] {
       'power-cut',
       'wall-clock',
       'member',
+      'member-learner',
       'link-slow-leader',
       'link-slow-leader-over',
       'link-flaky',

@@ -28,7 +28,7 @@ import type { WorkloadContext } from '../workloads/context.js';
 import { bytes } from '../workloads/context.js';
 import { openWatch } from '../workloads/streams.js';
 import type { Verdict, Workload } from '../workloads/workload.js';
-import { leaderChangeProblems, logProblems, okBefore, writeStats } from './criteria.js';
+import { leaderChangeProblems, logProblems, okBefore, quorumlessProblems, writeStats } from './criteria.js';
 import type { WriteStats } from './criteria.js';
 import { appendRunLine, leaderChanges } from './results.js';
 import { Nemesis } from './schedule.js';
@@ -227,6 +227,7 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
   for (const f of nemesis.schedule)
     if (f.error !== undefined) problems.push(`nemesis ${f.kind}: ${f.error}`);
   problems.push(...leaderChangeProblems(records, nemesis.schedule, 30_000));
+  problems.push(...quorumlessProblems(ops, workload.isWrite, nemesis.schedule));
   const writes = writeStats(ops, workload.isWrite);
   const maxInfo = spec.maxInfoRatio ?? 0.1;
   if (writes.infoRatio >= maxInfo) {
@@ -486,10 +487,12 @@ function formatReport(
     ),
     `  verdict: ${verdict.valid === true ? 'valid' : verdict.valid === false ? 'INVALID' : 'UNKNOWN'} - ${verdict.summary}`,
     '  schedule:',
-    ...schedule.map(
-      (f) =>
-        `    ${f.startAt.toFixed(0)}-${f.stopAt?.toFixed(0) ?? '?'} ms ${f.kind} ${f.detail}${f.error === undefined ? '' : ` (${f.error})`}`,
-    ),
+    ...schedule.flatMap((f) => [
+      `    ${f.startAt.toFixed(0)}-${f.stopAt?.toFixed(0) ?? '?'} ms ${f.kind} ${f.detail}${f.error === undefined ? '' : ` (${f.error})`}`,
+      ...(f.quorumless ?? []).map(
+        (w) => `      no quorum ${w.from.toFixed(0)}-${w.to.toFixed(0)} ms: ${w.why}; probe writes ${w.probes}, acknowledged ${w.acked.length}`,
+      ),
+    ]),
   ];
   if (problems.length > 0) lines.push('  problems:', ...problems.map((p) => `    - ${p}`));
   if (verdict.explanation !== undefined && verdict.valid !== true)

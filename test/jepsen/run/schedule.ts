@@ -9,7 +9,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import { sleep } from '../cluster/cluster.js';
 import { findLeader } from '../cluster/status.js';
 import type { Recorder } from '../history/recorder.js';
-import type { ActiveFault, FaultKind, TargetRule } from '../nemesis/faults.js';
+import type { ActiveFault, FaultKind, QuorumlessWindow, TargetRule } from '../nemesis/faults.js';
 import { startFault } from '../nemesis/faults.js';
 
 export interface ScheduledFault {
@@ -19,6 +19,8 @@ export interface ScheduledFault {
   readonly expectsLeaderChange: boolean;
   readonly startAt: number;
   readonly termAtStart: number;
+  /** Spans in which no write may commit (ActiveFault.quorumless). */
+  readonly quorumless?: readonly QuorumlessWindow[];
   stopAt?: number;
   error?: string;
 }
@@ -83,6 +85,7 @@ export class Nemesis {
           rng: this.rng,
           target: this.options.target,
           note: (t) => this.recorder.note(t),
+          now: () => this.recorder.now(),
         });
         const entry: ScheduledFault = {
           kind,
@@ -91,6 +94,7 @@ export class Nemesis {
           expectsLeaderChange: fault.expectsLeaderChange,
           startAt,
           termAtStart: term,
+          ...(fault.quorumless === undefined ? {} : { quorumless: fault.quorumless }),
         };
         this.schedule.push(entry);
         this.active = { fault, entry };
