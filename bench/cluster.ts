@@ -24,7 +24,7 @@ import { stringify } from 'yaml';
 import { EtcdClient } from './etcd-client.js';
 import { GrpcConn, type TlsFiles } from './grpc-h2.js';
 import type { Pki } from './pki.js';
-import { cpuSeconds, diskBytes, peakRssBytes, rssBytes } from './procfs.js';
+import { anonBytes, cpuSeconds, diskBytes, peakRssBytes, rssBytes } from './procfs.js';
 
 export type ServerKind = 'etcd' | 'tsetcd';
 
@@ -298,6 +298,18 @@ export class Cluster {
   memberRssBytes(index: number): number {
     const pid = this.members[index]?.proc?.pid;
     return pid === undefined ? 0 : rssBytes(pid);
+  }
+
+  /** Per member, in order: its resident and anonymous resident memory now (bytes; 0 when not running). */
+  memoryNow(): Array<{ rssBytes: number; anonBytes: number }> {
+    return this.members.map((m) =>
+      m.proc?.pid === undefined || m.exitCode !== undefined ? { rssBytes: 0, anonBytes: 0 } : { rssBytes: rssBytes(m.proc.pid), anonBytes: anonBytes(m.proc.pid) },
+    );
+  }
+
+  /** Each member's log file (the server's stderr), in order. */
+  get logFiles(): string[] {
+    return this.members.map((m) => m.logFile);
   }
 
   /** CPU seconds used so far by all members together. */

@@ -27,6 +27,8 @@ import { runSession, type SessionEnv, type SessionResult } from './compare-sessi
 import { type Ceiling, measureCeiling } from './ceiling.js';
 import { buildGoLoadgen, GO_WORKLOADS } from './go-client.js';
 import { makePki } from './pki.js';
+import { runScalePhase, SCALE_8GIB_KEYS, SCALE_KEYS, scaleCases } from './scale-phase.js';
+import { GC_STATS_ENV } from '../src/embed/gc-stats.js';
 import {
   commandLine,
   costsOf,
@@ -115,6 +117,21 @@ async function main(): Promise<number> {
       type: 'string',
       describe: 'result file (default bench/results/<UTC time>-<profile>-<N>member.json); per-round data goes to raw/ beside it',
     })
+    .option('scale', {
+      type: 'boolean',
+      default: false,
+      describe: 'the scale profile only: load, memory, sequential puts and restart at --scale-keys (Go client; see bench/README.md)',
+    })
+    .option('scale-keys', {
+      type: 'string',
+      default: SCALE_KEYS.join(','),
+      describe: 'scale: comma-separated key counts (1 KiB values)',
+    })
+    .option('scale-8gib', {
+      type: 'boolean',
+      default: false,
+      describe: `scale: the 8 GiB case alone (${SCALE_8GIB_KEYS} keys of 1 KiB; hours on a small machine)`,
+    })
     .option('client', {
       type: 'string',
       choices: ['ts', 'go'],
@@ -131,6 +148,21 @@ async function main(): Promise<number> {
   };
   const root = repoRoot();
   const profile = makeProfile(argv.quick ? 'quick' : 'full', argv.rounds, argv.only);
+  const scaleKeys = argv['scale-8gib'] ? [SCALE_8GIB_KEYS] : argv['scale-keys'].split(',').map((x) => Number(x.trim()));
+  if (scaleKeys.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--scale-keys: want positive integers, got ${argv['scale-keys']}`);
+  const scale = argv.scale || argv['scale-8gib'];
+  if (scale) {
+    // The scale phase replaces every other case and phase (scale-phase.ts); one round
+    // (A B A') per key count unless --rounds says otherwise.
+    profile.rounds = argv.rounds ?? 1;
+    profile.cases = scaleCases(scaleKeys);
+    profile.footprintSession = 'none';
+    profile.bigRestartKeys = 0;
+    profile.restoreKeys = 0;
+    profile.saveKeys = 0;
+    // tsetcd members log their GC pauses each second (src/embed/gc-stats.ts); etcd ignores it.
+    process.env[GC_STATS_ENV] = '1';
+  }
   if (!argv.footprint) {
     profile.footprintSession = 'none';
     profile.bigRestartKeys = 0;
@@ -140,8 +172,8 @@ async function main(): Promise<number> {
   if (argv.only !== undefined && !'snapshot-restore'.includes(argv.only)) profile.restoreKeys = 0;
   if (argv['save-keys'] !== undefined) profile.saveKeys = argv['save-keys'];
   if (argv.only !== undefined && !'snapshot-save'.includes(argv.only)) profile.saveKeys = 0;
-  const goClient = argv.client === 'go';
-  if (goClient) {
+  const goClient = argv.client === 'go' || scale;
+  if (goClient && !scale) {
     const dropped = profile.cases.filter((c) => !GO_WORKLOADS.includes(c.workload)).map((c) => c.id);
     profile.cases = profile.cases.filter((c) => GO_WORKLOADS.includes(c.workload));
     if (dropped.length > 0) log(`--client go: cases the Go client does not run: ${dropped.join(', ')}`);
@@ -169,7 +201,7 @@ async function main(): Promise<number> {
   const loadTimer = setInterval(() => load1Min.push(loadAverage()[0]), 15_000);
   loadTimer.unref();
   log(
-    `bench:compare ${profile.name}, ${argv.members} member(s), ${profile.rounds} rounds, etcd ${etcdVer}, ` +
+    `bench:compare ${scale ? 'scale' : profile.name}, ${argv.members} member(s), ${profile.rounds} rounds, etcd ${etcdVer}, ` +
       `${availableParallelism()} cores, tsetcd ${build.commit ?? 'outside git'}${build.dirty ? ' (DIRTY tree)' : ''}, ` +
       `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, work dir ${workDir}`,
   );
@@ -200,7 +232,17 @@ async function main(): Promise<number> {
 
   const sessions: SessionResult[] = [];
   let tsetcdUnavailable: string | undefined;
-  for (let round = 1; round <= profile.rounds; round++) {
+  if (scale && goLoadgen !== undefined) {
+    log(`scale: ${scaleKeys.join(', ')} keys of 1 KiB, ${profile.rounds} round(s) of A B A' each`);
+    sessions.push(
+      ...(await runScalePhase(env, goLoadgen, scaleKeys, [
+        [LABEL_A, 'etcd'],
+        [LABEL_B, 'tsetcd'],
+        [LABEL_AA, 'etcd'],
+      ])),
+    );
+  }
+  for (let round = 1; round <= (scale ? 0 : profile.rounds); round++) {
     log(`round ${round}/${profile.rounds}`);
     if (putCase !== undefined && (round === 1 || round === profile.rounds)) {
       const c = await measureCeiling(env.pool, env.pki, putCase.id, putCase.options);
@@ -282,7 +324,7 @@ async function main(): Promise<number> {
   const { rows, costs } = summarize(profile, sessions, tsetcdUnavailable, restart, restore, save);
   const title =
     `tsetcd ${build.commit?.slice(0, 12) ?? '(outside git)'}${build.dirty ? ' (dirty tree)' : ''} / etcd ${etcdVer}, ` +
-    `${profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
+    `${scale ? 'scale' : profile.name} profile, ${argv.members} member(s), mTLS, ${profile.rounds} rounds ` +
     `(A B A'), ${availableParallelism()} cores, ${startedAt.toISOString()}`;
   process.stdout.write(`\n${title}\n\n${formatSummary(rows, costs)}\n`);
   if (putCase !== undefined) {
@@ -306,12 +348,12 @@ async function main(): Promise<number> {
   const loadAfter = loadAverage();
   const finishedAt = new Date();
   const runProfile: ResultFile['profile'] = {
-    name: profile.name,
+    name: scale ? 'scale' : profile.name,
     members: argv.members,
     rounds: profile.rounds,
     only: argv.only ?? null,
     footprint: argv.footprint,
-    ...(goClient ? { client: 'go' } : {}),
+    ...(goClient && !scale ? { client: 'go' } : {}),
   };
   const name = argv.out === undefined ? resultName(startedAt, runProfile) : basename(argv.out).replace(/\.json$/, '');
   const outFile = argv.out ?? join(root, 'bench', 'results', `${name}.json`);

@@ -124,29 +124,30 @@ export async function runGoRaw(bin: string, args: readonly string[], timeoutMs: 
   return parsed;
 }
 
-export async function runGoLoadgen(bin: string, o: BenchOptions, timeoutMs: number): Promise<BenchResult> {
-  const startedAt = new Date().toISOString();
-  const g = await runGoRaw(bin, goArgs(o), timeoutMs);
-  const cores = g.wallSeconds > 0 ? g.cpuSeconds / g.wallSeconds : Number.NaN;
+/** The comparison's view of one Go run (as our generator reports it, without options). */
+export function goResult(workload: string, g: GoOutput): Omit<BenchResult, 'options'> {
   return {
-    workload: o.workload,
-    startedAt,
-    options: o,
+    workload,
+    startedAt: new Date(Date.now() - g.wallSeconds * 1000).toISOString(),
     okOps: g.okOps,
     errorOps: g.errorOps,
     elapsedMs: g.elapsedMs,
     throughputOpsPerSec: g.throughputOpsPerSec,
     latency: g.latency,
-    byKind: { [o.workload]: g.latency },
+    byKind: { [workload]: g.latency },
     errors: g.errors,
     counters: {},
     generator: {
       workers: 1,
       cores: availableParallelism(),
-      cpuCores: cores,
+      cpuCores: g.wallSeconds > 0 ? g.cpuSeconds / g.wallSeconds : Number.NaN,
       workerEventLoopUtilization: [],
       workerCpuCores: [],
       saturated: false,
     },
   };
+}
+
+export async function runGoLoadgen(bin: string, o: BenchOptions, timeoutMs: number): Promise<BenchResult> {
+  return { ...goResult(o.workload, await runGoRaw(bin, goArgs(o), timeoutMs)), options: o };
 }

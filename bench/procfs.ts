@@ -1,7 +1,8 @@
 /**
  * What the comparison reads about a server from Linux itself, so both servers are
  * measured the same way whatever they report about themselves:
- * - peak RSS: VmHWM of every process in the member's process tree, summed;
+ * - peak RSS: VmHWM of every process in the member's process tree, summed (and VmRSS,
+ *   RssAnon now, likewise);
  * - CPU time: utime + stime of the tree (clock ticks, assumed 100/s as on Linux x86);
  * - on-disk size: allocated blocks of every file under a directory (what `du` shows,
  *   so preallocated WAL segments count for what they take).
@@ -57,6 +58,14 @@ export function peakRssBytes(rootPid: number): number {
 
 export function rssBytes(rootPid: number): number {
   return processTree(rootPid).reduce((sum, pid) => sum + statusKb(pid, 'VmRSS') * 1024, 0);
+}
+
+/**
+ * Anonymous resident memory of the tree (RssAnon), bytes: RSS without file-backed pages,
+ * so etcd's mmap'd bbolt file (part of its RSS) is not counted.
+ */
+export function anonBytes(rootPid: number): number {
+  return processTree(rootPid).reduce((sum, pid) => sum + statusKb(pid, 'RssAnon') * 1024, 0);
 }
 
 /** User + system CPU seconds used so far by the tree's live processes. */

@@ -1,0 +1,254 @@
+/**
+ * The `scale` profile (bench/README.md, "Scale"): how each server holds up as the data
+ * grows, with the Go load generator (bench/go-client.ts) so no figure depends on our
+ * own client. For each key count K (10k, 300k, 1M by default; the 8 GiB case is its own
+ * opt-in) and each round, each side (etcd A, tsetcd B, etcd A') gets a fresh cluster
+ * (quota 8 GiB) and:
+ * 1. load: K keys of 1 KiB random values, each written once by a Put from 64 clients
+ *    over 8 connections: throughput, p99 and worst put latency during the load, the
+ *    members' CPU, leader changes (etcd_server_leader_changes_seen_total summed over the
+ *    members, before and after) and GC pauses during the load (tsetcd: the "gc pauses"
+ *    lines of TSETCD_GC_STATS=1, src/embed/gc-stats.ts, within the load window; etcd:
+ *    go_gc_duration_seconds, its sum's growth and its quantile="1", the longest of Go's
+ *    last 256 pauses);
+ * 2. memory after the load (largest member): RSS and RssAnon (/proc status; etcd's RSS
+ *    includes its mmap'd bbolt file, RssAnon does not), and on-disk size;
+ * 3. sequential puts: 1 client, 1 connection, 1 KiB, sequential keys, 3 s after 0.5 s
+ *    of warm-up: p50 and p99 latency;
+ * 4. restart: stop (SIGTERM), start, time from spawn to every member serving a
+ *    linearizable read.
+ * Each (K, round, side) is one SessionResult whose single case holds the figures, so the
+ * comparison's summary (ratios, A/A band, verdicts) reads them like any other case.
+ * A failed step ends that side's sample with an error (recorded, not retried); clusters
+ * are always stopped and their data removed (unless --keep).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Cluster, ServerKind } from './cluster.js';
+import type { CaseDef, MetricDef } from './compare-plan.js';
+import { makeCluster, type SessionEnv, type SessionResult } from './compare-session.js';
+import { type GoOutput, goResult, runGoRaw } from './go-client.js';
+import type { TlsFiles } from './grpc-h2.js';
+import type { Target } from './stats.js';
+
+/** Key counts of the default scale run, and the 8 GiB case (7.5M values of 1 KiB + keys + etcd's overhead). */
+export const SCALE_KEYS = [10_000, 300_000, 1_000_000] as const;
+export const SCALE_8GIB_KEYS = 7_500_000;
+const LOAD_CLIENTS = 64;
+const LOAD_CONNS = 8;
+
+const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
+export const scaleCaseId = (keys: number): string => `scale ${k(keys)} keys of 1 KiB`;
+
+const metric = (id: string, label: string, unit: string, better: 'higher' | 'lower', target?: Target): MetricDef => ({
+  id,
+  label,
+  unit,
+  better,
+  ...(target === undefined ? {} : { target }),
+  // The scale phase fills its outcomes itself (runScalePhase); nothing to extract.
+  extract: () => Number.NaN,
+});
+
+/** The CaseDefs the summary reads the scale figures by (one per key count). */
+export function scaleCases(keys: readonly number[]): CaseDef[] {
+  return keys.map((n) => ({
+    id: scaleCaseId(n),
+    workload: 'put',
+    options: {},
+    metrics: [
+      metric('load_ops', `load throughput (${LOAD_CLIENTS} clients, ${LOAD_CONNS} conns)`, 'put/s', 'higher', { op: '>=', value: 1.0 }),
+      metric('load_p99', 'p99 put latency during the load', 'ms', 'lower'),
+      metric('load_max', 'worst put latency during the load', 'ms', 'lower', { op: '<=', value: 2 }),
+      metric('leader_changes', 'leader changes during the load (all members)', 'count', 'lower'),
+      metric('gc_max', 'longest GC pause during the load', 'ms', 'lower'),
+      metric('gc_total', 'total GC pause during the load (largest member)', 'ms', 'lower'),
+      metric('rss', 'RSS after the load (largest member)', 'MiB', 'lower', { op: '<=', value: 1.5 }),
+      metric('anon', 'anonymous memory (RssAnon) after the load', 'MiB', 'lower', { op: '<=', value: 1.5 }),
+      metric('disk', 'on-disk size after the load', 'MiB', 'lower'),
+      metric('seq_p50', 'sequential put p50 (1 client)', 'ms', 'lower', { op: '<=', value: 1.2 }),
+      metric('seq_p99', 'sequential put p99 (1 client)', 'ms', 'lower', { op: '<=', value: 1.5 }),
+      metric('restart', 'restart to serving', 'ms', 'lower', { op: '<=', value: 1.5 }),
+    ],
+  }));
+}
+
+function getMetrics(url: string, tls: TlsFiles): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}/metrics`,
+      { ca: tls.ca, ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }), timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}/metrics timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The value of the first sample of `name` whose line contains `labels` (NaN when none). */
+export function sampleValue(text: string, name: string, labels = ''): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || line.startsWith('#')) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels !== '' && !rest.includes(labels)) continue;
+    return Number(rest.slice(rest.lastIndexOf(' ') + 1));
+  }
+  return Number.NaN;
+}
+
+interface MetricsSnapshot {
+  leaderChanges: number;
+  /** Per member: go_gc_duration_seconds sum (s) and quantile 1 (s); NaN for tsetcd. */
+  gcSumSec: number[];
+  gcMaxSec: number[];
+}
+
+async function snapshotMetrics(cluster: Cluster): Promise<MetricsSnapshot> {
+  const texts = await Promise.all(cluster.clientUrls.map((u) => getMetrics(u, cluster.tlsFiles)));
+  return {
+    leaderChanges: texts.reduce((s, t) => s + (sampleValue(t, 'etcd_server_leader_changes_seen_total') || 0), 0),
+    gcSumSec: texts.map((t) => sampleValue(t, 'go_gc_duration_seconds_sum')),
+    gcMaxSec: texts.map((t) => sampleValue(t, 'go_gc_duration_seconds', 'quantile="1"')),
+  };
+}
+
+/** GC pauses in [fromMs, toMs] (epoch ms) from one member log's "gc pauses" lines. */
+export function gcFromLog(text: string, fromMs: number, toMs: number): { maxMs: number; totalMs: number; lines: number } {
+  let maxMs = 0;
+  let totalMs = 0;
+  let lines = 0;
+  for (const line of text.split('\n')) {
+    if (!line.includes('"gc pauses"')) continue;
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof o !== 'object' || o === null) continue;
+    const r = o as Record<string, unknown>;
+    const ts = Date.parse(String(r['ts']));
+    // A line covers the second before its time stamp.
+    if (!(ts >= fromMs && ts <= toMs + 1500)) continue;
+    lines++;
+    maxMs = Math.max(maxMs, Number(r['max-pause-ms']) || 0);
+    totalMs += Number(r['total-pause-ms']) || 0;
+  }
+  return { maxMs, totalMs, lines };
+}
+
+const MiB = 2 ** 20;
+
+async function oneSample(
+  env: SessionEnv,
+  goBin: string,
+  kind: ServerKind,
+  label: string,
+  round: number,
+  keys: number,
+): Promise<SessionResult> {
+  const caseId = scaleCaseId(keys);
+  const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
+  const dir = join(env.workDir, `scale-${keys}-round${round}-${label}`);
+  const cluster = await makeCluster(env, kind, dir, true);
+  const m: Record<string, number> = {};
+  let load: GoOutput | undefined;
+  let serverCpuCores: number | undefined;
+  const tlsArgs = [`--cacert=${env.pki.caFile}`, `--cert=${env.pki.certFile}`, `--key=${env.pki.keyFile}`];
+  const endpoints = `--endpoints=${cluster.clientUrls.join(',')}`;
+  try {
+    out.startToServingMs = await cluster.start();
+    const before = await snapshotMetrics(cluster);
+    const cpu0 = cluster.cpuSeconds();
+    const fromMs = Date.now();
+    const t0 = performance.now();
+    env.log(`  ${label}: loading ${keys} keys of 1 KiB (Go client, ${LOAD_CLIENTS} clients / ${LOAD_CONNS} conns)`);
+    load = await runGoRaw(
+      goBin,
+      ['--workload=load', endpoints, `--clients=${LOAD_CLIENTS}`, `--conns=${LOAD_CONNS}`, '--from=0', `--to=${keys}`, '--prefix=/scale/', '--key-size=24', '--val-size=1024', `--seed=${round}`, ...tlsArgs],
+      Math.max(600_000, keys * 2),
+    );
+    const toMs = Date.now();
+    serverCpuCores = (cluster.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
+    const dead = cluster.deadMembers();
+    if (dead !== undefined) throw new Error(`a member died during the load: ${dead}`);
+    const after = await snapshotMetrics(cluster);
+    m['load_ops'] = load.throughputOpsPerSec;
+    m['load_p99'] = load.latency.p99Ms;
+    m['load_max'] = load.latency.maxMs;
+    m['leader_changes'] = after.leaderChanges - before.leaderChanges;
+    if (kind === 'etcd') {
+      m['gc_max'] = Math.max(...after.gcMaxSec) * 1000;
+      m['gc_total'] = Math.max(...after.gcSumSec.map((s, i) => s - (before.gcSumSec[i] ?? 0))) * 1000;
+    } else {
+      const gcs = cluster.logFiles.map((f) => gcFromLog(readFileSync(f, 'utf8'), fromMs, toMs));
+      if (gcs.some((g) => g.lines > 0)) {
+        m['gc_max'] = Math.max(...gcs.map((g) => g.maxMs));
+        m['gc_total'] = Math.max(...gcs.map((g) => g.totalMs));
+      }
+    }
+    const mem = cluster.memoryNow();
+    m['rss'] = Math.max(...mem.map((x) => x.rssBytes)) / MiB;
+    m['anon'] = Math.max(...mem.map((x) => x.anonBytes)) / MiB;
+    m['disk'] = cluster.diskBytes() / MiB;
+    env.log(
+      `    load ${Math.round(load.throughputOpsPerSec)} put/s, p99 ${load.latency.p99Ms.toFixed(1)} ms, max ${load.latency.maxMs.toFixed(1)} ms, ` +
+        `${m['leader_changes']} leader changes, GC max ${m['gc_max']?.toFixed(1) ?? 'n/a'} ms total ${m['gc_total']?.toFixed(0) ?? 'n/a'} ms; ` +
+        `RSS ${m['rss'].toFixed(0)} MiB, anon ${m['anon'].toFixed(0)} MiB, disk ${m['disk'].toFixed(0)} MiB`,
+    );
+    const seq = await runGoRaw(
+      goBin,
+      ['--workload=put', endpoints, '--clients=1', '--conns=1', '--sequential-keys', '--prefix=/scale-seq/', '--key-size=24', '--val-size=1024', '--key-space-size=100000', '--duration=3s', '--warmup=0.5s', `--seed=${round}`, ...tlsArgs],
+      60_000,
+    );
+    m['seq_p50'] = seq.latency.p50Ms;
+    m['seq_p99'] = seq.latency.p99Ms;
+    await cluster.stop();
+    m['restart'] = await cluster.start(Math.max(env.profile.restartTimeoutMs, keys / 10));
+    env.log(`    sequential put p50 ${seq.latency.p50Ms.toFixed(2)} ms p99 ${seq.latency.p99Ms.toFixed(2)} ms; restart to serving ${Math.round(m['restart'])} ms`);
+    out.cases.push({ caseId, metrics: m, result: goResult('load', load), serverCpuCores });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    env.log(`  ${label}: scale ${k(keys)} failed: ${msg.split('\n')[0] ?? msg}`);
+    out.cases.push({ caseId, metrics: {}, error: msg, ...(load === undefined ? {} : { result: goResult('load', load) }), ...(serverCpuCores === undefined ? {} : { serverCpuCores }) });
+  } finally {
+    await cluster.stop();
+    if (!env.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/**
+ * Every key count, smallest first; per key count `rounds` rounds of the sides in order.
+ * One SessionResult per (side, round) holding a case per key count, as the summary
+ * matches outcomes by side, round and case id.
+ */
+export async function runScalePhase(
+  env: SessionEnv,
+  goBin: string,
+  keyCounts: readonly number[],
+  sides: ReadonlyArray<readonly [string, ServerKind]>,
+): Promise<SessionResult[]> {
+  const out: SessionResult[] = [];
+  for (const keys of keyCounts) {
+    for (let round = 1; round <= env.profile.rounds; round++) {
+      env.log(`scale ${k(keys)}: round ${round}/${env.profile.rounds}`);
+      for (const [label, kind] of sides) {
+        const s = await oneSample(env, goBin, kind, label, round, keys);
+        const same = out.find((o) => o.label === label && o.round === round);
+        if (same === undefined) out.push(s);
+        else same.cases.push(...s.cases);
+      }
+    }
+  }
+  return out;
+}
