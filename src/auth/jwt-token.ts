@@ -53,6 +53,8 @@ export interface JwtKeyMaterial {
   /** Contents of the priv-key file, if given. */
   readonly privateKey?: Buffer;
   readonly ttlMs: number;
+  /** The files the keys came from, named in a refusal. */
+  readonly files?: { readonly pub?: string; readonly priv?: string };
 }
 
 interface Keys {
@@ -74,9 +76,12 @@ function parseKey<T>(what: string, fn: () => T): T {
 
 function asymmetricKeys(method: JwtSignMethod, m: JwtKeyMaterial): Keys {
   const wantType = method.startsWith('ES') ? 'ec' : 'rsa';
-  const priv = m.privateKey !== undefined && m.privateKey.length > 0 ? parseKey('priv-key', () => createPrivateKey(m.privateKey ?? '')) : undefined;
-  const pub = m.publicKey !== undefined && m.publicKey.length > 0 ? parseKey('pub-key', () => createPublicKey(m.publicKey ?? '')) : undefined;
-  for (const [what, k] of [['priv-key', priv], ['pub-key', pub]] as const) {
+  const named = (what: 'priv-key' | 'pub-key', file: string | undefined): string => (file === undefined ? what : `${what} ${file}`);
+  const privName = named('priv-key', m.files?.priv);
+  const pubName = named('pub-key', m.files?.pub);
+  const priv = m.privateKey !== undefined && m.privateKey.length > 0 ? parseKey(privName, () => createPrivateKey(m.privateKey ?? '')) : undefined;
+  const pub = m.publicKey !== undefined && m.publicKey.length > 0 ? parseKey(pubName, () => createPublicKey(m.publicKey ?? '')) : undefined;
+  for (const [what, k] of [[privName, priv], [pubName, pub]] as const) {
     if (k !== undefined && k.asymmetricKeyType !== wantType) {
       throw new AuthOptionsError('invalid-auth-options', `${what} is not an ${wantType.toUpperCase()} key, as ${method} needs`);
     }
@@ -100,7 +105,7 @@ export class JwtTokenProvider implements TokenProvider {
     material: JwtKeyMaterial,
     private readonly clock: Clock,
   ) {
-    if (!isSignMethod(material.signMethod)) throw new AuthOptionsError('invalid-auth-method');
+    if (!isSignMethod(material.signMethod)) throw new AuthOptionsError('invalid-auth-method', JSON.stringify(material.signMethod));
     this.signMethod = material.signMethod;
     this.ttlMs = material.ttlMs;
     if (this.signMethod.startsWith('HS')) {

@@ -122,6 +122,7 @@ export function createTokenProvider(text: string, deps: TokenProviderDeps): Toke
     {
       signMethod: options.get('sign-method') ?? '',
       ttlMs,
+      files: { pub: options.get('pub-key') ?? '', priv: options.get('priv-key') ?? '' },
       ...(publicKey === undefined ? {} : { publicKey }),
       ...(privateKey === undefined ? {} : { privateKey }),
     },

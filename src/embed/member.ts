@@ -17,7 +17,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { formatUrl, parseGoDurationMs, urlHostPort } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
+import { nullLogger, type Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { systemScheduler } from '../shared/scheduler.js';
 import { systemRng } from '../shared/rng.js';
@@ -53,7 +53,7 @@ import { electionHandlers } from '../v3rpc/election.js';
 import { lockHandlers } from '../v3rpc/lock.js';
 import { HEALTH_SERVICE, ServingStatus, registerHealth } from '../grpc/health.js';
 import { authHandlers } from '../v3rpc/auth.js';
-import { createTokenProvider, cryptoRng, type TokenProvider } from '../auth/index.js';
+import { AuthOptionsError, createTokenProvider, cryptoRng, type TokenProvider } from '../auth/index.js';
 import { readFileSync } from 'node:fs';
 import { MemberMetrics, type GrpcServiceMethods, type MetricsSource } from '../http/metrics.js';
 import { SERVICES } from '../generated/pb.js';
@@ -112,6 +112,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   startGcStats(process.env, log);
   const problem = tlsProblems(config)[0];
   if (problem !== undefined) throw new StartRefusal('tls', `cannot start: ${problem}`);
+  checkAuthToken(config);
   await checkDataDir(config, log);
   await probePeerPorts(config);
   const firstStart = (await MemberStorage.isFresh(nodeFileLayer, config.dataDir)) ? await FirstStart.record(config) : undefined;
@@ -383,6 +384,20 @@ function tokenProviderFor(
     parseDurationMs: parseGoDurationMs,
     logger: logger.child({ component: 'auth' }),
   });
+}
+
+/**
+ * --auth-token is read (its key files parsed) before anything is created, so a bad
+ * option or key refuses the start with one line (etcd exits at NewTokenProvider, before
+ * its data dir holds a member).
+ */
+function checkAuthToken(config: Config): void {
+  try {
+    tokenProviderFor(config, () => Promise.resolve(true), nullLogger).close();
+  } catch (err) {
+    if (!(err instanceof AuthOptionsError)) throw err;
+    throw new StartRefusal('auth-token', `cannot start: --auth-token: ${err.message}`, { cause: err });
+  }
 }
 
 /**

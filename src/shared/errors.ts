@@ -200,6 +200,8 @@ export type RefusalKind =
   | 'listen'
   /** A certificate, key or CA file does not parse, or a key is not its certificate's. */
   | 'tls'
+  /** --auth-token cannot be used: a malformed option, a key file missing, unparsable or of the wrong type. */
+  | 'auth-token'
   /** The peers say this member already bootstrapped, or do not know it when joining. */
   | 'cluster'
   /** Another running member holds the data dir. */

@@ -5,7 +5,8 @@
  * the process with exit 1 and one `tsetcd:` line, before a data dir exists (or leave
  * exactly the empty dir the operator made). The next correct start then bootstraps
  * from the token it is given: its cluster ID equals a fresh start's in another dir.
- * Also: a data dir of mode 0755 gets etcd's permission warning, and
+ * A bad --auth-token key file (missing, unparsable, of the wrong type) or sign method is
+ * refused the same way. Also: a data dir of mode 0755 gets etcd's permission warning, and
  * `tsetcd config check` reports a mismatched pair, an expired certificate and an
  * advertised IP missing from the SAN.
  */
@@ -194,6 +195,35 @@ describe('a failed first start leaves nothing behind', () => {
       `check file permission: directory \\"${made}\\" exist, but the permission is \\"drwxr-xr-x\\". The recommended permission is \\"-rwx------\\" to prevent possible unprivileged access to the data.`,
     );
   }, 120_000);
+});
+
+describe('a bad --auth-token key file', () => {
+  it('refuses the start with exit 1 and one line naming the file and the problem, before the data dir exists', async (ctx) => {
+    requireTools(ctx, 'openssl');
+    const [client, peer] = await freePorts(2);
+    const p: Ports = { client: client ?? 0, peer: peer ?? 0 };
+    const dir = join(root, 'auth-token');
+    mkdirSync(dir);
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a key\n');
+    const ec = join(dir, 'ec.key');
+    await execFileAsync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', ec], { timeout: 30_000 });
+    const missing = join(dir, 'data');
+    const jwt = (opts: string): string[] => flags(missing, p, [`--auth-token=jwt,${opts}`]);
+    const cases: Array<[string, string[], RegExp]> = [
+      ['missing key file', jwt(`priv-key=${join(dir, 'none.pem')},sign-method=RS256`), /^tsetcd: auth-token: priv-key file .*\/none\.pem does not exist$/],
+      ['unparsable key file', jwt(`priv-key=${garbage},sign-method=RS256`), /^tsetcd: cannot start: --auth-token: auth: invalid auth options: cannot parse priv-key .*\/garbage\.pem: /],
+      ['an EC key for RS256', jwt(`priv-key=${ec},sign-method=RS256`), /^tsetcd: cannot start: --auth-token: auth: invalid auth options: priv-key .*\/ec\.key is not an RSA key, as RS256 needs$/],
+      ['an unknown sign method', jwt(`priv-key=${ec},sign-method=XX256`), /^tsetcd: cannot start: --auth-token: auth: invalid auth signature method: "XX256"$/],
+    ];
+    for (const [name, args, expected] of cases) {
+      const { code, lines, stderr } = failedStart(args);
+      expect({ name, code }, stderr).toEqual({ name, code: 1 });
+      expect(lines, name).toHaveLength(1);
+      expect(lines[0], name).toMatch(expected);
+      expect(existsSync(missing), `${name}: ${missing} exists`).toBe(false);
+    }
+  }, 60_000);
 });
 
 describe('tsetcd config check reads the certificates', () => {
