@@ -21,7 +21,8 @@
  *
  * Ids are bigint everywhere (they exceed 2^53); JSON is produced and parsed without
  * passing ids through doubles. readEtcdBackend streams the key bucket (keys() walks
- * the file again on each call) and loads the small buckets eagerly. A file without a
+ * the file again on each call; the last revision comes from the bucket's rightmost
+ * path) and loads the small buckets eagerly. A file without a
  * key or meta bucket, or with a key-bucket entry that is not a revision key, is a
  * BboltFormatError ("not an etcd backend"). Unknown buckets and meta keys are ignored.
  */
@@ -239,8 +240,6 @@ export interface EtcdBackendContents extends Omit<EtcdBackendCut, 'keys'> {
   readonly keys: () => Generator<KeyBucketEntry & { readonly revision: Revision; readonly tombstone: boolean }>;
   /** Main revision of the key bucket's last entry (what snapshot status reports); 0 if empty. */
   readonly lastRevision: number;
-  /** Entries in the key bucket (tombstones included), for progress reports. */
-  readonly keyCount: number;
 }
 
 function entriesOf(db: BboltDb, name: Uint8Array): Array<[Uint8Array, Uint8Array]> {
@@ -289,8 +288,6 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
   if (keyBucket === undefined && metaBucket === undefined) {
     throw new BboltFormatError('not an etcd backend: no key or meta bucket');
   }
-  let lastRevision = 0;
-  let keyCount = 0;
   const keys = function* (): Generator<KeyBucketEntry & { revision: Revision; tombstone: boolean }> {
     if (keyBucket === undefined) return;
     for (const e of keyBucket.entries()) {
@@ -299,10 +296,10 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
       yield { key: e.key, value: e.value, revision: { main: r.main, sub: r.sub }, tombstone: r.tombstone };
     }
   };
-  for (const e of keys()) {
-    lastRevision = e.revision.main;
-    keyCount++;
-  }
+  // Found without walking the bucket: a walk of a large key bucket costs a read of the file.
+  const lastKey = keyBucket?.last();
+  if (lastKey?.isBucket === true) throw new BboltFormatError('not an etcd backend: a bucket inside the key bucket');
+  const lastRevision = lastKey === undefined ? 0 : parseRevisionKey(lastKey.key).main;
   const meta = new Map(entriesOf(db, BUCKETS.meta).map(([k, v]) => [dec(k), v]));
   const compactRev = (name: string): number | undefined => {
     const v = meta.get(name);
@@ -328,7 +325,6 @@ export function readEtcdBackend(db: BboltDb): EtcdBackendContents {
   const contents: EtcdBackendContents = {
     keys,
     lastRevision,
-    keyCount,
     consistentIndex: ci === undefined ? 0n : readU64(ci, 'meta/consistent_index'),
     ...(term === undefined ? {} : { term: readU64(term, 'meta/term') }),
     ...(scheduled === undefined ? {} : { scheduledCompactRev: scheduled }),

@@ -499,6 +499,30 @@ export class BboltBucket {
     };
   }
 
+  /**
+   * The last entry (bbolt Cursor.Last): down the rightmost children, without walking the
+   * bucket. An empty leaf met on the way (bbolt never leaves one below the root) falls
+   * back to a full walk.
+   */
+  last(): BboltEntry | undefined {
+    let node = this.rootNode();
+    let page = this.rootId;
+    for (let depth = 1; !node.leaf; depth++) {
+      if (depth >= this.db.maxDepth) throw new BboltFormatError(`tree deeper than ${this.db.maxDepth} levels`, { page });
+      const child = node.children[node.children.length - 1] as number;
+      node = this.db.node(child, page);
+      page = child;
+    }
+    const i = node.keys.length - 1;
+    if (i < 0) {
+      if (page === this.rootId) return undefined;
+      let last: BboltEntry | undefined;
+      for (const e of this.entries()) last = e;
+      return last;
+    }
+    return { key: node.keys[i] as Uint8Array, value: node.values[i] as Uint8Array, isBucket: ((node.flags[i] as number) & ELEMENT_BUCKET) !== 0 };
+  }
+
   /** A plain value; undefined when absent or when `key` names a sub-bucket (bbolt Bucket.Get). */
   get(key: Uint8Array): Uint8Array | undefined {
     const e = this.getEntry(key);

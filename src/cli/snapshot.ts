@@ -178,22 +178,22 @@ function restoreMembers(name: string, clusterText: string, advertiseText: string
   return members.map((m) => ({ name: m.name, peerUrls: m.peerUrls.map(formatUrl) }));
 }
 
-function progressReporter(): (done: number, total: number) => void {
+function progressReporter(): (records: number, fraction: number) => void {
   const tty = process.stderr.isTTY;
   let lastTenth = -1;
-  let lastDone = -1;
-  return (done, total) => {
-    if (done === lastDone) return;
-    lastDone = done;
-    const pct = total === 0 ? 100 : Math.floor((done / total) * 100);
+  let lastPct = -1;
+  return (records, fraction) => {
+    const pct = Math.floor(fraction * 100);
+    if (pct === lastPct) return;
+    lastPct = pct;
     if (tty) {
-      process.stderr.write(`\rrestoring key records: ${pct}% (${done}/${total})${done === total ? '\n' : ''}`);
+      process.stderr.write(`\rrestoring key records: ${pct}% (${records} records)${fraction >= 1 ? '\n' : ''}`);
       return;
     }
     const tenth = Math.floor(pct / 10);
     if (tenth === lastTenth) return;
     lastTenth = tenth;
-    process.stderr.write(`${JSON.stringify({ level: 'info', ts: new Date().toISOString(), msg: 'restoring key records', done, total, percent: pct })}\n`);
+    process.stderr.write(`${JSON.stringify({ level: 'info', ts: new Date().toISOString(), msg: 'restoring key records', records, percent: pct })}\n`);
   };
 }
 
