@@ -11,7 +11,7 @@ import { versionedRegister } from '../checkers/register.js';
 import { checkLinearizable } from '../checkers/wgl.js';
 import type { Op } from './op.js';
 import type { CommittedLog } from './resolve.js';
-import { entrySignature, resolveUnknowns, sigCompareValueEquals, sigGrant, sigPut, sigTxn } from './resolve.js';
+import { entrySignature, resolveUnknowns, sigCompareValueEquals, sigGrant, sigPut, sigTxn, txnSignatureOf } from './resolve.js';
 
 const b = (s: string): Uint8Array => Buffer.from(s);
 
@@ -38,6 +38,17 @@ describe('committed-log resolution', () => {
     const grant = codec<pb.LeaseGrantRequest>('etcdserverpb.LeaseGrantRequest').encode({ ID: '2000007', TTL: 3 });
     expect(entrySignature(encodeRequest(RequestKind.LeaseGrant, 9n, grant))).toBe(sigGrant('2000007'));
     expect(entrySignature(new Uint8Array())).toBe('');
+    // The append workload's guarded txn, named from the request it sends.
+    const guarded: pb.TxnRequest = {
+      compare: [
+        { key: b('la/1'), target: 2, result: 0, modRevision: 41 },
+        { key: b('la/2'), target: 0, result: 0, version: 0 },
+      ],
+      success: [{ requestPut: { key: b('la/2'), value: b('7,9') } }],
+    };
+    const encoded = codec<pb.TxnRequest>('etcdserverpb.TxnRequest').encode(guarded);
+    expect(entrySignature(encodeRequest(RequestKind.Txn, 10n, encoded))).toBe(txnSignatureOf(guarded));
+    expect(txnSignatureOf(guarded)).toBe('txn [cmp la/1 2 0 41;cmp la/2 0 0 0] [put la/2 7,9 0] []');
   });
 
   it('counts: extra entries beyond the acknowledged ones commit the unknowns, none leaves them absent', () => {

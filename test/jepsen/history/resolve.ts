@@ -102,6 +102,14 @@ function opSig(o: pb.RequestOp): string {
   return 'txn';
 }
 
+/**
+ * A txn's signature from the request as a client builds it (the same rules as a decoded
+ * log entry's): for workloads whose txns carry values read at run time (append).
+ */
+export function txnSignatureOf(t: pb.TxnRequest): string {
+  return sigTxn((t.compare ?? []).map(compareSig), (t.success ?? []).map(opSig), (t.failure ?? []).map(opSig));
+}
+
 /** The canonical signature of one log entry's data ('' when it is no client write). */
 export function entrySignature(data: Uint8Array): string {
   if (data.length === 0) return '';
@@ -116,8 +124,7 @@ export function entrySignature(data: Uint8Array): string {
       return sigDelete(text(d.key), text(d.rangeEnd));
     }
     case RequestKind.Txn: {
-      const t = txnCodec.decode(req.payload);
-      return sigTxn((t.compare ?? []).map(compareSig), (t.success ?? []).map(opSig), (t.failure ?? []).map(opSig));
+      return txnSignatureOf(txnCodec.decode(req.payload));
     }
     case RequestKind.LeaseGrant:
       return sigGrant(int(grantCodec.decode(req.payload).ID));

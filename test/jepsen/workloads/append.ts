@@ -13,6 +13,12 @@
  * writes); an error on txn 2 is classified as usual (`info` unless definite). Read-only
  * txns are one Txn of Ranges.
  *
+ * Unknown txns are resolved from the committed log (history/resolve.ts): txn 2's
+ * signature (its guard's revisions and the full lists it puts) is unique, so its entry is
+ * either in the log or not. An entry in the log may still have failed its guard at apply,
+ * so "committed" keeps the op `info` (Elle decides from the reads); "not committed" makes
+ * it `fail`, and a read showing its element is then an aborted read.
+ *
  * Keys: 5 active keys, each retired after 60 appends (lists stay short, so reads stay
  * cheap and the checker's version orders small).
  */
@@ -23,6 +29,7 @@ import { checkRevisionOrder } from '../checkers/register.js';
 import type { ClusterMember } from '../cluster/cluster.js';
 import { NOT_SENT, classifyError, describeError } from '../history/classify.js';
 import type { Op } from '../history/op.js';
+import { txnSignatureOf } from '../history/resolve.js';
 import type { WorkloadContext } from './context.js';
 import { bytes, isConnected, memberFor, num, sleep, text } from './context.js';
 import type { Verdict, Workload } from './workload.js';
@@ -46,6 +53,8 @@ export function appendWorkload(
   const slots = Array.from({ length: ACTIVE_KEYS }, (_, i) => ({ key: `la/${i}`, appends: 0 }));
   let generation = ACTIVE_KEYS;
   let nextElement = 1;
+  /** The signature of each op's guarded txn, by op id (resolution of unknowns). */
+  const sent = new Map<number, string>();
 
   const genTxn = (ctx: WorkloadContext, readOnly: boolean): Mop[] => {
     const n = 1 + ctx.rng.int(4);
@@ -115,6 +124,7 @@ export function appendWorkload(
     const success = written.map((k) => ({
       requestPut: { key: bytes(k), value: bytes((local.get(k) as number[]).join(',')) },
     }));
+    sent.set(p.id, txnSignatureOf({ compare, success }));
     const res = await client.txn({ compare, success });
     if (!res.ok) {
       const type = classifyError(res.error, false);
@@ -169,5 +179,6 @@ export function appendWorkload(
       return { valid, summary, explanation, details: { anomalyTypes: v.anomalyTypes } };
     },
     isWrite: (op) => op.f === 'txn' && (op.input as Mop[]).some((m) => m[0] === 'append'),
+    signature: (op) => sent.get(op.id),
   };
 }
