@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config/index.js';
 import { formatUrl, urlHostPort } from '../config/index.js';
-import type { Logger } from '../shared/logger.js';
+import { goDuration, type Logger } from '../shared/logger.js';
 import { CLUSTER_VERSION } from '../shared/version.js';
 
 /** etcd's publish timeout is the request timeout: 5 s + 2 election timeouts (server.go ReqTimeout). */
@@ -83,14 +83,7 @@ export function warnSlowSync(log: Logger, start: () => () => void): () => () => 
     return () => {
       stop();
       const took = performance.now() - t0;
-      if (took > WARN_SYNC_MS) log.warn({ took: durationText(took), 'expected-duration': '1s' }, 'slow fdatasync');
+      if (took > WARN_SYNC_MS) log.warn({ took: goDuration(took), 'expected-duration': '1s' }, 'slow fdatasync');
     };
   };
-}
-
-/** A duration as Go's time.Duration prints it (zap's string duration encoder). */
-export function durationText(ms: number): string {
-  if (ms >= 1000) return `${+(ms / 1000).toFixed(9)}s`;
-  if (ms >= 1) return `${+ms.toFixed(6)}ms`;
-  return `${+(ms * 1000).toFixed(3)}µs`;
 }

@@ -51,6 +51,7 @@ import { maintenanceHandlers } from '../v3rpc/maintenance.js';
 import { clusterHandlers } from '../v3rpc/cluster.js';
 import { electionHandlers } from '../v3rpc/election.js';
 import { lockHandlers } from '../v3rpc/lock.js';
+import { logRequestStats } from '../v3rpc/request-stats.js';
 import { HEALTH_SERVICE, ServingStatus, registerHealth } from '../grpc/health.js';
 import { authHandlers } from '../v3rpc/auth.js';
 import { AuthOptionsError, createTokenProvider, cryptoRng, type TokenProvider } from '../auth/index.js';
@@ -70,7 +71,7 @@ import { FirstStart, checkDataDir, probePeerPorts, tlsProblems } from './preflig
 import { LeaderForwarder } from './lease-forward.js';
 import { initialCorruptCheck, startCorruptMonitor, type CorruptCheckDeps } from './corrupt-check.js';
 import { AlarmType } from '../generated/pb.js';
-import { durationText, logClosing, logReady, logServing, logStartingMember, warnSlowSync } from './lifecycle-log.js';
+import { logClosing, logReady, logServing, logStartingMember, warnSlowSync } from './lifecycle-log.js';
 import {
   createPeerNetwork,
   joinInfo,
@@ -426,19 +427,32 @@ async function startPeerNetwork(core: MemberCore, network: PeerNetwork | undefin
 function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics, log: Logger): GrpcRouter {
   const h = api.headers;
   const gate = api.gate;
+  const debugLogging = config.logLevel === 'debug';
   const router = new GrpcRouter({
     maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     mapError: (err, path) => toGrpcError(err, path, log),
-    observe: (path, kind, md) => {
+    observe: (path, kind, md, remote) => {
       const call = metrics.grpcCall(path, kind, md);
       const t0 = performance.now();
-      // etcd v3rpc/interceptor.go logs every unary call's stats at debug level.
+      const startMs = Date.now();
+      let seen: { request: unknown; response: unknown } | undefined;
+      // etcd 3.5's unary interceptor: every call's stats at debug level, a slow one as a warning.
       return {
         received: (bytes) => call.received(bytes),
         sent: (bytes) => call.sent(bytes),
+        answered: (request, response) => void (seen = { request, response }),
         ended: (code) => {
           call.ended(code);
-          if (kind === 'unary') log.debug({ 'time spent': durationText(performance.now() - t0), 'response type': path, code }, 'request stats');
+          if (kind !== 'unary') return;
+          const tookMs = performance.now() - t0;
+          logRequestStats(log, debugLogging, config.warningUnaryRequestDurationMs, {
+            path,
+            startMs,
+            tookMs,
+            remote,
+            request: seen?.request,
+            response: seen?.response,
+          });
         },
       };
     },

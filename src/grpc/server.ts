@@ -87,15 +87,26 @@ export interface GrpcServerOptions {
   /**
    * Called when a routed call starts (metrics: grpc_server_started_total); the observer
    * it returns hears of each message received and sent, with its size in bytes, and
-   * once of the status code the call ended with.
+   * once of the status code the call ended with. `remote` is the client's "ip:port"
+   * (undefined for an in-process call).
    */
-  observe?(path: string, kind: 'unary' | 'server' | 'bidi', metadata: IncomingHttpHeaders): CallObserver;
+  observe?(path: string, kind: 'unary' | 'server' | 'bidi', metadata: IncomingHttpHeaders, remote?: string): CallObserver;
 }
 
 export interface CallObserver {
   received(bytes: number): void;
   sent(bytes: number): void;
+  /** A unary call's decoded request and its handler's response, before `ended` (OK). */
+  answered?(request: unknown, response: unknown): void;
   ended(code: number): void;
+}
+
+/** Go's net.Addr text of a socket's peer: "ip:port", "[v6]:port". */
+function remoteOf(stream: ServerHttp2Stream): string | undefined {
+  const socket = stream.session?.socket;
+  const ip = socket?.remoteAddress;
+  if (ip === undefined) return undefined;
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${String(socket?.remotePort ?? 0)}`;
 }
 
 export class GrpcRouter {
@@ -147,7 +158,7 @@ export class GrpcRouter {
       stream.resume();
       return;
     }
-    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind, headers));
+    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind, headers, remoteOf(stream)));
     call.start();
   }
 
@@ -198,6 +209,7 @@ export class GrpcRouter {
         if (route.kind === 'unary') {
           const res = await route.fn(req, ctx, Buffer.from(first ?? new Uint8Array(0)));
           const bytes = route.res.encode(res);
+          observer?.answered?.(req, res);
           observer?.sent(bytes.length);
           call.out.write(bytes);
         } else {
@@ -359,6 +371,7 @@ class Call implements CallContext {
       const res = await route.fn(req, this, bytes);
       if (this.finished) return;
       const body = frameMessage(route.res.encode(res));
+      this.observer?.answered?.(req, res);
       this.observer?.sent(body.length);
       this.ended(Status.OK);
       this.respondHeaders();

@@ -30,7 +30,7 @@
  * NOSPACE and keeps serving reads from memory. Any other storage failure (EIO, a failed
  * fsync) stops the member through onFatal.
  */
-import type { Logger } from '../shared/logger.js';
+import { goDuration, type Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import type { TestFaults } from '../shared/test-faults.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
@@ -50,7 +50,8 @@ import {
   type HardState,
 } from '../raft/index.js';
 import { canSendBeforePersist } from '../raft/index.js';
-import { RequestIdGenerator, RequestKind, decodeRequest, encodeRequest, etcdRequestSize } from '../apply/request.js';
+import { RequestIdGenerator, RequestKind, decodeRequest, encodeRequest, etcdRequestSize, type DecodedRequest } from '../apply/request.js';
+import { loggableEntry, loggableResponse } from '../apply/loggable.js';
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
 import type { BackendBatch } from '../storage/backend.js';
 import { decodeConfChangeContext, encodeConfChangeContext, type Member } from '../cluster/membership.js';
@@ -74,6 +75,8 @@ export interface ServerLimits {
    * backend batch interval, 100 ms there): fewer db fsyncs competing with the WAL's.
    */
   readonly backendBatchIntervalMs: number;
+  /** An apply slower than this logs etcd's warning and counts as slow (--warning-apply-duration). */
+  readonly warningApplyDurationMs: number;
 }
 
 export interface ServerIdentity {
@@ -123,9 +126,6 @@ export interface EtcdServerDeps {
 
 export type { ConsensusStatus } from '../v3rpc/maintenance.js';
 import type { ConsensusStatus } from '../v3rpc/maintenance.js';
-
-/** etcd's warnApplyDuration: an apply slower than this counts as slow (etcdserver/util.go). */
-const SLOW_APPLY_MS = 100;
 
 /** etcd's backend batch limit (defaultBatchLimit): pending db ops that force a write now. */
 const BACKEND_BATCH_LIMIT = 10_000;
@@ -667,9 +667,13 @@ export class EtcdServer {
     for (const entry of entries) {
       const started = this.clock.nowMs();
       if (entry.type === EntryType.ConfChange) removedSelf = this.applyConfChange(entry, batch, settled) || removedSelf;
-      else this.applyEntry(entry, batch, settled);
-      const took = this.clock.nowMs() - started; // etcd's warnOfExpensiveRequest line (its field names):
-      if (took > SLOW_APPLY_MS) this.slowApply(took, entry);
+      else {
+        const applied = this.applyEntry(entry, batch, settled);
+        // etcd's warnOfExpensiveRequest (applierV3backend.Apply): requests only, not
+        // conf changes or a new leader's empty entry.
+        const took = this.clock.nowMs() - started;
+        if (applied !== undefined && took > this.limits.warningApplyDurationMs) this.slowApply(took, entry, applied);
+      }
       if (!this.appliedOwnTerm && entry.term === this.node.status().term && this.node.status().isLeader) {
         this.appliedOwnTerm = true;
         // etcd promotes its lessor while applying this entry (applyEntryNormal), so a lease
@@ -731,18 +735,26 @@ export class EtcdServer {
     if (voters.length === 1 && voters[0] === this.identity.memberId) this.node.campaign();
   }
 
-  private slowApply(took: number, entry: Entry): void {
+  private slowApply(took: number, entry: Entry, applied: { req: DecodedRequest; outcome: ApplyOutcome }): void {
     this.observe('server.slowApply', 1);
-    const request = `index:${entry.index} term:${entry.term} size:${entry.data.length}`;
-    this.logger.warn({ took: `${took}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request, response: '' }, 'apply request took too long');
+    const { req, outcome } = applied;
+    const request = loggableEntry(req) ?? `index:${entry.index} term:${entry.term} size:${entry.data.length}`;
+    const response = outcome.ok ? loggableResponse(req.kind, outcome.response, outcome.revision) : '';
+    const fields = { took: goDuration(took), 'expected-duration': goDuration(this.limits.warningApplyDurationMs), prefix: '', request, response };
+    this.logger.warn(outcome.ok ? fields : { ...fields, error: outcome.error.message }, 'apply request took too long');
   }
 
-  private applyEntry(entry: Entry, batch: BackendBatch, settled: Array<[bigint, ApplyOutcome]>): void {
-    if (entry.index <= this.applied.appliedIndex) return; // already in the db (restart replay)
-    if (entry.data.length === 0) return; // a new leader's empty entry
+  private applyEntry(
+    entry: Entry,
+    batch: BackendBatch,
+    settled: Array<[bigint, ApplyOutcome]>,
+  ): { req: DecodedRequest; outcome: ApplyOutcome } | undefined {
+    if (entry.index <= this.applied.appliedIndex) return undefined; // already in the db (restart replay)
+    if (entry.data.length === 0) return undefined; // a new leader's empty entry
     const req = decodeRequest(entry.data);
     const outcome = this.applier.apply(req, { index: entry.index, term: entry.term }, batch);
     if (req.id !== 0n && this.results.has(req.id)) settled.push([req.id, outcome]);
+    return { req, outcome };
   }
 
   /** Returns true when the change removed this member. */

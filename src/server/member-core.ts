@@ -61,6 +61,8 @@ export interface MemberCoreSettings {
   readonly forceNewCluster?: boolean;
   /** auto-compaction-mode/-retention; a zero retention (the default) turns it off. */
   readonly autoCompaction?: CompactionPolicy;
+  /** --warning-apply-duration (etcd's default 100 ms when absent). */
+  readonly warningApplyDurationMs?: number;
 }
 
 export interface MemberCoreDeps {
@@ -149,6 +151,8 @@ export interface MemberCore {
  * applied index.
  */
 const BACKEND_BATCH_INTERVAL_MS = 100;
+/** etcd's embed.DefaultWarningApplyDuration, for cores opened without the setting (tests). */
+const WARNING_APPLY_DURATION_MS_DEFAULT = 100;
 
 const compactionCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequest');
 
@@ -340,6 +344,7 @@ function assemble(
       snapshotCount: cfg.snapshotCount,
       snapshotCatchupEntries: cfg.snapshotCatchupEntries,
       backendBatchIntervalMs: BACKEND_BATCH_INTERVAL_MS,
+      warningApplyDurationMs: cfg.warningApplyDurationMs ?? WARNING_APPLY_DURATION_MS_DEFAULT,
     },
     clock: deps.clock,
     scheduler: deps.scheduler,

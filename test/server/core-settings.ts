@@ -11,6 +11,7 @@ import type { Logger } from '../../src/shared/logger.js';
 import { SeededRng } from '../../src/shared/rng.js';
 import { systemScheduler } from '../../src/shared/scheduler.js';
 import type { FileLayer } from '../../src/storage/file-layer.js';
+import { FileLogBackend } from '../../src/testing/index.js';
 
 export const ONE_MEMBER_SETTINGS = {
   name: 'm1',
@@ -35,6 +36,7 @@ export interface OneMemberBoot {
   /** Token of the member id (computeMemberId of m1's peer URL). */
   readonly clusterToken: string;
   readonly seed?: number;
+  /** Default: the file-log backend on `fs`. */
   readonly openBackend?: OpenBackend;
   readonly walSegmentBytes?: number;
   readonly spaceReserveBytes?: number;
@@ -53,7 +55,8 @@ export function bootOneMember(b: OneMemberBoot): Promise<MemberCore> {
     newIdentity: { memberId: id, clusterId: computeClusterId([id]) },
     joinPeers: [],
     fs: b.fs,
-    ...(b.openBackend !== undefined ? { openBackend: b.openBackend } : {}),
+    // The state db lives on the same simulated files (never LevelDB under a real /data/m1).
+    openBackend: b.openBackend ?? ((dir) => FileLogBackend.open(b.fs, dir)),
     ...(b.walSegmentBytes !== undefined ? { walSegmentBytes: b.walSegmentBytes } : {}),
     ...(b.spaceReserveBytes !== undefined ? { spaceReserveBytes: b.spaceReserveBytes } : {}),
     clock: b.clock,

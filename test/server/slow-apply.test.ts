@@ -8,7 +8,7 @@ import { RequestKind } from '../../src/apply/request.js';
 import type * as pb from '../../src/generated/pb.js';
 import type { MemberCore } from '../../src/server/member-core.js';
 import { systemClock, type Clock } from '../../src/shared/clock.js';
-import type { Logger } from '../../src/shared/logger.js';
+import { captureLogger, type Logged } from '../helpers/capture-logger.js';
 import { codec } from '../../src/shared/pb-codec.js';
 import { bootOneMember, startAndLead } from './core-settings.js';
 import { SimFileLayer } from '../../src/testing/index.js';
@@ -21,17 +21,6 @@ afterEach(async () => {
   }
 });
 
-interface Logged {
-  readonly level: string;
-  readonly msg: string;
-  readonly fields: Record<string, unknown>;
-}
-
-function capture(into: Logged[]): Logger {
-  const at = (level: string) => (obj: object, msg: string): void => void into.push({ level, msg, fields: { ...obj } });
-  const l: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => l };
-  return l;
-}
 
 describe('apply request took too long', () => {
   it('is logged with etcd fields when an apply passes 100 ms, and not otherwise', async () => {
@@ -41,7 +30,7 @@ describe('apply request took too long', () => {
     const clock: Clock = { nowMs: () => systemClock.nowMs() + (offset += jump), wallMs: () => systemClock.wallMs() };
     const logged: Logged[] = [];
     const fs = new SimFileLayer();
-    const core = await bootOneMember({ fs, clock, logger: capture(logged), clusterToken: 'slow-apply', seed: 7 });
+    const core = await bootOneMember({ fs, clock, logger: captureLogger(logged), clusterToken: 'slow-apply', seed: 7 });
     cores.push(core);
     await startAndLead(core);
     const put = (key: string): Promise<unknown> =>
@@ -57,5 +46,8 @@ describe('apply request took too long', () => {
     expect(Object.keys(slow[0]?.fields ?? {}).sort()).toEqual(['expected-duration', 'prefix', 'request', 'response', 'took']);
     expect(slow[0]?.fields['expected-duration']).toBe('100ms');
     expect(String(slow[0]?.fields['took'])).toMatch(/^\d+(\.\d+)?ms$/);
+    // etcd's InternalRaftStringer text: the value redacted to its size.
+    expect(String(slow[0]?.fields['request'])).toMatch(/^header:<ID:\d+ > put:<key:"slow" value_size:1 >$/);
+    expect(slow[0]?.fields['response']).toMatch(/^size:\d+$/);
   });
 });
