@@ -11,6 +11,7 @@ import type { ClusterOptions } from '../cluster/cluster.js';
 import type { FaultKind } from '../nemesis/faults.js';
 import { CLOCK_RATE_FAULTS } from '../nemesis/faults.js';
 import { appendWorkload } from '../workloads/append.js';
+import { authRevokeWorkload } from '../workloads/auth.js';
 import { leaseWorkload } from '../workloads/lease.js';
 import { registerWorkload } from '../workloads/register.js';
 import { watchWorkload } from '../workloads/watch.js';
@@ -60,6 +61,7 @@ const workloads: Record<string, () => Workload> = {
   append: () => appendWorkload(),
   lease: () => leaseWorkload(),
   watch: () => watchWorkload(),
+  auth: () => authRevokeWorkload(),
 };
 
 function row(
@@ -108,6 +110,9 @@ export function ciMatrix(): MatrixRow[] {
     row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, {
       compactEveryMs: 1500,
     }),
+    // Permission revokes and grants under kills and leader partitions: once a revoke is
+    // acknowledged, nothing the user does succeeds until the grant (checkers/auth.ts).
+    row('auth-revoke-kill-partition', 'auth', ['kill', 'partition-leader'], 18_000, { minOkBeforeFault: 50 }),
     // Slow and lossy links through the fault proxies (README "The fault proxy").
     row(
       'register-link-delay',

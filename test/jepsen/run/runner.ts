@@ -14,7 +14,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeededRng } from '../../../src/shared/rng.js';
 import { REPO_ROOT } from '../../helpers/processes.js';
-import type { ClusterOptions } from '../cluster/cluster.js';
+import type { ClusterMember, ClusterOptions } from '../cluster/cluster.js';
 import { Cluster, destroyLiveClusters, sleep } from '../cluster/cluster.js';
 import { startMonitor, statuses } from '../cluster/status.js';
 import type { Op } from '../history/op.js';
@@ -173,7 +173,8 @@ async function runJepsenUnguarded(spec: RunSpec): Promise<RunResult> {
     const alive = cluster.members.some((m) => m.state === 'running');
     if (!alive) problems.push('no member is running after healing');
     // Liveness (C3): a write commits within 10 election timeouts of the heal.
-    recoveryMs = alive ? await probeWrite(cluster, 10 * electionMs, healedAt, recorder) : null;
+    const probeMetadata = workload.adminMetadata === undefined ? undefined : (m: ClusterMember) => workload.adminMetadata?.(ctx, m) ?? Promise.resolve(undefined);
+    recoveryMs = alive ? await probeWrite(cluster, 10 * electionMs, healedAt, recorder, probeMetadata) : null;
     if (recoveryMs === null)
       problems.push(`no write committed within ${10 * electionMs} ms after healing`);
     trafficStopped = true;
@@ -390,6 +391,7 @@ async function probeWrite(
   budgetMs: number,
   healedAt: number,
   recorder: Recorder,
+  metadata?: (m: ClusterMember) => Promise<Readonly<Record<string, string>> | undefined>,
 ): Promise<number | null> {
   const deadline = Date.now() + budgetMs;
   let i = 0;
@@ -397,8 +399,10 @@ async function probeWrite(
     if (cluster.members.every((x) => x.state === 'down')) return null;
     const m = cluster.members[i++ % cluster.members.length];
     if (m !== undefined && m.state === 'running') {
-      const r = await m.admin().put({ key: bytes('jepsen/liveness'), value: bytes(String(i)) });
-      if (r.ok) return recorder.now() - healedAt;
+      const md = metadata === undefined ? {} : await metadata(m);
+      const put = { key: bytes('jepsen/liveness'), value: bytes(String(i)) };
+      const r = md === undefined ? undefined : await m.admin().unary('KV', 'Put', put, { metadata: md });
+      if (r?.ok === true) return recorder.now() - healedAt;
     }
     await sleep(100);
   }

@@ -2,6 +2,7 @@
  * The workload interface the runner drives, and the verdict shape every checker returns.
  */
 import type { HistoryRecord, Op } from '../history/op.js';
+import type { ClusterMember } from '../cluster/cluster.js';
 import type { WorkloadContext } from './context.js';
 
 export interface Verdict {
@@ -28,4 +29,9 @@ export interface Workload {
    * unknown write can be found in the committed log; undefined for ops it cannot name.
    */
   signature?(op: Op): string | undefined;
+  /**
+   * Metadata for the runner's own calls that need an identity (the liveness write after
+   * healing) while the workload keeps auth enabled; undefined when none can be had now.
+   */
+  adminMetadata?(ctx: WorkloadContext, member: ClusterMember): Promise<Readonly<Record<string, string>> | undefined>;
 }
