@@ -6,6 +6,7 @@
  * to it may all have been compacted away).
  */
 import { assert } from '../shared/assert.js';
+import type { BackendEntry } from '../storage/backend.js';
 import { KEY_PREFIX, META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV, decodeUint64 } from '../storage/schema.js';
 import { KeyIndex } from './key-index.js';
 import { decodeKeyValue } from './kv-codec.js';
@@ -33,10 +34,17 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
   let records = 0;
   let cache: KeyIndex | undefined;
   const it = backend.iterator({ gte: Buffer.from([KEY_PREFIX]), lt: Buffer.from([KEY_PREFIX + 1]) });
+  // Read ahead: the next chunk is read (LevelDB, in libuv's thread pool) while this one
+  // is replayed on the main thread, so the two overlap on two cores.
+  let ahead: Promise<BackendEntry[]> | undefined = it.nextv(CHUNK);
   try {
     for (;;) {
-      const entries = await it.nextv(CHUNK);
-      if (entries.length === 0) break;
+      const entries: BackendEntry[] = await ahead;
+      if (entries.length === 0) {
+        ahead = undefined;
+        break;
+      }
+      ahead = it.nextv(CHUNK);
       for (const [k, v] of entries) {
         const r = parseRecordKey(k);
         const stored = decodeKeyValue(v);
@@ -61,6 +69,8 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
       }
     }
   } finally {
+    // A replay that failed leaves a read in flight: let it finish before closing.
+    if (ahead !== undefined) await ahead.catch(() => undefined);
     await it.close();
   }
   state.currentRev = Math.max(currentRev, state.compactRev);

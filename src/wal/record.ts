@@ -120,8 +120,14 @@ export function encodeRecords(records: readonly WalRecord[]): Buffer {
   return buf;
 }
 
-/** Decodes a payload; byte arrays in the result are copies (the payload can be freed). */
-export function decodeRecords(payload: Buffer): WalRecord[] {
+/**
+ * Decodes a payload. Entry data are views into `payload` when `viewEntries` (reading a
+ * whole segment back: the entries are kept by the Raft log anyway, and a copy of each
+ * would cost its allocation and page faults at every restart), copies otherwise (the
+ * payload can then be freed, e.g. the last segment, mostly preallocated zeros).
+ * Metadata and snapshot conf states are always copies.
+ */
+export function decodeRecords(payload: Buffer, viewEntries = false): WalRecord[] {
   const out: WalRecord[] = [];
   let off = 0;
   while (off < payload.length) {
@@ -132,13 +138,13 @@ export function decodeRecords(payload: Buffer): WalRecord[] {
     const p = off + RECORD_HEADER_BYTES;
     if (p + len > payload.length)
       throw new RecordError(`record of ${len} bytes runs past its batch`, off);
-    out.push(decodeBody(payload, kind, p, len, off));
+    out.push(decodeBody(payload, kind, p, len, off, viewEntries));
     off = p + len;
   }
   return out;
 }
 
-function decodeBody(b: Buffer, kind: number, p: number, len: number, at: number): WalRecord {
+function decodeBody(b: Buffer, kind: number, p: number, len: number, at: number, view: boolean): WalRecord {
   const need = (n: number, exact: boolean): void => {
     if (exact ? len !== n : len < n)
       throw new RecordError(`record kind ${kind} has bad length ${len}`, at);
@@ -157,7 +163,7 @@ function decodeBody(b: Buffer, kind: number, p: number, len: number, at: number)
         index: getU64(b, p, 'entry index'),
         term: getU64(b, p + 8, 'entry term'),
         type,
-        data: Buffer.from(b.subarray(p + 17, p + len)),
+        data: view ? b.subarray(p + 17, p + len) : Buffer.from(b.subarray(p + 17, p + len)),
       };
       return { kind: 'entry', entry };
     }

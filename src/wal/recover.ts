@@ -182,7 +182,9 @@ async function readSegment(
     if (crc32c(payload) !== h.payloadCrc) return damaged(off, end, 'batch checksum mismatch');
     let records: WalRecord[];
     try {
-      records = decodeRecords(payload);
+      // Full segments: entries view the segment's bytes (they are all in use); the last
+      // segment is mostly preallocated zeros, so its entries are copied out of it.
+      records = decodeRecords(payload, !isLast);
     } catch (err) {
       if (!(err instanceof RecordError)) throw err;
       throw corrupt(
