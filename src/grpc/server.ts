@@ -27,6 +27,13 @@ import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
 import { GrpcError, encodeGrpcMessage } from './status.js';
 import { Status } from '../shared/grpc-status.js';
 
+/**
+ * The one abort reason of every ended call: `abort()` without a reason builds a
+ * DOMException (a stack capture) per call, which profiles showed as a measurable share
+ * of a write's CPU (docs/architecture.md §4).
+ */
+const CALL_ENDED = new DOMException('This operation was aborted', 'AbortError');
+
 export interface Codec<T> {
   decode(bytes: Uint8Array): T;
   encode(message: T): Uint8Array;
@@ -114,9 +121,11 @@ export class GrpcRouter {
   /** Services known to exist (registered), to tell "unknown service" from "unknown method". */
   private readonly services = new Set<string>();
   private readonly closing = new AbortController();
+  /** Calls on the wire in flight: aborted at close (a Set, not a listener per call). */
+  private readonly live = new Set<Call>();
 
   constructor(private readonly opts: GrpcServerOptions) {
-    // Every call in flight listens for the server closing; thousands may be in flight.
+    // Every local call in flight listens for the server closing; many may be in flight.
     setMaxListeners(0, this.closing.signal);
   }
 
@@ -143,6 +152,7 @@ export class GrpcRouter {
   /** Abort every call in flight (server shutdown). */
   close(): void {
     this.closing.abort();
+    for (const call of [...this.live]) call.release();
   }
 
   route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -158,7 +168,8 @@ export class GrpcRouter {
       stream.resume();
       return;
     }
-    const call = new Call(stream, headers, path, route, this.opts, this.closing.signal, this.opts.observe?.(path, route.kind, headers, remoteOf(stream)));
+    const call = new Call(stream, headers, path, route, this.opts, this.live, this.opts.observe?.(path, route.kind, headers, remoteOf(stream)));
+    if (this.closing.signal.aborted) call.release();
     call.start();
   }
 
@@ -269,15 +280,17 @@ class Call implements CallContext {
     readonly path: string,
     private readonly route: Route,
     private readonly opts: GrpcServerOptions,
-    serverClosing: AbortSignal,
+    private readonly live: Set<Call>,
     private readonly observer: CallObserver | undefined,
   ) {
     this.reader = new MessageReader(opts.maxRecvBytes);
-    const onClose = (): void => this.abort.abort();
-    serverClosing.addEventListener('abort', onClose, { once: true });
-    this.abort.signal.addEventListener('abort', () => serverClosing.removeEventListener('abort', onClose), {
-      once: true,
-    });
+    live.add(this);
+  }
+
+  /** Aborts the call's signal (ended, canceled or the server closing); idempotent. */
+  release(): void {
+    this.live.delete(this);
+    if (!this.abort.signal.aborted) this.abort.abort(CALL_ENDED);
   }
 
   get signal(): AbortSignal {
@@ -305,7 +318,7 @@ class Call implements CallContext {
       // Closed before the call answered: the client canceled it (or the connection died).
       if (!this.finished) this.ended(Status.CANCELLED);
       this.finished = true;
-      this.abort.abort();
+      this.release();
       this.wakeConsumer();
     });
     this.stream.on('error', () => {
@@ -477,7 +490,7 @@ class Call implements CallContext {
     if (this.finished) return;
     this.finished = true;
     this.clearTimer();
-    this.abort.abort();
+    this.release();
     this.wakeConsumer();
     const status = err instanceof GrpcError ? err : this.opts.mapError(err, this.path);
     this.ended(status.code);

@@ -172,6 +172,9 @@ export class MemberMetrics {
   private readonly families = new Map<FamilyName, Family>();
   /** Per routed path: its labels and counter children (paths are the fixed service set). */
   private readonly grpcMethods = new Map<string, GrpcMethod>();
+  private readonly clientRequestChildren = new Map<string, Counter.Internal>();
+  private grpcReceivedBytes: Counter | undefined;
+  private grpcSentBytes: Counter | undefined;
   private source: MetricsSource | undefined;
   private localIdHex = '';
   /** Last totals copied from the transport, per family and labels. */
@@ -261,9 +264,9 @@ export class MemberMetrics {
     const startMs = this.nowMs();
     const version = metadata['client-api-version'];
     const v = (Array.isArray(version) ? version[0] : version) ?? 'unknown';
-    this.counter('etcd_server_client_requests_total').inc({ type: kind === 'unary' ? 'unary' : 'stream', client_api_version: v });
-    const received = this.counter('etcd_network_client_grpc_received_bytes_total');
-    const sent = this.counter('etcd_network_client_grpc_sent_bytes_total');
+    this.clientRequests(kind === 'unary' ? 'unary' : 'stream', v).inc();
+    const received = (this.grpcReceivedBytes ??= this.counter('etcd_network_client_grpc_received_bytes_total'));
+    const sent = (this.grpcSentBytes ??= this.counter('etcd_network_client_grpc_sent_bytes_total'));
     return {
       received: (bytes) => {
         m.msgReceived.inc();
@@ -305,6 +308,17 @@ export class MemberMetrics {
     } finally {
       inFlight.dec();
     }
+  }
+
+  /** etcd_server_client_requests_total's child for one call type and client version, made once. */
+  private clientRequests(type: 'unary' | 'stream', version: string): Counter.Internal {
+    const key = `${type} ${version}`;
+    let c = this.clientRequestChildren.get(key);
+    if (c === undefined) {
+      c = this.counter('etcd_server_client_requests_total').labels({ type, client_api_version: version });
+      this.clientRequestChildren.set(key, c);
+    }
+    return c;
   }
 
   private grpcMethod(path: string, kind: keyof typeof GRPC_TYPES): GrpcMethod {
