@@ -229,12 +229,23 @@ function closedSignal(emitter: NodeJS.EventEmitter, done: () => boolean): AbortS
   return ac.signal;
 }
 
+/** The CN of a TLS client certificate that verified (HttpExchange.verifiedCommonName). */
+function verifiedCommonName(socket: unknown): { verifiedCommonName?: string } {
+  const tls = socket as Partial<TLSSocket> | null | undefined;
+  if (tls?.authorized !== true || typeof tls.getPeerCertificate !== 'function') return {};
+  const cert = tls.getPeerCertificate();
+  if (cert === null || Object.keys(cert).length === 0) return {};
+  const cn = cert.subject?.CN;
+  return { verifiedCommonName: typeof cn === 'string' ? cn : '' };
+}
+
 function h1Exchange(req: IncomingMessage, res: ServerResponse): HttpExchange {
   return {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
     headers: req.headers,
     body: req,
+    ...verifiedCommonName(req.socket),
     signal: closedSignal(res, () => res.writableFinished),
     respond: (status, headers) => {
       if (!res.headersSent && !res.destroyed) res.writeHead(status, headers);
@@ -253,6 +264,7 @@ function h2Exchange(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Ht
     url: headers[':path'] ?? '/',
     headers,
     body: stream,
+    ...verifiedCommonName(stream.session?.socket),
     signal: closedSignal(stream, () => stream.writableFinished),
     respond: (status, hdrs) => {
       if (stream.headersSent || stream.destroyed) return;

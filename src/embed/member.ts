@@ -119,7 +119,7 @@ export async function startMember(config: Config, logger: Logger, options: Membe
   const firstStart = (await MemberStorage.isFresh(nodeFileLayer, config.dataDir)) ? await FirstStart.record(config) : undefined;
   const removal = new RemovalSignal();
   const identity = await resolveIdentity(config, log);
-  const late: LateHandlers = { router: undefined, http: undefined };
+  const late: LateHandlers = { router: undefined, http: undefined, authEnabled: undefined };
   const listeners = await listen(config, late, log);
   try {
     return await startOnListeners(config, logger, options, identity, removal, listeners, late);
@@ -184,6 +184,7 @@ async function startOnListeners(
   const router = buildGrpcRouter(config, api, metrics, log);
   late.router = router;
   late.http = buildHttpHandler(api, metrics, core, network);
+  late.authEnabled = () => api.gate.enabled;
   const memberId = core.recovered.memberId;
   logServing(log, config, memberId);
   const corruptMonitor = config.corruptCheckTimeMs > 0 ? startCorruptMonitor(corruptDeps, config.corruptCheckTimeMs) : undefined;
@@ -551,6 +552,8 @@ function buildHttpHandler(
 interface LateHandlers {
   router: GrpcRouter | undefined;
   http: HttpHandler | undefined;
+  /** Whether auth is enabled, once the member runs. */
+  authEnabled: (() => boolean) | undefined;
 }
 
 /** The gateway's calls go to the router once there is one; before that: unavailable. */
@@ -579,7 +582,12 @@ async function listen(config: Config, late: LateHandlers, log: Logger): Promise<
   const clientTls = tlsSourceFor(config, join(config.dataDir, 'fixtures', 'client'));
   const onError = (err: Error): void => log.warn({ err }, 'client listener error');
   const gateway = config.enableGrpcGateway
-    ? new Gateway({ dispatch: lateDispatch(late), maxRequestBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES, cors: config.cors })
+    ? new Gateway({
+        dispatch: lateDispatch(late),
+        maxRequestBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+        cors: config.cors,
+        refuseCommonName: () => config.clientTls.clientCertAuth && late.authEnabled?.() === true,
+      })
     : undefined;
   const onClientHttp = withPprof(config, onHttp, log);
   const make = (url: URL, metricsOnly: boolean): ClientListener => {

@@ -41,7 +41,16 @@ export interface GatewayOptions {
   readonly maxRequestBytes: number;
   /** --cors: origins that get etcd's CORS headers ('*': every response). */
   readonly cors: readonly string[];
+  /**
+   * Whether a client certificate's CommonName is refused: true while client-cert-auth
+   * is on and auth is enabled (see serve).
+   */
+  readonly refuseCommonName?: () => boolean;
 }
+
+/** etcd's accessController answer (embed/serve.go) to a gateway request from a CN'd certificate. */
+export const GATEWAY_CN_REFUSAL =
+  'CommonName of client sending a request against gateway will be ignored and not used as expected';
 
 interface Route {
   readonly grpcPath: string;
@@ -188,6 +197,14 @@ export class Gateway {
   }
 
   async serve(exchange: HttpExchange): Promise<void> {
+    // etcd's gateway calls its member over a connection of its own, so a client's
+    // certificate never becomes the caller's identity; with client-cert-auth and auth on,
+    // etcd refuses a certificate with a CN outright (400, before CORS and routing) rather
+    // than silently ignore it.
+    const cn = exchange.verifiedCommonName;
+    if (cn !== undefined && cn !== '' && this.opts.refuseCommonName?.() === true) {
+      return textError(exchange, 400, GATEWAY_CN_REFUSAL);
+    }
     const ex = withCors(exchange, this.opts.cors);
     const path = pathOf(ex.url).replace(/^\/v3beta\//, '/v3/');
     const route = this.routes.get(path);

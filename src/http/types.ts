@@ -36,6 +36,12 @@ export interface HttpExchange {
   readonly headers: IncomingHttpHeaders;
   readonly body: AsyncIterable<Buffer>;
   readonly signal: AbortSignal;
+  /**
+   * The CommonName of the client's certificate when the connection is TLS and the
+   * certificate verified against the client CA ('' without a CN; undefined when there
+   * is no verified certificate or no TLS).
+   */
+  readonly verifiedCommonName?: string;
   respond(status: number, headers: Record<string, string>): void;
   /** false: the client is slow, wait for drained(). */
   write(chunk: string | Buffer): boolean;
