@@ -105,12 +105,15 @@ export class LevelBackend implements Backend {
     this.assertOpen();
     batch.markWritten();
     if (batch.length === 0) return;
-    const ops = batch.ops.map((op) =>
-      op.type === 'put'
-        ? { type: 'put' as const, key: op.key, value: op.value }
-        : { type: 'del' as const, key: op.key },
-    );
-    await this.db.batch(ops, { sync: options.sync });
+    // A chained batch, not an array of op objects: abstract-level clones and checks every
+    // op object of an array batch, about 3x the CPU per op of chained puts (measured
+    // 15-17 against 3-8 us per 300-byte put; docs/architecture.md §4).
+    const chained = this.db.batch();
+    for (const op of batch.ops) {
+      if (op.type === 'put') chained.put(op.key, op.value);
+      else chained.del(op.key);
+    }
+    await chained.write({ sync: options.sync });
   }
 
   /**
