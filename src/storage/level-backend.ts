@@ -169,6 +169,15 @@ function wrapIterator(it: { nextv(size: number): Promise<Array<[Buffer, Buffer]>
   };
 }
 
+/**
+ * Bytes one nextv() may gather before it returns (classic-level's highWaterMarkBytes,
+ * default 16 KiB): with the default a scan of 1 KiB values crossed into LevelDB's thread
+ * every 16 records, whatever count the caller asked for: a scan of 200k such records
+ * (a snapshot save's pass) made 12,500 calls and took 0.86-1.45 CPU seconds, against
+ * 207 calls and 0.81-0.87 s with 1 MiB (same db, alternating, load 24-28).
+ */
+const NEXTV_BYTES = 1 << 20;
+
 function toLevelRange(range: BackendRange): {
   gte?: Buffer;
   gt?: Buffer;
@@ -176,9 +185,11 @@ function toLevelRange(range: BackendRange): {
   lte?: Buffer;
   reverse?: boolean;
   limit?: number;
+  highWaterMarkBytes: number;
 } {
-  const out: { gte?: Buffer; gt?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number } =
-    {};
+  const out: { gte?: Buffer; gt?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number; highWaterMarkBytes: number } = {
+    highWaterMarkBytes: NEXTV_BYTES,
+  };
   if (range.gte !== undefined) out.gte = range.gte;
   if (range.gt !== undefined) out.gt = range.gt;
   if (range.lt !== undefined) out.lt = range.lt;
