@@ -353,6 +353,7 @@ async function openCore(
               logger,
               onRemoved: () => removal.fire(),
               onRoundTrip: (id, seconds) => metrics.peerRoundTrip(id, seconds),
+              onSnapshotTimed: (direction, id, seconds) => metrics.peerSnapshotTimed(direction, id, seconds),
             });
       return network;
     },

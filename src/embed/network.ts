@@ -84,6 +84,8 @@ export function createPeerNetwork(args: {
   onRemoved: () => void;
   /** A PING round trip to a peer, in seconds (for /metrics). */
   onRoundTrip?: (id: bigint, seconds: number) => void;
+  /** A snapshot sent or received and installed, with its duration (for /metrics). */
+  onSnapshotTimed?: (direction: 'send' | 'receive', id: bigint, seconds: number) => void;
 }): PeerNetwork {
   const { config, membership } = args;
   const tls = peerTlsOptions(config);
@@ -105,6 +107,7 @@ export function createPeerNetwork(args: {
     version: () => ({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }),
     isRemoved: (id) => membership.isRemoved(id),
     ...(args.onRoundTrip !== undefined ? { onRoundTrip: args.onRoundTrip } : {}),
+    ...(args.onSnapshotTimed !== undefined ? { onSnapshotTimed: args.onSnapshotTimed } : {}),
   });
   return {
     start: () => transport.start(),

@@ -110,6 +110,33 @@ export const FAMILIES = {
     help: 'The total number of send failures from peers.',
     labels: ['To'],
   },
+  etcd_network_peer_received_failures_total: {
+    type: 'counter',
+    help: 'The total number of receive failures from peers.',
+    labels: ['From'],
+  },
+  etcd_network_snapshot_send_inflights_total: {
+    type: 'gauge',
+    help: 'Total number of inflight snapshot sends',
+    labels: ['To'],
+  },
+  etcd_network_snapshot_send_total_duration_seconds: {
+    type: 'histogram',
+    help: 'Total latency distributions of v3 snapshot sends',
+    labels: ['To'],
+    buckets: exponentialBuckets(0.1, 2, 10),
+  },
+  etcd_network_snapshot_receive_inflights_total: {
+    type: 'gauge',
+    help: 'Total number of inflight snapshot receives',
+    labels: ['From'],
+  },
+  etcd_network_snapshot_receive_total_duration_seconds: {
+    type: 'histogram',
+    help: 'Total latency distributions of v3 snapshot receives',
+    labels: ['From'],
+    buckets: exponentialBuckets(0.1, 2, 10),
+  },
   etcd_network_snapshot_send_success: {
     type: 'counter',
     help: 'Total number of successful snapshot sends',

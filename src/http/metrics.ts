@@ -38,6 +38,9 @@ export interface PeerTraffic {
   readonly snapshotsSendFailed: number;
   readonly snapshotsReceived: number;
   readonly snapshotsReceiveFailed: number;
+  readonly snapshotsSending: number;
+  readonly snapshotsReceiving: number;
+  readonly receiveFailures: number;
 }
 
 /** The watch hub's counts (watch WatchHubStats, the fields read here). */
@@ -241,6 +244,13 @@ export class MemberMetrics {
   /** A PING round trip to a peer (etcd_network_peer_round_trip_time_seconds). */
   peerRoundTrip(id: bigint, seconds: number): void {
     this.histogram('etcd_network_peer_round_trip_time_seconds').observe({ To: id.toString(16) }, seconds);
+  }
+
+  /** A snapshot sent to or received from a peer and installed (etcd rafthttp's timers). */
+  peerSnapshotTimed(direction: 'send' | 'receive', id: bigint, seconds: number): void {
+    const peer = id.toString(16);
+    if (direction === 'send') this.histogram('etcd_network_snapshot_send_total_duration_seconds').observe({ To: peer }, seconds);
+    else this.histogram('etcd_network_snapshot_receive_total_duration_seconds').observe({ From: peer }, seconds);
   }
 
   /** Series for every method x code of the services etcd registers (InitializeMetrics). */
@@ -458,6 +468,14 @@ export class MemberMetrics {
       this.setCounter('etcd_network_snapshot_send_failures', { To: peer }, t.snapshotsSendFailed);
       this.setCounter('etcd_network_snapshot_receive_success', { From: peer }, t.snapshotsReceived);
       this.setCounter('etcd_network_snapshot_receive_failures', { From: peer }, t.snapshotsReceiveFailed);
+      this.setCounter('etcd_network_peer_received_failures_total', { From: peer }, t.receiveFailures);
+      // Gauges: a series appears once a snapshot went that way, then follows the count.
+      if (t.snapshotsSent + t.snapshotsSendFailed + t.snapshotsSending > 0) {
+        this.gauge('etcd_network_snapshot_send_inflights_total').set({ To: peer }, t.snapshotsSending);
+      }
+      if (t.snapshotsReceived + t.snapshotsReceiveFailed + t.snapshotsReceiving > 0) {
+        this.gauge('etcd_network_snapshot_receive_inflights_total').set({ From: peer }, t.snapshotsReceiving);
+      }
     }
     this.setCounter('etcd_server_heartbeat_send_failures_total', undefined, heartbeatFailures);
   }

@@ -145,6 +145,7 @@ export class PeerHandler {
       } catch (err) {
         if (!(err instanceof RangeError || err instanceof PeerStreamCorruptError)) throw err;
         broken = true;
+        counters.receiveFailures++;
         this.deps.logger.warn(
           { remotePeerId: idToHex(from), err: err.message },
           'reset a malformed peer stream',
@@ -185,6 +186,8 @@ export class PeerHandler {
       maxHeaderBytes: max,
       maxChunkBytes: max,
     });
+    const startMs = o.clock.nowMs();
+    counters.snapshotsReceiving++;
     try {
       const m = decodeMessage(await reader.readHeader());
       if (m.type !== MessageType.Snap || m.snapshot === undefined)
@@ -199,6 +202,7 @@ export class PeerHandler {
       if (!this.deps.live()) throw new Error('snapshot: the transport stopped');
       o.onMessage(m);
       counters.snapshotsReceived++;
+      o.onSnapshotTimed?.('receive', from, (o.clock.nowMs() - startMs) / 1000);
       log.info(
         { index: meta.index, bytes: reader.dataBytes },
         'received and installed database snapshot',
@@ -207,12 +211,15 @@ export class PeerHandler {
     } catch (err) {
       counters.snapshotsReceiveFailed++;
       const damaged = err instanceof PeerStreamCorruptError || err instanceof RangeError;
+      if (damaged) counters.receiveFailures++;
       const msg = (err as Error).message;
       log.warn(
         { err: msg },
         damaged ? 'refused a damaged database snapshot' : 'failed to install database snapshot',
       );
       this.reply(stream, damaged ? STATUS_BAD_REQUEST : STATUS_INTERNAL, msg);
+    } finally {
+      counters.snapshotsReceiving--;
     }
   }
 

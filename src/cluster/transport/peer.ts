@@ -104,12 +104,14 @@ export class Peer {
       return false;
     }
     this.snapshotsInFlight++;
+    this.counters.snapshotsSending++;
     const startMs = this.setup.opts.clock.nowMs();
     try {
       await sendSnapshotBody(this.ctx, header, data, this.aborter.signal);
       this.counters.snapshotsSent++;
-      const tookMs = Math.round(this.setup.opts.clock.nowMs() - startMs);
-      this.logger.info({ tookMs }, 'sent database snapshot to peer');
+      const elapsedMs = this.setup.opts.clock.nowMs() - startMs;
+      this.setup.opts.onSnapshotTimed?.('send', this.setup.id, elapsedMs / 1000);
+      this.logger.info({ tookMs: Math.round(elapsedMs) }, 'sent database snapshot to peer');
       return true;
     } catch (err) {
       this.counters.snapshotsSendFailed++;
@@ -123,6 +125,7 @@ export class Peer {
       return false;
     } finally {
       this.snapshotsInFlight--;
+      this.counters.snapshotsSending--;
     }
   }
 

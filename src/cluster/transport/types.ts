@@ -112,6 +112,12 @@ export interface PeerTransportOptions {
    * feeds etcd_network_peer_round_trip_time_seconds the same way).
    */
   onRoundTrip?(id: bigint, seconds: number): void;
+  /**
+   * A snapshot sent to or received from a peer and installed there or here, with its
+   * whole duration in seconds (etcd_network_snapshot_send/receive_total_duration_seconds,
+   * which etcd observes for successes only).
+   */
+  onSnapshotTimed?(direction: 'send' | 'receive', id: bigint, seconds: number): void;
 }
 
 /** Counters per peer, for /metrics (etcd_network_peer_* and friends). */
@@ -130,6 +136,14 @@ export interface PeerCounters {
   snapshotsSendFailed: number;
   snapshotsReceived: number;
   snapshotsReceiveFailed: number;
+  /** Snapshots being sent to / received from the peer now (etcd's *_inflights_total gauges). */
+  snapshotsSending: number;
+  snapshotsReceiving: number;
+  /**
+   * What the peer sent that this member could not take: a frame or message that does not
+   * decode or is misaddressed, a damaged snapshot (etcd_network_peer_received_failures_total).
+   */
+  receiveFailures: number;
   /** Times the message stream to the peer went down (etcd_network_disconnected_peers_total). */
   disconnects: number;
   /** Leader heartbeats that could not be queued (etcd_server_heartbeat_send_failures_total). */
@@ -149,6 +163,9 @@ export function emptyCounters(): PeerCounters {
     snapshotsSendFailed: 0,
     snapshotsReceived: 0,
     snapshotsReceiveFailed: 0,
+    snapshotsSending: 0,
+    snapshotsReceiving: 0,
+    receiveFailures: 0,
     disconnects: 0,
     heartbeatSendFailures: 0,
   };
