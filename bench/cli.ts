@@ -49,6 +49,7 @@ async function main(): Promise<number> {
     .option('list-limit', { type: 'number', describe: 'mixed: page size of lists' })
     .option('workers', { type: 'number', describe: 'worker threads (default: min(conns, cores))' })
     .option('seed', { type: 'number' })
+    .option('user', { type: 'string', describe: 'name:password: log in and send the token (etcd benchmark --user)' })
     .option('timeout', { type: 'number', describe: 'abandon the run after this many seconds' })
     .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
     .option('out', { type: 'string', describe: 'also write the JSON result to this file' })
@@ -89,6 +90,7 @@ async function main(): Promise<number> {
     listLimit: num(argv['list-limit']),
     workers: num(argv.workers),
     seed: num(argv.seed),
+    user: str(argv.user),
   } as Partial<BenchOptions>;
   let opts: BenchOptions;
   try {

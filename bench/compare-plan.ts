@@ -4,6 +4,7 @@
  * The cases follow the issue's target table; nothing here is tuned per server: both
  * servers get exactly the same options, in the same order, on fresh data.
  */
+import { AUTH_BENCH_PASSWORD, AUTH_BENCH_USER } from './auth-setup.js';
 import type { BenchOptions, WorkloadName } from './options.js';
 import type { BenchResult } from './runner.js';
 import type { Target } from './stats.js';
@@ -31,6 +32,12 @@ export interface CaseDef {
    * RSS read (settled) before the generator connects and after its setup (MemoryProbe).
    */
   isolated?: boolean;
+  /**
+   * Before the generator connects, set up auth on the case's cluster (auth-setup.ts:
+   * root, user `bench` with read-write on every key, auth enabled); the case's options
+   * then log in as `bench` (`user`). Only with `isolated`.
+   */
+  auth?: boolean;
 }
 
 export interface Profile {
@@ -141,8 +148,28 @@ function cases(quick: boolean): CaseDef[] {
       },
     );
   }
-  list.push(...watchScaleCases());
+  list.push(...watchScaleCases(), ...authCases(d));
   return list;
+}
+
+/**
+ * Opt-in (`--only auth:`): the Authenticate rate, and Put and linearizable Range at 64
+ * clients with and without a permission check, each on a fresh cluster, so the cost of
+ * the check is the ratio of a pair on each side. The user holds read-write on every key
+ * through a role (not root, so every request walks the permission intervals).
+ */
+function authCases(d: Partial<BenchOptions>): CaseDef[] {
+  const common = { ...d, clients: 64, conns: 8, keySize: 16, valSize: 256 };
+  const user = { user: `${AUTH_BENCH_USER}:${AUTH_BENCH_PASSWORD}` };
+  const both = (id: string, workload: WorkloadName, options: Partial<BenchOptions>): CaseDef[] => [
+    { id: `auth: ${id}, auth off`, workload, options, metrics: [throughput(), latency('p99Ms')], optIn: true, isolated: true },
+    { id: `auth: ${id}, as a user`, workload, options: { ...options, ...user }, metrics: [throughput(), latency('p99Ms')], optIn: true, isolated: true, auth: true },
+  ];
+  return [
+    { id: 'auth: authenticate 64c', workload: 'authenticate', options: { ...common, ...user }, metrics: [throughput(), latency('p99Ms')], optIn: true, isolated: true, auth: true },
+    ...both('put 64c/8conn 256B', 'put', { ...common, keySpaceSize: 100_000 }),
+    ...both('range linearizable 64c', 'range', { ...common, consistency: 'l', keySpaceSize: 1000 }),
+  ];
 }
 
 /**

@@ -12,6 +12,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { enableAuth } from './auth-setup.js';
 import { Cluster, type ServerKind } from './cluster.js';
 import type { CaseDef, Profile } from './compare-plan.js';
 import { runGoLoadgen } from './go-client.js';
@@ -78,6 +79,7 @@ async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: num
   let before: RssReading | undefined;
   let after: RssReading | undefined;
   const hooks: RunHooks = {};
+  if (c.auth === true) await enableAuth(cluster.clientUrls[0] ?? '', env.pki);
   if (isolated) {
     before = await readSettled(() => cluster.memberRssBytes(0));
     hooks.beforeGo = async () => {

@@ -6,6 +6,8 @@
  */
 import { codec, toNumber } from '../src/shared/pb-codec.js';
 import type {
+  AuthenticateRequest,
+  AuthenticateResponse,
   LeaseGrantRequest,
   LeaseGrantResponse,
   LeaseKeepAliveRequest,
@@ -38,6 +40,8 @@ export const pb = {
   watchResp: codec<WatchResponse>('etcdserverpb.WatchResponse'),
   statusReq: codec<StatusRequest>('etcdserverpb.StatusRequest'),
   statusResp: codec<StatusResponse>('etcdserverpb.StatusResponse'),
+  authenticateReq: codec<AuthenticateRequest>('etcdserverpb.AuthenticateRequest'),
+  authenticateResp: codec<AuthenticateResponse>('etcdserverpb.AuthenticateResponse'),
 };
 
 const PATH = {
@@ -48,6 +52,7 @@ const PATH = {
   leaseKeepAlive: '/etcdserverpb.Lease/LeaseKeepAlive',
   watch: '/etcdserverpb.Watch/Watch',
   status: '/etcdserverpb.Maintenance/Status',
+  authenticate: '/etcdserverpb.Auth/Authenticate',
 } as const;
 
 export class EtcdClient {
@@ -67,6 +72,17 @@ export class EtcdClient {
 
   async leaseGrant(ttlSec: number): Promise<LeaseGrantResponse> {
     return pb.leaseGrantResp.decode(await this.conn.unary(PATH.leaseGrant, pb.leaseGrantReq.encode({ TTL: ttlSec })));
+  }
+
+  /** Logs in; returns the token. */
+  async authenticate(name: string, password: string): Promise<string> {
+    const resp = pb.authenticateResp.decode(await this.conn.unary(PATH.authenticate, pb.authenticateReq.encode({ name, password })));
+    return resp.token ?? '';
+  }
+
+  /** Any unary call by path, with the request and response message names (set-up calls). */
+  async call(path: string, reqType: string, req: object): Promise<void> {
+    await this.conn.unary(path, codec<object>(reqType).encode(req));
   }
 
   async status(): Promise<StatusResponse> {

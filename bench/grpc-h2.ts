@@ -103,6 +103,9 @@ export interface BidiStream {
 
 export class GrpcConn {
   private closed = false;
+  /** The auth token sent as `token` metadata on every call (set after Authenticate). */
+  private tokenHeaders: Map<string, http2.OutgoingHttpHeaders> | undefined;
+  private token: string | undefined;
 
   private constructor(private readonly session: http2.ClientHttp2Session, readonly endpoint: string) {}
 
@@ -156,12 +159,19 @@ export class GrpcConn {
     return this.closed || this.session.destroyed || this.session.closed;
   }
 
+  /** Sends `token` as metadata from now on (etcd clientv3 does the same after logging in). */
+  setToken(token: string): void {
+    this.token = token;
+    this.tokenHeaders = new Map();
+  }
+
   private request(path: string): http2.ClientHttp2Stream {
     if (this.isClosed) throw new GrpcError(GRPC_UNAVAILABLE, `connection to ${this.endpoint} is closed`);
-    let headers = HEADERS_BY_PATH.get(path);
+    const cache = this.tokenHeaders ?? HEADERS_BY_PATH;
+    let headers = cache.get(path);
     if (headers === undefined) {
-      headers = { ...REQUEST_HEADERS_BASE, ':path': path };
-      HEADERS_BY_PATH.set(path, headers);
+      headers = { ...REQUEST_HEADERS_BASE, ':path': path, ...(this.token === undefined ? {} : { token: this.token }) };
+      cache.set(path, headers);
     }
     return this.session.request(headers);
   }

@@ -13,6 +13,7 @@ export const WORKLOADS = [
   'watch-latency',
   'lease-keepalive',
   'mixed',
+  'authenticate',
 ] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
@@ -60,6 +61,8 @@ export interface BenchOptions {
   workers: number;
   /** Run the single share in the calling thread (tests; no worker_threads). */
   inline: boolean;
+  /** `name:password` (etcd benchmark --user): every connection logs in and sends the token; '' = none. */
+  user: string;
   seed: number;
 }
 
@@ -90,6 +93,7 @@ export const BASE_DEFAULTS: Omit<BenchOptions, 'workload' | 'endpoints'> = {
   listLimit: 500,
   workers: 0,
   inline: false,
+  user: '',
   seed: 1,
 };
 
@@ -105,6 +109,7 @@ export const WORKLOAD_DEFAULTS: Record<WorkloadName, Partial<BenchOptions>> = {
   'lease-keepalive': {},
   // kube-apiserver-like: 1 KiB objects under /registry/<resource>/<namespace>/<name>.
   mixed: { keySpaceSize: 2000, valSize: 1024, prefix: '/registry/', clients: 16, conns: 4 },
+  authenticate: {},
 };
 
 /** Merges defaults under what the caller set explicitly, then validates. */
@@ -138,6 +143,8 @@ function validate(o: BenchOptions): void {
   need(o.keySpaceSize >= 1 && o.keySize >= 1 && o.valSize >= 0, 'bad key/value sizes');
   need(o.rate >= 0 && o.putRate >= 0 && o.warmupSec >= 0, 'rates and warmup must be >= 0');
   need(o.consistency === 'l' || o.consistency === 's', '--consistency is l or s');
+  need(o.user === '' || o.user.includes(':'), '--user is name:password');
+  need(o.workload !== 'authenticate' || o.user !== '', 'authenticate needs --user');
   need(o.txnOps >= 1 && o.txnOps <= 128, '--txn-ops must be in [1, 128] (etcd max-txn-ops)');
   need(o.workload !== 'txn-put' || o.keySpaceSize >= o.txnOps, 'txn-put: --key-space-size must be >= --txn-ops (a txn may not touch a key twice)');
   if (o.workload === 'watch' || o.workload === 'watch-latency') {

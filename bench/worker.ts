@@ -19,7 +19,9 @@ import { watchWorkload } from './watch-workload.js';
 import type { WorkerContext, Workload } from './context.js';
 import { makeValue } from './context.js';
 import {
+  authenticateWorkload,
   leaseKeepAliveWorkload,
+  splitUser,
   putWorkload,
   rangeWorkload,
   txnMixedWorkload,
@@ -48,6 +50,8 @@ function makeWorkload(name: WorkloadName): Workload {
       return watchWorkload();
     case 'mixed':
       return mixedWorkload();
+    case 'authenticate':
+      return authenticateWorkload();
   }
 }
 
@@ -92,7 +96,10 @@ export function serveShare(port: Port): void {
       const endpoint = opts.endpoints[id % opts.endpoints.length] ?? '';
       const conn = await GrpcConn.connect(endpoint, tls);
       conns.push(conn);
-      clients.set(id, new EtcdClient(conn));
+      const client = new EtcdClient(conn);
+      // --user: each connection logs in once and sends its token (not the authenticate workload, whose ops are the logins)
+      if (opts.user !== '' && opts.workload !== 'authenticate') conn.setToken(await client.authenticate(...splitUser(opts.user)));
+      clients.set(id, client);
     }
     const rec = new Recorder();
     const rng = new SeededRng(opts.seed * 7919 + spec.workerIndex);

@@ -8,6 +8,8 @@
  *                    --rw-ratio reads per write (reads honour --consistency).
  * - lease-keepalive: each client grants one lease, then sends LeaseKeepAlive on its own
  *                    bidi stream and waits for the answer (one round trip per op).
+ * - authenticate:    Authenticate{name, password} of --user (a bcrypt check and a raft
+ *                    round per login on both servers).
  * watch/watch-latency are in watch-workload.ts, mixed in mixed-workload.ts.
  */
 import type { RequestOp } from '../src/generated/pb.js';
@@ -158,3 +160,21 @@ export const leaseKeepAliveWorkload = (): Workload => {
     },
   };
 };
+
+/** `name:password` as two strings (the password may contain ':'). */
+export function splitUser(user: string): [string, string] {
+  const i = user.indexOf(':');
+  return [user.slice(0, i), user.slice(i + 1)];
+}
+
+export const authenticateWorkload = (): Workload => ({
+  setup: async () => undefined,
+  run: (ctx) => {
+    const [name, password] = splitUser(ctx.opts.user);
+    return runClients(ctx, async (client) => {
+      if ((await client.authenticate(name, password)) === '') throw new Error('authenticate: no token');
+      return 'authenticate';
+    });
+  },
+  teardown: () => undefined,
+});
