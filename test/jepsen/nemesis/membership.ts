@@ -30,8 +30,11 @@ import type { ActiveFault, FaultContext, QuorumlessWindow } from './faults.js';
 
 type MemberInfo = { ID?: string; name?: string; peerURLs?: string[]; isLearner?: boolean };
 
-/** How long each window holds: three election timeouts, so a wrongful commit would show. */
-const WINDOW_ELECTIONS = 3;
+/**
+ * How long each window holds: two election timeouts, so a wrongful commit would show
+ * (a commit needs one heartbeat round; the probes go out every 200 ms).
+ */
+const WINDOW_ELECTIONS = 2;
 
 async function leaderOf(c: Cluster, timeoutMs = 15_000): Promise<ClusterMember> {
   const l = (await findLeader(c, timeoutMs))?.member;

@@ -94,18 +94,18 @@ export function ciMatrix(): MatrixRow[] {
       'register-partitions',
       'register',
       ['partition-leader', 'partition-majority', 'partition-asymmetric'],
-      25_000,
+      22_000,
     ),
     row('register-kill', 'register', ['kill'], 20_000),
     row('append-pause', 'append', ['pause'], 20_000),
-    row('append-kill-partition', 'append', ['kill', 'partition-leader'], 25_000),
+    row('append-kill-partition', 'append', ['kill', 'partition-leader'], 22_000),
     row('register-power-cut', 'register', ['power-cut'], 18_000),
     // Membership changes beside kills and cuts, with compactions: a removed member and a
     // learner must never count toward a quorum (nemesis/membership.ts). The fault alone
     // takes ~22 s, so the row has no other (the plain remove/re-add `member` fault runs in
     // the long rows; this row replaced register-member-compact to keep the tier < 10 min).
     row('register-member-learner', 'register', ['member-learner'], 24_000, { compactEveryMs: 1000 }),
-    row('lease-pause-wall-clock', 'lease', ['pause', 'wall-clock'], 25_000),
+    row('lease-pause-wall-clock', 'lease', ['pause', 'wall-clock'], 22_000),
     row('watch-partition-compact', 'watch', ['partition-leader', 'kill'], 20_000, {
       compactEveryMs: 1500,
     }),
