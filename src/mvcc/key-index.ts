@@ -104,6 +104,13 @@ export interface KeyRevision {
   version: number;
 }
 
+/** The revisions a record carries (a KeyValue, or a scanned record's fields). */
+export interface RecordRevisions {
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+}
+
 /** A flat list of revisions (parallel arrays), e.g. the revisions a compaction keeps. */
 export interface RevisionList {
   mains: number[];
@@ -207,7 +214,7 @@ export class KeyIndex {
    * may be partly done, so earlier revisions of its generation may be missing.
    * `record` is the record's bytes (kv decoded from it), kept as the live value.
    */
-  restoreRecord(main: number, sub: number, tombstone: boolean, kv: KeyValue, record: Buffer, belowCompaction = false): boolean {
+  restoreRecord(main: number, sub: number, tombstone: boolean, kv: RecordRevisions, record: Buffer, belowCompaction = false): boolean {
     const g = this.current;
     if (tombstone) {
       if (g.isEmpty && !this.isEmpty) return false;

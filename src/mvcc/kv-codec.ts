@@ -180,18 +180,33 @@ function varAsLength(): number {
 }
 
 /**
- * Unmarshals a KeyValue. `key` and `value` are views into `b` (no copy); unknown
- * fields are skipped as proto3 requires. `knownKey`: the caller already holds the key
- * (the key index decoding a live record), used instead of a view, so a decode makes
- * one view fewer.
+ * Where the fields of a marshalled KeyValue are: byte ranges of key and value inside
+ * the record, and the scalar fields. scanKeyValue fills one shared instance (valid until
+ * the next scan), so reading a record's revisions allocates nothing.
  */
-export function decodeKeyValue(b: Buffer, knownKey?: Buffer): KeyValue {
-  let key: Buffer = knownKey ?? EMPTY;
-  let value: Buffer = EMPTY;
-  let createRevision = 0;
-  let modRevision = 0;
-  let version = 0;
-  let lease = NO_LEASE;
+export interface KeyValueFields {
+  keyStart: number;
+  keyEnd: number;
+  valueStart: number;
+  valueEnd: number;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  /** The lease id's varint halves (0 and 0: no lease). */
+  leaseLo: number;
+  leaseHi: number;
+}
+
+const fields: KeyValueFields = {
+  keyStart: 0, keyEnd: 0, valueStart: 0, valueEnd: 0,
+  createRevision: 0, modRevision: 0, version: 0, leaseLo: 0, leaseHi: 0,
+};
+
+/** Parses a marshalled KeyValue into the shared KeyValueFields; unknown fields are skipped as proto3 requires. */
+export function scanKeyValue(b: Buffer): KeyValueFields {
+  const f = fields;
+  f.keyStart = f.keyEnd = f.valueStart = f.valueEnd = 0;
+  f.createRevision = f.modRevision = f.version = f.leaseLo = f.leaseHi = 0;
   let pos = 0;
   while (pos < b.length) {
     pos = readVarint64(b, pos);
@@ -203,15 +218,23 @@ export function decodeKeyValue(b: Buffer, knownKey?: Buffer): KeyValue {
       pos = readVarint64(b, pos);
       const len = varAsLength();
       assert(pos + len <= b.length, 'KeyValue: truncated bytes field');
-      if (field === 1 && knownKey === undefined) key = b.subarray(pos, pos + len);
-      else if (field === 5) value = b.subarray(pos, pos + len);
+      if (field === 1) {
+        f.keyStart = pos;
+        f.keyEnd = pos + len;
+      } else if (field === 5) {
+        f.valueStart = pos;
+        f.valueEnd = pos + len;
+      }
       pos += len;
     } else if (wire === 0) {
       pos = readVarint64(b, pos);
-      if (field === 2) createRevision = varAsRevision('create_revision');
-      else if (field === 3) modRevision = varAsRevision('mod_revision');
-      else if (field === 4) version = varAsRevision('version');
-      else if (field === 6) lease = leaseId((BigInt(varHi) << 32n) | BigInt(varLo));
+      if (field === 2) f.createRevision = varAsRevision('create_revision');
+      else if (field === 3) f.modRevision = varAsRevision('mod_revision');
+      else if (field === 4) f.version = varAsRevision('version');
+      else if (field === 6) {
+        f.leaseLo = varLo;
+        f.leaseHi = varHi;
+      }
     } else if (wire === 1) {
       pos += 8;
     } else if (wire === 5) {
@@ -221,5 +244,18 @@ export function decodeKeyValue(b: Buffer, knownKey?: Buffer): KeyValue {
     }
   }
   assert(pos === b.length, 'KeyValue: truncated fixed-width field');
-  return { key, createRevision, modRevision, version, value, lease };
+  return f;
+}
+
+/**
+ * Unmarshals a KeyValue. `key` and `value` are views into `b` (no copy). `knownKey`:
+ * the caller already holds the key (the key index decoding a live record), used
+ * instead of a view, so a decode makes one view fewer.
+ */
+export function decodeKeyValue(b: Buffer, knownKey?: Buffer): KeyValue {
+  const f = scanKeyValue(b);
+  const key = knownKey ?? (f.keyEnd > f.keyStart ? b.subarray(f.keyStart, f.keyEnd) : EMPTY);
+  const value = f.valueEnd > f.valueStart ? b.subarray(f.valueStart, f.valueEnd) : EMPTY;
+  const lease = f.leaseLo === 0 && f.leaseHi === 0 ? NO_LEASE : leaseId((BigInt(f.leaseHi) << 32n) | BigInt(f.leaseLo));
+  return { key, createRevision: f.createRevision, modRevision: f.modRevision, version: f.version, value, lease };
 }

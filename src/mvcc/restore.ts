@@ -9,7 +9,7 @@ import { assert } from '../shared/assert.js';
 import type { BackendEntry } from '../storage/backend.js';
 import { KEY_PREFIX, META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV, decodeUint64 } from '../storage/schema.js';
 import { KeyIndex } from './key-index.js';
-import { decodeKeyValue } from './kv-codec.js';
+import { scanKeyValue } from './kv-codec.js';
 import { parseRecordKey } from './revision.js';
 import type { StoreState } from './store-state.js';
 
@@ -47,19 +47,24 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
       ahead = it.nextv(CHUNK);
       for (const [k, v] of entries) {
         const r = parseRecordKey(k);
-        const stored = decodeKeyValue(v);
-        assert(stored.key.length > 0, `restore: record ${r.main}.${r.sub} without a key`);
+        // Scanned in place: no KeyValue or value view per record, only a key view for
+        // the index lookup when the key differs from the previous record's.
+        const f = scanKeyValue(v);
+        const keyLen = f.keyEnd - f.keyStart;
+        assert(keyLen > 0, `restore: record ${r.main}.${r.sub} without a key`);
         // Consecutive records often belong to the same key (one txn): a one-entry cache.
-        let ki = cache !== undefined && cache.key.equals(stored.key) ? cache : state.index.get(stored.key);
+        let ki = cache !== undefined && cache.key.length === keyLen && v.compare(cache.key, 0, keyLen, f.keyStart, f.keyEnd) === 0
+          ? cache
+          : state.index.get(v.subarray(f.keyStart, f.keyEnd));
         if (ki === undefined) {
-          const owned = Buffer.allocUnsafeSlow(stored.key.length);
-          stored.key.copy(owned);
+          const owned = Buffer.allocUnsafeSlow(keyLen);
+          v.copy(owned, 0, f.keyStart, f.keyEnd);
           ki = new KeyIndex(owned);
           state.index.set(ki.key, ki);
         }
         cache = ki;
         const wasLive = ki.isLive;
-        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, stored, v, r.main <= compactionBound)) {
+        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, f, v, r.main <= compactionBound)) {
           logger.warn({ revision: r.main, sub: r.sub }, 'restore: tombstone on a deleted key skipped');
         }
         if (wasLive !== ki.isLive) state.liveKeys += ki.isLive ? 1 : -1;
