@@ -15,8 +15,9 @@
  * | power-cut             | SIGKILL every member at once (TSETCD_TEST_POWER_CUT=1) | yes                    |
  * | wall-clock            | libfaketime CLOCK_REALTIME offset of ±30..120 s (not   | no                     |
  * |                       | the monotonic clock election and lease timers read)    |                        |
- * | clock-rate-leader     | the leader's wall and monotonic clocks run at 2x or    | no                     |
- * |                       | 0.5x (libfaketime rate, fakeMonotonic): its heartbeats,|                        |
+ * | clock-rate-leader     | the leader's wall and monotonic clocks run at 2x, then | no                     |
+ * |                       | 0.5x the next time (libfaketime rate, fakeMonotonic):  |                        |
+ * |                       | its heartbeats,                                        |                        |
  * |                       | election and lease timers with them; heal: back to 1x  |                        |
  * | clock-rate-follower   | the same on a follower                                 | no                     |
  * | member                | remove a follower, wipe it, add it back, restart       | no                     |
@@ -166,6 +167,9 @@ function cut(a: readonly number[], b: readonly number[]): [number, number][] {
   for (const x of a) for (const y of b) out.push([x, y], [y, x]);
   return out;
 }
+
+/** How many clock-rate faults of each kind a cluster has had (their rates alternate). */
+const clockRateTurns = new WeakMap<Cluster, Map<string, number>>();
 
 export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<ActiveFault> {
   const c = ctx.cluster;
@@ -336,8 +340,15 @@ export async function startFault(kind: FaultKind, ctx: FaultContext): Promise<Ac
       };
     }
     case 'clock-rate-leader':
-    case 'clock-rate-follower':
-      return startClockRate(ctx, kind === 'clock-rate-leader' ? 'leader' : 'follower', ctx.rng.int(2) === 0 ? 2 : 0.5);
+    case 'clock-rate-follower': {
+      // 2x and 0.5x in turn per cluster and role, 2x first: a seeded draw left one long
+      // lease row without a 2x leader.
+      const n = clockRateTurns.get(c)?.get(kind) ?? 0;
+      const turns = clockRateTurns.get(c) ?? new Map<string, number>();
+      turns.set(kind, n + 1);
+      clockRateTurns.set(c, turns);
+      return startClockRate(ctx, kind === 'clock-rate-leader' ? 'leader' : 'follower', n % 2 === 0 ? 2 : 0.5);
+    }
     case 'member':
       return startMemberChurn(ctx);
     case 'member-learner':
