@@ -86,6 +86,8 @@ function row(
   };
 }
 
+const maxOrNaN = (xs: number[]): number => (xs.length === 0 ? Number.NaN : Math.max(...xs));
+
 function caseOf(s: SessionResult | undefined, id: string): CaseOutcome | undefined {
   return s?.cases.find((c) => c.caseId === id);
 }
@@ -134,8 +136,9 @@ export function summarize(
       etcdServerCores: median([...ca, ...caa].map((o) => o?.serverCpuCores ?? Number.NaN)),
       tsetcdServerCores: median(cb.map((o) => o?.serverCpuCores ?? Number.NaN)),
       generatorCores: median(all.map((o) => o.result?.generator.cpuCores ?? Number.NaN)),
-      maxWorkerElu: Math.max(0, ...all.flatMap((o) => o.result?.generator.workerEventLoopUtilization ?? [])),
-      maxWorkerCpuCores: Math.max(0, ...all.flatMap((o) => (o.result?.generator.workerCpuCores ?? []).filter((x) => Number.isFinite(x)))),
+      // NaN (n/a) when no run reported worker threads (the Go client has none).
+      maxWorkerElu: maxOrNaN(all.flatMap((o) => o.result?.generator.workerEventLoopUtilization ?? [])),
+      maxWorkerCpuCores: maxOrNaN(all.flatMap((o) => (o.result?.generator.workerCpuCores ?? []).filter((x) => Number.isFinite(x)))),
       generatorSaturatedRuns: all.filter((o) => o.result?.generator.saturated === true).length,
     });
   }
