@@ -23,7 +23,7 @@ import { BboltFormatError } from '../bbolt/errors.js';
 import { encodeAlarm } from '../bbolt/etcd-proto.js';
 import { readEtcdBackend, type EtcdBackendContents, type Revision } from '../bbolt/etcd-layout.js';
 import { BboltDb } from '../bbolt/reader.js';
-import { snapshotImageLength, verifySnapshotHash } from '../bbolt/snapshot-file.js';
+import { SHA256_SIZE, snapshotImageLength } from '../bbolt/snapshot-file.js';
 import { AUTH_DISABLED, AUTH_ENABLED, AUTH_ENABLED_KEY, AUTH_REVISION_KEY, roleKey, userKey } from '../auth/records.js';
 import { computeClusterId, computeMemberId } from '../cluster/ids.js';
 import { Membership, type Member } from '../cluster/membership.js';
@@ -181,17 +181,18 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** etcd's saveDB hash rules: a trailer is required unless skipped, and must match. */
 function checkHash(source: FileSource, req: RestoreRequest): void {
-  const { hasTrailer } = snapshotImageLength(source.size);
+  const { hasTrailer, imageLength } = snapshotImageLength(source.size);
   if (req.skipHashCheck) return;
   if (!hasTrailer) {
     throw new RestoreError(
       `snapshot ${req.snapshotPath}: snapshot missing hash but --skip-hash-check=false (its ${source.size} bytes are not whole pages plus a 32-byte SHA-256: truncated, or a member/snap/db copy that needs --skip-hash-check)`,
     );
   }
-  const check = verifySnapshotHash(source);
-  if (!check.ok) {
+  const actual = source.sha256(imageLength);
+  const expected = source.read(imageLength, SHA256_SIZE);
+  if (Buffer.compare(actual, expected) !== 0) {
     throw new RestoreError(
-      `snapshot ${req.snapshotPath}: SHA-256 mismatch: the trailer says ${hex(check.expected)}, the image hashes to ${hex(check.actual)} (the file is corrupt)`,
+      `snapshot ${req.snapshotPath}: SHA-256 mismatch: the trailer says ${hex(expected)}, the image hashes to ${hex(actual)} (the file is corrupt)`,
     );
   }
 }

@@ -65,8 +65,8 @@ function masked(crc: number): number {
 class ByteBuilder {
   buf: Buffer;
   length = 0;
-  constructor(initial: number) {
-    this.buf = Buffer.allocUnsafe(initial);
+  constructor(initial: number | Buffer) {
+    this.buf = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
   }
   reserve(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -142,8 +142,8 @@ class TableBuilder {
   last: Uint8Array | undefined;
   entries = 0;
 
-  constructor(capacity: number) {
-    this.out = new ByteBuilder(capacity);
+  constructor(buffer: Buffer) {
+    this.out = new ByteBuilder(buffer);
   }
 
   add(userKey: Uint8Array, value: Uint8Array): void {
@@ -247,6 +247,9 @@ export class LevelTableWriter {
   private prevKey: Buffer | undefined;
   private finished = false;
   private readonly unsynced: FileHandle[] = [];
+  /** The buffer of the table being written, and one free for the next table. */
+  private writing: Buffer | undefined;
+  private spare: Buffer | undefined;
 
   private constructor(
     private readonly fs: FileLayer,
@@ -266,8 +269,14 @@ export class LevelTableWriter {
     return new LevelTableWriter(fs, dir, options.tableBytes ?? TABLE_BYTES);
   }
 
+  /**
+   * A builder on the buffer of the table written before the last (its write is done),
+   * so a load reuses two buffers instead of touching fresh memory for every table.
+   */
   private newTable(): TableBuilder {
-    return new TableBuilder(Math.max(this.tableBytes, BLOCK_BYTES) + (1 << 20));
+    const spare = this.spare;
+    this.spare = undefined;
+    return new TableBuilder(spare ?? Buffer.allocUnsafe(Math.max(this.tableBytes, BLOCK_BYTES) + (1 << 20)));
   }
 
   /** Records added so far. */
@@ -309,8 +318,10 @@ export class LevelTableWriter {
     });
     this.prevKey = Buffer.from(t.last ?? Buffer.alloc(0));
     await this.inFlight;
+    this.spare = this.writing;
+    this.writing = t.out.buf;
     this.inFlight = this.writeTable(tableName(number), bytes);
-    // A fresh builder: the previous one's buffer is being written.
+    // Not on this table's buffer: it is being written.
     this.table = this.newTable();
   }
 
