@@ -15,7 +15,7 @@
  * `peerActiveSince`.
  */
 import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/logger.js';
+import { goDuration, type Logger } from '../shared/logger.js';
 import type { Backend } from '../storage/backend.js';
 import type { Rng } from '../shared/rng.js';
 import type { Scheduler } from '../shared/scheduler.js';
@@ -35,7 +35,7 @@ import type { MvccStore } from '../mvcc/index.js';
 import type { WatchHub } from '../watch/index.js';
 import { memberRecipeClient, type RecipeClient } from '../concurrency/index.js';
 import type { ConsensusStatus, EtcdServer } from './etcd-server.js';
-import type { MemberCore } from './member-core.js';
+import { WARNING_APPLY_DURATION_MS_DEFAULT, type MemberCore } from './member-core.js';
 import type { MemberStorage } from './member-storage.js';
 import { HeaderFiller } from '../v3rpc/header.js';
 import { BackendQuota } from '../apply/quota.js';
@@ -58,6 +58,8 @@ export interface MemberApiSettings {
   readonly watchProgressNotifyIntervalMs: number;
   /** As configured: 0 = etcd's default 2 GiB, negative = no quota (apply/quota.ts). */
   readonly quotaBackendBytes: number;
+  /** --warning-apply-duration: slow reads served without the log warn as slow applies do. */
+  readonly warningApplyDurationMs?: number;
 }
 
 /** A follower's hop to the leader (the shell dials the leader's client URL). */
@@ -385,6 +387,25 @@ export class MemberApi
   /** Raises `type` for this member through the log (see MemberCore.raiseAlarm). */
   raiseAlarm(type: AlarmType): Promise<void> {
     return this.deps.core.raiseAlarm(type);
+  }
+
+  /**
+   * etcd's warnOfExpensiveReadOnlyRangeRequest / ...ReadOnlyTxnRequest: a read slower
+   * than --warning-apply-duration logs "apply request took too long" with the prefix
+   * "read-only range " and counts as a slow apply (etcd_server_slow_apply_total).
+   */
+  readTimer(): (request: string, response: string) => void {
+    const started = this.clock.nowMs();
+    const limitMs = this.deps.settings.warningApplyDurationMs ?? WARNING_APPLY_DURATION_MS_DEFAULT;
+    return (request, response) => {
+      const took = this.clock.nowMs() - started;
+      if (!(took > limitMs)) return;
+      this.observe('server.slowApply', 1);
+      this.logger.warn(
+        { took: goDuration(took), 'expected-duration': goDuration(limitMs), prefix: 'read-only range ', request, response },
+        'apply request took too long',
+      );
+    };
   }
 
   /** /health's read: a Range of "health" (linearizable unless asked otherwise). */

@@ -152,7 +152,7 @@ export interface MemberCore {
  */
 const BACKEND_BATCH_INTERVAL_MS = 100;
 /** etcd's embed.DefaultWarningApplyDuration, for cores opened without the setting (tests). */
-const WARNING_APPLY_DURATION_MS_DEFAULT = 100;
+export const WARNING_APPLY_DURATION_MS_DEFAULT = 100;
 
 const compactionCodec = codec<pb.CompactionRequest>('etcdserverpb.CompactionRequest');
 

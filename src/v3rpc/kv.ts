@@ -22,6 +22,8 @@ import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 import { OPEN_GATE, type AuthGate, type AuthInfo } from '../auth/index.js';
 import { isTxnReadOnly, type MvccStore } from '../mvcc/index.js';
+import { compactText, loggableTxn } from '../apply/loggable.js';
+import { codec } from '../shared/pb-codec.js';
 
 /** What the KV handlers need from the member. */
 export interface KvBackend {
@@ -30,7 +32,16 @@ export interface KvBackend {
   /** `caller`: the client's identity, checked at apply while auth is enabled. */
   propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome>;
   linearizableReadPoint(signal?: AbortSignal): Promise<void>;
+  /**
+   * Starts timing a read served without the log (a Range, a read-only Txn), from its
+   * arrival as etcd's EtcdServer.Range does; the returned function takes the request and
+   * response texts and logs etcd's slow-read warning when the read was slow.
+   */
+  readTimer?(): (request: string, response: string) => void;
 }
+
+const responseSize = (type: string, msg: object, revision: number): number =>
+  codec<object>(`etcdserverpb.${type}`).encode({ ...msg, header: { revision } }).length;
 
 /** A read-only txn attaches nothing: its check never asks for a lease's keys. */
 const NO_LEASE_KEYS = (): undefined => undefined;
@@ -46,12 +57,15 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller, gate: AuthGate = OPEN_
 
   const range = async (req: pb.RangeRequest, ctx: CallContext): Promise<pb.RangeResponse> => {
     checkRangeRequest(req);
+    const timed = s.readTimer?.();
     if (req.serializable !== true) await s.linearizableReadPoint(ctx.signal);
     const caller = await gate.caller(ctx);
     gate.range(caller, req);
     const res = await s.store.range(rangeFromPb(req));
     gate.afterRead(caller);
-    return { header: h.header(res.revision), ...rangeToPb(res) };
+    const body = rangeToPb(res);
+    timed?.(compactText('etcdserverpb.RangeRequest', req), `range_response_count:${res.kvs.length} size:${responseSize('RangeResponse', body, res.revision)}`);
+    return { header: h.header(res.revision), ...body };
   };
 
   const put = async (req: pb.PutRequest, ctx: CallContext, raw: Buffer): Promise<pb.PutResponse> => {
@@ -70,12 +84,16 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller, gate: AuthGate = OPEN_
     checkTxn(req, s.maxTxnOps);
     const request = txnFromPb(req);
     if (isTxnReadOnly(request)) {
+      const timed = s.readTimer?.();
       await s.linearizableReadPoint(ctx.signal);
       const caller = await gate.caller(ctx);
       gate.txn(caller, req, NO_LEASE_KEYS);
       const res = await s.store.txnReadOnly(request);
       gate.afterRead(caller);
-      return { header: h.header(res.revision), ...txnToPb(res) };
+      const body = txnToPb(res);
+      const counts = (body.responses ?? []).map((r) => `range_response_count:${r.responseRange?.kvs?.length ?? 0}`);
+      timed?.(loggableTxn(req), `responses:<${counts.join(' ')}> size:${responseSize('TxnResponse', body, res.revision)}`);
+      return { header: h.header(res.revision), ...body };
     }
     const { outcome } = await write(RequestKind.Txn, raw, ctx);
     return { header: h.header(outcome.revision), ...(outcome.response as pb.TxnResponse) };

@@ -4,7 +4,9 @@
 // - warning-apply-duration (3.4's experimental-warning-apply-duration, the alias tsetcd
 //   also takes): each applied put and txn logs "apply request took too long" with etcd's
 //   keys, expected-duration "1ns", and the request in etcd's redacted text
-//   (header:<ID:N > put:<key:"..." value_size:N >) equal to etcd's but for the id;
+//   (header:<ID:N > put:<key:"..." value_size:N >) equal to etcd's but for the id; reads
+//   served without the log (a range, a read-only txn) log it with the prefix
+//   "read-only range " and the same request and response texts as etcd's;
 // - warning-unary-request-duration (etcd 3.5; 3.4 logs the same "request stats" line
 //   only at debug level, so etcd runs with log-level debug): each unary KV call logs
 //   "request stats" as a warning, with etcd's keys, counts, request size and content.
@@ -38,6 +40,7 @@ async function drive(m: Member): Promise<void> {
   await run(['get', 'slow/', '--prefix']);
   await run(['txn'], 'value("slow/a") = "value-a"\n\nput slow/b "12345"\n\nget slow/x\n\n');
   await run(['del', 'slow/b']);
+  await run(['txn'], 'value("slow/a") = "value-a"\n\nget slow/a\n\nget slow/x\n\n');
 }
 
 describe('slow-request warnings as etcd logs them', () => {
@@ -71,6 +74,19 @@ describe('slow-request warnings as etcd logs them', () => {
       expect(a?.['response']).toBe(b?.['response']);
     }
     expect(withoutId(byRequest(applyOurs, / put:</)?.['request'])).toBe('header:<ID:_ > put:<key:"slow/a" value_size:7 >');
+
+    // Reads served without the log: the same warning with etcd's "read-only range " prefix.
+    const readsOurs = applyOurs.filter((l) => l['prefix'] === 'read-only range ');
+    const readsEtcd = applyEtcd.filter((l) => l['prefix'] === 'read-only range ');
+    const pick = (ls: Line[], re: RegExp): Line | undefined => ls.find((l) => re.test(String(l['request'])));
+    for (const re of [/^key:"slow\/" range_end:"slow0" $/, /^compare:<.*success:<request_range:<key:"slow\/a" > >/]) {
+      const a = pick(readsOurs, re);
+      const b = pick(readsEtcd, re);
+      expect(b, `etcd's read-only line ${String(re)}`).toBeDefined();
+      expect(a, `tsetcd's read-only line ${String(re)}`).toBeDefined();
+      expect(Object.keys(a ?? {}).sort()).toEqual(Object.keys(b ?? {}).sort());
+      expect({ request: a?.['request'], response: a?.['response'] }).toEqual({ request: b?.['request'], response: b?.['response'] });
+    }
 
     // "request stats": a warning on tsetcd (threshold passed), a debug line on etcd 3.4.
     const statsOurs = logLines(ours, 'request stats');
