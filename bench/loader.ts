@@ -4,6 +4,7 @@
  * INFLIGHT txns outstanding, spread over the cluster's client URLs. Loading is not a
  * measured workload; it only has to be the same for both servers. Any error aborts.
  */
+import { randomBytes } from 'node:crypto';
 import type { RequestOp } from '../src/generated/pb.js';
 import { EtcdClient } from './etcd-client.js';
 import { GrpcConn, type TlsFiles } from './grpc-h2.js';
@@ -27,8 +28,6 @@ export async function loadKeys(
   const conns = await Promise.all(urls.map((u) => GrpcConn.connect(u, tls)));
   try {
     const clients = conns.map((c) => new EtcdClient(c));
-    const value = Buffer.alloc(valSize);
-    for (let i = 0; i < valSize; i++) value[i] = (i * 131 + 7) & 0xff;
     let next = from;
     await Promise.all(
       Array.from({ length: INFLIGHT }, async (_, lane) => {
@@ -38,8 +37,14 @@ export async function loadKeys(
           const start = next;
           const end = Math.min(to, start + PUTS_PER_TXN);
           next = end;
+          // Fresh random bytes per key, so neither side's storage can compress them
+          // (docs/architecture.md §4).
+          const values = randomBytes((end - start) * valSize);
           const success: RequestOp[] = [];
-          for (let i = start; i < end; i++) success.push({ requestPut: { key: loadKey(i), value } });
+          for (let i = start; i < end; i++) {
+            const at = (i - start) * valSize;
+            success.push({ requestPut: { key: loadKey(i), value: values.subarray(at, at + valSize) } });
+          }
           await client.txn({ success });
         }
       }),
