@@ -278,7 +278,10 @@ export class MemberApi
   /**
    * etcd's publish: a started member proposes its name and client URLs through the
    * log; once applied it has joined the cluster (the point etcd tells systemd it is
-   * ready). Retried until it succeeds or the server stops.
+   * ready). Retried until it succeeds or the server stops. A full disk fails pending
+   * proposals with 'stopped' while the member stays up (EtcdServer freezeNoSpace): that
+   * is retried too, or a member restarted on a full disk would exit instead of serving
+   * reads with NOSPACE (seen in the Jepsen long profile, register-disk-full-long).
    */
   async publishAttributes(name: string, clientUrls: readonly string[]): Promise<void> {
     const attrs = { id: this.selfId.toString(16), name, clientURLs: clientUrls };
@@ -293,7 +296,7 @@ export class MemberApi
         }
         throw outcome.error;
       } catch (err) {
-        if (err instanceof TsetcdError && err.code === 'stopped') throw err;
+        if (err instanceof TsetcdError && err.code === 'stopped' && !this.server.isFrozen) throw err;
         if (attempt % 10 === 9) this.log.warn({ err }, 'cannot publish member attributes yet; retrying');
         await new Promise<void>((resolve) => this.scheduler.after(PUBLISH_RETRY_MS, resolve));
       }

@@ -10,7 +10,7 @@
  * if this test process dies first, by the watchdog (runWhenTestProcessExits).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, openSync, closeSync, writeSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, openSync, closeSync, readFileSync, writeSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { runWhenTestProcessExits } from '../../helpers/cleanup.js';
 import type { Cluster, ClusterMember } from '../cluster/cluster.js';
@@ -63,12 +63,20 @@ export interface DiskFull {
   heal(): Promise<void>;
 }
 
-/** Moves `m` (stopped and restarted) onto a tmpfs of its data size + 16 MiB, fills it, waits for NOSPACE. */
-export async function startDiskFull(c: Cluster, m: ClusterMember): Promise<DiskFull> {
-  const dir = m.dataDir;
-  await m.kill();
-  const used = duBytes(dir);
-  const sizeMiB = Math.ceil(used / (1 << 20)) + 16;
+function isMountPoint(dir: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === dir);
+}
+
+/** The data dir onto a tmpfs of `sizeMiB`: moved there the first time, shrunk back on a repeat. */
+function toSmallTmpfs(c: Cluster, dir: string, sizeMiB: number): void {
+  // A member hit before in this run already lives on its tmpfs (grown by that heal): a
+  // mount point cannot be renamed (EBUSY, seen in the long profile), so shrink it instead.
+  if (isMountPoint(dir)) {
+    run('mount', ['-o', `remount,size=${sizeMiB}m`, dir]);
+    return;
+  }
   renameSync(dir, `${dir}.moving`);
   mkdirSync(dir, { mode: 0o700 });
   run('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700`, 'tmpfs', dir]);
@@ -79,7 +87,20 @@ export async function startDiskFull(c: Cluster, m: ClusterMember): Promise<DiskF
   });
   cpSync(`${dir}.moving`, dir, { recursive: true });
   rmSync(`${dir}.moving`, { recursive: true, force: true });
-  m.start(c.initialCluster(), 'new');
+}
+
+/** Moves `m` (stopped and restarted) onto a tmpfs of its data size + 16 MiB, fills it, waits for NOSPACE. */
+export async function startDiskFull(c: Cluster, m: ClusterMember): Promise<DiskFull> {
+  const dir = m.dataDir;
+  await m.kill();
+  const used = duBytes(dir);
+  const sizeMiB = Math.ceil(used / (1 << 20)) + 16;
+  try {
+    toSmallTmpfs(c, dir, sizeMiB);
+  } finally {
+    // Whatever failed, the member runs again (a fault that could not start leaves none down).
+    m.start(c.initialCluster(), 'new');
+  }
   await m.waitListening();
   const filler = join(dir, 'test-filler');
   const filled = fill(filler);
