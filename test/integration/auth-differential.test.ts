@@ -1,6 +1,6 @@
 /**
  * Auth differential over gRPC against a real etcd 3.4.23: both servers start with the
- * same flags (seed-style mTLS, `client-cert-auth: true`, `auth-token-ttl: 3`,
+ * same flags (seed-style mTLS, `client-cert-auth: true`, `auth-token-ttl: 5`,
  * `bcrypt-cost: 4`), get the same users (root, a limited user `lim` with role rl, a
  * certificate-only user `certy` with role rc, added with no password) and auth enabled;
  * then fast-check generates sequences of steps, each one operation under one identity,
@@ -41,7 +41,7 @@ import { prefixEnd } from '../../src/shared/bytes.js';
 const SEQUENCES = Number(process.env['AUTH_DIFF_SEQUENCES'] ?? 25);
 const OPS = Number(process.env['AUTH_DIFF_OPS'] ?? 30);
 const SEED = process.env['AUTH_DIFF_SEED'] === undefined ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0 : Number(process.env['AUTH_DIFF_SEED']);
-const TOKEN_TTL_S = 3;
+const TOKEN_TTL_S = 5;
 const PASSWORDS = { root: 'rootpw', lim: 'limpw' } as const;
 
 // ---- the operation language ----
