@@ -39,7 +39,7 @@ import { WARNING_APPLY_DURATION_MS_DEFAULT, type MemberCore } from './member-cor
 import type { MemberStorage } from './member-storage.js';
 import { HeaderFiller } from '../v3rpc/header.js';
 import { BackendQuota } from '../apply/quota.js';
-import type { KvBackend } from '../v3rpc/kv.js';
+import type { KvBackend, ReadTexts } from '../v3rpc/kv.js';
 import type { LeaseBackend, LeaseForwardKind, LeaseForwardRequests, LeaseForwardResponses } from '../v3rpc/lease.js';
 import type { WatchBackend } from '../v3rpc/watch.js';
 import type { MaintenanceBackend, SnapshotChunkOut } from '../v3rpc/maintenance.js';
@@ -395,15 +395,17 @@ export class MemberApi
   /**
    * etcd's warnOfExpensiveReadOnlyRangeRequest / ...ReadOnlyTxnRequest: a read slower
    * than --warning-apply-duration logs "apply request took too long" with the prefix
-   * "read-only range " and counts as a slow apply (etcd_server_slow_apply_total).
+   * "read-only range " and counts as a slow apply (etcd_server_slow_apply_total). The
+   * texts are made only for a slow read: a fast one must not pay for encoding its answer.
    */
-  readTimer(): (request: string, response: string) => void {
+  readTimer(): (describe: () => ReadTexts) => void {
     const started = this.clock.nowMs();
     const limitMs = this.deps.settings.warningApplyDurationMs ?? WARNING_APPLY_DURATION_MS_DEFAULT;
-    return (request, response) => {
+    return (describe) => {
       const took = this.clock.nowMs() - started;
       if (!(took > limitMs)) return;
       this.observe('server.slowApply', 1);
+      const { request, response } = describe();
       this.logger.warn(
         { took: goDuration(took), 'expected-duration': goDuration(limitMs), prefix: 'read-only range ', request, response },
         'apply request took too long',

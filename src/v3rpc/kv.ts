@@ -26,6 +26,12 @@ import { compactText, loggableTxn } from '../apply/loggable.js';
 import { codec } from '../shared/pb-codec.js';
 
 /** What the KV handlers need from the member. */
+/** The request and response as etcd's slow-read warning prints them. */
+export interface ReadTexts {
+  readonly request: string;
+  readonly response: string;
+}
+
 export interface KvBackend {
   readonly store: MvccStore;
   readonly maxTxnOps: number;
@@ -34,10 +40,10 @@ export interface KvBackend {
   linearizableReadPoint(signal?: AbortSignal): Promise<void>;
   /**
    * Starts timing a read served without the log (a Range, a read-only Txn), from its
-   * arrival as etcd's EtcdServer.Range does; the returned function takes the request and
-   * response texts and logs etcd's slow-read warning when the read was slow.
+   * arrival as etcd's EtcdServer.Range does; the returned function logs etcd's slow-read
+   * warning when the read was slow, asking for the request and response texts only then.
    */
-  readTimer?(): (request: string, response: string) => void;
+  readTimer?(): (describe: () => ReadTexts) => void;
 }
 
 const responseSize = (type: string, msg: object, revision: number): number =>
@@ -64,7 +70,10 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller, gate: AuthGate = OPEN_
     const res = await s.store.range(rangeFromPb(req));
     gate.afterRead(caller);
     const body = rangeToPb(res);
-    timed?.(compactText('etcdserverpb.RangeRequest', req), `range_response_count:${res.kvs.length} size:${responseSize('RangeResponse', body, res.revision)}`);
+    timed?.(() => ({
+      request: compactText('etcdserverpb.RangeRequest', req),
+      response: `range_response_count:${res.kvs.length} size:${responseSize('RangeResponse', body, res.revision)}`,
+    }));
     return { header: h.header(res.revision), ...body };
   };
 
@@ -91,8 +100,10 @@ export function kvHandlers(s: KvBackend, h: HeaderFiller, gate: AuthGate = OPEN_
       const res = await s.store.txnReadOnly(request);
       gate.afterRead(caller);
       const body = txnToPb(res);
-      const counts = (body.responses ?? []).map((r) => `range_response_count:${r.responseRange?.kvs?.length ?? 0}`);
-      timed?.(loggableTxn(req), `responses:<${counts.join(' ')}> size:${responseSize('TxnResponse', body, res.revision)}`);
+      timed?.(() => {
+        const counts = (body.responses ?? []).map((r) => `range_response_count:${r.responseRange?.kvs?.length ?? 0}`);
+        return { request: loggableTxn(req), response: `responses:<${counts.join(' ')}> size:${responseSize('TxnResponse', body, res.revision)}` };
+      });
       return { header: h.header(res.revision), ...body };
     }
     const { outcome } = await write(RequestKind.Txn, raw, ctx);
