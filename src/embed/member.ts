@@ -15,6 +15,7 @@
  * files; everything below takes them by injection.
  */
 import { join } from 'node:path';
+import { constants as h2constants } from 'node:http2';
 import type { Config } from '../config/index.js';
 import { formatUrl, parseGoDurationMs, urlHostPort } from '../config/index.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
@@ -569,12 +570,20 @@ function lateDispatch(late: LateHandlers): GatewayDispatch {
  * One listener per client URL (gRPC and HTTP) and per metrics URL (HTTP; gRPC streams
  * are closed), bound before the data dir is touched (etcd's embed binds first too). If
  * any cannot listen, all close: a start refusal. Until the member behind them exists,
- * gRPC streams are closed and HTTP answers 503.
+ * gRPC streams are refused and HTTP answers 503.
+ *
+ * Refused, not closed: HTTP/2's REFUSED_STREAM promises the request was not processed
+ * (RFC 7540 §8.1.4), so gRPC clients retry it once by themselves and report UNAVAILABLE
+ * "Stream refused by server", a definite failure; a plain close (NO_ERROR, no status)
+ * reached clients as INTERNAL "Call ended without gRPC status", which a client must take
+ * for a write of unknown fate (test/jepsen/README.md "Every unknown explained"). etcd
+ * serves no client connection until its server runs (embed.StartEtcd: serveClients after
+ * Server.Start), so its clients wait out their deadline instead.
  */
 async function listen(config: Config, late: LateHandlers, log: Logger): Promise<ClientListener[]> {
   const onGrpc: GrpcStreamHandler = (stream, hdrs) => {
     if (late.router !== undefined) late.router.route(stream, hdrs);
-    else stream.close();
+    else stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
   };
   const onHttp: HttpHandler = (req) =>
     late.http !== undefined

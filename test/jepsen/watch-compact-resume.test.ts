@@ -1,8 +1,10 @@
 /**
  * Watch resumption after a compaction during a partition (test/jepsen/README.md "Watch
  * resumption after compaction"). A watcher on a follower follows every write; the
- * follower is cut off; the majority writes past the snapshot count and compacts at C, so
- * the follower can only catch up by installing a snapshot. On heal:
+ * follower is cut off; the majority writes past the snapshot count and compacts at C;
+ * once the leader has dropped its append stream to the follower (what it had sent
+ * during the cut would otherwise still arrive), the follower can only catch up by
+ * installing a snapshot, and must. On heal:
  * - the open watch gets etcd's compacted response (canceled, compact_revision = C: etcd's
  *   watchableStore moves its watchers to unsynced on restore and cancels those below the
  *   compaction), and before it every revision it delivered is gap-free from revision 1;
@@ -11,6 +13,7 @@
  * - resumed from C, it delivers every acknowledged write from C on, in revision order,
  *   with no revision missing.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EtcdGrpcClient } from '../helpers/grpc-client.js';
 import { requireTools } from '../helpers/require-tool.js';
@@ -104,7 +107,9 @@ describe('watch resumption after compaction during a partition', () => {
       const others = cluster.members.filter((m) => m !== follower).map((m) => m.node.index);
       const grudge = new Map<number, Set<number>>([[follower.node.index, new Set(others)]]);
       for (const o of others) grudge.set(o, new Set([follower.node.index]));
+      const leaderLogAtCut = statSync(leader.logPath).size;
       await cluster.network.setGrudge(grudge);
+      const cutAt = Date.now();
       const lastBeforeCut = w.last;
       const during = await puts(leader, 300, 'during');
       const c = during.at(-50) ?? 0;
@@ -118,18 +123,29 @@ describe('watch resumption after compaction during a partition', () => {
       await until('the leader compacted its raft log', 10_000, () =>
         leader.logTail(400).includes('saved a snapshot marker and compacted the log'),
       );
+      // Cut off, the follower still holds the leader's append stream open: the appends
+      // sent during the cut (300 single-entry MsgApps, under raft's 512 in flight and the
+      // 1 MiB stream window) wait in the leader's TCP connection, and a heal before the
+      // stream is declared dead lets TCP deliver them: the follower then replays the log
+      // (the compaction is in it) and no snapshot is needed. Only when the stream's PING
+      // goes unanswered for 5 s (cluster/transport keepalive) does the leader drop it and
+      // what it held, and raft probes from the follower's last acknowledged index, which
+      // the leader no longer has. etcd behaves alike (its peer connections time out after
+      // 5 s of silence, rafthttp ConnReadTimeout/ConnWriteTimeout). So wait for that.
+      const writtenMs = Date.now() - cutAt;
+      await until("the leader dropped its append stream to the cut-off follower", 20_000, () =>
+        readFileSync(leader.logPath, 'utf8').slice(leaderLogAtCut).includes('lost peer stream'),
+      );
+      console.log(`watch-compact-resume: writes done ${writtenMs} ms into the cut, stream dropped at ${Date.now() - cutAt} ms`);
 
       await cluster.network.heal();
       const target = after.at(-1) ?? 0;
       await until('the follower caught up', 30_000, async () => ((await statusOf(follower, 1000))?.revision ?? 0) >= target);
       await until('the open watch was canceled', 10_000, () => w.canceled !== undefined);
-      // Usually the catch-up is a snapshot install. On a quiet machine the leader's
-      // messages sent during the cut can still be in the TCP connection (iptables drops,
-      // the kernel retransmits after the heal), so the follower replays the log instead,
-      // compaction included: the watch must be canceled the same way, so the checks below
-      // hold either way; which one happened is reported.
-      const installed = follower.logTail(400).includes('installed a snapshot from the leader');
+      // The leader had dropped the stream, so the catch-up must be a snapshot install.
+      const installed = readFileSync(follower.logPath, 'utf8').includes('installed a snapshot from the leader');
       console.log(`watch-compact-resume: catch-up by ${installed ? 'snapshot install' : 'log replay'}`);
+      expect(installed, 'the follower installed a snapshot').toBe(true);
       expect(w.canceled?.compactRevision).toBe(c);
       // Gap-free up to where it stopped: every revision from the first write's (each
       // write made one; revision 1 is the empty store).

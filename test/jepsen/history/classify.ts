@@ -6,7 +6,8 @@
  * Rule: a write whose fate is unknown is `info`, never `fail` — a timeout, UNAVAILABLE
  * ("leader changed", "no leader", "request timed out"), a reset stream or anything we do
  * not recognise may have been committed. "raft proposal dropped" (code Unknown) is
- * definite: raft refused the entry before any log held it. Only errors that etcd returns before the
+ * definite: raft refused the entry before any log held it; so is a stream the server
+ * refused (REFUSED_STREAM). Only errors that etcd returns before the
  * request reaches Raft, or that describe a definite refusal, are `fail`. A read that
  * errs has no effect either way, so it is `fail` (checkers drop it).
  *
@@ -43,11 +44,18 @@ export function classifyError(error: ErrorLike, idempotent: boolean): Outcome {
   // raft refused the proposal before it entered any log (etcd: raft.ErrProposalDropped,
   // code Unknown); a timeout without a leader is "request timed out", still unknown.
   if (error.details === PROPOSAL_DROPPED) return 'fail';
+  // The server refused the stream (HTTP/2 REFUSED_STREAM: not processed, RFC 7540
+  // §8.1.4), e.g. a member still starting (src/embed/member.ts listen); grpc-js has
+  // already retried it once.
+  if (error.codeName === 'UNAVAILABLE' && error.details === STREAM_REFUSED) return 'fail';
   return DEFINITE_CODES.has(error.codeName) ? 'fail' : 'info';
 }
 
 /** etcd's text for a proposal raft dropped (raft/raft.go ErrProposalDropped). */
 export const PROPOSAL_DROPPED = 'raft proposal dropped';
+
+/** grpc-js's text for a stream the server reset with REFUSED_STREAM. */
+export const STREAM_REFUSED = 'Stream refused by server';
 
 export function describeError(error: ErrorLike): string {
   return `${error.codeName}: ${error.details}`;
