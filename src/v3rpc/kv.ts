@@ -25,13 +25,13 @@ import { isTxnReadOnly, type MvccStore } from '../mvcc/index.js';
 import { compactText, loggableTxn } from '../apply/loggable.js';
 import { codec } from '../shared/pb-codec.js';
 
-/** What the KV handlers need from the member. */
 /** The request and response as etcd's slow-read warning prints them. */
 export interface ReadTexts {
   readonly request: string;
   readonly response: string;
 }
 
+/** What the KV handlers need from the member. */
 export interface KvBackend {
   readonly store: MvccStore;
   readonly maxTxnOps: number;
