@@ -46,7 +46,7 @@ import {
   type LeaseKeys,
 } from '../auth/index.js';
 import { RequestKind, type DecodedRequest } from './request.js';
-import { decodeInternal } from './internal-request.js';
+import { decodeInternal, unwrapWrite } from './internal-request.js';
 import { deleteFromPb, deleteToPb, putFromPb, putToPb, txnFromPb, txnToPb } from './convert.js';
 import { applyAlarmRequest, alarmRefusal, type AlarmStore } from './alarms.js';
 
@@ -172,11 +172,21 @@ export class Applier {
   }
 
   /**
-   * `caller` is the identity of an Internal entry's header: its writes are checked
-   * first (etcd apply_auth.go). Plain entries come from this member's own machinery or
-   * were proposed while auth was disabled, and are not checked.
+   * `req.caller` is the identity proposed with a client's write (the entry's header, or
+   * an older Internal entry's): the write is checked against it first, as etcd's
+   * authApplierV3 checks the InternalRaftRequest header (etcdserver/apply_auth.go), so
+   * an empty one under auth enabled is "user name is empty" and an older auth revision
+   * "revision of auth store is old", whatever the proposer's auth state was.
+   *
+   * An entry without a header is not checked. The member's own machinery proposes
+   * those, and so did every member before the header existed, for writes received
+   * while auth was off: etcd treats a header-less request as anonymous, but a WAL
+   * replayed here must give the result every member already gave for it (the state
+   * dbs must stay equal; the corruption check compares them), so such an entry keeps
+   * the rule it was applied under.
    */
-  private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch, caller?: AuthInfo): ApplyOutcome {
+  private dispatch(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
+    const caller = req.caller;
     const auth = caller === undefined ? undefined : this.auth;
     const refused = alarmRefusal(this.alarms, req.kind, () => txnCodec.decode(req.payload));
     if (refused !== undefined) throw new TsetcdError(refused);
@@ -244,9 +254,9 @@ export class Applier {
   private internal(req: DecodedRequest, pos: EntryPosition, batch: BackendBatch): ApplyOutcome {
     if (this.auth === undefined) throw new TsetcdError('unimplemented', 'internal requests need the auth store');
     const { header, body } = decodeInternal(req.payload);
-    const caller: AuthInfo = { username: header.username, revision: header.authRevision };
-    if (body.type === 'write') return this.dispatch({ kind: body.kind, id: req.id, payload: body.payload }, pos, batch, caller);
-    return this.applyAuth(this.auth, body.req, caller, pos, batch);
+    // Writes were proposed in this form while auth was enabled, before entries had a header.
+    if (body.type === 'write') return this.dispatch(unwrapWrite(req), pos, batch);
+    return this.applyAuth(this.auth, body.req, { username: header.username, revision: header.authRevision }, pos, batch);
   }
 
   /** An Auth service request; the response carries the store revision (etcd fills the header at apply). */

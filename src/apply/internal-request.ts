@@ -2,10 +2,11 @@
  * The payload of a RequestKind.Internal entry: etcd's InternalRaftRequest
  * (etcdserver/etcdserverpb/raft_internal.proto), byte for byte, with its RequestHeader
  * (field 100: username, auth_revision) and exactly one request field. tsetcd proposes it
- * for every Auth service request and, while auth is enabled, for the writes whose
- * permission apply checks against the identity in the header (Put, DeleteRange, Txn,
- * LeaseRevoke), as etcd checks them in etcdserver/apply_auth.go. The request id stays
- * in the entry's own header (request.ts), so header.ID is left out.
+ * for every Auth service request. Writes whose permission apply checks (Put,
+ * DeleteRange, Txn, LeaseRevoke; etcdserver/apply_auth.go) carry their caller in the
+ * entry's own header now (request.ts); WALs written before that hold them in this
+ * form, proposed while auth was enabled, so they still decode (`unwrapWrite`). The
+ * request id stays in the entry's own header (request.ts), so header.ID is left out.
  *
  * Contract: decode(encode(x)) equals x; a payload with no known request field, or with
  * two, is a broken entry (assertion), never a client error.
@@ -15,7 +16,7 @@ import { assert, unreachable } from '../shared/assert.js';
 import type * as pb from '../generated/pb.js';
 import { codec } from '../shared/pb-codec.js';
 import type { AuthRequest } from '../auth/index.js';
-import { RequestKind } from './request.js';
+import { RequestKind, type DecodedRequest } from './request.js';
 
 export interface InternalHeader {
   readonly username: string;
@@ -201,4 +202,16 @@ function decodeHeader(bytes: Uint8Array): InternalHeader {
     else r.skipType(t & 7);
   }
   return { username, authRevision };
+}
+
+/**
+ * A write in the Internal form (older WALs) as the request it carries, its caller
+ * from the header; any other entry as it is. For the readers of entries: apply, the
+ * log lines, the Jepsen log reader.
+ */
+export function unwrapWrite(req: DecodedRequest): DecodedRequest {
+  if (req.kind !== RequestKind.Internal) return req;
+  const { header, body } = decodeInternal(req.payload);
+  if (body.type !== 'write') return req;
+  return { kind: body.kind, id: req.id, payload: body.payload, caller: { username: header.username, revision: header.authRevision } };
 }

@@ -14,6 +14,7 @@
 import type * as pb from '../generated/pb.js';
 import { codec, protoRootOriginalNames, toBigInt, type Int64Like, type MessageCodec } from '../shared/pb-codec.js';
 import { RequestKind, type DecodedRequest } from './request.js';
+import { unwrapWrite } from './internal-request.js';
 
 type Value = string | number | boolean | bigint | Uint8Array | Int64Like;
 type Field = MessageCodec<unknown>['type']['fieldsArray'][number];
@@ -124,13 +125,22 @@ export function loggableTxn(r: pb.TxnRequest): string {
 
 const hex16 = (v: Int64Like): string => toBigInt(v, true).toString(16).padStart(16, '0');
 
+/** etcd's RequestHeader text: the id, then the caller's user and auth revision when set. */
+function headerText(id: bigint, caller: DecodedRequest['caller']): string {
+  const user = caller === undefined || caller.username === '' ? '' : `username:${goQuote(Buffer.from(caller.username))} `;
+  const rev = caller === undefined || caller.revision === 0 ? '' : `auth_revision:${caller.revision} `;
+  return `header:<ID:${id} ${user}${rev}>`;
+}
+
 /**
  * A committed entry's request as etcd's InternalRaftStringer writes it
- * (`header:<ID:7 > put:<key:"foo" value_size:3 >`); `undefined` for the kinds etcd has
- * no such request for (tsetcd's own expiry and member-attribute entries, internal ones).
+ * (`header:<ID:7 username:"alice" auth_revision:3 > put:<key:"foo" value_size:3 >`);
+ * `undefined` for the kinds etcd has no such request for (tsetcd's own expiry and
+ * member-attribute entries, Auth service requests).
  */
-export function loggableEntry(req: DecodedRequest): string | undefined {
-  const header = `header:<ID:${req.id} >`;
+export function loggableEntry(entry: DecodedRequest): string | undefined {
+  const req = unwrapWrite(entry);
+  const header = headerText(req.id, req.caller);
   const dec = <T>(name: string): T => codec<T>(`etcdserverpb.${name}`).decode(req.payload);
   switch (req.kind) {
     case RequestKind.Put:

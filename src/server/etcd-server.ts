@@ -50,6 +50,7 @@ import {
   type HardState,
 } from '../raft/index.js';
 import { canSendBeforePersist } from '../raft/index.js';
+import type { AuthInfo } from '../auth/index.js';
 import { RequestIdGenerator, RequestKind, decodeRequest, encodeRequest, etcdRequestSize, type DecodedRequest } from '../apply/request.js';
 import { loggableEntry, loggableResponse } from '../apply/loggable.js';
 import type { ApplyOutcome, Applier } from '../apply/applier.js';
@@ -340,17 +341,18 @@ export class EtcdServer {
 
   /**
    * Propose one request and wait for its apply result on this member. The payload is
-   * the request's protobuf encoding (etcd's own message for that kind).
+   * the request's protobuf encoding (etcd's own message for that kind); `caller`, when
+   * given, travels in the entry's header for apply to check (apply/request.ts).
    */
-  async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+  async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
     this.checkAcceptingWrites(kind);
     const id = this.ids.nextId();
-    if (etcdRequestSize(kind, id, payload.length) > this.limits.maxRequestBytes) {
+    if (etcdRequestSize(kind, id, payload.length, caller) > this.limits.maxRequestBytes) {
       throw new TsetcdError('request-too-large');
     }
     const result = this.withTimeout(this.results.wait(id, signal), id);
     try {
-      this.node.propose(encodeRequest(kind, id, payload));
+      this.node.propose(encodeRequest(kind, id, payload, caller));
     } catch (err) {
       this.results.reject(id, err);
     }

@@ -25,7 +25,7 @@ import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { RequestKind } from '../apply/request.js';
 import { ALARM_NAMES, AlarmType, alarmRequestCodec, alarmText } from '../apply/alarms.js';
 import type * as pb from '../generated/pb.js';
-import { encodeInternal, type CheckedWriteKind } from '../apply/internal-request.js';
+import { encodeInternal } from '../apply/internal-request.js';
 import { AuthGate, type AuthInfo, type AuthRequest, type AuthStore } from '../auth/index.js';
 import type { ApplyOutcome } from '../apply/applier.js';
 import type { Member, Membership } from '../cluster/membership.js';
@@ -107,10 +107,6 @@ const CHECKED_WRITES: ReadonlySet<RequestKind> = new Set<RequestKind>([
   RequestKind.LeaseRevoke,
 ]);
 
-function isCheckedWrite(kind: RequestKind): kind is CheckedWriteKind {
-  return CHECKED_WRITES.has(kind);
-}
-
 /** etcd's rule for promoting a learner: its match index is at least 90% of the leader's. */
 const LEARNER_READY_FRACTION = 0.9;
 const PUBLISH_RETRY_MS = 200;
@@ -191,9 +187,10 @@ export class MemberApi
   /**
    * Proposes a request. A Put, Txn or LeaseGrant that would take the state db past the
    * quota raises NOSPACE first and fails (etcd quotaAlarmer.check). With `caller` (a
-   * client's write) while auth is enabled, a write apply checks travels as an Internal
-   * entry with the caller's identity in its header, so apply checks it against the auth
-   * state of its own log position.
+   * client's write), a write apply checks carries the caller's identity in its entry's
+   * header whether auth is on or off here (anonymous while off), so apply checks it
+   * against the auth state of its own log position: a write proposed before an
+   * `auth enable` and applied after it is refused as etcd refuses it (apply/request.ts).
    */
   async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
     if (!this.quota.available(kind, payload)) {
@@ -202,12 +199,7 @@ export class MemberApi
       });
       throw new TsetcdError('no-space');
     }
-    if (caller !== undefined && this.auth.enabled && isCheckedWrite(kind)) {
-      const header = { username: caller.username, authRevision: caller.revision };
-      const internal = encodeInternal({ header, body: { type: 'write', kind, payload } });
-      return this.server.propose(RequestKind.Internal, internal, signal);
-    }
-    return this.server.propose(kind, payload, signal);
+    return this.server.propose(kind, payload, signal, caller !== undefined && CHECKED_WRITES.has(kind) ? caller : undefined);
   }
 
   /** An Auth service request, as an Internal entry carrying the caller's identity. */

@@ -3,48 +3,20 @@
 // writes they carry are checked at apply against the header's user and auth revision,
 // so a permission revoked before the write's position refuses it on every member alike.
 import { describe, expect, it } from 'vitest';
-import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
-import { RequestKind } from '../../src/apply/request.js';
-import { AlarmStore } from '../../src/apply/alarms.js';
+import type { ApplyOutcome } from '../../src/apply/applier.js';
+import { encodeRequest, RequestKind } from '../../src/apply/request.js';
 import { decodeInternal, encodeInternal, type InternalRequest } from '../../src/apply/internal-request.js';
-import { Membership } from '../../src/cluster/membership.js';
 import type * as pb from '../../src/generated/pb.js';
-import { Lessor } from '../../src/lease/index.js';
-import { MvccStore } from '../../src/mvcc/index.js';
-import { ManualClock } from '../../src/shared/clock.js';
-import { nullLogger } from '../../src/shared/logger.js';
 import { codec } from '../../src/shared/pb-codec.js';
-import { SeededRng } from '../../src/shared/rng.js';
-import { MemoryBackend } from '../../src/testing/memory-backend.js';
-import { AuthStore, SimpleTokenProvider, type AuthRequest } from '../../src/auth/index.js';
-import { ManualScheduler } from '../helpers/manual-scheduler.js';
+import { AuthStore, type AuthRequest } from '../../src/auth/index.js';
+import { newAuthMember, type AuthMember } from './auth-member.js';
 
 const putCodec = codec<pb.PutRequest>('etcdserverpb.PutRequest');
 const put = (key: string): Uint8Array => putCodec.encode({ key: Buffer.from(key), value: Buffer.from('v') });
 
-async function newMember(): Promise<{ apply: (r: InternalRequest) => Promise<ApplyOutcome>; auth: AuthStore; backend: MemoryBackend }> {
-  const backend = new MemoryBackend();
-  const store = await MvccStore.open(backend);
-  const lessor = await Lessor.open(backend, { minTtlSeconds: 2, clock: new ManualClock() });
-  let index = 0;
-  const tokens = new SimpleTokenProvider({
-    clock: new ManualClock(),
-    scheduler: new ManualScheduler(),
-    rng: new SeededRng(1),
-    ttlMs: 0,
-    waitApplied: (i) => Promise.resolve(i <= index),
-  });
-  const auth = await AuthStore.open(backend, { tokens, bcryptCost: 4 });
-  const alarms = await AlarmStore.load(backend);
-  const applier = new Applier({ store: () => store, membership: await Membership.load(backend), lessor, alarms, logger: nullLogger, auth });
-  const apply = async (r: InternalRequest): Promise<ApplyOutcome> => {
-    const batch = backend.batch();
-    const o = applier.apply({ kind: RequestKind.Internal, id: 1n, payload: encodeInternal(r) }, { index: ++index, term: 1 }, batch);
-    await backend.write(batch, { sync: true });
-    store.batchDurable(batch);
-    return o;
-  };
-  return { apply, auth, backend };
+async function newMember(): Promise<AuthMember & { apply: (r: InternalRequest) => Promise<ApplyOutcome> }> {
+  const m = await newAuthMember();
+  return { ...m, apply: (r) => m.applyEntry(encodeRequest(RequestKind.Internal, 1n, encodeInternal(r))) };
 }
 
 const as = (username: string, authRevision: number, req: AuthRequest): InternalRequest => ({

@@ -2,7 +2,7 @@
  * The one place a test may give up because something outside the repository is missing
  * (docs/architecture.md §5): a tool on PATH (etcd, etcdctl, openssl, faketime, iptables,
  * ip, go, curl, python3, promtool,
- * prometheus), root, or a file such as the shared seed guide.
+ * prometheus, strace), root, or a file such as the shared seed guide.
  *
  * Contract: in CI (env CI=true) a missing requirement throws, so the test FAILS and the
  * closing line counts it; outside CI the test is skipped with the reason printed on
@@ -25,6 +25,7 @@ export type Tool =
   | 'python3'
   | 'promtool'
   | 'prometheus'
+  | 'strace'
   | 'root';
 
 /** The part of vitest's TestContext this needs (a test's `ctx`). */

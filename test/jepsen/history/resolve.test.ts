@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type * as pb from '../../../src/generated/pb.js';
 import { encodeRequest, RequestKind } from '../../../src/apply/request.js';
+import { encodeInternal } from '../../../src/apply/internal-request.js';
 import { codec } from '../../../src/shared/pb-codec.js';
 import { versionedRegister } from '../checkers/register.js';
 import { checkLinearizable } from '../checkers/wgl.js';
@@ -49,6 +50,16 @@ describe('committed-log resolution', () => {
     const encoded = codec<pb.TxnRequest>('etcdserverpb.TxnRequest').encode(guarded);
     expect(entrySignature(encodeRequest(RequestKind.Txn, 10n, encoded))).toBe(txnSignatureOf(guarded));
     expect(txnSignatureOf(guarded)).toBe('txn [cmp la/1 2 0 41;cmp la/2 0 0 0] [put la/2 7,9 0] []');
+  });
+
+  it('decodes writes under auth: with the caller in the entry header, and in the older Internal form', () => {
+    const put = codec<pb.PutRequest>('etcdserverpb.PutRequest').encode({ key: b('reg/1'), value: b('3') });
+    expect(entrySignature(encodeRequest(RequestKind.Put, 7n, put, { username: 'alice', revision: 12 }))).toBe(sigPut('reg/1', '3'));
+    expect(entrySignature(encodeRequest(RequestKind.Put, 7n, put, { username: '', revision: 0 }))).toBe(sigPut('reg/1', '3'));
+    const old = encodeInternal({ header: { username: 'alice', authRevision: 12 }, body: { type: 'write', kind: RequestKind.Put, payload: put } });
+    expect(entrySignature(encodeRequest(RequestKind.Internal, 8n, old))).toBe(sigPut('reg/1', '3'));
+    const auth = encodeInternal({ header: { username: 'root', authRevision: 12 }, body: { type: 'auth', req: { op: 'authStatus' } } });
+    expect(entrySignature(encodeRequest(RequestKind.Internal, 9n, auth))).toBe('');
   });
 
   it('counts: extra entries beyond the acknowledged ones commit the unknowns, none leaves them absent', () => {

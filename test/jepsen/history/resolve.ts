@@ -26,6 +26,7 @@
 import { join } from 'node:path';
 import type * as pb from '../../../src/generated/pb.js';
 import { decodeRequest, RequestKind } from '../../../src/apply/request.js';
+import { unwrapWrite } from '../../../src/apply/internal-request.js';
 import { codec } from '../../../src/shared/pb-codec.js';
 import { NodeFileLayer } from '../../../src/storage/node-file-layer.js';
 import { Wal } from '../../../src/wal/index.js';
@@ -113,7 +114,8 @@ export function txnSignatureOf(t: pb.TxnRequest): string {
 /** The canonical signature of one log entry's data ('' when it is no client write). */
 export function entrySignature(data: Uint8Array): string {
   if (data.length === 0) return '';
-  const req = decodeRequest(data);
+  // A write proposed in the older Internal form (auth on) reads as the write it carries.
+  const req = unwrapWrite(decodeRequest(data));
   switch (req.kind) {
     case RequestKind.Put: {
       const p = putCodec.decode(req.payload);
