@@ -14,7 +14,8 @@
  * final(): root reads every key (recorded as `final`), then disables auth so that the
  * runner's convergence check (HashKV, an admin call) runs as before.
  */
-import { checkAuthRevoke, NOT_GRANTED, type AuthReadOutput } from '../checkers/auth.js';
+import { checkAuthRevoke, NOT_GRANTED, type AuthReadOutput, type AuthWriteInput } from '../checkers/auth.js';
+import { sigPut } from '../history/resolve.js';
 import type { ClusterMember } from '../cluster/cluster.js';
 import type { Op } from '../history/op.js';
 import type { EtcdService } from '../../helpers/grpc-client.js';
@@ -190,6 +191,11 @@ export function authRevokeWorkload(options: { revokedMs?: number; grantedMs?: nu
       };
     },
     isWrite: (op) => op.f === 'write',
+    // Unknown puts are resolved against the WAL like the register's (each entry carries
+    // the caller in its header, src/apply/request.ts, which the log reader skips). Under
+    // auth an entry in the log may still be refused at apply, so "committed" says only
+    // that it may have applied; the checker uses the values reads saw, not that.
+    signature: (op) => (op.f === 'write' && op.key !== undefined ? sigPut(op.key, (op.input as AuthWriteInput).value) : undefined),
     // a fresh login each time: a restarted member has forgotten older tokens
     adminMetadata: (ctx, member) => new Logins('root').metadata(ctx, member),
   };
