@@ -49,7 +49,12 @@ describe('a member still starting', () => {
     const held: Socket[] = [];
     const silent = createServer((s) => held.push(s));
     await new Promise<void>((resolve) => silent.listen(b.clientPorts[0], '127.0.0.1', resolve));
-    const client = new EtcdGrpcClient(a.clientAddress, { deadlineMs: 1000 });
+    // Short reconnect back-off: grpc-js's default (1 s growing by 1.6x) could sleep
+    // through the window while the process boots.
+    const client = new EtcdGrpcClient(a.clientAddress, {
+      deadlineMs: 1000,
+      channelOptions: { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 100 },
+    });
     const seen = new Map<string, number>();
     try {
       early = true;
