@@ -21,7 +21,7 @@
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { constants as h2 } from 'node:http2';
-import { setMaxListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
 import { GrpcError, encodeGrpcMessage } from './status.js';
@@ -264,7 +264,13 @@ function respondTrailersOnly(stream: ServerHttp2Stream, code: number, message: s
 
 /** One RPC on one HTTP/2 stream. */
 class Call implements CallContext {
-  private readonly abort = new AbortController();
+  /**
+   * Made when a handler first reads `signal`: an AbortSignal and its abort event cost
+   * tens of microseconds per call, a measurable share of a put's CPU on a loaded
+   * machine (docs/architecture.md §4), and many calls never look at it.
+   */
+  private controller: AbortController | undefined;
+  private released = false;
   private readonly reader: MessageReader;
   private finished = false;
   private timer: NodeJS.Timeout | undefined;
@@ -273,6 +279,8 @@ class Call implements CallContext {
   private inboxEnded = false;
   private wake: (() => void) | undefined;
   private gotUnaryRequest = false;
+  /** A unary call whose handler answered and whose response was sent (see release). */
+  private answeredOk = false;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -287,14 +295,27 @@ class Call implements CallContext {
     live.add(this);
   }
 
-  /** Aborts the call's signal (ended, canceled or the server closing); idempotent. */
+  /**
+   * Aborts the call's signal (ended, canceled or the server closing); idempotent. A
+   * unary call answered OK whose signal has no listener left skips the abort event:
+   * its handler is done and nothing waits on the signal any more.
+   */
   release(): void {
     this.live.delete(this);
-    if (!this.abort.signal.aborted) this.abort.abort(CALL_ENDED);
+    if (this.released) return;
+    this.released = true;
+    const c = this.controller;
+    if (c === undefined || c.signal.aborted) return;
+    if (this.answeredOk && getEventListeners(c.signal, 'abort').length === 0) return;
+    c.abort(CALL_ENDED);
   }
 
   get signal(): AbortSignal {
-    return this.abort.signal;
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.released) this.controller.abort(CALL_ENDED);
+    }
+    return this.controller.signal;
   }
 
   peerCertificate(): PeerCertificate | undefined {
@@ -387,6 +408,7 @@ class Call implements CallContext {
       this.observer?.answered?.(req, res);
       this.observer?.sent(body.length);
       this.ended(Status.OK);
+      this.answeredOk = true;
       this.respondHeaders();
       this.stream.end(body);
     } catch (err) {

@@ -1,6 +1,7 @@
 // The one-port listener and the gRPC router, in process: gRPC (grpc-js client), HTTP/1.1
 // and HTTP/2 requests on the same plain port; etcd error mapping; UNIMPLEMENTED for RPCs
-// not served; the two regimes of oversized requests; malformed protobuf.
+// not served; the two regimes of oversized requests; malformed protobuf; the call's
+// abort signal (made only when read) on a client cancel and after an answer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -11,6 +12,7 @@ import { registerServices, type AnyHandler } from '../../src/v3rpc/services.js';
 import { toGrpcError } from '../../src/v3rpc/errors.js';
 import { TsetcdError } from '../../src/shared/errors.js';
 import { nullLogger } from '../../src/shared/logger.js';
+import type { CallContext } from '../../src/grpc/server.js';
 import type { PutRequest, RangeRequest, RangeResponse } from '../../src/generated/pb.js';
 import { PROTO_DIR, PROTO_FILES } from '../proto/protos.js';
 
@@ -19,6 +21,8 @@ let listener: ClientListener;
 let kv: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 let lease: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 let port = 0;
+/** What the signal handlers below saw: the DeleteRange call's signal, the Txn listener's runs. */
+const seen = { deleteSignal: undefined as AbortSignal | undefined, deleteStarted: () => {}, txnAborts: 0 };
 
 function unary<T>(client: Record<string, (...a: unknown[]) => unknown>, method: string, req: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -42,6 +46,29 @@ beforeAll(async () => {
         kind: 'unary',
         fn: ((_req: PutRequest) => {
           throw new TsetcdError('compacted');
+        }) as never,
+      },
+    ],
+    [
+      // Never answers: the test cancels it and checks its signal.
+      '/etcdserverpb.KV/DeleteRange',
+      {
+        kind: 'unary',
+        fn: ((_req: unknown, ctx: CallContext) => {
+          seen.deleteSignal = ctx.signal;
+          seen.deleteStarted();
+          return new Promise(() => {});
+        }) as never,
+      },
+    ],
+    [
+      // Answers at once but leaves a listener on its signal: the call's end must reach it.
+      '/etcdserverpb.KV/Txn',
+      {
+        kind: 'unary',
+        fn: ((_req: unknown, ctx: CallContext) => {
+          ctx.signal.addEventListener('abort', () => seen.txnAborts++, { once: true });
+          return { succeeded: true };
         }) as never,
       },
     ],
@@ -126,6 +153,24 @@ describe('one port for gRPC and HTTP', () => {
     session.close();
     expect(status).toBe('13');
     await expect(unary(kv, 'Range', { key: Buffer.from('yy') })).resolves.toMatchObject({ count: '2' });
+  });
+
+  it("aborts a handler's signal when the client cancels the call", async () => {
+    const started = new Promise<void>((r) => (seen.deleteStarted = r));
+    const call = new Promise<unknown>((resolve) => {
+      const c = kv['DeleteRange']?.({ key: Buffer.from('k') }, (err: unknown) => resolve(err)) as grpc.ClientUnaryCall;
+      void started.then(() => c.cancel());
+    });
+    await started;
+    expect(seen.deleteSignal?.aborted).toBe(false);
+    await expect(call).resolves.toMatchObject({ code: grpc.status.CANCELLED });
+    await expect.poll(() => seen.deleteSignal?.aborted, { timeout: 5000 }).toBe(true);
+  });
+
+  it('still tells a listener left on the signal that an answered call ended', async () => {
+    const before = seen.txnAborts;
+    await expect(unary(kv, 'Txn', {})).resolves.toMatchObject({ succeeded: true });
+    await expect.poll(() => seen.txnAborts, { timeout: 5000 }).toBe(before + 1);
   });
 
   it('serves HTTP/1.1 on the same port', async () => {
