@@ -23,16 +23,19 @@
  *
  * Invariants: generations is never empty; every generation but the last ends with a
  * tombstone and is non-empty; revisions strictly increase across the whole key;
- * `liveRecord` is set exactly when the last generation is non-empty, and is the
- * marshalled KeyValue of its last revision (the bytes the key bucket holds for it).
+ * the key holds a record (in the store's RecordArena) exactly when the last
+ * generation is non-empty, and it is the marshalled KeyValue of its last revision
+ * (the bytes the key bucket holds for it).
  *
  * Memory (docs/architecture.md §4, "Memory per key"): a key costs a few small objects,
- * so the live value is kept as its one record Buffer, not as a KeyValue object with a
- * value view (liveKV() decodes it when a read needs it), and revision arrays start at
- * their exact size (a push onto an empty array would reserve 17 slots).
+ * so the live value is kept as its one record, not as a KeyValue object with a value
+ * view (liveKV() decodes it when a read needs it); the record lives in a slab of the
+ * RecordArena (no Buffer of its own), and revision arrays start at their exact size (a
+ * push onto an empty array would reserve 17 slots).
  */
 import { assert } from '../shared/assert.js';
 import { decodeKeyValue } from './kv-codec.js';
+import { RecordArena, type RecordOwner, type Slab } from './record-arena.js';
 import { compareRev } from './revision.js';
 import type { KeyValue } from './types.js';
 
@@ -49,7 +52,7 @@ export class Generation {
   mains: number[] = EMPTY_REVS;
   subs: number[] = EMPTY_REVS;
 
-  get isEmpty(): boolean {
+  get noRevisions(): boolean {
     return this.mains.length === 0;
   }
 
@@ -117,20 +120,36 @@ export interface RevisionList {
   subs: number[];
 }
 
-export class KeyIndex {
-  generations: Generation[] = [new Generation()];
-  /** The marshalled KeyValue of the live revision; undefined when the key does not exist. */
-  liveRecord: Buffer | undefined = undefined;
+/**
+ * A key's index entry is itself its current (last) generation, so a key that was never
+ * deleted costs one object and its revision arrays; the generations before it, ended
+ * by tombstones, are in `older` (oldest first).
+ */
+export class KeyIndex extends Generation implements RecordOwner {
+  /** The generations before the current one, oldest first; undefined when there are none. */
+  older: Generation[] | undefined = undefined;
+  /** Where the marshalled KeyValue of the live revision is; no slab when the key does not exist. */
+  slab: Slab | undefined = undefined;
+  off = 0;
+  len = 0;
 
-  constructor(readonly key: Buffer) {}
+  constructor(readonly key: Buffer) {
+    super();
+  }
 
   get isLive(): boolean {
-    return this.liveRecord !== undefined;
+    return this.slab !== undefined;
+  }
+
+  /** The marshalled KeyValue of the live revision (a view); undefined when the key does not exist. */
+  get liveRecord(): Buffer | undefined {
+    return RecordArena.view(this);
   }
 
   /** The live KeyValue (decoded from its record, key shared with the index); undefined if deleted. */
   liveKV(): KeyValue | undefined {
-    return this.liveRecord === undefined ? undefined : decodeKeyValue(this.liveRecord, this.key);
+    const r = this.liveRecord;
+    return r === undefined ? undefined : decodeKeyValue(r, this.key);
   }
 
   /** Create revision of the live key (valid when isLive). */
@@ -156,17 +175,50 @@ export class KeyIndex {
 
   /** No revisions at all: the key can leave the index. */
   get isEmpty(): boolean {
-    return this.generations.length === 1 && (this.generations[0] as Generation).isEmpty;
+    return this.older === undefined && this.noRevisions;
   }
 
   private get current(): Generation {
-    return this.generations[this.generations.length - 1] as Generation;
+    return this;
+  }
+
+  /** Number of generations, the current one included. */
+  private get genCount(): number {
+    return (this.older?.length ?? 0) + 1;
+  }
+
+  /** Generation i, oldest first (the last is the current one). */
+  private gen(i: number): Generation {
+    const older = this.older;
+    return older !== undefined && i < older.length ? (older[i] as Generation) : this;
+  }
+
+  /** Ends the current generation (after its tombstone): it moves to `older`, a new empty one starts. */
+  private endGeneration(): void {
+    const g = new Generation();
+    g.created = this.created;
+    g.ver = this.ver;
+    g.mains = this.mains;
+    g.subs = this.subs;
+    (this.older ??= []).push(g);
+    this.created = 0;
+    this.ver = 0;
+    this.mains = EMPTY_REVS;
+    this.subs = EMPTY_REVS;
+  }
+
+  /** Drops the n oldest generations (n < genCount). */
+  private dropGenerations(n: number): void {
+    const older = this.older;
+    if (n === 0 || older === undefined) return;
+    if (n >= older.length) this.older = undefined;
+    else older.splice(0, n);
   }
 
   private assertAfterLast(main: number, sub: number): void {
-    for (let i = this.generations.length - 1; i >= 0; i--) {
-      const g = this.generations[i] as Generation;
-      if (g.isEmpty) continue;
+    for (let i = this.genCount - 1; i >= 0; i--) {
+      const g = this.gen(i);
+      if (g.noRevisions) continue;
       const last = g.mains.length - 1;
       assert(
         compareRev(main, sub, g.mains[last] as number, g.subs[last] as number) > 0,
@@ -177,31 +229,32 @@ export class KeyIndex {
   }
 
   /**
-   * Records a put at (main, sub) whose marshalled KeyValue is `record`; the caller
-   * encoded it with this index's create revision and version (liveCreated,
-   * liveVersion + 1, or main and 1 for a new generation).
+   * Records a put at (main, sub) whose marshalled KeyValue is `size` bytes long, and
+   * returns the arena's view the caller writes it into, at once; the caller encodes it
+   * with this index's create revision and version (liveCreated, liveVersion + 1, or
+   * main and 1 for a new generation), read before this call.
    */
-  put(main: number, sub: number, record: Buffer): void {
+  put(main: number, sub: number, arena: RecordArena, size: number): Buffer {
     this.assertAfterLast(main, sub);
     const g = this.current;
-    if (g.isEmpty) {
+    if (g.noRevisions) {
       g.created = main;
       g.ver = 0;
     }
     g.append(main, sub);
     g.ver++;
-    this.liveRecord = record;
+    return arena.place(this, size);
   }
 
   /** Records a tombstone at (main, sub); the key must be live. */
-  tombstone(main: number, sub: number): void {
+  tombstone(main: number, sub: number, arena: RecordArena): void {
     assert(this.isLive, 'keyIndex: tombstone on a key that does not exist');
     this.assertAfterLast(main, sub);
     const g = this.current;
     g.append(main, sub);
     g.ver++;
-    this.generations.push(new Generation());
-    this.liveRecord = undefined;
+    this.endGeneration();
+    arena.release(this);
   }
 
   /**
@@ -212,26 +265,29 @@ export class KeyIndex {
    * Returns false for a record that cannot apply (a tombstone on a deleted key).
    * `belowCompaction`: the record is at or below a scheduled compaction whose deletes
    * may be partly done, so earlier revisions of its generation may be missing.
-   * `record` is the record's bytes (kv decoded from it), kept as the live value.
+   * `record` is the record's bytes (kv decoded from it), copied into `arena` as the
+   * live value.
    */
-  restoreRecord(main: number, sub: number, tombstone: boolean, kv: RecordRevisions, record: Buffer, belowCompaction = false): boolean {
+  restoreRecord(
+    main: number, sub: number, tombstone: boolean, kv: RecordRevisions, record: Buffer, arena: RecordArena, belowCompaction = false,
+  ): boolean {
     const g = this.current;
     if (tombstone) {
-      if (g.isEmpty && !this.isEmpty) return false;
+      if (g.noRevisions && !this.isEmpty) return false;
       this.assertAfterLast(main, sub);
-      if (g.isEmpty) {
+      if (g.noRevisions) {
         g.created = 0;
         g.ver = 0;
       }
       g.append(main, sub);
       g.ver++;
-      this.generations.push(new Generation());
-      this.liveRecord = undefined;
+      this.endGeneration();
+      arena.release(this);
       return true;
     }
     this.assertAfterLast(main, sub);
     assert(kv.modRevision === main, `restore: record ${main}.${sub} has mod_revision ${kv.modRevision}`);
-    if (g.isEmpty) {
+    if (g.noRevisions) {
       g.created = kv.createRevision;
       g.ver = kv.version;
       if (!this.isEmptyBefore()) {
@@ -245,20 +301,20 @@ export class KeyIndex {
         `restore: record ${main}.${sub} version ${kv.version} does not follow ${g.ver - 1}`);
     }
     g.append(main, sub);
-    this.liveRecord = record;
+    arena.store(this, record);
     return true;
   }
 
   private isEmptyBefore(): boolean {
-    return this.generations.length === 1;
+    return this.older === undefined;
   }
 
   /** The generation holding atRev, or undefined if the key did not exist at atRev. */
   private findGeneration(atRev: number): Generation | undefined {
-    const last = this.generations.length - 1;
+    const last = this.genCount - 1;
     for (let i = last; i >= 0; i--) {
-      const g = this.generations[i] as Generation;
-      if (g.isEmpty) continue;
+      const g = this.gen(i);
+      if (g.noRevisions) continue;
       if (i !== last && g.lastMain <= atRev) return undefined; // deleted at or before atRev
       if ((g.mains[0] as number) <= atRev) return g;
     }
@@ -281,7 +337,7 @@ export class KeyIndex {
 
   /** Whether (main, sub) is the revision of the live value. */
   isLiveRevision(main: number, sub: number): boolean {
-    if (this.liveRecord === undefined) return false;
+    if (this.slab === undefined) return false;
     const g = this.current;
     const last = g.mains.length - 1;
     return g.mains[last] === main && g.subs[last] === sub;
@@ -296,12 +352,13 @@ export class KeyIndex {
   /** etcd's doCompact: the generation and revision index a compaction at atRev keeps. */
   private doCompact(atRev: number): [genIdx: number, revIndex: number] {
     let genIdx = 0;
-    let g = this.generations[0] as Generation;
-    while (genIdx < this.generations.length - 1) {
-      assert(!g.isEmpty, 'keyIndex: empty generation before the last');
+    let g = this.gen(0);
+    const last = this.genCount - 1;
+    while (genIdx < last) {
+      assert(!g.noRevisions, 'keyIndex: empty generation before the last');
       if (g.lastMain >= atRev) break;
       genIdx++;
-      g = this.generations[genIdx] as Generation;
+      g = this.gen(genIdx);
     }
     return [genIdx, g.findRevisionIndex(atRev)];
   }
@@ -312,9 +369,9 @@ export class KeyIndex {
    */
   compact(atRev: number, kept: RevisionList): boolean {
     const [genIdx, revIndex] = this.doCompact(atRev);
-    const g = this.generations[genIdx] as Generation;
-    if (!g.isEmpty && revIndex !== -1) g.dropBefore(revIndex);
-    if (genIdx > 0) this.generations.splice(0, genIdx);
+    const g = this.gen(genIdx);
+    if (!g.noRevisions && revIndex !== -1) g.dropBefore(revIndex);
+    this.dropGenerations(genIdx);
     this.appendUpTo(atRev, kept);
     return this.isEmpty;
   }
@@ -327,9 +384,9 @@ export class KeyIndex {
   keep(atRev: number, out: RevisionList): void {
     if (this.isEmpty) return;
     const [genIdx, revIndex] = this.doCompact(atRev);
-    const g = this.generations[genIdx] as Generation;
-    if (g.isEmpty || revIndex === -1) return;
-    if (revIndex === g.mains.length - 1 && genIdx !== this.generations.length - 1) return;
+    const g = this.gen(genIdx);
+    if (g.noRevisions || revIndex === -1) return;
+    if (revIndex === g.mains.length - 1 && genIdx !== this.genCount - 1) return;
     out.mains.push(g.mains[revIndex] as number);
     out.subs.push(g.subs[revIndex] as number);
   }
@@ -341,8 +398,8 @@ export class KeyIndex {
   retainedAt(atRev: number, out: RevisionList): void {
     if (this.isEmpty) return;
     const [genIdx, revIndex] = this.doCompact(atRev);
-    for (let gi = genIdx; gi < this.generations.length; gi++) {
-      const g = this.generations[gi] as Generation;
+    for (let gi = genIdx, n = this.genCount; gi < n; gi++) {
+      const g = this.gen(gi);
       const from = gi === genIdx ? Math.max(revIndex, 0) : 0;
       for (let i = from; i < g.mains.length && (g.mains[i] as number) <= atRev; i++) {
         out.mains.push(g.mains[i] as number);
@@ -353,7 +410,8 @@ export class KeyIndex {
 
   /** Appends every revision with main <= atRev still in the index. */
   appendUpTo(atRev: number, out: RevisionList): void {
-    for (const g of this.generations) {
+    for (let gi = 0, n = this.genCount; gi < n; gi++) {
+      const g = this.gen(gi);
       for (let i = 0; i < g.mains.length && (g.mains[i] as number) <= atRev; i++) {
         out.mains.push(g.mains[i] as number);
         out.subs.push(g.subs[i] as number);
@@ -364,12 +422,12 @@ export class KeyIndex {
   /** Number of revisions held; for tests and metrics. */
   revisionCount(): number {
     let n = 0;
-    for (const g of this.generations) n += g.mains.length;
+    for (let gi = 0, c = this.genCount; gi < c; gi++) n += this.gen(gi).mains.length;
     return n;
   }
 
   describe(): string {
-    return this.generations
+    return Array.from({ length: this.genCount }, (_, gi) => this.gen(gi))
       .map((g) => `{${g.mains.map((m, i) => `${m}.${g.subs[i]}`).join(' ')}}`)
       .join(' ');
   }

@@ -85,6 +85,15 @@ export interface EncodedKeyValue {
 
 /** Marshals a KeyValue exactly as gogoproto's (*KeyValue).Marshal does. */
 export function encodeKeyValue(kv: KeyValue): EncodedKeyValue {
+  // Outside the Buffer pool: a record may be long-lived.
+  return encodeKeyValueInto(kv, (size) => Buffer.allocUnsafeSlow(size));
+}
+
+/**
+ * encodeKeyValue into the buffer `into` returns for the record's size (exactly that
+ * long), e.g. a place in the record arena.
+ */
+export function encodeKeyValueInto(kv: KeyValue, into: (size: number) => Buffer): EncodedKeyValue {
   assertRevisionField(kv.createRevision, 'createRevision');
   assertRevisionField(kv.modRevision, 'modRevision');
   assertRevisionField(kv.version, 'version');
@@ -100,8 +109,8 @@ export function encodeKeyValue(kv: KeyValue): EncodedKeyValue {
     [lo, hi] = leaseParts(kv.lease);
     size += 1 + sizeVarint64(lo, hi);
   }
-  // Outside the Buffer pool: the record (and the live value inside it) is long-lived.
-  const b = Buffer.allocUnsafeSlow(size);
+  const b = into(size);
+  assert(b.length === size, 'KeyValue encoder: target of the wrong size');
   let pos = 0;
   if (kv.key.length > 0) {
     b[pos++] = TAG_KEY;

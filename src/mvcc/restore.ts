@@ -64,7 +64,7 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         }
         cache = ki;
         const wasLive = ki.isLive;
-        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, f, v, r.main <= compactionBound)) {
+        if (!ki.restoreRecord(r.main, r.sub, r.tombstone, f, v, state.arena, r.main <= compactionBound)) {
           logger.warn({ revision: r.main, sub: r.sub }, 'restore: tombstone on a deleted key skipped');
         }
         if (wasLive !== ki.isLive) state.liveKeys += ki.isLive ? 1 : -1;

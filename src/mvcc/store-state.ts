@@ -3,7 +3,7 @@
  * hash, restore). Not exported from the module: MvccStore is the only entry point.
  *
  * Where the value of a revision lives:
- * - the latest put of every live key: in memory (KeyIndex.liveRecord), always;
+ * - the latest put of every live key: in memory (the key's record in `arena`), always;
  * - a revision whose batch is not durable yet: `pending` (main -> records by sub),
  *   dropped when the caller reports the batch durable (MvccStore.batchDurable);
  * - anything else: the backend, record key KEY_PREFIX + revBytes.
@@ -21,6 +21,7 @@ import type { Backend, BackendBatch } from '../storage/backend.js';
 import { BTree } from './btree.js';
 import type { KeyIndex, KeyRevision } from './key-index.js';
 import { decodeKeyValue } from './kv-codec.js';
+import { RecordArena } from './record-arena.js';
 import { recordKey } from './revision.js';
 import type { KeyValue } from './types.js';
 
@@ -83,6 +84,8 @@ export class ReadFence {
 
 export class StoreState {
   readonly index = new BTree<KeyIndex>();
+  /** The live record of every key in the index. */
+  readonly arena = new RecordArena();
   /** Revision of the last completed write. A fresh store is at 1. */
   currentRev = 1;
   /** Highest main revision in the index (ahead of currentRev inside a txn). */

@@ -12,7 +12,7 @@ import { assert } from '../shared/assert.js';
 import { leaseId, type LeaseId } from '../shared/ids.js';
 import type { BackendBatch } from '../storage/backend.js';
 import { KeyIndex } from './key-index.js';
-import { encodeKeyValue } from './kv-codec.js';
+import { encodeKeyValue, encodeKeyValueInto } from './kv-codec.js';
 import { visitRange } from './range.js';
 import { recordKey } from './revision.js';
 import type { StoreState } from './store-state.js';
@@ -64,8 +64,11 @@ export class WriteTxn {
     const sub = this.changes++;
     const createRevision = prev !== undefined ? ki.liveCreated : rev;
     const version = prev !== undefined ? ki.liveVersion + 1 : 1;
-    const enc = encodeKeyValue({ key: ki.key, createRevision, modRevision: rev, version, value, lease });
-    // The event's KeyValue views the record; the index keeps only the record.
+    const owner = ki;
+    // Encoded straight into the key's place in the record arena; the event's KeyValue
+    // views the record there; the index keeps only the record.
+    const enc = encodeKeyValueInto({ key: ki.key, createRevision, modRevision: rev, version, value, lease },
+      (size) => owner.put(rev, sub, state.arena, size));
     const kv: KeyValue = {
       key: ki.key,
       createRevision,
@@ -75,7 +78,6 @@ export class WriteTxn {
       lease,
     };
     this.record(sub, false, enc.bytes);
-    ki.put(rev, sub, enc.bytes);
     if (prev === undefined) state.liveKeys++;
     this.events.push({ type: 'put', kv, prevKv: prev });
     const oldLease = prev?.lease ?? NO_LEASE;
@@ -101,7 +103,7 @@ export class WriteTxn {
     // etcd stores a tombstone as a KeyValue holding only the key.
     const enc = encodeKeyValue({ key: ki.key, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: NO_LEASE });
     this.record(sub, true, enc.bytes);
-    ki.tombstone(rev, sub);
+    ki.tombstone(rev, sub, this.state.arena);
     this.state.liveKeys--;
     this.events.push({
       type: 'delete',

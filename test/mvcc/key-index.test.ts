@@ -6,6 +6,7 @@ import { KeyIndex, type RevisionList } from '../../src/mvcc/key-index.js';
 import { leaseId } from '../../src/shared/ids.js';
 import type { KeyValue } from '../../src/mvcc/types.js';
 import { encodeKeyValue } from '../../src/mvcc/kv-codec.js';
+import { RecordArena } from '../../src/mvcc/record-arena.js';
 
 const key = Buffer.from('foo');
 const kvAt = (mod: number, created: number, version: number): KeyValue => ({
@@ -18,15 +19,20 @@ const kvAt = (mod: number, created: number, version: number): KeyValue => ({
 });
 /** The record bytes the index keeps for a put. */
 const rec = (kv: KeyValue): Buffer => encodeKeyValue(kv).bytes;
+const arena = new RecordArena();
+/** KeyIndex.put of the record `r` (written into the place the arena gives). */
+const put = (ki: KeyIndex, main: number, sub: number, r: Buffer): void => {
+  r.copy(ki.put(main, sub, arena, r.length));
+};
 
 /** put(2) put(3) tombstone(4) put(5) tombstone(6), as in the comment of key-index.ts. */
 function example(): KeyIndex {
   const ki = new KeyIndex(key);
-  ki.put(2, 0, rec(kvAt(2, 2, 1)));
-  ki.put(3, 0, rec(kvAt(3, 2, 2)));
-  ki.tombstone(4, 0);
-  ki.put(5, 0, rec(kvAt(5, 5, 1)));
-  ki.tombstone(6, 0);
+  put(ki, 2, 0, rec(kvAt(2, 2, 1)));
+  put(ki, 3, 0, rec(kvAt(3, 2, 2)));
+  ki.tombstone(4, 0, arena);
+  put(ki, 5, 0, rec(kvAt(5, 5, 1)));
+  ki.tombstone(6, 0, arena);
   return ki;
 }
 
@@ -82,9 +88,9 @@ describe('KeyIndex', () => {
 
   it('handles a delete and a re-create in one revision', () => {
     const ki = new KeyIndex(key);
-    ki.put(2, 0, rec(kvAt(2, 2, 1)));
-    ki.tombstone(3, 0);
-    ki.put(3, 1, rec({ ...kvAt(3, 3, 1) }));
+    put(ki, 2, 0, rec(kvAt(2, 2, 1)));
+    ki.tombstone(3, 0, arena);
+    put(ki, 3, 1, rec({ ...kvAt(3, 3, 1) }));
     expect(ki.get(3)).toEqual({ main: 3, sub: 1, created: 3, version: 1 });
     expect(ki.get(2)).toEqual({ main: 2, sub: 0, created: 2, version: 1 });
     const kept: RevisionList = { mains: [], subs: [] };
@@ -96,22 +102,22 @@ describe('KeyIndex', () => {
 
   it('restores from records whose prefix was compacted away', () => {
     const ki = new KeyIndex(key);
-    expect(ki.restoreRecord(3, 0, false, kvAt(3, 2, 2), rec(kvAt(3, 2, 2)))).toBe(true);
+    expect(ki.restoreRecord(3, 0, false, kvAt(3, 2, 2), rec(kvAt(3, 2, 2)), arena)).toBe(true);
     const tomb = { ...kvAt(0, 0, 0), value: Buffer.alloc(0) };
-    expect(ki.restoreRecord(4, 0, true, tomb, rec(tomb))).toBe(true);
-    expect(ki.restoreRecord(5, 0, false, kvAt(5, 5, 1), rec(kvAt(5, 5, 1)))).toBe(true);
+    expect(ki.restoreRecord(4, 0, true, tomb, rec(tomb), arena)).toBe(true);
+    expect(ki.restoreRecord(5, 0, false, kvAt(5, 5, 1), rec(kvAt(5, 5, 1)), arena)).toBe(true);
     expect(ki.get(3)).toEqual({ main: 3, sub: 0, created: 2, version: 2 });
     expect(ki.liveKV()?.modRevision).toBe(5);
     // A tombstone alone (its puts compacted) restores as a one-revision generation.
     const t = new KeyIndex(key);
-    expect(t.restoreRecord(4, 0, true, kvAt(0, 0, 0), rec(kvAt(0, 0, 0)))).toBe(true);
+    expect(t.restoreRecord(4, 0, true, kvAt(0, 0, 0), rec(kvAt(0, 0, 0)), arena)).toBe(true);
     expect(t.describe()).toBe('{4.0} {}');
-    expect(t.restoreRecord(6, 0, true, kvAt(0, 0, 0), rec(kvAt(0, 0, 0)))).toBe(false);
-    expect(() => t.restoreRecord(7, 0, false, kvAt(7, 7, 2), rec(kvAt(7, 7, 2)))).toThrow(/re-created/);
+    expect(t.restoreRecord(6, 0, true, kvAt(0, 0, 0), rec(kvAt(0, 0, 0)), arena)).toBe(false);
+    expect(() => t.restoreRecord(7, 0, false, kvAt(7, 7, 2), rec(kvAt(7, 7, 2)), arena)).toThrow(/re-created/);
   });
 
   it('asserts revisions only grow', () => {
     const ki = example();
-    expect(() => ki.put(6, 0, rec(kvAt(6, 6, 1)))).toThrow(/not after/);
+    expect(() => put(ki, 6, 0, rec(kvAt(6, 6, 1)))).toThrow(/not after/);
   });
 });

@@ -40,6 +40,9 @@ export interface OneMemberBoot {
   readonly openBackend?: OpenBackend;
   readonly walSegmentBytes?: number;
   readonly spaceReserveBytes?: number;
+  /** Default: ONE_MEMBER_SETTINGS's (etcd 3.5's 100,000 and 5,000). */
+  readonly snapshotCount?: number;
+  readonly snapshotCatchupEntries?: number;
 }
 
 /**
@@ -50,7 +53,11 @@ export function bootOneMember(b: OneMemberBoot): Promise<MemberCore> {
   const peerUrls = ['http://m1:2380'];
   const id = computeMemberId(peerUrls, b.clusterToken);
   return openMemberCore({
-    settings: ONE_MEMBER_SETTINGS,
+    settings: {
+      ...ONE_MEMBER_SETTINGS,
+      ...(b.snapshotCount !== undefined ? { snapshotCount: b.snapshotCount } : {}),
+      ...(b.snapshotCatchupEntries !== undefined ? { snapshotCatchupEntries: b.snapshotCatchupEntries } : {}),
+    },
     initialMembers: [{ id, name: 'm1', peerUrls, clientUrls: [], isLearner: false }],
     newIdentity: { memberId: id, clusterId: computeClusterId([id]) },
     joinPeers: [],
