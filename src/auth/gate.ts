@@ -138,17 +138,19 @@ export async function watchRefusal(gate: AuthGate, ctx: CallerSource, key: Uint8
 /**
  * Auth for the election and lock recipes (etcd runs them through a client that
  * forwards the caller's metadata, so each step is checked as the caller): the caller's
- * permission on the recipe's keys is checked once, up front, and the steps then run as
- * the member. `prefix`: the keys under `key/` (Lock, Campaign, Leader, Observe);
- * otherwise the key itself (Unlock, Proclaim, Resign).
+ * permission on the recipe's keys is checked once, up front; the recipe's writes then
+ * carry the returned identity (anonymous while auth is off) and are checked again at
+ * apply. `prefix`: the keys under `key/` (Lock, Campaign, Leader, Observe); otherwise
+ * the key itself (Unlock, Proclaim, Resign).
  */
-export async function checkRecipe(gate: AuthGate, ctx: CallerSource, key: Uint8Array, mode: 'read' | 'write', prefix: boolean): Promise<void> {
-  if (!gate.enabled) return;
+export async function checkRecipe(gate: AuthGate, ctx: CallerSource, key: Uint8Array, mode: 'read' | 'write', prefix: boolean): Promise<AuthInfo> {
+  if (!gate.enabled) return ANONYMOUS;
   const ai = await gate.caller(ctx);
   const k = prefix ? Buffer.concat([toBuffer(key), Buffer.from('/')]) : toBuffer(key);
   const end = prefix ? prefixEnd(k) : undefined;
   gate.read(ai, k, end);
   if (mode === 'write') gate.write(ai, k, end);
+  return ai;
 }
 
 /** The gate of handlers built without auth (unit tests): everything passes. */

@@ -30,4 +30,4 @@ export {
   type LeaderValue,
   type CampaignResult,
 } from './election.js';
-export { memberRecipeClient, type MemberPrimitives } from './member-client.js';
+export { memberRecipeClient, type MemberPrimitives, type RecipeCaller } from './member-client.js';

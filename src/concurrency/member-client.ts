@@ -22,13 +22,16 @@ import { leaseId, type LeaseId } from '../shared/ids.js';
 import type * as pb from '../generated/pb.js';
 import { codec } from '../shared/pb-codec.js';
 import type { Rng } from '../shared/rng.js';
-import { RequestKind } from '../apply/request.js';
+import { RequestKind, type DecodedRequest } from '../apply/request.js';
 import type { ApplyOutcome } from '../apply/applier.js';
 import { kvToPb, rangeFromPb, rangeToPb, txnFromPb, txnToPb } from '../apply/convert.js';
 import { encodeGrantRequest, type LeaseGrantResult } from '../lease/index.js';
 import type { MvccStore } from '../mvcc/index.js';
 import type { WatchHub, WatchOut } from '../watch/index.js';
 import type { RecipeClient, RecipeWatchRequest, RecipeWatchResponse } from './client.js';
+
+/** Who the loopback client runs as: proposed with each write, checked at apply (apply/request.ts). */
+export type RecipeCaller = NonNullable<DecodedRequest['caller']>;
 
 /** What the loopback client needs from the member (server/member.ts wires it). */
 export interface MemberPrimitives {
@@ -37,7 +40,7 @@ export interface MemberPrimitives {
   readonly hub: WatchHub;
   /** Lease ids for sessions of lease 0. */
   readonly rng: Rng;
-  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome>;
+  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: RecipeCaller): Promise<ApplyOutcome>;
   linearizableReadPoint(signal?: AbortSignal): Promise<void>;
 }
 
@@ -45,13 +48,18 @@ const INT63_MASK = (1n << 63n) - 1n;
 const txnCodec = codec<pb.TxnRequest>('etcdserverpb.TxnRequest');
 const deleteCodec = codec<pb.DeleteRangeRequest>('etcdserverpb.DeleteRangeRequest');
 
-export function memberRecipeClient(m: MemberPrimitives): RecipeClient {
+/**
+ * `caller`: the identity the recipe runs for; its txns and deletes carry it into the
+ * log as a client's writes do, so apply checks them against it (etcd's v3election and
+ * v3lock run the recipes over a loopback client that carries the caller's token).
+ */
+export function memberRecipeClient(m: MemberPrimitives, caller?: RecipeCaller): RecipeClient {
   async function propose(
     kind: RequestKind,
     payload: Uint8Array,
     signal: AbortSignal,
   ): Promise<ApplyOutcome & { ok: true }> {
-    const outcome = await m.propose(kind, payload, signal);
+    const outcome = await m.propose(kind, payload, signal, caller);
     if (!outcome.ok) throw outcome.error;
     return outcome;
   }

@@ -118,7 +118,6 @@ export class MemberApi
   readonly auth: AuthStore;
   readonly gate: AuthGate;
   readonly bcryptCost: number;
-  readonly recipeClient: RecipeClient;
   readonly lessor: Lessor;
   readonly hub: WatchHub;
   readonly selfId: bigint;
@@ -173,7 +172,6 @@ export class MemberApi
       raftTerm: () => this.server.raftStatus().term,
       currentRevision: () => this.storage.store.currentRevision,
     });
-    this.recipeClient = memberRecipeClient(this);
     this.quota = new BackendQuota(settings.quotaBackendBytes, () => this.storage.dbSizeEstimate(), this.log);
   }
 
@@ -200,6 +198,11 @@ export class MemberApi
       throw new TsetcdError('no-space');
     }
     return this.server.propose(kind, payload, signal, caller !== undefined && CHECKED_WRITES.has(kind) ? caller : undefined);
+  }
+
+  /** The Lock and Election recipes' loopback client, its writes proposed as `caller`'s. */
+  recipeClient(caller: AuthInfo): RecipeClient {
+    return memberRecipeClient(this, caller);
   }
 
   /** An Auth service request, as an Internal entry carrying the caller's identity. */

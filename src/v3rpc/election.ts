@@ -24,6 +24,7 @@ import {
   resign,
   RecipeError,
   type LeaderKey,
+  type RecipeClient,
 } from '../concurrency/index.js';
 import type { CallContext, StreamWriter } from '../grpc/server.js';
 import type { AnyHandler } from './services.js';
@@ -44,8 +45,6 @@ function leaderKeyFromPb(l: pb.LeaderKey | null | undefined): LeaderKey {
 }
 
 export function electionHandlers(s: RecipeBackend, headers: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
-  const client = s.recipeClient;
-
   /** Runs a unary handler body with etcd's error mapping. */
   const guarded =
     <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>) =>
@@ -59,8 +58,8 @@ export function electionHandlers(s: RecipeBackend, headers: HeaderFiller, gate: 
 
   const campaignFn = guarded(async (req: pb.CampaignRequest, ctx): Promise<pb.CampaignResponse> => {
     const name = toBuffer(req.name);
-    await checkRecipe(gate, ctx, name, 'write', true);
-    const r = await campaign(client, name, leaseOf(req.lease), toBuffer(req.value), ctx.signal);
+    const caller = await checkRecipe(gate, ctx, name, 'write', true);
+    const r = await campaign(s.recipeClient(caller), name, leaseOf(req.lease), toBuffer(req.value), ctx.signal);
     return {
       header: headers.header(r.revision),
       leader: {
@@ -74,20 +73,20 @@ export function electionHandlers(s: RecipeBackend, headers: HeaderFiller, gate: 
 
   const proclaimFn = guarded(async (req: pb.ProclaimRequest, ctx): Promise<pb.ProclaimResponse> => {
     const leaderKey = leaderKeyFromPb(req.leader);
-    await checkRecipe(gate, ctx, toBuffer(req.leader?.key), 'write', false);
-    const revision = await proclaim(client, leaderKey, toBuffer(req.value), ctx.signal);
+    const caller = await checkRecipe(gate, ctx, toBuffer(req.leader?.key), 'write', false);
+    const revision = await proclaim(s.recipeClient(caller), leaderKey, toBuffer(req.value), ctx.signal);
     return { header: headers.header(revision) };
   });
 
   const leaderFn = guarded(async (req: pb.LeaderRequest, ctx): Promise<pb.LeaderResponse> => {
-    await checkRecipe(gate, ctx, toBuffer(req.name), 'read', true);
-    const v = await leader(client, toBuffer(req.name), ctx.signal);
+    const caller = await checkRecipe(gate, ctx, toBuffer(req.name), 'read', true);
+    const v = await leader(s.recipeClient(caller), toBuffer(req.name), ctx.signal);
     return { header: headers.header(v.revision), kv: v.kv };
   });
 
   const resignFn = guarded(async (req: pb.ResignRequest, ctx): Promise<pb.ResignResponse> => {
-    await checkRecipe(gate, ctx, toBuffer(req.leader?.key), 'write', false);
-    const revision = await resign(client, leaderKeyFromPb(req.leader), ctx.signal);
+    const caller = await checkRecipe(gate, ctx, toBuffer(req.leader?.key), 'write', false);
+    const revision = await resign(s.recipeClient(caller), leaderKeyFromPb(req.leader), ctx.signal);
     return { header: headers.header(revision) };
   });
 
@@ -96,8 +95,9 @@ export function electionHandlers(s: RecipeBackend, headers: HeaderFiller, gate: 
     ctx: CallContext,
     out: StreamWriter<pb.LeaderResponse>,
   ): Promise<void> => {
+    let client: RecipeClient;
     try {
-      await checkRecipe(gate, ctx, toBuffer(req.name), 'read', true);
+      client = s.recipeClient(await checkRecipe(gate, ctx, toBuffer(req.name), 'read', true));
     } catch (err) {
       throw recipeGrpcError(err, ctx.signal);
     }

@@ -21,7 +21,7 @@ import type { CallContext } from '../grpc/server.js';
 import { GrpcError } from '../grpc/status.js';
 import { Status } from '../shared/grpc-status.js';
 import { TsetcdError, etcdMessage } from '../shared/errors.js';
-import { OPEN_GATE, checkRecipe, type AuthGate } from '../auth/index.js';
+import { OPEN_GATE, checkRecipe, type AuthGate, type AuthInfo } from '../auth/index.js';
 import type { HeaderFiller } from './header.js';
 import type { AnyHandler } from './services.js';
 
@@ -30,8 +30,11 @@ export const UNLOCK_PATH = '/v3lockpb.Lock/Unlock';
 
 /** What the Lock and Election services need from the member. */
 export interface RecipeBackend {
-  /** The loopback client: concurrency/memberRecipeClient over this member. */
-  readonly recipeClient: RecipeClient;
+  /**
+   * The loopback client (concurrency/memberRecipeClient over this member) running as
+   * `caller`: the recipe's writes carry the caller into the log.
+   */
+  recipeClient(caller: AuthInfo): RecipeClient;
 }
 
 /** The status etcd's v3lock / v3election servers answer an error with (see above). */
@@ -52,12 +55,10 @@ export function leaseOf(v: Int64Like): LeaseId {
 }
 
 export function lockHandlers(s: RecipeBackend, headers: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
-  const client = s.recipeClient;
-
   const lockFn = async (req: pb.LockRequest, ctx: CallContext): Promise<pb.LockResponse> => {
     try {
-      await checkRecipe(gate, ctx, toBuffer(req.name), 'write', true);
-      const r = await lock(client, toBuffer(req.name), leaseOf(req.lease), ctx.signal);
+      const caller = await checkRecipe(gate, ctx, toBuffer(req.name), 'write', true);
+      const r = await lock(s.recipeClient(caller), toBuffer(req.name), leaseOf(req.lease), ctx.signal);
       return { header: headers.header(r.revision), key: r.key };
     } catch (err) {
       throw recipeGrpcError(err, ctx.signal);
@@ -66,8 +67,8 @@ export function lockHandlers(s: RecipeBackend, headers: HeaderFiller, gate: Auth
 
   const unlockFn = async (req: pb.UnlockRequest, ctx: CallContext): Promise<pb.UnlockResponse> => {
     try {
-      await checkRecipe(gate, ctx, toBuffer(req.key), 'write', false);
-      const revision = await unlock(client, toBuffer(req.key), ctx.signal);
+      const caller = await checkRecipe(gate, ctx, toBuffer(req.key), 'write', false);
+      const revision = await unlock(s.recipeClient(caller), toBuffer(req.key), ctx.signal);
       return { header: headers.header(revision) };
     } catch (err) {
       throw recipeGrpcError(err, ctx.signal);

@@ -10,7 +10,7 @@ import { AlarmStore } from '../../src/apply/alarms.js';
 import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import { RequestKind } from '../../src/apply/request.js';
 import { Membership } from '../../src/cluster/membership.js';
-import { memberRecipeClient, type RecipeClient } from '../../src/concurrency/index.js';
+import { memberRecipeClient, type MemberPrimitives, type RecipeCaller, type RecipeClient } from '../../src/concurrency/index.js';
 import {
   encodeGrantRequest,
   encodeRevokeRequest,
@@ -37,6 +37,9 @@ export class FakeMember {
   onPropose: ((kind: RequestKind, payload: Uint8Array) => void) | undefined;
   /** Proposals applied so far, by kind. */
   readonly proposals = new Map<RequestKind, number>();
+  /** The caller each loopback proposal carried (undefined: none), in order. */
+  readonly proposedCallers: Array<RecipeCaller | undefined> = [];
+  private readonly primitives: MemberPrimitives;
   private index = 0;
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -47,17 +50,26 @@ export class FakeMember {
     readonly applier: Applier,
     readonly hub: WatchHub,
   ) {
-    this.client = memberRecipeClient({
+    this.primitives = {
       store,
       hub,
       rng: new SeededRng(42),
-      propose: (kind, payload, signal) => this.propose(kind, payload, signal),
+      propose: (kind, payload, signal, caller) => {
+        this.proposedCallers.push(caller);
+        return this.propose(kind, payload, signal);
+      },
       linearizableReadPoint: async () => {
         // A one-member log: everything acknowledged has applied already. Yield once so
         // reads interleave with other callers as they would behind a ReadIndex round.
         await new Promise<void>((r) => setImmediate(r));
       },
-    });
+    };
+    this.client = memberRecipeClient(this.primitives);
+  }
+
+  /** The loopback client running as `caller` (what the member gives the Lock and Election services). */
+  clientAs(caller: RecipeCaller): RecipeClient {
+    return memberRecipeClient(this.primitives, caller);
   }
 
   static async create(): Promise<FakeMember> {

@@ -24,7 +24,7 @@ beforeEach(async () => {
     raftTerm: () => 7,
     currentRevision: () => m.store.currentRevision,
   });
-  const member: RecipeBackend = { recipeClient: m.client };
+  const member: RecipeBackend = { recipeClient: (caller) => m.clientAs(caller) };
   handlers = new Map([...lockHandlers(member, headers), ...electionHandlers(member, headers)]);
 });
 afterEach(() => m.close());
@@ -93,6 +93,17 @@ describe('Lock and Election handlers', () => {
     expect(lk).toMatchObject({ key: b('L/694da21d21481a0b'), header: { revision: 3 } });
     const un = (await unary('/v3lockpb.Lock/Unlock', { key: lk.key })) as pb.UnlockResponse;
     expect(un.header?.revision).toBe(4);
+  });
+
+  it("the recipes' writes carry the caller into the log (anonymous while auth is off), as etcd's loopback client carries the token", async () => {
+    const lease = await m.grant(30, 0x77n);
+    const before = m.proposedCallers.length;
+    const lk = (await unary('/v3lockpb.Lock/Lock', { name: b('L'), lease: lease.toString() })) as pb.LockResponse;
+    await unary('/v3lockpb.Lock/Unlock', { key: lk.key });
+    await unary('/v3electionpb.Election/Campaign', { name: b('E'), lease: lease.toString(), value: b('v') });
+    const carried = m.proposedCallers.slice(before);
+    expect(carried.length).toBeGreaterThanOrEqual(3);
+    expect(carried.every((c) => c?.username === '' && c.revision === 0)).toBe(true);
   });
 
   it('Observe streams the leader and its changes until the caller goes away', async () => {

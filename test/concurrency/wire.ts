@@ -279,16 +279,18 @@ export class RecipeClient {
     service: 'v3electionpb.Election' | 'v3lockpb.Lock',
     method: string,
     req: object,
-    options: { deadlineMs?: number; signal?: AbortSignal } = {},
+    options: { deadlineMs?: number; signal?: AbortSignal; metadata?: Readonly<Record<string, string>> } = {},
   ): Promise<Reply<T>> {
     const def = recipeMethod(service, method);
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
     return new Promise((resolve) => {
       const call = this.client.makeUnaryRequest(
         def.path,
         def.requestSerialize,
         def.responseDeserialize,
         withoutEmptyBytes(req),
-        new grpc.Metadata(),
+        md,
         { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
         (err, value) => {
           if (err !== null && err !== undefined) resolve({ ok: false, error: toGrpcError(err) });
