@@ -97,14 +97,28 @@ export class BTree<V> {
 
   /** Inserts or replaces. Returns true if the key was new. */
   set(key: Buffer, value: V): boolean {
-    const split = this.insert(this.root, key, value);
+    this.put(key, value, undefined);
+    return this.lastInsertWasNew;
+  }
+
+  /**
+   * The value under `key`; if there is none, inserts the entry `make` returns (its key
+   * equal to `key`, e.g. an owned copy of a view) in the same descent. Returns the
+   * value found or inserted.
+   */
+  getOrInsert(key: Buffer, make: () => { key: Buffer; value: V }): V {
+    this.put(key, undefined, make);
+    return this.lastValue as V;
+  }
+
+  private put(key: Buffer, value: V | undefined, make: (() => { key: Buffer; value: V }) | undefined): void {
+    const split = this.insert(this.root, key, value, make);
     if (split !== undefined) {
       const root = new Inner<V>();
       root.keys = [split.sep, split.sep]; // keys[0] is the unused slot
       root.children = [this.root, split.right];
       this.root = root;
     }
-    return this.lastInsertWasNew;
   }
 
   /** Removes key. Returns true if it was present. */
@@ -184,6 +198,8 @@ export class BTree<V> {
   }
 
   private lastInsertWasNew = false;
+  /** The value getOrInsert found or inserted. */
+  private lastValue: V | undefined = undefined;
 
   private firstLeaf(): Leaf<V> {
     let node = this.root;
@@ -197,17 +213,30 @@ export class BTree<V> {
     return node;
   }
 
-  private insert(node: Node<V>, key: Buffer, value: V): { sep: Buffer; right: Node<V> } | undefined {
+  /** set (make undefined: `value` inserted or replacing) or getOrInsert (make: called only if absent). */
+  private insert(
+    node: Node<V>, key: Buffer, value: V | undefined, make: (() => { key: Buffer; value: V }) | undefined,
+  ): { sep: Buffer; right: Node<V> } | undefined {
     if (node.leaf) {
       const i = search(node.keys, key);
       if (i >= 0) {
-        node.vals[i] = value;
+        if (make === undefined) node.vals[i] = value as V;
+        else this.lastValue = node.vals[i];
         this.lastInsertWasNew = false;
         return undefined;
       }
       const at = -i - 1;
-      node.keys.splice(at, 0, key);
-      node.vals.splice(at, 0, value);
+      let k = key;
+      let v = value as V;
+      if (make !== undefined) {
+        const e = make();
+        assert(compareKeys(e.key, key) === 0, 'btree: getOrInsert made a different key');
+        k = e.key;
+        v = e.value;
+        this.lastValue = v;
+      }
+      node.keys.splice(at, 0, k);
+      node.vals.splice(at, 0, v);
       this.count++;
       this.lastInsertWasNew = true;
       if (node.keys.length <= MAX) return undefined;
@@ -219,7 +248,7 @@ export class BTree<V> {
       return { sep: right.keys[0] as Buffer, right };
     }
     const ci = childIndex(node, key);
-    const split = this.insert(node.children[ci] as Node<V>, key, value);
+    const split = this.insert(node.children[ci] as Node<V>, key, value, make);
     if (split === undefined) return undefined;
     node.keys.splice(ci + 1, 0, split.sep);
     node.children.splice(ci + 1, 0, split.right);

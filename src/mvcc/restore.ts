@@ -53,15 +53,15 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         const keyLen = f.keyEnd - f.keyStart;
         assert(keyLen > 0, `restore: record ${r.main}.${r.sub} without a key`);
         // Consecutive records often belong to the same key (one txn): a one-entry cache.
-        let ki = cache !== undefined && cache.key.length === keyLen && v.compare(cache.key, 0, keyLen, f.keyStart, f.keyEnd) === 0
+        // A key seen for the first time is inserted in the same descent that looks it up.
+        const ki = cache !== undefined && cache.key.length === keyLen && v.compare(cache.key, 0, keyLen, f.keyStart, f.keyEnd) === 0
           ? cache
-          : state.index.get(v.subarray(f.keyStart, f.keyEnd));
-        if (ki === undefined) {
-          const owned = Buffer.allocUnsafeSlow(keyLen);
-          v.copy(owned, 0, f.keyStart, f.keyEnd);
-          ki = new KeyIndex(owned);
-          state.index.set(ki.key, ki);
-        }
+          : state.index.getOrInsert(v.subarray(f.keyStart, f.keyEnd), () => {
+            const owned = Buffer.allocUnsafeSlow(keyLen);
+            owned.set(v.subarray(f.keyStart, f.keyEnd));
+            const made = new KeyIndex(owned);
+            return { key: owned, value: made };
+          });
         cache = ki;
         const wasLive = ki.isLive;
         if (!ki.restoreRecord(r.main, r.sub, r.tombstone, f, v, state.arena, r.main <= compactionBound)) {

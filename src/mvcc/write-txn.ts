@@ -54,21 +54,20 @@ export class WriteTxn {
     assert(!this.ended, 'put after end');
     assert(key.length > 0, 'mvcc: put with an empty key');
     const state = this.state;
-    let ki = state.index.get(key);
-    if (ki === undefined) {
-      ki = new KeyIndex(ownedCopy(key));
-      state.index.set(ki.key, ki);
-    }
+    // One descent of the index, found or inserted.
+    const ki = state.index.getOrInsert(key, () => {
+      const made = new KeyIndex(ownedCopy(key));
+      return { key: made.key, value: made };
+    });
     const prev = ki.liveKV();
     const rev = this.rev;
     const sub = this.changes++;
     const createRevision = prev !== undefined ? ki.liveCreated : rev;
     const version = prev !== undefined ? ki.liveVersion + 1 : 1;
-    const owner = ki;
     // Encoded straight into the key's place in the record arena; the event's KeyValue
     // views the record there; the index keeps only the record.
     const enc = encodeKeyValueInto({ key: ki.key, createRevision, modRevision: rev, version, value, lease },
-      (size) => owner.put(rev, sub, state.arena, size));
+      (size) => ki.put(rev, sub, state.arena, size));
     const kv: KeyValue = {
       key: ki.key,
       createRevision,

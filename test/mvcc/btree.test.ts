@@ -1,4 +1,4 @@
-// B+tree against a sorted-array model under random inserts, replaces and deletes
+// B+tree against a sorted-array model under random inserts, replaces, getOrInserts and deletes
 // (enough entries for several levels), with the structural invariants checked.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ describe('BTree', () => {
   it('matches a sorted map under random operations', () => {
     const opArb = fc.record({
       del: fc.boolean(),
+      getOrInsert: fc.boolean(),
       key: fc.oneof(fc.integer({ min: 0, max: 3000 }).map((n) => n.toString(16)), fc.uint8Array({ minLength: 0, maxLength: 3 }).map((u) => Buffer.from(u).toString('hex'))),
     });
     fc.assert(
@@ -31,6 +32,11 @@ describe('BTree', () => {
           const hex = k.toString('hex');
           if (op.del && shuffleDeletes) {
             expect(t.delete(k)).toBe(m.delete(hex));
+          } else if (op.getOrInsert) {
+            // Inserted under the entry's own key (a copy), only when absent.
+            const want = m.has(hex) ? m.get(hex) : i;
+            expect(t.getOrInsert(k, () => ({ key: Buffer.from(k), value: i }))).toBe(want);
+            m.set(hex, want as number);
           } else {
             expect(t.set(k, i)).toBe(!m.has(hex));
             m.set(hex, i);
