@@ -90,7 +90,9 @@ export function decodePageHeader(bytes: Uint8Array, page?: number): PageHeader {
 
 export function encodePageHeader(into: Uint8Array, h: PageHeader): void {
   const dv = view(into);
-  dv.setBigUint64(0, BigInt(h.id), true);
+  // Two 32-bit halves (ids are safe integers): no BigInt per page.
+  dv.setUint32(0, h.id % 0x1_0000_0000, true);
+  dv.setUint32(4, Math.floor(h.id / 0x1_0000_0000), true);
   dv.setUint16(8, h.flags, true);
   dv.setUint16(10, h.count, true);
   dv.setUint32(12, h.overflow, true);

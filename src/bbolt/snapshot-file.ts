@@ -34,7 +34,8 @@ export interface SnapshotChunk {
 /**
  * Cuts a byte stream of known length into etcd's Snapshot RPC messages. write() may
  * await `send` (backpressure); end() checks that exactly `total` bytes came and sends
- * the digest.
+ * the digest. A blob may be a view of bytes handed to write() (whole chunks are not
+ * copied), so a writer must not change bytes it has written.
  */
 export class SnapshotChunker implements ByteSink {
   private readonly hash: Hash = createHash('sha256');
@@ -57,6 +58,14 @@ export class SnapshotChunker implements ByteSink {
     this.seen += bytes.length;
     let off = 0;
     while (off < bytes.length) {
+      if (this.fill === 0 && bytes.length - off >= this.chunkSize) {
+        // A whole chunk: sent as a view of the caller's bytes, not copied.
+        const blob = bytes.subarray(off, off + this.chunkSize);
+        off += this.chunkSize;
+        this.sent += blob.length;
+        await this.send({ remainingBytes: this.total - this.sent, blob });
+        continue;
+      }
       const n = Math.min(this.chunkSize - this.fill, bytes.length - off);
       this.buf.set(bytes.subarray(off, off + n), this.fill);
       this.fill += n;

@@ -12,7 +12,9 @@
  * planBbolt runs the layout without materialising pages and returns the image size
  * (what a Snapshot RPC needs up front for remaining_bytes); writeBbolt writes, planning
  * first unless it is handed the plan, and raises BboltWriteError if the second pass
- * does not end where the plan did (the source is not a consistent cut).
+ * does not end where the plan did (the source is not a consistent cut). A one-pass
+ * writer (snapshot/save.ts spools to a file) calls writeBboltBody, which writes the tree
+ * pages and returns the plan they make, then puts bboltHead(plan) in front.
  */
 import { BboltWriteError } from './errors.js';
 import { DEFAULT_PAGE_SIZE, FLAG_FREELIST, encodeMetaPage, encodePageHeader, isSupportedPageSize } from './layout.js';
@@ -96,22 +98,37 @@ export async function planBbolt(source: RecordSource, options: WriterOptions = {
   return { pageSize: s.pageSize, root, pgid, size: pgid * s.pageSize };
 }
 
-/** Writes the whole image to `sink` in page order; returns the plan it followed. */
-export async function writeBbolt(
-  source: RecordSource,
-  sink: ByteSink,
-  options: WriterOptions & { readonly plan?: BboltPlan } = {},
-): Promise<BboltPlan> {
+/**
+ * The pages before the tree: the two metas (they name the root page and pgid, so they
+ * need the plan) and, unless `freelist: 'none'`, the empty freelist page.
+ */
+export function bboltHead(plan: BboltPlan, options: WriterOptions = {}): Uint8Array[] {
   const s = settings(options);
-  const plan = options.plan ?? (await planBbolt(source, options));
   if (plan.pageSize !== s.pageSize) throw new BboltWriteError('plan was made for another page size');
   const txid = options.txid ?? 2n;
   const freelist = options.freelist === 'none' ? null : 2;
+  const meta = { pageSize: s.pageSize, root: plan.root, freelist, pgid: plan.pgid };
+  const pages = [encodeMetaPage(0, { ...meta, txid }), encodeMetaPage(1, { ...meta, txid: txid - 1n })];
+  if (freelist !== null) {
+    const page = new Uint8Array(s.pageSize);
+    encodePageHeader(page, { id: 2, flags: FLAG_FREELIST, count: 0, overflow: 0 });
+    pages.push(page);
+  }
+  return pages;
+}
+
+/**
+ * One pass: writes the tree pages (every page after bboltHead's) to `sink` in page order
+ * and returns the plan they make; `limit`, when given, is a plan the pages must stay
+ * within (a second pass over a source that must not have changed).
+ */
+export async function writeBboltBody(source: RecordSource, sink: ByteSink, options: WriterOptions = {}, limit?: BboltPlan): Promise<BboltPlan> {
+  const s = settings(options);
   const queue: Uint8Array[] = [];
-  let expected = 0;
+  let expected = s.firstPage;
   const push = (page: Uint8Array, id: number, pages: number): void => {
     if (id !== expected) throw new BboltWriteError(`page ${id} emitted out of order (expected ${expected})`);
-    if (id + pages > plan.pgid) throw new BboltWriteError('source yields more than it did when planned');
+    if (limit !== undefined && id + pages > limit.pgid) throw new BboltWriteError('source yields more than it did when planned');
     expected = id + pages;
     queue.push(page);
   };
@@ -123,17 +140,27 @@ export async function writeBbolt(
     }
   };
   const drain = (): Promise<void> | undefined => (queue.length === 0 ? undefined : flush());
-  const meta = { pageSize: s.pageSize, root: plan.root, freelist, pgid: plan.pgid };
-  push(encodeMetaPage(0, { ...meta, txid }), 0, 1);
-  push(encodeMetaPage(1, { ...meta, txid: txid - 1n }), 1, 1);
-  if (freelist !== null) {
-    const page = new Uint8Array(s.pageSize);
-    encodePageHeader(page, { id: 2, flags: FLAG_FREELIST, count: 0, overflow: 0 });
-    push(page, 2, 1);
-  }
-  await drain();
   const w = new BboltTreeWriter((page, id, pages) => push(page as Uint8Array, id, pages), s);
-  const end = await feed(source, w, drain);
+  const { root, pgid } = await feed(source, w, drain);
+  return { pageSize: s.pageSize, root, pgid, size: pgid * s.pageSize };
+}
+
+/**
+ * Writes the whole image to `sink` in page order; returns the plan it followed. Without
+ * `options.plan` it plans first (two passes over `source`); a one-pass caller writes
+ * writeBboltBody's pages somewhere of its own and puts bboltHead's before them.
+ */
+export async function writeBbolt(
+  source: RecordSource,
+  sink: ByteSink,
+  options: WriterOptions & { readonly plan?: BboltPlan } = {},
+): Promise<BboltPlan> {
+  const plan = options.plan ?? (await planBbolt(source, options));
+  for (const page of bboltHead(plan, options)) {
+    const written = sink.write(page);
+    if (written !== undefined) await written;
+  }
+  const end = await writeBboltBody(source, sink, options, plan);
   if (end.root !== plan.root || end.pgid !== plan.pgid) {
     throw new BboltWriteError(`source changed between planning and writing (planned root ${plan.root}/pgid ${plan.pgid}, wrote ${end.root}/${end.pgid})`);
   }

@@ -17,6 +17,7 @@
 import type { Clock } from '../shared/clock.js';
 import { goDuration, type Logger } from '../shared/logger.js';
 import type { Backend } from '../storage/backend.js';
+import type { FileLayer } from '../storage/file-layer.js';
 import type { Rng } from '../shared/rng.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
@@ -93,7 +94,12 @@ export interface MemberApiDeps {
   readonly streamSnapshot: (
     backend: Backend,
     send: (chunk: SnapshotChunkOut) => Promise<void>,
-    env: { readonly logger: Logger; readonly nowMs: () => number },
+    env: {
+      readonly logger: Logger;
+      readonly nowMs: () => number;
+      readonly spool: { readonly fs: FileLayer; readonly dir: string };
+      readonly signal?: AbortSignal;
+    },
   ) => Promise<void>;
   /** Counts and timings for the metrics (shared/observe.ts). */
   readonly observe?: Observe;
@@ -353,9 +359,14 @@ export class MemberApi
   }
 
   /** Maintenance.Snapshot: everything applied before the call, and maybe more; followers serve it too, as etcd's do. */
-  async streamSnapshot(send: (chunk: SnapshotChunkOut) => Promise<void>): Promise<void> {
+  async streamSnapshot(send: (chunk: SnapshotChunkOut) => Promise<void>, signal?: AbortSignal): Promise<void> {
     await this.server.flushDb();
-    await this.deps.streamSnapshot(this.storage.backend, send, { logger: this.log, nowMs: () => this.clock.nowMs() });
+    await this.deps.streamSnapshot(this.storage.backend, send, {
+      logger: this.log,
+      nowMs: () => this.clock.nowMs(),
+      spool: this.storage.snapshotSpoolDir(),
+      ...(signal === undefined ? {} : { signal }),
+    });
   }
 
   /**

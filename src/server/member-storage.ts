@@ -118,6 +118,14 @@ export class MemberStorage {
     return this.currentBackend;
   }
 
+  /**
+   * Where Maintenance.Snapshot spools the image it lays out (snapshot/save.ts): the
+   * member dir, on the db's file system, through the member's file layer.
+   */
+  snapshotSpoolDir(): { readonly fs: FileLayer; readonly dir: string } {
+    return { fs: this.fs, dir: this.paths.member };
+  }
+
   /** The MVCC store over the state db; replaced with it. */
   get store(): MvccStore {
     return this.currentStore;

@@ -1,10 +1,19 @@
 /**
  * The state db as etcd's backend file, for Maintenance.Snapshot (etcd
  * api/v3rpc/maintenance.go Snapshot; docs/architecture.md §3): a cut of one
- * point-in-time view of the db mapped onto etcd's buckets, laid out by bbolt's two-pass
- * writer, cut into etcd's Snapshot messages (bbolt/snapshot-file.ts). server/ serves
- * it through the port it declares (v3rpc/maintenance.ts); embed hands it
- * streamEtcdSnapshot.
+ * point-in-time view of the db mapped onto etcd's buckets, laid out by the bbolt writer,
+ * cut into etcd's Snapshot messages (bbolt/snapshot-file.ts). server/ serves it through
+ * the port it declares (v3rpc/maintenance.ts); embed hands it streamEtcdSnapshot.
+ *
+ * One pass: the first message announces the image size and the image starts with the
+ * metas, which name the root page and page count; both are known only once every record
+ * is laid out. So the tree pages are spooled, in one read of the view, to a file in the
+ * member dir (unlinked as soon as it is opened, so a crash leaves nothing behind),
+ * then the metas and the spooled pages are streamed. etcd needs no spool: its backend
+ * is already that file (bbolt tx.WriteTo with tx.Size() up front). The spool takes as
+ * much disk as the image for the time of the save; when it cannot be written (no space,
+ * read-only dir) the save falls back to two passes over the same view: a planning pass
+ * that only counts pages, then the writing pass.
  *
  * Invariants:
  * - One cut, one applied index: everything is read from a single BackendReadView
@@ -12,13 +21,16 @@
  *   applied index with its changes (member-storage.ts setAppliedIndex), so the view's
  *   meta/consistent_index is exactly the index whose state the file holds, and its
  *   meta/term that entry's term (what etcd 3.5 writes). Writes are never blocked.
- * - Both writer passes (plan, to learn the size the first message announces, and write)
- *   read the same view, so they see the same records; the writer raises if not.
- * - Bounded memory: the key bucket is streamed from the view 1,000 records at a time;
- *   only the small buckets (meta, members, leases, auth, alarms) are held whole, as
- *   the member already holds them in memory.
- * - The view, and the iterator of a pass that was abandoned (a client that went away),
- *   are closed by close(); the caller calls it whatever happens.
+ * - In the two-pass fallback both passes read the same view, so they see the same
+ *   records; the writer raises if not.
+ * - Bounded memory: the key bucket is streamed from the view 1,000 records at a time
+ *   (the next batch read while this one is laid out); pages go to the spool through two
+ *   1 MiB buffers (one being written) and come back 1 MiB at a time; only the small
+ *   buckets (meta, members, leases, auth, alarms) are held whole, as the member already
+ *   holds them in memory.
+ * - The view, the spool and the iterator of a pass that was abandoned (a client that
+ *   went away: `signal`, checked per spooled MiB) are closed by close(); the caller
+ *   calls it whatever happens. The view is closed as soon as the spool is written.
  *
  * Mapping (storage/schema.ts prefixes -> etcd buckets, etcd-layout.ts writes them):
  *   'k' + revision key -> key (the marshalled mvccpb.KeyValue as stored)
@@ -35,14 +47,15 @@ import type { Logger } from '../shared/logger.js';
 import { CLUSTER_VERSION } from '../shared/version.js';
 import { etcdBackendRecords, type EtcdBackendCut, type EtcdMember, type KeyBucketEntry, type NamedBytes } from '../bbolt/etcd-layout.js';
 import { decodeAlarm, type AlarmRecord, type LeaseRecord } from '../bbolt/etcd-proto.js';
-import { planBbolt, writeBbolt } from '../bbolt/stream.js';
+import { bboltHead, planBbolt, writeBbolt, writeBboltBody } from '../bbolt/stream.js';
 import type { SnapshotChunkOut } from '../v3rpc/maintenance.js';
 import { SnapshotChunker } from '../bbolt/snapshot-file.js';
-import type { ByteSink } from '../bbolt/writer.js';
+import type { BboltPlan, ByteSink } from '../bbolt/writer.js';
 import { parseMembershipRecord } from '../cluster/membership.js';
 import { etcdAuthLocation } from '../auth/records.js';
 import { decodeLeaseRecord } from '../lease/wire.js';
 import { prefixRange, type Backend, type BackendReadView } from '../storage/backend.js';
+import type { FileHandle, FileLayer } from '../storage/file-layer.js';
 import {
   ALARM_PREFIX,
   AUTH_PREFIX,
@@ -142,18 +155,157 @@ async function smallBuckets(view: BackendReadView): Promise<Omit<EtcdBackendCut,
   };
 }
 
-/** The key bucket, streamed from the view: revision key -> KeyValue, as stored. */
+/**
+ * The key bucket, streamed from the view: revision key -> KeyValue, as stored. The next
+ * batch is read (in LevelDB's thread) while this one is laid out.
+ */
 async function* keyBucket(view: BackendReadView): AsyncGenerator<KeyBucketEntry> {
   const it = view.iterator(prefixRange(Buffer.from([KEY_PREFIX])));
+  let next: Promise<Array<[Buffer, Buffer]>> | undefined;
   try {
+    next = it.nextv(KEY_BATCH);
     for (;;) {
-      const batch = await it.nextv(KEY_BATCH);
+      const batch = await next;
+      next = undefined;
       if (batch.length === 0) return;
+      next = it.nextv(KEY_BATCH);
+      // Marked handled: an abandoned pass never awaits it (close() below settles it).
+      next.catch(() => undefined);
       for (const [k, v] of batch) yield { key: k.subarray(1), value: v };
     }
   } finally {
     // Runs on a finished pass and on an abandoned one (the writer's for-await returns).
+    if (next !== undefined) await next.catch(() => undefined);
     await it.close();
+  }
+}
+
+/** Bytes per spool write and read. */
+const SPOOL_BUFFER = 1 << 20;
+
+/** Where a save spools its tree pages: the member's file layer and dir. */
+export interface SnapshotSpoolDir {
+  readonly fs: FileLayer;
+  readonly dir: string;
+}
+
+/** A failure of the spool file itself (not of the view or the writer): the save falls back to two passes. */
+class SpoolFileError extends Error {}
+
+let spoolSeq = 0;
+
+/**
+ * The spooled tree pages: an unlinked file written sequentially through two buffers
+ * (one filling, one being written), then read back in order.
+ */
+class Spool implements ByteSink {
+  private buf: Uint8Array = new Uint8Array(SPOOL_BUFFER);
+  private spare: Uint8Array | undefined = new Uint8Array(SPOOL_BUFFER);
+  private fill = 0;
+  private end = 0;
+  private inflight: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  static async open(at: SnapshotSpoolDir, signal: AbortSignal | undefined): Promise<Spool> {
+    const path = `${at.dir}/.snapshot-spool-${process.pid}-${++spoolSeq}`;
+    const fh = await at.fs.open(path, 'create-exclusive').catch((err: unknown) => {
+      throw new SpoolFileError(`open ${path}`, { cause: err });
+    });
+    try {
+      await at.fs.unlink(path);
+    } catch (err) {
+      await fh.close();
+      throw new SpoolFileError(`unlink ${path}`, { cause: err });
+    }
+    return new Spool(fh, signal);
+  }
+
+  write(bytes: Uint8Array): void | Promise<void> {
+    if (this.fill + bytes.length <= this.buf.length) {
+      this.buf.set(bytes, this.fill);
+      this.fill += bytes.length;
+      return undefined;
+    }
+    return this.overflow(bytes);
+  }
+
+  private async overflow(bytes: Uint8Array): Promise<void> {
+    await this.flush();
+    if (bytes.length > this.buf.length) {
+      // An overflow run larger than the buffer: written as it is.
+      await this.inflight;
+      await this.writeAt(bytes);
+      return;
+    }
+    this.buf.set(bytes, 0);
+    this.fill = bytes.length;
+  }
+
+  private async writeAt(bytes: Uint8Array): Promise<void> {
+    const at = this.end;
+    this.end += bytes.length;
+    await this.fh.write(bytes, at).catch((err: unknown) => {
+      throw new SpoolFileError(`write of the snapshot spool at ${at}`, { cause: err });
+    });
+  }
+
+  /** Starts writing the filled buffer once the previous write is done; fills the other meanwhile. */
+  private async flush(): Promise<void> {
+    if (this.signal?.aborted === true) throw this.signal.reason ?? new Error('snapshot save aborted');
+    if (this.fill === 0) return;
+    const filled = this.buf;
+    const full = filled.subarray(0, this.fill);
+    await this.inflight;
+    this.buf = this.spare ?? new Uint8Array(SPOOL_BUFFER);
+    this.spare = undefined;
+    this.fill = 0;
+    const written = this.writeAt(full).then(() => {
+      this.spare = filled;
+    });
+    // Awaited by the next flush or finish(); marked handled until then.
+    written.catch(() => undefined);
+    this.inflight = written;
+  }
+
+  /** Writes what is buffered and waits for it; the spool then holds `size` bytes. */
+  async finish(): Promise<number> {
+    await this.flush();
+    await this.inflight;
+    return this.end;
+  }
+
+  /** Streams the spooled bytes into `sink` in order, reading the next MiB while the sink takes this one. */
+  async copyTo(sink: ByteSink): Promise<void> {
+    const read = (at: number): Promise<Uint8Array> => this.fh.read(at, Math.min(SPOOL_BUFFER, this.end - at));
+    let next: Promise<Uint8Array> | undefined = this.end > 0 ? read(0) : undefined;
+    try {
+      for (let at = 0; next !== undefined; ) {
+        const bytes = await next;
+        next = undefined;
+        if (bytes.length === 0) throw new SpoolFileError(`snapshot spool ended at ${at} of ${this.end} bytes`);
+        at += bytes.length;
+        if (at < this.end) {
+          next = read(at);
+          next.catch(() => undefined);
+        }
+        const written = sink.write(bytes);
+        if (written !== undefined) await written;
+      }
+    } finally {
+      if (next !== undefined) await next.catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inflight.catch(() => undefined);
+    await this.fh.close();
   }
 }
 
@@ -170,30 +322,70 @@ export interface EtcdSnapshotImage {
 }
 
 /**
- * Takes the view, reads the small buckets and plans the file (one pass over the key
- * bucket). The caller must close() the image, whether or not it wrote it.
+ * Takes the view, reads the small buckets and lays out the file: spooled in one pass
+ * when `spool` is given and works, else planned (one pass that counts pages) and written
+ * by writeTo (a second pass). The caller must close() the image, whether or not it
+ * wrote it.
  */
-export async function openEtcdSnapshot(backend: Backend, logger: Logger): Promise<EtcdSnapshotImage> {
+export async function openEtcdSnapshot(
+  backend: Backend,
+  logger: Logger,
+  spool?: SnapshotSpoolDir,
+  signal?: AbortSignal,
+): Promise<EtcdSnapshotImage> {
   const view = backend.readView();
+  let spooled: Spool | undefined;
   try {
     const small = await smallBuckets(view);
     const records = etcdBackendRecords({ ...small, keys: () => keyBucket(view) });
     // etcd's own snapshots carry no freelist page (NoFreelistSync); bbolt rebuilds it.
     const options = { freelist: 'none' as const };
-    const plan = await planBbolt(records, options);
+    let plan: BboltPlan | undefined;
+    if (spool !== undefined) {
+      try {
+        spooled = await Spool.open(spool, signal);
+        plan = await writeBboltBody(records, spooled, options);
+        const bytes = await spooled.finish();
+        const head = bboltHead(plan, options).reduce((n, p) => n + p.length, 0);
+        assert(head + bytes === plan.size, 'the spool holds every page after the head');
+        // The spool holds the cut now: LevelDB may drop the snapshot's old versions.
+        await view.close();
+      } catch (err) {
+        await spooled?.close();
+        spooled = undefined;
+        if (!(err instanceof SpoolFileError)) throw err;
+        logger.warn({ dir: spool.dir, err: err.cause ?? err }, 'could not spool the database snapshot; writing it in two passes over the same view');
+        plan = undefined;
+      }
+    }
+    plan ??= await planBbolt(records, options);
+    const laidOut = plan;
+    const source = spooled;
     let written = false;
-    logger.debug({ totalBytes: plan.size, consistentIndex: small.consistentIndex.toString() }, 'planned the database snapshot');
+    logger.debug({ totalBytes: plan.size, consistentIndex: small.consistentIndex.toString(), spooled: source !== undefined }, 'laid out the database snapshot');
     return {
       size: plan.size,
       consistentIndex: small.consistentIndex,
       writeTo: async (sink) => {
         assert(!written, 'an EtcdSnapshotImage is written once');
         written = true;
-        await writeBbolt(records, sink, { ...options, plan });
+        if (source === undefined) {
+          await writeBbolt(records, sink, { ...options, plan: laidOut });
+          return;
+        }
+        for (const page of bboltHead(laidOut, options)) {
+          const w = sink.write(page);
+          if (w !== undefined) await w;
+        }
+        await source.copyTo(sink);
       },
-      close: () => view.close(),
+      close: async () => {
+        await source?.close();
+        await view.close();
+      },
     };
   } catch (err) {
+    await spooled?.close();
     await view.close();
     throw err;
   }
@@ -207,9 +399,16 @@ export async function openEtcdSnapshot(backend: Backend, logger: Logger): Promis
 export async function streamEtcdSnapshot(
   backend: Backend,
   send: (chunk: SnapshotChunkOut) => Promise<void>,
-  env: { readonly logger: Logger; readonly nowMs: () => number },
+  env: {
+    readonly logger: Logger;
+    readonly nowMs: () => number;
+    /** Where to spool the image (the member dir); absent: two passes. */
+    readonly spool?: SnapshotSpoolDir;
+    /** The client went away: stop spooling. */
+    readonly signal?: AbortSignal;
+  },
 ): Promise<void> {
-  const image = await openEtcdSnapshot(backend, env.logger);
+  const image = await openEtcdSnapshot(backend, env.logger, env.spool, env.signal);
   const start = env.nowMs();
   const fields = { totalBytes: image.size, consistentIndex: image.consistentIndex.toString() };
   env.logger.info(fields, 'sending database snapshot to client');

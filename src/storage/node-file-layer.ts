@@ -24,7 +24,8 @@ class NodeFileHandle implements FileHandle {
   ) {}
 
   async read(position: number, length: number): Promise<Uint8Array> {
-    const buf = Buffer.alloc(length);
+    // Not zeroed: only the bytes read are returned (a short read returns a subarray).
+    const buf = Buffer.allocUnsafeSlow(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);

@@ -62,8 +62,9 @@ export interface MaintenanceBackend {
   /**
    * Streams the state db as etcd's snapshot file (snapshot/save.ts): `send` gets each
    * message in order and is awaited (back-pressure); a throw from it ends the stream.
+   * `signal` aborts when the client goes away, before the first message too.
    */
-  streamSnapshot(send: (chunk: SnapshotChunkOut) => Promise<void>): Promise<void>;
+  streamSnapshot(send: (chunk: SnapshotChunkOut) => Promise<void>, signal?: AbortSignal): Promise<void>;
 }
 
 /** One Snapshot message: image bytes still to come after this blob, and the blob. */
@@ -173,7 +174,7 @@ export function maintenanceHandlers(s: MaintenanceBackend, h: HeaderFiller, gate
       if (ctx.signal.aborted || out.closed) throw canceled();
       if (!out.write({ remainingBytes: chunk.remainingBytes, blob: chunk.blob })) await out.drained();
       if (ctx.signal.aborted) throw canceled();
-    });
+    }, ctx.signal);
   };
 
   return new Map<string, AnyHandler>([
