@@ -24,7 +24,7 @@ import { stringify } from 'yaml';
 import { EtcdClient } from './etcd-client.js';
 import { GrpcConn, type TlsFiles } from './grpc-h2.js';
 import type { Pki } from './pki.js';
-import { anonBytes, cpuSeconds, diskBytes, peakRssBytes, rssBytes } from './procfs.js';
+import { anonBytes, cpuSeconds, diskBytes, peakRssBytes, residentBytes, rssBytes } from './procfs.js';
 
 export type ServerKind = 'etcd' | 'tsetcd';
 
@@ -298,6 +298,12 @@ export class Cluster {
   memberRssBytes(index: number): number {
     const pid = this.members[index]?.proc?.pid;
     return pid === undefined ? 0 : rssBytes(pid);
+  }
+
+  /** Member `index`'s resident and anonymous resident memory now, one /proc walk (bytes; 0 when not running). */
+  memberMemory(index: number): { rss: number; anon: number } {
+    const pid = this.members[index]?.proc?.pid;
+    return pid === undefined ? { rss: 0, anon: 0 } : residentBytes(pid);
   }
 
   /** Per member, in order: its resident and anonymous resident memory now (bytes; 0 when not running). */

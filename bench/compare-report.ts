@@ -225,7 +225,9 @@ export function summarize(
     const t = (x: SavePhaseResult['samples'][number]): number => x.saveMs;
     const g = (x: SavePhaseResult['samples'][number]): number => x.rssGrowthBytes / MiB;
     rows.push(row('snapshot save', `etcdctl snapshot save, ${k(save.keys)} keys of 1 KiB`, 'ms', pick(LABEL_A, t), pick(LABEL_B, t), pick(LABEL_AA, t), { op: '<=', value: 1.5 }, note, fail));
+    const a = (x: SavePhaseResult['samples'][number]): number => x.anonGrowthBytes / MiB;
     rows.push(row('snapshot save', `server RSS growth during the save, ${k(save.keys)} keys`, 'MiB', pick(LABEL_A, g), pick(LABEL_B, g), pick(LABEL_AA, g), undefined, note, fail));
+    rows.push(row('snapshot save', `server RssAnon growth during the save, ${k(save.keys)} keys`, 'MiB', pick(LABEL_A, a), pick(LABEL_B, a), pick(LABEL_AA, a), undefined, note, fail));
   }
   const start = (s: SessionResult | undefined): number | undefined =>
     s === undefined || !Number.isFinite(s.startToServingMs) ? undefined : s.startToServingMs;

@@ -1,9 +1,12 @@
 /**
  * The snapshot-save measurement of bench:compare: the wall time of
  * `etcdctl snapshot save FILE` (mTLS, against the first member) on a cluster holding
- * `keys` keys of 1 KiB random values, and how much the serving member's resident set
- * grew during the save (its process tree, sampled every 10 ms, peak minus the value just
- * before). Each side (etcd A, tsetcd B, etcd A') gets its own fresh cluster, loaded once
+ * `keys` keys of 1 KiB random values, and how much the serving member's memory grew
+ * during the save (its process tree, sampled every 10 ms, peak minus the value just
+ * before): RSS, and RssAnon, the RSS without file-backed pages. etcd's RSS counts the
+ * pages of its mmap'd bbolt file that the save reads in (page cache it shares with the
+ * kernel, not memory it allocated), tsetcd's the LevelDB table files it maps; RssAnon
+ * is the heap and buffers the save allocates. Each side (etcd A, tsetcd B, etcd A') gets its own fresh cluster, loaded once
  * (loader.ts, incompressible values); then every round saves from each in A B A' order,
  * so A' (a separately loaded etcd) gives the noise band. Clusters are always stopped and
  * their data and files removed (unless --keep).
@@ -21,6 +24,8 @@ export interface SaveSample {
   saveMs: number;
   /** Peak RSS of the serving member during the save minus its RSS just before. */
   rssGrowthBytes: number;
+  /** The same for RssAnon (anonymous resident memory: heap, buffers; no mapped files). */
+  anonGrowthBytes: number;
   fileBytes: number;
 }
 
@@ -40,17 +45,25 @@ function etcdctlSave(etcdctl: string, env: SessionEnv, endpoint: string, file: s
   return timed({ file: etcdctl, args, env: { ETCDCTL_API: '3' } }, timeoutMs);
 }
 
-/** One save with the serving member's RSS sampled meanwhile. */
+/** One save with the serving member's RSS and RssAnon sampled meanwhile (each peak on its own). */
 async function measuredSave(env: SessionEnv, etcdctl: string, cluster: Cluster, file: string, timeoutMs: number): Promise<Omit<SaveSample, 'label' | 'round'>> {
-  const before = cluster.memberRssBytes(0);
-  let peak = before;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, cluster.memberRssBytes(0));
-  }, RSS_SAMPLE_MS);
+  const before = cluster.memberMemory(0);
+  const peak = { ...before };
+  const sample = (): void => {
+    const now = cluster.memberMemory(0);
+    peak.rss = Math.max(peak.rss, now.rss);
+    peak.anon = Math.max(peak.anon, now.anon);
+  };
+  const timer = setInterval(sample, RSS_SAMPLE_MS);
   try {
     const saveMs = await etcdctlSave(etcdctl, env, cluster.clientUrls[0] ?? '', file, timeoutMs);
-    peak = Math.max(peak, cluster.memberRssBytes(0));
-    return { saveMs, rssGrowthBytes: Math.max(0, peak - before), fileBytes: statSync(file).size };
+    sample();
+    return {
+      saveMs,
+      rssGrowthBytes: Math.max(0, peak.rss - before.rss),
+      anonGrowthBytes: Math.max(0, peak.anon - before.anon),
+      fileBytes: statSync(file).size,
+    };
   } finally {
     clearInterval(timer);
     rmSync(file, { force: true });
@@ -92,7 +105,7 @@ export async function runSavePhase(
           out.samples.push({ label, round, ...s });
           env.log(
             `  round ${round} ${label}: saved ${(s.fileBytes / 2 ** 20).toFixed(0)} MiB in ${Math.round(s.saveMs)} ms, ` +
-              `server RSS +${(s.rssGrowthBytes / 2 ** 20).toFixed(1)} MiB`,
+              `server RSS +${(s.rssGrowthBytes / 2 ** 20).toFixed(1)} MiB, RssAnon +${(s.anonGrowthBytes / 2 ** 20).toFixed(1)} MiB`,
           );
         } catch (err) {
           out.errors[label] = err instanceof Error ? err.message : String(err);
