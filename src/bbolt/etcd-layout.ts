@@ -70,8 +70,11 @@ export interface NamedBytes {
 }
 
 export interface EtcdBackendCut {
-  /** The key bucket in ascending revision-key order; called once per writing pass. */
-  readonly keys: () => Iterable<KeyBucketEntry> | AsyncIterable<KeyBucketEntry>;
+  /**
+   * The key bucket in ascending revision-key order; called once per writing pass. An
+   * async source may yield batches (arrays of entries, in order) instead of entries.
+   */
+  readonly keys: () => Iterable<KeyBucketEntry> | AsyncIterable<KeyBucketEntry | readonly KeyBucketEntry[]>;
   readonly consistentIndex: bigint;
   /** 3.5's meta/term; absent (or 0) is not written, as in 3.4. */
   readonly term?: bigint;
@@ -220,6 +223,10 @@ function smallBuckets(cut: EtcdBackendCut): Map<Uint8Array, Array<[Uint8Array, U
   ]);
 }
 
+function isBatch(e: KeyBucketEntry | readonly KeyBucketEntry[]): e is readonly KeyBucketEntry[] {
+  return Array.isArray(e);
+}
+
 /** The bucket stream for writeBbolt/planBbolt; re-iterable (each call walks cut.keys() again). */
 export function etcdBackendRecords(cut: EtcdBackendCut): RecordSource {
   const small = smallBuckets(cut);
@@ -227,7 +234,7 @@ export function etcdBackendRecords(cut: EtcdBackendCut): RecordSource {
     for (const name of Object.values(BUCKETS)) {
       yield { bucket: [name] };
       if (name === BUCKETS.key) {
-        for await (const e of cut.keys()) yield { bucket: [name], key: e.key, value: e.value };
+        for await (const e of cut.keys()) yield isBatch(e) ? { bucket: [name], entries: e } : { bucket: [name], key: e.key, value: e.value };
         continue;
       }
       for (const [key, value] of small.get(name) ?? []) yield { bucket: [name], key, value };

@@ -26,6 +26,11 @@ export interface BboltRecord {
   /** Absent: only declares the bucket. */
   readonly key?: Uint8Array;
   readonly value?: Uint8Array;
+  /**
+   * Several keys of `bucket` at once, in order, after `key` if both are given: a source
+   * that reads in batches hands them on without one record (and one await) per key.
+   */
+  readonly entries?: ReadonlyArray<{ readonly key: Uint8Array; readonly value: Uint8Array }>;
 }
 
 export type RecordSource = () => Iterable<BboltRecord> | AsyncIterable<BboltRecord>;
@@ -70,6 +75,7 @@ async function feed(
       open.push(name);
     }
     if (rec.key !== undefined) w.put(rec.key, rec.value ?? new Uint8Array(0));
+    if (rec.entries !== undefined) for (const e of rec.entries) w.put(e.key, e.value);
   };
   const records = source();
   if (Symbol.iterator in records) {

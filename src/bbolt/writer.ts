@@ -16,12 +16,15 @@
  * no sub-bucket is written inline in its parent's leaf, as bbolt does.
  *
  * Streaming and memory: the metas come first but need the root page and pgid, which
- * are only known at the end, so writing takes two passes over a re-iterable source:
- * plan (nothing materialised, only sizes and ids) and write. Between them the source
- * must yield the same records (a consistent cut); a difference is detected and raised.
+ * are only known at the end, so either the tree pages are written first somewhere the
+ * caller keeps (stream.ts writeBboltBody, one pass) and the metas put before them, or
+ * writing takes two passes over a re-iterable source: plan (nothing materialised, only
+ * sizes and ids) and write. Between them the source must yield the same records (a
+ * consistent cut); a difference is detected and raised.
  * Memory is bounded by the open bucket depth x tree height x (one pending page of
  * element references + the largest single element), plus the pages of one record's
- * cascade waiting for the sink (at most tree height + 1). Keys and values handed in
+ * cascade waiting for the sink (at most tree height + 1; for a record of `entries`, the
+ * pages of that batch). Keys and values handed in
  * are referenced, not copied, until their page is written: do not mutate them.
  *
  * Errors: unsorted keys or bucket names, keys of 0 or > 32768 bytes, oversized values,
