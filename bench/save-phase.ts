@@ -3,10 +3,10 @@
  * `etcdctl snapshot save FILE` (mTLS, against the first member) on a cluster holding
  * `keys` keys of 1 KiB random values, and how much the serving member's memory grew
  * during the save (its process tree, sampled every 10 ms, peak minus the value just
- * before): RSS, and RssAnon, the RSS without file-backed pages. etcd's RSS counts the
- * pages of its mmap'd bbolt file that the save reads in (page cache it shares with the
- * kernel, not memory it allocated), tsetcd's the LevelDB table files it maps; RssAnon
- * is the heap and buffers the save allocates. Each side (etcd A, tsetcd B, etcd A') gets its own fresh cluster, loaded once
+ * before): RSS, and RssAnon, the RSS without file-backed pages. RSS also counts file
+ * pages mapped into the process as the save reads them (etcd's mmap'd bbolt file,
+ * tsetcd's mmapped LevelDB tables), which are page cache shared with the kernel; RssAnon
+ * counts only the heap and buffers the server allocates. Each side (etcd A, tsetcd B, etcd A') gets its own fresh cluster, loaded once
  * (loader.ts, incompressible values); then every round saves from each in A B A' order,
  * so A' (a separately loaded etcd) gives the noise band. Clusters are always stopped and
  * their data and files removed (unless --keep).
