@@ -7,7 +7,9 @@
  *
  * The store is seen through a structural type (lease never imports mvcc, docs/architecture.md §2);
  * MvccStore fits it. Keys are read in pages at one revision, so the walk is consistent
- * and its memory bounded by the page size.
+ * and its memory bounded by the page size; a store that can visit its leased keys
+ * directly (MvccStore.forEachLeasedKey: synchronous, so consistent too, and with no
+ * KeyValue decoded per key) is walked that way, which keeps a restart's walk short.
  */
 import { assert } from '../shared/assert.js';
 import type { LeaseId } from '../shared/ids.js';
@@ -20,6 +22,8 @@ export interface LiveKeySource {
     readonly kvs: ReadonlyArray<{ readonly key: Buffer; readonly lease: LeaseId }>;
     readonly more: boolean;
   }>;
+  /** Every live key naming a lease, visited synchronously; when present, used instead of range. */
+  forEachLeasedKey?(visit: (key: Buffer, lease: LeaseId) => void): void;
 }
 
 export interface RecoveredAttachments {
@@ -34,11 +38,18 @@ export async function recoverAttachments(
   pageSize = 10_000,
 ): Promise<RecoveredAttachments> {
   assert(pageSize > 0, 'page size must be positive');
+  let keys = 0;
+  let orphans = 0;
+  if (store.forEachLeasedKey !== undefined) {
+    store.forEachLeasedKey((key, lease) => {
+      if (lessor.attach(lease, key)) keys++;
+      else orphans++;
+    });
+    return { keys, orphans };
+  }
   const all = Buffer.from([0]);
   let key = all;
   let revision = 0; // the first page pins the revision for the rest
-  let keys = 0;
-  let orphans = 0;
   for (;;) {
     const page = await store.range({ key, rangeEnd: all, limit: pageSize, revision });
     if (revision === 0) revision = page.revision;

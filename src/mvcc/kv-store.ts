@@ -2,12 +2,14 @@
  * MvccStore: etcd's MVCC key-value store over a Backend. See index.ts for the contract.
  */
 import { assert } from '../shared/assert.js';
+import { leaseId, type LeaseId } from '../shared/ids.js';
 import { nullLogger, type Logger } from '../shared/logger.js';
 import { systemScheduler, type Scheduler } from '../shared/scheduler.js';
 import { noObserve, type Observe } from '../shared/observe.js';
 import type { Backend, BackendBatch } from '../storage/backend.js';
 import { Compactor } from './compaction.js';
 import { hashKV } from './hash.js';
+import { scanKeyValue } from './kv-codec.js';
 import { executeRange } from './range.js';
 import { readRevisions, type RevisionRead, type RevisionReadLimits } from './history.js';
 import { restore } from './restore.js';
@@ -92,6 +94,21 @@ export class MvccStore {
   /** Key + value bytes of the records the db holds for the store (its in-use size). */
   recordBytes(): number {
     return this.state.recordBytes;
+  }
+
+  /**
+   * Visits every live key whose record names a lease, in key order, synchronously (the
+   * index as it is now): the lease walk at open (lease/recover.ts) without decoding a
+   * KeyValue per key; the lease id is read in place from each live record.
+   */
+  forEachLeasedKey(visit: (key: Buffer, lease: LeaseId) => void): void {
+    this.state.index.scan(Buffer.alloc(0), undefined, (_key, ki) => {
+      const record = ki.liveRecord;
+      if (record === undefined) return;
+      const f = scanKeyValue(record);
+      if (f.leaseLo === 0 && f.leaseHi === 0) return;
+      visit(ki.key, leaseId((BigInt(f.leaseHi) << 32n) | BigInt(f.leaseLo)));
+    });
   }
 
   /** Number of keys that exist now (etcd_debugging_mvcc_keys_total). */

@@ -170,16 +170,19 @@ describe('lease apply', () => {
 });
 
 describe('recoverAttachments', () => {
-  it('walks live keys in pages; keys naming unknown leases are orphans', async () => {
+  it.each(['range pages', 'forEachLeasedKey'])('walks live keys (%s); keys naming unknown leases are orphans', async (how) => {
     const h = await harness();
     await h.apply('grant', encodeGrantRequest(L(1), 60n), 1);
     for (let i = 0; i < 7; i++) await h.put(`k${i}`, 'v', i % 2 === 0 ? L(1) : NO_LEASE);
+    await h.put('k1', 'v2', L(1)); // a key's latest put decides
+    await h.put('k2', 'v2', NO_LEASE);
+    const source = how === 'range pages' ? { range: h.store.range.bind(h.store) } : h.store;
     const fresh = new Lessor({ minTtlSeconds: 2, clock: new ManualClock() });
-    expect(await recoverAttachments(fresh, h.store, 3)).toEqual({ keys: 0, orphans: 4 });
+    expect(await recoverAttachments(fresh, source, 3)).toEqual({ keys: 0, orphans: 4 });
     const b = h.backend.batch();
     fresh.grant(L(1), 60n, b);
-    expect(await recoverAttachments(fresh, h.store, 3)).toEqual({ keys: 4, orphans: 0 });
-    expect(fresh.keysOf(L(1)).map(String)).toEqual(['k0', 'k2', 'k4', 'k6']);
+    expect(await recoverAttachments(fresh, source, 3)).toEqual({ keys: 4, orphans: 0 });
+    expect(fresh.keysOf(L(1)).map(String)).toEqual(['k0', 'k1', 'k4', 'k6']);
   });
 });
 
