@@ -54,11 +54,11 @@ beforeAll(async () => {
       '/etcdserverpb.KV/DeleteRange',
       {
         kind: 'unary',
-        fn: ((_req: unknown, ctx: CallContext) => {
+        fn: (_req: unknown, ctx: CallContext) => {
           seen.deleteSignal = ctx.signal;
           seen.deleteStarted();
           return new Promise(() => {});
-        }) as never,
+        },
       },
     ],
     [
@@ -66,10 +66,10 @@ beforeAll(async () => {
       '/etcdserverpb.KV/Txn',
       {
         kind: 'unary',
-        fn: ((_req: unknown, ctx: CallContext) => {
+        fn: (_req: unknown, ctx: CallContext) => {
           ctx.signal.addEventListener('abort', () => seen.txnAborts++, { once: true });
           return { succeeded: true };
-        }) as never,
+        },
       },
     ],
   ]);
