@@ -72,23 +72,31 @@ export async function findLeader(
   }
 }
 
-/** Samples every member's view of the leader until stop() resolves. */
+/**
+ * Samples every member's view of the leader until stop() resolves. stop() takes one
+ * last sample after the loop ends: the runner stops the monitor right after the cluster
+ * is healthy again, and a loop iteration still in flight from before the election would
+ * otherwise be the last word (a leader change after a late fault went unseen).
+ */
 export function startMonitor(
   cluster: Cluster,
   recorder: Recorder,
   everyMs = 250,
 ): { stop(): Promise<void> } {
   let stopped = false;
+  const sample = async (): Promise<void> => {
+    const ss = await statuses(cluster, 400);
+    for (const s of ss) {
+      recorder.leader({
+        node: s.member.name,
+        leader: s.leaderId === '0' ? null : (memberNameOf(cluster, s.leaderId) ?? s.leaderId),
+        term: s.term,
+      });
+    }
+  };
   const loop = (async () => {
     while (!stopped) {
-      const ss = await statuses(cluster, 400);
-      for (const s of ss) {
-        recorder.leader({
-          node: s.member.name,
-          leader: s.leaderId === '0' ? null : (memberNameOf(cluster, s.leaderId) ?? s.leaderId),
-          term: s.term,
-        });
-      }
+      await sample();
       await sleep(everyMs);
     }
   })();
@@ -96,6 +104,7 @@ export function startMonitor(
     async stop() {
       stopped = true;
       await loop;
+      await sample();
     },
   };
 }
