@@ -538,10 +538,19 @@ export class EtcdServer {
         this.noteSoftState(rd);
         const early = rd.messages.filter(canSendBeforePersist);
         if (early.length > 0) this.send(early);
+        // Committed entries are applied (and their clients answered) before this
+        // Ready's new entries are fsynced, as etcd hands them to its apply loop before
+        // it saves the Ready: raft hands out for apply only entries already durable here
+        // (the Ready contract, src/raft/index.ts), and under load a Ready carries both,
+        // so waiting would cost every write a second fsync (docs/architecture.md §4).
+        // A Ready with a snapshot keeps the order: the snapshot is installed first.
+        const applyFirst = rd.snapshot === undefined;
+        this.applyReads(rd);
+        if (applyFirst) this.apply(rd.committedEntries);
         await this.persist(rd);
         const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !canSendBeforePersist(m));
         if (late.length > 0) this.send(late);
-        this.apply(rd);
+        if (!applyFirst) this.apply(rd.committedEntries);
         this.node.advance();
         // After advance: raft refuses to campaign while a ConfChange is unapplied.
         if (rd.committedEntries.length > 0) this.campaignIfSoleVoter();
@@ -649,8 +658,8 @@ export class EtcdServer {
     }
   }
 
-  /** Step 4: apply committed entries into one db batch; release read points. */
-  private apply(rd: Ready): void {
+  /** Releases the read points of a Ready's read states once their index is applied. */
+  private applyReads(rd: Ready): void {
     for (const rs of rd.readStates) {
       const id = Buffer.from(rs.requestCtx).readBigUInt64BE(0);
       const batch = this.readRounds.get(id);
@@ -661,7 +670,10 @@ export class EtcdServer {
         (err: unknown) => batch.waiters.forEach((w) => w.reject(err)),
       );
     }
-    const entries = rd.committedEntries;
+  }
+
+  /** Step 4: apply committed entries into one db batch and answer their clients. */
+  private apply(entries: readonly Entry[]): void {
     const last = entries[entries.length - 1];
     if (last === undefined) return;
     const batch = this.storage.newApplyBatch();
