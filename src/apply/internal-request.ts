@@ -17,6 +17,7 @@ import type * as pb from '../generated/pb.js';
 import { codec } from '../shared/pb-codec.js';
 import type { AuthRequest } from '../auth/index.js';
 import { RequestKind, type DecodedRequest } from './request.js';
+import { decodeRequestHeader, encodeRequestHeader } from './request-header.js';
 
 export interface InternalHeader {
   readonly username: string;
@@ -77,10 +78,7 @@ function tag(field: number): number {
 }
 
 function encodeHeader(h: InternalHeader): Uint8Array {
-  const w = protobuf.Writer.create();
-  if (h.username !== '') w.uint32((2 << 3) | 2).string(h.username);
-  if (h.authRevision !== 0) w.uint32(3 << 3).uint64(h.authRevision);
-  return w.finish();
+  return encodeRequestHeader({ username: h.username, revision: h.authRevision });
 }
 
 /** InternalAuthenticateRequest {name = 1, password = 2 (never sent), simple_token = 3}. */
@@ -192,16 +190,8 @@ export function decodeInternal(bytes: Uint8Array): InternalRequest {
 }
 
 function decodeHeader(bytes: Uint8Array): InternalHeader {
-  const r = protobuf.Reader.create(bytes);
-  let username = '';
-  let authRevision = 0;
-  while (r.pos < r.len) {
-    const t = r.uint32();
-    if (t >>> 3 === 2 && (t & 7) === 2) username = r.string();
-    else if (t >>> 3 === 3 && (t & 7) === 0) authRevision = Number(r.uint64().toString());
-    else r.skipType(t & 7);
-  }
-  return { username, authRevision };
+  const { username, revision } = decodeRequestHeader(bytes);
+  return { username, authRevision: revision };
 }
 
 /**

@@ -23,8 +23,11 @@
  * member id in the top 16 bits, then a millisecond timestamp and a counter, so ids
  * from different members and restarts do not collide.
  */
+import protobuf from 'protobufjs';
 import { AssertionError, assert } from '../shared/assert.js';
+import { EMPTY } from '../shared/bytes.js';
 import type { AuthInfo } from '../auth/index.js';
+import { decodeRequestHeader, encodeRequestHeader } from './request-header.js';
 
 export const RequestKind = {
   Put: 1,
@@ -52,10 +55,8 @@ export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 const HEADER_BYTES = 9;
 /** The kind byte's flag: a RequestHeader follows the request id. */
 const WITH_CALLER = 0x80;
-/** RequestHeader's username (2, bytes) and auth_revision (3, varint) tags. */
-const USERNAME_TAG = (2 << 3) | 2;
-const AUTH_REVISION_TAG = 3 << 3;
-
+/** An empty header with its zero length: the anonymous caller's bytes in an entry. */
+const EMPTY_FRAMED = Buffer.from([0]);
 export interface DecodedRequest {
   readonly kind: RequestKind;
   readonly id: bigint;
@@ -70,10 +71,15 @@ export interface DecodedRequest {
 /** The anonymous caller, as a header-carrying entry with an empty header decodes. */
 const ANONYMOUS_CALLER: AuthInfo = Object.freeze({ username: '', revision: 0 });
 
-function callerBytes(caller: AuthInfo): number {
-  const user = Buffer.byteLength(caller.username);
-  const userField = user === 0 ? 0 : 1 + varintBytes(user) + user;
-  return userField + (caller.revision === 0 ? 0 : 1 + varintBytes(caller.revision));
+/** The caller's RequestHeader bytes; none for the anonymous caller (the common case). */
+function callerHeader(caller: AuthInfo): Uint8Array {
+  return caller.username === '' && caller.revision === 0 ? EMPTY : encodeRequestHeader(caller);
+}
+
+/** The header with its length in front, as the entry holds it. */
+function callerFramed(caller: AuthInfo): Uint8Array {
+  const header = callerHeader(caller);
+  return header.length === 0 ? EMPTY_FRAMED : protobuf.Writer.create().bytes(header).finish();
 }
 
 /** `caller`: carried in the entry's header (the second form above). */
@@ -85,21 +91,12 @@ export function encodeRequest(kind: RequestKind, id: bigint, payload: Uint8Array
     out.set(payload, HEADER_BYTES);
     return out;
   }
-  const n = callerBytes(caller);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + varintBytes(n) + n + payload.length);
+  const framed = callerFramed(caller);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + framed.length + payload.length);
   out[0] = kind | WITH_CALLER;
   out.writeBigUInt64BE(BigInt.asUintN(64, id), 1);
-  let at = writeVarint(out, HEADER_BYTES, n);
-  if (caller.username !== '') {
-    out[at++] = USERNAME_TAG;
-    at = writeVarint(out, at, Buffer.byteLength(caller.username));
-    at += out.write(caller.username, at, 'utf8');
-  }
-  if (caller.revision !== 0) {
-    out[at++] = AUTH_REVISION_TAG;
-    at = writeVarint(out, at, caller.revision);
-  }
-  out.set(payload, at);
+  out.set(framed, HEADER_BYTES);
+  out.set(payload, HEADER_BYTES + framed.length);
   return out;
 }
 
@@ -111,67 +108,17 @@ export function decodeRequest(data: Uint8Array): DecodedRequest {
   assert(kind >= RequestKind.Put && kind <= RequestKind.Internal, `unknown request kind ${kind}`);
   const id = buf.readBigUInt64BE(1);
   if ((first & WITH_CALLER) === 0) return { kind, id, payload: buf.subarray(HEADER_BYTES) };
-  const [n, start] = readVarint(buf, HEADER_BYTES);
-  const end = start + n;
-  assert(end <= buf.length, `log entry header runs past the entry (${end} > ${buf.length})`);
-  const caller = n === 0 ? ANONYMOUS_CALLER : decodeCaller(buf, start, end);
-  return { kind, id, payload: buf.subarray(end), caller };
-}
-
-/** RequestHeader's fields; ID (1) and unknown fields are skipped. */
-function decodeCaller(buf: Buffer, start: number, end: number): AuthInfo {
-  let username = '';
-  let revision = 0;
-  let at = start;
-  while (at < end) {
-    const [tag, next] = readVarint(buf, at);
-    at = next;
-    const wire = tag & 7;
-    if (wire === 0) {
-      const [v, after] = readVarint(buf, at);
-      if (tag === AUTH_REVISION_TAG) revision = v;
-      at = after;
-    } else if (wire === 2) {
-      const [len, after] = readVarint(buf, at);
-      if (tag === USERNAME_TAG) username = buf.toString('utf8', after, after + len);
-      at = after + len;
-    } else if (wire === 1 || wire === 5) {
-      at += wire === 1 ? 8 : 4;
-    } else {
-      throw new AssertionError(`log entry header: wire type ${wire}`);
-    }
+  // An anonymous caller's header is empty: one zero length byte, nothing to parse.
+  if (buf[HEADER_BYTES] === 0) return { kind, id, payload: buf.subarray(HEADER_BYTES + 1), caller: ANONYMOUS_CALLER };
+  const r = protobuf.Reader.create(buf);
+  r.pos = HEADER_BYTES;
+  let caller: AuthInfo;
+  try {
+    caller = decodeRequestHeader(r.bytes());
+  } catch (err) {
+    throw new AssertionError(`log entry header is broken (${buf.length} bytes): ${(err as Error).message}`);
   }
-  assert(at === end, 'log entry header: a field runs past its end');
-  return { username, revision };
-}
-
-/** Unsigned varint of a safe integer (auth revisions and lengths). */
-function varintBytes(v: number): number {
-  let n = 1;
-  for (let x = v; x >= 0x80; x = Math.floor(x / 128)) n++;
-  return n;
-}
-
-function writeVarint(out: Buffer, at: number, v: number): number {
-  let x = v;
-  while (x >= 0x80) {
-    out[at++] = (x % 128) | 0x80;
-    x = Math.floor(x / 128);
-  }
-  out[at++] = x;
-  return at;
-}
-
-function readVarint(buf: Buffer, at: number): [number, number] {
-  let v = 0;
-  let scale = 1;
-  for (let i = at; i < buf.length && i < at + 10; i++) {
-    const b = buf[i] ?? 0;
-    v += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) return [v, i + 1];
-    scale *= 128;
-  }
-  throw new AssertionError('log entry header: a varint runs past the entry');
+  return { kind, id, payload: buf.subarray(r.pos), caller };
 }
 
 /** InternalRaftRequest field numbers in etcd, for the request-size rule below. */
@@ -197,7 +144,7 @@ const ETCD_FIELD: Record<RequestKind, number> = {
  * "etcdserver: request is too large"). Matching it keeps the boundary where etcd has it.
  */
 export function etcdRequestSize(kind: RequestKind, id: bigint, payloadBytes: number, caller?: AuthInfo): number {
-  const headerBody = 1 + varintLength(id) + (caller === undefined ? 0 : callerBytes(caller));
+  const headerBody = 1 + varintLength(id) + (caller === undefined ? 0 : callerHeader(caller).length);
   // Already a whole InternalRaftRequest; its header lacks only the ID.
   if (kind === RequestKind.Internal) return payloadBytes + 1 + varintLength(id);
   return fieldLength(100, headerBody) + fieldLength(ETCD_FIELD[kind], payloadBytes);

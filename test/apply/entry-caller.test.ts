@@ -91,7 +91,7 @@ describe('the caller in a write entry', () => {
     const hdr = protobuf.Writer.create().uint32(8).uint64(99).uint32(18).string('bob').uint32(24).uint64(4).uint32(61).fixed32(1).finish();
     const entry = Buffer.concat([Buffer.from([RequestKind.Put | 0x80, 0, 0, 0, 0, 0, 0, 0, 5, hdr.length]), hdr, put('k')]);
     expect(decodeRequest(entry).caller).toEqual({ username: 'bob', revision: 4 });
-    expect(() => decodeRequest(entry.subarray(0, 14))).toThrow(/header runs past/);
+    expect(() => decodeRequest(entry.subarray(0, 14))).toThrow(/log entry header is broken/);
   });
 
   it('log lines show the caller as etcd does', () => {
