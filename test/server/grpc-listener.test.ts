@@ -18,8 +18,9 @@ import { PROTO_DIR, PROTO_FILES } from '../proto/protos.js';
 
 const MAX_RECV = 64 * 1024;
 let listener: ClientListener;
-let kv: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
-let lease: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+type DynamicClient = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+let kv: DynamicClient;
+let lease: DynamicClient;
 let port = 0;
 /** What the signal handlers below saw: the DeleteRange call's signal, the Txn listener's runs. */
 const seen = { deleteSignal: undefined as AbortSignal | undefined, deleteStarted: () => {}, txnAborts: 0 };
@@ -37,16 +38,16 @@ beforeAll(async () => {
       '/etcdserverpb.KV/Range',
       {
         kind: 'unary',
-        fn: ((req: RangeRequest): RangeResponse => ({ count: req.key?.length ?? 0, more: true })) as never,
+        fn: (req: RangeRequest): RangeResponse => ({ count: req.key?.length ?? 0, more: true }),
       },
     ],
     [
       '/etcdserverpb.KV/Put',
       {
         kind: 'unary',
-        fn: ((_req: PutRequest) => {
+        fn: (_req: PutRequest) => {
           throw new TsetcdError('compacted');
-        }) as never,
+        },
       },
     ],
     [
@@ -88,8 +89,8 @@ beforeAll(async () => {
     etcdserverpb: { KV: grpc.ServiceClientConstructor; Lease: grpc.ServiceClientConstructor };
   };
   const opts = { 'grpc.max_send_message_length': 16 * 1024 * 1024 };
-  kv = new pkg.etcdserverpb.KV(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), opts) as never;
-  lease = new pkg.etcdserverpb.Lease(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), opts) as never;
+  kv = new pkg.etcdserverpb.KV(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), opts) as DynamicClient;
+  lease = new pkg.etcdserverpb.Lease(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), opts) as DynamicClient;
 });
 
 afterAll(async () => {

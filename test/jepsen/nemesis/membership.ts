@@ -122,6 +122,33 @@ async function restart(c: Cluster, ms: readonly ClusterMember[]): Promise<void> 
   await Promise.all(ms.map((m) => m.waitListening()));
 }
 
+/**
+ * One window without a voting quorum: voters killed to one short of a majority (the
+ * leader kept), `beforeProbe` run, writes probed through every running member for
+ * `holdMs`, then the killed restarted.
+ */
+async function quorumlessWindow(
+  ctx: FaultContext,
+  voters: readonly ClusterMember[],
+  holdMs: number,
+  what: string,
+  beforeProbe?: () => Promise<void>,
+): Promise<QuorumlessWindow> {
+  const c = ctx.cluster;
+  const killed = await killToOneShort(voters, [await leaderOf(c)]);
+  await beforeProbe?.();
+  const from = ctx.now();
+  const probe = await probeWindow(c, holdMs, () => ctx.now());
+  const window: QuorumlessWindow = {
+    from,
+    to: ctx.now(),
+    ...probe,
+    why: `${what} beside ${voters.length - killed.length} of ${voters.length} voters (${killed.map((m) => m.name).join(',')} killed)`,
+  };
+  await restart(c, killed);
+  return window;
+}
+
 export async function startLearnerChurn(ctx: FaultContext): Promise<ActiveFault> {
   const c = ctx.cluster;
   const windows: QuorumlessWindow[] = [];
@@ -150,19 +177,8 @@ export async function startLearnerChurn(ctx: FaultContext): Promise<ActiveFault>
   );
   ctx.note(`member-learner: removed ${f.name} (${entry.ID}) while cut off and running`);
 
-  // 2. Removed-never-counts window.
-  const leaderNow = await leaderOf(c);
-  const killedA = await killToOneShort(voters, [leaderNow]);
-  await c.network.heal();
-  let from = ctx.now();
-  let probe = await probeWindow(c, holdMs, () => ctx.now());
-  windows.push({
-    from,
-    to: ctx.now(),
-    ...probe,
-    why: `removed ${f.name} running beside ${voters.length - killedA.length} of ${voters.length} voters (${killedA.map((m) => m.name).join(',')} killed)`,
-  });
-  await restart(c, killedA);
+  // 2. Removed-never-counts window (F's cut is healed once the others are down).
+  windows.push(await quorumlessWindow(ctx, voters, holdMs, `removed ${f.name} running`, () => c.network.heal()));
 
   // 3. F wiped and added back as a learner.
   await f.kill();
@@ -184,17 +200,7 @@ export async function startLearnerChurn(ctx: FaultContext): Promise<ActiveFault>
   await sleep(c.options.electionMs);
 
   // 4. Learner-never-counts window.
-  const leaderB = await leaderOf(c);
-  const killedB = await killToOneShort(voters, [leaderB]);
-  from = ctx.now();
-  probe = await probeWindow(c, holdMs, () => ctx.now());
-  windows.push({
-    from,
-    to: ctx.now(),
-    ...probe,
-    why: `learner ${f.name} running beside ${voters.length - killedB.length} of ${voters.length} voters (${killedB.map((m) => m.name).join(',')} killed)`,
-  });
-  await restart(c, killedB);
+  windows.push(await quorumlessWindow(ctx, voters, holdMs, `learner ${f.name} running`));
 
   return {
     kind: 'member-learner',
