@@ -175,9 +175,12 @@ export class MemberMetrics {
   private readonly families = new Map<FamilyName, Family>();
   /** Per routed path: its labels and counter children (paths are the fixed service set). */
   private readonly grpcMethods = new Map<string, GrpcMethod>();
-  private readonly clientRequestChildren = new Map<string, Counter.Internal>();
-  private grpcReceivedBytes: Counter | undefined;
-  private grpcSentBytes: Counter | undefined;
+  private readonly clientRequestChildren = new Map<string, Tally>();
+  /** Every per-call tally, added into its series before a scrape (flushTallies). */
+  private readonly tallies: Tally[] = [];
+  private readonly counterObservations = new Map<Observation, Tally>();
+  private grpcReceivedBytes: Tally | undefined;
+  private grpcSentBytes: Tally | undefined;
   private source: MetricsSource | undefined;
   private localIdHex = '';
   /** Last totals copied from the transport, per family and labels. */
@@ -210,6 +213,14 @@ export class MemberMetrics {
     this.gauge('etcd_cluster_version').set({ cluster_version: id.clusterVersion }, 1);
     this.gauge('etcd_server_go_version').set({ server_go_version: id.runtimeVersion }, 1);
     for (const code of ['200', '500', '503']) this.counter('promhttp_metric_handler_requests_total').inc({ code }, 0);
+    // Observations that feed only unlabelled counters (mvcc.put on every applied put...)
+    // are tallied and added before a scrape, like the per-call gRPC counts.
+    for (const [what, names] of Object.entries(OBSERVED) as Array<[Observation, readonly FamilyName[]]>) {
+      const families = names.map((n) => this.families.get(n));
+      if (families.length === 0 || STORE_ACTIONS[what] !== undefined) continue;
+      if (!families.every((f): f is Counter => f instanceof Counter)) continue;
+      this.counterObservations.set(what, this.tally({ inc: (n) => families.forEach((f) => f.inc(n)) }));
+    }
   }
 
   /** The running member; gauges read nothing before it is set. */
@@ -221,6 +232,11 @@ export class MemberMetrics {
 
   /** Counts and timings of the core modules (shared/observe.ts). */
   readonly observe: Observe = (what, value) => {
+    const tally = this.counterObservations.get(what);
+    if (tally !== undefined) {
+      tally.n += value;
+      return;
+    }
     const store = STORE_ACTIONS[what];
     if (store !== undefined) {
       this.counter(store[0]).inc({ action: store[1] }, value);
@@ -258,7 +274,7 @@ export class MemberMetrics {
     for (const s of services) {
       for (const m of s.methods) {
         const method = this.grpcMethod(`/${s.service}/${m.name}`, m.kind);
-        for (let code = 0; code < GRPC_CODE_NAMES.length; code++) method.handled(code).inc(0);
+        for (let code = 0; code < GRPC_CODE_NAMES.length; code++) method.handled(code);
       }
     }
   }
@@ -270,24 +286,24 @@ export class MemberMetrics {
   grpcCall(path: string, kind: keyof typeof GRPC_TYPES, metadata: Record<string, string | string[] | undefined>): GrpcCallObserver {
     // Every RPC passes here: label children are made once per method (and code).
     const m = this.grpcMethod(path, kind);
-    m.started.inc();
-    const startMs = this.nowMs();
+    m.started.n++;
+    const startMs = m.handling === undefined ? 0 : this.nowMs();
     const version = metadata['client-api-version'];
     const v = (Array.isArray(version) ? version[0] : version) ?? 'unknown';
-    this.clientRequests(kind === 'unary' ? 'unary' : 'stream', v).inc();
-    const received = (this.grpcReceivedBytes ??= this.counter('etcd_network_client_grpc_received_bytes_total'));
-    const sent = (this.grpcSentBytes ??= this.counter('etcd_network_client_grpc_sent_bytes_total'));
+    this.clientRequests(kind === 'unary' ? 'unary' : 'stream', v).n++;
+    const received = (this.grpcReceivedBytes ??= this.tally(this.counter('etcd_network_client_grpc_received_bytes_total')));
+    const sent = (this.grpcSentBytes ??= this.tally(this.counter('etcd_network_client_grpc_sent_bytes_total')));
     return {
       received: (bytes) => {
-        m.msgReceived.inc();
-        received.inc(bytes);
+        m.msgReceived.n++;
+        received.n += bytes;
       },
       sent: (bytes) => {
-        m.msgSent.inc();
-        sent.inc(bytes);
+        m.msgSent.n++;
+        sent.n += bytes;
       },
       ended: (code) => {
-        m.handled(code).inc();
+        m.handled(code).n++;
         m.handling?.observe((this.nowMs() - startMs) / 1000);
       },
     };
@@ -308,6 +324,7 @@ export class MemberMetrics {
     const inFlight = this.gauge('promhttp_metric_handler_requests_in_flight');
     inFlight.inc();
     try {
+      this.flushTallies();
       this.syncPeerCounters();
       const body = withoutEmptyFamilies(await this.registry.metrics());
       this.counter('promhttp_metric_handler_requests_total').inc({ code: '200' });
@@ -320,15 +337,35 @@ export class MemberMetrics {
     }
   }
 
-  /** etcd_server_client_requests_total's child for one call type and client version, made once. */
-  private clientRequests(type: 'unary' | 'stream', version: string): Counter.Internal {
+  /** etcd_server_client_requests_total's tally for one call type and client version, made once. */
+  private clientRequests(type: 'unary' | 'stream', version: string): Tally {
     const key = `${type} ${version}`;
     let c = this.clientRequestChildren.get(key);
     if (c === undefined) {
-      c = this.counter('etcd_server_client_requests_total').labels({ type, client_api_version: version });
+      c = this.tally(this.counter('etcd_server_client_requests_total').labels({ type, client_api_version: version }));
       this.clientRequestChildren.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * A count kept as a plain number and added into `into` before each scrape: prom-client
+   * builds and hashes a label string on every inc(), and a unary call made seven of them,
+   * a measurable share of a put's CPU (docs/architecture.md §4).
+   */
+  private tally(into: { inc(value: number): void }): Tally {
+    const t = { n: 0, into };
+    this.tallies.push(t);
+    return t;
+  }
+
+  private flushTallies(): void {
+    for (const t of this.tallies) {
+      if (t.n === 0) continue;
+      const n = t.n;
+      t.n = 0;
+      t.into.inc(n);
+    }
   }
 
   private grpcMethod(path: string, kind: keyof typeof GRPC_TYPES): GrpcMethod {
@@ -337,26 +374,32 @@ export class MemberMetrics {
       const parts = /^\/([^/]+)\/([^/]+)$/.exec(path);
       const labels = { grpc_type: GRPC_TYPES[kind], grpc_service: parts?.[1] ?? '', grpc_method: parts?.[2] ?? '' };
       const handledFamily = this.counter('grpc_server_handled_total');
-      const handled = new Map<number, Counter.Internal>();
+      const handled = new Map<number, Tally>();
+      const started = this.counter('grpc_server_started_total').labels(labels);
+      const msgReceived = this.counter('grpc_server_msg_received_total').labels(labels);
+      const msgSent = this.counter('grpc_server_msg_sent_total').labels(labels);
+      // go-grpc-prometheus pre-registers the series: they show as zeros before any call.
+      started.inc(0);
+      this.handlingSeconds?.zero(labels);
+      msgReceived.inc(0);
+      msgSent.inc(0);
       m = {
-        started: this.counter('grpc_server_started_total').labels(labels),
-        msgReceived: this.counter('grpc_server_msg_received_total').labels(labels),
-        msgSent: this.counter('grpc_server_msg_sent_total').labels(labels),
+        started: this.tally(started),
+        msgReceived: this.tally(msgReceived),
+        msgSent: this.tally(msgSent),
         // go-grpc-prometheus pre-registers the histogram's series with the counters'.
         handling: this.handlingSeconds?.labels(labels),
         handled: (code) => {
           let h = handled.get(code);
           if (h === undefined) {
-            h = handledFamily.labels({ ...labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) });
+            const child = handledFamily.labels({ ...labels, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) });
+            child.inc(0);
+            h = this.tally(child);
             handled.set(code, h);
           }
           return h;
         },
       };
-      m.started.inc(0);
-      this.handlingSeconds?.zero(labels);
-      m.msgReceived.inc(0);
-      m.msgSent.inc(0);
       this.grpcMethods.set(path, m);
     }
     return m;
@@ -513,12 +556,18 @@ export class MemberMetrics {
   }
 }
 
+/** A count not yet added into its prom-client series (`into`). */
+interface Tally {
+  n: number;
+  readonly into: { inc(value: number): void };
+}
+
 interface GrpcMethod {
-  readonly started: Counter.Internal;
-  readonly msgReceived: Counter.Internal;
-  readonly msgSent: Counter.Internal;
+  readonly started: Tally;
+  readonly msgReceived: Tally;
+  readonly msgSent: Tally;
   readonly handling: Histogram.Internal<string> | undefined;
-  handled(code: number): Counter.Internal;
+  handled(code: number): Tally;
 }
 
 /**
