@@ -11,12 +11,18 @@
  * - `stop()` sends SIGTERM to each process group, then SIGKILL after STOP_GRACE_MS,
  *   and resolves when every member has exited. `killAllClusters()` does the same for
  *   every cluster still running (used on exit and on signals).
- * - Ports are picked free once per cluster and kept across restarts.
+ * - Ports come from ports.ts (outside the kernel's ephemeral range, probed, never handed
+ *   out twice in a run), picked once per cluster and kept across restarts.
+ * - A member that exits before serving because a port was already in use (its log says
+ *   EADDRINUSE) is retried, up to MAX_START_ATTEMPTS starts: a cluster that never served
+ *   gets fresh ports and empty data dirs (nothing of the failed start is kept), a
+ *   restart keeps its ports (the peer URLs are in its data) and waits a second first.
+ *   Each retry is reported through `onNote` (the comparison writes it into the result
+ *   file) and kept in `notes`; the time `start()` returns is the successful attempt's.
  * - A watchdog per member kills its group if the bench process itself is killed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,15 +30,25 @@ import { stringify } from 'yaml';
 import { EtcdClient } from './etcd-client.js';
 import { GrpcConn, type TlsFiles } from './grpc-h2.js';
 import type { Pki } from './pki.js';
+import { addressInUse, ports as portPicker } from './ports.js';
 import { anonBytes, cpuSeconds, diskBytes, peakRssBytes, residentBytes, rssBytes } from './procfs.js';
 
 export type ServerKind = 'etcd' | 'tsetcd';
 
 const STOP_GRACE_MS = 10_000;
 const POLL_MS = 20;
+export const MAX_START_ATTEMPTS = 3;
+const RESTART_RETRY_WAIT_MS = 1_000;
 
 export class ClusterStartError extends Error {
   override readonly name = 'ClusterStartError';
+  /** The member's log since its spawn says a port was already in use (retried by start()). */
+  readonly addressInUse: boolean;
+
+  constructor(message: string, addressInUse = false) {
+    super(message);
+    this.addressInUse = addressInUse;
+  }
 }
 
 export interface ClusterOptions {
@@ -46,6 +62,10 @@ export interface ClusterOptions {
   startTimeoutMs: number;
   /** Extra YAML keys for every member (e.g. quota-backend-bytes for big loads). */
   extraConfig: Record<string, unknown>;
+  /** Told of every start retried after a port was in use (see the contract above). */
+  onNote?: (note: string) => void;
+  /** Where ports come from (default: the run's ports.ts picker); tests inject their own. */
+  pickPort?: () => Promise<number>;
 }
 
 interface Member {
@@ -54,24 +74,14 @@ interface Member {
   configFile: string;
   logFile: string;
   clientUrl: string;
+  /** Length of the log file at the last spawn: what the current process wrote starts there. */
+  logFrom: number;
   proc: ChildProcess | undefined;
   exit: Promise<void> | undefined;
   exitCode: number | null | undefined;
 }
 
 const live = new Set<Cluster>();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * If this process dies without cleaning up (SIGKILL, OOM), a tiny shell loop kills the
@@ -84,6 +94,23 @@ export function watchdog(memberPid: number): void {
     stdio: 'ignore',
   });
   w.unref();
+}
+
+/** What the log file holds from byte `from` on ('' when unreadable). */
+function logSince(file: string, from: number): string {
+  try {
+    return readFileSync(file).subarray(from).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
 function tail(file: string, lines = 15): string {
@@ -103,6 +130,10 @@ function tail(file: string, lines = 15): string {
 export class Cluster {
   private readonly members: Member[] = [];
   private readonly tls: TlsFiles;
+  /** Set once a start() succeeded: from then on the data dirs hold the cluster. */
+  private served = false;
+  /** Every start retried after a port was in use, in order. */
+  readonly notes: string[] = [];
 
   private constructor(readonly opts: ClusterOptions) {
     this.tls = {
@@ -112,13 +143,36 @@ export class Cluster {
     };
   }
 
-  /** Writes the member configs (does not start anything). */
+  /** Picks the ports and writes the member configs (does not start anything). */
   static async create(opts: ClusterOptions): Promise<Cluster> {
     const c = new Cluster(opts);
+    for (let i = 0; i < opts.members; i++) {
+      const name = `bench-${opts.kind}-${i + 1}`;
+      const dir = join(opts.dir, name);
+      mkdirSync(dir, { recursive: true });
+      c.members.push({
+        name,
+        dir,
+        configFile: join(dir, 'member.yml'),
+        logFile: join(dir, 'member.log'),
+        clientUrl: '',
+        logFrom: 0,
+        proc: undefined,
+        exit: undefined,
+        exitCode: undefined,
+      });
+    }
+    await c.configure();
+    return c;
+  }
+
+  /** Fresh client and peer ports for every member, written into their configs. */
+  private async configure(): Promise<void> {
+    const opts = this.opts;
+    const pick = opts.pickPort ?? (() => portPicker.next());
     const ports: Array<{ client: number; peer: number }> = [];
-    for (let i = 0; i < opts.members; i++) ports.push({ client: await freePort(), peer: await freePort() });
-    const names = ports.map((_, i) => `bench-${opts.kind}-${i + 1}`);
-    const initialCluster = names.map((n, i) => `${n}=https://127.0.0.1:${ports[i]?.peer ?? 0}`).join(',');
+    for (let i = 0; i < this.members.length; i++) ports.push({ client: await pick(), peer: await pick() });
+    const initialCluster = this.members.map((m, i) => `${m.name}=https://127.0.0.1:${ports[i]?.peer ?? 0}`).join(',');
     const security = {
       'cert-file': opts.pki.certFile,
       'key-file': opts.pki.keyFile,
@@ -126,14 +180,12 @@ export class Cluster {
       'trusted-ca-file': opts.pki.caFile,
       'auto-tls': false,
     };
-    names.forEach((name, i) => {
+    this.members.forEach((m, i) => {
       const p = ports[i] ?? { client: 0, peer: 0 };
-      const dir = join(opts.dir, name);
-      mkdirSync(dir, { recursive: true });
       const config = {
-        name,
-        'wal-dir': join(dir, 'wal'),
-        'data-dir': join(dir, 'data'),
+        name: m.name,
+        'wal-dir': join(m.dir, 'wal'),
+        'data-dir': join(m.dir, 'data'),
         'listen-peer-urls': `https://127.0.0.1:${p.peer}`,
         'listen-client-urls': `https://127.0.0.1:${p.client}`,
         'advertise-client-urls': `https://127.0.0.1:${p.client}`,
@@ -148,20 +200,9 @@ export class Cluster {
         'log-outputs': ['stderr'],
         ...opts.extraConfig,
       };
-      const configFile = join(dir, 'member.yml');
-      writeFileSync(configFile, stringify(config));
-      c.members.push({
-        name,
-        dir,
-        configFile,
-        logFile: join(dir, 'member.log'),
-        clientUrl: `https://127.0.0.1:${p.client}`,
-        proc: undefined,
-        exit: undefined,
-        exitCode: undefined,
-      });
+      writeFileSync(m.configFile, stringify(config));
+      m.clientUrl = `https://127.0.0.1:${p.client}`;
     });
-    return c;
   }
 
   get clientUrls(): string[] {
@@ -172,11 +213,45 @@ export class Cluster {
     return this.tls;
   }
 
-  /** Spawns every member; resolves with ms until every member served a linearizable read. */
+  /**
+   * Spawns every member; resolves with ms until every member served a linearizable read
+   * (of the attempt that succeeded, when a port in use made it start again).
+   */
   async start(timeoutMs = this.opts.startTimeoutMs): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ms = await this.startOnce(timeoutMs);
+        this.served = true;
+        return ms;
+      } catch (err) {
+        if (!(err instanceof ClusterStartError) || !err.addressInUse || attempt >= MAX_START_ATTEMPTS) throw err;
+        const cause = err.message.split('\n').find((l) => addressInUse(l) && !l.includes('log tail')) ?? err.message.split('\n')[0] ?? '';
+        let how: string;
+        if (this.served) {
+          how = 'restarted on the same ports (its data names them) after 1 s';
+          await sleep(RESTART_RETRY_WAIT_MS);
+        } else {
+          for (const m of this.members) {
+            rmSync(join(m.dir, 'data'), { recursive: true, force: true });
+            rmSync(join(m.dir, 'wal'), { recursive: true, force: true });
+          }
+          await this.configure();
+          how = 'started again on fresh ports with empty data dirs';
+        }
+        const note =
+          `${this.opts.kind} cluster ${this.opts.dir}: start attempt ${attempt} of ${MAX_START_ATTEMPTS} failed on a port already in use ` +
+          `(${cause.trim().slice(0, 240)}); ${how}`;
+        this.notes.push(note);
+        this.opts.onNote?.(note);
+      }
+    }
+  }
+
+  private async startOnce(timeoutMs: number): Promise<number> {
     live.add(this);
     const t0 = performance.now();
     for (const m of this.members) {
+      m.logFrom = fileSize(m.logFile);
       const fd = openSync(m.logFile, 'a');
       const proc = spawn(this.opts.command.file, [...this.opts.command.args, '--config-file', m.configFile], {
         cwd: m.dir,
@@ -216,6 +291,7 @@ export class Cluster {
         if (m.exitCode !== undefined) {
           throw new ClusterStartError(
             `${this.opts.kind} member ${m.name} exited (code ${m.exitCode}) before serving; log tail:\n${tail(m.logFile)}`,
+            addressInUse(logSince(m.logFile, m.logFrom)),
           );
         }
         if (performance.now() - t0 > timeoutMs) {
