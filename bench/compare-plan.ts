@@ -60,6 +60,13 @@ export interface Profile {
    * session; full: none there, the big-restart phase measures it on fresh clusters.
    */
   footprintSession: 'shared' | 'none';
+  /**
+   * Seconds of an unmeasured warm-up run before each duration-mode case, on both sides
+   * alike (compare-session.ts warmupOptions): a case is ~2 s on a fresh cluster and
+   * tsetcd's JIT is still warming during it (CPU per put fell ~45 % over four
+   * back-to-back 2.5 s runs). 0 = none.
+   */
+  warmupSec: number;
   startTimeoutMs: number;
   restartTimeoutMs: number;
 }
@@ -193,6 +200,7 @@ export function profile(name: 'quick' | 'full', rounds: number | undefined, only
     restoreKeys: quick ? 10_000 : 100_000,
     saveKeys: quick ? 10_000 : 100_000,
     footprintSession: quick ? 'shared' : 'none',
+    warmupSec: quick ? 1 : 2,
     startTimeoutMs: 30_000,
     restartTimeoutMs: quick ? 60_000 : 240_000,
   };

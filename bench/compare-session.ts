@@ -17,7 +17,7 @@ import { Cluster, type ServerKind } from './cluster.js';
 import type { CaseDef, Profile } from './compare-plan.js';
 import { runGoLoadgen } from './go-client.js';
 import { loadKeys } from './loader.js';
-import { resolveOptions } from './options.js';
+import { type BenchOptions, resolveOptions } from './options.js';
 import type { Pki } from './pki.js';
 import type { BenchResult, RunHooks, WorkerPool } from './runner.js';
 import { type MemoryProbe, readSettled, type RssReading } from './watch-scale.js';
@@ -65,6 +65,27 @@ export interface SessionEnv {
   keep: boolean;
   /** `--client go`: the Go loadgen binary that runs every case instead of `pool`. */
   goLoadgen?: string;
+  /** Records a line for the result file's notes (e.g. a cluster start retried on fresh ports). */
+  note: (line: string) => void;
+}
+
+/**
+ * The unmeasured warm-up run of a case (Profile.warmupSec): the same workload, clients,
+ * connections and sizes for `warmupSec` seconds, so both servers' first requests (V8's
+ * JIT on tsetcd's side, caches and pools on both) are not what the case measures.
+ * Undefined for cases that run a fixed number of operations (watch cases) or when the
+ * profile has no warm-up. The mixed workload's setup creates its objects with
+ * create-only transactions, so its warm-up writes under a prefix of its own.
+ */
+export function warmupOptions(opts: BenchOptions, warmupSec: number): BenchOptions | undefined {
+  if (warmupSec <= 0 || opts.total > 0 || opts.durationSec <= 0) return undefined;
+  return {
+    ...opts,
+    durationSec: warmupSec,
+    warmupSec: 0,
+    seed: opts.seed + 1_000_000,
+    ...(opts.workload === 'mixed' ? { prefix: `/warmup${opts.prefix}` } : {}),
+  };
 }
 
 async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: number): Promise<CaseOutcome> {
@@ -80,6 +101,15 @@ async function runCase(env: SessionEnv, cluster: Cluster, c: CaseDef, round: num
   let after: RssReading | undefined;
   const hooks: RunHooks = {};
   if (c.auth === true) await enableAuth(cluster.clientUrls[0] ?? '', env.pki);
+  const warm = warmupOptions(opts, env.profile.warmupSec);
+  if (warm !== undefined) {
+    const timeoutMs = (warm.durationSec + 60) * 1000;
+    try {
+      await (env.goLoadgen === undefined ? env.pool.run(warm, timeoutMs) : runGoLoadgen(env.goLoadgen, warm, timeoutMs));
+    } catch (err) {
+      return { caseId: c.id, metrics: {}, error: `warm-up: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
   if (isolated) {
     before = await readSettled(() => cluster.memberRssBytes(0));
     hooks.beforeGo = async () => {
@@ -169,6 +199,7 @@ export function makeCluster(env: SessionEnv, kind: ServerKind, dir: string, bigD
     startTimeoutMs: env.profile.startTimeoutMs,
     // The 1M-key restart stores ~1 GiB: raise etcd's 2 GiB default quota for both.
     extraConfig: bigData ? { 'quota-backend-bytes': 8 * 1024 ** 3 } : {},
+    onNote: env.note,
   });
 }
 

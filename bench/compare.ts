@@ -27,7 +27,7 @@ import { runSession, type SessionEnv, type SessionResult } from './compare-sessi
 import { type Ceiling, measureCeiling } from './ceiling.js';
 import { buildGoLoadgen, GO_WORKLOADS } from './go-client.js';
 import { makePki } from './pki.js';
-import { runScalePhase, SCALE_8GIB_KEYS, SCALE_KEYS, scaleCases } from './scale-phase.js';
+import { parseScaleKeys, runScalePhase, SCALE_8GIB_KEYS, SCALE_KEYS, scaleCases } from './scale-phase.js';
 import { GC_STATS_ENV } from '../src/embed/gc-stats.js';
 import {
   commandLine,
@@ -125,7 +125,7 @@ async function main(): Promise<number> {
     .option('scale-keys', {
       type: 'string',
       default: SCALE_KEYS.join(','),
-      describe: 'scale: comma-separated key counts (1 KiB values)',
+      describe: 'scale: comma-separated key counts (1 KiB values; 10000 or 10k, 1M), one case each in one result file',
     })
     .option('scale-8gib', {
       type: 'boolean',
@@ -138,6 +138,10 @@ async function main(): Promise<number> {
       default: 'ts',
       describe: "load generator: ours (ts) or the Go one on etcd's clientv3 (go: put, txn-put and range cases only)",
     })
+    .option('warmup', {
+      type: 'number',
+      describe: 'seconds of unmeasured warm-up run before each duration-mode case, both sides alike (default 1 quick, 2 full; 0: none)',
+    })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the temp directory' })
     .strict()
     .help()
@@ -148,9 +152,12 @@ async function main(): Promise<number> {
   };
   const root = repoRoot();
   const profile = makeProfile(argv.quick ? 'quick' : 'full', argv.rounds, argv.only);
-  const scaleKeys = argv['scale-8gib'] ? [SCALE_8GIB_KEYS] : argv['scale-keys'].split(',').map((x) => Number(x.trim()));
-  if (scaleKeys.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--scale-keys: want positive integers, got ${argv['scale-keys']}`);
+  const scaleKeys = argv['scale-8gib'] ? [SCALE_8GIB_KEYS] : parseScaleKeys(argv['scale-keys']);
   const scale = argv.scale || argv['scale-8gib'];
+  if (argv.warmup !== undefined) {
+    if (!(argv.warmup >= 0)) throw new Error(`--warmup: want seconds >= 0, got ${argv.warmup}`);
+    profile.warmupSec = argv.warmup;
+  }
   if (scale) {
     // The scale phase replaces every other case and phase (scale-phase.ts); one round
     // (A B A') per key count unless --rounds says otherwise.
@@ -160,6 +167,9 @@ async function main(): Promise<number> {
     profile.bigRestartKeys = 0;
     profile.restoreKeys = 0;
     profile.saveKeys = 0;
+    // The scale steps run no workload case: the load phase comes first on every cluster
+    // and is what the sequential puts and the restart follow.
+    profile.warmupSec = 0;
     // tsetcd members log their GC pauses each second (src/embed/gc-stats.ts); etcd ignores it.
     process.env[GC_STATS_ENV] = '1';
   }
@@ -214,6 +224,7 @@ async function main(): Promise<number> {
     log('building the Go load generator (bench/go/loadgen) offline');
     goLoadgen = await buildGoLoadgen(mkdirAndReturn(join(workDir, 'go')));
   }
+  const notes: string[] = [];
   const env: SessionEnv = {
     workDir,
     pki: makePki(mkdirAndReturn(join(workDir, 'pki'))),
@@ -224,6 +235,10 @@ async function main(): Promise<number> {
     pool: new WorkerPool(),
     keep: argv.keep,
     ...(goLoadgen === undefined ? {} : { goLoadgen }),
+    note: (line) => {
+      notes.push(line);
+      log(`  note: ${line}`);
+    },
   };
 
   // The generator's own ceiling: the multi-client put case against a do-nothing server,
@@ -356,6 +371,7 @@ async function main(): Promise<number> {
     only: argv.only ?? null,
     footprint: argv.footprint,
     ...(goClient && !scale ? { client: 'go' } : {}),
+    warmupMs: Math.round(profile.warmupSec * 1000),
   };
   const name = argv.out === undefined ? resultName(startedAt, runProfile) : basename(argv.out).replace(/\.json$/, '');
   const outFile = argv.out ?? join(root, 'bench', 'results', `${name}.json`);
@@ -367,6 +383,7 @@ async function main(): Promise<number> {
     profile,
     members: argv.members,
     tsetcdUnavailable: tsetcdUnavailable ?? null,
+    notes,
     generatorCeiling: ceilings,
     bigRestart: restart ?? null,
     snapshotRestore: restore ?? null,
@@ -395,6 +412,7 @@ async function main(): Promise<number> {
     },
     profile: runProfile,
     tsetcdUnavailable: tsetcdUnavailable ?? null,
+    notes,
     generatorCeiling:
       ceilings.length === 0
         ? null

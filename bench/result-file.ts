@@ -78,8 +78,15 @@ export interface ResultFile {
     footprint: boolean;
     /** Set when the cases ran on another load generator than ours: 'go' (bench/go-client.ts). */
     client?: string;
+    /**
+     * The unmeasured warm-up run before each duration-mode case, ms, both sides alike
+     * (Profile.warmupSec); absent in files from before it existed (no warm-up run then).
+     */
+    warmupMs?: number;
   };
   tsetcdUnavailable: string | null;
+  /** What happened to the run's harness that a reader should know (e.g. a start retried on fresh ports); absent in older files. */
+  notes?: string[];
   /** Median over the ceiling runs against the null server; null when none ran. */
   generatorCeiling: { opsPerSec: number | null; generatorCores: number | null; runs: number; error: string | null } | null;
   figures: Figure[];
@@ -306,8 +313,10 @@ export function parseResultFile(text: string, where: string): ResultFile {
       only: field(p, 'only', isStrOrNull, where),
       footprint: field(p, 'footprint', isBool, where),
       ...(typeof p['client'] === 'string' ? { client: p['client'] } : {}),
+      ...(typeof p['warmupMs'] === 'number' ? { warmupMs: p['warmupMs'] } : {}),
     },
     tsetcdUnavailable: field(o, 'tsetcdUnavailable', isStrOrNull, where),
+    ...(o['notes'] === undefined ? {} : { notes: field(o, 'notes', isArray, where).filter(isString) }),
     generatorCeiling: isRecord(ceil)
       ? {
           opsPerSec: field(ceil, 'opsPerSec', isNumOrNull, where),

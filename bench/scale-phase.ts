@@ -43,8 +43,26 @@ export const SCALE_8GIB_KEYS = 6_000_000;
 const LOAD_CLIENTS = 64;
 const LOAD_CONNS = 8;
 
-const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
+const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
 export const scaleCaseId = (keys: number): string => `scale ${k(keys)} keys of 1 KiB`;
+
+/**
+ * `--scale-keys`: comma-separated key counts, each a whole number optionally ending in
+ * k (thousands) or M (millions): "10000,100000" or "10k,100k,1M". Returns them smallest
+ * first; a count that is not a positive whole number, or is given twice, throws (two
+ * equal counts would make two cases with one id).
+ */
+export function parseScaleKeys(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^(\d+(?:\.\d+)?)([kM]?)$/.exec(part.trim().replace(/_/g, ''));
+    const n = m === null ? Number.NaN : Number(m[1]) * (m[2] === 'M' ? 1_000_000 : m[2] === 'k' ? 1000 : 1);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--scale-keys: "${part.trim()}" is not a positive whole number of keys (e.g. 10000, 10k, 1M)`);
+    if (out.includes(n)) throw new Error(`--scale-keys: ${n} keys given twice`);
+    out.push(n);
+  }
+  return out.sort((a, b) => a - b);
+}
 
 const metric = (id: string, label: string, unit: string, better: 'higher' | 'lower', target?: Target): MetricDef => ({
   id,

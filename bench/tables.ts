@@ -7,7 +7,10 @@
  * where NAME is a file bench/results/NAME.json. Everything between the two markers is
  * generated: a caption (command, commit and dirty flag, etcd version, machine, load
  * average, time, link to the file) and one row per figure; `<!-- bench:table NAME cpu -->`
- * gives the same caption with the run's CPU table instead. Text outside the markers is
+ * gives the same caption with the run's CPU table instead, and `<!-- bench:table NAME
+ * by-keys -->` (scale runs with several key counts) the figures grouped by metric with one
+ * row per key count, smallest first, so restart time or memory reads as a function of
+ * the data size. Text outside the markers is
  * never touched. `--check` writes nothing and exits 1 when a table differs from its file
  * (test/bench/tables.test.ts runs the same check under `npm test`).
  */
@@ -22,10 +25,10 @@ export const DOCUMENTS = ['README.md', 'bench/README.md'] as const;
 
 export const RESULTS_DIR = 'bench/results';
 
-const OPEN = /<!-- bench:table (\S+)( cpu)? -->\n/g;
+const OPEN = /<!-- bench:table (\S+)(?: (cpu|by-keys))? -->\n/g;
 const CLOSE = '<!-- /bench:table -->';
 
-export type TableView = 'figures' | 'cpu';
+export type TableView = 'figures' | 'cpu' | 'by-keys';
 
 export interface MarkedTable {
   name: string;
@@ -45,7 +48,8 @@ export function markedTables(text: string, where: string): MarkedTable[] {
     const next = text.indexOf('<!-- bench:table ', start);
     if (end < 0 || (next >= 0 && next < end)) throw new Error(`${where}: table ${name} has no closing ${CLOSE}`);
     if (!/^[\w.-]+$/.test(name)) throw new Error(`${where}: table name "${name}" is not a result file name`);
-    out.push({ name, view: m[2] === undefined ? 'figures' : 'cpu', start, end });
+    const view = m[2];
+    out.push({ name, view: view === 'cpu' || view === 'by-keys' ? view : 'figures', start, end });
   }
   return out;
 }
@@ -67,6 +71,31 @@ const num = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
 
 function row(f: Figure): string {
   return `| ${[f.case, f.metric, cell(f.etcd, f.unit), cell(f.tsetcd, f.unit), num(f.ratio), num(f.aaRatio), num(f.noiseBand), f.target ?? '', f.verdict].join(' | ')} |`;
+}
+
+/** The key count of a scale case id ("scale 300k keys of 1 KiB" → 300000; scale-phase.ts scaleCaseId), or undefined. */
+export function caseKeys(caseId: string): number | undefined {
+  const m = /^scale (\d+(?:\.\d+)?)(k|M)? keys\b/.exec(caseId);
+  if (m === null) return undefined;
+  const mult = m[2] === 'M' ? 1_000_000 : m[2] === 'k' ? 1000 : 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** Figures grouped by metric (first appearance), one row per key count, smallest first. */
+function byKeysRows(r: ResultFile): string[] {
+  const metrics: string[] = [];
+  for (const f of r.figures) if (!metrics.includes(f.metric)) metrics.push(f.metric);
+  const rows: string[] = [];
+  for (const metric of metrics) {
+    const fs = r.figures
+      .map((f) => ({ f, keys: caseKeys(f.case) }))
+      .filter((x): x is { f: Figure; keys: number } => x.f.metric === metric && x.keys !== undefined)
+      .sort((a, b) => a.keys - b.keys);
+    for (const { f, keys } of fs) {
+      rows.push(`| ${[f.metric, keys.toLocaleString('en-US'), cell(f.etcd, f.unit), cell(f.tsetcd, f.unit), num(f.ratio), num(f.aaRatio), num(f.noiseBand), f.target ?? '', f.verdict].join(' | ')} |`);
+    }
+  }
+  return rows;
 }
 
 function costRow(c: Cost): string {
@@ -95,7 +124,10 @@ export function renderTable(r: ResultFile, link: string, view: TableView = 'figu
   const caption = [
     `\`${r.command}\`: tsetcd ${commit}${tree} against etcd ${r.etcd.version}, ${r.profile.members} member(s), ` +
       `${r.profile.rounds} rounds of A B A', ${utc(r.startedAt)} (${minutes(r.startedAt, r.finishedAt)}).${dist}` +
-      (r.profile.client === 'go' ? " Load generator: the Go one on etcd 3.4's clientv3 (bench/go/loadgen)." : ''),
+      (r.profile.client === 'go' ? " Load generator: the Go one on etcd 3.4's clientv3 (bench/go/loadgen)." : '') +
+      (r.profile.warmupMs !== undefined && r.profile.warmupMs > 0
+        ? ` Each timed case first ran ${r.profile.warmupMs / 1000} s unmeasured (warm-up, both sides alike).`
+        : ''),
     `Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${gib} GiB, ${r.machine.kernel}, Node ${r.machine.node}. ` +
       `Load average (1 / 5 / 15 min) ${loads(r.load.before)} before, ${loads(r.load.after)} after, highest 1-minute ` +
       `sample during the run ${r.load.max1MinDuring.toFixed(2)}` +
@@ -115,14 +147,15 @@ export function renderTable(r: ResultFile, link: string, view: TableView = 'figu
       '',
     ].join('\n');
   }
-  const lines = [
-    '',
-    ...caption.map((c) => `${c}\n`),
-    '| case | metric | etcd | tsetcd | ratio | A/A | noise ± | target | verdict |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...r.figures.map(row),
-    '',
-  ];
+  let table: string[];
+  if (view === 'by-keys') {
+    const rows = byKeysRows(r);
+    if (rows.length === 0) throw new Error(`result file ${r.name} has no scale case to show by key count`);
+    table = ['| metric | keys | etcd | tsetcd | ratio | A/A | noise ± | target | verdict |', '|---|---|---|---|---|---|---|---|---|', ...rows];
+  } else {
+    table = ['| case | metric | etcd | tsetcd | ratio | A/A | noise ± | target | verdict |', '|---|---|---|---|---|---|---|---|---|', ...r.figures.map(row)];
+  }
+  const lines = ['', ...caption.map((c) => `${c}\n`), ...table, ''];
   // One line per distinct note, with the cases it applies to (errors count failed
   // requests and missing watch events over all of that side's sessions).
   const byNote = new Map<string, string[]>();
@@ -134,6 +167,7 @@ export function renderTable(r: ResultFile, link: string, view: TableView = 'figu
   }
   const notes = [...byNote].map(([note, cases]) => `${cases.join(', ')}: ${note}`);
   if (r.tsetcdUnavailable !== null) notes.unshift(r.tsetcdUnavailable);
+  notes.push(...(r.notes ?? []));
   if (notes.length > 0) lines.push(...notes.map((n) => `- ${n}`), '');
   return lines.join('\n');
 }

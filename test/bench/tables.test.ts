@@ -135,4 +135,62 @@ describe('bench:tables generator', () => {
     expect(() => fillTables(doc('').replace(r.name, 'other-run'), 'README.md', load)).toThrow(/no file other-run/);
     expect(() => resultLoader(ROOT)('1999-01-01T00-00-00Z-never')).toThrow(/does not exist/);
   });
+
+  it('by-keys: a scale run with several key counts, grouped by metric, one row per key count, smallest first', () => {
+    const fig = (keys: string, metric: string, etcd: number, tsetcd: number): ResultFile['figures'][number] => ({
+      case: `scale ${keys} keys of 1 KiB`,
+      metric,
+      unit: 'ms',
+      etcd,
+      tsetcd,
+      ratio: tsetcd / etcd,
+      aaRatio: 1,
+      noiseBand: 0.1,
+      target: metric === 'restart to serving' ? '<= 1.5' : null,
+      verdict: metric === 'restart to serving' ? 'met' : 'n/a',
+      note: '',
+    });
+    const scale = synthetic({
+      name: '2026-01-02T03-04-05Z-scale-1member',
+      profile: { name: 'scale', members: 1, rounds: 1, only: null, footprint: true, warmupMs: 0 },
+      // As compare.ts writes them: per key count (smallest first), every metric.
+      figures: [
+        fig('100k', 'seq p50', 1, 2),
+        fig('100k', 'restart to serving', 1000, 1200),
+        fig('1M', 'seq p50', 1.2, 2.4),
+        fig('1M', 'restart to serving', 8000, 20000),
+        fig('10k', 'seq p50', 0.9, 1.5),
+        fig('10k', 'restart to serving', 300, 600),
+      ],
+    });
+    const text = renderTable(scale, 'x', 'by-keys');
+    const rows = text.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| metric'));
+    expect(rows).toEqual([
+      '| seq p50 | 10,000 | 0.90 ms | 1.50 ms | 1.67 | 1.00 | 0.10 |  | n/a |',
+      '| seq p50 | 100,000 | 1.00 ms | 2.00 ms | 2.00 | 1.00 | 0.10 |  | n/a |',
+      '| seq p50 | 1,000,000 | 1.20 ms | 2.40 ms | 2.00 | 1.00 | 0.10 |  | n/a |',
+      '| restart to serving | 10,000 | 300.00 ms | 600.00 ms | 2.00 | 1.00 | 0.10 | <= 1.5 | met |',
+      '| restart to serving | 100,000 | 1000 ms | 1200 ms | 1.20 | 1.00 | 0.10 | <= 1.5 | met |',
+      '| restart to serving | 1,000,000 | 8000 ms | 20000 ms | 2.50 | 1.00 | 0.10 | <= 1.5 | met |',
+    ]);
+    expect(text).not.toContain('unmeasured'); // no warm-up in the scale profile
+    const marked = `<!-- bench:table ${scale.name} by-keys -->\n<!-- /bench:table -->\n`;
+    expect(markedTables(marked, 'd')).toEqual([expect.objectContaining({ name: scale.name, view: 'by-keys' })]);
+    expect(fillTables(marked, 'README.md', () => scale)).toContain('| restart to serving | 1,000,000 |');
+    // A run without scale cases has nothing to show by key count.
+    expect(() => renderTable(r, 'x', 'by-keys')).toThrow(/no scale case/);
+  });
+
+  it("states the warm-up and the harness's notes when the file has them, and leaves older files' tables as they were", () => {
+    const warm = synthetic({
+      profile: { name: 'quick', members: 1, rounds: 3, only: null, footprint: true, warmupMs: 1500 },
+      notes: ['etcd cluster /tmp/x/round3-etcd: start attempt 1 of 3 failed on a port already in use (EADDRINUSE); started again on fresh ports'],
+    });
+    const text = renderTable(warm, 'x');
+    expect(text).toContain('Each timed case first ran 1.5 s unmeasured (warm-up, both sides alike).');
+    expect(text).toContain('- etcd cluster /tmp/x/round3-etcd: start attempt 1 of 3 failed on a port already in use');
+    const old = renderTable(synthetic(), 'x');
+    expect(old).not.toContain('warm-up');
+    expect(old).not.toContain('start attempt');
+  });
 });
