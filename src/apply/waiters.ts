@@ -5,6 +5,7 @@
  * Invariant: each waiter is settled exactly once — by the result, by its own abort
  * signal, or by `failAll` when the server stops or loses leadership.
  */
+import { onCancel, type Cancelation } from '../shared/cancel.js';
 import { TsetcdError, type ErrorCode } from '../shared/errors.js';
 
 interface Pending<T> {
@@ -19,23 +20,26 @@ export class RequestWaiters<T> {
     return this.pending.size;
   }
 
-  wait(id: bigint, signal?: AbortSignal): Promise<T> {
+  wait(id: bigint, signal?: Cancelation): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (signal?.aborted) {
+      if (signal?.aborted === true) {
         reject(new TsetcdError('canceled'));
         return;
       }
-      const onAbort = (): void => {
+      if (signal === undefined) {
+        this.pending.set(id, { resolve, reject });
+        return;
+      }
+      const off = onCancel(signal, () => {
         if (this.pending.delete(id)) reject(new TsetcdError('canceled'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      });
       this.pending.set(id, {
         resolve: (v) => {
-          signal?.removeEventListener('abort', onAbort);
+          off();
           resolve(v);
         },
         reject: (e) => {
-          signal?.removeEventListener('abort', onAbort);
+          off();
           reject(e);
         },
       });

@@ -452,7 +452,7 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
             path,
             startMs,
             tookMs,
-            remote,
+            remote: remote?.(),
             request: seen?.request,
             response: seen?.response,
           });

@@ -26,6 +26,7 @@ import type { TLSSocket, PeerCertificate } from 'node:tls';
 import { MessageReader, frameMessage, parseGrpcTimeoutMs } from './framing.js';
 import { GrpcError, encodeGrpcMessage } from './status.js';
 import { Status } from '../shared/grpc-status.js';
+import { onCancel, type CancelHook } from '../shared/cancel.js';
 
 /**
  * The one abort reason of every ended call: `abort()` without a reason builds a
@@ -39,7 +40,11 @@ export interface Codec<T> {
   encode(message: T): Uint8Array;
 }
 
-export interface CallContext {
+/**
+ * As a CancelHook the context cancels when `signal` would abort, without making the
+ * AbortSignal: the cheap way for a handler that only stops waiting (shared/cancel.ts).
+ */
+export interface CallContext extends CancelHook {
   /** '/package.Service/Method' */
   readonly path: string;
   readonly metadata: IncomingHttpHeaders;
@@ -94,10 +99,10 @@ export interface GrpcServerOptions {
   /**
    * Called when a routed call starts (metrics: grpc_server_started_total); the observer
    * it returns hears of each message received and sent, with its size in bytes, and
-   * once of the status code the call ended with. `remote` is the client's "ip:port"
+   * once of the status code the call ended with. `remote` gives the client's "ip:port"
    * (undefined for an in-process call).
    */
-  observe?(path: string, kind: 'unary' | 'server' | 'bidi', metadata: IncomingHttpHeaders, remote?: string): CallObserver;
+  observe?(path: string, kind: 'unary' | 'server' | 'bidi', metadata: IncomingHttpHeaders, remote?: () => string | undefined): CallObserver;
 }
 
 export interface CallObserver {
@@ -108,12 +113,23 @@ export interface CallObserver {
   ended(code: number): void;
 }
 
-/** Go's net.Addr text of a socket's peer: "ip:port", "[v6]:port". */
-function remoteOf(stream: ServerHttp2Stream): string | undefined {
-  const socket = stream.session?.socket;
-  const ip = socket?.remoteAddress;
-  if (ip === undefined) return undefined;
-  return `${ip.includes(':') ? `[${ip}]` : ip}:${String(socket?.remotePort ?? 0)}`;
+/**
+ * Go's net.Addr text of a stream's peer ("ip:port", "[v6]:port"), read only when asked
+ * (a slow call's log line): through the session's socket proxy it costs a string and
+ * several proxy traps per call.
+ */
+function remoteOf(stream: ServerHttp2Stream): () => string | undefined {
+  const session = stream.session;
+  return () => {
+    try {
+      const socket = session?.socket;
+      const ip = socket?.remoteAddress;
+      if (ip === undefined) return undefined;
+      return `${ip.includes(':') ? `[${ip}]` : ip}:${String(socket?.remotePort ?? 0)}`;
+    } catch {
+      return undefined; // the connection is gone
+    }
+  };
 }
 
 export class GrpcRouter {
@@ -195,6 +211,10 @@ export class GrpcRouter {
       path,
       metadata: call.metadata,
       signal: abort.signal,
+      get aborted(): boolean {
+        return abort.signal.aborted;
+      },
+      onAbort: (fn) => onCancel(abort.signal, fn),
       peerCertificate: () => undefined,
     };
     const out: StreamWriter<unknown> = {
@@ -270,6 +290,8 @@ class Call implements CallContext {
    * machine (docs/architecture.md §4), and many calls never look at it.
    */
   private controller: AbortController | undefined;
+  /** onAbort's callbacks: run at release, as the signal's listeners would be. */
+  private cancelHooks: Array<() => void> | undefined;
   private released = false;
   private readonly reader: MessageReader;
   private finished = false;
@@ -304,6 +326,9 @@ class Call implements CallContext {
     this.live.delete(this);
     if (this.released) return;
     this.released = true;
+    const hooks = this.cancelHooks;
+    this.cancelHooks = undefined;
+    if (hooks !== undefined) for (const fn of hooks) fn();
     const c = this.controller;
     if (c === undefined || c.signal.aborted) return;
     if (this.answeredOk && getEventListeners(c.signal, 'abort').length === 0) return;
@@ -316,6 +341,20 @@ class Call implements CallContext {
       if (this.released) this.controller.abort(CALL_ENDED);
     }
     return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.released;
+  }
+
+  onAbort(fn: () => void): () => void {
+    if (this.released) return () => undefined;
+    const hooks = (this.cancelHooks ??= []);
+    hooks.push(fn);
+    return () => {
+      const i = this.cancelHooks?.indexOf(fn) ?? -1;
+      if (i >= 0) this.cancelHooks?.splice(i, 1);
+    };
   }
 
   peerCertificate(): PeerCertificate | undefined {

@@ -35,6 +35,7 @@ import type { Clock } from '../shared/clock.js';
 import type { TestFaults } from '../shared/test-faults.js';
 import type { Scheduler, Cancelable } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
+import type { Cancelation } from '../shared/cancel.js';
 import { isNoSpace } from '../storage/file-layer.js';
 import { noObserve, type Observe } from '../shared/observe.js';
 import type { ClusterId, MemberId } from '../shared/ids.js';
@@ -344,7 +345,7 @@ export class EtcdServer {
    * the request's protobuf encoding (etcd's own message for that kind); `caller`, when
    * given, travels in the entry's header for apply to check (apply/request.ts).
    */
-  async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
+  async propose(kind: RequestKind, payload: Uint8Array, signal?: Cancelation, caller?: AuthInfo): Promise<ApplyOutcome> {
     this.checkAcceptingWrites(kind);
     const id = this.ids.nextId();
     if (etcdRequestSize(kind, id, payload.length, caller) > this.limits.maxRequestBytes) {

@@ -21,6 +21,7 @@ import type { FileLayer } from '../storage/file-layer.js';
 import type { Rng } from '../shared/rng.js';
 import type { Scheduler } from '../shared/scheduler.js';
 import { TsetcdError } from '../shared/errors.js';
+import type { Cancelation } from '../shared/cancel.js';
 import { noObserve, type Observe } from '../shared/observe.js';
 import { SERVER_VERSION, CLUSTER_VERSION } from '../shared/version.js';
 import { RequestKind } from '../apply/request.js';
@@ -196,7 +197,7 @@ export class MemberApi
    * against the auth state of its own log position: a write proposed before an
    * `auth enable` and applied after it is refused as etcd refuses it (apply/request.ts).
    */
-  async propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome> {
+  async propose(kind: RequestKind, payload: Uint8Array, signal?: Cancelation, caller?: AuthInfo): Promise<ApplyOutcome> {
     if (!this.quota.available(kind, payload)) {
       await this.raiseAlarm(AlarmType.NOSPACE).catch((err: unknown) => {
         this.log.warn({ err }, 'cannot raise the NOSPACE alarm');

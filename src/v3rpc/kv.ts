@@ -24,6 +24,7 @@ import { OPEN_GATE, type AuthGate, type AuthInfo } from '../auth/index.js';
 import { isTxnReadOnly, type MvccStore } from '../mvcc/index.js';
 import { compactText, loggableTxn } from '../apply/loggable.js';
 import { codec } from '../shared/pb-codec.js';
+import type { Cancelation } from '../shared/cancel.js';
 
 /** The request and response as etcd's slow-read warning prints them. */
 export interface ReadTexts {
@@ -36,7 +37,7 @@ export interface KvBackend {
   readonly store: MvccStore;
   readonly maxTxnOps: number;
   /** `caller`: the client's identity, checked at apply while auth is enabled. */
-  propose(kind: RequestKind, payload: Uint8Array, signal?: AbortSignal, caller?: AuthInfo): Promise<ApplyOutcome>;
+  propose(kind: RequestKind, payload: Uint8Array, signal?: Cancelation, caller?: AuthInfo): Promise<ApplyOutcome>;
   linearizableReadPoint(signal?: AbortSignal): Promise<void>;
   /**
    * Starts timing a read served without the log (a Range, a read-only Txn), from its
@@ -56,7 +57,8 @@ const NO_LEASE_KEYS = (): undefined => undefined;
 export function kvHandlers(s: KvBackend, h: HeaderFiller, gate: AuthGate = OPEN_GATE): Map<string, AnyHandler> {
   async function write(kind: RequestKind, bytes: Uint8Array, ctx: CallContext): Promise<{ outcome: ApplyOutcome & { ok: true } }> {
     const caller = await gate.caller(ctx);
-    const outcome = await s.propose(kind, bytes, ctx.signal, caller);
+    // The call itself as the cancellation: no AbortSignal per write (shared/cancel.ts).
+    const outcome = await s.propose(kind, bytes, ctx, caller);
     if (!outcome.ok) throw outcome.error;
     return { outcome };
   }

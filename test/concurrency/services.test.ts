@@ -12,6 +12,7 @@ import { HeaderFiller } from '../../src/v3rpc/header.js';
 import { electionHandlers } from '../../src/v3rpc/election.js';
 import { lockHandlers, type RecipeBackend } from '../../src/v3rpc/lock.js';
 import type { AnyHandler } from '../../src/v3rpc/services.js';
+import { onCancel } from '../../src/shared/cancel.js';
 import { FakeMember, until } from './fake-member.js';
 
 let m: FakeMember;
@@ -30,7 +31,16 @@ beforeEach(async () => {
 afterEach(() => m.close());
 
 function ctx(signal = new AbortController().signal): CallContext {
-  return { path: '', metadata: {}, signal, peerCertificate: () => undefined };
+  return {
+    path: '',
+    metadata: {},
+    signal,
+    get aborted() {
+      return signal.aborted;
+    },
+    onAbort: (fn) => onCancel(signal, fn),
+    peerCertificate: () => undefined,
+  };
 }
 
 async function unary(path: string, req: object, signal?: AbortSignal): Promise<unknown> {

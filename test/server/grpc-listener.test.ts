@@ -1,7 +1,7 @@
 // The one-port listener and the gRPC router, in process: gRPC (grpc-js client), HTTP/1.1
 // and HTTP/2 requests on the same plain port; etcd error mapping; UNIMPLEMENTED for RPCs
 // not served; the two regimes of oversized requests; malformed protobuf; the call's
-// abort signal (made only when read) on a client cancel and after an answer.
+// abort signal (made only when read) and its onAbort hook on a client cancel and after an answer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -23,7 +23,13 @@ let kv: DynamicClient;
 let lease: DynamicClient;
 let port = 0;
 /** What the signal handlers below saw: the DeleteRange call's signal, the Txn listener's runs. */
-const seen = { deleteSignal: undefined as AbortSignal | undefined, deleteStarted: () => {}, txnAborts: 0 };
+const seen = {
+  deleteSignal: undefined as AbortSignal | undefined,
+  deleteCtx: undefined as CallContext | undefined,
+  deleteHooks: 0,
+  deleteStarted: () => {},
+  txnAborts: 0,
+};
 
 function unary<T>(client: Record<string, (...a: unknown[]) => unknown>, method: string, req: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -57,6 +63,10 @@ beforeAll(async () => {
         kind: 'unary',
         fn: (_req: unknown, ctx: CallContext) => {
           seen.deleteSignal = ctx.signal;
+          seen.deleteCtx = ctx;
+          // The cheap form the write path uses: a hook unregistered is never run.
+          ctx.onAbort(() => seen.deleteHooks++);
+          ctx.onAbort(() => seen.deleteHooks += 100)();
           seen.deleteStarted();
           return new Promise(() => {});
         },
@@ -164,8 +174,11 @@ describe('one port for gRPC and HTTP', () => {
     });
     await started;
     expect(seen.deleteSignal?.aborted).toBe(false);
+    expect(seen.deleteCtx?.aborted).toBe(false);
     await expect(call).resolves.toMatchObject({ code: grpc.status.CANCELLED });
     await expect.poll(() => seen.deleteSignal?.aborted, { timeout: 5000 }).toBe(true);
+    expect(seen.deleteCtx?.aborted).toBe(true);
+    expect(seen.deleteHooks).toBe(1);
   });
 
   it('still tells a listener left on the signal that an answered call ended', async () => {
