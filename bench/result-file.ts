@@ -30,7 +30,7 @@ export interface TsetcdBuild {
   dirty: boolean;
   /** Up to 20 of the changed paths (`git status --porcelain` lines), for the reader. */
   dirtyPaths: string[];
-  /** A file under src/ is newer than dist/src/cli/main.js: dist/ may not be that commit. */
+  /** A file under src/ is newer than dist/tsetcd.mjs (the bundle bin/tsetcd runs): dist/ may not be that commit. */
   distOlderThanSrc: boolean;
   launcher: string;
 }
@@ -192,7 +192,7 @@ export function tsetcdBuild(launcher: string): TsetcdBuild {
     .filter((l) => l.trim() !== '' && !l.slice(3).startsWith('bench/results/'));
   let distOlderThanSrc = true;
   try {
-    distOlderThanSrc = newestMtimeMs(join(root, 'src')) > statSync(join(root, 'dist', 'src', 'cli', 'main.js')).mtimeMs;
+    distOlderThanSrc = newestMtimeMs(join(root, 'src')) > statSync(join(root, 'dist', 'tsetcd.mjs')).mtimeMs;
   } catch {
     // no dist/ (or no src/): the launcher cannot be the commit's code either
   }

@@ -37,14 +37,14 @@ fi
 
 cd "$root"
 [ "${SKIP_BUILD:-0}" = 1 ] || npm run build >/dev/null
-[ -f dist/src/cli/main.js ] || { echo "build-image: dist/src/cli/main.js missing (npm run build)" >&2; exit 1; }
+[ -f dist/tsetcd.mjs ] || { echo "build-image: dist/tsetcd.mjs missing (npm run build)" >&2; exit 1; }
 
 ctx=$(mktemp -d /var/tmp/tsetcd-image.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT INT TERM
 cp "$node_bin" "$ctx/node"
 mkdir -p "$ctx/app/dist"
 cp -R package.json package-lock.json bin proto "$ctx/app/"
-cp -R dist/src "$ctx/app/dist/src"
+cp -R dist/src dist/tsetcd.mjs dist/tsetcd.mjs.map "$ctx/app/dist/"
 # Exactly the lock file's production tree; --prefer-offline reads npm's cache first.
 (cd "$ctx/app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund >/dev/null)
 

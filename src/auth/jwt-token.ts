@@ -21,12 +21,21 @@
  * Signing is async (WebCrypto through jose), so it is done by the proposing member
  * after the Authenticate entry applied, from the claims apply returned; only that
  * member's token was ever returned to the client in etcd either.
+ *
+ * jose is loaded on the first sign or verify, not at start: a member without JWT
+ * tokens never needs it, and loading it costs tens of ms of every start.
  */
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { jwtVerify, SignJWT } from 'jose';
+import type * as Jose from 'jose';
 import type { Clock } from '../shared/clock.js';
 import { AuthError, AuthOptionsError } from './errors.js';
 import type { AuthInfo, TokenProvider } from './types.js';
+
+let jose: Promise<typeof Jose> | undefined;
+function loadJose(): Promise<typeof Jose> {
+  jose ??= import('jose');
+  return jose;
+}
 
 export const JWT_SIGN_METHODS = [
   'RS256',
@@ -139,10 +148,12 @@ export class JwtTokenProvider implements TokenProvider {
     const key = this.keys.sign;
     if (key === undefined) throw new AuthError('auth-verify-only');
     const exp = Math.floor((this.clock.wallMs() + this.ttlMs) / 1000);
+    const { SignJWT } = await loadJose();
     return new SignJWT({ exp, revision, username }).setProtectedHeader({ alg: this.signMethod, typ: 'JWT' }).sign(key);
   }
 
   async info(token: string): Promise<AuthInfo | undefined> {
+    const { jwtVerify } = await loadJose();
     try {
       const { payload } = await jwtVerify(token, this.keys.verify, {
         algorithms: [this.signMethod],

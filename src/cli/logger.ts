@@ -13,8 +13,9 @@
  *
  * Core modules only see the Logger interface from shared/logger.ts.
  */
-import { fileURLToPath } from 'node:url';
-import { dirname, relative, sep } from 'node:path';
+import { findSourceMap, type SourceMap } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, resolve, sep } from 'node:path';
 import pino from 'pino';
 import type { Logger } from '../shared/logger.js';
 
@@ -52,11 +53,14 @@ function renameFields(obj: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** src/ (or dist/src/) of this build: callers are named relative to it, as zap names the package dir. */
-const SRC_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const SELF = fileURLToPath(import.meta.url);
-
-/** The file:line that called the Logger, from V8's structured call sites (no source-map cost). */
+/**
+ * The file:line that called the Logger, from V8's structured call sites. zap names the
+ * file from the package dir, so the caller is named from src/: `server/etcd-server.ts:523`.
+ * bin/tsetcd runs one bundled file (dist/tsetcd.mjs, docs/operations.md "Start-up"):
+ * its positions are mapped back through the bundle's source map (node's
+ * --enable-source-maps keeps it), which points at the src/*.ts lines. Unbundled runs
+ * (tests import src/ directly) name their own files the same way.
+ */
 export function callerOf(): string {
   const saved = Error.prepareStackTrace;
   const savedLimit = Error.stackTraceLimit;
@@ -72,13 +76,43 @@ export function callerOf(): string {
     Error.stackTraceLimit = savedLimit;
   }
   for (const site of sites) {
-    const raw = site.getFileName() ?? '';
-    const file = raw.startsWith('file://') ? fileURLToPath(raw) : raw;
-    if (file === '' || file === SELF || file.includes(`${sep}node_modules${sep}`) || file.startsWith('node:')) continue;
-    const rel = relative(SRC_ROOT, file);
-    return `${rel.startsWith('..') ? file : rel}:${site.getLineNumber() ?? 0}`;
+    const at = originalPosition(site);
+    if (at === undefined) continue;
+    const [file, line] = at;
+    if (file.includes(`${sep}node_modules${sep}`) || file.startsWith('node:')) continue;
+    const cut = file.lastIndexOf(SRC_SEGMENT);
+    const rel = cut < 0 ? file : file.slice(cut + SRC_SEGMENT.length);
+    if (rel === 'cli/logger.ts' || rel === 'cli/logger.js') continue;
+    return `${rel}:${line}`;
   }
   return 'unknown:0';
+}
+
+const SRC_SEGMENT = `${sep}src${sep}`;
+/** Source maps by generated file; null where the file has none (a plain run of dist/src). */
+const maps = new Map<string, SourceMap | null>();
+
+function sourceMapOf(file: string): SourceMap | null {
+  let map = maps.get(file);
+  if (map === undefined) {
+    map = findSourceMap(file) ?? findSourceMap(pathToFileURL(file).href) ?? null;
+    maps.set(file, map);
+  }
+  return map;
+}
+
+/** A call site's original file (absolute path) and 1-based line. */
+function originalPosition(site: NodeJS.CallSite): [string, number] | undefined {
+  const raw = site.getFileName() ?? '';
+  if (raw === '') return undefined;
+  const file = raw.startsWith('file://') ? fileURLToPath(raw) : raw;
+  const line = site.getLineNumber() ?? 0;
+  const map = file.endsWith('.mjs') ? sourceMapOf(file) : null;
+  if (map === null) return [file, line];
+  const entry = map.findEntry(line - 1, (site.getColumnNumber() ?? 1) - 1);
+  if (!('originalSource' in entry)) return [file, line];
+  const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : resolve(dirname(file), entry.originalSource);
+  return [source, entry.originalLine + 1];
 }
 
 export function createRootLogger(settings: LogSettings): Logger & { flush(): void } {

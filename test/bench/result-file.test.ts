@@ -37,6 +37,7 @@ function gitTree(): string {
   writeFileSync(join(dir, '.gitignore'), 'dist/\n');
   writeFileSync(join(dir, 'src', 'cli', 'main.ts'), 'export {};\n');
   writeFileSync(join(dir, 'dist', 'src', 'cli', 'main.js'), 'export {};\n');
+  writeFileSync(join(dir, 'dist', 'tsetcd.mjs'), 'export {};\n');
   // dist/ built after src/ was written
   utimesSync(join(dir, 'src', 'cli', 'main.ts'), new Date(1000_000), new Date(1000_000));
   git('add', '-A');

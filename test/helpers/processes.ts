@@ -254,11 +254,11 @@ export class Member {
 function commandFor(target: Target, configPath: string): [string, string[]] {
   if (target === 'etcd') return [ETCD_BIN, ['--config-file', configPath]];
   if (
-    !existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')) &&
+    !existsSync(join(REPO_ROOT, 'dist', 'tsetcd.mjs')) &&
     process.env['TSETCD_BIN'] === undefined
   ) {
     throw new Error(
-      `tsetcd is not built (no dist/src/cli/main.js under ${REPO_ROOT}): run npm run build`,
+      `tsetcd is not built (no dist/tsetcd.mjs under ${REPO_ROOT}): run npm run build`,
     );
   }
   return [TSETCD_BIN, ['--config-file', configPath]];
