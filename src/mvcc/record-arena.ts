@@ -18,11 +18,21 @@
  *   views still held, and GC frees it with the last of them. The copying is memory
  *   only: which record a key holds, and every byte of it, are unchanged.
  * - A record larger than a quarter slab gets a slab of its own, dropped when released.
+ *
+ * ownKey() keeps the index's keys the same way, for the same reason (a Buffer with its
+ * own ArrayBuffer and malloc'd block cost ~280 bytes beside a 24-byte key): a key is
+ * copied into a small key slab and handed back as a view of it, written once and never
+ * again. Key slabs are not emptied (the btree and every event view the key Buffer), so
+ * a slab lives while any key in it is referenced; they are small (4 KiB) to bound what a
+ * few long-lived keys among many deleted ones can hold.
  */
 import { assert } from '../shared/assert.js';
 
 const SLAB_BYTES = 1 << 20;
 const OWN_SLAB_ABOVE = SLAB_BYTES / 4;
+const KEY_SLAB_BYTES = 4096;
+/** Keys longer than this get a Buffer of their own. */
+const OWN_KEY_ABOVE = 512;
 
 export class Slab {
   /** Bytes placed so far (the next record goes at `used`). */
@@ -46,6 +56,26 @@ export class RecordArena {
   /** Bytes of the records held (live), and of the slabs holding them, for tests and metrics. */
   liveBytes = 0;
   slabBytes = SLAB_BYTES;
+  private keySlab: Buffer = Buffer.allocUnsafeSlow(KEY_SLAB_BYTES);
+  private keyUsed = 0;
+
+  /** A copy of src[start, end) to keep as an index key: a view of a key slab. */
+  ownKey(src: Uint8Array, start: number, end: number): Buffer {
+    const len = end - start;
+    if (len > OWN_KEY_ABOVE) {
+      const own = Buffer.allocUnsafeSlow(len);
+      own.set(src.subarray(start, end));
+      return own;
+    }
+    if (this.keyUsed + len > KEY_SLAB_BYTES) {
+      this.keySlab = Buffer.allocUnsafeSlow(KEY_SLAB_BYTES);
+      this.keyUsed = 0;
+    }
+    const at = this.keyUsed;
+    this.keySlab.set(src.subarray(start, end), at);
+    this.keyUsed = at + len;
+    return this.keySlab.subarray(at, at + len);
+  }
 
   /**
    * Releases the owner's record, if any, and reserves `size` bytes for its new one;

@@ -57,8 +57,7 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         const ki = cache !== undefined && cache.key.length === keyLen && v.compare(cache.key, 0, keyLen, f.keyStart, f.keyEnd) === 0
           ? cache
           : state.index.getOrInsert(v.subarray(f.keyStart, f.keyEnd), () => {
-            const owned = Buffer.allocUnsafeSlow(keyLen);
-            owned.set(v.subarray(f.keyStart, f.keyEnd));
+            const owned = state.arena.ownKey(v, f.keyStart, f.keyEnd);
             const made = new KeyIndex(owned);
             return { key: owned, value: made };
           });

@@ -21,13 +21,6 @@ import type { KeyValue, LeaseChange, MvccEvent } from './types.js';
 const EMPTY = Buffer.alloc(0);
 const NO_LEASE = leaseId(0n);
 
-function ownedCopy(b: Buffer): Buffer {
-  // Outside the Buffer pool: index keys live as long as the key does.
-  const c = Buffer.allocUnsafeSlow(b.length);
-  b.copy(c);
-  return c;
-}
-
 export class WriteTxn {
   readonly beginRev: number;
   readonly rev: number;
@@ -56,7 +49,7 @@ export class WriteTxn {
     const state = this.state;
     // One descent of the index, found or inserted.
     const ki = state.index.getOrInsert(key, () => {
-      const made = new KeyIndex(ownedCopy(key));
+      const made = new KeyIndex(state.arena.ownKey(key, 0, key.length));
       return { key: made.key, value: made };
     });
     const prev = ki.liveKV();
