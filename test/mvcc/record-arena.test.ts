@@ -80,4 +80,25 @@ describe('record arena', () => {
     }
     expect(arena.liveBytes).toBe(264 * 10_000);
   });
+
+  it('ownKey copies keys into shared 4 KiB slabs, long keys into their own Buffer', () => {
+    const arena = new RecordArena();
+    const src = Buffer.from('xx/registry/pods/default/web-0yy');
+    const keys: Buffer[] = [];
+    for (let i = 0; i < 200; i++) {
+      const k = arena.ownKey(src, 2, src.length - 2);
+      expect(k.equals(src.subarray(2, src.length - 2))).toBe(true);
+      keys.push(k);
+    }
+    // A copy, not a view of the source; 28-byte keys: 146 to a slab.
+    src.fill(0);
+    expect(keys.every((k) => k.toString() === '/registry/pods/default/web-0')).toBe(true);
+    expect(keys[0]?.buffer).toBe(keys[145]?.buffer);
+    expect(keys[146]?.buffer).not.toBe(keys[145]?.buffer);
+    expect(keys[0]?.buffer.byteLength).toBe(4096);
+    const long = Buffer.alloc(513, 7);
+    const own = arena.ownKey(long, 0, long.length);
+    expect(own.equals(long)).toBe(true);
+    expect(own.buffer.byteLength).toBe(513);
+  });
 });
