@@ -82,6 +82,19 @@ export class RecordArena {
    * returns the view the caller writes the record into (once, before any read).
    */
   place(owner: RecordOwner, size: number): Buffer {
+    const slab = this.reserve(owner, size);
+    return slab.buf.subarray(owner.off, owner.off + size);
+  }
+
+  /** Places a copy of `record` as the owner's record. */
+  store(owner: RecordOwner, record: Uint8Array): void {
+    // Straight into the slab, without a view (a restart stores every live record), and
+    // TypedArray set, not Buffer.copy: its argument checks cost more than the copy.
+    this.reserve(owner, record.length).buf.set(record, owner.off);
+  }
+
+  /** Releases the owner's record and gives it `size` bytes at owner.off of the returned slab. */
+  private reserve(owner: RecordOwner, size: number): Slab {
     this.release(owner);
     const slab = this.slabFor(size);
     owner.slab = slab;
@@ -90,13 +103,7 @@ export class RecordArena {
     slab.used += size;
     slab.owners.push(owner);
     this.liveBytes += size;
-    return slab.buf.subarray(owner.off, owner.off + size);
-  }
-
-  /** Places a copy of `record` as the owner's record. */
-  store(owner: RecordOwner, record: Buffer): void {
-    // TypedArray set, not Buffer.copy: its argument checks cost more than the copy.
-    this.place(owner, record.length).set(record);
+    return slab;
   }
 
   /** The owner's record as a view, or undefined. */
@@ -139,7 +146,7 @@ export class RecordArena {
       const len = o.len;
       o.slab = undefined;
       this.liveBytes -= len;
-      this.place(o, len).set(slab.buf.subarray(from, from + len));
+      this.store(o, slab.buf.subarray(from, from + len));
     }
     slab.owners.length = 0;
     assert(slab !== this.current, 'record arena: emptied the slab being filled');
