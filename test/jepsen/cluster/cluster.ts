@@ -22,7 +22,6 @@ import {
   closeSync,
   readFileSync,
   rmSync,
-  writeFileSync,
 } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
@@ -31,6 +30,7 @@ import { join } from 'node:path';
 import { killWhenTestProcessExits, removeWhenTestProcessExits } from '../../helpers/cleanup.js';
 import { EtcdGrpcClient } from '../../helpers/grpc-client.js';
 import { REPO_ROOT, TSETCD_BIN } from '../../helpers/processes.js';
+import { FaketimeClock } from './faketime-clock.js';
 import type { NetNode } from './netns.js';
 import { Network, PEER_PORT } from './netns.js';
 
@@ -101,11 +101,8 @@ export class ClusterMember {
   readonly peerUrl: string;
   readonly dataDir: string;
   readonly logPath: string;
-  readonly clockFile: string;
-  /** The rate clock (fakeMonotonic): libfaketime's start, rate and offset in force. */
-  private clockStartMs = 0;
-  private clockRateNow = 1;
-  private clockOffsetS = 0;
+  /** libfaketime's clock for this member (faketime): a start the harness chose, rate and offset. */
+  readonly clock: FaketimeClock | undefined;
   private adminClient: EtcdGrpcClient | undefined;
 
   constructor(
@@ -118,8 +115,8 @@ export class ClusterMember {
     this.peerUrl = `http://${node.ip}:${PEER_PORT}`;
     this.dataDir = join(root, name);
     this.logPath = join(root, `${name}.log`);
-    this.clockFile = join(root, `${name}.faketime`);
-    writeFileSync(this.clockFile, '+0\n');
+    const o = cluster.options;
+    this.clock = o.faketime === true ? new FaketimeClock(join(root, `${name}.faketime`), o.fakeMonotonic === true) : undefined;
   }
 
   get clientAddress(): string {
@@ -177,23 +174,11 @@ export class ClusterMember {
       ...(o.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
     ];
     const env: Record<string, string | undefined> = { ...process.env, ...o.env };
-    if (o.faketime === true) {
-      env['LD_PRELOAD'] = libfaketimePath();
-      env['FAKETIME_TIMESTAMP_FILE'] = this.clockFile;
-      env['FAKETIME_NO_CACHE'] = '1';
-      if (o.fakeMonotonic === true) {
-        // A restarted member keeps its clock's rate (the machine's clock is still
-        // fast or slow) from a fresh start and no offset.
-        this.clockStartMs = Date.now();
-        this.clockOffsetS = 0;
-        this.writeClock();
-      }
-      // Unless fakeMonotonic (rates only), CLOCK_MONOTONIC stays real. Faked, an offset
-      // jumps performance.now() (lease expiry) by the whole offset and a negative one stalls every libuv timer for
-      // that long (measured; see test/jepsen/README.md "The wall-clock fault"): that is
-      // a frozen process, not a skewed clock. etcd's timers read Go's monotonic clock,
-      // which Jepsen's clock nemesis does not move either.
-      env['FAKETIME_DONT_FAKE_MONOTONIC'] = o.fakeMonotonic === true ? '0' : '1';
+    if (this.clock !== undefined) {
+      // A restarted member keeps its clock's rate (the machine's clock is still fast or
+      // slow) from a fresh start, taken now, and no offset (faketime-clock.ts).
+      this.clock.restart();
+      Object.assign(env, this.clock.env(), { LD_PRELOAD: libfaketimePath() });
     }
     const fd = openSync(this.logPath, 'a');
     const child = spawn('ip', args, { stdio: ['ignore', fd, fd], env, cwd: this.cluster.root });
@@ -300,39 +285,24 @@ export class ClusterMember {
 
   /** Shifts this member's wall clock (libfaketime offset like '+30' or '-120' seconds). */
   setClockOffset(seconds: number): void {
-    if (this.cluster.options.fakeMonotonic === true) {
-      throw new Error(`${this.name}: an offset would make its faked monotonic clock jump (test/jepsen/README.md "Clock rate")`);
-    }
-    writeFileSync(this.clockFile, `${seconds >= 0 ? '+' : ''}${seconds}\n`);
+    if (this.clock === undefined) throw new Error(`${this.name} runs without libfaketime`);
+    this.clock.setOffset(seconds);
   }
 
   /**
    * Makes this member's wall and monotonic clocks run at `rate` x real time from now on,
-   * without a jump. libfaketime computes fake = start + (real - start) x rate + offset from
-   * the process's start (measured: test/jepsen/README.md "Clock rate"), so a new rate gets
-   * the offset that keeps fake time continuous at this instant. The start is taken at
-   * spawn: the few ms until node's libfaketime initialises become a jump of that many ms x
-   * the rate change, well below a heartbeat.
+   * without a step back (faketime-clock.ts: libfaketime's start is the one the harness
+   * wrote at the spawn, so the offset that keeps fake time continuous is exact).
    */
   setClockRate(rate: number): void {
-    if (this.cluster.options.fakeMonotonic !== true) throw new Error('setClockRate needs ClusterOptions.fakeMonotonic');
-    if (this.state !== 'down') {
-      const elapsedS = (Date.now() - this.clockStartMs) / 1000;
-      this.clockOffsetS += elapsedS * (this.clockRateNow - rate);
+    if (this.clock === undefined || this.cluster.options.fakeMonotonic !== true) {
+      throw new Error('setClockRate needs ClusterOptions.fakeMonotonic');
     }
-    this.clockRateNow = rate;
-    this.writeClock();
+    this.clock.setRate(rate, this.state !== 'down');
   }
 
   get clockRate(): number {
-    return this.clockRateNow;
-  }
-
-  private writeClock(): void {
-    const off = this.clockOffsetS;
-    // Always with the rate: a spec without one keeps libfaketime's previous rate (measured).
-    const spec = `${off >= 0 ? '+' : '-'}${Math.abs(off).toFixed(3)} x${this.clockRateNow}`;
-    writeFileSync(this.clockFile, `${spec}\n`);
+    return this.clock?.rate ?? 1;
   }
 
   /** Throws unless libfaketime is mapped into the member process (/proc/PID/maps). */
@@ -460,6 +430,7 @@ export class Cluster {
     await Promise.all(this.members.map((m) => m.kill()));
     for (const undo of this.cleanups.splice(0)) undo();
     await this.network.destroy();
+    for (const m of this.members) m.clock?.dispose();
     if (!keepDirs) rmSync(this.root, { recursive: true, force: true });
   }
 }

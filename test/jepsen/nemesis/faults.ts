@@ -50,7 +50,9 @@
 import type { SeededRng } from '../../../src/shared/rng.js';
 import type { LinkFault } from '../../../src/testing/fault-proxy.js';
 import type { Cluster, ClusterMember } from '../cluster/cluster.js';
-import { sleep } from '../cluster/cluster.js';
+import { libfaketimePath, sleep } from '../cluster/cluster.js';
+import type { ClockWatch } from '../cluster/faketime-clock.js';
+import { watchClock } from '../cluster/faketime-clock.js';
 import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FSYNC_EIO_TRIGGER } from '../../../src/storage/sync-fault-file-layer.js';
@@ -433,16 +435,40 @@ export async function startClockRate(
   const followers = c.members.filter((m) => m !== leader && m.state === 'running');
   const m = role === 'leader' && leader !== undefined ? leader : pick(ctx.rng, followers.length > 0 ? followers : c.members);
   if (m.state !== 'down') m.assertFaketimeLoaded();
-  m.setClockRate(rate);
+  const seen = [await switchWatched(ctx, m, rate)];
   return {
     kind: role === 'leader' ? 'clock-rate-leader' : 'clock-rate-follower',
     targets: [m.name],
     expectsLeaderChange: false,
     detail: `${m.name}${m === leader ? ' (leader)' : ''} clocks at ${rate}x`,
     async heal() {
-      m.setClockRate(1);
+      seen.push(await switchWatched(ctx, m, 1));
+      const back = seen.filter((s) => s !== undefined && s.backSteps > 0);
+      if (back.length > 0) {
+        throw new Error(`${m.name}'s faked monotonic clock stepped back at a rate switch: ${back.map((s) => `${s?.backSteps} steps, up to ${Number(s?.maxBackNs ?? 0n) / 1e6} ms`).join('; ')}`);
+      }
     },
   };
+}
+
+/**
+ * Switches m's clock rate while a twin under the same clock reads it (faketime-clock.ts
+ * watchClock): the check that a switch never steps the member's monotonic clock back.
+ */
+async function switchWatched(ctx: FaultContext, m: ClusterMember, rate: number): Promise<ClockWatch | undefined> {
+  const clock = m.clock;
+  if (clock === undefined || m.state === 'down') {
+    m.setClockRate(rate);
+    return undefined;
+  }
+  const twin = await watchClock(clock, libfaketimePath());
+  const late = clock.lateSwitches;
+  await sleep(50);
+  m.setClockRate(rate);
+  await sleep(150);
+  const seen = await twin.stop();
+  ctx.note(`${m.name} clock to ${rate}x: twin read ${seen.reads} times, ${seen.backSteps} steps back${clock.lateSwitches > late ? ', switch file landed late' : ''}`);
+  return seen;
 }
 
 async function startMemberChurn(ctx: FaultContext): Promise<ActiveFault> {
