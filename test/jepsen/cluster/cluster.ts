@@ -290,15 +290,15 @@ export class ClusterMember {
   }
 
   /**
-   * Makes this member's wall and monotonic clocks run at `rate` x real time from now on,
-   * without a step back (faketime-clock.ts: libfaketime's start is the one the harness
+   * Makes this member's wall and monotonic clocks run at `rate` x real time from the next
+   * second of real time on (resolves then), without a step back (faketime-clock.ts: libfaketime's start is the one the harness
    * wrote at the spawn, so the offset that keeps fake time continuous is exact).
    */
-  setClockRate(rate: number): void {
+  async setClockRate(rate: number, beforeWrite?: () => Promise<void>): Promise<void> {
     if (this.clock === undefined || this.cluster.options.fakeMonotonic !== true) {
       throw new Error('setClockRate needs ClusterOptions.fakeMonotonic');
     }
-    this.clock.setRate(rate, this.state !== 'down');
+    await this.clock.setRate(rate, this.state !== 'down', beforeWrite);
   }
 
   get clockRate(): number {

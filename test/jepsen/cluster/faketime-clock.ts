@@ -19,13 +19,23 @@
  * mon_raw, boot as {tv_sec, tv_nsec} int64 pairs; the semaphore is glibc's 32-byte sem_t
  * (value 1, shared), as sem_open would create it.
  *
- * The timestamp file is replaced by rename (libfaketime re-reads it on every clock read,
- * FAKETIME_NO_CACHE, and an empty half-written file makes it exit). A process reads the
- * new line from its first clock read after the rename, so a speed-up crosses the old line
- * at the moment we compute it (every later read is on or above the old line) and a
- * slow-down crosses it SLOW_DOWN_AHEAD_NS later, when the file must have been replaced
- * (the clock steps forward by at most that x the rate change, never back); a rename that
- * takes longer is counted in `lateSwitches`.
+ * When a switch lands: with FAKETIME_NO_CACHE every clock read of every thread re-reads the
+ * timestamp file into one static buffer and re-parses it without a lock, so around a
+ * switch a thread can read half the old and half the new spec, or the new offset with the
+ * old rate: an error of (process age) x (rate change), measured as a 66.8 s step back in
+ * a row (the twin below saw it). So rate clocks use libfaketime's cache with
+ * FAKETIME_CACHE_DURATION=0: a process re-reads the file at its first clock read in each
+ * new second of real time (0.9.11's `fake_clock_gettime` checks the real wall clock), so
+ * nothing reads it while it changes, and the switch lands at a second boundary B, known
+ * from Date.now() to 1 ms. Measured here (0.9.10), a process sometimes switched up to
+ * 27 ms before B, so a speed-up is written 25-120 ms before B and crosses the old line when
+ * written (any later switch steps forward, never back), and a slow-down is written in the
+ * middle of a second and crosses JITTER_MS after B (any earlier switch steps forward). The
+ * clock thus steps forward by up to ~120 ms x the rate change at a switch, never back, and
+ * never by the process's age. A speed-up written after B - 5 ms is counted in
+ * `lateSwitches` (it may land a second late: forward). The file is replaced by rename (a
+ * half-written empty file makes libfaketime exit). Wall-clock offsets (monotonic clock
+ * real) keep FAKETIME_NO_CACHE, so an offset lands at once and its check reads it back.
  *
  * `watchClock` checks that: a twin process under the same clock (the same shared start and
  * timestamp file, so the same fake time as the member) reads CLOCK_MONOTONIC in a busy
@@ -35,10 +45,24 @@ import { spawn } from 'node:child_process';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 const SHM_DIR = '/dev/shm';
-/** How far ahead of now a slow-down crosses the old line (forward step <= this x rate change). */
-export const SLOW_DOWN_AHEAD_NS = 30_000_000n;
+const MS = 1_000_000n;
+/** How far from the second boundary a process may switch (measured up to 27 ms early). */
+const JITTER_MS = 40n;
 
 let clocks = 0;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+/** Resolves once Date.now() % 1000 is in [from, to] (ms). */
+async function untilSecondFraction(from: number, to: number): Promise<void> {
+  for (;;) {
+    const frac = Date.now() % 1000;
+    if (frac >= from && frac <= to) return;
+    await sleep((from - frac + 1000) % 1000);
+  }
+}
 
 function nowNs(): bigint {
   return process.hrtime.bigint();
@@ -83,7 +107,7 @@ export class FaketimeClock {
   env(): Record<string, string> {
     return {
       FAKETIME_TIMESTAMP_FILE: this.file,
-      FAKETIME_NO_CACHE: '1',
+      ...(this.fakeMonotonic ? { FAKETIME_CACHE_DURATION: '0' } : { FAKETIME_NO_CACHE: '1' }),
       FAKETIME_SHARED: `/${this.sem} /${this.shm}`,
       // Unless fakeMonotonic (rates only), CLOCK_MONOTONIC stays real: faked, an offset
       // jumps performance.now() (lease expiry) by the whole offset and a negative one stalls
@@ -120,20 +144,44 @@ export class FaketimeClock {
     return this.rateNow;
   }
 
-  /** The clocks run at `rate` x real time from now on; the process (if running) sees no step back. */
-  setRate(rate: number, running: boolean): void {
+  /**
+   * The clocks run at `rate` x real time from the next second boundary of real time on
+   * (within 2 s); a running process sees no step back. Resolves once it has, with the
+   * CLOCK_MONOTONIC time (ns) where the new line meets the old (undefined when no process
+   * runs).
+   */
+  async setRate(rate: number, running: boolean, beforeWrite?: () => Promise<void>): Promise<bigint | undefined> {
     if (!this.fakeMonotonic) throw new Error('a clock rate needs the monotonic clock faked too');
-    if (running && this.start !== undefined && rate !== this.rateNow) {
-      const slower = rate < this.rateNow;
-      const cross = nowNs() + (slower ? SLOW_DOWN_AHEAD_NS : 0n);
-      this.offsetS += (Number(cross - this.start.monoNs) / 1e9) * (this.rateNow - rate);
+    if (!running || this.start === undefined || rate === this.rateNow) {
       this.rateNow = rate;
-      this.write();
-      if (slower && nowNs() > cross) this.lateSwitches++;
-      return;
+      if (running) this.write();
+      return undefined;
     }
+    const slower = rate < this.rateNow;
+    // A slow-down is written in the middle of a second and crosses JITTER_MS after the
+    // boundary; a speed-up is written just before the boundary and crosses at once.
+    // `beforeWrite` (a twin's go) runs inside the window; a window it overran is retried.
+    let ready = false;
+    for (let hook = beforeWrite; !ready; hook = undefined) {
+      await untilSecondFraction(slower ? 400 : 880, slower ? 700 : 940);
+      await hook?.();
+      const frac = Date.now() % 1000;
+      ready = slower ? frac >= 400 && frac <= 800 : frac >= 880 && frac <= 975;
+    }
+    const m0 = nowNs();
+    const d = Date.now();
+    const m1 = nowNs();
+    // Real time was in [d, d + 1 ms) at some instant in [m0, m1]: B lies in [lo, hi].
+    const toNext = BigInt(Math.floor(d / 1000) * 1000 + 1000 - d);
+    const lo = m0 + (toNext - 1n) * MS;
+    const hi = m1 + toNext * MS;
+    const cross = slower ? hi + JITTER_MS * MS : m0;
+    this.offsetS += (Number(cross - this.start.monoNs) / 1e9) * (this.rateNow - rate);
     this.rateNow = rate;
-    if (running) this.write();
+    this.write();
+    if (nowNs() > lo - 5n * MS) this.lateSwitches++;
+    await sleep(Number((hi + JITTER_MS * MS - nowNs()) / MS) + 5);
+    return cross;
   }
 
   /** The wall clock `seconds` off real time (monotonic clock real). */
@@ -165,35 +213,42 @@ export interface ClockWatch {
   readonly maxBackNs: bigint;
 }
 
-// Reads process.hrtime.bigint() (CLOCK_MONOTONIC, faked) in a busy loop, yielding every
-// 500 reads so stdin's "stop" gets through; prints "ready <ns>" and at stop one JSON line.
+// Reads process.hrtime.bigint() (CLOCK_MONOTONIC, faked) every 20 ms until told "go", then
+// in a busy loop (yielding by setImmediate, which waits on no clock: a timer would wait out a
+// step back and hide it) until "stop"; prints "ready", "busy" and at stop one JSON line.
 const TWIN = `
-let prev = process.hrtime.bigint(), reads = 0, back = 0, maxBack = 0n, stop = false;
+let prev = process.hrtime.bigint(), reads = 0, back = 0, maxBack = 0n, busy = false, stop = false;
 const first = prev;
-process.stdin.on('data', () => { stop = true; });
-process.stdout.write('ready ' + first + '\\n');
+function read() {
+  const t = process.hrtime.bigint();
+  reads++;
+  if (t < prev) { back++; if (prev - t > maxBack) maxBack = prev - t; }
+  prev = t;
+}
 function spin() {
-  for (let i = 0; i < 500; i++) {
-    const t = process.hrtime.bigint();
-    reads++;
-    if (t < prev) { back++; if (prev - t > maxBack) maxBack = prev - t; }
-    prev = t;
-  }
+  for (let i = 0; i < 200; i++) read();
   if (!stop) return setImmediate(spin);
   process.stdout.write(JSON.stringify({ firstNs: String(first), lastNs: String(prev), reads, backSteps: back, maxBackNs: String(maxBack) }) + '\\n', () => process.exit(0));
 }
-spin();
+const idle = setInterval(read, 20);
+process.stdin.on('data', (d) => {
+  if (String(d).includes('stop')) stop = true;
+  if (!busy) { busy = true; clearInterval(idle); process.stdout.write('busy\\n'); spin(); }
+});
+process.stdout.write('ready\\n');
 `;
+
+/** A twin process reading a clock: `go()` starts its busy loop, `stop()` ends it with what it saw. */
+export interface ClockTwin {
+  go(): Promise<void>;
+  stop(): Promise<ClockWatch>;
+}
 
 /**
  * Starts a twin under `clock` (libfaketime preloaded from `preload`); resolves once it reads
  * the clock. `stop()` ends it and returns what it saw; it is killed after `timeoutMs`.
  */
-export async function watchClock(
-  clock: FaketimeClock,
-  preload: string,
-  timeoutMs = 20_000,
-): Promise<{ stop(): Promise<ClockWatch> }> {
+export async function watchClock(clock: FaketimeClock, preload: string, timeoutMs = 30_000): Promise<ClockTwin> {
   const child = spawn(process.execPath, ['-e', TWIN], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...clock.env(), LD_PRELOAD: preload },
@@ -203,14 +258,22 @@ export async function watchClock(
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const ended = new Promise<string>((resolve) => child.once('exit', () => resolve(out)));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve();
+  const seen = (word: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (out.includes(word)) resolve();
+      };
+      child.stdout.on('data', check);
+      check();
+      child.once('exit', (code, signal) => reject(new Error(`clock twin ended (${String(code ?? signal)}): ${err}`)));
     });
-    child.once('exit', (code, signal) => reject(new Error(`clock twin ended (${String(code ?? signal)}) before reading: ${err}`)));
-  });
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await seen('ready');
   return {
+    async go() {
+      child.stdin.write('go\n');
+      await seen('busy');
+    },
     async stop() {
       child.stdin.end('stop\n');
       const text = await ended;

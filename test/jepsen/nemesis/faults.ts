@@ -458,13 +458,12 @@ export async function startClockRate(
 async function switchWatched(ctx: FaultContext, m: ClusterMember, rate: number): Promise<ClockWatch | undefined> {
   const clock = m.clock;
   if (clock === undefined || m.state === 'down') {
-    m.setClockRate(rate);
+    await m.setClockRate(rate);
     return undefined;
   }
   const twin = await watchClock(clock, libfaketimePath());
   const late = clock.lateSwitches;
-  await sleep(50);
-  m.setClockRate(rate);
+  await m.setClockRate(rate, () => twin.go());
   await sleep(150);
   const seen = await twin.stop();
   ctx.note(`${m.name} clock to ${rate}x: twin read ${seen.reads} times, ${seen.backSteps} steps back${clock.lateSwitches > late ? ', switch file landed late' : ''}`);
