@@ -69,8 +69,9 @@ describe('faketime rate clock', () => {
   }, 60_000);
 
   it('bites: a start 300 ms off steps the clock back at a speed-up', async () => {
-    // Each speed-up steps back by 300 ms, less the 25-120 ms it is written ahead of the
-    // boundary, x the rate rise (twice, in case the twin was descheduled across one).
+    // Each speed-up steps back by 300 ms, less the at most 80 ms its new line meets the old
+    // one ahead of the boundary, x the rate rise (twice, in case the twin was descheduled
+    // across one).
     const clock = newClock(300_000_000n);
     const twin = await watchClock(clock, libfaketimePath());
     await twin.go();

@@ -28,10 +28,12 @@
  * new second of real time (0.9.11's `fake_clock_gettime` checks the real wall clock), so
  * nothing reads it while it changes, and the switch lands at a second boundary B, known
  * from Date.now() to 1 ms. Measured here (0.9.10), a process sometimes switched up to
- * 27 ms before B, so a speed-up is written 25-120 ms before B and crosses the old line when
- * written (any later switch steps forward, never back), and a slow-down is written in the
- * middle of a second and crosses JITTER_MS after B (any earlier switch steps forward). The
- * clock thus steps forward by up to ~120 ms x the rate change at a switch, never back, and
+ * 27 ms before B, so a speed-up is written 25-120 ms before B and meets the old line when
+ * written or 80 ms before B, whichever is later (any switch from then on steps forward),
+ * and a slow-down is written in the middle of a second and meets it 40 ms after B (any
+ * earlier switch steps forward). The clock thus steps forward by up to 80 ms x the rate
+ * change at a switch (a lease on a leader going 1x to 2x ends up to 40 ms early), never
+ * back, and
  * never by the process's age. A speed-up written after B - 5 ms is counted in
  * `lateSwitches` (it may land a second late: forward). The file is replaced by rename (a
  * half-written empty file makes libfaketime exit). Wall-clock offsets (monotonic clock
@@ -46,7 +48,10 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 const SHM_DIR = '/dev/shm';
 const MS = 1_000_000n;
-/** How far from the second boundary a process may switch (measured up to 27 ms early). */
+/**
+ * How far from the second boundary a process may switch (measured up to 27 ms early): a
+ * slow-down meets the old line this long after it, a speed-up twice this long before it.
+ */
 const JITTER_MS = 40n;
 
 let clocks = 0;
@@ -175,7 +180,7 @@ export class FaketimeClock {
     const toNext = BigInt(Math.floor(d / 1000) * 1000 + 1000 - d);
     const lo = m0 + (toNext - 1n) * MS;
     const hi = m1 + toNext * MS;
-    const cross = slower ? hi + JITTER_MS * MS : m0;
+    const cross = slower ? hi + JITTER_MS * MS : m0 > lo - 2n * JITTER_MS * MS ? m0 : lo - 2n * JITTER_MS * MS;
     this.offsetS += (Number(cross - this.start.monoNs) / 1e9) * (this.rateNow - rate);
     this.rateNow = rate;
     this.write();
