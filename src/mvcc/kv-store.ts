@@ -99,9 +99,11 @@ export class MvccStore {
   /**
    * Visits every live key whose record names a lease, in key order, synchronously (the
    * index as it is now): the lease walk at open (lease/recover.ts) without decoding a
-   * KeyValue per key; the lease id is read in place from each live record.
+   * KeyValue per key; the lease id is read in place from each live record. No scan
+   * when no record naming a lease was ever put or restored (StoreState.leasedRecordSeen).
    */
   forEachLeasedKey(visit: (key: Buffer, lease: LeaseId) => void): void {
+    if (!this.state.leasedRecordSeen) return;
     this.state.index.scan(Buffer.alloc(0), undefined, (_key, ki) => {
       const record = ki.liveRecord;
       if (record === undefined) return;

@@ -50,6 +50,7 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         // Scanned in place: no KeyValue or value view per record, only a key view for
         // the index lookup when the key differs from the previous record's.
         const f = scanKeyValue(v);
+        if ((f.leaseLo | f.leaseHi) !== 0) state.leasedRecordSeen = true;
         const keyLen = f.keyEnd - f.keyStart;
         assert(keyLen > 0, `restore: record ${r.main}.${r.sub} without a key`);
         // Consecutive records often belong to the same key (one txn): a one-entry cache.

@@ -98,6 +98,12 @@ export class StoreState {
   /** Keys that exist now. */
   liveKeys = 0;
   /**
+   * Whether a record naming a lease was ever put or restored here: until one is, no
+   * live key has a lease and the lease walk at open (forEachLeasedKey) has nothing to
+   * visit, so it skips scanning every key.
+   */
+  leasedRecordSeen = false;
+  /**
    * Key + value bytes of the key-bucket records in the db (every revision not yet
    * compacted away, tombstones included): the db's in-use size (docs/architecture.md §3).
    */

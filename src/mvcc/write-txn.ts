@@ -72,6 +72,7 @@ export class WriteTxn {
     this.record(sub, false, enc.bytes);
     if (prev === undefined) state.liveKeys++;
     this.events.push({ type: 'put', kv, prevKv: prev });
+    if (lease !== NO_LEASE) state.leasedRecordSeen = true;
     const oldLease = prev?.lease ?? NO_LEASE;
     if (oldLease !== lease) this.leaseChanges.push({ key: ki.key, oldLease, newLease: lease });
   }
