@@ -71,7 +71,7 @@
  * and a new leader accepts none until everything before its term is applied. A leader
  * that applies its own removal steps down.
  */
-export { RawNode, type Status } from './raw-node.js';
+export { RawNode, type BasicStatus, type Status } from './raw-node.js';
 export type { Config, RaftBugs } from './config.js';
 export { MemoryStorage, type Storage, type InitialState } from './storage.js';
 export { RaftError, isRaftError, type RaftErrorCode } from './errors.js';

@@ -45,6 +45,21 @@ export interface Status {
   readonly confState: ConfState;
 }
 
+/**
+ * etcd's BasicStatus: the status without the progress map and the configuration's
+ * sorted id lists, cheap enough to read on every request (Status() built both each
+ * time, and the server read it per proposal and per applied entry).
+ */
+export interface BasicStatus {
+  readonly id: NodeId;
+  readonly hardState: HardState;
+  readonly softState: SoftState;
+  readonly applied: number;
+  readonly leadTransferee: NodeId;
+  /** Whether this node is a learner in its current configuration. */
+  readonly isLearner: boolean;
+}
+
 interface Outstanding {
   /** Last entry (or snapshot point) handed out in the Ready, to acknowledge at advance. */
   readonly persistIndex: number;
@@ -260,6 +275,18 @@ export class RawNode {
       leadTransferee: r.leadTransferee,
       progress: r.state === StateType.Leader ? r.trk.progress : new Map(),
       confState: r.trk.confState(),
+    };
+  }
+
+  basicStatus(): BasicStatus {
+    const r = this.raft;
+    return {
+      id: r.id,
+      hardState: r.hardState(),
+      softState: r.softState(),
+      applied: r.log.applied,
+      leadTransferee: r.leadTransferee,
+      isLearner: r.trk.learners.has(r.id),
     };
   }
 

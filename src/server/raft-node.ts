@@ -147,8 +147,9 @@ export class RaftNode {
     this.raw.advance();
   }
 
+  /** Read per proposal and per applied entry: raft's BasicStatus, no progress or sorted ids. */
   status(): ConsensusStatus {
-    const st = this.raw.status();
+    const st = this.raw.basicStatus();
     const lead = st.softState.lead;
     return {
       id: st.id,
@@ -156,7 +157,7 @@ export class RaftNode {
       term: st.hardState.term,
       commit: st.hardState.commit,
       isLeader: st.softState.raftState === StateType.Leader,
-      isLearner: st.confState.learners.includes(st.id),
+      isLearner: st.isLearner,
     };
   }
 
