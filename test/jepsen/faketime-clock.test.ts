@@ -37,7 +37,7 @@ describe('faketime rate clock', () => {
     const twin = await watchClock(clock, preload);
     await twin.go();
     const t0 = process.hrtime.bigint();
-    const rates = [2, 1, 0.5, 1, 2, 0.5, 2, 1];
+    const rates = [2, 0.5, 1, 0.5, 2, 1];
     // Expected fake time: the integral of the rate over real time from crossing to
     // crossing (where the process switches does not matter: after it, it reads the new
     // line, which meets the old one there).
@@ -45,7 +45,7 @@ describe('faketime rate clock', () => {
     let rate = 1;
     let last = t0;
     for (const r of rates) {
-      await sleep(Math.floor(Math.random() * 300));
+      await sleep(Math.floor(Math.random() * 150));
       const at = (await clock.setRate(r, true)) ?? process.hrtime.bigint();
       expected += Number(at - last) * rate;
       last = at;
