@@ -91,7 +91,7 @@ export class FaketimeClock {
   private start: ClockStart | undefined;
   private rateNow = 1;
   private offsetS = 0;
-  /** Slow-downs whose file landed after their crossing point (the clock may have stepped back). */
+  /** Switches whose file was replaced later than 5 ms before the boundary (it may land a second late). */
   lateSwitches = 0;
 
   /**
@@ -153,7 +153,7 @@ export class FaketimeClock {
    * The clocks run at `rate` x real time from the next second boundary of real time on
    * (within 2 s); a running process sees no step back. Resolves once it has, with the
    * CLOCK_MONOTONIC time (ns) where the new line meets the old (undefined when no process
-   * runs).
+   * runs or the rate is unchanged).
    */
   async setRate(rate: number, running: boolean, beforeWrite?: () => Promise<void>): Promise<bigint | undefined> {
     if (!this.fakeMonotonic) throw new Error('a clock rate needs the monotonic clock faked too');
