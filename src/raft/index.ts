@@ -46,8 +46,8 @@
  *     data (codec.decodeConfChange) and call applyConfChange(cc) before applying the
  *     next entry. rd.snapshot, if any, is the application state to install first.
  *     Committed entries never go past what is durable locally, so without a
-     rd.snapshot they may be applied before step 2 (etcd applies in parallel with
-     its WAL save).
+ *     rd.snapshot they may be applied before step 2 (etcd applies in parallel with
+ *     its WAL save).
  *     rd.readStates: a linearizable read with that requestCtx may be served once the
  *     applied index reaches readState.index. A request can be lost (leader change,
  *     dropped message): the server retries after a timeout with a fresh requestCtx.

@@ -33,18 +33,6 @@ import {
   StateType,
 } from './types.js';
 
-export interface Status {
-  readonly id: NodeId;
-  readonly hardState: HardState;
-  readonly softState: SoftState;
-  readonly applied: number;
-  readonly lastIndex: number;
-  readonly leadTransferee: NodeId;
-  /** The leader's view of each member (leader only). */
-  readonly progress: ReadonlyMap<NodeId, Progress>;
-  readonly confState: ConfState;
-}
-
 /**
  * etcd's BasicStatus: the status without the progress map and the configuration's
  * sorted id lists, cheap enough to read on every request (Status() built both each
@@ -58,6 +46,14 @@ export interface BasicStatus {
   readonly leadTransferee: NodeId;
   /** Whether this node is a learner in its current configuration. */
   readonly isLearner: boolean;
+}
+
+/** etcd's Status: BasicStatus with the log's end, the progress map and the configuration. */
+export interface Status extends BasicStatus {
+  readonly lastIndex: number;
+  /** The leader's view of each member (leader only). */
+  readonly progress: ReadonlyMap<NodeId, Progress>;
+  readonly confState: ConfState;
 }
 
 interface Outstanding {
@@ -267,12 +263,8 @@ export class RawNode {
   status(): Status {
     const r = this.raft;
     return {
-      id: r.id,
-      hardState: r.hardState(),
-      softState: r.softState(),
-      applied: r.log.applied,
+      ...this.basicStatus(),
       lastIndex: r.log.lastIndex(),
-      leadTransferee: r.leadTransferee,
       progress: r.state === StateType.Leader ? r.trk.progress : new Map(),
       confState: r.trk.confState(),
     };
