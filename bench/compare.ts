@@ -30,6 +30,7 @@ import { type Ceiling, measureCeiling } from './ceiling.js';
 import { buildGoLoadgen, GO_WORKLOADS } from './go-client.js';
 import { makePki } from './pki.js';
 import { parseScaleKeys, runScalePhase, SCALE_8GIB_KEYS, SCALE_KEYS, scaleCases } from './scale-phase.js';
+import { MIX_SECONDS, parseMixSeconds } from './scale-mix.js';
 import { GC_STATS_ENV } from '../src/embed/gc-stats.js';
 import {
   commandLine,
@@ -129,6 +130,11 @@ async function main(): Promise<number> {
       default: SCALE_KEYS.join(','),
       describe: 'scale: comma-separated key counts (1 KiB values; 10000 or 10k, 1M), one case each in one result file',
     })
+    .option('scale-mix', {
+      type: 'number',
+      default: MIX_SECONDS,
+      describe: 'scale: seconds of the kube-apiserver-like mix after each load (lists, writes, prev_kv watch, lease churn; Go client); 0: no mix step',
+    })
     .option('scale-8gib', {
       type: 'boolean',
       default: false,
@@ -156,6 +162,7 @@ async function main(): Promise<number> {
   const profile = makeProfile(argv.quick ? 'quick' : 'full', argv.rounds, argv.only);
   const scaleKeys = argv['scale-8gib'] ? [SCALE_8GIB_KEYS] : parseScaleKeys(argv['scale-keys']);
   const scale = argv.scale || argv['scale-8gib'];
+  const mixSeconds = parseMixSeconds(argv['scale-mix']);
   if (argv.warmup !== undefined) {
     if (!(argv.warmup >= 0)) throw new Error(`--warmup: want seconds >= 0, got ${argv.warmup}`);
     profile.warmupSec = argv.warmup;
@@ -164,7 +171,7 @@ async function main(): Promise<number> {
     // The scale phase replaces every other case and phase (scale-phase.ts); one round
     // (A B A') per key count unless --rounds says otherwise.
     profile.rounds = argv.rounds ?? 1;
-    profile.cases = scaleCases(scaleKeys);
+    profile.cases = scaleCases(scaleKeys, mixSeconds > 0);
     profile.footprintSession = 'none';
     profile.bigRestartKeys = 0;
     profile.restoreKeys = 0;
@@ -252,13 +259,13 @@ async function main(): Promise<number> {
   const sessions: SessionResult[] = [];
   let tsetcdUnavailable: string | undefined;
   if (scale && goLoadgen !== undefined) {
-    log(`scale: ${scaleKeys.join(', ')} keys of 1 KiB, ${profile.rounds} round(s) of A B A' each`);
+    log(`scale: ${scaleKeys.join(', ')} keys of 1 KiB, ${profile.rounds} round(s) of A B A' each${mixSeconds > 0 ? `, ${mixSeconds} s of kube mix after each load` : ''}`);
     sessions.push(
       ...(await runScalePhase(env, goLoadgen, scaleKeys, [
         [LABEL_A, 'etcd'],
         [LABEL_B, 'tsetcd'],
         [LABEL_AA, 'etcd'],
-      ])),
+      ], mixSeconds)),
     );
   }
   for (let round = 1; round <= (scale ? 0 : profile.rounds); round++) {

@@ -1,5 +1,5 @@
 /**
- * The Go load generator (bench/go/loadgen/main.go, on etcd 3.4's clientv3) as a second
+ * The Go load generator (bench/go/loadgen, on etcd 3.4's clientv3) as a second
  * client for the comparison (`--client go`), so that no figure depends on our own
  * TypeScript client alone (bench/README.md, "Go client").
  *
@@ -12,7 +12,7 @@
  * flags; GO_WORKLOADS are the workloads it has.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { BenchOptions, WorkloadName } from './options.js';
@@ -49,8 +49,16 @@ export function runProcess(cmd: string, args: readonly string[], env: NodeJS.Pro
   });
 }
 
-export function goLoadgenSource(): string {
-  return join(repoRoot(), 'bench', 'go', 'loadgen', 'main.go');
+/**
+ * The loadgen's source files (main.go, the mix workload's mix.go), by absolute path: in
+ * GOPATH mode `go build` takes files anywhere but not a directory outside GOPATH.
+ */
+export function goLoadgenSources(): string[] {
+  const dir = join(repoRoot(), 'bench', 'go', 'loadgen');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.go') && !f.endsWith('_test.go'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /** Why the Go client cannot be built here, or undefined when it can. */
@@ -66,7 +74,7 @@ export async function buildGoLoadgen(dir: string): Promise<string> {
   if (missing !== undefined) throw new Error(missing);
   const out = join(dir, 'loadgen');
   const env = { ...process.env, GOPATH, GO111MODULE: 'off', GOFLAGS: '', GOCACHE: join(dir, 'gocache'), GOPROXY: 'off', CGO_ENABLED: '0' };
-  const r = await runProcess('go', ['build', '-o', out, goLoadgenSource()], env, 300_000);
+  const r = await runProcess('go', ['build', '-o', out, ...goLoadgenSources()], env, 300_000);
   if (r.code !== 0) throw new Error(`go build bench/go/loadgen failed (${r.code}): ${r.stderr}`);
   return out;
 }
@@ -107,6 +115,8 @@ export interface GoOutput {
   perSecond?: number[];
   cpuSeconds: number;
   wallSeconds: number;
+  /** The `mix` workload's lists, watch and lease figures (scale-mix.ts reads them). */
+  mix?: unknown;
 }
 
 function isGoOutput(x: unknown): x is GoOutput {

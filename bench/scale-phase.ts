@@ -13,11 +13,14 @@
  *    last 256 pauses);
  * 2. memory after the load (largest member): RSS and RssAnon (/proc status; etcd's RSS
  *    includes its mmap'd bbolt file, RssAnon does not), and on-disk size;
+ * 2b. unless `--scale-mix 0`, the kube-apiserver-like mix over the loaded keys (the Go
+ *    `mix` workload, scale-mix.ts): list and write latency, watch and lease figures, the
+ *    members' CPU and GC pauses during it, as a case of its own (mixCaseId);
  * 3. sequential puts: 1 client, 1 connection, 1 KiB, sequential keys, 3 s after 0.5 s
  *    of warm-up: p50 and p99 latency;
  * 4. restart: stop (SIGTERM), start, time from spawn to every member serving a
  *    linearizable read.
- * Each (K, round, side) is one SessionResult whose single case holds the figures, so the
+ * Each (K, round, side) is one SessionResult whose case (two with the mix) holds the figures, so the
  * comparison's summary (ratios, A/A band, verdicts) reads them like any other case.
  * A failed step ends that side's sample with an error (recorded, not retried); clusters
  * are always stopped and their data removed (unless --keep).
@@ -28,9 +31,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Cluster, ServerKind } from './cluster.js';
 import type { CaseDef, MetricDef } from './compare-plan.js';
-import { makeCluster, type SessionEnv, type SessionResult } from './compare-session.js';
+import { type CaseOutcome, makeCluster, type SessionEnv, type SessionResult } from './compare-session.js';
 import { type GoOutput, goResult, runGoRaw } from './go-client.js';
 import type { TlsFiles } from './grpc-h2.js';
+import { mixArgs, mixMetricDefs, mixMetrics } from './scale-mix.js';
 import type { Target } from './stats.js';
 
 /**
@@ -45,6 +49,8 @@ const LOAD_CONNS = 8;
 
 const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
 export const scaleCaseId = (keys: number): string => `scale ${k(keys)} keys of 1 KiB`;
+/** The mix step's case; it starts as scaleCaseId does, so tables.ts caseKeys reads its key count. */
+export const mixCaseId = (keys: number): string => `${scaleCaseId(keys)}, kube mix`;
 
 /**
  * `--scale-keys`: comma-separated key counts, each a whole number optionally ending in
@@ -74,9 +80,13 @@ const metric = (id: string, label: string, unit: string, better: 'higher' | 'low
   extract: () => Number.NaN,
 });
 
-/** The CaseDefs the summary reads the scale figures by (one per key count). */
-export function scaleCases(keys: readonly number[]): CaseDef[] {
-  return keys.map((n) => ({
+/** The CaseDefs the summary reads the scale figures by (one per key count, and its mix case when `mix`). */
+export function scaleCases(keys: readonly number[], mix = false): CaseDef[] {
+  return keys.flatMap((n) => [loadCase(n), ...(mix ? [{ id: mixCaseId(n), workload: 'put' as const, options: {}, metrics: mixMetricDefs() }] : [])]);
+}
+
+function loadCase(n: number): CaseDef {
+  return {
     id: scaleCaseId(n),
     workload: 'put',
     options: {},
@@ -94,7 +104,7 @@ export function scaleCases(keys: readonly number[]): CaseDef[] {
       metric('seq_p99', 'sequential put p99 (1 client)', 'ms', 'lower', { op: '<=', value: 1.5 }),
       metric('restart', 'restart to serving', 'ms', 'lower', { op: '<=', value: 1.5 }),
     ],
-  }));
+  };
 }
 
 function getMetrics(url: string, tls: TlsFiles): Promise<string> {
@@ -168,6 +178,46 @@ export function gcFromLog(text: string, fromMs: number, toMs: number): { maxMs: 
   return { maxMs, totalMs, lines };
 }
 
+/**
+ * GC pauses between two metrics snapshots: etcd's go_gc_duration_seconds (the growth of
+ * its sum on the largest member, and its quantile="1"), tsetcd's "gc pauses" log lines
+ * within [fromMs, toMs]. Empty when tsetcd logged none.
+ */
+function gcDuring(kind: ServerKind, cluster: Cluster, before: MetricsSnapshot, after: MetricsSnapshot, fromMs: number, toMs: number): Record<string, number> {
+  if (kind === 'etcd') {
+    return {
+      gc_max: Math.max(...after.gcMaxSec) * 1000,
+      gc_total: Math.max(...after.gcSumSec.map((s, i) => s - (before.gcSumSec[i] ?? 0))) * 1000,
+    };
+  }
+  const gcs = cluster.logFiles.map((f) => gcFromLog(readFileSync(f, 'utf8'), fromMs, toMs));
+  if (!gcs.some((g) => g.lines > 0)) return {};
+  return { gc_max: Math.max(...gcs.map((g) => g.maxMs)), gc_total: Math.max(...gcs.map((g) => g.totalMs)) };
+}
+
+/**
+ * The mix step on a loaded cluster (scale-mix.ts): one Go `mix` run, its figures, the
+ * members' CPU and GC pauses over it. Never throws: a failure is the outcome's error.
+ */
+async function mixStep(goBin: string, cluster: Cluster, kind: ServerKind, keys: number, seconds: number, round: number, common: string[]): Promise<CaseOutcome> {
+  const caseId = mixCaseId(keys);
+  try {
+    const before = await snapshotMetrics(cluster);
+    const cpu0 = cluster.cpuSeconds();
+    const fromMs = Date.now();
+    const t0 = performance.now();
+    // Setup reads every loaded key's revision (keys only, pages of 10k) before measuring.
+    const out = await runGoRaw(goBin, mixArgs(keys, seconds, round, common), 120_000 + seconds * 1000 + keys / 20);
+    const serverCpuCores = (cluster.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
+    const dead = cluster.deadMembers();
+    if (dead !== undefined) throw new Error(`a member died during the mix: ${dead}`);
+    const after = await snapshotMetrics(cluster);
+    return { caseId, metrics: { ...mixMetrics(out), ...gcDuring(kind, cluster, before, after, fromMs, Date.now()) }, result: goResult('mix', out), serverCpuCores };
+  } catch (err) {
+    return { caseId, metrics: {}, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 const MiB = 2 ** 20;
 
 async function oneSample(
@@ -177,6 +227,7 @@ async function oneSample(
   label: string,
   round: number,
   keys: number,
+  mixSeconds: number,
 ): Promise<SessionResult> {
   const caseId = scaleCaseId(keys);
   const out: SessionResult = { label, kind, round, startToServingMs: Number.NaN, cases: [] };
@@ -187,6 +238,7 @@ async function oneSample(
   let serverCpuCores: number | undefined;
   const tlsArgs = [`--cacert=${env.pki.caFile}`, `--cert=${env.pki.certFile}`, `--key=${env.pki.keyFile}`];
   const endpoints = `--endpoints=${cluster.clientUrls.join(',')}`;
+  const loaded = ['--prefix=/scale/', '--key-size=24', '--val-size=1024'];
   try {
     out.startToServingMs = await cluster.start();
     const before = await snapshotMetrics(cluster);
@@ -196,7 +248,7 @@ async function oneSample(
     env.log(`  ${label}: loading ${keys} keys of 1 KiB (Go client, ${LOAD_CLIENTS} clients / ${LOAD_CONNS} conns)`);
     load = await runGoRaw(
       goBin,
-      ['--workload=load', endpoints, `--clients=${LOAD_CLIENTS}`, `--conns=${LOAD_CONNS}`, '--from=0', `--to=${keys}`, '--prefix=/scale/', '--key-size=24', '--val-size=1024', `--seed=${round}`, ...tlsArgs],
+      ['--workload=load', endpoints, `--clients=${LOAD_CLIENTS}`, `--conns=${LOAD_CONNS}`, '--from=0', `--to=${keys}`, ...loaded, `--seed=${round}`, ...tlsArgs],
       Math.max(600_000, keys * 2),
     );
     const toMs = Date.now();
@@ -208,16 +260,7 @@ async function oneSample(
     m['load_p99'] = load.latency.p99Ms;
     m['load_max'] = load.latency.maxMs;
     m['leader_changes'] = after.leaderChanges - before.leaderChanges;
-    if (kind === 'etcd') {
-      m['gc_max'] = Math.max(...after.gcMaxSec) * 1000;
-      m['gc_total'] = Math.max(...after.gcSumSec.map((s, i) => s - (before.gcSumSec[i] ?? 0))) * 1000;
-    } else {
-      const gcs = cluster.logFiles.map((f) => gcFromLog(readFileSync(f, 'utf8'), fromMs, toMs));
-      if (gcs.some((g) => g.lines > 0)) {
-        m['gc_max'] = Math.max(...gcs.map((g) => g.maxMs));
-        m['gc_total'] = Math.max(...gcs.map((g) => g.totalMs));
-      }
-    }
+    Object.assign(m, gcDuring(kind, cluster, before, after, fromMs, toMs));
     const mem = cluster.memoryNow();
     m['rss'] = Math.max(...mem.map((x) => x.rssBytes)) / MiB;
     m['anon'] = Math.max(...mem.map((x) => x.anonBytes)) / MiB;
@@ -227,6 +270,20 @@ async function oneSample(
         `${m['leader_changes']} leader changes, GC max ${m['gc_max']?.toFixed(1) ?? 'n/a'} ms total ${m['gc_total']?.toFixed(0) ?? 'n/a'} ms; ` +
         `RSS ${m['rss'].toFixed(0)} MiB, anon ${m['anon'].toFixed(0)} MiB, disk ${m['disk'].toFixed(0)} MiB`,
     );
+    if (mixSeconds > 0) {
+      env.log(`    kube mix for ${mixSeconds} s over the loaded keys (Go client)`);
+      const mix = await mixStep(goBin, cluster, kind, keys, mixSeconds, round, [endpoints, ...loaded, ...tlsArgs]);
+      out.cases.push(mix);
+      const x = mix.metrics;
+      env.log(
+        mix.error !== undefined
+          ? `    mix failed: ${mix.error.split('\n')[0] ?? mix.error}`
+          : `    mix: list p99 ${x['list_p99']?.toFixed(1)} ms (${x['lists']} lists), write p99 ${x['write_p99']?.toFixed(1)} ms ` +
+              `(${x['writes']?.toFixed(0)}/s), ${x['watch_events']} watch events, ${x['prevkv_missing']} without prev_kv, ` +
+              `${x['lease_cycles']} lease cycles, errors ${mix.result?.errorOps ?? 0}, GC max ${x['gc_max']?.toFixed(1) ?? 'n/a'} ms`,
+      );
+      if (cluster.deadMembers() !== undefined) throw new Error(`a member died during the mix: ${cluster.deadMembers() ?? ''}`);
+    }
     const seq = await runGoRaw(
       goBin,
       ['--workload=put', endpoints, '--clients=1', '--conns=1', '--sequential-keys', '--prefix=/scale-seq/', '--key-size=24', '--val-size=1024', '--key-space-size=100000', '--duration=3s', '--warmup=0.5s', `--seed=${round}`, ...tlsArgs],
@@ -259,13 +316,14 @@ export async function runScalePhase(
   goBin: string,
   keyCounts: readonly number[],
   sides: ReadonlyArray<readonly [string, ServerKind]>,
+  mixSeconds = 0,
 ): Promise<SessionResult[]> {
   const out: SessionResult[] = [];
   for (const keys of keyCounts) {
     for (let round = 1; round <= env.profile.rounds; round++) {
       env.log(`scale ${k(keys)}: round ${round}/${env.profile.rounds}`);
       for (const [label, kind] of sides) {
-        const s = await oneSample(env, goBin, kind, label, round, keys);
+        const s = await oneSample(env, goBin, kind, label, round, keys, mixSeconds);
         const same = out.find((o) => o.label === label && o.round === round);
         if (same === undefined) out.push(s);
         else same.cases.push(...s.cases);

@@ -2,8 +2,10 @@
  * The Go load generator (bench/go/loadgen, on etcd 3.4's clientv3): its flags follow
  * BenchOptions, and built offline from Debian's sources it drives a real etcd over the
  * bench's mTLS with sane figures (put with 8 clients over 2 connections, txn-put, range
- * linearizable and serializable with an exact --total, and the scale profile's `load`
- * writing every key once). One build (~30 s cold) serves every case.
+ * linearizable and serializable with an exact --total, the scale profile's `load`
+ * writing every key once, and its `mix` over those keys: paginated lists of exactly the
+ * asked object count, paced Txn updates, a prev_kv watcher that got every write's event,
+ * lease churn). One build (~30 s cold) serves every case.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +17,7 @@ import { buildGoLoadgen, goArgs, runGoLoadgen, runGoRaw } from '../../bench/go-c
 import { GrpcConn } from '../../bench/grpc-h2.js';
 import { resolveOptions } from '../../bench/options.js';
 import { makePki } from '../../bench/pki.js';
+import { mixMetrics, mixOf } from '../../bench/scale-mix.js';
 import { requireFile, requireTools } from '../helpers/require-tool.js';
 
 describe('Go load generator', () => {
@@ -49,7 +52,7 @@ describe('Go load generator', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 20_000);
 
-  it('drives a real etcd over mTLS: put, txn-put, range l/s, load', async (ctx) => {
+  it('drives a real etcd over mTLS: put, txn-put, range l/s, load, mix', async (ctx) => {
     requireTools(ctx, 'go', 'etcd');
     requireFile(ctx, '/usr/share/gocode/src/go.etcd.io/etcd/clientv3/client.go', 'apt-get install -y golang-etcd-server-dev');
     mkdirSync(join(dir, 'pki'));
@@ -102,5 +105,22 @@ describe('Go load generator', () => {
     } finally {
       conn.close();
     }
+    // mix over the 500 loaded keys: lists of 200 in pages of 50, 4 paced Txn writers.
+    const mixFlags = ['--workload=mix', `--endpoints=${urls.join(',')}`, '--clients=4', '--conns=2', '--from=0', '--to=500', '--prefix=/load/', '--key-size=16'];
+    const mixOpts = ['--list-objects=200', '--page-size=50', '--rate=200', '--lease-ttl=10', '--warmup=0.2s', '--duration=1s'];
+    const mix = await runGoRaw(bin, [...mixFlags, ...mixOpts, `--cacert=${tls.cacert}`, `--cert=${tls.cert}`, `--key=${tls.key}`], 60_000);
+    expect(mix.errors).toEqual({});
+    const m = mixMetrics(mix);
+    expect(m['lists']).toBeGreaterThan(0);
+    expect(m['list_p99']).toBeGreaterThanOrEqual(m['page_p99'] ?? Number.NaN);
+    expect(mix.okOps).toBeGreaterThan(50); // ~200 offered in 1 s
+    expect(mix.okOps).toBeLessThan(400);
+    expect(m['lease_cycles']).toBeGreaterThan(0);
+    expect(m['prevkv_missing']).toBe(0);
+    const x = mixOf(mix);
+    expect(x?.listObjects).toBe(200);
+    // Every applied write (updates, lease puts and deletes, warm-up included) reached the watcher.
+    expect(x?.watchEvents).toBeGreaterThanOrEqual(x?.watchExpected ?? Number.NaN);
+    expect(x?.watchExpected).toBeGreaterThan(mix.okOps + 2 * (m['lease_cycles'] ?? 0) - 1);
   }, 120_000);
 });

@@ -11,6 +11,8 @@
 //	load       keys [--from, --to) written once each, in order, by --clients clients:
 //	           the scale profile's load phase; reports the worst latency and the
 //	           throughput of every second
+//	mix        kube-apiserver-like over the loaded keys [--from, --to): paced writers,
+//	           paginated listers, a prev_kv watcher and lease churn (mix.go)
 //
 // --clients request loops share --conns clientv3.Client connections (client c uses
 // connection c mod conns), each over mTLS when --cacert/--cert/--key are given.
@@ -62,12 +64,16 @@ type Result struct {
 	// The generator's own CPU (user + system, all threads) and wall time since start.
 	CPUSeconds  float64 `json:"cpuSeconds"`
 	WallSeconds float64 `json:"wallSeconds"`
+	// mix: lists, watch and lease figures (the top level holds the writes').
+	Mix *MixResult `json:"mix,omitempty"`
 }
 
 type opts struct {
 	workload, endpoints, cacert, cert, key, consistency, prefix string
 	clients, conns, total, keySize, valSize, keySpace, txnOps   int
 	from, to                                                    int
+	listers, listObjects, pageSize, rate, leaseTTL              int
+	writeOp                                                     string
 	duration, warmup, timeout                                   time.Duration
 	sequential                                                  bool
 	seed                                                        int64
@@ -75,7 +81,7 @@ type opts struct {
 
 func parse() opts {
 	var o opts
-	flag.StringVar(&o.workload, "workload", "put", "put | txn-put | range | load")
+	flag.StringVar(&o.workload, "workload", "put", "put | txn-put | range | load | mix")
 	flag.StringVar(&o.endpoints, "endpoints", "127.0.0.1:2379", "comma-separated; connection j uses endpoint j mod n")
 	flag.StringVar(&o.cacert, "cacert", "", "CA file")
 	flag.StringVar(&o.cert, "cert", "", "client certificate")
@@ -91,6 +97,12 @@ func parse() opts {
 	flag.IntVar(&o.txnOps, "txn-ops", 1, "txn-put: puts per txn")
 	flag.IntVar(&o.from, "from", 0, "load: first key index")
 	flag.IntVar(&o.to, "to", 0, "load: end key index (exclusive)")
+	flag.IntVar(&o.listers, "listers", 2, "mix: paginated list loops")
+	flag.IntVar(&o.listObjects, "list-objects", 10000, "mix: objects per list")
+	flag.IntVar(&o.pageSize, "page-size", 500, "mix: objects per page (Range limit)")
+	flag.IntVar(&o.rate, "rate", 0, "mix: writes/s over all writers (0: as fast as answered)")
+	flag.IntVar(&o.leaseTTL, "lease-ttl", 30, "mix: TTL of the churned leases in seconds (0: no lease churn)")
+	flag.StringVar(&o.writeOp, "write-op", "txn", "mix: txn (MOD==rev ? Put : Get) or put")
 	flag.DurationVar(&o.duration, "duration", 0, "measured time (when --total is 0)")
 	flag.DurationVar(&o.warmup, "warmup", 0, "unmeasured time before measuring")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
@@ -172,9 +184,13 @@ func main() {
 	if o.workload == "load" && o.to <= o.from {
 		fail("load needs --from < --to")
 	}
+	if o.workload == "mix" && (o.to <= o.from || o.duration == 0) {
+		fail("mix needs --from < --to and --duration")
+	}
 	if o.workload != "load" && o.total == 0 && o.duration == 0 {
 		fail("give --total or --duration")
 	}
+	start0 := time.Now()
 	conns := connect(o)
 	defer func() {
 		for _, c := range conns {
@@ -187,6 +203,10 @@ func main() {
 		b := make([]byte, o.valSize)
 		rng.Read(b)
 		values[i] = string(b)
+	}
+	if o.workload == "mix" {
+		emit(runMix(o, conns, values), start0)
+		return
 	}
 	bg := context.Background()
 	if o.workload == "range" {
@@ -326,11 +346,16 @@ func main() {
 			res.PerSecond = append(res.PerSecond, perSec[s])
 		}
 	}
+	emit(res, start)
+}
+
+// emit prints res with the generator's own CPU and wall time since `since`.
+func emit(res Result, since time.Time) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		res.CPUSeconds = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 	}
-	res.WallSeconds = time.Since(start).Seconds()
+	res.WallSeconds = time.Since(since).Seconds()
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		fail("json: %v", err)
 	}
