@@ -123,7 +123,7 @@ async function main(): Promise<number> {
     .option('scale', {
       type: 'boolean',
       default: false,
-      describe: 'the scale profile only: load, memory, sequential puts and restart at --scale-keys (Go client; see bench/README.md)',
+      describe: 'the scale profile only: load, memory, kube mix, sequential puts and restart at --scale-keys (Go client; see bench/README.md)',
     })
     .option('scale-keys', {
       type: 'string',
