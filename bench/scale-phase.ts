@@ -206,7 +206,7 @@ async function mixStep(goBin: string, cluster: Cluster, kind: ServerKind, keys: 
     const cpu0 = cluster.cpuSeconds();
     const fromMs = Date.now();
     const t0 = performance.now();
-    // Setup reads every loaded key's revision (keys only, pages of 10k) before measuring.
+    // Setup reads every loaded key's revision (keys only, ranges of 10k keys) before measuring.
     const out = await runGoRaw(goBin, mixArgs(keys, seconds, round, common), 120_000 + seconds * 1000 + keys / 20);
     const serverCpuCores = (cluster.cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000);
     const dead = cluster.deadMembers();
