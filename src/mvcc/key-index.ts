@@ -30,8 +30,8 @@
  * Memory (docs/architecture.md §4, "Memory per key"): a key costs a few small objects,
  * so the live value is kept as its one record, not as a KeyValue object with a value
  * view (liveKV() decodes it when a read needs it); the record lives in a slab of the
- * RecordArena (no Buffer of its own), and revision arrays start at their exact size (a
- * push onto an empty array would reserve 17 slots).
+ * RecordArena (no Buffer of its own), and a generation of one revision (most keys) holds
+ * it in number fields, with no array.
  */
 import { assert } from '../shared/assert.js';
 import { decodeKeyValue } from './kv-codec.js';
@@ -39,35 +39,63 @@ import { RecordArena, type RecordOwner, type Slab } from './record-arena.js';
 import { compareRev } from './revision.js';
 import type { KeyValue } from './types.js';
 
-/** Shared by every empty generation; never pushed to (append replaces it). */
-const EMPTY_REVS: number[] = [];
-/** Shared `subs` of every one-revision generation whose revision has sub 0 (most keys). */
-const ZERO_SUB: number[] = [0];
-
+/**
+ * One generation's revisions. Most keys hold one revision (written once, or compacted
+ * down to one), so a single revision is kept in two number fields and no array; from
+ * the second on, all of them are in one array of (main, sub) pairs, oldest first, which
+ * goes again when a compaction leaves one.
+ */
 export class Generation {
   /** Main revision of the put that created this generation; 0 if unknown (restored tombstone). */
   created = 0;
   /** Version of the key at the last revision in this generation (a tombstone counts). */
   ver = 0;
-  mains: number[] = EMPTY_REVS;
-  subs: number[] = EMPTY_REVS;
+  /** The only revision, when there is one (main 0: none, mains start at 1) and `revs` is undefined. */
+  private m = 0;
+  private s = 0;
+  /** Two or more revisions: main at 2i, sub at 2i + 1; undefined otherwise. */
+  private revs: number[] | undefined = undefined;
 
   get noRevisions(): boolean {
-    return this.mains.length === 0;
+    return this.revs === undefined && this.m === 0;
+  }
+
+  /** Number of revisions. */
+  get count(): number {
+    const r = this.revs;
+    return r !== undefined ? r.length >>> 1 : this.m === 0 ? 0 : 1;
+  }
+
+  mainAt(i: number): number {
+    const r = this.revs;
+    return r !== undefined ? (r[2 * i] as number) : this.m;
+  }
+
+  subAt(i: number): number {
+    const r = this.revs;
+    return r !== undefined ? (r[2 * i + 1] as number) : this.s;
   }
 
   get lastMain(): number {
-    return this.mains[this.mains.length - 1] as number;
+    const r = this.revs;
+    return r !== undefined ? (r[r.length - 2] as number) : this.m;
+  }
+
+  get lastSub(): number {
+    const r = this.revs;
+    return r !== undefined ? (r[r.length - 1] as number) : this.s;
   }
 
   /** Index of the last revision with main <= atRev, or -1. */
   findRevisionIndex(atRev: number): number {
+    const r = this.revs;
+    if (r === undefined) return this.m !== 0 && this.m <= atRev ? 0 : -1;
     let lo = 0;
-    let hi = this.mains.length - 1;
+    let hi = (r.length >>> 1) - 1;
     let result = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.mains[mid] as number) <= atRev) {
+      if ((r[2 * mid] as number) <= atRev) {
         result = mid;
         lo = mid + 1;
       } else {
@@ -77,25 +105,46 @@ export class Generation {
     return result;
   }
 
-  /** Appends a revision; the first one gets exact-size arrays. */
+  /** Appends a revision. */
   append(main: number, sub: number): void {
-    if (this.mains.length === 0) {
-      this.mains = [main];
-      this.subs = sub === 0 ? ZERO_SUB : [sub];
+    const r = this.revs;
+    if (r !== undefined) {
+      r.push(main, sub);
+    } else if (this.m === 0) {
+      this.m = main;
+      this.s = sub;
     } else {
-      if (this.subs === ZERO_SUB) this.subs = [0];
-      this.mains.push(main);
-      this.subs.push(sub);
+      this.revs = [this.m, this.s, main, sub];
+      this.m = 0;
+      this.s = 0;
     }
   }
 
   /** Drops the revisions before index i. */
   dropBefore(i: number): void {
-    if (i > 0) {
-      if (this.subs === ZERO_SUB) this.subs = [0];
-      this.mains.splice(0, i);
-      this.subs.splice(0, i);
+    const r = this.revs;
+    if (i <= 0 || r === undefined) return;
+    if (r.length - 2 * i === 2) {
+      this.m = r[2 * i] as number;
+      this.s = r[2 * i + 1] as number;
+      this.revs = undefined;
+    } else {
+      r.splice(0, 2 * i);
     }
+  }
+
+  /** Moves this generation's revisions to `to` (a new Generation) and leaves this one empty. */
+  protected moveRevisionsTo(to: Generation): void {
+    to.created = this.created;
+    to.ver = this.ver;
+    to.m = this.m;
+    to.s = this.s;
+    to.revs = this.revs;
+    this.created = 0;
+    this.ver = 0;
+    this.m = 0;
+    this.s = 0;
+    this.revs = undefined;
   }
 }
 
@@ -169,8 +218,7 @@ export class KeyIndex extends Generation implements RecordOwner {
 
   /** Sub revision of the live key's last put (valid when isLive). */
   get liveSub(): number {
-    const g = this.current;
-    return g.subs[g.subs.length - 1] as number;
+    return this.current.lastSub;
   }
 
   /** No revisions at all: the key can leave the index. */
@@ -196,15 +244,8 @@ export class KeyIndex extends Generation implements RecordOwner {
   /** Ends the current generation (after its tombstone): it moves to `older`, a new empty one starts. */
   private endGeneration(): void {
     const g = new Generation();
-    g.created = this.created;
-    g.ver = this.ver;
-    g.mains = this.mains;
-    g.subs = this.subs;
+    this.moveRevisionsTo(g);
     (this.older ??= []).push(g);
-    this.created = 0;
-    this.ver = 0;
-    this.mains = EMPTY_REVS;
-    this.subs = EMPTY_REVS;
   }
 
   /** Drops the n oldest generations (n < genCount). */
@@ -219,10 +260,9 @@ export class KeyIndex extends Generation implements RecordOwner {
     for (let i = this.genCount - 1; i >= 0; i--) {
       const g = this.gen(i);
       if (g.noRevisions) continue;
-      const last = g.mains.length - 1;
       assert(
-        compareRev(main, sub, g.mains[last] as number, g.subs[last] as number) > 0,
-        `keyIndex: revision ${main}.${sub} not after ${g.mains[last]}.${g.subs[last]}`,
+        compareRev(main, sub, g.lastMain, g.lastSub) > 0,
+        `keyIndex: revision ${main}.${sub} not after ${g.lastMain}.${g.lastSub}`,
       );
       return;
     }
@@ -316,7 +356,7 @@ export class KeyIndex extends Generation implements RecordOwner {
       const g = this.gen(i);
       if (g.noRevisions) continue;
       if (i !== last && g.lastMain <= atRev) return undefined; // deleted at or before atRev
-      if ((g.mains[0] as number) <= atRev) return g;
+      if (g.mainAt(0) <= atRev) return g;
     }
     return undefined;
   }
@@ -328,10 +368,10 @@ export class KeyIndex extends Generation implements RecordOwner {
     const n = g.findRevisionIndex(atRev);
     if (n === -1) return undefined;
     return {
-      main: g.mains[n] as number,
-      sub: g.subs[n] as number,
+      main: g.mainAt(n),
+      sub: g.subAt(n),
       created: g.created,
-      version: g.ver - (g.mains.length - n - 1),
+      version: g.ver - (g.count - n - 1),
     };
   }
 
@@ -339,8 +379,7 @@ export class KeyIndex extends Generation implements RecordOwner {
   isLiveRevision(main: number, sub: number): boolean {
     if (this.slab === undefined) return false;
     const g = this.current;
-    const last = g.mains.length - 1;
-    return g.mains[last] === main && g.subs[last] === sub;
+    return g.lastMain === main && g.lastSub === sub;
   }
 
   /** Whether the key existed at atRev (get without the allocation). */
@@ -386,9 +425,9 @@ export class KeyIndex extends Generation implements RecordOwner {
     const [genIdx, revIndex] = this.doCompact(atRev);
     const g = this.gen(genIdx);
     if (g.noRevisions || revIndex === -1) return;
-    if (revIndex === g.mains.length - 1 && genIdx !== this.genCount - 1) return;
-    out.mains.push(g.mains[revIndex] as number);
-    out.subs.push(g.subs[revIndex] as number);
+    if (revIndex === g.count - 1 && genIdx !== this.genCount - 1) return;
+    out.mains.push(g.mainAt(revIndex));
+    out.subs.push(g.subAt(revIndex));
   }
 
   /**
@@ -401,9 +440,9 @@ export class KeyIndex extends Generation implements RecordOwner {
     for (let gi = genIdx, n = this.genCount; gi < n; gi++) {
       const g = this.gen(gi);
       const from = gi === genIdx ? Math.max(revIndex, 0) : 0;
-      for (let i = from; i < g.mains.length && (g.mains[i] as number) <= atRev; i++) {
-        out.mains.push(g.mains[i] as number);
-        out.subs.push(g.subs[i] as number);
+      for (let i = from, n = g.count; i < n && g.mainAt(i) <= atRev; i++) {
+        out.mains.push(g.mainAt(i));
+        out.subs.push(g.subAt(i));
       }
     }
   }
@@ -412,9 +451,9 @@ export class KeyIndex extends Generation implements RecordOwner {
   appendUpTo(atRev: number, out: RevisionList): void {
     for (let gi = 0, n = this.genCount; gi < n; gi++) {
       const g = this.gen(gi);
-      for (let i = 0; i < g.mains.length && (g.mains[i] as number) <= atRev; i++) {
-        out.mains.push(g.mains[i] as number);
-        out.subs.push(g.subs[i] as number);
+      for (let i = 0, n = g.count; i < n && g.mainAt(i) <= atRev; i++) {
+        out.mains.push(g.mainAt(i));
+        out.subs.push(g.subAt(i));
       }
     }
   }
@@ -422,13 +461,13 @@ export class KeyIndex extends Generation implements RecordOwner {
   /** Number of revisions held; for tests and metrics. */
   revisionCount(): number {
     let n = 0;
-    for (let gi = 0, c = this.genCount; gi < c; gi++) n += this.gen(gi).mains.length;
+    for (let gi = 0, c = this.genCount; gi < c; gi++) n += this.gen(gi).count;
     return n;
   }
 
   describe(): string {
     return Array.from({ length: this.genCount }, (_, gi) => this.gen(gi))
-      .map((g) => `{${g.mains.map((m, i) => `${m}.${g.subs[i]}`).join(' ')}}`)
+      .map((g) => `{${Array.from({ length: g.count }, (_, i) => `${g.mainAt(i)}.${g.subAt(i)}`).join(' ')}}`)
       .join(' ');
   }
 }

@@ -116,6 +116,32 @@ describe('KeyIndex', () => {
     expect(() => t.restoreRecord(7, 0, false, kvAt(7, 7, 2), rec(kvAt(7, 7, 2)), arena)).toThrow(/re-created/);
   });
 
+  it('keeps a live key through compactions down to one revision and back up', () => {
+    const ki = new KeyIndex(key);
+    put(ki, 2, 0, rec(kvAt(2, 2, 1)));
+    expect(ki.describe()).toBe('{2.0}');
+    put(ki, 3, 5, rec(kvAt(3, 2, 2)));
+    put(ki, 4, 0, rec(kvAt(4, 2, 3)));
+    const kept: RevisionList = { mains: [], subs: [] };
+    ki.compact(3, kept);
+    expect(ki.describe()).toBe('{3.5 4.0}');
+    ki.compact(4, kept);
+    expect(ki.describe()).toBe('{4.0}');
+    expect(ki.revisionCount()).toBe(1);
+    expect(ki.get(3)).toBeUndefined();
+    expect(ki.get(4)).toEqual({ main: 4, sub: 0, created: 2, version: 3 });
+    put(ki, 5, 2, rec(kvAt(5, 2, 4)));
+    expect(ki.describe()).toBe('{4.0 5.2}');
+    expect(ki.get(4)).toEqual({ main: 4, sub: 0, created: 2, version: 3 });
+    expect(ki.get(9)).toEqual({ main: 5, sub: 2, created: 2, version: 4 });
+    expect([ki.liveMain, ki.liveSub, ki.liveVersion, ki.liveCreated]).toEqual([5, 2, 4, 2]);
+    expect(ki.isLiveRevision(5, 2)).toBe(true);
+    expect(ki.isLiveRevision(4, 0)).toBe(false);
+    ki.tombstone(6, 0, arena);
+    expect(ki.describe()).toBe('{4.0 5.2 6.0} {}');
+    expect(ki.get(6)).toBeUndefined();
+  });
+
   it('asserts revisions only grow', () => {
     const ki = example();
     expect(() => put(ki, 6, 0, rec(kvAt(6, 6, 1)))).toThrow(/not after/);
