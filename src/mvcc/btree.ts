@@ -1,8 +1,11 @@
 /**
- * An in-memory B+tree map from byte keys (Buffer, unsigned byte order) to values: the
+ * An in-memory B+tree of entries ordered by their byte keys (unsigned byte order): the
  * ordered structure under the key index (etcd uses google/btree for its treeIndex).
+ * An entry holds its own key and compares it in place (KeyedEntry), so the tree keeps
+ * no key object per entry: leaves hold only the entries; inner nodes hold separators,
+ * key views made when a node splits or borrows (docs/architecture.md §4, "Memory per key").
  *
- * get/set/delete and positioning a scan are O(log n); a scan then walks the leaf chain.
+ * get/getOrInsert/delete and positioning a scan are O(log n); a scan then walks the leaf chain.
  * Plain synchronous data structure: no I/O, no timers.
  *
  * Shape and invariants (checked by `check()` in tests):
@@ -23,9 +26,16 @@ import { assert } from '../shared/assert.js';
 const MAX = 64;
 const MIN = MAX / 2;
 
+/** What the tree holds: an entry that knows its key. */
+export interface KeyedEntry {
+  /** Negative, 0 or positive as the entry's key is below, equal to or above `b`. */
+  compareKeyTo(b: Buffer): number;
+  /** The entry's key as a Buffer (may be a new view each call). */
+  keyView(): Buffer;
+}
+
 class Leaf<V> {
   readonly leaf = true;
-  keys: Buffer[] = [];
   vals: V[] = [];
   next: Leaf<V> | null = null;
 }
@@ -40,22 +50,27 @@ type Node<V> = Leaf<V> | Inner<V>;
 
 /** Byte comparison; a JS loop beats the native call for the short keys we mostly see. */
 export function compareKeys(a: Buffer, b: Buffer): number {
-  const n = a.length < b.length ? a.length : b.length;
-  if (n > 32) return Buffer.compare(a, b);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
+  return compareKeyAt(a, 0, a.length, b);
 }
 
-/** Index of key in sorted keys, or -(insertion point) - 1. */
-function search(keys: Buffer[], key: Buffer): number {
+/** compareKeys of a[off, off + len) against b, without a view of a. */
+export function compareKeyAt(a: Buffer, off: number, len: number, b: Buffer): number {
+  const n = len < b.length ? len : b.length;
+  if (n > 32) return a.compare(b, 0, b.length, off, off + len);
+  for (let i = 0; i < n; i++) {
+    const d = (a[off + i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return len - b.length;
+}
+
+/** Index of the entry with key in sorted vals, or -(insertion point) - 1. */
+function search<V extends KeyedEntry>(vals: V[], key: Buffer): number {
   let lo = 0;
-  let hi = keys.length - 1;
+  let hi = vals.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const c = compareKeys(keys[mid] as Buffer, key);
+    const c = (vals[mid] as V).compareKeyTo(key);
     if (c < 0) lo = mid + 1;
     else if (c > 0) hi = mid - 1;
     else return mid;
@@ -81,7 +96,7 @@ function childIndex<V>(node: Inner<V>, key: Buffer): number {
   return found;
 }
 
-export class BTree<V> {
+export class BTree<V extends KeyedEntry> {
   private root: Node<V> = new Leaf<V>();
   private count = 0;
 
@@ -91,37 +106,26 @@ export class BTree<V> {
 
   get(key: Buffer): V | undefined {
     const leaf = this.findLeaf(key);
-    const i = search(leaf.keys, key);
+    const i = search(leaf.vals, key);
     return i >= 0 ? leaf.vals[i] : undefined;
   }
 
-  /** Inserts or replaces. Returns true if the key was new. */
-  set(key: Buffer, value: V): boolean {
-    this.put(key, value, undefined);
-    return this.lastInsertWasNew;
-  }
-
   /**
-   * The value under `key`; if there is none, inserts the entry `make` returns (its key
-   * equal to `key`, e.g. an owned copy of a view) in the same descent. Returns the
-   * value found or inserted.
+   * The entry with `key`; if there is none, inserts the one `make` returns (its key
+   * equal to `key`) in the same descent. Returns the entry found or inserted.
    */
-  getOrInsert(key: Buffer, make: () => { key: Buffer; value: V }): V {
-    this.put(key, undefined, make);
-    return this.lastValue as V;
-  }
-
-  private put(key: Buffer, value: V | undefined, make: (() => { key: Buffer; value: V }) | undefined): void {
-    const split = this.insert(this.root, key, value, make);
+  getOrInsert(key: Buffer, make: () => V): V {
+    const split = this.insert(this.root, key, make);
     if (split !== undefined) {
       const root = new Inner<V>();
       root.keys = [split.sep, split.sep]; // keys[0] is the unused slot
       root.children = [this.root, split.right];
       this.root = root;
     }
+    return this.lastValue as V;
   }
 
-  /** Removes key. Returns true if it was present. */
+  /** Removes the entry with key. Returns true if it was present. */
   delete(key: Buffer): boolean {
     const found = this.remove(this.root, key);
     if (found) {
@@ -134,20 +138,20 @@ export class BTree<V> {
   }
 
   /**
-   * Visits entries with start <= key < end in ascending order (end undefined: to the
-   * last key). `fn` returning false stops the scan. The tree must not be modified
+   * Visits the entries with start <= key < end in ascending order (end undefined: to
+   * the last key). `fn` returning false stops the scan. The tree must not be modified
    * during the scan.
    */
-  scan(start: Buffer, end: Buffer | undefined, fn: (key: Buffer, value: V) => boolean | void): void {
+  scan(start: Buffer, end: Buffer | undefined, fn: (value: V) => boolean | void): void {
     let leaf: Leaf<V> | null = this.findLeaf(start);
-    let i = search(leaf.keys, start);
+    let i = search(leaf.vals, start);
     if (i < 0) i = -i - 1;
     while (leaf !== null) {
-      const keys = leaf.keys;
-      for (; i < keys.length; i++) {
-        const k = keys[i] as Buffer;
-        if (end !== undefined && compareKeys(k, end) >= 0) return;
-        if (fn(k, leaf.vals[i] as V) === false) return;
+      const vals = leaf.vals;
+      for (; i < vals.length; i++) {
+        const v = vals[i] as V;
+        if (end !== undefined && v.compareKeyTo(end) >= 0) return;
+        if (fn(v) === false) return;
       }
       leaf = leaf.next;
       i = 0;
@@ -157,20 +161,19 @@ export class BTree<V> {
   /** Checks every structural invariant; for tests. Returns the entry count. */
   check(): number {
     let leafDepth = -1;
-    let prev: Buffer | undefined;
+    let prev: V | undefined;
     let total = 0;
     const walk = (node: Node<V>, depth: number, lo: Buffer | undefined, hi: Buffer | undefined): void => {
       const isRoot = node === this.root;
       if (node.leaf) {
         if (leafDepth === -1) leafDepth = depth;
         assert(leafDepth === depth, 'btree: leaves at different depths');
-        assert(node.keys.length === node.vals.length, 'btree: leaf keys/vals mismatch');
-        assert(node.keys.length <= MAX && (isRoot || node.keys.length >= MIN), 'btree: leaf size');
-        for (const k of node.keys) {
-          assert(prev === undefined || compareKeys(prev, k) < 0, 'btree: keys not ascending');
-          assert(lo === undefined || compareKeys(lo, k) <= 0, 'btree: key below separator');
-          assert(hi === undefined || compareKeys(k, hi) < 0, 'btree: key above separator');
-          prev = k;
+        assert(node.vals.length <= MAX && (isRoot || node.vals.length >= MIN), 'btree: leaf size');
+        for (const v of node.vals) {
+          assert(prev === undefined || prev.compareKeyTo(v.keyView()) < 0, 'btree: keys not ascending');
+          assert(lo === undefined || v.compareKeyTo(lo) >= 0, 'btree: key below separator');
+          assert(hi === undefined || v.compareKeyTo(hi) < 0, 'btree: key above separator');
+          prev = v;
           total++;
         }
         return;
@@ -186,19 +189,18 @@ export class BTree<V> {
     };
     walk(this.root, 0, undefined, undefined);
     assert(total === this.count, 'btree: size mismatch');
-    // The leaf chain visits the same keys in order.
+    // The leaf chain visits the same entries in order.
     let chained = 0;
     let leaf: Leaf<V> | null = this.firstLeaf();
     while (leaf !== null) {
-      chained += leaf.keys.length;
+      chained += leaf.vals.length;
       leaf = leaf.next;
     }
     assert(chained === total, 'btree: leaf chain mismatch');
     return total;
   }
 
-  private lastInsertWasNew = false;
-  /** The value getOrInsert found or inserted. */
+  /** The entry getOrInsert found or inserted. */
   private lastValue: V | undefined = undefined;
 
   private firstLeaf(): Leaf<V> {
@@ -213,42 +215,29 @@ export class BTree<V> {
     return node;
   }
 
-  /** set (make undefined: `value` inserted or replacing) or getOrInsert (make: called only if absent). */
-  private insert(
-    node: Node<V>, key: Buffer, value: V | undefined, make: (() => { key: Buffer; value: V }) | undefined,
-  ): { sep: Buffer; right: Node<V> } | undefined {
+  /** getOrInsert below `node`: make is called only if key is absent. */
+  private insert(node: Node<V>, key: Buffer, make: () => V): { sep: Buffer; right: Node<V> } | undefined {
     if (node.leaf) {
-      const i = search(node.keys, key);
+      const i = search(node.vals, key);
       if (i >= 0) {
-        if (make === undefined) node.vals[i] = value as V;
-        else this.lastValue = node.vals[i];
-        this.lastInsertWasNew = false;
+        this.lastValue = node.vals[i];
         return undefined;
       }
       const at = -i - 1;
-      let k = key;
-      let v = value as V;
-      if (make !== undefined) {
-        const e = make();
-        assert(compareKeys(e.key, key) === 0, 'btree: getOrInsert made a different key');
-        k = e.key;
-        v = e.value;
-        this.lastValue = v;
-      }
-      node.keys.splice(at, 0, k);
+      const v = make();
+      assert(v.compareKeyTo(key) === 0, 'btree: getOrInsert made a different key');
+      this.lastValue = v;
       node.vals.splice(at, 0, v);
       this.count++;
-      this.lastInsertWasNew = true;
-      if (node.keys.length <= MAX) return undefined;
+      if (node.vals.length <= MAX) return undefined;
       const right = new Leaf<V>();
-      right.keys = node.keys.splice(MIN);
       right.vals = node.vals.splice(MIN);
       right.next = node.next;
       node.next = right;
-      return { sep: right.keys[0] as Buffer, right };
+      return { sep: (right.vals[0] as V).keyView(), right };
     }
     const ci = childIndex(node, key);
-    const split = this.insert(node.children[ci] as Node<V>, key, value, make);
+    const split = this.insert(node.children[ci] as Node<V>, key, make);
     if (split === undefined) return undefined;
     node.keys.splice(ci + 1, 0, split.sep);
     node.children.splice(ci + 1, 0, split.right);
@@ -261,16 +250,15 @@ export class BTree<V> {
 
   private remove(node: Node<V>, key: Buffer): boolean {
     if (node.leaf) {
-      const i = search(node.keys, key);
+      const i = search(node.vals, key);
       if (i < 0) return false;
-      node.keys.splice(i, 1);
       node.vals.splice(i, 1);
       return true;
     }
     const ci = childIndex(node, key);
     const child = node.children[ci] as Node<V>;
     if (!this.remove(child, key)) return false;
-    const size = child.leaf ? child.keys.length : child.children.length;
+    const size = child.leaf ? child.vals.length : child.children.length;
     if (size < MIN) this.rebalance(node, ci);
     return true;
   }
@@ -282,7 +270,7 @@ export class BTree<V> {
     const left = parent.children[li] as Node<V>;
     const right = parent.children[li + 1] as Node<V>;
     const donor = useLeft ? left : right;
-    const donorSize = donor.leaf ? donor.keys.length : donor.children.length;
+    const donorSize = donor.leaf ? donor.vals.length : donor.children.length;
     if (donorSize > MIN) {
       if (useLeft) this.borrowFromLeft(parent, li + 1);
       else this.borrowFromRight(parent, li);
@@ -290,7 +278,6 @@ export class BTree<V> {
     }
     // Merge right into left; the pair fits: (MIN - 1) + MIN <= MAX.
     if (left.leaf && right.leaf) {
-      left.keys.push(...right.keys);
       left.vals.push(...right.vals);
       left.next = right.next;
     } else if (!left.leaf && !right.leaf) {
@@ -307,9 +294,8 @@ export class BTree<V> {
     const left = parent.children[ci - 1] as Node<V>;
     const child = parent.children[ci] as Node<V>;
     if (left.leaf && child.leaf) {
-      child.keys.unshift(left.keys.pop() as Buffer);
       child.vals.unshift(left.vals.pop() as V);
-      parent.keys[ci] = child.keys[0] as Buffer;
+      parent.keys[ci] = (child.vals[0] as V).keyView();
     } else if (!left.leaf && !child.leaf) {
       const movedSep = left.keys.pop() as Buffer;
       child.children.unshift(left.children.pop() as Node<V>);
@@ -323,9 +309,8 @@ export class BTree<V> {
     const child = parent.children[ci] as Node<V>;
     const right = parent.children[ci + 1] as Node<V>;
     if (child.leaf && right.leaf) {
-      child.keys.push(right.keys.shift() as Buffer);
       child.vals.push(right.vals.shift() as V);
-      parent.keys[ci + 1] = right.keys[0] as Buffer;
+      parent.keys[ci + 1] = (right.vals[0] as V).keyView();
     } else if (!child.leaf && !right.leaf) {
       child.keys.push(parent.keys[ci + 1] as Buffer);
       child.children.push(right.children.shift() as Node<V>);

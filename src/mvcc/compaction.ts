@@ -130,7 +130,7 @@ export class Compactor {
     for (;;) {
       if (this.closing) return undefined;
       const chunk: KeyIndex[] = [];
-      this.state.index.scan(from, undefined, (_k, ki) => chunk.push(ki) < this.indexChunk);
+      this.state.index.scan(from, undefined, (ki) => chunk.push(ki) < this.indexChunk);
       const started = this.nowMs?.();
       for (const ki of chunk) {
         if (ki.compact(rev, kept)) this.state.index.delete(ki.key);

@@ -111,10 +111,10 @@ export async function hashKV(state: StoreState, requested: number): Promise<Hash
 
   // Everything below is decided synchronously, at one point of the history.
   const keep: RevisionList = { mains: [], subs: [] };
-  state.index.scan(Buffer.alloc(0), undefined, (_k, ki) => ki.keep(rev, keep));
+  state.index.scan(Buffer.alloc(0), undefined, (ki) => ki.keep(rev, keep));
   if (keep.mains.length === 0) {
     // etcd would hash every record <= compactRev still on disk: hash what compaction keeps.
-    state.index.scan(Buffer.alloc(0), undefined, (_k, ki) => ki.retainedAt(compactRev, keep));
+    state.index.scan(Buffer.alloc(0), undefined, (ki) => ki.retainedAt(compactRev, keep));
   }
   const filter = sortRevisions(keep);
   const hasher = new KvHasher(compactRev, rev, true);

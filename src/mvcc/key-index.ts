@@ -34,8 +34,9 @@
  * it in number fields, with no array.
  */
 import { assert } from '../shared/assert.js';
+import { compareKeyAt, type KeyedEntry } from './btree.js';
 import { decodeKeyValue } from './kv-codec.js';
-import { RecordArena, type RecordOwner, type Slab } from './record-arena.js';
+import { RecordArena, type KeyHolder, type RecordOwner, type Slab } from './record-arena.js';
 import { compareRev } from './revision.js';
 import type { KeyValue } from './types.js';
 
@@ -148,6 +149,8 @@ export class Generation {
   }
 }
 
+const EMPTY_KEY = Buffer.alloc(0);
+
 /** What a key looked like at some revision. */
 export interface KeyRevision {
   main: number;
@@ -174,7 +177,15 @@ export interface RevisionList {
  * deleted costs one object and its revision arrays; the generations before it, ended
  * by tombstones, are in `older` (oldest first).
  */
-export class KeyIndex extends Generation implements RecordOwner {
+export class KeyIndex extends Generation implements RecordOwner, KeyHolder, KeyedEntry {
+  /**
+   * The key: bytes [koff, koff + klen) of kbuf (a key slab of the record arena, or a
+   * Buffer of the key's own), so the index holds no Buffer object per key; `key` makes
+   * a view when a caller needs one.
+   */
+  kbuf: Buffer;
+  koff: number;
+  klen: number;
   /** The generations before the current one, oldest first; undefined when there are none. */
   older: Generation[] | undefined = undefined;
   /** Where the marshalled KeyValue of the live revision is; no slab when the key does not exist. */
@@ -182,8 +193,35 @@ export class KeyIndex extends Generation implements RecordOwner {
   off = 0;
   len = 0;
 
-  constructor(readonly key: Buffer) {
+  /** The key is kbuf's bytes, or set later by RecordArena.ownKey (new KeyIndex() then). */
+  constructor(kbuf: Buffer = EMPTY_KEY) {
     super();
+    this.kbuf = kbuf;
+    this.koff = 0;
+    this.klen = kbuf.length;
+  }
+
+  /** The key as a Buffer: a new view of its bytes each call. */
+  get key(): Buffer {
+    return this.kbuf.subarray(this.koff, this.koff + this.klen);
+  }
+
+  keyView(): Buffer {
+    return this.key;
+  }
+
+  compareKeyTo(b: Buffer): number {
+    return compareKeyAt(this.kbuf, this.koff, this.klen, b);
+  }
+
+  /** Byte order of this key against other's, without views. */
+  compareKeyWith(other: KeyIndex): number {
+    return this.kbuf.compare(other.kbuf, other.koff, other.koff + other.klen, this.koff, this.koff + this.klen);
+  }
+
+  /** Whether the key is src[start, end). */
+  keyEquals(src: Buffer, start: number, end: number): boolean {
+    return end - start === this.klen && src.compare(this.kbuf, this.koff, this.koff + this.klen, start, end) === 0;
   }
 
   get isLive(): boolean {
@@ -195,10 +233,10 @@ export class KeyIndex extends Generation implements RecordOwner {
     return RecordArena.view(this);
   }
 
-  /** The live KeyValue (decoded from its record, key shared with the index); undefined if deleted. */
+  /** The live KeyValue (decoded from its record, the key a view of the record too); undefined if deleted. */
   liveKV(): KeyValue | undefined {
     const r = this.liveRecord;
-    return r === undefined ? undefined : decodeKeyValue(r, this.key);
+    return r === undefined ? undefined : decodeKeyValue(r);
   }
 
   /** Create revision of the live key (valid when isLive). */

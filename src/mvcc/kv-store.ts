@@ -104,7 +104,7 @@ export class MvccStore {
    */
   forEachLeasedKey(visit: (key: Buffer, lease: LeaseId) => void): void {
     if (!this.state.leasedRecordSeen) return;
-    this.state.index.scan(Buffer.alloc(0), undefined, (_key, ki) => {
+    this.state.index.scan(Buffer.alloc(0), undefined, (ki) => {
       const record = ki.liveRecord;
       if (record === undefined) return;
       const f = scanKeyValue(record);

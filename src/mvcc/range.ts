@@ -16,7 +16,6 @@
 import { TsetcdError } from '../shared/errors.js';
 import { isOpenEnd } from '../shared/bytes.js';
 import { assert } from '../shared/assert.js';
-import { compareKeys } from './btree.js';
 import { goSort, goSortReverse } from './go-sort.js';
 import type { KeyIndex } from './key-index.js';
 import { checkedRecord, valueSource, type StoreState } from './store-state.js';
@@ -40,9 +39,7 @@ export function visitRange(state: StoreState, key: Buffer, end: Buffer, fn: (ki:
     if (ki !== undefined) fn(ki);
     return;
   }
-  state.index.scan(key, isOpenEnd(end) ? undefined : end, (_k, ki) => {
-    fn(ki);
-  });
+  state.index.scan(key, isOpenEnd(end) ? undefined : end, fn);
 }
 
 /** The KeyValues of the keys in [key, end) that exist now (current txn view). */
@@ -92,7 +89,7 @@ function collect(
 function metaLess(target: number): (a: Candidate, b: Candidate) => boolean {
   switch (target) {
     case SortTarget.KEY:
-      return (a, b) => compareKeys(a.ki.key, b.ki.key) < 0;
+      return (a, b) => a.ki.compareKeyWith(b.ki) < 0;
     case SortTarget.VERSION:
       return (a, b) => a.version < b.version;
     case SortTarget.CREATE:

@@ -21,8 +21,9 @@
  *
  * ownKey() keeps the index's keys the same way, for the same reason (a Buffer with its
  * own ArrayBuffer and malloc'd block cost ~280 bytes beside a 24-byte key): a key is
- * copied into a small key slab and handed back as a view of it, written once and never
- * again. Key slabs are not emptied (the btree and every event view the key Buffer), so
+ * copied into a small key slab, written once and never again, and its holder keeps the
+ * slab, offset and length (not even a view: a Buffer object costs ~96 bytes of V8 heap).
+ * Key slabs are not emptied (views handed out, the btree's separators), so
  * a slab lives while any key in it is referenced; they are small (4 KiB) to bound what a
  * few long-lived keys among many deleted ones can hold.
  */
@@ -44,6 +45,13 @@ export class Slab {
   constructor(readonly buf: Buffer) {}
 }
 
+/** What holds a key: kbuf's bytes [koff, koff + klen). */
+export interface KeyHolder {
+  kbuf: Buffer;
+  koff: number;
+  klen: number;
+}
+
 /** What holds a record: its slab (undefined: no record), offset and length. */
 export interface RecordOwner {
   slab: Slab | undefined;
@@ -59,22 +67,28 @@ export class RecordArena {
   private keySlab: Buffer = Buffer.allocUnsafeSlow(KEY_SLAB_BYTES);
   private keyUsed = 0;
 
-  /** A copy of src[start, end) to keep as an index key: a view of a key slab. */
-  ownKey(src: Uint8Array, start: number, end: number): Buffer {
+  /** Gives `holder` a copy of src[start, end) as its key: bytes of a key slab. */
+  ownKey(holder: KeyHolder, src: Buffer, start: number, end: number): void {
     const len = end - start;
+    holder.klen = len;
     if (len > OWN_KEY_ABOVE) {
       const own = Buffer.allocUnsafeSlow(len);
-      own.set(src.subarray(start, end));
-      return own;
+      src.copy(own, 0, start, end);
+      holder.kbuf = own;
+      holder.koff = 0;
+      return;
     }
     if (this.keyUsed + len > KEY_SLAB_BYTES) {
       this.keySlab = Buffer.allocUnsafeSlow(KEY_SLAB_BYTES);
       this.keyUsed = 0;
     }
     const at = this.keyUsed;
-    this.keySlab.set(src.subarray(start, end), at);
+    // Byte by byte: keys are short, and a native copy's checks cost more than the loop.
+    const slab = this.keySlab;
+    for (let i = 0; i < len; i++) slab[at + i] = src[start + i] as number;
     this.keyUsed = at + len;
-    return this.keySlab.subarray(at, at + len);
+    holder.kbuf = slab;
+    holder.koff = at;
   }
 
   /**

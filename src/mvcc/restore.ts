@@ -55,12 +55,12 @@ export async function restore(state: StoreState): Promise<RestoreResult> {
         assert(keyLen > 0, `restore: record ${r.main}.${r.sub} without a key`);
         // Consecutive records often belong to the same key (one txn): a one-entry cache.
         // A key seen for the first time is inserted in the same descent that looks it up.
-        const ki = cache !== undefined && cache.key.length === keyLen && v.compare(cache.key, 0, keyLen, f.keyStart, f.keyEnd) === 0
+        const ki = cache !== undefined && cache.keyEquals(v, f.keyStart, f.keyEnd)
           ? cache
           : state.index.getOrInsert(v.subarray(f.keyStart, f.keyEnd), () => {
-            const owned = state.arena.ownKey(v, f.keyStart, f.keyEnd);
-            const made = new KeyIndex(owned);
-            return { key: owned, value: made };
+            const made = new KeyIndex();
+            state.arena.ownKey(made, v, f.keyStart, f.keyEnd);
+            return made;
           });
         cache = ki;
         const wasLive = ki.isLive;

@@ -49,20 +49,23 @@ export class WriteTxn {
     const state = this.state;
     // One descent of the index, found or inserted.
     const ki = state.index.getOrInsert(key, () => {
-      const made = new KeyIndex(state.arena.ownKey(key, 0, key.length));
-      return { key: made.key, value: made };
+      const made = new KeyIndex();
+      state.arena.ownKey(made, key, 0, key.length);
+      return made;
     });
     const prev = ki.liveKV();
+    // The previous record's key (a view that stays valid), else one view of the index's.
+    const k = prev !== undefined ? prev.key : ki.key;
     const rev = this.rev;
     const sub = this.changes++;
     const createRevision = prev !== undefined ? ki.liveCreated : rev;
     const version = prev !== undefined ? ki.liveVersion + 1 : 1;
     // Encoded straight into the key's place in the record arena; the event's KeyValue
     // views the record there; the index keeps only the record.
-    const enc = encodeKeyValueInto({ key: ki.key, createRevision, modRevision: rev, version, value, lease },
+    const enc = encodeKeyValueInto({ key: k, createRevision, modRevision: rev, version, value, lease },
       (size) => ki.put(rev, sub, state.arena, size));
     const kv: KeyValue = {
-      key: ki.key,
+      key: k,
       createRevision,
       modRevision: rev,
       version,
@@ -74,7 +77,7 @@ export class WriteTxn {
     this.events.push({ type: 'put', kv, prevKv: prev });
     if (lease !== NO_LEASE) state.leasedRecordSeen = true;
     const oldLease = prev?.lease ?? NO_LEASE;
-    if (oldLease !== lease) this.leaseChanges.push({ key: ki.key, oldLease, newLease: lease });
+    if (oldLease !== lease) this.leaseChanges.push({ key: k, oldLease, newLease: lease });
   }
 
   /** Deletes every key in [key, end) that exists in this txn's view; returns the count. */
@@ -94,16 +97,17 @@ export class WriteTxn {
     const rev = this.rev;
     const sub = this.changes++;
     // etcd stores a tombstone as a KeyValue holding only the key.
-    const enc = encodeKeyValue({ key: ki.key, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: NO_LEASE });
+    const k = prev.key; // a view of the live record, valid however long it is held
+    const enc = encodeKeyValue({ key: k, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: NO_LEASE });
     this.record(sub, true, enc.bytes);
     ki.tombstone(rev, sub, this.state.arena);
     this.state.liveKeys--;
     this.events.push({
       type: 'delete',
-      kv: { key: ki.key, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: NO_LEASE },
+      kv: { key: k, createRevision: 0, modRevision: rev, version: 0, value: EMPTY, lease: NO_LEASE },
       prevKv: prev,
     });
-    if (prev.lease !== NO_LEASE) this.leaseChanges.push({ key: ki.key, oldLease: prev.lease, newLease: NO_LEASE });
+    if (prev.lease !== NO_LEASE) this.leaseChanges.push({ key: k, oldLease: prev.lease, newLease: NO_LEASE });
   }
 
   private record(sub: number, tombstone: boolean, value: Buffer): void {

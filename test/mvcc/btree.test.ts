@@ -1,18 +1,39 @@
-// B+tree against a sorted-array model under random inserts, replaces, getOrInserts and deletes
-// (enough entries for several levels), with the structural invariants checked.
+// B+tree against a sorted-array model under random getOrInserts (entries whose keys live
+// at an offset of a larger buffer, as the key index's do), replaces and deletes (enough
+// entries for several levels), with the structural invariants checked.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BTree, compareKeys } from '../../src/mvcc/btree.js';
+import { BTree, compareKeyAt, compareKeys, type KeyedEntry } from '../../src/mvcc/btree.js';
+
+/** An entry whose key is bytes [off, off + len) of a padded copy, like a key-slab key. */
+class Entry implements KeyedEntry {
+  private readonly buf: Buffer;
+  private readonly off = 3;
+  private readonly len: number;
+  constructor(key: Buffer, public value: number) {
+    this.buf = Buffer.concat([Buffer.from([9, 9, 9]), key, Buffer.from([255])]);
+    this.len = key.length;
+  }
+  compareKeyTo(b: Buffer): number {
+    return compareKeyAt(this.buf, this.off, this.len, b);
+  }
+  keyView(): Buffer {
+    return this.buf.subarray(this.off, this.off + this.len);
+  }
+}
 
 function modelKeys(m: Map<string, number>): string[] {
   return [...m.keys()].sort((a, b) => Buffer.compare(Buffer.from(a, 'hex'), Buffer.from(b, 'hex')));
 }
 
 describe('BTree', () => {
-  it('compareKeys is unsigned byte order', () => {
+  it('compareKeys and compareKeyAt are unsigned byte order', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 40 }), (a, b) => {
         expect(Math.sign(compareKeys(Buffer.from(a), Buffer.from(b)))).toBe(Math.sign(Buffer.compare(a, b)));
+        // In place at an offset of a larger buffer (short keys by a loop, long ones natively).
+        const padded = Buffer.concat([Buffer.from([0xff, 0]), a, Buffer.from([0xff])]);
+        expect(Math.sign(compareKeyAt(padded, 2, a.length, Buffer.from(b)))).toBe(Math.sign(Buffer.compare(a, b)));
       }),
     );
   });
@@ -25,7 +46,7 @@ describe('BTree', () => {
     });
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 100, maxLength: 4000 }), fc.boolean(), (ops, shuffleDeletes) => {
-        const t = new BTree<number>();
+        const t = new BTree<Entry>();
         const m = new Map<string, number>();
         ops.forEach((op, i) => {
           const k = Buffer.from(op.key.length % 2 === 0 ? op.key : `0${op.key}`, 'hex');
@@ -35,10 +56,13 @@ describe('BTree', () => {
           } else if (op.getOrInsert) {
             // Inserted under the entry's own key (a copy), only when absent.
             const want = m.has(hex) ? m.get(hex) : i;
-            expect(t.getOrInsert(k, () => ({ key: Buffer.from(k), value: i }))).toBe(want);
+            expect(t.getOrInsert(k, () => new Entry(k, i)).value).toBe(want);
             m.set(hex, want as number);
           } else {
-            expect(t.set(k, i)).toBe(!m.has(hex));
+            // Replace: the entry found (or a new one) takes the new value.
+            const size = t.size;
+            t.getOrInsert(k, () => new Entry(k, i)).value = i;
+            expect(t.size).toBe(m.has(hex) ? size : size + 1);
             m.set(hex, i);
           }
         });
@@ -52,10 +76,10 @@ describe('BTree', () => {
           }
         });
         expect(t.check()).toBe(m.size);
-        for (const hex of modelKeys(m)) expect(t.get(Buffer.from(hex, 'hex'))).toBe(m.get(hex));
+        for (const hex of modelKeys(m)) expect(t.get(Buffer.from(hex, 'hex'))?.value).toBe(m.get(hex));
         const scanned: string[] = [];
-        t.scan(Buffer.alloc(0), undefined, (k) => {
-          scanned.push(k.toString('hex'));
+        t.scan(Buffer.alloc(0), undefined, (e) => {
+          scanned.push(e.keyView().toString('hex'));
         });
         expect(scanned).toEqual(modelKeys(m));
         for (const hex of modelKeys(m)) t.delete(Buffer.from(hex, 'hex'));
@@ -66,19 +90,19 @@ describe('BTree', () => {
   });
 
   it('scans [start, end) and stops when asked', () => {
-    const t = new BTree<number>();
-    for (let i = 0; i < 1000; i++) t.set(Buffer.from([i >> 8, i & 0xff]), i);
+    const t = new BTree<Entry>();
+    for (let i = 0; i < 1000; i++) t.getOrInsert(Buffer.from([i >> 8, i & 0xff]), () => new Entry(Buffer.from([i >> 8, i & 0xff]), i));
     const got: number[] = [];
-    t.scan(Buffer.from([0, 250]), Buffer.from([1, 4]), (_k, v) => {
-      got.push(v);
+    t.scan(Buffer.from([0, 250]), Buffer.from([1, 4]), (e) => {
+      got.push(e.value);
     });
     expect(got).toEqual([250, 251, 252, 253, 254, 255, 256, 257, 258, 259]);
     let n = 0;
     t.scan(Buffer.from([3]), undefined, () => ++n < 5);
     expect(n).toBe(5);
     const tail: number[] = [];
-    t.scan(Buffer.from([3, 0xe6]), undefined, (_k, v) => {
-      tail.push(v);
+    t.scan(Buffer.from([3, 0xe6]), undefined, (e) => {
+      tail.push(e.value);
     });
     expect(tail).toEqual([998, 999]);
   });

@@ -5,7 +5,7 @@
 // bytes are exact and the slabs held stay within a bound of them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RecordArena, type RecordOwner } from '../../src/mvcc/record-arena.js';
+import { RecordArena, type KeyHolder, type RecordOwner } from '../../src/mvcc/record-arena.js';
 
 const SLAB = 1 << 20;
 
@@ -84,21 +84,26 @@ describe('record arena', () => {
   it('ownKey copies keys into shared 4 KiB slabs, long keys into their own Buffer', () => {
     const arena = new RecordArena();
     const src = Buffer.from('xx/registry/pods/default/web-0yy');
-    const keys: Buffer[] = [];
+    const keys: KeyHolder[] = [];
+    const view = (h: KeyHolder): Buffer => h.kbuf.subarray(h.koff, h.koff + h.klen);
     for (let i = 0; i < 200; i++) {
-      const k = arena.ownKey(src, 2, src.length - 2);
-      expect(k.equals(src.subarray(2, src.length - 2))).toBe(true);
-      keys.push(k);
+      const h: KeyHolder = { kbuf: Buffer.alloc(0), koff: 0, klen: 0 };
+      arena.ownKey(h, src, 2, src.length - 2);
+      expect(view(h).equals(src.subarray(2, src.length - 2))).toBe(true);
+      keys.push(h);
     }
     // A copy, not a view of the source; 28-byte keys: 146 to a slab.
     src.fill(0);
-    expect(keys.every((k) => k.toString() === '/registry/pods/default/web-0')).toBe(true);
-    expect(keys[0]?.buffer).toBe(keys[145]?.buffer);
-    expect(keys[146]?.buffer).not.toBe(keys[145]?.buffer);
-    expect(keys[0]?.buffer.byteLength).toBe(4096);
+    expect(keys.every((h) => view(h).toString() === '/registry/pods/default/web-0')).toBe(true);
+    expect(keys[0]?.kbuf).toBe(keys[145]?.kbuf);
+    expect(keys[145]?.koff).toBe(145 * 28);
+    expect(keys[146]?.kbuf).not.toBe(keys[145]?.kbuf);
+    expect(keys[146]?.koff).toBe(0);
+    expect(keys[0]?.kbuf.buffer.byteLength).toBe(4096);
     const long = Buffer.alloc(513, 7);
-    const own = arena.ownKey(long, 0, long.length);
-    expect(own.equals(long)).toBe(true);
-    expect(own.buffer.byteLength).toBe(513);
+    const own: KeyHolder = { kbuf: Buffer.alloc(0), koff: 0, klen: 0 };
+    arena.ownKey(own, long, 0, long.length);
+    expect(view(own).equals(long)).toBe(true);
+    expect(own.kbuf.buffer.byteLength).toBe(513);
   });
 });
