@@ -13,8 +13,8 @@
  *
  * Core modules only see the Logger interface from shared/logger.ts.
  */
-import { findSourceMap, type SourceMap } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { dirname, resolve, sep } from 'node:path';
 import pino from 'pino';
 import type { Logger } from '../shared/logger.js';
@@ -57,9 +57,10 @@ function renameFields(obj: Record<string, unknown>): Record<string, unknown> {
  * The file:line that called the Logger, from V8's structured call sites. zap names the
  * file from the package dir, so the caller is named from src/: `server/etcd-server.ts:523`.
  * bin/tsetcd runs one bundled file (dist/tsetcd.mjs, docs/operations.md "Start-up"):
- * its positions are mapped back through the bundle's source map (node's
- * --enable-source-maps keeps it), which points at the src/*.ts lines. Unbundled runs
- * (tests import src/ directly) name their own files the same way.
+ * its lines are mapped back to the src/*.ts lines through the line table the build
+ * writes beside it (dist/tsetcd.mjs.lines.json, the source map's first position on each
+ * line), not through the source map itself, which node would keep parsed on the heap.
+ * Unbundled runs (tests import src/ directly) name their own files the same way.
  */
 export function callerOf(): string {
   const saved = Error.prepareStackTrace;
@@ -89,16 +90,35 @@ export function callerOf(): string {
 }
 
 const SRC_SEGMENT = `${sep}src${sep}`;
-/** Source maps by generated file; null where the file has none (a plain run of dist/src). */
-const maps = new Map<string, SourceMap | null>();
 
-function sourceMapOf(file: string): SourceMap | null {
-  let map = maps.get(file);
-  if (map === undefined) {
-    map = findSourceMap(file) ?? findSourceMap(pathToFileURL(file).href) ?? null;
-    maps.set(file, map);
+/** scripts/bundle.mjs's table: `lines[2*i]` indexes `sources` (-1: unmapped), `lines[2*i+1]` is the 1-based line. */
+interface LineTable {
+  readonly sources: readonly string[];
+  readonly lines: Int32Array;
+}
+
+/** Line tables by generated file; null where the file has none (then its own lines are named). */
+const tables = new Map<string, LineTable | null>();
+
+function isLineTable(v: unknown): v is { sources: string[]; lines: number[] } {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return Array.isArray(o['sources']) && o['sources'].every((x) => typeof x === 'string') && Array.isArray(o['lines']);
+}
+
+function lineTableOf(file: string): LineTable | null {
+  let table = tables.get(file);
+  if (table === undefined) {
+    table = null;
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(`${file}.lines.json`, 'utf8'));
+      if (isLineTable(parsed)) table = { sources: parsed.sources.map((s) => resolve(dirname(file), s)), lines: Int32Array.from(parsed.lines) };
+    } catch {
+      // No table (a bundle built without it): name the bundle's own lines.
+    }
+    tables.set(file, table);
   }
-  return map;
+  return table;
 }
 
 /** A call site's original file (absolute path) and 1-based line. */
@@ -107,12 +127,11 @@ function originalPosition(site: NodeJS.CallSite): [string, number] | undefined {
   if (raw === '') return undefined;
   const file = raw.startsWith('file://') ? fileURLToPath(raw) : raw;
   const line = site.getLineNumber() ?? 0;
-  const map = file.endsWith('.mjs') ? sourceMapOf(file) : null;
-  if (map === null) return [file, line];
-  const entry = map.findEntry(line - 1, (site.getColumnNumber() ?? 1) - 1);
-  if (!('originalSource' in entry)) return [file, line];
-  const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : resolve(dirname(file), entry.originalSource);
-  return [source, entry.originalLine + 1];
+  const table = file.endsWith('.mjs') ? lineTableOf(file) : null;
+  const src = table?.lines[2 * (line - 1)] ?? -1;
+  const source = table?.sources[src];
+  if (table === null || source === undefined) return [file, line];
+  return [source, table.lines[2 * (line - 1) + 1] ?? 0];
 }
 
 export function createRootLogger(settings: LogSettings): Logger & { flush(): void } {
