@@ -351,36 +351,28 @@ export class EtcdServer {
     if (etcdRequestSize(kind, id, payload.length, caller) > this.limits.maxRequestBytes) {
       throw new TsetcdError('request-too-large');
     }
-    const result = this.withTimeout(this.results.wait(id, signal), id);
+    const result = this.answer(this.results.wait(id, signal), id);
     try {
       this.node.propose(encodeRequest(kind, id, payload, caller));
     } catch (err) {
       this.results.reject(id, err);
     }
     this.wake();
-    return this.countFailure(result);
-  }
-
-  /** etcd counts a proposal that timed out, was canceled or dropped (proposals_failed_total). */
-  private countFailure<T>(result: Promise<T>): Promise<T> {
-    return result.catch((err: unknown) => {
-      this.observe('server.proposalFailed', 1);
-      throw err;
-    });
+    return result;
   }
 
   /** Propose a membership change; resolves when it is applied on this member. */
   async proposeConfChange(type: ConfChange['type'], member: Member, signal?: AbortSignal): Promise<ApplyOutcome> {
     this.checkAcceptingWrites(undefined);
     const id = this.ids.nextId();
-    const result = this.withTimeout(this.results.wait(id, signal), id);
+    const result = this.answer(this.results.wait(id, signal), id);
     try {
       this.node.proposeConfChange({ type, nodeId: member.id, context: encodeConfChangeContext(id, member) });
     } catch (err) {
       this.results.reject(id, err);
     }
     this.wake();
-    return this.countFailure(result);
+    return result;
   }
 
   /**
@@ -444,15 +436,30 @@ export class EtcdServer {
     return this.node.progress();
   }
 
-  /** etcd's parseProposeCtxErr (etcdserver/server.go): never "no leader" for a timeout. */
-  private withTimeout<T>(p: Promise<T>, id: bigint): Promise<T> {
+  /**
+   * A proposal's answer under the request timeout, with etcd's parseProposeCtxErr
+   * (etcdserver/server.go: never "no leader" for a timeout), counting a proposal that
+   * timed out, was canceled or dropped (proposals_failed_total). One reaction per
+   * proposal: this runs on every write (docs/architecture.md §4).
+   */
+  private answer<T>(p: Promise<T>, id: bigint): Promise<T> {
     const start = this.clock.nowMs();
     const timer = this.scheduler.after(this.limits.requestTimeoutMs, () => {
       const e = this.leadElectedAtMs; // started within 2 election timeouts before it
       const fail = e !== undefined && start > e - 2 * this.limits.electionTimeoutMs && start < e;
       this.results.reject(id, new TsetcdError(fail ? 'timeout-due-to-leader-fail' : 'timeout'));
     });
-    return p.finally(() => timer.cancel());
+    return p.then(
+      (v) => {
+        timer.cancel();
+        return v;
+      },
+      (err: unknown) => {
+        timer.cancel();
+        this.observe('server.proposalFailed', 1);
+        throw err;
+      },
+    );
   }
 
   /**

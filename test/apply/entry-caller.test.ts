@@ -87,6 +87,20 @@ describe('the caller in a write entry', () => {
     expect(entry[9]).toBe(ours.length);
   });
 
+  it('the size rule matches etcd marshalling at every varint boundary of the ID and the payload length', () => {
+    const ids = [0n, 1n, 2n ** 64n - 1n];
+    for (let k = 1n; k <= 9n; k++) ids.push(2n ** (7n * k) - 1n, 2n ** (7n * k));
+    for (const id of ids) {
+      for (const len of [0, 1, 127, 128, 16_383, 16_384, 2_097_152]) {
+        const payload = new Uint8Array(len);
+        const header = protobuf.Writer.create().uint32(8).uint64(id.toString()).finish();
+        const internal = protobuf.Writer.create().uint32(802).bytes(header).uint32(34).bytes(payload).finish();
+        expect(etcdRequestSize(RequestKind.Put, id, len), `id ${id} len ${len}`).toBe(internal.length);
+        expect(etcdRequestSize(RequestKind.Internal, id, len)).toBe(len + 1 + header.length - 1);
+      }
+    }
+  });
+
   it('a header etcd might write with its ID and unknown fields decodes; a truncated one is an assertion', () => {
     const hdr = protobuf.Writer.create().uint32(8).uint64(99).uint32(18).string('bob').uint32(24).uint64(4).uint32(61).fixed32(1).finish();
     const entry = Buffer.concat([Buffer.from([RequestKind.Put | 0x80, 0, 0, 0, 0, 0, 0, 0, 5, hdr.length]), hdr, put('k')]);
