@@ -42,7 +42,7 @@ import { MemberStorage, SPACE_RESERVE_BYTES_DEFAULT } from '../server/member-sto
 import { openMemberCore, type MemberCore } from '../server/member-core.js';
 import { MemberApi } from '../server/member-api.js';
 import { streamEtcdSnapshot } from '../snapshot/save.js';
-import { GrpcRouter } from '../grpc/server.js';
+import { GrpcRouter, type CallObserver } from '../grpc/server.js';
 import { toGrpcError } from '../v3rpc/errors.js';
 import { registerServices } from '../v3rpc/services.js';
 import { kvHandlers } from '../v3rpc/kv.js';
@@ -57,7 +57,7 @@ import { HEALTH_SERVICE, ServingStatus, registerHealth } from '../grpc/health.js
 import { authHandlers } from '../v3rpc/auth.js';
 import { AuthOptionsError, createTokenProvider, cryptoRng, type TokenProvider } from '../auth/index.js';
 import { readFileSync } from 'node:fs';
-import { MemberMetrics, type GrpcServiceMethods, type MetricsSource } from '../http/metrics.js';
+import { MemberMetrics, type GrpcCallObserver, type GrpcServiceMethods, type MetricsSource } from '../http/metrics.js';
 import { SERVICES } from '../generated/pb.js';
 import { memberHttpHandler } from '../http/router.js';
 import { Gateway, type GatewayDispatch } from '../http/gateway.js';
@@ -426,6 +426,54 @@ async function startPeerNetwork(core: MemberCore, network: PeerNetwork | undefin
   });
 }
 
+/**
+ * One gRPC call's metrics and etcd 3.5's unary interceptor (every call's stats at debug
+ * level, a slow one as a warning). One object per call, no closures: it is made for
+ * every request (docs/architecture.md §4).
+ */
+class CallStats implements CallObserver {
+  private readonly t0 = performance.now();
+  private readonly startMs = Date.now();
+  private request: unknown;
+  private response: unknown;
+
+  constructor(
+    private readonly call: GrpcCallObserver,
+    private readonly path: string,
+    private readonly kind: 'unary' | 'server' | 'bidi',
+    private readonly remote: (() => string | undefined) | undefined,
+    private readonly log: Logger,
+    private readonly debug: boolean,
+    private readonly warnAfterMs: number,
+  ) {}
+
+  received(bytes: number): void {
+    this.call.received(bytes);
+  }
+
+  sent(bytes: number): void {
+    this.call.sent(bytes);
+  }
+
+  answered(request: unknown, response: unknown): void {
+    this.request = request;
+    this.response = response;
+  }
+
+  ended(code: number): void {
+    this.call.ended(code);
+    if (this.kind !== 'unary') return;
+    logRequestStats(this.log, this.debug, this.warnAfterMs, {
+      path: this.path,
+      startMs: this.startMs,
+      tookMs: performance.now() - this.t0,
+      remote: this.remote,
+      request: this.request,
+      response: this.response,
+    });
+  }
+}
+
 /** Every etcd v3 service over the one MemberApi (etcd api/v3rpc/grpc.go Server). */
 function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics, log: Logger): GrpcRouter {
   const h = api.headers;
@@ -434,31 +482,7 @@ function buildGrpcRouter(config: Config, api: MemberApi, metrics: MemberMetrics,
   const router = new GrpcRouter({
     maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     mapError: (err, path) => toGrpcError(err, path, log),
-    observe: (path, kind, md, remote) => {
-      const call = metrics.grpcCall(path, kind, md);
-      const t0 = performance.now();
-      const startMs = Date.now();
-      let seen: { request: unknown; response: unknown } | undefined;
-      // etcd 3.5's unary interceptor: every call's stats at debug level, a slow one as a warning.
-      return {
-        received: (bytes) => call.received(bytes),
-        sent: (bytes) => call.sent(bytes),
-        answered: (request, response) => void (seen = { request, response }),
-        ended: (code) => {
-          call.ended(code);
-          if (kind !== 'unary') return;
-          const tookMs = performance.now() - t0;
-          logRequestStats(log, debugLogging, config.warningUnaryRequestDurationMs, {
-            path,
-            startMs,
-            tookMs,
-            remote: remote?.(),
-            request: seen?.request,
-            response: seen?.response,
-          });
-        },
-      };
-    },
+    observe: (path, kind, md, remote) => new CallStats(metrics.grpcCall(path, kind, md), path, kind, remote, log, debugLogging, config.warningUnaryRequestDurationMs),
   });
   registerServices(
     router,

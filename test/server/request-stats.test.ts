@@ -11,12 +11,25 @@ const call = (tookMs: number) => ({
   path: '/etcdserverpb.KV/Put',
   startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
   tookMs,
-  remote: '127.0.0.1:5000',
+  remote: () => '127.0.0.1:5000',
   request: put,
   response: { header: { revision: 2 } },
 });
 
 describe('request stats', () => {
+  it("asks for the client's address only for a line it writes", () => {
+    let asked = 0;
+    const remote = (): string => {
+      asked++;
+      return '127.0.0.1:5000';
+    };
+    const log = captureLogger([]);
+    logRequestStats(log, false, 300, { ...call(299), remote });
+    expect(asked).toBe(0);
+    logRequestStats(log, false, 300, { ...call(301), remote });
+    expect(asked).toBe(1);
+  });
+
   it('warns only above the threshold; at debug level logs every call at debug', () => {
     const logged: Logged[] = [];
     const log = captureLogger(logged);
