@@ -214,9 +214,21 @@ export class KeyIndex extends Generation implements RecordOwner, KeyHolder, Keye
     return compareKeyAt(this.kbuf, this.koff, this.klen, b);
   }
 
-  /** Byte order of this key against other's, without views. */
+  /**
+   * Byte order of this key against other's, without views (a range sorted by key
+   * compares n log n pairs: a JS loop, not Buffer.compare's range-checked native call).
+   */
   compareKeyWith(other: KeyIndex): number {
-    return this.kbuf.compare(other.kbuf, other.koff, other.koff + other.klen, this.koff, this.koff + this.klen);
+    const a = this.kbuf;
+    const b = other.kbuf;
+    const ao = this.koff;
+    const bo = other.koff;
+    const n = this.klen < other.klen ? this.klen : other.klen;
+    for (let i = 0; i < n; i++) {
+      const d = (a[ao + i] as number) - (b[bo + i] as number);
+      if (d !== 0) return d;
+    }
+    return this.klen - other.klen;
   }
 
   /** Whether the key is src[start, end). */

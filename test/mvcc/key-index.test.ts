@@ -1,6 +1,7 @@
 // keyIndex generations, get at a revision, compaction (tombstone AT the compaction
 // revision kept, etcd #18089) and keep() for HashKV, on the worked example of
 // key-index.ts; restore from records with compacted prefixes.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KeyIndex, type RevisionList } from '../../src/mvcc/key-index.js';
 import { leaseId } from '../../src/shared/ids.js';
@@ -140,6 +141,25 @@ describe('KeyIndex', () => {
     ki.tombstone(6, 0, arena);
     expect(ki.describe()).toBe('{4.0 5.2 6.0} {}');
     expect(ki.get(6)).toBeUndefined();
+  });
+
+  it('compares keys held in key slabs in unsigned byte order, in place', () => {
+    const slabs = new RecordArena();
+    const held = (bytes: Uint8Array): KeyIndex => {
+      const ki = new KeyIndex();
+      slabs.ownKey(ki, Buffer.concat([Buffer.from([0xff]), bytes, Buffer.from([0])]), 1, bytes.length + 1);
+      return ki;
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.uint8Array({ minLength: 1, maxLength: 40 }), (a, b) => {
+        const want = Math.sign(Buffer.compare(a, b));
+        const ka = held(a);
+        expect(Math.sign(ka.compareKeyWith(held(b)))).toBe(want);
+        expect(Math.sign(ka.compareKeyTo(Buffer.from(b)))).toBe(want);
+        expect(ka.key.equals(a)).toBe(true);
+        expect(ka.keyEquals(Buffer.from(a), 0, a.length)).toBe(true);
+      }),
+    );
   });
 
   it('asserts revisions only grow', () => {
