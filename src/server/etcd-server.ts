@@ -131,6 +131,7 @@ import type { ConsensusStatus } from '../v3rpc/maintenance.js';
 
 /** etcd's backend batch limit (defaultBatchLimit): pending db ops that force a write now. */
 const BACKEND_BATCH_LIMIT = 10_000;
+const NO_MESSAGES: readonly Message[] = [];
 
 /** Requests that grow the data: refused while the disk is full (etcd's quota refuses these). */
 const GROWS_DATA: ReadonlySet<RequestKind> = new Set<RequestKind>([
@@ -190,8 +191,12 @@ export class EtcdServer {
   private snapshotting = false;
   /** While set, the Ready loop waits (a snapshot install swaps the state db). */
   private loopPause: Promise<void> | undefined;
-  /** Resolves when the Ready loop iteration in progress (if any) ends. */
-  private iteration: Promise<void> = Promise.resolve();
+  /**
+   * Whether a Ready loop iteration is in progress, and who waits for its end: a flag,
+   * not a promise per iteration, since two iterations run for every write.
+   */
+  private inIteration = false;
+  private iterationWaiters: Array<() => void> = [];
   /** Why this member refuses writes for want of disk space (its local NOSPACE alarm). */
   private noSpace: unknown;
   /** A write found the disk full: raft is frozen where it stood (see the module comment). */
@@ -539,12 +544,11 @@ export class EtcdServer {
         });
         continue;
       }
-      let done!: () => void;
-      this.iteration = new Promise<void>((r) => (done = r));
+      this.inIteration = true;
       try {
         const rd = this.node.ready();
         this.noteSoftState(rd);
-        const early = rd.messages.filter(canSendBeforePersist);
+        const early = rd.messages.length === 0 ? rd.messages : rd.messages.filter(canSendBeforePersist);
         if (early.length > 0) this.send(early);
         // Committed entries are applied (and their clients answered) before this
         // Ready's new entries are fsynced, as etcd hands them to its apply loop before
@@ -556,16 +560,27 @@ export class EtcdServer {
         this.applyReads(rd);
         if (applyFirst) this.apply(rd.committedEntries);
         await this.persist(rd);
-        const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !canSendBeforePersist(m));
+        const late = early.length === rd.messages.length ? NO_MESSAGES : rd.messages.filter((m) => !canSendBeforePersist(m));
         if (late.length > 0) this.send(late);
         if (!applyFirst) this.apply(rd.committedEntries);
         this.node.advance();
         // After advance: raft refuses to campaign while a ConfChange is unapplied.
         if (rd.committedEntries.length > 0) this.campaignIfSoleVoter();
       } finally {
-        done();
+        this.inIteration = false;
+        if (this.iterationWaiters.length > 0) {
+          const waiters = this.iterationWaiters;
+          this.iterationWaiters = [];
+          for (const w of waiters) w();
+        }
       }
     }
+  }
+
+  /** Resolves when the Ready loop iteration in progress (if any) ends. */
+  private iterationEnd(): Promise<void> {
+    if (!this.inIteration) return Promise.resolve();
+    return new Promise<void>((resolve) => this.iterationWaiters.push(resolve));
   }
 
   /** MsgSnap carries the state db as a stream; everything else goes as it is. */
@@ -598,7 +613,7 @@ export class EtcdServer {
     this.loopPause = new Promise<void>((r) => (resume = r));
     this.wake();
     try {
-      await this.iteration;
+      await this.iterationEnd();
       await this.flushDb();
       const applied = await this.storage.installSnapshot(snap, chunks).catch((err: unknown) => {
         if (isNoSpace(err)) this.freezeNoSpace(err);
