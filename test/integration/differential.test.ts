@@ -115,7 +115,9 @@ const SENTINEL_KEY = Buffer.from('d/!sentinel'); // sorts before every d/<n>/ pr
  *    computed (hashStorage, etcd PR #14049) and answers HashKV at such a revision from
  *    them, with compact_revision = the compaction before it. Handled like 4: the
  *    subject must answer with compact_revision = that earlier compaction (or, without a
- *    stored hash, the revision itself); its hash is not compared.
+ *    stored hash, the revision itself); its hash is not compared. ErrCompacted is
+ *    also 3.5's answer while that compaction has not stored its hash yet (it is
+ *    stored when the background compaction finishes), so the subject may give it.
  */
 const KNOWN_DIFFERENCES = [
   'tombstone-at-compaction-revision (#18089; for watches: events at that revision left out)',
@@ -287,7 +289,14 @@ function applyKnownDifferences(
     // Differences 4 and 5: 3.5 hashes at a compaction revision (the current one, or an
     // earlier one from its stored hashes).
     const which = hashedAt === pair.lastCompaction ? KNOWN_DIFFERENCES[3] : KNOWN_DIFFERENCES[4];
-    if ('error' in ss) return { o, s, problem: `${which}: 3.5 answers HashKV at a compaction revision` };
+    if ('error' in ss) {
+      // 3.5 answers an earlier compaction's revision from the hash that compaction
+      // stored when it finished; until then (a non-physical compaction still running
+      // when a later one is applied) or once it is out of the last 10, it answers
+      // ErrCompacted like 3.4.23. The current compaction's revision is always hashed.
+      if (which === KNOWN_DIFFERENCES[4] && ss['details'] === COMPACTED) return { o, s };
+      return { o, s, problem: `${which}: 3.5 answers HashKV at a compaction revision` };
+    }
     // Before the server's first compaction its stored hash names -1 (never compacted).
     const before = at > 0 ? pair.compactions[at - 1] : -1;
     const allowed = [hashedAt, ...(before !== undefined ? [before] : [])].map((r) => relRevision(r, oFrame.base));
