@@ -71,6 +71,19 @@ export interface Profile {
   restartTimeoutMs: number;
 }
 
+/**
+ * A metric whose outcome its phase records itself (the scale profile's load, mix,
+ * sequential puts and restart): nothing to extract from a BenchResult.
+ */
+export const phaseMetric = (id: string, label: string, unit: string, better: 'higher' | 'lower', target?: Target): MetricDef => ({
+  id,
+  label,
+  unit,
+  better,
+  ...(target === undefined ? {} : { target }),
+  extract: () => Number.NaN,
+});
+
 const throughput = (target?: Target): MetricDef => ({
   id: 'ops_per_sec',
   label: 'throughput',

@@ -14,9 +14,8 @@
  * loaded prefix; one loop of lease grant, put with it, revoke (TTL 30 s). 2 s of
  * unmeasured warm-up, then `seconds` measured.
  */
-import type { MetricDef } from './compare-plan.js';
+import { type MetricDef, phaseMetric } from './compare-plan.js';
 import type { GoOutput } from './go-client.js';
-import type { Target } from './stats.js';
 
 export const MIX = {
   listers: 2,
@@ -88,31 +87,21 @@ export function mixArgs(keys: number, seconds: number, seed: number, common: rea
   ];
 }
 
-const metric = (id: string, label: string, unit: string, better: 'higher' | 'lower', target?: Target): MetricDef => ({
-  id,
-  label,
-  unit,
-  better,
-  ...(target === undefined ? {} : { target }),
-  // scale-phase.ts fills the mix's outcomes itself (mixMetrics); nothing to extract.
-  extract: () => Number.NaN,
-});
-
 /** The figures of the mix case, the issue's two targets on the list and write p99. */
 export function mixMetricDefs(): MetricDef[] {
   return [
-    metric('list_p99', `p99 of a whole list (up to 10k objects, pages of ${MIX.pageSize})`, 'ms', 'lower', { op: '<=', value: 1.5 }),
-    metric('list_p50', 'p50 of a whole list', 'ms', 'lower'),
-    metric('page_p99', `p99 of one page (Range limit ${MIX.pageSize}, pinned revision)`, 'ms', 'lower'),
-    metric('lists', `whole lists completed (${MIX.listers} listers)`, 'lists', 'higher'),
-    metric('write_p99', 'p99 write latency (Txn MOD==rev ? Put : Get)', 'ms', 'lower', { op: '<=', value: 1.5 }),
-    metric('write_p50', 'p50 write latency', 'ms', 'lower'),
-    metric('writes', `writes done (${MIX.rate}/s offered by ${MIX.writers} clients over ${MIX.writerConns} conns)`, 'writes/s', 'higher'),
-    metric('watch_events', 'watch events received (prev_kv watcher, warm-up included)', 'events', 'higher'),
-    metric('prevkv_missing', 'non-create watch events without prev_kv (must be 0)', 'events', 'lower'),
-    metric('lease_cycles', 'lease cycles (grant, put with it, revoke)', 'cycles', 'higher'),
-    metric('gc_max', 'longest GC pause during the mix', 'ms', 'lower'),
-    metric('gc_total', 'total GC pause during the mix (largest member)', 'ms', 'lower'),
+    phaseMetric('list_p99', `p99 of a whole list (up to 10k objects, pages of ${MIX.pageSize})`, 'ms', 'lower', { op: '<=', value: 1.5 }),
+    phaseMetric('list_p50', 'p50 of a whole list', 'ms', 'lower'),
+    phaseMetric('page_p99', `p99 of one page (Range limit ${MIX.pageSize}, pinned revision)`, 'ms', 'lower'),
+    phaseMetric('lists', `whole lists completed (${MIX.listers} listers)`, 'lists', 'higher'),
+    phaseMetric('write_p99', 'p99 write latency (Txn MOD==rev ? Put : Get)', 'ms', 'lower', { op: '<=', value: 1.5 }),
+    phaseMetric('write_p50', 'p50 write latency', 'ms', 'lower'),
+    phaseMetric('writes', `writes done (${MIX.rate}/s offered by ${MIX.writers} clients over ${MIX.writerConns} conns)`, 'writes/s', 'higher'),
+    phaseMetric('watch_events', 'watch events received (prev_kv watcher, warm-up included)', 'events', 'higher'),
+    phaseMetric('prevkv_missing', 'non-create watch events without prev_kv (must be 0)', 'events', 'lower'),
+    phaseMetric('lease_cycles', 'lease cycles (grant, put with it, revoke)', 'cycles', 'higher'),
+    phaseMetric('gc_max', 'longest GC pause during the mix', 'ms', 'lower'),
+    phaseMetric('gc_total', 'total GC pause during the mix (largest member)', 'ms', 'lower'),
   ];
 }
 

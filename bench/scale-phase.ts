@@ -30,12 +30,11 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Cluster, ServerKind } from './cluster.js';
-import type { CaseDef, MetricDef } from './compare-plan.js';
+import { type CaseDef, phaseMetric } from './compare-plan.js';
 import { type CaseOutcome, makeCluster, type SessionEnv, type SessionResult } from './compare-session.js';
 import { type GoOutput, goResult, runGoRaw } from './go-client.js';
 import type { TlsFiles } from './grpc-h2.js';
 import { mixArgs, mixMetricDefs, mixMetrics } from './scale-mix.js';
-import type { Target } from './stats.js';
 
 /**
  * Key counts of the default scale run, and the 8 GiB case: 6M records of ~1.1 KiB fill
@@ -70,16 +69,6 @@ export function parseScaleKeys(text: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-const metric = (id: string, label: string, unit: string, better: 'higher' | 'lower', target?: Target): MetricDef => ({
-  id,
-  label,
-  unit,
-  better,
-  ...(target === undefined ? {} : { target }),
-  // The scale phase fills its outcomes itself (runScalePhase); nothing to extract.
-  extract: () => Number.NaN,
-});
-
 /** The CaseDefs the summary reads the scale figures by (one per key count, and its mix case when `mix`). */
 export function scaleCases(keys: readonly number[], mix = false): CaseDef[] {
   return keys.flatMap((n) => [loadCase(n), ...(mix ? [{ id: mixCaseId(n), workload: 'put' as const, options: {}, metrics: mixMetricDefs() }] : [])]);
@@ -91,18 +80,18 @@ function loadCase(n: number): CaseDef {
     workload: 'put',
     options: {},
     metrics: [
-      metric('load_ops', `load throughput (${LOAD_CLIENTS} clients, ${LOAD_CONNS} conns)`, 'put/s', 'higher', { op: '>=', value: 1.0 }),
-      metric('load_p99', 'p99 put latency during the load', 'ms', 'lower'),
-      metric('load_max', 'worst put latency during the load', 'ms', 'lower', { op: '<=', value: 2 }),
-      metric('leader_changes', 'leader changes during the load (all members)', 'count', 'lower'),
-      metric('gc_max', 'longest GC pause during the load', 'ms', 'lower'),
-      metric('gc_total', 'total GC pause during the load (largest member)', 'ms', 'lower'),
-      metric('rss', 'RSS after the load (largest member)', 'MiB', 'lower', { op: '<=', value: 1.5 }),
-      metric('anon', 'anonymous memory (RssAnon) after the load', 'MiB', 'lower', { op: '<=', value: 1.5 }),
-      metric('disk', 'on-disk size after the load', 'MiB', 'lower'),
-      metric('seq_p50', 'sequential put p50 (1 client)', 'ms', 'lower', { op: '<=', value: 1.2 }),
-      metric('seq_p99', 'sequential put p99 (1 client)', 'ms', 'lower', { op: '<=', value: 1.5 }),
-      metric('restart', 'restart to serving', 'ms', 'lower', { op: '<=', value: 1.5 }),
+      phaseMetric('load_ops', `load throughput (${LOAD_CLIENTS} clients, ${LOAD_CONNS} conns)`, 'put/s', 'higher', { op: '>=', value: 1.0 }),
+      phaseMetric('load_p99', 'p99 put latency during the load', 'ms', 'lower'),
+      phaseMetric('load_max', 'worst put latency during the load', 'ms', 'lower', { op: '<=', value: 2 }),
+      phaseMetric('leader_changes', 'leader changes during the load (all members)', 'count', 'lower'),
+      phaseMetric('gc_max', 'longest GC pause during the load', 'ms', 'lower'),
+      phaseMetric('gc_total', 'total GC pause during the load (largest member)', 'ms', 'lower'),
+      phaseMetric('rss', 'RSS after the load (largest member)', 'MiB', 'lower', { op: '<=', value: 1.5 }),
+      phaseMetric('anon', 'anonymous memory (RssAnon) after the load', 'MiB', 'lower', { op: '<=', value: 1.5 }),
+      phaseMetric('disk', 'on-disk size after the load', 'MiB', 'lower'),
+      phaseMetric('seq_p50', 'sequential put p50 (1 client)', 'ms', 'lower', { op: '<=', value: 1.2 }),
+      phaseMetric('seq_p99', 'sequential put p99 (1 client)', 'ms', 'lower', { op: '<=', value: 1.5 }),
+      phaseMetric('restart', 'restart to serving', 'ms', 'lower', { op: '<=', value: 1.5 }),
     ],
   };
 }

@@ -14,6 +14,7 @@ import { figuresOf } from '../../bench/result-file.js';
 import { MIX, mixArgs, mixMetrics, mixOf, parseMixSeconds } from '../../bench/scale-mix.js';
 import { mixCaseId, scaleCaseId, scaleCases } from '../../bench/scale-phase.js';
 import { caseKeys, renderTable } from '../../bench/tables.js';
+import { synthetic } from './synthetic-result.js';
 
 const lat = (p50: number, p99: number): GoOutput['latency'] => ({ count: 100, minMs: 1, avgMs: p50, p50Ms: p50, p90Ms: p99, p99Ms: p99, p999Ms: p99, maxMs: p99 + 1 });
 
@@ -134,23 +135,15 @@ describe('scale mix step', () => {
 
   it('renders the mix rows in the figures table and by key count', () => {
     const { rows, costs } = summarize(plan, run(1.2), undefined);
-    const file = {
-      format: 1,
+    const file = synthetic({
       name: '2026-01-02T03-04-05Z-scale-1member',
       command: 'npm run bench:compare -- --scale --members 1 --scale-keys 300k',
-      startedAt: '2026-01-02T03:04:05.123Z',
-      finishedAt: '2026-01-02T03:13:05.123Z',
-      tsetcd: { commit: 'ab'.repeat(20), dirty: false, dirtyPaths: [], distOlderThanSrc: false, launcher: 'bin/tsetcd' },
-      etcd: { version: '3.4.23', bin: 'etcd' },
-      machine: { cores: 2, memoryBytes: 8 * 2 ** 30, cpuModel: 'cpu', kernel: 'Linux 6.1', node: 'v20.1.0' },
-      load: { before: [1, 1, 1] as [number, number, number], after: [1, 1, 1] as [number, number, number], max1MinDuring: 1, samplesDuring: 4 },
+      load: { before: [1, 1, 1], after: [1, 1, 1], max1MinDuring: 1, samplesDuring: 4 },
       profile: { name: 'scale', members: 1, rounds: 1, only: null, footprint: true },
-      tsetcdUnavailable: null,
       generatorCeiling: null,
       figures: figuresOf(rows),
       costs: costs.map((c) => ({ case: c.section, etcdServerCores: c.etcdServerCores, tsetcdServerCores: c.tsetcdServerCores, generatorCores: c.generatorCores, maxWorkerElu: null, generatorSaturatedRuns: 0 })),
-      rawFile: 'bench/results/raw/x.json',
-    };
+    });
     const table = renderTable(file, 'results/x.json');
     expect(table).toContain(`| ${mixCaseId(300_000)} | p99 of a whole list (up to 10k objects, pages of 500) | 300.00 ms | 360.00 ms | 1.20 |`);
     const byKeys = renderTable(file, 'results/x.json', 'by-keys');
